@@ -1,0 +1,72 @@
+// driver.h: the guest side of VMCI, as a C++ object talking to hostpeer.
+//
+// A Driver is one connection to hostpeer: a guest context of its own, or
+// (for trusted users) a host connection in context 2. It implements the
+// kernel API calls of vmci::Endpoint. Guest datagram handles and event
+// subscriptions live here, as in a real guest driver; hypercalls
+// (VMCI_GET_CONTEXT_ID, ...) go to hostpeer as datagrams to context 0.
+//
+//   int status;
+//   std::string error;
+//   auto vm = vmci::guest::Driver::connect({.socket_path = path}, &status, &error);
+//   if (!vm) { fprintf(stderr, "%s\n", error.c_str()); ... }
+//   vmci_id cid = vm->get_context_id();
+//
+// Threading: calls may come from any thread. One reader thread takes
+// hostpeer's frames; callbacks run on a separate delivery thread, one at a
+// time, with no lock of the Driver held, so they may call the Driver.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "vmci/endpoint.h"
+#include "vmci/proto/frame.h"
+
+namespace vmci::guest {
+
+struct ConnectOptions {
+  // Empty: $VMCI_HOSTPEER_SOCKET, else the default (vmci/proto/socket_path.h).
+  std::string socket_path;
+  proto::Role role = proto::Role::kGuest;
+  // Guests: the context id to ask for (3..0xFFFFFFFE); refused if in use.
+  vmci_id context_id = VMCI_INVALID_ID;
+  // Guests: 0 or VMCI_PRIVILEGE_FLAG_RESTRICTED.
+  uint32_t priv_flags = VMCI_NO_PRIVILEGE_FLAGS;
+};
+
+class Driver final : public Endpoint {
+ public:
+  // Connects and does the handshake. On failure: null, *status is
+  // VMCI_ERROR_UNAVAILABLE if hostpeer could not be reached, else the
+  // status of hostpeer's refusal, and *error (if given) says why.
+  static std::unique_ptr<Driver> connect(const ConnectOptions& options, int* status,
+                                         std::string* error = nullptr);
+  // Closes the connection cleanly; running callbacks finish first.
+  ~Driver() override;
+
+  // Closes the connection now, as if the process died: nothing is detached
+  // or destroyed first. Later calls return VMCI_ERROR_UNAVAILABLE.
+  void abort();
+
+  vmci_id get_context_id() override;
+  int datagram_create_handle(vmci_id resource, uint32_t flags, uint32_t priv_flags,
+                             DatagramCallback callback, vmci_handle* out) override;
+  int datagram_destroy_handle(vmci_handle handle) override;
+  int datagram_send(const vmci_datagram* dg) override;
+  int event_subscribe(uint32_t event, EventCallback callback, vmci_id* sub_id) override;
+  int event_unsubscribe(vmci_id sub_id) override;
+  void hold_callbacks() override;
+  void release_callbacks() override;
+  bool connected() const override;
+
+  proto::Role role() const;
+
+ private:
+  Driver();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vmci::guest

@@ -1,0 +1,68 @@
+// hostpeer.h: a hostpeer inside your own process.
+//
+// HostPeer owns the hypervisor core and, when given a socket path, the
+// control-socket server on its own I/O thread. A device proxy embeds one and
+// takes host endpoints from it directly, without a socket; guests reach it
+// through the socket. A HostPeer is an ordinary object: a process may run
+// several, each on its own socket.
+//
+//   vmci::host::Options options;
+//   options.socket_path = "/tmp/my-proxy.sock";
+//   std::string error;
+//   auto peer = vmci::host::HostPeer::start(options, &error);
+//   if (!peer) { fprintf(stderr, "%s\n", error.c_str()); return 1; }
+//   std::unique_ptr<vmci::Endpoint> host = peer->connect_host();
+//   host->datagram_create_handle(4242, 0, 0, on_datagram, &handle);
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vmci/endpoint.h"
+#include "vmci/host/limits.h"
+#include "vmci/host/stats.h"
+
+namespace vmci::host {
+
+struct Options {
+  // Empty: no socket server, embedded endpoints only.
+  std::string socket_path;
+  Limits limits;
+  // Users, besides hostpeer's own, that may connect as guests.
+  std::vector<uid_t> guest_uids;
+  // Users, besides hostpeer's own, that may connect as hosts.
+  std::vector<uid_t> host_uids;
+};
+
+class Server;
+class CoreGuard;
+
+class HostPeer {
+ public:
+  // Starts hostpeer; null with *error set if it cannot (the socket path is
+  // in use by a live hostpeer, say). A stale socket file is replaced.
+  static std::unique_ptr<HostPeer> start(const Options& options, std::string* error);
+  // Stops serving, closes every connection and removes the socket file.
+  ~HostPeer();
+
+  HostPeer(const HostPeer&) = delete;
+  HostPeer& operator=(const HostPeer&) = delete;
+
+  const std::string& socket_path() const;
+  // A new host connection (context 2) inside this process; it owns what it
+  // creates, and its resources go when it is destroyed.
+  std::unique_ptr<Endpoint> connect_host();
+  // Counts of what hostpeer holds now.
+  Stats stats() const;
+
+ private:
+  HostPeer();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vmci::host

@@ -1,0 +1,18 @@
+// stats.h: counts of what hostpeer holds, to check that nothing leaks.
+#pragma once
+
+#include <cstdint>
+
+namespace vmci::host {
+
+struct Stats {
+  uint64_t guest_contexts = 0;
+  uint64_t host_connections = 0;
+  uint64_t host_datagram_handles = 0;
+  uint64_t pending_datagrams = 0;
+  uint64_t pending_datagram_bytes = 0;
+  uint64_t datagrams_routed = 0;
+  uint64_t events_sent = 0;
+};
+
+}  // namespace vmci::host

@@ -1,0 +1,149 @@
+// frame.h: the control channel between hostpeer and its peers.
+//
+// A Unix stream socket carries frames: a 16-byte FrameHeader, then
+// body_size bytes. The reader checks the header (check_frame_header) before
+// it reads the body, so a peer cannot make the other side allocate or wait
+// for more than kMaxFrameBody bytes. All integers are little-endian.
+//
+// The first exchange: the peer sends kHello, hostpeer answers kWelcome. Same
+// major version required, any minor; a refusal carries a status and a reason
+// that names both versions. After that:
+//
+//   peer -> hostpeer  kDatagram (a whole VMCI datagram; hypercalls are
+//                     datagrams to context 0)             -> kResult
+//                     kHandleCreate / kHandleDestroy (host peers only; host
+//                     datagram handles live in hostpeer)   -> kResult
+//                     kDelivered (the callback for delivery N has run)
+//   hostpeer -> peer  kDeliver (a datagram for this peer, request_id N)
+//                     kGoodbye (the connection ends, with a reason)
+//
+// Every request carries a request_id that its kResult repeats.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vmci/vmci_call_defs.h"
+
+namespace vmci::proto {
+
+inline constexpr uint16_t kProtocolMajor = 1;
+inline constexpr uint16_t kProtocolMinor = 0;
+inline constexpr uint32_t kFrameMagic = 0x50434d56;  // "VMCP" on the wire
+inline constexpr uint32_t kMaxFrameBody = VMCI_MAX_DG_SIZE + 4096;
+inline constexpr uint32_t kMaxReasonSize = 1024;
+
+enum class FrameType : uint16_t {
+  kHello = 1,
+  kWelcome = 2,
+  kDatagram = 3,
+  kResult = 4,
+  kDeliver = 5,
+  kDelivered = 6,
+  kHandleCreate = 7,
+  kHandleDestroy = 8,
+  kGoodbye = 9,
+};
+
+std::string_view frame_type_name(FrameType type);
+
+struct FrameHeader {
+  uint32_t magic;
+  uint16_t type;
+  uint16_t flags;  // zero in this version
+  uint32_t body_size;
+  uint32_t request_id;
+};
+
+enum class Role : uint8_t { kGuest = 1, kHost = 2 };
+std::string_view role_name(Role role);
+
+struct HelloBody {
+  uint16_t major;
+  uint16_t minor;
+  uint8_t role;  // Role
+  uint8_t reserved[3];
+  vmci_id requested_cid;  // VMCI_INVALID_ID: let hostpeer choose (guests only)
+  uint32_t priv_flags;    // the guest context's privileges: 0 or RESTRICTED
+};
+
+// Followed by up to kMaxReasonSize bytes of UTF-8 text when status < 0.
+struct WelcomeBody {
+  uint16_t major;
+  uint16_t minor;
+  int32_t status;  // VMCI_SUCCESS, or why the peer was refused
+  vmci_id context_id;
+  uint32_t reserved;
+};
+
+struct ResultBody {
+  int64_t result;      // what the kernel API call returns
+  vmci_handle handle;  // kHandleCreate: the handle created
+};
+
+struct DeliveredBody {
+  uint64_t reserved;
+};
+
+struct HandleCreateBody {
+  vmci_id resource;  // VMCI_INVALID_ID: any
+  uint32_t flags;
+  uint32_t priv_flags;
+  uint32_t reserved;
+};
+
+struct HandleDestroyBody {
+  vmci_handle handle;
+};
+
+// Followed by up to kMaxReasonSize bytes of UTF-8 text.
+struct GoodbyeBody {
+  int32_t status;
+  uint32_t reserved;
+};
+
+// Which side reads the frame: types are checked against their direction.
+enum class Direction { kToHostpeer, kToPeer };
+
+struct FrameCheck {
+  bool ok;
+  std::string error;  // empty when ok
+};
+
+// Checks magic, type (for the direction), flags and body size; the body
+// size must be what the type allows (exact for fixed bodies, at most
+// kMaxFrameBody otherwise).
+FrameCheck check_frame_header(const FrameHeader& header, Direction direction);
+
+// A whole frame: header then body.
+std::vector<uint8_t> encode_frame(FrameType type, uint32_t request_id,
+                                  std::span<const uint8_t> body);
+
+template <typename Body>
+std::vector<uint8_t> encode_frame(FrameType type, uint32_t request_id, const Body& body,
+                                  std::string_view trailer = {}) {
+  std::vector<uint8_t> bytes(sizeof(Body) + trailer.size());
+  std::memcpy(bytes.data(), &body, sizeof(Body));
+  std::memcpy(bytes.data() + sizeof(Body), trailer.data(), trailer.size());
+  return encode_frame(type, request_id, std::span<const uint8_t>(bytes));
+}
+
+// The fixed part of a body; check_frame_header guarantees it is there.
+template <typename Body>
+Body decode_body(std::span<const uint8_t> body) {
+  Body out;
+  std::memcpy(&out, body.data(), sizeof(Body));
+  return out;
+}
+
+// The text after the fixed part of a body.
+inline std::string decode_trailer(std::span<const uint8_t> body, size_t fixed) {
+  if (body.size() <= fixed) return {};
+  return std::string(reinterpret_cast<const char*>(body.data() + fixed), body.size() - fixed);
+}
+
+}  // namespace vmci::proto

@@ -1,0 +1,98 @@
+#include "vmci/proto/frame.h"
+
+#include <gtest/gtest.h>
+
+namespace vmci::proto {
+namespace {
+
+FrameHeader header(FrameType type, uint32_t body_size) {
+  return FrameHeader{kFrameMagic, static_cast<uint16_t>(type), 0, body_size, 7};
+}
+
+TEST(Frame, EncodeThenDecode) {
+  HelloBody hello{kProtocolMajor, kProtocolMinor, static_cast<uint8_t>(Role::kGuest), {},
+                  77, 0};
+  const auto bytes = encode_frame(FrameType::kHello, 9, hello);
+  ASSERT_EQ(bytes.size(), sizeof(FrameHeader) + sizeof(HelloBody));
+  const auto h = decode_body<FrameHeader>(bytes);
+  EXPECT_EQ(h.magic, kFrameMagic);
+  EXPECT_EQ(h.type, static_cast<uint16_t>(FrameType::kHello));
+  EXPECT_EQ(h.body_size, sizeof(HelloBody));
+  EXPECT_EQ(h.request_id, 9u);
+  EXPECT_TRUE(check_frame_header(h, Direction::kToHostpeer).ok);
+  const auto body = decode_body<HelloBody>(std::span(bytes).subspan(sizeof(FrameHeader)));
+  EXPECT_EQ(body.requested_cid, 77u);
+  EXPECT_EQ(body.role, static_cast<uint8_t>(Role::kGuest));
+}
+
+TEST(Frame, TrailerText) {
+  WelcomeBody welcome{kProtocolMajor, kProtocolMinor, VMCI_ERROR_ALREADY_EXISTS, 0, 0};
+  const auto bytes = encode_frame(FrameType::kWelcome, 0, welcome, "context 77 is in use");
+  const auto body = std::span(bytes).subspan(sizeof(FrameHeader));
+  EXPECT_EQ(decode_trailer(body, sizeof(WelcomeBody)), "context 77 is in use");
+  EXPECT_EQ(decode_body<WelcomeBody>(body).status, VMCI_ERROR_ALREADY_EXISTS);
+}
+
+TEST(Frame, BadMagicIsRefused) {
+  auto h = header(FrameType::kDatagram, 24);
+  h.magic = 0x12345678;
+  const auto check = check_frame_header(h, Direction::kToHostpeer);
+  EXPECT_FALSE(check.ok);
+  EXPECT_NE(check.error.find("magic"), std::string::npos);
+}
+
+TEST(Frame, UnknownTypeIsRefused) {
+  for (uint16_t type : {0, 10, 0xffff}) {
+    auto h = header(FrameType::kDatagram, 24);
+    h.type = type;
+    EXPECT_FALSE(check_frame_header(h, Direction::kToHostpeer).ok) << type;
+  }
+}
+
+TEST(Frame, WrongDirectionIsRefused) {
+  EXPECT_FALSE(check_frame_header(header(FrameType::kDeliver, 24), Direction::kToHostpeer).ok);
+  EXPECT_FALSE(check_frame_header(header(FrameType::kHello, 16), Direction::kToPeer).ok);
+  EXPECT_TRUE(check_frame_header(header(FrameType::kDeliver, 24), Direction::kToPeer).ok);
+}
+
+TEST(Frame, NonZeroFlagsAreRefused) {
+  auto h = header(FrameType::kDatagram, 24);
+  h.flags = 1;
+  EXPECT_FALSE(check_frame_header(h, Direction::kToHostpeer).ok);
+}
+
+TEST(Frame, BodySizeLimitsPerType) {
+  struct Case {
+    FrameType type;
+    Direction direction;
+    uint32_t body;
+    bool ok;
+  } cases[] = {
+      {FrameType::kHello, Direction::kToHostpeer, 16, true},
+      {FrameType::kHello, Direction::kToHostpeer, 15, false},
+      {FrameType::kHello, Direction::kToHostpeer, 17, false},
+      {FrameType::kDatagram, Direction::kToHostpeer, 23, false},
+      {FrameType::kDatagram, Direction::kToHostpeer, 24, true},
+      {FrameType::kDatagram, Direction::kToHostpeer, kMaxFrameBody, true},
+      {FrameType::kDatagram, Direction::kToHostpeer, kMaxFrameBody + 1, false},
+      {FrameType::kDatagram, Direction::kToHostpeer, 0xffffffff, false},
+      {FrameType::kDelivered, Direction::kToHostpeer, 8, true},
+      {FrameType::kDelivered, Direction::kToHostpeer, 0, false},
+      {FrameType::kHandleCreate, Direction::kToHostpeer, 16, true},
+      {FrameType::kHandleDestroy, Direction::kToHostpeer, 8, true},
+      {FrameType::kResult, Direction::kToPeer, 16, true},
+      {FrameType::kResult, Direction::kToPeer, 8, false},
+      {FrameType::kDeliver, Direction::kToPeer, VMCI_MAX_DG_SIZE, true},
+      {FrameType::kDeliver, Direction::kToPeer, VMCI_MAX_DG_SIZE + 1, false},
+      {FrameType::kWelcome, Direction::kToPeer, 16 + kMaxReasonSize, true},
+      {FrameType::kWelcome, Direction::kToPeer, 16 + kMaxReasonSize + 1, false},
+      {FrameType::kGoodbye, Direction::kToPeer, 8, true},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(frame_type_name(c.type)) + " " + std::to_string(c.body));
+    EXPECT_EQ(check_frame_header(header(c.type, c.body), c.direction).ok, c.ok);
+  }
+}
+
+}  // namespace
+}  // namespace vmci::proto
