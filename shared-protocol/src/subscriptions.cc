@@ -31,6 +31,11 @@ int EventSubscriptions::unsubscribe(vmci_id sub_id) {
   return VMCI_SUCCESS;
 }
 
+bool EventSubscriptions::contains(vmci_id sub_id) const {
+  return std::any_of(entries_.begin(), entries_.end(),
+                     [sub_id](const Entry& e) { return e.id == sub_id; });
+}
+
 std::vector<EventSubscriptions::Subscriber> EventSubscriptions::subscribers(
     uint32_t event) const {
   std::vector<Subscriber> out;

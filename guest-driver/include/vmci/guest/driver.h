@@ -62,6 +62,8 @@ class Driver final : public Endpoint {
   bool connected() const override;
 
   proto::Role role() const;
+  // Why the connection ended ("" while it is up).
+  std::string close_reason() const;
 
  private:
   Driver();

@@ -36,6 +36,7 @@ class EventSubscriptions {
   int unsubscribe(vmci_id sub_id);
   // The subscribers of `event`, most recent first (as both drivers).
   std::vector<Subscriber> subscribers(uint32_t event) const;
+  bool contains(vmci_id sub_id) const;
   size_t size() const { return entries_.size(); }
 
  private:

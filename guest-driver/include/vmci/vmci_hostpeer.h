@@ -1,0 +1,48 @@
+/*
+ * vmci_hostpeer.h: choosing the hostpeer that the C kernel API talks to.
+ * Not part of FreeBSD's API. Valid C99 and C++.
+ *
+ * Without a call here, the first API call connects as a guest to the socket
+ * $VMCI_HOSTPEER_SOCKET names, else to the default
+ * ($XDG_RUNTIME_DIR/vmci-hostpeer.sock or /tmp/vmci-hostpeer-<uid>.sock).
+ *
+ *   if (vmci_hostpeer_connect("/run/user/1000/my-proxy.sock") != VMCI_SUCCESS)
+ *       fprintf(stderr, "%s\n", vmci_hostpeer_last_error());
+ */
+#ifndef VMCI_VMCI_HOSTPEER_H
+#define VMCI_VMCI_HOSTPEER_H
+
+#include <vmci/vmci_defs.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VMCI_HOSTPEER_ROLE_GUEST 1
+#define VMCI_HOSTPEER_ROLE_HOST 2
+
+struct vmci_hostpeer_options {
+	const char *socket_path; /* NULL: $VMCI_HOSTPEER_SOCKET or the default */
+	int role;                /* VMCI_HOSTPEER_ROLE_GUEST or _HOST */
+	vmci_id context_id;      /* guests: the id to ask for, or VMCI_INVALID_ID */
+	uint32_t priv_flags;     /* guests: 0 or VMCI_PRIVILEGE_FLAG_RESTRICTED */
+};
+
+/*
+ * Connects (as a guest) and makes this the connection of the API calls,
+ * replacing any earlier one (whose context then goes away). Returns
+ * VMCI_SUCCESS, VMCI_ERROR_UNAVAILABLE when hostpeer cannot be reached, or
+ * the status of hostpeer's refusal.
+ */
+int vmci_hostpeer_connect(const char *socket_path);
+int vmci_hostpeer_connect_options(const struct vmci_hostpeer_options *options);
+/* Closes the connection; the next API call connects again. */
+void vmci_hostpeer_disconnect(void);
+/* Why the last connect failed or the connection ended; "" if it did not. */
+const char *vmci_hostpeer_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VMCI_VMCI_HOSTPEER_H */

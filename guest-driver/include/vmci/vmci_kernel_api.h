@@ -1,0 +1,61 @@
+/*
+ * vmci_kernel_api.h: FreeBSD's VMCI kernel API, for programs that run
+ * against hostpeer instead of a VMCI device. Valid C99 and C++.
+ *
+ * The types, constants and helpers are those of FreeBSD's vmci_defs.h and
+ * vmci_call_defs.h; the functions have FreeBSD's names and signatures and
+ * return what FreeBSD's return. Calls reach hostpeer over a connection made
+ * on first use, to the socket $VMCI_HOSTPEER_SOCKET names (else the
+ * default); vmci_hostpeer.h connects explicitly.
+ *
+ *   #include <vmci/vmci_kernel_api.h>
+ *
+ *   static int on_datagram(void *data, struct vmci_datagram *dg) { ...; return 0; }
+ *
+ *   struct vmci_handle h;
+ *   if (vmci_datagram_create_handle(VMCI_INVALID_ID, 0, on_datagram, NULL, &h) < VMCI_SUCCESS)
+ *       ...
+ *
+ * Callbacks run on the driver's delivery thread, one at a time, with no lock
+ * of the driver held: they may call any function here.
+ */
+#ifndef VMCI_VMCI_KERNEL_API_H
+#define VMCI_VMCI_KERNEL_API_H
+
+#include <vmci/vmci_call_defs.h>
+#include <vmci/vmci_defs.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VMCI_KERNEL_API_VERSION_1 1
+#define VMCI_KERNEL_API_VERSION_2 2
+#define VMCI_KERNEL_API_VERSION VMCI_KERNEL_API_VERSION_2
+
+/* The doorbell callback flag of kernel API version 2. */
+#define VMCI_FLAG_DELAYED_CB 0x01
+typedef void (*vmci_callback)(void *client_data);
+
+/* Datagram API. */
+int vmci_datagram_create_handle(vmci_id resource_id, uint32_t flags,
+    vmci_datagram_recv_cb recv_cb, void *client_data, struct vmci_handle *out_handle);
+int vmci_datagram_create_handle_priv(vmci_id resource_id, uint32_t flags,
+    vmci_privilege_flags priv_flags, vmci_datagram_recv_cb recv_cb, void *client_data,
+    struct vmci_handle *out_handle);
+int vmci_datagram_destroy_handle(struct vmci_handle handle);
+int vmci_datagram_send(struct vmci_datagram *msg);
+
+/* Utility API. */
+vmci_id vmci_get_context_id(void);
+
+/* Event API. */
+int vmci_event_subscribe(vmci_event_type event, vmci_event_cb callback, void *callback_data,
+    vmci_id *subscription);
+int vmci_event_unsubscribe(vmci_id subscription);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VMCI_VMCI_KERNEL_API_H */

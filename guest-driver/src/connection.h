@@ -1,0 +1,75 @@
+// connection.h: one control connection to hostpeer: the handshake, framed
+// requests matched to their results, and deliveries handed to a sink.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "vmci/guest/driver.h"
+#include "vmci/proto/frame.h"
+
+namespace vmci::guest::internal {
+
+class Connection {
+ public:
+  // Receives what hostpeer pushes. Runs on the reader thread; must not block.
+  struct Sink {
+    std::function<void(uint32_t delivery_id, std::vector<uint8_t> datagram)> deliver;
+    std::function<void(const std::string& reason)> closed;
+  };
+
+  // Runs on the reader thread when a result arrives, before the caller wakes.
+  using ResultHook = std::function<void(const proto::ResultBody&)>;
+
+  // Connects and does the handshake; null with *status and *error on failure.
+  static std::unique_ptr<Connection> open(const ConnectOptions& options, Sink sink,
+                                          int* status, std::string* error);
+  ~Connection();
+
+  vmci_id context_id() const { return context_id_; }
+  bool alive() const;
+  std::string close_reason() const;
+
+  // Sends a request and waits for its result: VMCI_ERROR_UNAVAILABLE at
+  // once if the connection is gone, or when it goes while waiting.
+  proto::ResultBody request(proto::FrameType type, std::span<const uint8_t> body,
+                            ResultHook hook = {});
+  // Tells hostpeer the callback for a delivery ran.
+  void acknowledge(uint32_t delivery_id);
+  // Cuts the connection at once; the reader thread ends.
+  void abort();
+
+ private:
+  Connection(int fd, vmci_id context_id, Sink sink);
+  void read_loop();
+  void mark_closed(const std::string& reason);
+  bool send_frame(const std::vector<uint8_t>& frame);
+
+  struct Pending {
+    bool done = false;
+    proto::ResultBody result{VMCI_ERROR_UNAVAILABLE, VMCI_INVALID_HANDLE};
+    ResultHook hook;
+  };
+
+  const int fd_;
+  const vmci_id context_id_;
+  Sink sink_;
+  std::mutex write_mutex_;
+  mutable std::mutex mutex_;  // guards the fields below
+  std::condition_variable result_ready_;
+  std::map<uint32_t, Pending*> pending_;
+  uint32_t next_request_id_ = 1;
+  bool closed_ = false;
+  std::string close_reason_;
+  std::thread reader_;
+};
+
+}  // namespace vmci::guest::internal

@@ -1,0 +1,229 @@
+#include "vmci/guest/driver.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+
+#include "connection.h"
+#include "datagram_handles.h"
+#include "delivery_queue.h"
+#include "vmci/proto/datagram.h"
+#include "vmci/proto/handles.h"
+
+namespace vmci::guest {
+
+struct Driver::Impl {
+  explicit Impl(proto::Role r) : role(r) {}
+
+  void handle_delivery(internal::Delivery& delivery);
+  void deliver_event(std::vector<uint8_t>& datagram);
+  void deliver_datagram(std::vector<uint8_t>& datagram);
+  int create_host_handle(vmci_id resource, uint32_t flags, uint32_t priv_flags,
+                         DatagramCallback callback, vmci_handle* out);
+
+  const proto::Role role;
+  // Guests: the context id as the last VMCI_GET_CONTEXT_ID answered it, kept
+  // verbatim, or as CTX_ID_UPDATE changed it (spec §1.5).
+  std::atomic<vmci_id> cached_context_id{VMCI_INVALID_ID};
+  std::atomic<bool> context_id_known{false};
+  internal::DatagramHandles handles;
+  std::mutex subscriptions_mutex;  // guards the two below
+  proto::EventSubscriptions subscriptions;
+  vmci_id running_subscription = 0;  // whose callback runs now; 0: none
+  std::condition_variable subscription_done;
+  // Declared last: destroyed first, so no delivery or reader thread runs
+  // while the tables above go away.
+  std::unique_ptr<internal::DeliveryQueue> deliveries;
+  std::unique_ptr<internal::Connection> connection;
+};
+
+void Driver::Impl::handle_delivery(internal::Delivery& delivery) {
+  const vmci_datagram header = proto::header_of(delivery.datagram);
+  if (proto::is_event_datagram(header)) {
+    deliver_event(delivery.datagram);
+  } else {
+    deliver_datagram(delivery.datagram);
+  }
+  connection->acknowledge(delivery.id);
+}
+
+void Driver::Impl::deliver_event(std::vector<uint8_t>& datagram) {
+  if (proto::check_event_datagram(datagram) != VMCI_SUCCESS) return;  // dropped, as drivers do
+  vmci_event_data_max event{};
+  const size_t payload_size = datagram.size() - proto::kDatagramHeaderSize;
+  std::memcpy(&event, datagram.data() + proto::kDatagramHeaderSize, payload_size);
+  const uint32_t type = event.event_data.event;
+  if (type == VMCI_EVENT_CTX_ID_UPDATE && payload_size >= 12 &&
+      event.evpayld.context_payload.context_id != VMCI_INVALID_ID) {
+    cached_context_id = event.evpayld.context_payload.context_id;
+    context_id_known = true;
+  }
+  std::vector<proto::EventSubscriptions::Subscriber> subscribers;
+  {
+    std::lock_guard lock(subscriptions_mutex);
+    subscribers = subscriptions.subscribers(type);
+  }
+  for (auto& subscriber : subscribers) {
+    {
+      std::lock_guard lock(subscriptions_mutex);
+      if (!subscriptions.contains(subscriber.id)) continue;  // unsubscribed meanwhile
+      running_subscription = subscriber.id;
+    }
+    vmci_event_data_max copy = event;  // each subscriber gets its own buffer (FreeBSD)
+    subscriber.callback(subscriber.id, &copy.event_data);
+    {
+      std::lock_guard lock(subscriptions_mutex);
+      running_subscription = 0;
+    }
+    subscription_done.notify_all();
+  }
+}
+
+void Driver::Impl::deliver_datagram(std::vector<uint8_t>& datagram) {
+  auto* dg = reinterpret_cast<vmci_datagram*>(datagram.data());
+  auto entry = handles.lookup(dg->dst);
+  if (!entry) return;  // no such handle here: dropped silently (spec §3.6)
+  handles.start_callback(entry);
+  entry->callback(dg);
+  handles.finish_callback();
+}
+
+Driver::Driver() = default;
+
+Driver::~Driver() {
+  if (!impl_) return;
+  impl_->deliveries.reset();
+  impl_->connection.reset();
+}
+
+std::unique_ptr<Driver> Driver::connect(const ConnectOptions& options, int* status,
+                                        std::string* error) {
+  int local_status;
+  if (status == nullptr) status = &local_status;
+  std::unique_ptr<Driver> driver(new Driver());
+  driver->impl_ = std::make_unique<Impl>(options.role);
+  Impl* impl = driver->impl_.get();
+  impl->deliveries = std::make_unique<internal::DeliveryQueue>(
+      [impl](internal::Delivery& d) { impl->handle_delivery(d); });
+  internal::Connection::Sink sink{
+      [impl](uint32_t id, std::vector<uint8_t> dg) {
+        impl->deliveries->push(internal::Delivery{id, std::move(dg)});
+      },
+      [](const std::string&) {}};
+  impl->connection = internal::Connection::open(options, std::move(sink), status, error);
+  if (!impl->connection) return nullptr;
+  if (options.role == proto::Role::kHost) {
+    impl->cached_context_id = VMCI_HOST_CONTEXT_ID;
+    impl->context_id_known = true;
+  }
+  return driver;
+}
+
+void Driver::abort() { impl_->connection->abort(); }
+
+bool Driver::connected() const { return impl_->connection->alive(); }
+
+proto::Role Driver::role() const { return impl_->role; }
+
+std::string Driver::close_reason() const { return impl_->connection->close_reason(); }
+
+vmci_id Driver::get_context_id() {
+  if (impl_->context_id_known) return impl_->cached_context_id;
+  // The lazy VMCI_GET_CONTEXT_ID hypercall; its result is cached verbatim.
+  const proto::Bytes dg = proto::make_datagram(
+      VMCI_MAKE_HANDLE(VMCI_HYPERVISOR_CONTEXT_ID, VMCI_GET_CONTEXT_ID), VMCI_ANON_SRC_HANDLE, {});
+  const auto result = impl_->connection->request(proto::FrameType::kDatagram, dg);
+  if (!impl_->connection->alive() && result.result == VMCI_ERROR_UNAVAILABLE) {
+    return VMCI_INVALID_ID;  // no hypervisor answered: nothing to cache
+  }
+  impl_->cached_context_id = static_cast<vmci_id>(result.result);
+  impl_->context_id_known = true;
+  return impl_->cached_context_id;
+}
+
+int Driver::datagram_create_handle(vmci_id resource, uint32_t flags, uint32_t priv_flags,
+                                   DatagramCallback callback, vmci_handle* out) {
+  if (out == nullptr || !callback || (priv_flags & ~VMCI_PRIVILEGE_ALL_FLAGS) != 0) {
+    return VMCI_ERROR_INVALID_ARGS;
+  }
+  if (flags & VMCI_FLAG_WELLKNOWN_DG_HND) return VMCI_ERROR_INVALID_ARGS;
+  if (impl_->role == proto::Role::kHost) {
+    return impl_->create_host_handle(resource, flags, priv_flags, std::move(callback), out);
+  }
+  vmci_id context = VMCI_INVALID_ID;
+  if (!(flags & VMCI_FLAG_ANYCID_DG_HND)) {
+    context = impl_->connection->context_id();
+    if (context == VMCI_INVALID_ID) return VMCI_ERROR_NO_RESOURCES;
+  }
+  return impl_->handles.create(context, resource, flags, priv_flags, std::move(callback), out);
+}
+
+int Driver::Impl::create_host_handle(vmci_id resource, uint32_t flags, uint32_t priv_flags,
+                                     DatagramCallback callback, vmci_handle* out) {
+  const proto::HandleCreateBody body{resource, flags, priv_flags, 0};
+  const auto bytes = std::span(reinterpret_cast<const uint8_t*>(&body), sizeof body);
+  // The handle goes into the table before the caller wakes, so a datagram
+  // that follows the result finds it.
+  auto hook = [&](const proto::ResultBody& r) {
+    if (r.result >= VMCI_SUCCESS) handles.insert(r.handle, flags, priv_flags, callback);
+  };
+  const auto result = connection->request(proto::FrameType::kHandleCreate, bytes, hook);
+  if (result.result >= VMCI_SUCCESS) *out = result.handle;
+  return static_cast<int>(result.result);
+}
+
+int Driver::datagram_destroy_handle(vmci_handle handle) {
+  const bool from_callback = impl_->deliveries->on_delivery_thread();
+  if (impl_->role == proto::Role::kHost) {
+    const proto::HandleDestroyBody body{handle};
+    const auto result = impl_->connection->request(
+        proto::FrameType::kHandleDestroy,
+        std::span(reinterpret_cast<const uint8_t*>(&body), sizeof body));
+    if (result.result < VMCI_SUCCESS && result.result != VMCI_ERROR_UNAVAILABLE) {
+      return static_cast<int>(result.result);
+    }
+    // Gone from hostpeer (or hostpeer is gone): forget the callback too.
+    const int local = impl_->handles.remove(handle, from_callback);
+    return result.result == VMCI_ERROR_UNAVAILABLE ? VMCI_ERROR_UNAVAILABLE : local;
+  }
+  return impl_->handles.remove(handle, from_callback);
+}
+
+int Driver::datagram_send(const vmci_datagram* dg) {
+  if (dg == nullptr) return VMCI_ERROR_INVALID_ARGS;
+  if (dg->payload_size > VMCI_MAX_DG_SIZE || VMCI_DG_SIZE(dg) > VMCI_MAX_DG_SIZE) {
+    return VMCI_ERROR_INVALID_ARGS;
+  }
+  vmci_datagram header = *dg;
+  if (impl_->role == proto::Role::kGuest) {
+    if (!impl_->handles.lookup(header.src)) return VMCI_ERROR_NO_HANDLE;
+    // An any-context handle sends as this context (Linux's routing fills it in).
+    if (header.src.context == VMCI_INVALID_ID) header.src.context = impl_->connection->context_id();
+  }
+  const auto* payload = reinterpret_cast<const uint8_t*>(dg) + sizeof(vmci_datagram);
+  const proto::Bytes bytes = proto::make_datagram(
+      header.dst, header.src, std::span(payload, static_cast<size_t>(dg->payload_size)));
+  return static_cast<int>(impl_->connection->request(proto::FrameType::kDatagram, bytes).result);
+}
+
+int Driver::event_subscribe(uint32_t event, EventCallback callback, vmci_id* sub_id) {
+  std::lock_guard lock(impl_->subscriptions_mutex);
+  return impl_->subscriptions.subscribe(event, std::move(callback), sub_id);
+}
+
+int Driver::event_unsubscribe(vmci_id sub_id) {
+  std::unique_lock lock(impl_->subscriptions_mutex);
+  const int status = impl_->subscriptions.unsubscribe(sub_id);
+  // As FreeBSD: wait for a running callback of it, unless that is the caller.
+  if (status == VMCI_SUCCESS && !impl_->deliveries->on_delivery_thread()) {
+    impl_->subscription_done.wait(lock, [&] { return impl_->running_subscription != sub_id; });
+  }
+  return status;
+}
+
+void Driver::hold_callbacks() { impl_->deliveries->hold(); }
+
+void Driver::release_callbacks() { impl_->deliveries->release(); }
+
+}  // namespace vmci::guest
