@@ -1,0 +1,35 @@
+# Shared by scripts/demo and scripts/test: dependencies, configure, build.
+# Source it; it defines functions only.
+
+VMCI_PACKAGES=(cmake ninja-build g++ pkg-config libboost-dev nlohmann-json3-dev
+               libspdlog-dev libcli11-dev libgtest-dev)
+
+# Installs the Debian packages that are missing (with sudo when not root).
+vmci_ensure_packages() {
+  local missing=() pkg
+  for pkg in "${VMCI_PACKAGES[@]}" "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+      || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "==> installing Debian packages: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# Configures (if needed) and builds a CMake preset; extra args are targets.
+vmci_build() {
+  local preset="$1"; shift
+  local dir="build/$preset"
+  if [ ! -f "$dir/build.ninja" ]; then
+    echo "==> configuring ($preset)"
+    cmake --preset "$preset" >/dev/null
+  fi
+  echo "==> building ($preset)"
+  local targets=()
+  for t in "$@"; do targets+=(--target "$t"); done
+  cmake --build "$dir" -j"$(nproc)" "${targets[@]}"
+}
