@@ -7,18 +7,21 @@ DeliveryQueue::DeliveryQueue(std::function<void(Delivery&)> handler)
   thread_ = std::thread([this] { run(); });
 }
 
-DeliveryQueue::~DeliveryQueue() {
+DeliveryQueue::~DeliveryQueue() { stop(); }
+
+void DeliveryQueue::stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   changed_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 void DeliveryQueue::push(Delivery delivery) {
   {
     std::lock_guard lock(mutex_);
+    if (stopping_) return;
     queue_.push_back(std::move(delivery));
   }
   changed_.notify_all();

@@ -21,9 +21,11 @@ struct Delivery {
 class DeliveryQueue {
  public:
   explicit DeliveryQueue(std::function<void(Delivery&)> handler);
-  // Handles nothing more; the item being handled finishes first.
   ~DeliveryQueue();
 
+  // Handles nothing more: the item being handled finishes first, later
+  // pushes are dropped. Must not be called from the delivery thread.
+  void stop();
   void push(Delivery delivery);
   void hold();
   void release();

@@ -32,8 +32,7 @@ struct Driver::Impl {
   proto::EventSubscriptions subscriptions;
   vmci_id running_subscription = 0;  // whose callback runs now; 0: none
   std::condition_variable subscription_done;
-  // Declared last: destroyed first, so no delivery or reader thread runs
-  // while the tables above go away.
+  // Torn down by ~Driver in order: deliveries stop, then the connection goes.
   std::unique_ptr<internal::DeliveryQueue> deliveries;
   std::unique_ptr<internal::Connection> connection;
 };
@@ -93,8 +92,9 @@ Driver::Driver() = default;
 
 Driver::~Driver() {
   if (!impl_) return;
+  impl_->deliveries->stop();   // a running callback finishes; nothing more is delivered
+  impl_->connection.reset();   // closes the socket, joins the reader
   impl_->deliveries.reset();
-  impl_->connection.reset();
 }
 
 std::unique_ptr<Driver> Driver::connect(const ConnectOptions& options, int* status,

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the build into a temporary prefix, builds c99_program.c with
+#   cc -std=c99 app.c $(pkg-config --cflags --libs vmci-guest)
+# and runs it against a vmci-hostpeer daemon.
+# Usage: c99_program_test.sh BUILD_DIR SOURCE_DIR HOSTPEER_BIN
+set -euo pipefail
+build="$1" src="$2" hostpeer="$3"
+work=$(mktemp -d /tmp/vmci-install-test-XXXXXX)
+daemon=""
+cleanup() {
+  [ -n "$daemon" ] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+cmake --install "$build" --prefix "$work/prefix" >/dev/null
+pc=$(dirname "$(find "$work/prefix" -name vmci-guest.pc | head -1)")
+export PKG_CONFIG_PATH="$pc"
+
+# Sanitizer builds: the program must link the same runtime.
+extra=()
+sanitize=$(sed -n 's/^VMCI_SANITIZE:STRING=//p' "$build/CMakeCache.txt")
+[ -n "$sanitize" ] && extra=("-fsanitize=$sanitize")
+
+cc -std=c99 -pedantic -Wall -Wextra -Werror "${extra[@]}" "$src/c99_program.c" \
+   $(pkg-config --cflags --libs vmci-guest) -o "$work/app"
+
+"$hostpeer" --socket "$work/hostpeer.sock" --log-level warn &
+daemon=$!
+for _ in $(seq 200); do [ -S "$work/hostpeer.sock" ] && break; sleep 0.05; done
+VMCI_HOSTPEER_SOCKET="$work/hostpeer.sock" "$work/app"

@@ -1,0 +1,108 @@
+// The daemon as a user runs it: its socket, handshake and shutdown.
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "processes.h"
+
+namespace vmci::testing {
+namespace {
+
+TEST(Daemon, SocketIsCreatedWithMode0600) {
+  Daemon daemon;
+  struct stat st {};
+  ASSERT_EQ(::stat(daemon.socket_path().c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST(Daemon, SigtermShutsDownCleanlyAndRemovesTheSocket) {
+  Daemon daemon;
+  EXPECT_EQ(daemon.stop(), 0);
+  EXPECT_FALSE(std::filesystem::exists(daemon.socket_path()));
+}
+
+TEST(Daemon, SigintShutsDownCleanlyToo) {
+  Daemon daemon;
+  daemon.process().signal(SIGINT);
+  const int status = daemon.process().wait(10000);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_FALSE(std::filesystem::exists(daemon.socket_path()));
+}
+
+TEST(Daemon, SecondDaemonOnALiveSocketRefusesToStart) {
+  Daemon daemon;
+  Child second({VMCI_HOSTPEER_BIN, "--socket", daemon.socket_path()}, false);
+  const int status = second.wait(10000);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_NE(WEXITSTATUS(status), 0);
+  EXPECT_TRUE(socket_answers(daemon.socket_path())) << "the first daemon still serves";
+}
+
+TEST(Daemon, HelpExitsZero) {
+  Child help({VMCI_HOSTPEER_BIN, "--help"}, true);
+  const int status = help.wait(10000);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(Contexts, GuestProcessesGetIdsFrom16) {
+  Daemon daemon;
+  Peer a, b;
+  EXPECT_EQ(a.call("connect " + daemon.socket_path() + " guest"), "0 16");
+  EXPECT_EQ(b.call("connect " + daemon.socket_path() + " guest"), "0 17");
+}
+
+TEST(Contexts, RequestedIdIsGrantedWhenFreeAndRefusedWhenTaken) {
+  Daemon daemon;
+  Peer a, b, c;
+  EXPECT_EQ(a.call("connect " + daemon.socket_path() + " guest 77"), "0 77");
+  const std::string refused = b.call("connect " + daemon.socket_path() + " guest 77");
+  EXPECT_EQ(refused.rfind("-22 ", 0), 0u) << refused;  // VMCI_ERROR_ALREADY_EXISTS
+  EXPECT_NE(refused.find("77"), std::string::npos) << "the reason names the id: " << refused;
+  EXPECT_EQ(c.call("connect " + daemon.socket_path() + " guest"), "0 16");
+}
+
+TEST(Contexts, ReservedIdsCannotBeRequested) {
+  Daemon daemon;
+  Peer a;
+  for (const char* id : {"0", "1", "2"}) {
+    const std::string refused = a.call("connect " + daemon.socket_path() + " guest " + id);
+    EXPECT_EQ(refused.rfind("-2 ", 0), 0u) << id << ": " << refused;  // INVALID_ARGS
+  }
+}
+
+TEST(Contexts, HostConnectionsShareContext2) {
+  Daemon daemon;
+  Peer h1, h2;
+  EXPECT_EQ(h1.call("connect " + daemon.socket_path() + " host"), "0 2");
+  EXPECT_EQ(h2.call("connect " + daemon.socket_path() + " host"), "0 2");
+}
+
+TEST(Contexts, Item32_GetContextIdIsTheHypercallAnswer) {
+  Daemon daemon;
+  Peer a;
+  ASSERT_EQ(a.call("connect " + daemon.socket_path() + " guest 300"), "0 300");
+  EXPECT_EQ(a.call("cid"), "300");
+}
+
+TEST(Contexts, CallsOnADeadConnectionReturnUnavailableAtOnce) {
+  auto daemon = std::make_unique<Daemon>();
+  Peer a;
+  ASSERT_EQ(a.call("connect " + daemon->socket_path() + " guest"), "0 16");
+  ASSERT_EQ(a.call("create any"), "0 16:1024");
+  daemon->process().signal(SIGKILL);
+  daemon->process().wait(5000);
+  // Every call that needs hostpeer fails at once; local calls still work.
+  EXPECT_EQ(a.call("send 16:1024 2:4242 00", 2000), "-20");
+  EXPECT_EQ(a.call("send 16:1024 2:4242 00", 2000), "-20");
+  EXPECT_EQ(a.call("subscribe CTX_REMOVED", 2000), "0 1");
+}
+
+}  // namespace
+}  // namespace vmci::testing

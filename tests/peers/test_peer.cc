@@ -1,0 +1,189 @@
+// vmci-test-peer: one VMCI endpoint in its own process, driven line by line
+// on stdin, answering one line per command on stdout. Integration tests use
+// it to put guests and hosts in separate processes.
+//
+//   connect SOCKET guest|host [CID|-] [restricted]  -> "0 CID" or "STATUS reason"
+//   cid                                            -> CID
+//   create RID|any [FLAGS [PRIV]]                  -> "STATUS CTX:RID"
+//   destroy CTX:RID                                -> STATUS
+//   send SRC DST HEX|-                             -> RESULT
+//   subscribe EVENT_NAME                           -> "STATUS SUBID"
+//   unsubscribe SUBID                              -> STATUS
+//   next TIMEOUT_MS  -> "datagram DST SRC HEX" | "event SUBID NAME CID" | "none"
+//   hold | release | abort                         -> "ok"
+//   quit
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <string>
+
+#include "vmci/guest/driver.h"
+#include "vmci/proto/names.h"
+
+namespace {
+
+using vmci::guest::Driver;
+
+std::string to_hex(const uint8_t* p, size_t n) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    out += digits[p[i] >> 4];
+    out += digits[p[i] & 15];
+  }
+  return out.empty() ? "-" : out;
+}
+
+std::vector<uint8_t> from_hex(const std::string& hex) {
+  std::vector<uint8_t> out;
+  if (hex == "-") return out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out.push_back(static_cast<uint8_t>(std::stoul(hex.substr(i, 2), nullptr, 16)));
+  }
+  return out;
+}
+
+std::string handle_text(vmci_handle h) {
+  return std::to_string(h.context) + ":" + std::to_string(h.resource);
+}
+
+vmci_handle parse_handle(const std::string& text) {
+  const auto colon = text.find(':');
+  return VMCI_MAKE_HANDLE(static_cast<vmci_id>(std::stoul(text.substr(0, colon))),
+                          static_cast<vmci_id>(std::stoul(text.substr(colon + 1))));
+}
+
+class Inbox {
+ public:
+  void push(std::string item) {
+    std::lock_guard lock(mutex_);
+    items_.push_back(std::move(item));
+    arrived_.notify_all();
+  }
+  std::string next(int timeout_ms) {
+    std::unique_lock lock(mutex_);
+    if (!arrived_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                           [&] { return !items_.empty(); })) {
+      return "none";
+    }
+    std::string item = std::move(items_.front());
+    items_.pop_front();
+    return item;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable arrived_;
+  std::deque<std::string> items_;
+};
+
+}  // namespace
+
+int main() {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  std::unique_ptr<Driver> driver;
+  Inbox inbox;
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    std::istringstream in(line);
+    std::string cmd;
+    in >> cmd;
+    std::string reply;
+    if (cmd == "quit") break;
+    if (cmd == "connect") {
+      std::string socket, role, cid, restricted;
+      in >> socket >> role >> cid >> restricted;
+      vmci::guest::ConnectOptions options;
+      options.socket_path = socket;
+      options.role = role == "host" ? vmci::proto::Role::kHost : vmci::proto::Role::kGuest;
+      if (!cid.empty() && cid != "-") options.context_id = static_cast<vmci_id>(std::stoul(cid));
+      if (restricted == "restricted") options.priv_flags = VMCI_PRIVILEGE_FLAG_RESTRICTED;
+      int status;
+      std::string error;
+      driver = Driver::connect(options, &status, &error);
+      reply = driver ? "0 " + std::to_string(driver->get_context_id())
+                     : std::to_string(status) + " " + error;
+    } else if (!driver) {
+      reply = "not connected";
+    } else if (cmd == "cid") {
+      reply = std::to_string(driver->get_context_id());
+    } else if (cmd == "create") {
+      std::string rid;
+      uint32_t flags = 0, priv = 0;
+      in >> rid >> flags >> priv;
+      vmci_handle h = VMCI_INVALID_HANDLE;
+      const vmci_id resource =
+          rid == "any" ? VMCI_INVALID_ID : static_cast<vmci_id>(std::stoul(rid));
+      const int status = driver->datagram_create_handle(
+          resource, flags, priv,
+          [&inbox](vmci_datagram* dg) {
+            inbox.push("datagram " + handle_text(dg->dst) + " " + handle_text(dg->src) + " " +
+                       to_hex(static_cast<uint8_t*>(VMCI_DG_PAYLOAD(dg)),
+                              static_cast<size_t>(dg->payload_size)));
+            return 0;
+          },
+          &h);
+      reply = std::to_string(status) + " " + handle_text(h);
+    } else if (cmd == "destroy") {
+      std::string h;
+      in >> h;
+      reply = std::to_string(driver->datagram_destroy_handle(parse_handle(h)));
+    } else if (cmd == "send") {
+      std::string src, dst, hex;
+      in >> src >> dst >> hex;
+      const auto payload = from_hex(hex);
+      std::vector<uint8_t> buf(sizeof(vmci_datagram) + payload.size());
+      auto* dg = reinterpret_cast<vmci_datagram*>(buf.data());
+      dg->src = parse_handle(src);
+      dg->dst = parse_handle(dst);
+      dg->payload_size = payload.size();
+      if (!payload.empty()) std::memcpy(VMCI_DG_PAYLOAD(dg), payload.data(), payload.size());
+      reply = std::to_string(driver->datagram_send(dg));
+    } else if (cmd == "subscribe") {
+      std::string name;
+      in >> name;
+      const auto event = vmci::proto::event_from_name(name);
+      vmci_id sub = 0;
+      const int status = driver->event_subscribe(
+          event ? *event : VMCI_EVENT_MAX,
+          [&inbox](vmci_id id, vmci_event_data* ed) {
+            vmci_id cid = VMCI_INVALID_ID;
+            if (ed->event == VMCI_EVENT_CTX_REMOVED || ed->event == VMCI_EVENT_CTX_ID_UPDATE) {
+              cid = static_cast<vmci_event_payload_context*>(vmci_event_data_payload(ed))
+                        ->context_id;
+            }
+            inbox.push("event " + std::to_string(id) + " " +
+                       std::string(vmci::proto::event_name(ed->event)) + " " +
+                       std::to_string(cid));
+          },
+          &sub);
+      reply = std::to_string(status) + " " + std::to_string(sub);
+    } else if (cmd == "unsubscribe") {
+      vmci_id sub = 0;
+      in >> sub;
+      reply = std::to_string(driver->event_unsubscribe(sub));
+    } else if (cmd == "next") {
+      int timeout_ms = 2000;
+      in >> timeout_ms;
+      reply = inbox.next(timeout_ms);
+    } else if (cmd == "hold") {
+      driver->hold_callbacks();
+      reply = "ok";
+    } else if (cmd == "release") {
+      driver->release_callbacks();
+      reply = "ok";
+    } else if (cmd == "abort") {
+      driver->abort();
+      reply = "ok";
+    } else {
+      reply = "unknown command " + cmd;
+    }
+    std::printf("%s\n", reply.c_str());
+  }
+  return 0;
+}
