@@ -33,8 +33,8 @@ bool read_frame(int fd, proto::FrameHeader* header, std::vector<uint8_t>* body,
 
 }  // namespace
 
-std::unique_ptr<Connection> Connection::open(const ConnectOptions& options, Sink sink,
-                                             int* status, std::string* error) {
+std::unique_ptr<Connection> Connection::open(const ConnectOptions& options, Sink sink, int* status,
+                                             std::string* error) {
   std::string local_error;
   if (error == nullptr) error = &local_error;
   const std::string path =
@@ -51,9 +51,9 @@ std::unique_ptr<Connection> Connection::open(const ConnectOptions& options, Sink
     return nullptr;
   };
 
-  proto::HelloBody hello{proto::kProtocolMajor, proto::kProtocolMinor,
-                         static_cast<uint8_t>(options.role), {}, options.context_id,
-                         options.priv_flags};
+  proto::HelloBody hello{
+      proto::kProtocolMajor, proto::kProtocolMinor, static_cast<uint8_t>(options.role), {},
+      options.context_id,    options.priv_flags};
   const auto frame = proto::encode_frame(proto::FrameType::kHello, 0, hello);
   if (!write_all(fd, frame.data(), frame.size())) {
     return fail(VMCI_ERROR_UNAVAILABLE, errno_message("sending hello to " + path));
@@ -77,8 +77,7 @@ std::unique_ptr<Connection> Connection::open(const ConnectOptions& options, Sink
   }
   const auto welcome = proto::decode_body<proto::WelcomeBody>(body);
   if (welcome.status < 0) {
-    return fail(welcome.status,
-                "hostpeer refused: " + proto::decode_trailer(body, sizeof welcome));
+    return fail(welcome.status, "hostpeer refused: " + proto::decode_trailer(body, sizeof welcome));
   }
   *status = VMCI_SUCCESS;
   return std::unique_ptr<Connection>(new Connection(fd, welcome.context_id, std::move(sink)));

@@ -30,8 +30,8 @@ class Connection {
   using ResultHook = std::function<void(const proto::ResultBody&)>;
 
   // Connects and does the handshake; null with *status and *error on failure.
-  static std::unique_ptr<Connection> open(const ConnectOptions& options, Sink sink,
-                                          int* status, std::string* error);
+  static std::unique_ptr<Connection> open(const ConnectOptions& options, Sink sink, int* status,
+                                          std::string* error);
   ~Connection();
 
   vmci_id context_id() const { return context_id_; }

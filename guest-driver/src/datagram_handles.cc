@@ -4,8 +4,7 @@
 
 namespace vmci::guest::internal {
 
-std::shared_ptr<const DatagramHandles::Entry> DatagramHandles::lookup_locked(
-    vmci_handle h) const {
+std::shared_ptr<const DatagramHandles::Entry> DatagramHandles::lookup_locked(vmci_handle h) const {
   auto [begin, end] = by_resource_.equal_range(h.resource);
   for (auto it = begin; it != end; ++it) {
     const vmci_id stored = it->second->handle.context;
@@ -19,9 +18,8 @@ bool DatagramHandles::exists_locked(vmci_handle h) const {
   return by_resource_.count(h.resource) > 0;  // a wildcard lookup matches any context
 }
 
-int DatagramHandles::create(vmci_id context, vmci_id resource, uint32_t flags,
-                            uint32_t priv_flags, DatagramCallback callback,
-                            vmci_handle* out) {
+int DatagramHandles::create(vmci_id context, vmci_id resource, uint32_t flags, uint32_t priv_flags,
+                            DatagramCallback callback, vmci_handle* out) {
   std::lock_guard lock(mutex_);
   if (resource == VMCI_INVALID_ID) {
     // One lap of the id space above the reserved ids, skipping VMCI_INVALID_ID.

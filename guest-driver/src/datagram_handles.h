@@ -31,8 +31,7 @@ class DatagramHandles {
   int create(vmci_id context, vmci_id resource, uint32_t flags, uint32_t priv_flags,
              DatagramCallback callback, vmci_handle* out);
   // Records a handle that hostpeer created (host connections).
-  void insert(vmci_handle handle, uint32_t flags, uint32_t priv_flags,
-              DatagramCallback callback);
+  void insert(vmci_handle handle, uint32_t flags, uint32_t priv_flags, DatagramCallback callback);
   // The handle that a datagram to or from `h` resolves to, or null.
   std::shared_ptr<const Entry> lookup(vmci_handle h) const;
   bool contains(vmci_handle exact) const;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -59,6 +60,29 @@ TEST(DeliveryQueue, KnowsItsOwnThread) {
   EXPECT_FALSE(queue.on_delivery_thread());
   queue.push(Delivery{9, {}});
   EXPECT_EQ(recorder.wait_for(1), (std::vector<uint32_t>{1}));
+}
+
+}  // namespace
+}  // namespace vmci::guest::internal
+
+namespace vmci::guest::internal {
+namespace {
+
+TEST(DeliveryQueue, StopFinishesTheRunningItemAndDropsLaterOnes) {
+  Recorder recorder;
+  std::atomic<bool> in_handler{false};
+  DeliveryQueue queue([&](Delivery& d) {
+    in_handler = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    recorder.record(d.id);
+  });
+  queue.push(Delivery{1, {}});
+  while (!in_handler) std::this_thread::yield();
+  queue.stop();
+  EXPECT_EQ(recorder.now(), (std::vector<uint32_t>{1}));
+  queue.push(Delivery{2, {}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(recorder.now(), (std::vector<uint32_t>{1}));
 }
 
 }  // namespace

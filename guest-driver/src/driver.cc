@@ -92,8 +92,8 @@ Driver::Driver() = default;
 
 Driver::~Driver() {
   if (!impl_) return;
-  impl_->deliveries->stop();   // a running callback finishes; nothing more is delivered
-  impl_->connection.reset();   // closes the socket, joins the reader
+  impl_->deliveries->stop();  // a running callback finishes; nothing more is delivered
+  impl_->connection.reset();  // closes the socket, joins the reader
   impl_->deliveries.reset();
 }
 
@@ -106,11 +106,10 @@ std::unique_ptr<Driver> Driver::connect(const ConnectOptions& options, int* stat
   Impl* impl = driver->impl_.get();
   impl->deliveries = std::make_unique<internal::DeliveryQueue>(
       [impl](internal::Delivery& d) { impl->handle_delivery(d); });
-  internal::Connection::Sink sink{
-      [impl](uint32_t id, std::vector<uint8_t> dg) {
-        impl->deliveries->push(internal::Delivery{id, std::move(dg)});
-      },
-      [](const std::string&) {}};
+  internal::Connection::Sink sink{[impl](uint32_t id, std::vector<uint8_t> dg) {
+                                    impl->deliveries->push(internal::Delivery{id, std::move(dg)});
+                                  },
+                                  [](const std::string&) {}};
   impl->connection = internal::Connection::open(options, std::move(sink), status, error);
   if (!impl->connection) return nullptr;
   if (options.role == proto::Role::kHost) {
@@ -177,9 +176,9 @@ int Driver::datagram_destroy_handle(vmci_handle handle) {
   const bool from_callback = impl_->deliveries->on_delivery_thread();
   if (impl_->role == proto::Role::kHost) {
     const proto::HandleDestroyBody body{handle};
-    const auto result = impl_->connection->request(
-        proto::FrameType::kHandleDestroy,
-        std::span(reinterpret_cast<const uint8_t*>(&body), sizeof body));
+    const auto result =
+        impl_->connection->request(proto::FrameType::kHandleDestroy,
+                                   std::span(reinterpret_cast<const uint8_t*>(&body), sizeof body));
     if (result.result < VMCI_SUCCESS && result.result != VMCI_ERROR_UNAVAILABLE) {
       return static_cast<int>(result.result);
     }

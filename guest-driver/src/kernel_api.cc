@@ -2,14 +2,13 @@
 //
 // The kernel API has no connection argument, so this file holds the one
 // piece of process-wide state of the library: the current Driver.
-#include "vmci/vmci_kernel_api.h"
-
 #include <memory>
 #include <mutex>
 #include <string>
 
 #include "vmci/guest/driver.h"
 #include "vmci/vmci_hostpeer.h"
+#include "vmci/vmci_kernel_api.h"
 
 namespace {
 
@@ -77,14 +76,13 @@ int vmci_hostpeer_connect(const char* socket_path) {
 }
 
 int vmci_hostpeer_connect_options(const struct vmci_hostpeer_options* o) {
-  if (o == nullptr ||
-      (o->role != VMCI_HOSTPEER_ROLE_GUEST && o->role != VMCI_HOSTPEER_ROLE_HOST)) {
+  if (o == nullptr || (o->role != VMCI_HOSTPEER_ROLE_GUEST && o->role != VMCI_HOSTPEER_ROLE_HOST)) {
     return VMCI_ERROR_INVALID_ARGS;
   }
   ConnectOptions options;
   if (o->socket_path != nullptr) options.socket_path = o->socket_path;
-  options.role = o->role == VMCI_HOSTPEER_ROLE_HOST ? vmci::proto::Role::kHost
-                                                    : vmci::proto::Role::kGuest;
+  options.role =
+      o->role == VMCI_HOSTPEER_ROLE_HOST ? vmci::proto::Role::kHost : vmci::proto::Role::kGuest;
   options.context_id = o->context_id;
   options.priv_flags = o->priv_flags;
   return implicit().connect(options);
@@ -97,25 +95,21 @@ const char* vmci_hostpeer_last_error(void) {
   return last_error_copy.c_str();
 }
 
-int vmci_datagram_create_handle(vmci_id resource_id, uint32_t flags,
-                                vmci_datagram_recv_cb recv_cb, void* client_data,
-                                struct vmci_handle* out_handle) {
-  return vmci_datagram_create_handle_priv(resource_id, flags,
-                                          VMCI_DEFAULT_PROC_PRIVILEGE_FLAGS, recv_cb,
-                                          client_data, out_handle);
+int vmci_datagram_create_handle(vmci_id resource_id, uint32_t flags, vmci_datagram_recv_cb recv_cb,
+                                void* client_data, struct vmci_handle* out_handle) {
+  return vmci_datagram_create_handle_priv(resource_id, flags, VMCI_DEFAULT_PROC_PRIVILEGE_FLAGS,
+                                          recv_cb, client_data, out_handle);
 }
 
 int vmci_datagram_create_handle_priv(vmci_id resource_id, uint32_t flags,
-                                     vmci_privilege_flags priv_flags,
-                                     vmci_datagram_recv_cb recv_cb, void* client_data,
-                                     struct vmci_handle* out_handle) {
+                                     vmci_privilege_flags priv_flags, vmci_datagram_recv_cb recv_cb,
+                                     void* client_data, struct vmci_handle* out_handle) {
   if (recv_cb == nullptr || out_handle == nullptr) return VMCI_ERROR_INVALID_ARGS;
   auto driver = implicit().get();
   if (!driver) return VMCI_ERROR_UNAVAILABLE;
   return driver->datagram_create_handle(
       resource_id, flags, priv_flags,
-      [recv_cb, client_data](vmci_datagram* dg) { return recv_cb(client_data, dg); },
-      out_handle);
+      [recv_cb, client_data](vmci_datagram* dg) { return recv_cb(client_data, dg); }, out_handle);
 }
 
 int vmci_datagram_destroy_handle(struct vmci_handle handle) {

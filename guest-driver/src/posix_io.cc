@@ -10,9 +10,7 @@
 
 namespace vmci::guest::internal {
 
-std::string errno_message(const std::string& what) {
-  return what + ": " + std::strerror(errno);
-}
+std::string errno_message(const std::string& what) { return what + ": " + std::strerror(errno); }
 
 int connect_unix(const std::string& path, std::string* error) {
   sockaddr_un addr{};

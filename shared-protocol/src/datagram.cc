@@ -9,8 +9,7 @@ int check_datagram(std::span<const uint8_t> dg) {
     return VMCI_ERROR_INVALID_ARGS;
   }
   const vmci_datagram h = header_of(dg);
-  if (h.payload_size > kMaxDatagramPayload ||
-      h.payload_size != dg.size() - kDatagramHeaderSize) {
+  if (h.payload_size > kMaxDatagramPayload || h.payload_size != dg.size() - kDatagramHeaderSize) {
     return VMCI_ERROR_INVALID_ARGS;
   }
   return VMCI_SUCCESS;
@@ -39,8 +38,8 @@ Bytes make_event_datagram(vmci_id cid, vmci_event_type event,
 Bytes make_context_event(vmci_id target_cid, vmci_event_type event, vmci_id context_id) {
   vmci_event_payload_context p{};
   p.context_id = context_id;
-  return make_event_datagram(
-      target_cid, event, std::span(reinterpret_cast<const uint8_t*>(&p), sizeof p));
+  return make_event_datagram(target_cid, event,
+                             std::span(reinterpret_cast<const uint8_t*>(&p), sizeof p));
 }
 
 Bytes make_queue_pair_event(vmci_id target_cid, vmci_event_type event, vmci_handle qp,
@@ -48,8 +47,8 @@ Bytes make_queue_pair_event(vmci_id target_cid, vmci_event_type event, vmci_hand
   vmci_event_payload_qp p{};
   p.handle = qp;
   p.peer_id = peer_id;
-  return make_event_datagram(
-      target_cid, event, std::span(reinterpret_cast<const uint8_t*>(&p), sizeof p));
+  return make_event_datagram(target_cid, event,
+                             std::span(reinterpret_cast<const uint8_t*>(&p), sizeof p));
 }
 
 bool is_event_datagram(const vmci_datagram& h) {
@@ -69,14 +68,12 @@ int check_event_datagram(std::span<const uint8_t> dg) {
   return VMCI_SUCCESS;
 }
 
-int64_t answer_resources_query(std::span<const uint8_t> dg,
-                               std::span<const uint32_t> implemented) {
+int64_t answer_resources_query(std::span<const uint8_t> dg, std::span<const uint32_t> implemented) {
   if (check_datagram(dg) != VMCI_SUCCESS || dg.size() < sizeof(vmci_resources_query_hdr)) {
     return VMCI_ERROR_INVALID_ARGS;
   }
   uint32_t count;
-  std::memcpy(&count, dg.data() + offsetof(vmci_resources_query_hdr, num_resources),
-              sizeof count);
+  std::memcpy(&count, dg.data() + offsetof(vmci_resources_query_hdr, num_resources), sizeof count);
   if (count > VMCI_RESOURCE_QUERY_MAX_NUM ||
       dg.size() < sizeof(vmci_resources_query_hdr) + uint64_t{count} * sizeof(vmci_id)) {
     return VMCI_ERROR_INVALID_ARGS;
@@ -84,8 +81,7 @@ int64_t answer_resources_query(std::span<const uint8_t> dg,
   int64_t mask = 0;
   for (uint32_t i = 0; i < count; ++i) {
     vmci_id rid;
-    std::memcpy(&rid, dg.data() + sizeof(vmci_resources_query_hdr) + i * sizeof rid,
-                sizeof rid);
+    std::memcpy(&rid, dg.data() + sizeof(vmci_resources_query_hdr) + i * sizeof rid, sizeof rid);
     if (std::find(implemented.begin(), implemented.end(), rid) != implemented.end()) {
       mask |= int64_t{1} << i;
     }

@@ -78,8 +78,7 @@ TEST(EventDatagram, QueuePairEventLayout) {
 Bytes event_with_payload_size(uint32_t event, size_t payload_size) {
   Bytes payload(payload_size);
   std::memcpy(payload.data(), &event, std::min(payload_size, sizeof event));
-  return make_datagram(VMCI_MAKE_HANDLE(16, VMCI_EVENT_HANDLER), VMCI_MAKE_HANDLE(0, 0),
-                       payload);
+  return make_datagram(VMCI_MAKE_HANDLE(16, VMCI_EVENT_HANDLER), VMCI_MAKE_HANDLE(0, 0), payload);
 }
 
 TEST(EventDatagram, Item24_PayloadUnder4OrOver24IsInvalidArgs) {
@@ -93,8 +92,7 @@ TEST(EventDatagram, Item24_PayloadUnder4OrOver24IsInvalidArgs) {
 TEST(EventDatagram, Item24_UnsubscribableOrUnknownTypeIsEventUnknown) {
   for (uint32_t event : {5u, 6u, 7u, 8u, 9u, 100u}) {
     SCOPED_TRACE(event);
-    EXPECT_EQ(check_event_datagram(event_with_payload_size(event, 16)),
-              VMCI_ERROR_EVENT_UNKNOWN);
+    EXPECT_EQ(check_event_datagram(event_with_payload_size(event, 16)), VMCI_ERROR_EVENT_UNKNOWN);
   }
   for (uint32_t event : {0u, 1u, 2u, 3u, 4u}) {
     EXPECT_EQ(check_event_datagram(event_with_payload_size(event, 16)), VMCI_SUCCESS);
@@ -106,8 +104,7 @@ Bytes resources_query(std::vector<uint32_t> rids) {
   const uint32_t count = static_cast<uint32_t>(rids.size());
   std::memcpy(payload.data(), &count, 4);
   std::memcpy(payload.data() + 8, rids.data(), 4 * rids.size());
-  return make_datagram(VMCI_MAKE_HANDLE(0, VMCI_RESOURCES_QUERY), VMCI_ANON_SRC_HANDLE,
-                       payload);
+  return make_datagram(VMCI_MAKE_HANDLE(0, VMCI_RESOURCES_QUERY), VMCI_ANON_SRC_HANDLE, payload);
 }
 
 TEST(ResourcesQuery, Item31_GetContextIdAloneAnswersOne) {
@@ -117,10 +114,9 @@ TEST(ResourcesQuery, Item31_GetContextIdAloneAnswersOne) {
 
 TEST(ResourcesQuery, Item31_AnswerIsABitMaskByPosition) {
   const uint32_t implemented[] = {VMCI_RESOURCES_QUERY, VMCI_GET_CONTEXT_ID};
-  EXPECT_EQ(answer_resources_query(
-                resources_query({VMCI_DOORBELL_LINK, VMCI_GET_CONTEXT_ID, 99,
-                                 VMCI_RESOURCES_QUERY}),
-                implemented),
+  EXPECT_EQ(answer_resources_query(resources_query({VMCI_DOORBELL_LINK, VMCI_GET_CONTEXT_ID, 99,
+                                                    VMCI_RESOURCES_QUERY}),
+                                   implemented),
             0b1010);
   EXPECT_EQ(answer_resources_query(resources_query({}), implemented), 0);
 }

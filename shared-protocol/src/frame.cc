@@ -20,8 +20,7 @@ constexpr FrameRule kRules[] = {
     {FrameType::kDatagram, Direction::kToHostpeer, sizeof(vmci_datagram), kMaxFrameBody},
     {FrameType::kResult, Direction::kToPeer, sizeof(ResultBody), sizeof(ResultBody)},
     {FrameType::kDeliver, Direction::kToPeer, sizeof(vmci_datagram), VMCI_MAX_DG_SIZE},
-    {FrameType::kDelivered, Direction::kToHostpeer, sizeof(DeliveredBody),
-     sizeof(DeliveredBody)},
+    {FrameType::kDelivered, Direction::kToHostpeer, sizeof(DeliveredBody), sizeof(DeliveredBody)},
     {FrameType::kHandleCreate, Direction::kToHostpeer, sizeof(HandleCreateBody),
      sizeof(HandleCreateBody)},
     {FrameType::kHandleDestroy, Direction::kToHostpeer, sizeof(HandleDestroyBody),
@@ -41,23 +40,34 @@ const FrameRule* rule_for(uint16_t type) {
 
 std::string_view frame_type_name(FrameType type) {
   switch (type) {
-    case FrameType::kHello: return "hello";
-    case FrameType::kWelcome: return "welcome";
-    case FrameType::kDatagram: return "datagram";
-    case FrameType::kResult: return "result";
-    case FrameType::kDeliver: return "deliver";
-    case FrameType::kDelivered: return "delivered";
-    case FrameType::kHandleCreate: return "handle-create";
-    case FrameType::kHandleDestroy: return "handle-destroy";
-    case FrameType::kGoodbye: return "goodbye";
+    case FrameType::kHello:
+      return "hello";
+    case FrameType::kWelcome:
+      return "welcome";
+    case FrameType::kDatagram:
+      return "datagram";
+    case FrameType::kResult:
+      return "result";
+    case FrameType::kDeliver:
+      return "deliver";
+    case FrameType::kDelivered:
+      return "delivered";
+    case FrameType::kHandleCreate:
+      return "handle-create";
+    case FrameType::kHandleDestroy:
+      return "handle-destroy";
+    case FrameType::kGoodbye:
+      return "goodbye";
   }
   return "unknown";
 }
 
 std::string_view role_name(Role role) {
   switch (role) {
-    case Role::kGuest: return "guest";
-    case Role::kHost: return "host";
+    case Role::kGuest:
+      return "guest";
+    case Role::kHost:
+      return "host";
   }
   return "unknown";
 }

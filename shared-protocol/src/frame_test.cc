@@ -10,8 +10,7 @@ FrameHeader header(FrameType type, uint32_t body_size) {
 }
 
 TEST(Frame, EncodeThenDecode) {
-  HelloBody hello{kProtocolMajor, kProtocolMinor, static_cast<uint8_t>(Role::kGuest), {},
-                  77, 0};
+  HelloBody hello{kProtocolMajor, kProtocolMinor, static_cast<uint8_t>(Role::kGuest), {}, 77, 0};
   const auto bytes = encode_frame(FrameType::kHello, 9, hello);
   ASSERT_EQ(bytes.size(), sizeof(FrameHeader) + sizeof(HelloBody));
   const auto h = decode_body<FrameHeader>(bytes);

@@ -12,8 +12,8 @@ int EventSubscriptions::subscribe(uint32_t event, EventCallback callback, vmci_i
   // counter wrapped) is retried a few times, as the drivers do.
   for (int attempt = 0; attempt < 10; ++attempt) {
     const vmci_id id = ++last_id_;
-    const bool taken = std::any_of(entries_.begin(), entries_.end(),
-                                   [id](const Entry& e) { return e.id == id; });
+    const bool taken =
+        std::any_of(entries_.begin(), entries_.end(), [id](const Entry& e) { return e.id == id; });
     if (!taken && id != VMCI_INVALID_ID) {
       entries_.push_back(Entry{id, event, std::move(callback)});
       *sub_id = id;
@@ -36,8 +36,7 @@ bool EventSubscriptions::contains(vmci_id sub_id) const {
                      [sub_id](const Entry& e) { return e.id == sub_id; });
 }
 
-std::vector<EventSubscriptions::Subscriber> EventSubscriptions::subscribers(
-    uint32_t event) const {
+std::vector<EventSubscriptions::Subscriber> EventSubscriptions::subscribers(uint32_t event) const {
   std::vector<Subscriber> out;
   for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
     if (it->event == event) out.push_back(Subscriber{it->id, it->callback});

@@ -41,8 +41,7 @@ TEST(EventSubscriptions, NullIdOrEmptyCallbackIsInvalidArgs) {
   EventSubscriptions subs;
   vmci_id id;
   EXPECT_EQ(subs.subscribe(VMCI_EVENT_CTX_REMOVED, kNoop, nullptr), VMCI_ERROR_INVALID_ARGS);
-  EXPECT_EQ(subs.subscribe(VMCI_EVENT_CTX_REMOVED, EventCallback{}, &id),
-            VMCI_ERROR_INVALID_ARGS);
+  EXPECT_EQ(subs.subscribe(VMCI_EVENT_CTX_REMOVED, EventCallback{}, &id), VMCI_ERROR_INVALID_ARGS);
 }
 
 TEST(EventSubscriptions, UnsubscribeUnknownIsNotFound) {

@@ -1,13 +1,12 @@
 // Garbage on the control socket never takes hostpeer down, and never stops
 // another peer's traffic.
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <random>
-
-#include <gtest/gtest.h>
 
 #include "processes.h"
 #include "vmci/proto/datagram.h"
@@ -33,8 +32,12 @@ void send_bytes(int fd, const std::vector<uint8_t>& bytes) {
 }
 
 std::vector<uint8_t> hello(proto::Role role) {
-  const proto::HelloBody body{proto::kProtocolMajor, proto::kProtocolMinor,
-                              static_cast<uint8_t>(role), {}, VMCI_INVALID_ID, 0};
+  const proto::HelloBody body{proto::kProtocolMajor,
+                              proto::kProtocolMinor,
+                              static_cast<uint8_t>(role),
+                              {},
+                              VMCI_INVALID_ID,
+                              0};
   return proto::encode_frame(proto::FrameType::kHello, 0, body);
 }
 
@@ -121,8 +124,12 @@ TEST(BadInput, WrongMajorVersionIsRefusedNamingBothVersions) {
   Daemon daemon;
   const int fd = raw_connect(daemon.socket_path());
   ASSERT_GE(fd, 0);
-  const proto::HelloBody body{static_cast<uint16_t>(proto::kProtocolMajor + 1), 7,
-                              static_cast<uint8_t>(proto::Role::kGuest), {}, VMCI_INVALID_ID, 0};
+  const proto::HelloBody body{static_cast<uint16_t>(proto::kProtocolMajor + 1),
+                              7,
+                              static_cast<uint8_t>(proto::Role::kGuest),
+                              {},
+                              VMCI_INVALID_ID,
+                              0};
   send_bytes(fd, proto::encode_frame(proto::FrameType::kHello, 0, body));
   proto::FrameHeader h{};
   ASSERT_EQ(::recv(fd, &h, sizeof h, MSG_WAITALL), static_cast<ssize_t>(sizeof h));

@@ -1,11 +1,10 @@
 // The daemon as a user runs it: its socket, handshake and shutdown.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <filesystem>
-
-#include <gtest/gtest.h>
 
 #include "processes.h"
 

@@ -105,8 +105,7 @@ TEST_F(Datagrams, HostConnectionsReachEachOtherInContext2) {
 
 TEST_F(Datagrams, RestrictedGuestCannotReachAnUntrustedHostHandle) {
   Peer restricted;
-  ASSERT_EQ(restricted.call("connect " + daemon.socket_path() + " guest 300 restricted"),
-            "0 300");
+  ASSERT_EQ(restricted.call("connect " + daemon.socket_path() + " guest 300 restricted"), "0 300");
   ASSERT_EQ(restricted.call("create any"), "0 300:1024");
   EXPECT_EQ(restricted.call("send 300:1024 2:4242 00"), "-7");
   ASSERT_EQ(host.call("create 4343 0 2"), "0 2:4343");  // a TRUSTED host handle

@@ -1,7 +1,6 @@
 // Events across processes: CTX_REMOVED when a guest context goes away.
-#include <signal.h>
-
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include "processes.h"
 

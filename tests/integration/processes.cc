@@ -128,8 +128,7 @@ bool socket_answers(const std::string& path) {
 
 Daemon::Daemon(std::vector<std::string> extra_args) {
   socket_ = dir_.path() + "/hostpeer.sock";
-  std::vector<std::string> argv = {VMCI_HOSTPEER_BIN, "--socket", socket_, "--log-level",
-                                   "warn"};
+  std::vector<std::string> argv = {VMCI_HOSTPEER_BIN, "--socket", socket_, "--log-level", "warn"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   child_ = std::make_unique<Child>(argv, false);
   for (int i = 0; i < 1000 && !socket_answers(socket_); ++i) {

@@ -154,12 +154,11 @@ int main() {
           [&inbox](vmci_id id, vmci_event_data* ed) {
             vmci_id cid = VMCI_INVALID_ID;
             if (ed->event == VMCI_EVENT_CTX_REMOVED || ed->event == VMCI_EVENT_CTX_ID_UPDATE) {
-              cid = static_cast<vmci_event_payload_context*>(vmci_event_data_payload(ed))
-                        ->context_id;
+              cid =
+                  static_cast<vmci_event_payload_context*>(vmci_event_data_payload(ed))->context_id;
             }
             inbox.push("event " + std::to_string(id) + " " +
-                       std::string(vmci::proto::event_name(ed->event)) + " " +
-                       std::to_string(cid));
+                       std::string(vmci::proto::event_name(ed->event)) + " " + std::to_string(cid));
           },
           &sub);
       reply = std::to_string(status) + " " + std::to_string(sub);

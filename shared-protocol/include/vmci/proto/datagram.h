@@ -58,7 +58,6 @@ int check_event_datagram(std::span<const uint8_t> dg);
 // The hypervisor's answer to VMCI_RESOURCES_QUERY: bit i set iff
 // resources[i] is one of `implemented` (spec §4.1); VMCI_ERROR_INVALID_ARGS
 // for a malformed message.
-int64_t answer_resources_query(std::span<const uint8_t> dg,
-                               std::span<const uint32_t> implemented);
+int64_t answer_resources_query(std::span<const uint8_t> dg, std::span<const uint32_t> implemented);
 
 }  // namespace vmci::proto
