@@ -54,8 +54,8 @@ void Driver::Impl::deliver_event(std::vector<uint8_t>& datagram) {
   std::memcpy(&event, datagram.data() + proto::kDatagramHeaderSize, payload_size);
   const uint32_t type = event.event_data.event;
   if (type == VMCI_EVENT_CTX_ID_UPDATE && payload_size >= 12 &&
-      event.evpayld.context_payload.context_id != VMCI_INVALID_ID) {
-    cached_context_id = event.evpayld.context_payload.context_id;
+      event.ev_data_payload.context_payload.context_id != VMCI_INVALID_ID) {
+    cached_context_id = event.ev_data_payload.context_payload.context_id;
     context_id_known = true;
   }
   std::vector<proto::EventSubscriptions::Subscriber> subscribers;

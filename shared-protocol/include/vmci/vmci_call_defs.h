@@ -75,7 +75,7 @@ struct vmci_resources_query_hdr {
 struct vmci_resources_query_msg {
 	uint32_t num_resources;
 	uint32_t _padding;
-	vmci_id resources[1];
+	vmci_resource resources[1];
 };
 
 #define VMCI_RESOURCE_QUERY_MAX_NUM 31
@@ -130,7 +130,7 @@ struct vmci_event_data_max {
 	union {
 		struct vmci_event_payload_context context_payload;
 		struct vmci_event_payload_qp qp_payload;
-	} evpayld;
+	} ev_data_payload;
 };
 
 /* Event delivery: dst (cid, VMCI_EVENT_HANDLER), src (VMCI_HYPERVISOR_CONTEXT_ID, 0). */
@@ -154,6 +154,13 @@ static inline void *
 vmci_event_data_payload(struct vmci_event_data *ev_data)
 {
 	return ((char *)ev_data + sizeof(*ev_data));
+}
+
+/* The payload that follows the event_data of an event message. */
+static inline void *
+vmci_event_msg_payload(struct vmci_event_msg *e_msg)
+{
+	return (vmci_event_data_payload(&e_msg->event_data));
 }
 
 typedef void (*vmci_event_cb)(vmci_id sub_id, struct vmci_event_data *ed, void *client_data);

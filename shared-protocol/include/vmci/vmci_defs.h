@@ -21,6 +21,7 @@ extern "C" {
 #endif
 
 typedef uint32_t vmci_id;
+typedef uint32_t vmci_resource;
 typedef uint32_t vmci_privilege_flags;
 typedef uint32_t PPN;
 
@@ -48,6 +49,13 @@ VMCI_MAKE_HANDLE(vmci_id cid, vmci_id rid)
 #define VMCI_INVALID_ID 0xFFFFFFFFu
 static const struct vmci_handle VMCI_INVALID_HANDLE = {VMCI_INVALID_ID, VMCI_INVALID_ID};
 #define VMCI_HANDLE_INVALID(_handle) VMCI_HANDLE_EQUAL((_handle), VMCI_INVALID_HANDLE)
+
+/* A range of ids, as FreeBSD's filters use. */
+struct vmci_id_range {
+	int8_t action;
+	vmci_id begin;
+	vmci_id end;
+};
 
 /* Fixed context ids; ids below VMCI_RESERVED_CID_LIMIT are never given to a VM. */
 #define VMCI_HYPERVISOR_CONTEXT_ID 0
@@ -134,18 +142,18 @@ static const struct vmci_handle VMCI_ANON_SRC_HANDLE = {VMCI_ANON_SRC_CONTEXT_ID
 #define VMCI_MAX_PRIVILEGE_FLAGS VMCI_PRIVILEGE_FLAG_TRUSTED
 
 /* Event types. FreeBSD's VMCI_EVENT_MAX is 9; only 0..4 may be subscribed to. */
-typedef enum {
-	VMCI_EVENT_CTX_ID_UPDATE = 0,
-	VMCI_EVENT_CTX_REMOVED = 1,
-	VMCI_EVENT_QP_RESUMED = 2,
-	VMCI_EVENT_QP_PEER_ATTACH = 3,
-	VMCI_EVENT_QP_PEER_DETACH = 4,
-	VMCI_EVENT_MEM_ACCESS_ON = 5,
-	VMCI_EVENT_MEM_ACCESS_OFF = 6,
-	VMCI_EVENT_GUEST_PAUSED = 7,
-	VMCI_EVENT_GUEST_UNPAUSED = 8,
-	VMCI_EVENT_MAX = 9,
-} vmci_event_type;
+typedef uint32_t vmci_event_type;
+
+#define VMCI_EVENT_CTX_ID_UPDATE 0
+#define VMCI_EVENT_CTX_REMOVED 1
+#define VMCI_EVENT_QP_RESUMED 2
+#define VMCI_EVENT_QP_PEER_ATTACH 3
+#define VMCI_EVENT_QP_PEER_DETACH 4
+#define VMCI_EVENT_MEM_ACCESS_ON 5
+#define VMCI_EVENT_MEM_ACCESS_OFF 6
+#define VMCI_EVENT_GUEST_PAUSED 7
+#define VMCI_EVENT_GUEST_UNPAUSED 8
+#define VMCI_EVENT_MAX 9
 
 #define VMCI_EVENT_VALID_VMX(e) \
 	((e) == VMCI_EVENT_QP_PEER_ATTACH || (e) == VMCI_EVENT_QP_PEER_DETACH || \
