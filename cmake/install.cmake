@@ -31,6 +31,9 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/vmci-hostpeer-config.cmake
               ${CMAKE_CURRENT_BINARY_DIR}/vmci-hostpeer-config-version.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/vmci-hostpeer)
 
+# Relocatable: the prefix is found from where the .pc file lies, so an
+# install with `cmake --install --prefix DIR` works too.
+file(RELATIVE_PATH vmci_pc_to_prefix "/root/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/root")
 configure_file(cmake/vmci-guest.pc.in ${CMAKE_CURRENT_BINARY_DIR}/vmci-guest.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/vmci-guest.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -3,6 +3,8 @@
  * strict C99 with the flags pkg-config gives. It talks to the hostpeer that
  * $VMCI_HOSTPEER_SOCKET names, through the implicit connection.
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep under -std=c99 */
+
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>

@@ -26,6 +26,10 @@
 #include "vmci/host/limits.h"
 #include "vmci/host/stats.h"
 
+namespace spdlog {
+class logger;
+}
+
 namespace vmci::host {
 
 struct Options {
@@ -36,10 +40,9 @@ struct Options {
   std::vector<uid_t> guest_uids;
   // Users, besides hostpeer's own, that may connect as hosts.
   std::vector<uid_t> host_uids;
+  // Where hostpeer logs what it refuses and what happens; null: nowhere.
+  std::shared_ptr<spdlog::logger> logger;
 };
-
-class Server;
-class CoreGuard;
 
 class HostPeer {
  public:
@@ -54,7 +57,8 @@ class HostPeer {
 
   const std::string& socket_path() const;
   // A new host connection (context 2) inside this process; it owns what it
-  // creates, and its resources go when it is destroyed.
+  // creates, and its resources go when it is destroyed. It must be
+  // destroyed before the HostPeer.
   std::unique_ptr<Endpoint> connect_host();
   // Counts of what hostpeer holds now.
   Stats stats() const;

@@ -25,6 +25,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "vmci/vmci_call_defs.h"
@@ -123,7 +124,9 @@ FrameCheck check_frame_header(const FrameHeader& header, Direction direction);
 std::vector<uint8_t> encode_frame(FrameType type, uint32_t request_id,
                                   std::span<const uint8_t> body);
 
+// A frame whose body is a fixed-size struct, then `trailer` (reason text).
 template <typename Body>
+  requires std::is_trivially_copyable_v<Body>
 std::vector<uint8_t> encode_frame(FrameType type, uint32_t request_id, const Body& body,
                                   std::string_view trailer = {}) {
   std::vector<uint8_t> bytes(sizeof(Body) + trailer.size());

@@ -1,0 +1,300 @@
+#include "hypervisor.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "vmci/proto/datagram.h"
+#include "vmci/proto/handles.h"
+#include "vmci/proto/names.h"
+
+namespace vmci::host {
+namespace {
+
+// The hypercalls this hypervisor answers; VMCI_RESOURCES_QUERY reports them.
+constexpr uint32_t kImplementedHypercalls[] = {VMCI_RESOURCES_QUERY, VMCI_GET_CONTEXT_ID};
+
+bool is_obsolete_hypercall(uint32_t resource) {
+  return resource >= VMCI_DATAGRAM_REQUEST_MAP && resource <= VMCI_EVENT_UNSUBSCRIBE;
+}
+
+// Events from the hypervisor may use this much more than the pending cap
+// (spec §3.5: 1024 events of header + largest event data).
+constexpr uint64_t kEventHeadroom = 1024 * (sizeof(vmci_datagram) + sizeof(vmci_event_data_max));
+
+}  // namespace
+
+Hypervisor::Hypervisor(Limits limits, std::shared_ptr<spdlog::logger> log)
+    : limits_(limits), log_(std::move(log)) {}
+
+std::string Hypervisor::describe(const Peer& peer) const {
+  if (peer.role == proto::Role::kHost) return "host connection #" + std::to_string(peer.id);
+  return "guest context " + std::to_string(peer.cid);
+}
+
+vmci_id Hypervisor::assign_guest_cid() {
+  // From 16 upward, skipping ids in use, wrapping before VMCI_INVALID_ID.
+  for (;;) {
+    const vmci_id cid = next_guest_cid_;
+    next_guest_cid_ = cid + 1 == VMCI_INVALID_ID ? VMCI_RESERVED_CID_LIMIT : cid + 1;
+    if (!guests_.count(cid)) return cid;
+  }
+}
+
+Admission Hypervisor::admit(const PeerHello& hello, PeerSink* sink) {
+  Peer peer;
+  peer.id = next_peer_id_;
+  peer.role = hello.role;
+  peer.cid = VMCI_HOST_CONTEXT_ID;
+  peer.sink = sink;
+  if (hello.role == proto::Role::kHost) {
+    if (!hello.trusted_for_host) {
+      return {VMCI_ERROR_NO_ACCESS, 0, VMCI_INVALID_ID,
+              "the host role (context 2) is only for trusted users"};
+    }
+  } else if (hello.role == proto::Role::kGuest) {
+    if (hello.priv_flags != VMCI_NO_PRIVILEGE_FLAGS &&
+        hello.priv_flags != VMCI_PRIVILEGE_FLAG_RESTRICTED) {
+      return {VMCI_ERROR_INVALID_ARGS, 0, VMCI_INVALID_ID,
+              "a guest context's privileges are 0 or RESTRICTED, not " +
+                  std::to_string(hello.priv_flags)};
+    }
+    peer.priv_flags = hello.priv_flags;
+    if (hello.requested_cid != VMCI_INVALID_ID) {
+      if (!VMCI_CONTEXT_IS_VM(hello.requested_cid)) {
+        return {VMCI_ERROR_INVALID_ARGS, 0, VMCI_INVALID_ID,
+                "context id " + std::to_string(hello.requested_cid) +
+                    " is reserved (a guest may ask for 3..4294967294)"};
+      }
+      if (guests_.count(hello.requested_cid)) {
+        return {VMCI_ERROR_ALREADY_EXISTS, 0, VMCI_INVALID_ID,
+                "context id " + std::to_string(hello.requested_cid) + " is in use"};
+      }
+      peer.cid = hello.requested_cid;
+    } else {
+      peer.cid = assign_guest_cid();
+    }
+    guests_[peer.cid] = peer.id;
+  } else {
+    return {VMCI_ERROR_INVALID_ARGS, 0, VMCI_INVALID_ID, "unknown role"};
+  }
+  ++next_peer_id_;
+  peers_.emplace(peer.id, peer);
+  log_->info("{} connected", describe(peer));
+  return {VMCI_SUCCESS, peer.id, peer.cid, {}};
+}
+
+void Hypervisor::remove(PeerId id) {
+  auto it = peers_.find(id);
+  if (it == peers_.end()) return;
+  const Peer gone = it->second;
+  peers_.erase(it);
+  if (gone.role == proto::Role::kGuest) {
+    guests_.erase(gone.cid);
+    // Every host connection hears of it (the host context is registered for
+    // CTX_REMOVED of every guest context; design decision 6).
+    for (auto& [peer_id, peer] : peers_) {
+      if (peer.role != proto::Role::kHost) continue;
+      if (enqueue(peer, proto::make_context_event(VMCI_HOST_CONTEXT_ID, VMCI_EVENT_CTX_REMOVED,
+                                                  gone.cid)) >= 0) {
+        ++events_sent_;
+      }
+    }
+  } else {
+    std::erase_if(host_handles_, [&](const auto& entry) { return entry.second.owner == id; });
+  }
+  log_->info("{} gone ({} pending datagrams dropped)", describe(gone), gone.pending.size());
+}
+
+int64_t Hypervisor::send(PeerId id, std::span<const uint8_t> datagram) {
+  auto it = peers_.find(id);
+  if (it == peers_.end()) return VMCI_ERROR_UNAVAILABLE;
+  const Peer& sender = it->second;
+  if (proto::check_datagram(datagram) != VMCI_SUCCESS) {
+    log_->warn("{}: malformed or oversized datagram ({} bytes) refused", describe(sender),
+               datagram.size());
+    return VMCI_ERROR_INVALID_ARGS;
+  }
+  const vmci_datagram h = proto::header_of(datagram);
+  if (h.dst.context == VMCI_INVALID_ID) return VMCI_ERROR_INVALID_ARGS;
+  const int64_t result = sender.role == proto::Role::kGuest ? send_from_guest(sender, datagram)
+                                                            : send_from_host(sender, datagram);
+  log_->debug("{}: datagram {} -> {} ({} bytes): {}", describe(sender), proto::to_string(h.src),
+              proto::to_string(h.dst), datagram.size(), proto::describe_result(result));
+  return result;
+}
+
+int64_t Hypervisor::hypercall(const Peer& sender, std::span<const uint8_t> datagram) {
+  const vmci_datagram h = proto::header_of(datagram);
+  switch (h.dst.resource) {
+    case VMCI_RESOURCES_QUERY:
+      return proto::answer_resources_query(datagram, kImplementedHypercalls);
+    case VMCI_GET_CONTEXT_ID:
+      return sender.cid;
+    default:
+      if (is_obsolete_hypercall(h.dst.resource)) return VMCI_ERROR_OBSOLETE;
+      log_->debug("{}: hypercall {} ({}) not implemented", describe(sender), h.dst.resource,
+                  proto::hypercall_name(h.dst.resource));
+      return VMCI_ERROR_INVALID_RESOURCE;
+  }
+}
+
+int64_t Hypervisor::send_from_guest(const Peer& sender, std::span<const uint8_t> datagram) {
+  const vmci_datagram h = proto::header_of(datagram);
+  if (h.dst.context == VMCI_HYPERVISOR_CONTEXT_ID) return hypercall(sender, datagram);
+  if (h.src.context != sender.cid) {
+    log_->warn("{}: datagram with source {} refused (not its own context)", describe(sender),
+               proto::to_string(h.src));
+    return VMCI_ERROR_NO_ACCESS;
+  }
+  if (h.dst.context == VMCI_HOST_CONTEXT_ID) {
+    return deliver_to_host_handle(h.dst, sender.priv_flags, datagram);
+  }
+  if (h.dst.context == sender.cid) {  // to itself, through the hypervisor
+    return enqueue(peers_.at(sender.id), {datagram.begin(), datagram.end()});
+  }
+  return VMCI_ERROR_DST_UNREACHABLE;  // VM to VM, or the obsolete well-known context
+}
+
+int64_t Hypervisor::send_from_host(const Peer& sender, std::span<const uint8_t> datagram) {
+  vmci_datagram h = proto::header_of(datagram);
+  if (h.src.context != VMCI_HOST_CONTEXT_ID && h.src.context != VMCI_INVALID_ID) {
+    return VMCI_ERROR_NO_ACCESS;
+  }
+  const HostHandle* src = find_host_handle(h.src.resource);
+  if (src == nullptr) return VMCI_ERROR_INVALID_ARGS;  // as Linux's host path
+  if (src->owner != sender.id) return VMCI_ERROR_NO_HANDLE;
+  if (h.dst.context == VMCI_HYPERVISOR_CONTEXT_ID) return VMCI_ERROR_DST_UNREACHABLE;
+
+  std::vector<uint8_t> copy(datagram.begin(), datagram.end());
+  if (h.src.context == VMCI_INVALID_ID) {  // sent as the host context
+    h.src.context = VMCI_HOST_CONTEXT_ID;
+    std::memcpy(copy.data(), &h, sizeof h);
+  }
+  if (h.dst.context == VMCI_HOST_CONTEXT_ID) {
+    return deliver_to_host_handle(h.dst, src->priv_flags, copy);
+  }
+  Peer* guest = find_guest(h.dst.context);
+  if (guest == nullptr) return VMCI_ERROR_DST_UNREACHABLE;
+  if (proto::deny_interaction(src->priv_flags, guest->priv_flags)) return VMCI_ERROR_NO_ACCESS;
+  return enqueue(*guest, std::move(copy));
+}
+
+int64_t Hypervisor::deliver_to_host_handle(vmci_handle dst, uint32_t sender_priv,
+                                           std::span<const uint8_t> datagram) {
+  const HostHandle* handle = find_host_handle(dst.resource);
+  if (handle == nullptr) return VMCI_ERROR_INVALID_RESOURCE;
+  if (proto::deny_interaction(sender_priv, handle->priv_flags)) return VMCI_ERROR_NO_ACCESS;
+  return enqueue(peers_.at(handle->owner), {datagram.begin(), datagram.end()});
+}
+
+int64_t Hypervisor::enqueue(Peer& receiver, std::vector<uint8_t> datagram) {
+  const uint64_t size = datagram.size();
+  const vmci_datagram h = proto::header_of(datagram);
+  const bool from_hypervisor =
+      h.src.context == VMCI_HYPERVISOR_CONTEXT_ID && h.src.resource == VMCI_CONTEXT_RESOURCE_ID;
+  const uint64_t cap = limits_.max_pending_datagram_bytes + (from_hypervisor ? kEventHeadroom : 0);
+  if (receiver.pending_bytes + size >= cap) {
+    log_->info("{}: {} pending datagram bytes, {} more refused", describe(receiver),
+               receiver.pending_bytes, size);
+    return VMCI_ERROR_NO_RESOURCES;
+  }
+  uint32_t id = receiver.next_delivery_id++;
+  if (id == 0) id = receiver.next_delivery_id++;
+  receiver.pending.emplace(id, size);
+  receiver.pending_bytes += size;
+  ++datagrams_routed_;
+  receiver.sink->deliver(id, std::move(datagram));
+  return static_cast<int64_t>(size);
+}
+
+void Hypervisor::delivered(PeerId id, uint32_t delivery_id) {
+  auto it = peers_.find(id);
+  if (it == peers_.end()) return;
+  Peer& peer = it->second;
+  auto pending = peer.pending.find(delivery_id);
+  if (pending == peer.pending.end()) {
+    log_->warn("{}: acknowledged delivery {} that it was not given", describe(peer), delivery_id);
+    return;
+  }
+  peer.pending_bytes -= pending->second;
+  peer.pending.erase(pending);
+}
+
+const Hypervisor::HostHandle* Hypervisor::find_host_handle(vmci_id resource) const {
+  auto it = host_handles_.find(resource);
+  return it == host_handles_.end() ? nullptr : &it->second;
+}
+
+Hypervisor::Peer* Hypervisor::find_guest(vmci_id cid) {
+  auto it = guests_.find(cid);
+  return it == guests_.end() ? nullptr : &peers_.at(it->second);
+}
+
+HandleResult Hypervisor::create_host_handle(PeerId id, vmci_id resource, uint32_t flags,
+                                            uint32_t priv_flags) {
+  const HandleResult fail{VMCI_ERROR_INVALID_ARGS, VMCI_INVALID_HANDLE};
+  auto it = peers_.find(id);
+  if (it == peers_.end()) return {VMCI_ERROR_UNAVAILABLE, VMCI_INVALID_HANDLE};
+  Peer& peer = it->second;
+  if (peer.role != proto::Role::kHost) return {VMCI_ERROR_NO_ACCESS, VMCI_INVALID_HANDLE};
+  if ((priv_flags & ~VMCI_PRIVILEGE_ALL_FLAGS) != 0) return fail;
+  if (flags & VMCI_FLAG_WELLKNOWN_DG_HND) return fail;
+  if (peer.handles >= limits_.max_host_datagram_handles) {
+    log_->info("{}: datagram handle limit ({}) reached", describe(peer),
+               limits_.max_host_datagram_handles);
+    return {VMCI_ERROR_NO_RESOURCES, VMCI_INVALID_HANDLE};
+  }
+  if (resource == VMCI_INVALID_ID) {
+    const uint64_t span = uint64_t{VMCI_INVALID_ID} - (VMCI_RESERVED_RESOURCE_ID_MAX + 1);
+    if (host_handles_.size() >= span) return {VMCI_ERROR_NO_HANDLE, VMCI_INVALID_HANDLE};
+    do {
+      resource = next_host_resource_++;
+      if (next_host_resource_ == VMCI_INVALID_ID) {
+        next_host_resource_ = VMCI_RESERVED_RESOURCE_ID_MAX + 1;
+      }
+    } while (host_handles_.count(resource));
+  } else if (host_handles_.count(resource)) {
+    return {VMCI_ERROR_DUPLICATE_ENTRY, VMCI_INVALID_HANDLE};
+  }
+  const vmci_id context =
+      (flags & VMCI_FLAG_ANYCID_DG_HND) ? VMCI_INVALID_ID : VMCI_HOST_CONTEXT_ID;
+  const vmci_handle handle = VMCI_MAKE_HANDLE(context, resource);
+  host_handles_[resource] = HostHandle{handle, flags, priv_flags, id};
+  ++peer.handles;
+  return {VMCI_SUCCESS, handle};
+}
+
+int Hypervisor::destroy_host_handle(PeerId id, vmci_handle handle) {
+  auto peer = peers_.find(id);
+  if (peer == peers_.end()) return VMCI_ERROR_UNAVAILABLE;
+  if (proto::is_invalid(handle)) return VMCI_ERROR_INVALID_ARGS;
+  auto it = host_handles_.find(handle.resource);
+  if (it == host_handles_.end() || it->second.owner != id ||
+      !proto::same_handle(it->second.handle, handle)) {
+    return VMCI_ERROR_NOT_FOUND;
+  }
+  host_handles_.erase(it);
+  --peer->second.handles;
+  return VMCI_SUCCESS;
+}
+
+Stats Hypervisor::stats() const {
+  Stats s;
+  for (const auto& [id, peer] : peers_) {
+    if (peer.role == proto::Role::kGuest) {
+      ++s.guest_contexts;
+    } else {
+      ++s.host_connections;
+    }
+    s.pending_datagrams += peer.pending.size();
+    s.pending_datagram_bytes += peer.pending_bytes;
+  }
+  s.host_datagram_handles = host_handles_.size();
+  s.datagrams_routed = datagrams_routed_;
+  s.events_sent = events_sent_;
+  return s;
+}
+
+}  // namespace vmci::host

@@ -1,0 +1,131 @@
+// hypervisor.h: the hypervisor core: contexts, host datagram handles,
+// datagram routing, pending accounting and events. No sockets, no threads:
+// the I/O layer feeds it requests and carries out what it decides.
+//
+// Not thread-safe: the owner serialises calls (HostPeer holds one mutex).
+// Sinks are called inside those calls and must only enqueue.
+//
+//   Hypervisor core(limits, log);
+//   auto host = core.admit({proto::Role::kHost, VMCI_INVALID_ID, 0, true}, &host_sink);
+//   auto vm = core.admit({proto::Role::kGuest, VMCI_INVALID_ID, 0, false}, &vm_sink);
+//   core.send(vm.peer, datagram_bytes);   // 24 + payload, or a VMCI_ERROR_*
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "vmci/host/limits.h"
+#include "vmci/host/stats.h"
+#include "vmci/proto/frame.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace vmci::host {
+
+// One connection to hostpeer: a guest context or a host connection.
+using PeerId = uint64_t;
+
+// Where the core hands what it delivers to a peer.
+class PeerSink {
+ public:
+  virtual ~PeerSink() = default;
+  // A datagram (or event datagram) for this peer; the peer acknowledges it
+  // with Hypervisor::delivered(delivery_id) once its callback ran. Must not
+  // block and must not call back into the core.
+  virtual void deliver(uint32_t delivery_id, std::vector<uint8_t> datagram) = 0;
+};
+
+struct PeerHello {
+  proto::Role role = proto::Role::kGuest;
+  vmci_id requested_cid = VMCI_INVALID_ID;  // guests only
+  uint32_t priv_flags = 0;                  // guests only: 0 or RESTRICTED
+  bool trusted_for_host = false;            // may this peer take the host role?
+};
+
+struct Admission {
+  int status;  // VMCI_SUCCESS or why the peer was refused
+  PeerId peer;
+  vmci_id cid;
+  std::string reason;  // empty on success
+};
+
+struct HandleResult {
+  int status;
+  vmci_handle handle;
+};
+
+class Hypervisor {
+ public:
+  Hypervisor(Limits limits, std::shared_ptr<spdlog::logger> log);
+
+  // Admits a peer (spec §1.5, design decisions 2 and 6).
+  Admission admit(const PeerHello& hello, PeerSink* sink);
+  // The peer's connection is gone: a guest context is removed (CTX_REMOVED to
+  // every host connection); a host connection's handles go.
+  void remove(PeerId peer);
+
+  // A datagram from the peer (spec §3.5); datagrams to context 0 are
+  // hypercalls (§4). Returns the kernel API's result.
+  int64_t send(PeerId peer, std::span<const uint8_t> datagram);
+  // Host connections' datagram handles (spec §3.4, FreeBSD's table rules).
+  HandleResult create_host_handle(PeerId peer, vmci_id resource, uint32_t flags,
+                                  uint32_t priv_flags);
+  int destroy_host_handle(PeerId peer, vmci_handle handle);
+  // The peer ran its callback for this delivery: it is no longer pending.
+  void delivered(PeerId peer, uint32_t delivery_id);
+
+  Stats stats() const;
+  const Limits& limits() const { return limits_; }
+
+ private:
+  struct Peer {
+    PeerId id = 0;
+    proto::Role role = proto::Role::kGuest;
+    vmci_id cid = VMCI_INVALID_ID;
+    uint32_t priv_flags = 0;
+    PeerSink* sink = nullptr;
+    uint32_t next_delivery_id = 1;
+    std::unordered_map<uint32_t, uint64_t> pending;  // delivery id -> bytes
+    uint64_t pending_bytes = 0;
+    uint32_t handles = 0;  // host connections: datagram handles owned
+  };
+  struct HostHandle {
+    vmci_handle handle;  // context 2, or VMCI_INVALID_ID for any-context handles
+    uint32_t flags;
+    uint32_t priv_flags;
+    PeerId owner;
+  };
+
+  vmci_id assign_guest_cid();
+  int64_t hypercall(const Peer& sender, std::span<const uint8_t> datagram);
+  int64_t send_from_guest(const Peer& sender, std::span<const uint8_t> datagram);
+  int64_t send_from_host(const Peer& sender, std::span<const uint8_t> datagram);
+  // Delivers to the owner of host handle `dst`, checking privileges.
+  int64_t deliver_to_host_handle(vmci_handle dst, uint32_t sender_priv,
+                                 std::span<const uint8_t> datagram);
+  // Queues a datagram for `receiver` within its pending cap.
+  int64_t enqueue(Peer& receiver, std::vector<uint8_t> datagram);
+  const HostHandle* find_host_handle(vmci_id resource) const;
+  Peer* find_guest(vmci_id cid);
+  std::string describe(const Peer& peer) const;
+
+  const Limits limits_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::map<PeerId, Peer> peers_;
+  std::map<vmci_id, PeerId> guests_;            // guest cid -> peer
+  std::map<vmci_id, HostHandle> host_handles_;  // resource id -> handle
+  PeerId next_peer_id_ = 1;
+  vmci_id next_guest_cid_ = VMCI_RESERVED_CID_LIMIT;
+  vmci_id next_host_resource_ = VMCI_RESERVED_RESOURCE_ID_MAX + 1;
+  uint64_t datagrams_routed_ = 0;
+  uint64_t events_sent_ = 0;
+};
+
+}  // namespace vmci::host

@@ -1,0 +1,404 @@
+#include "core/hypervisor.h"
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+#include "vmci/proto/datagram.h"
+
+namespace vmci::host {
+namespace {
+
+class RecordingSink : public PeerSink {
+ public:
+  void deliver(uint32_t id, std::vector<uint8_t> datagram) override {
+    deliveries.push_back({id, std::move(datagram)});
+  }
+  struct Item {
+    uint32_t id;
+    std::vector<uint8_t> datagram;
+  };
+  std::vector<Item> deliveries;
+};
+
+std::shared_ptr<spdlog::logger> quiet() {
+  return std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
+}
+
+class Core : public ::testing::Test {
+ protected:
+  explicit Core(Limits limits = {}) : core(limits, quiet()) {}
+
+  PeerId guest(vmci_id cid = VMCI_INVALID_ID, uint32_t priv = 0, RecordingSink* sink = nullptr) {
+    const auto a = core.admit({proto::Role::kGuest, cid, priv, false}, sink ? sink : &spare);
+    EXPECT_EQ(a.status, VMCI_SUCCESS) << a.reason;
+    return a.peer;
+  }
+  PeerId host(RecordingSink* sink) {
+    const auto a = core.admit({proto::Role::kHost, VMCI_INVALID_ID, 0, true}, sink);
+    EXPECT_EQ(a.status, VMCI_SUCCESS) << a.reason;
+    return a.peer;
+  }
+  vmci_handle handle(PeerId host_peer, vmci_id rid, uint32_t priv = 0, uint32_t flags = 0) {
+    const auto r = core.create_host_handle(host_peer, rid, flags, priv);
+    EXPECT_EQ(r.status, VMCI_SUCCESS);
+    return r.handle;
+  }
+  int64_t send(PeerId from, vmci_handle src, vmci_handle dst, size_t payload = 4) {
+    return core.send(from, proto::make_datagram(dst, src, std::vector<uint8_t>(payload, 0x5a)));
+  }
+  int64_t hypercall(PeerId from, std::vector<uint8_t> payload, uint32_t rid) {
+    return core.send(from,
+                     proto::make_datagram(VMCI_MAKE_HANDLE(0, rid), VMCI_ANON_SRC_HANDLE, payload));
+  }
+
+  Hypervisor core;
+  RecordingSink spare;
+};
+
+TEST_F(Core, Context_AssignedIdsStartAt16) {
+  EXPECT_EQ(core.admit({proto::Role::kGuest, VMCI_INVALID_ID, 0, false}, &spare).cid, 16u);
+  EXPECT_EQ(core.admit({proto::Role::kGuest, VMCI_INVALID_ID, 0, false}, &spare).cid, 17u);
+}
+
+TEST_F(Core, Context_AssignedIdsSkipIdsInUse) {
+  guest(16);
+  guest(17);
+  EXPECT_EQ(core.admit({proto::Role::kGuest, VMCI_INVALID_ID, 0, false}, &spare).cid, 18u);
+}
+
+TEST_F(Core, Context_RequestedIdInUseIsRefused) {
+  guest(77);
+  const auto a = core.admit({proto::Role::kGuest, 77, 0, false}, &spare);
+  EXPECT_EQ(a.status, VMCI_ERROR_ALREADY_EXISTS);
+  EXPECT_NE(a.reason.find("77"), std::string::npos);
+}
+
+TEST_F(Core, Context_RemovedIdCanBeRequestedAgain) {
+  const PeerId vm = guest(77);
+  core.remove(vm);
+  EXPECT_EQ(core.admit({proto::Role::kGuest, 77, 0, false}, &spare).status, VMCI_SUCCESS);
+}
+
+TEST_F(Core, Context_ReservedIdsAreRefused) {
+  for (vmci_id cid : {0u, 1u, 2u}) {
+    EXPECT_EQ(core.admit({proto::Role::kGuest, cid, 0, false}, &spare).status,
+              VMCI_ERROR_INVALID_ARGS);
+  }
+  EXPECT_EQ(core.admit({proto::Role::kGuest, 3, 0, false}, &spare).status, VMCI_SUCCESS);
+}
+
+TEST_F(Core, Context_HostRoleNeedsTrust) {
+  const auto a = core.admit({proto::Role::kHost, VMCI_INVALID_ID, 0, false}, &spare);
+  EXPECT_EQ(a.status, VMCI_ERROR_NO_ACCESS);
+  EXPECT_FALSE(a.reason.empty());
+}
+
+TEST_F(Core, Context_GuestPrivilegesAreZeroOrRestricted) {
+  EXPECT_EQ(
+      core.admit({proto::Role::kGuest, VMCI_INVALID_ID, VMCI_PRIVILEGE_FLAG_TRUSTED, false}, &spare)
+          .status,
+      VMCI_ERROR_INVALID_ARGS);
+}
+
+TEST_F(Core, Context_GuestRemovalSendsCtxRemovedToEveryHostConnection) {
+  RecordingSink h1, h2;
+  host(&h1);
+  host(&h2);
+  const PeerId vm = guest(42);
+  core.remove(vm);
+  for (RecordingSink* sink : {&h1, &h2}) {
+    ASSERT_EQ(sink->deliveries.size(), 1u);
+    vmci_event_context ev;
+    ASSERT_EQ(sink->deliveries[0].datagram.size(), sizeof ev);
+    std::memcpy(&ev, sink->deliveries[0].datagram.data(), sizeof ev);
+    EXPECT_EQ(ev.msg.event_data.event, unsigned{VMCI_EVENT_CTX_REMOVED});
+    EXPECT_EQ(ev.payload.context_id, 42u);
+    EXPECT_EQ(ev.msg.hdr.dst.context, unsigned{VMCI_HOST_CONTEXT_ID});
+  }
+  EXPECT_EQ(core.stats().events_sent, 2u);
+}
+
+TEST_F(Core, Context_HostConnectionCloseSendsNoCtxRemoved) {
+  RecordingSink h1, h2;
+  host(&h1);
+  const PeerId other = host(&h2);
+  core.remove(other);
+  EXPECT_TRUE(h1.deliveries.empty());
+}
+
+TEST_F(Core, Context_HostConnectionCloseFreesItsHandles) {
+  RecordingSink h1;
+  const PeerId hp = host(&h1);
+  handle(hp, 4242);
+  EXPECT_EQ(core.stats().host_datagram_handles, 1u);
+  core.remove(hp);
+  EXPECT_EQ(core.stats().host_datagram_handles, 0u);
+  const PeerId vm = guest(16);
+  EXPECT_EQ(send(vm, VMCI_MAKE_HANDLE(16, 1024), VMCI_MAKE_HANDLE(2, 4242)),
+            VMCI_ERROR_INVALID_RESOURCE);
+}
+
+TEST_F(Core, Hypercall_Item31_ResourcesQueryReturnsBitMask) {
+  const PeerId vm = guest();
+  auto query = [](std::vector<uint32_t> rids) {
+    std::vector<uint8_t> p(8 + 4 * rids.size());
+    const uint32_t n = static_cast<uint32_t>(rids.size());
+    std::memcpy(p.data(), &n, 4);
+    std::memcpy(p.data() + 8, rids.data(), 4 * rids.size());
+    return p;
+  };
+  EXPECT_EQ(hypercall(vm, query({VMCI_GET_CONTEXT_ID}), VMCI_RESOURCES_QUERY), 1);
+  EXPECT_EQ(
+      hypercall(vm, query({VMCI_QUEUEPAIR_ALLOC, VMCI_RESOURCES_QUERY}), VMCI_RESOURCES_QUERY),
+      0b10);
+}
+
+TEST_F(Core, Hypercall_GetContextIdAnswersTheSendersId) {
+  const PeerId vm = guest(300);
+  EXPECT_EQ(hypercall(vm, {}, VMCI_GET_CONTEXT_ID), 300);
+}
+
+TEST_F(Core, Hypercall_ObsoleteAndUnknownResources) {
+  const PeerId vm = guest();
+  for (uint32_t rid : {6u, 7u, 8u, 9u}) EXPECT_EQ(hypercall(vm, {}, rid), VMCI_ERROR_OBSOLETE);
+  for (uint32_t rid : {2u, 3u, 4u, 5u, 10u, 11u, 12u, 99u}) {
+    EXPECT_EQ(hypercall(vm, {}, rid), VMCI_ERROR_INVALID_RESOURCE) << rid;
+  }
+}
+
+TEST_F(Core, Hypercall_HostCannotReachTheHypervisor) {
+  RecordingSink h;
+  const PeerId hp = host(&h);
+  const vmci_handle src = handle(hp, VMCI_INVALID_ID);
+  EXPECT_EQ(send(hp, src, VMCI_MAKE_HANDLE(0, VMCI_GET_CONTEXT_ID)), VMCI_ERROR_DST_UNREACHABLE);
+}
+
+TEST_F(Core, Datagram_Item22_SuccessReturnsDatagramSize) {
+  RecordingSink h;
+  const PeerId hp = host(&h);
+  handle(hp, 4242);
+  const PeerId vm = guest(16);
+  EXPECT_EQ(send(vm, VMCI_MAKE_HANDLE(16, 1024), VMCI_MAKE_HANDLE(2, 4242), 100), 124);
+  ASSERT_EQ(h.deliveries.size(), 1u);
+  EXPECT_EQ(h.deliveries[0].datagram.size(), 124u);
+}
+
+TEST_F(Core, Datagram_Item21_GuestToUnknownHostResourceIsInvalidResource) {
+  const PeerId vm = guest(16);
+  EXPECT_EQ(send(vm, VMCI_MAKE_HANDLE(16, 1024), VMCI_MAKE_HANDLE(2, 9999)),
+            VMCI_ERROR_INVALID_RESOURCE);
+}
+
+TEST_F(Core, Datagram_Item12_VmToVmIsDstUnreachable) {
+  const PeerId vm = guest(16);
+  guest(17);
+  EXPECT_EQ(send(vm, VMCI_MAKE_HANDLE(16, 1024), VMCI_MAKE_HANDLE(17, 1024)),
+            VMCI_ERROR_DST_UNREACHABLE);
+  EXPECT_EQ(send(vm, VMCI_MAKE_HANDLE(16, 1024), VMCI_MAKE_HANDLE(99, 1024)),
+            VMCI_ERROR_DST_UNREACHABLE);
+  EXPECT_EQ(send(vm, VMCI_MAKE_HANDLE(16, 1024), VMCI_MAKE_HANDLE(1, 1)),
+            VMCI_ERROR_DST_UNREACHABLE);
+}
+
+TEST_F(Core, Datagram_SourceSpoofingIsNoAccess) {
+  RecordingSink h;
+  handle(host(&h), 4242);
+  const PeerId vm = guest(16);
+  guest(17);
+  EXPECT_EQ(send(vm, VMCI_MAKE_HANDLE(17, 1024), VMCI_MAKE_HANDLE(2, 4242)), VMCI_ERROR_NO_ACCESS);
+  EXPECT_EQ(send(vm, VMCI_MAKE_HANDLE(2, 4242), VMCI_MAKE_HANDLE(2, 4242)), VMCI_ERROR_NO_ACCESS);
+  EXPECT_TRUE(h.deliveries.empty());
+}
+
+TEST_F(Core, Datagram_InvalidDestinationContextIsInvalidArgs) {
+  const PeerId vm = guest(16);
+  EXPECT_EQ(send(vm, VMCI_MAKE_HANDLE(16, 1024), VMCI_MAKE_HANDLE(VMCI_INVALID_ID, 1)),
+            VMCI_ERROR_INVALID_ARGS);
+}
+
+TEST_F(Core, Datagram_Item20_MalformedOrOversizedIsInvalidArgs) {
+  const PeerId vm = guest(16);
+  auto dg = proto::make_datagram(VMCI_MAKE_HANDLE(2, 1), VMCI_MAKE_HANDLE(16, 1024), {});
+  dg.push_back(0);  // one byte more than payload_size says
+  EXPECT_EQ(core.send(vm, dg), VMCI_ERROR_INVALID_ARGS);
+  EXPECT_EQ(send(vm, VMCI_MAKE_HANDLE(16, 1024), VMCI_MAKE_HANDLE(2, 1), 69609),
+            VMCI_ERROR_INVALID_ARGS);
+}
+
+TEST_F(Core, Datagram_HostToGuestIsQueuedForTheGuest) {
+  RecordingSink h, g;
+  const PeerId hp = host(&h);
+  const vmci_handle src = handle(hp, VMCI_INVALID_ID);
+  EXPECT_EQ(src.resource, 1024u);
+  guest(16, 0, &g);
+  EXPECT_EQ(send(hp, src, VMCI_MAKE_HANDLE(16, 7777)), 28);  // unknown guest rids: still queued
+  EXPECT_EQ(g.deliveries.size(), 1u);
+}
+
+TEST_F(Core, Datagram_HostSourceMustBeItsOwnHandle) {
+  RecordingSink h1, h2;
+  const PeerId a = host(&h1);
+  const PeerId b = host(&h2);
+  const vmci_handle mine = handle(a, 4242);
+  guest(16);
+  EXPECT_EQ(send(b, mine, VMCI_MAKE_HANDLE(16, 1)), VMCI_ERROR_NO_HANDLE);
+  EXPECT_EQ(send(b, VMCI_MAKE_HANDLE(2, 5555), VMCI_MAKE_HANDLE(16, 1)), VMCI_ERROR_INVALID_ARGS);
+  EXPECT_EQ(send(a, mine, VMCI_MAKE_HANDLE(16, 1)), 28);
+}
+
+TEST_F(Core, Datagram_AnyContextSourceIsSentAsTheHost) {
+  RecordingSink h, g;
+  const PeerId hp = host(&h);
+  const vmci_handle any = handle(hp, VMCI_INVALID_ID, 0, VMCI_FLAG_ANYCID_DG_HND);
+  EXPECT_EQ(any.context, VMCI_INVALID_ID);
+  guest(16, 0, &g);
+  ASSERT_EQ(send(hp, any, VMCI_MAKE_HANDLE(16, 1)), 28);
+  EXPECT_EQ(proto::header_of(g.deliveries[0].datagram).src.context, 2u);
+}
+
+TEST_F(Core, Datagram_RestrictedGuestNeedsATrustedHostHandle) {
+  RecordingSink h;
+  const PeerId hp = host(&h);
+  handle(hp, 4242);
+  handle(hp, 4343, VMCI_PRIVILEGE_FLAG_TRUSTED);
+  const PeerId vm = guest(16, VMCI_PRIVILEGE_FLAG_RESTRICTED);
+  EXPECT_EQ(send(vm, VMCI_MAKE_HANDLE(16, 1), VMCI_MAKE_HANDLE(2, 4242)), VMCI_ERROR_NO_ACCESS);
+  EXPECT_EQ(send(vm, VMCI_MAKE_HANDLE(16, 1), VMCI_MAKE_HANDLE(2, 4343)), 28);
+}
+
+TEST_F(Core, Datagram_UntrustedHostHandleCannotReachARestrictedGuest) {
+  RecordingSink h;
+  const PeerId hp = host(&h);
+  const vmci_handle plain = handle(hp, 4242);
+  const vmci_handle trusted = handle(hp, 4343, VMCI_PRIVILEGE_FLAG_TRUSTED);
+  guest(16, VMCI_PRIVILEGE_FLAG_RESTRICTED);
+  EXPECT_EQ(send(hp, plain, VMCI_MAKE_HANDLE(16, 1)), VMCI_ERROR_NO_ACCESS);
+  EXPECT_EQ(send(hp, trusted, VMCI_MAKE_HANDLE(16, 1)), 28);
+}
+
+TEST_F(Core, Datagram_GuestToItselfIsQueuedBack) {
+  RecordingSink g;
+  const PeerId vm = guest(16, 0, &g);
+  EXPECT_EQ(send(vm, VMCI_MAKE_HANDLE(16, 1024), VMCI_MAKE_HANDLE(16, 1024)), 28);
+  EXPECT_EQ(g.deliveries.size(), 1u);
+}
+
+class SmallCap : public Core {
+ protected:
+  SmallCap() : Core(Limits{.max_pending_datagram_bytes = 1000}) {}
+};
+
+TEST_F(Core, Datagram_Item34_PendingCapRefusesWithNoResources) {
+  RecordingSink h, g;
+  const PeerId hp = host(&h);
+  const vmci_handle src = handle(hp, VMCI_INVALID_ID);
+  const PeerId vm = guest(16, 0, &g);
+  // 139264 = 2 * 69632: the second full-size datagram reaches the cap.
+  EXPECT_EQ(send(hp, src, VMCI_MAKE_HANDLE(16, 1), 69608), 69632);
+  EXPECT_EQ(send(hp, src, VMCI_MAKE_HANDLE(16, 1), 69608), VMCI_ERROR_NO_RESOURCES);
+  EXPECT_EQ(send(hp, src, VMCI_MAKE_HANDLE(16, 1), 69608 - 1), 69631);
+  EXPECT_EQ(core.stats().pending_datagram_bytes, 69632u + 69631u);
+  EXPECT_EQ(send(hp, src, VMCI_MAKE_HANDLE(16, 1), 0), VMCI_ERROR_NO_RESOURCES);
+  core.delivered(vm, g.deliveries[0].id);                           // 69631 bytes still pending
+  EXPECT_EQ(send(hp, src, VMCI_MAKE_HANDLE(16, 1), 69608), 69632);  // 139263 < 139264
+  EXPECT_EQ(send(hp, src, VMCI_MAKE_HANDLE(16, 1), 0), VMCI_ERROR_NO_RESOURCES);
+}
+
+TEST_F(SmallCap, Datagram_Item34_EventsGetExtraHeadroom) {
+  RecordingSink h;
+  const PeerId hp = host(&h);
+  handle(hp, 4242);
+  const PeerId vm = guest(16);
+  // Fill the host connection's pending bytes to the cap with guest datagrams.
+  while (send(vm, VMCI_MAKE_HANDLE(16, 1), VMCI_MAKE_HANDLE(2, 4242), 76) > 0) {
+  }
+  EXPECT_EQ(send(vm, VMCI_MAKE_HANDLE(16, 1), VMCI_MAKE_HANDLE(2, 4242), 76),
+            VMCI_ERROR_NO_RESOURCES);
+  // An event (CTX_REMOVED) still gets through.
+  const size_t before = h.deliveries.size();
+  core.remove(guest(17));
+  EXPECT_EQ(h.deliveries.size(), before + 1);
+}
+
+TEST_F(SmallCap, Datagram_PendingCapIsPerReceiver) {
+  RecordingSink h, g1, g2;
+  const PeerId hp = host(&h);
+  const vmci_handle src = handle(hp, VMCI_INVALID_ID);
+  guest(16, 0, &g1);
+  guest(17, 0, &g2);
+  EXPECT_EQ(send(hp, src, VMCI_MAKE_HANDLE(16, 1), 900), 924);
+  EXPECT_EQ(send(hp, src, VMCI_MAKE_HANDLE(16, 1), 100), VMCI_ERROR_NO_RESOURCES);
+  EXPECT_EQ(send(hp, src, VMCI_MAKE_HANDLE(17, 1), 900), 924);
+}
+
+TEST_F(Core, Datagram_UnknownAcknowledgementsAreIgnored) {
+  RecordingSink g, h;
+  const PeerId hp = host(&h);
+  const vmci_handle src = handle(hp, VMCI_INVALID_ID);
+  const PeerId vm = guest(16, 0, &g);
+  ASSERT_EQ(send(hp, src, VMCI_MAKE_HANDLE(16, 1), 10), 34);
+  core.delivered(vm, 12345);
+  core.delivered(vm, g.deliveries[0].id);
+  core.delivered(vm, g.deliveries[0].id);  // twice: no underflow
+  EXPECT_EQ(core.stats().pending_datagram_bytes, 0u);
+}
+
+TEST_F(Core, HostHandle_CreationRules) {
+  RecordingSink h;
+  const PeerId hp = host(&h);
+  EXPECT_EQ(core.create_host_handle(hp, 1, VMCI_FLAG_WELLKNOWN_DG_HND, 0).status,
+            VMCI_ERROR_INVALID_ARGS);
+  EXPECT_EQ(core.create_host_handle(hp, 1, 0, 4).status, VMCI_ERROR_INVALID_ARGS);
+  EXPECT_EQ(core.create_host_handle(hp, 7, 0, 0).status, VMCI_SUCCESS);  // reserved ids allowed
+  EXPECT_EQ(core.create_host_handle(hp, 7, 0, 0).status, VMCI_ERROR_DUPLICATE_ENTRY);
+  EXPECT_EQ(core.create_host_handle(hp, VMCI_INVALID_ID, 0, 0).handle.resource, 1024u);
+  EXPECT_EQ(core.create_host_handle(hp, VMCI_INVALID_ID, 0, 0).handle.resource, 1025u);
+  const PeerId vm = guest();
+  EXPECT_EQ(core.create_host_handle(vm, 5000, 0, 0).status, VMCI_ERROR_NO_ACCESS);
+}
+
+TEST_F(Core, HostHandle_LimitPerConnection) {
+  Hypervisor small(Limits{.max_host_datagram_handles = 2}, quiet());
+  RecordingSink h;
+  const PeerId hp = small.admit({proto::Role::kHost, VMCI_INVALID_ID, 0, true}, &h).peer;
+  EXPECT_EQ(small.create_host_handle(hp, VMCI_INVALID_ID, 0, 0).status, VMCI_SUCCESS);
+  EXPECT_EQ(small.create_host_handle(hp, VMCI_INVALID_ID, 0, 0).status, VMCI_SUCCESS);
+  EXPECT_EQ(small.create_host_handle(hp, VMCI_INVALID_ID, 0, 0).status, VMCI_ERROR_NO_RESOURCES);
+}
+
+TEST_F(Core, HostHandle_DestroyOnlyYourOwn) {
+  RecordingSink h1, h2;
+  const PeerId a = host(&h1);
+  const PeerId b = host(&h2);
+  const vmci_handle mine = handle(a, 4242);
+  EXPECT_EQ(core.destroy_host_handle(b, mine), VMCI_ERROR_NOT_FOUND);
+  EXPECT_EQ(core.destroy_host_handle(a, VMCI_INVALID_HANDLE), VMCI_ERROR_INVALID_ARGS);
+  EXPECT_EQ(core.destroy_host_handle(a, mine), VMCI_SUCCESS);
+  EXPECT_EQ(core.destroy_host_handle(a, mine), VMCI_ERROR_NOT_FOUND);
+}
+
+TEST_F(Core, Stats_CountWhatIsHeld) {
+  RecordingSink h, g;
+  const PeerId hp = host(&h);
+  const vmci_handle src = handle(hp, VMCI_INVALID_ID);
+  const PeerId vm = guest(16, 0, &g);
+  send(hp, src, VMCI_MAKE_HANDLE(16, 1), 10);
+  Stats s = core.stats();
+  EXPECT_EQ(s.guest_contexts, 1u);
+  EXPECT_EQ(s.host_connections, 1u);
+  EXPECT_EQ(s.host_datagram_handles, 1u);
+  EXPECT_EQ(s.pending_datagrams, 1u);
+  EXPECT_EQ(s.pending_datagram_bytes, 34u);
+  core.remove(vm);
+  core.remove(hp);
+  s = core.stats();
+  EXPECT_EQ(s.guest_contexts + s.host_connections + s.host_datagram_handles + s.pending_datagrams +
+                s.pending_datagram_bytes,
+            0u);
+}
+
+}  // namespace
+}  // namespace vmci::host

@@ -1,0 +1,59 @@
+// vmci-hostpeer: the hypervisor side of VMCI as a daemon.
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "vmci/host/hostpeer.h"
+#include "vmci/proto/socket_path.h"
+
+int main(int argc, char** argv) {
+  vmci::host::Options options;
+  options.socket_path = vmci::proto::default_socket_path();
+  std::string level = "info";
+
+  CLI::App app{"vmci-hostpeer: the hypervisor side of VMware's VMCI, in user space"};
+  app.add_option("--socket", options.socket_path, "control socket path")->capture_default_str();
+  app.add_option("--log-level", level, "trace, debug, info, warn or error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  app.add_option("--allow-guest-uid", options.guest_uids,
+                 "another user that may connect as a guest (repeatable)");
+  app.add_option("--allow-host-uid", options.host_uids,
+                 "another user that may connect as a host, context 2 (repeatable)");
+  app.add_option("--max-pending-datagram-bytes", options.limits.max_pending_datagram_bytes,
+                 "datagram bytes one receiver may have pending")
+      ->capture_default_str();
+  app.add_option("--max-host-datagram-handles", options.limits.max_host_datagram_handles,
+                 "datagram handles one host connection may hold")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  auto log = spdlog::stderr_color_mt("vmci-hostpeer");
+  log->set_level(spdlog::level::from_str(level));
+  log->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  options.logger = log;
+
+  // SIGINT and SIGTERM are taken by sigwait below; every thread started
+  // after this inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::string error;
+  auto hostpeer = vmci::host::HostPeer::start(options, &error);
+  if (!hostpeer) {
+    log->error("{}", error);
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  log->info("{}: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  hostpeer.reset();
+  return 0;
+}

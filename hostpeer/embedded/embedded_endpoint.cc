@@ -1,0 +1,166 @@
+#include "embedded/embedded_endpoint.h"
+
+#include <cstring>
+
+#include "vmci/proto/datagram.h"
+
+namespace vmci::host {
+
+EmbeddedEndpoint::EmbeddedEndpoint(LockedCore& core) : core_(core) {
+  PeerHello hello;
+  hello.role = proto::Role::kHost;
+  hello.trusted_for_host = true;
+  peer_ = core_.with([&](Hypervisor& c) { return c.admit(hello, this).peer; });
+  thread_ = std::thread([this] { run_deliveries(); });
+}
+
+EmbeddedEndpoint::~EmbeddedEndpoint() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  thread_.join();
+  core_.with([&](Hypervisor& c) { c.remove(peer_); });
+}
+
+vmci_id EmbeddedEndpoint::get_context_id() { return VMCI_HOST_CONTEXT_ID; }
+
+int EmbeddedEndpoint::datagram_create_handle(vmci_id resource, uint32_t flags, uint32_t priv_flags,
+                                             DatagramCallback callback, vmci_handle* out) {
+  if (out == nullptr || !callback) return VMCI_ERROR_INVALID_ARGS;
+  auto shared = std::make_shared<DatagramCallback>(std::move(callback));
+  // The callback is registered under the core's lock, before any datagram
+  // to the new handle can be routed.
+  const HandleResult r = core_.with([&](Hypervisor& c) {
+    HandleResult result = c.create_host_handle(peer_, resource, flags, priv_flags);
+    if (result.status >= VMCI_SUCCESS) {
+      std::lock_guard lock(mutex_);
+      callbacks_[result.handle.resource] = shared;
+    }
+    return result;
+  });
+  if (r.status >= VMCI_SUCCESS) *out = r.handle;
+  return r.status;
+}
+
+int EmbeddedEndpoint::datagram_destroy_handle(vmci_handle handle) {
+  const int status =
+      core_.with([&](Hypervisor& c) { return c.destroy_host_handle(peer_, handle); });
+  if (status < VMCI_SUCCESS) return status;
+  std::unique_lock lock(mutex_);
+  auto it = callbacks_.find(handle.resource);
+  if (it == callbacks_.end()) return VMCI_SUCCESS;
+  const void* callback = it->second.get();
+  callbacks_.erase(it);
+  if (!on_delivery_thread()) changed_.wait(lock, [&] { return running_ != callback; });
+  return VMCI_SUCCESS;
+}
+
+int EmbeddedEndpoint::datagram_send(const vmci_datagram* dg) {
+  if (dg == nullptr) return VMCI_ERROR_INVALID_ARGS;
+  if (dg->payload_size > VMCI_MAX_DG_SIZE || VMCI_DG_SIZE(dg) > VMCI_MAX_DG_SIZE) {
+    return VMCI_ERROR_INVALID_ARGS;
+  }
+  const auto* bytes = reinterpret_cast<const uint8_t*>(dg);
+  const std::span<const uint8_t> datagram(bytes, VMCI_DG_SIZE(dg));
+  return static_cast<int>(core_.with([&](Hypervisor& c) { return c.send(peer_, datagram); }));
+}
+
+int EmbeddedEndpoint::event_subscribe(uint32_t event, EventCallback callback, vmci_id* sub_id) {
+  std::lock_guard lock(mutex_);
+  return subscriptions_.subscribe(event, std::move(callback), sub_id);
+}
+
+int EmbeddedEndpoint::event_unsubscribe(vmci_id sub_id) {
+  std::unique_lock lock(mutex_);
+  const int status = subscriptions_.unsubscribe(sub_id);
+  if (status == VMCI_SUCCESS && !on_delivery_thread()) {
+    // running_ names a subscription by its id's address in the table's
+    // snapshot; waiting for "no event callback at all" is simpler and safe.
+    changed_.wait(lock, [&] { return running_ != &subscriptions_; });
+  }
+  return status;
+}
+
+void EmbeddedEndpoint::hold_callbacks() {
+  std::lock_guard lock(mutex_);
+  held_ = true;
+}
+
+void EmbeddedEndpoint::release_callbacks() {
+  {
+    std::lock_guard lock(mutex_);
+    held_ = false;
+  }
+  changed_.notify_all();
+}
+
+void EmbeddedEndpoint::deliver(uint32_t delivery_id, std::vector<uint8_t> datagram) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    queue_.push_back(Delivery{delivery_id, std::move(datagram)});
+  }
+  changed_.notify_all();
+}
+
+bool EmbeddedEndpoint::on_delivery_thread() const {
+  return std::this_thread::get_id() == thread_.get_id();
+}
+
+void EmbeddedEndpoint::run_deliveries() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    changed_.wait(lock, [this] { return stopping_ || (!held_ && !queue_.empty()); });
+    if (stopping_) return;
+    Delivery delivery = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    dispatch(delivery);
+    core_.with([&](Hypervisor& c) { c.delivered(peer_, delivery.id); });
+    lock.lock();
+  }
+}
+
+void EmbeddedEndpoint::dispatch(Delivery& delivery) {
+  auto* dg = reinterpret_cast<vmci_datagram*>(delivery.datagram.data());
+  if (proto::is_event_datagram(*dg)) {
+    if (proto::check_event_datagram(delivery.datagram) != VMCI_SUCCESS) return;
+    vmci_event_data_max event{};
+    std::memcpy(&event, delivery.datagram.data() + sizeof(vmci_datagram),
+                static_cast<size_t>(dg->payload_size));
+    std::vector<proto::EventSubscriptions::Subscriber> subscribers;
+    {
+      std::lock_guard lock(mutex_);
+      subscribers = subscriptions_.subscribers(event.event_data.event);
+      running_ = &subscriptions_;
+    }
+    for (auto& s : subscribers) {
+      {
+        std::lock_guard lock(mutex_);
+        if (!subscriptions_.contains(s.id)) continue;
+      }
+      vmci_event_data_max copy = event;
+      s.callback(s.id, &copy.event_data);
+    }
+  } else {
+    std::shared_ptr<DatagramCallback> callback;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = callbacks_.find(dg->dst.resource);
+      if (it != callbacks_.end()) {
+        callback = it->second;
+        running_ = callback.get();
+      }
+    }
+    if (callback) (*callback)(dg);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    running_ = nullptr;
+  }
+  changed_.notify_all();
+}
+
+}  // namespace vmci::host

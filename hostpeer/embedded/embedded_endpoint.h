@@ -1,0 +1,64 @@
+// embedded_endpoint.h: a host connection inside hostpeer's own process. It
+// calls the core directly (no socket) and runs its callbacks on its own
+// delivery thread, never under the core's lock.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "server/locked_core.h"
+#include "vmci/endpoint.h"
+
+namespace vmci::host {
+
+class EmbeddedEndpoint final : public Endpoint, public PeerSink {
+ public:
+  // Admits itself to the core as a trusted host connection.
+  explicit EmbeddedEndpoint(LockedCore& core);
+  // Leaves the core (its handles go) after a running callback finishes.
+  ~EmbeddedEndpoint() override;
+
+  vmci_id get_context_id() override;
+  int datagram_create_handle(vmci_id resource, uint32_t flags, uint32_t priv_flags,
+                             DatagramCallback callback, vmci_handle* out) override;
+  int datagram_destroy_handle(vmci_handle handle) override;
+  int datagram_send(const vmci_datagram* dg) override;
+  int event_subscribe(uint32_t event, EventCallback callback, vmci_id* sub_id) override;
+  int event_unsubscribe(vmci_id sub_id) override;
+  void hold_callbacks() override;
+  void release_callbacks() override;
+  bool connected() const override { return true; }
+
+  // PeerSink: called under the core's lock.
+  void deliver(uint32_t delivery_id, std::vector<uint8_t> datagram) override;
+
+ private:
+  struct Delivery {
+    uint32_t id;
+    std::vector<uint8_t> datagram;
+  };
+
+  void run_deliveries();
+  void dispatch(Delivery& delivery);
+  bool on_delivery_thread() const;
+
+  LockedCore& core_;
+  PeerId peer_ = 0;
+
+  std::mutex mutex_;  // guards everything below
+  std::condition_variable changed_;
+  std::deque<Delivery> queue_;
+  bool held_ = false;
+  bool stopping_ = false;
+  std::map<vmci_id, std::shared_ptr<DatagramCallback>> callbacks_;  // by resource id
+  proto::EventSubscriptions subscriptions_;
+  const void* running_ = nullptr;  // the callback running now (handle or subscription)
+  std::thread thread_;
+};
+
+}  // namespace vmci::host

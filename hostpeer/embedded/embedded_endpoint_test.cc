@@ -1,0 +1,185 @@
+#include "embedded/embedded_endpoint.h"
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <thread>
+
+#include "vmci/proto/datagram.h"
+
+namespace vmci::host {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::shared_ptr<spdlog::logger> quiet() {
+  return std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
+}
+
+// Collects what callbacks saw.
+class Inbox {
+ public:
+  void add(std::string item) {
+    std::lock_guard lock(mutex_);
+    items_.push_back(std::move(item));
+    changed_.notify_all();
+  }
+  std::vector<std::string> wait_for(size_t n, std::chrono::milliseconds timeout = 3s) {
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, timeout, [&] { return items_.size() >= n; });
+    return items_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<std::string> items_;
+};
+
+std::vector<uint8_t> datagram(vmci_handle dst, vmci_handle src, std::string text) {
+  return proto::make_datagram(dst, src, std::vector<uint8_t>(text.begin(), text.end()));
+}
+
+int send(Endpoint& ep, const std::vector<uint8_t>& dg) {
+  return ep.datagram_send(reinterpret_cast<const vmci_datagram*>(dg.data()));
+}
+
+DatagramCallback recorder(Inbox& inbox) {
+  return [&inbox](vmci_datagram* dg) {
+    inbox.add(std::string(static_cast<char*>(VMCI_DG_PAYLOAD(dg)),
+                          static_cast<size_t>(dg->payload_size)));
+    return 0;
+  };
+}
+
+class Embedded : public ::testing::Test {
+ protected:
+  LockedCore core{Limits{}, quiet()};
+};
+
+TEST_F(Embedded, TwoHostEndpointsExchangeDatagramsInContext2) {
+  EmbeddedEndpoint a(core), b(core);
+  Inbox inbox;
+  vmci_handle ha, hb;
+  ASSERT_EQ(a.datagram_create_handle(VMCI_INVALID_ID, 0, 0, recorder(inbox), &ha), VMCI_SUCCESS);
+  ASSERT_EQ(b.datagram_create_handle(4242, 0, 0, recorder(inbox), &hb), VMCI_SUCCESS);
+  EXPECT_EQ(a.get_context_id(), 2u);
+  EXPECT_EQ(send(a, datagram(hb, ha, "hi")), 26);
+  EXPECT_EQ(inbox.wait_for(1), std::vector<std::string>{"hi"});
+}
+
+TEST_F(Embedded, HeldCallbacksStayPendingUntilReleased) {
+  EmbeddedEndpoint a(core), b(core);
+  Inbox inbox;
+  vmci_handle ha, hb;
+  a.datagram_create_handle(VMCI_INVALID_ID, 0, 0, recorder(inbox), &ha);
+  b.datagram_create_handle(4242, 0, 0, recorder(inbox), &hb);
+  b.hold_callbacks();
+  ASSERT_EQ(send(a, datagram(hb, ha, "one")), 27);
+  ASSERT_EQ(send(a, datagram(hb, ha, "two")), 27);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(inbox.wait_for(1, 10ms).empty());
+  EXPECT_EQ(core.with([](Hypervisor& c) { return c.stats().pending_datagram_bytes; }), 54u);
+  b.release_callbacks();
+  EXPECT_EQ(inbox.wait_for(2), (std::vector<std::string>{"one", "two"}));
+  for (int i = 0; i < 100 && core.with([](Hypervisor& c) { return c.stats().pending_datagrams; });
+       ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(core.with([](Hypervisor& c) { return c.stats().pending_datagrams; }), 0u);
+}
+
+TEST_F(Embedded, DestroyWaitsForARunningCallback) {
+  EmbeddedEndpoint a(core), b(core);
+  std::atomic<bool> in_callback{false}, finished{false};
+  vmci_handle ha, hb;
+  a.datagram_create_handle(
+      VMCI_INVALID_ID, 0, 0, [](vmci_datagram*) { return 0; }, &ha);
+  b.datagram_create_handle(
+      4242, 0, 0,
+      [&](vmci_datagram*) {
+        in_callback = true;
+        std::this_thread::sleep_for(100ms);
+        finished = true;
+        return 0;
+      },
+      &hb);
+  ASSERT_EQ(send(a, datagram(hb, ha, "x")), 25);
+  while (!in_callback) std::this_thread::yield();
+  EXPECT_EQ(b.datagram_destroy_handle(hb), VMCI_SUCCESS);
+  EXPECT_TRUE(finished);
+}
+
+TEST_F(Embedded, ACallbackMayDestroyItsOwnHandle) {
+  EmbeddedEndpoint a(core), b(core);
+  Inbox inbox;
+  vmci_handle ha, hb;
+  a.datagram_create_handle(VMCI_INVALID_ID, 0, 0, recorder(inbox), &ha);
+  b.datagram_create_handle(
+      4242, 0, 0,
+      [&](vmci_datagram* dg) {
+        inbox.add(std::to_string(b.datagram_destroy_handle(dg->dst)));
+        return 0;
+      },
+      &hb);
+  ASSERT_EQ(send(a, datagram(hb, ha, "x")), 25);
+  EXPECT_EQ(inbox.wait_for(1), std::vector<std::string>{"0"});
+  EXPECT_EQ(send(a, datagram(hb, ha, "x")), VMCI_ERROR_INVALID_RESOURCE);
+}
+
+TEST_F(Embedded, SendChecksArguments) {
+  EmbeddedEndpoint a(core);
+  EXPECT_EQ(a.datagram_send(nullptr), VMCI_ERROR_INVALID_ARGS);
+  vmci_datagram huge{VMCI_MAKE_HANDLE(2, 1), VMCI_MAKE_HANDLE(2, 2), 1ull << 40};
+  EXPECT_EQ(a.datagram_send(&huge), VMCI_ERROR_INVALID_ARGS);
+  vmci_handle h;
+  EXPECT_EQ(a.datagram_create_handle(1, 0, 0, DatagramCallback{}, &h), VMCI_ERROR_INVALID_ARGS);
+  EXPECT_EQ(a.datagram_create_handle(
+                1, 0, 0, [](vmci_datagram*) { return 0; }, nullptr),
+            VMCI_ERROR_INVALID_ARGS);
+}
+
+TEST_F(Embedded, ReceivesCtxRemovedWhenAGuestGoes) {
+  EmbeddedEndpoint host(core);
+  Inbox inbox;
+  vmci_id sub;
+  ASSERT_EQ(host.event_subscribe(
+                VMCI_EVENT_CTX_REMOVED,
+                [&](vmci_id id, vmci_event_data* ed) {
+                  auto* p = static_cast<vmci_event_payload_context*>(vmci_event_data_payload(ed));
+                  inbox.add(std::to_string(id) + ":" + std::to_string(p->context_id));
+                },
+                &sub),
+            VMCI_SUCCESS);
+  class NullSink : public PeerSink {
+    void deliver(uint32_t, std::vector<uint8_t>) override {}
+  } sink;
+  const PeerId vm = core.with([&](Hypervisor& c) {
+    return c.admit({proto::Role::kGuest, 33, 0, false}, &sink).peer;
+  });
+  core.with([&](Hypervisor& c) { c.remove(vm); });
+  EXPECT_EQ(inbox.wait_for(1), std::vector<std::string>{"1:33"});
+  EXPECT_EQ(host.event_unsubscribe(sub), VMCI_SUCCESS);
+  EXPECT_EQ(host.event_unsubscribe(sub), VMCI_ERROR_NOT_FOUND);
+}
+
+TEST_F(Embedded, DestroyingTheEndpointFreesItsHandles) {
+  {
+    EmbeddedEndpoint a(core);
+    vmci_handle h;
+    a.datagram_create_handle(
+        4242, 0, 0, [](vmci_datagram*) { return 0; }, &h);
+    EXPECT_EQ(core.with([](Hypervisor& c) { return c.stats().host_datagram_handles; }), 1u);
+  }
+  const Stats s = core.with([](Hypervisor& c) { return c.stats(); });
+  EXPECT_EQ(s.host_datagram_handles, 0u);
+  EXPECT_EQ(s.host_connections, 0u);
+}
+
+}  // namespace
+}  // namespace vmci::host

@@ -1,0 +1,77 @@
+#include "vmci/host/hostpeer.h"
+
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <future>
+#include <thread>
+
+#include "embedded/embedded_endpoint.h"
+#include "server/asio.h"
+#include "server/locked_core.h"
+#include "server/server.h"
+
+namespace vmci::host {
+
+struct HostPeer::Impl {
+  Impl(const Options& options, std::shared_ptr<spdlog::logger> log)
+      : logger(std::move(log)),
+        core(options.limits, logger),
+        server(io, core, PeerPolicy{::getuid(), options.guest_uids, options.host_uids}, logger) {}
+
+  std::shared_ptr<spdlog::logger> logger;
+  LockedCore core;
+  boost::asio::io_context io;
+  Server server;
+  std::string socket_path;
+  std::thread io_thread;
+};
+
+HostPeer::HostPeer() = default;
+
+std::unique_ptr<HostPeer> HostPeer::start(const Options& options, std::string* error) {
+  auto log = options.logger;
+  if (!log)
+    log = std::make_shared<spdlog::logger>("hostpeer",
+                                           std::make_shared<spdlog::sinks::null_sink_mt>());
+  std::unique_ptr<HostPeer> peer(new HostPeer());
+  peer->impl_ = std::make_unique<Impl>(options, log);
+  Impl& impl = *peer->impl_;
+  if (!options.socket_path.empty()) {
+    std::string local_error;
+    if (!impl.server.listen(options.socket_path, error ? error : &local_error)) return nullptr;
+    impl.socket_path = options.socket_path;
+  }
+  impl.io_thread = std::thread([&impl] {
+    auto guard = boost::asio::make_work_guard(impl.io);
+    impl.io.run();
+  });
+  return peer;
+}
+
+HostPeer::~HostPeer() {
+  if (!impl_) return;
+  if (impl_->io_thread.joinable()) {
+    std::promise<void> stopped;
+    boost::asio::post(impl_->io, [&] {
+      impl_->server.stop();
+      stopped.set_value();
+    });
+    stopped.get_future().wait();
+    impl_->io.stop();
+    impl_->io_thread.join();
+  }
+}
+
+const std::string& HostPeer::socket_path() const { return impl_->socket_path; }
+
+std::unique_ptr<Endpoint> HostPeer::connect_host() {
+  return std::make_unique<EmbeddedEndpoint>(impl_->core);
+}
+
+Stats HostPeer::stats() const {
+  return impl_->core.with([](Hypervisor& core) { return core.stats(); });
+}
+
+}  // namespace vmci::host

@@ -1,0 +1,39 @@
+// server.h: the control-socket server: accepts peers on a Unix stream socket
+// (mode 0600) and gives each a Session. Runs on the caller's io_context.
+#pragma once
+
+#include <list>
+#include <memory>
+#include <string>
+
+#include "server/asio.h"
+#include "server/locked_core.h"
+#include "server/session.h"
+
+namespace vmci::host {
+
+class Server {
+ public:
+  Server(boost::asio::io_context& io, LockedCore& core, PeerPolicy policy,
+         std::shared_ptr<spdlog::logger> log);
+
+  // Creates the socket at `path` with mode 0600 and starts accepting. A stale
+  // socket file (nobody answers) is replaced; a live one is an error.
+  bool listen(const std::string& path, std::string* error);
+  // Stops accepting, ends every session, removes the socket file. Runs on
+  // the I/O thread.
+  void stop();
+
+ private:
+  void accept();
+
+  boost::asio::io_context& io_;
+  LockedCore& core_;
+  const PeerPolicy policy_;
+  std::shared_ptr<spdlog::logger> log_;
+  boost::asio::local::stream_protocol::acceptor acceptor_;
+  std::list<std::weak_ptr<Session>> sessions_;
+  std::string path_;
+};
+
+}  // namespace vmci::host

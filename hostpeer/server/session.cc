@@ -1,0 +1,245 @@
+#include "server/session.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+
+#include "vmci/proto/names.h"
+
+namespace vmci::host {
+
+namespace asio = boost::asio;
+
+bool PeerPolicy::may_connect(uid_t uid) const {
+  return uid == own_uid ||
+         std::find(guest_uids.begin(), guest_uids.end(), uid) != guest_uids.end() ||
+         may_be_host(uid);
+}
+
+bool PeerPolicy::may_be_host(uid_t uid) const {
+  return uid == own_uid || std::find(host_uids.begin(), host_uids.end(), uid) != host_uids.end();
+}
+
+Session::Session(Socket socket, LockedCore& core, const PeerPolicy& policy,
+                 std::shared_ptr<spdlog::logger> log)
+    : socket_(std::move(socket)), core_(core), policy_(policy), log_(std::move(log)) {}
+
+Session::~Session() = default;
+
+std::string Session::name() const {
+  std::string who = "peer pid " + std::to_string(pid_) + " uid " + std::to_string(uid_);
+  if (!admitted_) return who;
+  return who +
+         (role_ == proto::Role::kHost ? " (host)" : " (context " + std::to_string(cid_) + ")");
+}
+
+void Session::start() {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(socket_.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    log_->warn("cannot read peer credentials; connection closed");
+    close("no peer credentials");
+    return;
+  }
+  uid_ = cred.uid;
+  pid_ = cred.pid;
+  if (!policy_.may_connect(uid_)) {
+    log_->warn("{}: user not allowed; refused", name());
+    const proto::WelcomeBody refusal{proto::kProtocolMajor, proto::kProtocolMinor,
+                                     VMCI_ERROR_NO_ACCESS, VMCI_INVALID_ID, 0};
+    queue_frame(proto::encode_frame(proto::FrameType::kWelcome, 0, refusal,
+                                    "user " + std::to_string(uid_) + " may not use this hostpeer"));
+    close_when_written_ = true;
+    close_reason_ = "user not allowed";
+    return;
+  }
+  read_header();
+}
+
+void Session::read_header() {
+  if (closing_ || close_when_written_) return;
+  asio::async_read(socket_, asio::buffer(&header_, sizeof header_),
+                   [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+                     if (ec) {
+                       self->close(ec == asio::error::eof ? "connection closed" : ec.message());
+                       return;
+                     }
+                     const auto check =
+                         proto::check_frame_header(self->header_, proto::Direction::kToHostpeer);
+                     if (!check.ok) {
+                       self->log_->warn("{}: {}; connection closed", self->name(), check.error);
+                       self->goodbye(VMCI_ERROR_INVALID_ARGS, check.error);
+                       return;
+                     }
+                     self->read_body();
+                   });
+}
+
+void Session::read_body() {
+  body_.resize(header_.body_size);
+  asio::async_read(socket_, asio::buffer(body_),
+                   [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+                     if (ec) {
+                       self->close("connection closed inside a frame");
+                       return;
+                     }
+                     self->handle_frame();
+                     self->read_header();
+                   });
+}
+
+void Session::handle_frame() {
+  const auto type = static_cast<proto::FrameType>(header_.type);
+  if (!admitted_) {
+    if (type != proto::FrameType::kHello) {
+      log_->warn("{}: first frame is {}, not hello; connection closed", name(),
+                 proto::frame_type_name(type));
+      goodbye(VMCI_ERROR_INVALID_ARGS, "the first frame must be hello");
+      return;
+    }
+    handle_hello();
+    return;
+  }
+  switch (type) {
+    case proto::FrameType::kDatagram: {
+      const int64_t value = core_.with([&](Hypervisor& core) { return core.send(peer_, body_); });
+      result(header_.request_id, value);
+      break;
+    }
+    case proto::FrameType::kHandleCreate: {
+      const auto req = proto::decode_body<proto::HandleCreateBody>(body_);
+      const HandleResult r = core_.with([&](Hypervisor& core) {
+        return core.create_host_handle(peer_, req.resource, req.flags, req.priv_flags);
+      });
+      result(header_.request_id, r.status, r.handle);
+      break;
+    }
+    case proto::FrameType::kHandleDestroy: {
+      const auto req = proto::decode_body<proto::HandleDestroyBody>(body_);
+      const int status =
+          core_.with([&](Hypervisor& core) { return core.destroy_host_handle(peer_, req.handle); });
+      result(header_.request_id, status);
+      break;
+    }
+    case proto::FrameType::kDelivered:
+      core_.with([&](Hypervisor& core) { core.delivered(peer_, header_.request_id); });
+      break;
+    default:  // kHello again
+      log_->warn("{}: second hello; connection closed", name());
+      goodbye(VMCI_ERROR_INVALID_ARGS, "hello may only be the first frame");
+      break;
+  }
+}
+
+void Session::handle_hello() {
+  const auto hello = proto::decode_body<proto::HelloBody>(body_);
+  auto refuse = [&](int status, const std::string& reason) {
+    log_->warn("{}: refused: {}", name(), reason);
+    const proto::WelcomeBody refusal{proto::kProtocolMajor, proto::kProtocolMinor, status,
+                                     VMCI_INVALID_ID, 0};
+    queue_frame(
+        proto::encode_frame(proto::FrameType::kWelcome, header_.request_id, refusal, reason));
+    close_when_written_ = true;
+    close_reason_ = "refused";
+  };
+  if (hello.major != proto::kProtocolMajor) {
+    refuse(VMCI_ERROR_INVALID_ARGS,
+           "protocol version " + std::to_string(hello.major) + "." + std::to_string(hello.minor) +
+               " is not supported by this hostpeer (version " +
+               std::to_string(proto::kProtocolMajor) + "." + std::to_string(proto::kProtocolMinor) +
+               "; the major versions must match)");
+    return;
+  }
+  if (hello.role != static_cast<uint8_t>(proto::Role::kGuest) &&
+      hello.role != static_cast<uint8_t>(proto::Role::kHost)) {
+    refuse(VMCI_ERROR_INVALID_ARGS, "unknown role " + std::to_string(hello.role));
+    return;
+  }
+  PeerHello request;
+  request.role = static_cast<proto::Role>(hello.role);
+  request.requested_cid = hello.requested_cid;
+  request.priv_flags = hello.priv_flags;
+  request.trusted_for_host = policy_.may_be_host(uid_);
+  const Admission admission =
+      core_.with([&](Hypervisor& core) { return core.admit(request, this); });
+  if (admission.status < VMCI_SUCCESS) {
+    refuse(admission.status, admission.reason);
+    return;
+  }
+  admitted_ = true;
+  peer_ = admission.peer;
+  cid_ = admission.cid;
+  role_ = request.role;
+  const proto::WelcomeBody welcome{proto::kProtocolMajor, proto::kProtocolMinor, VMCI_SUCCESS, cid_,
+                                   0};
+  queue_frame(proto::encode_frame(proto::FrameType::kWelcome, header_.request_id, welcome));
+}
+
+void Session::result(uint32_t request_id, int64_t value, vmci_handle handle) {
+  const proto::ResultBody body{value, handle};
+  queue_frame(proto::encode_frame(proto::FrameType::kResult, request_id, body));
+}
+
+void Session::deliver(uint32_t delivery_id, std::vector<uint8_t> datagram) {
+  auto frame = proto::encode_frame(proto::FrameType::kDeliver, delivery_id, datagram);
+  asio::post(socket_.get_executor(), [self = shared_from_this(), f = std::move(frame)]() mutable {
+    self->queue_frame(std::move(f));
+  });
+}
+
+void Session::queue_frame(std::vector<uint8_t> frame) {
+  if (closing_) return;
+  if (queued_bytes_ + frame.size() > kMaxQueuedBytes) {
+    log_->warn("{}: not reading ({} bytes queued); connection cut off", name(), queued_bytes_);
+    close("peer stopped reading");
+    return;
+  }
+  queued_bytes_ += frame.size();
+  writes_.push_back(std::move(frame));
+  if (!writing_) write_next();
+}
+
+void Session::write_next() {
+  if (closing_) return;
+  if (writes_.empty()) {
+    writing_ = false;
+    if (close_when_written_) close(close_reason_);
+    return;
+  }
+  writing_ = true;
+  asio::async_write(socket_, asio::buffer(writes_.front()),
+                    [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+                      if (ec) {
+                        self->close("write failed: " + ec.message());
+                        return;
+                      }
+                      self->queued_bytes_ -= self->writes_.front().size();
+                      self->writes_.pop_front();
+                      self->write_next();
+                    });
+}
+
+void Session::goodbye(int status, const std::string& reason) {
+  const proto::GoodbyeBody body{status, 0};
+  const std::string text = reason.substr(0, proto::kMaxReasonSize);
+  queue_frame(proto::encode_frame(proto::FrameType::kGoodbye, 0, body, text));
+  close_when_written_ = true;
+  close_reason_ = reason;
+  if (!writing_) close(reason);
+}
+
+void Session::close(const std::string& reason) {
+  if (closing_) return;
+  closing_ = true;
+  if (admitted_) {
+    core_.with([&](Hypervisor& core) { core.remove(peer_); });
+    log_->debug("{}: closed: {}", name(), reason);
+  }
+  boost::system::error_code ignored;
+  socket_.shutdown(Socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  writes_.clear();
+}
+
+}  // namespace vmci::host
