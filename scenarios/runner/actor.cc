@@ -1,0 +1,120 @@
+#include "actor.h"
+
+#include <cstring>
+
+#include "vmci/proto/handles.h"
+#include "vmci/proto/names.h"
+
+namespace vmci::scenario {
+
+std::string InboxItem::describe() const {
+  if (kind == Kind::kDatagram) {
+    return "datagram " + proto::to_string(src) + " -> " + proto::to_string(dst) + " (" +
+           std::to_string(payload.size()) + " bytes)";
+  }
+  std::string text = "event " + std::string(proto::event_name(event)) + " (subscription " +
+                     std::to_string(subscription);
+  if (event == VMCI_EVENT_CTX_REMOVED || event == VMCI_EVENT_CTX_ID_UPDATE) {
+    text += ", context " + std::to_string(context_id);
+  } else if (event == VMCI_EVENT_QP_PEER_ATTACH || event == VMCI_EVENT_QP_PEER_DETACH) {
+    text += ", queue pair " + proto::to_string(qp) + ", peer " + std::to_string(peer_id);
+  }
+  return text + ")";
+}
+
+void Inbox::push(InboxItem item) {
+  {
+    std::lock_guard lock(mutex_);
+    items_.push_back(std::move(item));
+  }
+  arrived_.notify_all();
+}
+
+std::optional<InboxItem> Inbox::take(const std::function<bool(const InboxItem&)>& match,
+                                     Clock::time_point deadline) {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    for (size_t checked = 0; checked < items_.size(); ++checked) {
+      if (match(items_[checked])) {
+        InboxItem item = std::move(items_[checked]);
+        items_.erase(items_.begin() + static_cast<std::ptrdiff_t>(checked));
+        return item;
+      }
+    }
+    const size_t seen = items_.size();
+    if (arrived_.wait_until(lock, deadline) == std::cv_status::timeout && items_.size() == seen) {
+      return std::nullopt;
+    }
+  }
+}
+
+std::optional<InboxItem> Inbox::peek_any(Clock::time_point deadline) {
+  std::unique_lock lock(mutex_);
+  if (!arrived_.wait_until(lock, deadline, [&] { return !items_.empty(); })) return std::nullopt;
+  return items_.front();
+}
+
+std::vector<InboxItem> Inbox::contents() {
+  std::lock_guard lock(mutex_);
+  return {items_.begin(), items_.end()};
+}
+
+void Inbox::clear() {
+  std::lock_guard lock(mutex_);
+  items_.clear();
+}
+
+int Actor::connect(const std::string& socket_path, std::string* error) {
+  driver_.reset();
+  inbox_.clear();
+  vmci::guest::ConnectOptions options;
+  options.socket_path = socket_path;
+  options.role = spec_.host ? proto::Role::kHost : proto::Role::kGuest;
+  if (spec_.context_id) options.context_id = *spec_.context_id;
+  options.priv_flags = spec_.priv_flags;
+  int status = VMCI_ERROR_UNAVAILABLE;
+  driver_ = vmci::guest::Driver::connect(options, &status, error);
+  context_id_ = driver_ ? driver_->get_context_id() : VMCI_INVALID_ID;
+  return status;
+}
+
+void Actor::kill() {
+  if (driver_) driver_->abort();
+}
+
+void Actor::disconnect() { driver_.reset(); }
+
+DatagramCallback Actor::datagram_callback() {
+  return [this](vmci_datagram* dg) {
+    InboxItem item;
+    item.kind = InboxItem::Kind::kDatagram;
+    item.dst = dg->dst;
+    item.src = dg->src;
+    const auto* payload = static_cast<const uint8_t*>(VMCI_DG_PAYLOAD(dg));
+    item.payload.assign(payload, payload + dg->payload_size);
+    inbox_.push(std::move(item));
+    return VMCI_SUCCESS;
+  };
+}
+
+EventCallback Actor::event_callback() {
+  return [this](vmci_id sub_id, vmci_event_data* ed) {
+    InboxItem item;
+    item.kind = InboxItem::Kind::kEvent;
+    item.subscription = sub_id;
+    item.event = ed->event;
+    if (ed->event == VMCI_EVENT_CTX_REMOVED || ed->event == VMCI_EVENT_CTX_ID_UPDATE) {
+      vmci_event_payload_context p;
+      std::memcpy(&p, vmci_event_data_payload(ed), sizeof p);
+      item.context_id = p.context_id;
+    } else if (ed->event == VMCI_EVENT_QP_PEER_ATTACH || ed->event == VMCI_EVENT_QP_PEER_DETACH) {
+      vmci_event_payload_qp p;
+      std::memcpy(&p, vmci_event_data_payload(ed), sizeof p);
+      item.qp = p.handle;
+      item.peer_id = p.peer_id;
+    }
+    inbox_.push(std::move(item));
+  };
+}
+
+}  // namespace vmci::scenario

@@ -1,0 +1,87 @@
+// actor.h: a thread actor: one connection to hostpeer from inside the
+// runner (a vmci::guest::Driver, guest or host), and its inbox of what its
+// callbacks received.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model.h"
+#include "vmci/guest/driver.h"
+
+namespace vmci::scenario {
+
+using Clock = std::chrono::steady_clock;
+
+struct InboxItem {
+  enum class Kind { kDatagram, kEvent };
+  Kind kind = Kind::kDatagram;
+  // Datagrams.
+  vmci_handle dst = VMCI_INVALID_HANDLE;
+  vmci_handle src = VMCI_INVALID_HANDLE;
+  std::vector<uint8_t> payload;
+  // Events.
+  vmci_id subscription = 0;
+  uint32_t event = 0;
+  vmci_id context_id = VMCI_INVALID_ID;  // CTX_* events
+  vmci_handle qp = VMCI_INVALID_HANDLE;  // QP_* events
+  vmci_id peer_id = VMCI_INVALID_ID;     // QP_* events
+
+  std::string describe() const;
+};
+
+// What an actor's callbacks received, in arrival order. Thread-safe.
+class Inbox {
+ public:
+  void push(InboxItem item);
+  // Takes the first item that matches, queued or arriving before deadline.
+  std::optional<InboxItem> take(const std::function<bool(const InboxItem&)>& match,
+                                Clock::time_point deadline);
+  // The first item queued or arriving before deadline, left in place.
+  std::optional<InboxItem> peek_any(Clock::time_point deadline);
+  std::vector<InboxItem> contents();
+  void clear();
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable arrived_;
+  std::deque<InboxItem> items_;
+};
+
+class Actor {
+ public:
+  explicit Actor(ActorSpec spec) : spec_(std::move(spec)) {}
+
+  const ActorSpec& spec() const { return spec_; }
+  // A new connection (after a kill or disconnect, too); the inbox is emptied.
+  int connect(const std::string& socket_path, std::string* error);
+  // Ends the connection as if the process died: no clean close.
+  void kill();
+  // Closes the connection cleanly.
+  void disconnect();
+
+  // The connection, or null when there is none.
+  vmci::guest::Driver* driver() { return driver_.get(); }
+  // The actor's context id now: 2 for hosts; VMCI_INVALID_ID if unconnected.
+  vmci_id context_id() const { return context_id_; }
+  Inbox& inbox() { return inbox_; }
+
+  // Callbacks for the kernel API calls, feeding the inbox.
+  DatagramCallback datagram_callback();
+  EventCallback event_callback();
+
+ private:
+  ActorSpec spec_;
+  std::unique_ptr<vmci::guest::Driver> driver_;
+  vmci_id context_id_ = VMCI_INVALID_ID;
+  Inbox inbox_;
+};
+
+}  // namespace vmci::scenario

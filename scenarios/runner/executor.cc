@@ -1,0 +1,516 @@
+#include "executor.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "actor.h"
+#include "data.h"
+#include "loader.h"
+#include "vmci/host/hostpeer.h"
+#include "vmci/proto/handles.h"
+#include "vmci/proto/names.h"
+
+namespace vmci::scenario {
+namespace {
+
+using json = nlohmann::json;
+using std::chrono::milliseconds;
+
+constexpr int64_t kApiTimeoutMs = 10000;
+constexpr int64_t kWaitTimeoutMs = 2000;
+
+// A failed step: what was expected, what came, and why.
+struct StepError {
+  std::string expected;
+  std::string actual;
+  std::string message;
+};
+
+[[noreturn]] void fail(std::string message, std::string expected = {}, std::string actual = {}) {
+  throw StepError{std::move(expected), std::move(actual), std::move(message)};
+}
+
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// A private directory for the hostpeer socket, removed afterwards.
+class SocketDir {
+ public:
+  SocketDir() {
+    char tmpl[] = "/tmp/vmci-scenario-XXXXXX";
+    if (::mkdtemp(tmpl) != nullptr) path_ = tmpl;
+  }
+  ~SocketDir() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+  bool ok() const { return !path_.empty(); }
+  std::string socket() const { return path_ + "/hostpeer.sock"; }
+
+ private:
+  std::string path_;
+};
+
+// A bound variable: a handle or a number (context id, subscription id, result).
+struct Value {
+  bool is_handle = false;
+  vmci_handle handle = VMCI_INVALID_HANDLE;
+  int64_t number = 0;
+};
+
+class Run {
+ public:
+  Run(const Scenario& s, const Executor::Progress& progress) : s_(s), progress_(progress) {}
+  ScenarioOutcome play();
+
+ private:
+  bool start_hostpeer(std::string* error);
+  bool connect_actor(Actor& actor, Clock::time_point deadline, std::string* error);
+  bool run_steps(const std::vector<Step>& steps, const std::string& prefix);
+  void record(StepOutcome outcome);
+  void execute(const Step& step, StepOutcome& out);
+  int64_t call_api(const Step& step, Actor& actor);
+  void wait_op(const Step& step, Actor& actor);
+  void control_op(const Step& step);
+
+  Actor& actor(const Step& step) { return *actors_.at(step.actor); }
+  Clock::time_point step_deadline(const Step& step, int64_t default_ms) const;
+  vmci_id context(const json& v);
+  vmci_handle handle(const json& v);
+  Value variable(const std::string& name);
+  void bind(const std::string& name, Value value);
+
+  const Scenario& s_;
+  const Executor::Progress& progress_;
+  SocketDir dir_;
+  std::unique_ptr<host::HostPeer> hostpeer_;
+  std::map<std::string, std::unique_ptr<Actor>> actors_;
+  std::mutex vars_mutex_;
+  std::map<std::string, Value> vars_;
+  Clock::time_point deadline_;
+  std::atomic<bool> cancelled_{false};
+  std::mutex outcome_mutex_;
+  ScenarioOutcome outcome_;
+  std::string running_;  // the step running now, for the scenario timeout
+};
+
+Clock::time_point Run::step_deadline(const Step& step, int64_t default_ms) const {
+  const auto own = Clock::now() + milliseconds(step.timeout_ms.value_or(default_ms));
+  return std::min(own, deadline_);
+}
+
+Value Run::variable(const std::string& name) {
+  std::lock_guard lock(vars_mutex_);
+  auto it = vars_.find(name);
+  if (it == vars_.end()) fail("variable " + name + " is not bound");
+  return it->second;
+}
+
+void Run::bind(const std::string& name, Value value) {
+  std::lock_guard lock(vars_mutex_);
+  vars_[name] = value;
+}
+
+vmci_id Run::context(const json& v) {
+  if (v.is_number()) return v.get<vmci_id>();
+  const std::string name = v;
+  if (name.starts_with("$")) {
+    const Value value = variable(name);
+    if (value.is_handle) fail(name + " is a handle, not a context");
+    return static_cast<vmci_id>(value.number);
+  }
+  if (name == "hypervisor") return VMCI_HYPERVISOR_CONTEXT_ID;
+  if (name == "well_known") return VMCI_WELL_KNOWN_CONTEXT_ID;
+  if (name == "host") return VMCI_HOST_CONTEXT_ID;
+  if (name == "invalid") return VMCI_INVALID_ID;
+  return actors_.at(name)->context_id();
+}
+
+vmci_handle Run::handle(const json& v) {
+  if (v.is_string()) {
+    const std::string name = v;
+    if (name.ends_with(".handle"))
+      fail(name + ": queue pairs are not implemented by this runner yet");
+    const Value value = variable(name);
+    if (!value.is_handle) fail(name + " is not a handle");
+    return value.handle;
+  }
+  return VMCI_MAKE_HANDLE(context(v["context"]), v["resource"].get<vmci_id>());
+}
+
+uint32_t flags_of(const Step& step, const char* key, const std::string& kind) {
+  uint32_t flags = 0;
+  std::string error;
+  if (step.args.contains(key)) parse_flags(step.args[key], kind, &flags, &error);
+  return flags;
+}
+
+Data data_of(const json& v) {
+  Data data;
+  std::string error;
+  parse_data(v, &data, &error);
+  return data;
+}
+
+bool handle_matches(const vmci_handle& expected, const vmci_handle& actual) {
+  return expected.resource == actual.resource &&
+         (expected.context == actual.context || expected.context == VMCI_INVALID_ID);
+}
+
+std::string inbox_listing(Actor& actor) {
+  const auto items = actor.inbox().contents();
+  if (items.empty()) return "the inbox is empty";
+  std::string text = "the inbox holds:";
+  for (const auto& item : items) text += " [" + item.describe() + "]";
+  return text;
+}
+
+int64_t Run::call_api(const Step& step, Actor& a) {
+  vmci::guest::Driver* driver = a.driver();
+  if (driver == nullptr) return VMCI_ERROR_UNAVAILABLE;  // disconnected or killed
+  const json& args = step.args;
+  const std::string& op = step.op;
+  if (op == "get_context_id") {
+    const vmci_id cid = driver->get_context_id();
+    if (!step.as.empty()) bind(step.as, Value{false, VMCI_INVALID_HANDLE, cid});
+    return cid;
+  }
+  if (op == "datagram_create_handle") {
+    const vmci_id resource = !args.contains("resource") || args["resource"] == "any"
+                                 ? VMCI_INVALID_ID
+                                 : args["resource"].get<vmci_id>();
+    vmci_handle h = VMCI_INVALID_HANDLE;
+    const int status = driver->datagram_create_handle(resource, flags_of(step, "flags", "datagram"),
+                                                      flags_of(step, "priv_flags", "priv_flags"),
+                                                      a.datagram_callback(), &h);
+    if (status >= VMCI_SUCCESS && !step.as.empty()) bind(step.as, Value{true, h, 0});
+    return status;
+  }
+  if (op == "datagram_destroy_handle")
+    return driver->datagram_destroy_handle(handle(args["handle"]));
+  if (op == "datagram_send") {
+    const std::vector<uint8_t> payload = data_of(args["payload"]).materialize();
+    std::vector<uint8_t> buf(sizeof(vmci_datagram) + payload.size());
+    vmci_datagram header{handle(args["dst"]), handle(args["src"]), payload.size()};
+    std::memcpy(buf.data(), &header, sizeof header);
+    std::copy(payload.begin(), payload.end(), buf.begin() + sizeof header);
+    return driver->datagram_send(reinterpret_cast<const vmci_datagram*>(buf.data()));
+  }
+  if (op == "event_subscribe") {
+    vmci_id id = 0;
+    const int status = driver->event_subscribe(
+        *proto::event_from_name(args["event"].get<std::string>()), a.event_callback(), &id);
+    if (status >= VMCI_SUCCESS && !step.as.empty()) bind(step.as, Value{false, {}, id});
+    return status;
+  }
+  if (op == "event_unsubscribe") {
+    const json& sub = args["subscription"];
+    const vmci_id id =
+        sub.is_string() ? static_cast<vmci_id>(variable(sub).number) : sub.get<vmci_id>();
+    return driver->event_unsubscribe(id);
+  }
+  fail("op " + op + " is not implemented by this runner yet");
+}
+
+void Run::wait_op(const Step& step, Actor& a) {
+  const json& args = step.args;
+  const std::string& op = step.op;
+  if (op == "hold_callbacks" || op == "release_callbacks") {
+    if (a.driver() == nullptr) fail(step.actor + " is not connected");
+    op == "hold_callbacks" ? a.driver()->hold_callbacks() : a.driver()->release_callbacks();
+    return;
+  }
+  if (op == "expect_nothing") {
+    const int64_t within = args.value("within_ms", int64_t{200});
+    const auto deadline = std::min(Clock::now() + milliseconds(within), deadline_);
+    if (auto item = a.inbox().peek_any(deadline)) {
+      fail("something arrived", "nothing", item->describe());
+    }
+    return;
+  }
+  const auto deadline = step_deadline(step, kWaitTimeoutMs);
+  if (op == "expect_datagram") {
+    const vmci_handle to = handle(args["handle"]);
+    std::optional<vmci_handle> from;
+    if (args.contains("src")) from = handle(args["src"]);
+    std::optional<Data> payload;
+    if (args.contains("payload")) payload = data_of(args["payload"]);
+    std::string expected = "a datagram to " + proto::to_string(to);
+    if (from) expected += " from " + proto::to_string(*from);
+    if (payload) expected += " with " + payload->describe();
+    auto item = a.inbox().take(
+        [&](const InboxItem& i) {
+          return i.kind == InboxItem::Kind::kDatagram && handle_matches(to, i.dst) &&
+                 (!from || proto::same_handle(*from, i.src)) &&
+                 (!payload || !compare(*payload, i.payload));
+        },
+        deadline);
+    if (!item) {
+      // Say how the nearest candidate differed, when there is one.
+      std::string why = "no matching datagram arrived in time; " + inbox_listing(a);
+      for (const auto& i : a.inbox().contents()) {
+        if (i.kind == InboxItem::Kind::kDatagram && handle_matches(to, i.dst) && payload) {
+          if (auto m = compare(*payload, i.payload)) why += "; payload: " + m->message;
+          break;
+        }
+      }
+      fail(why, expected, "nothing matching");
+    }
+    return;
+  }
+  if (op == "expect_event") {
+    const uint32_t event = *proto::event_from_name(args["event"].get<std::string>());
+    const json data = args.value("data", json::object());
+    std::optional<vmci_id> cid, peer;
+    std::optional<vmci_handle> qp;
+    if (data.contains("context_id")) cid = context(data["context_id"]);
+    if (data.contains("peer_id")) peer = context(data["peer_id"]);
+    if (data.contains("handle")) qp = handle(data["handle"]);
+    std::string expected = "event " + args["event"].get<std::string>();
+    if (cid) expected += " for context " + std::to_string(*cid);
+    auto item = a.inbox().take(
+        [&](const InboxItem& i) {
+          return i.kind == InboxItem::Kind::kEvent && i.event == event &&
+                 (!cid || i.context_id == *cid) && (!peer || i.peer_id == *peer) &&
+                 (!qp || proto::same_handle(*qp, i.qp));
+        },
+        deadline);
+    if (!item) fail("no matching event arrived in time; " + inbox_listing(a), expected, "nothing");
+    return;
+  }
+  fail("op " + op + " is not implemented by this runner yet");
+}
+
+bool Run::connect_actor(Actor& a, Clock::time_point deadline, std::string* error) {
+  for (;;) {
+    const int status = a.connect(dir_.socket(), error);
+    if (status >= VMCI_SUCCESS) return true;
+    // A guest asking for its old id waits until the old context is gone.
+    if (status != VMCI_ERROR_ALREADY_EXISTS || Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+}
+
+void Run::control_op(const Step& step) {
+  const std::string& op = step.op;
+  if (op == "sleep") {
+    const auto until =
+        std::min(Clock::now() + milliseconds(step.args["ms"].get<int64_t>()), deadline_);
+    std::this_thread::sleep_until(until);
+    return;
+  }
+  if (op == "kill") return actor(step).kill();
+  if (op == "disconnect") return actor(step).disconnect();
+  if (op == "reconnect") {
+    std::string error;
+    if (!connect_actor(actor(step), step_deadline(step, kApiTimeoutMs), &error)) {
+      fail("reconnect failed: " + error);
+    }
+    return;
+  }
+  if (op == "restart_hostpeer") {
+    hostpeer_.reset();
+    std::string error;
+    if (!start_hostpeer(&error)) fail("hostpeer did not start again: " + error);
+    return;
+  }
+  fail("op " + op + " is not implemented by this runner yet");
+}
+
+void Run::execute(const Step& step, StepOutcome& out) {
+  if (step.op == "get_context_id" || step.op.starts_with("datagram_") ||
+      step.op.starts_with("event_") || step.op.starts_with("qpair_") ||
+      step.op.starts_with("doorbell_")) {
+    if (step.op == "qpair_write_all" || step.op == "qpair_read_all") {
+      fail("op " + step.op + " is not implemented by this runner yet");
+    }
+    Actor& a = actor(step);
+    // The call runs on its own thread so that a hung call fails the step.
+    auto call = std::async(std::launch::async, [&] { return call_api(step, a); });
+    if (call.wait_until(step_deadline(step, kApiTimeoutMs)) != std::future_status::ready) {
+      a.kill();  // unblocks the call
+      call.wait();
+      fail("the call did not return in time (hung)");
+    }
+    const int64_t result = call.get();
+    out.actual = proto::describe_result(result);
+    out.expected = step.expect.describe();
+    if (!step.expect.matches(result)) fail("unexpected result", out.expected, out.actual);
+    return;
+  }
+  if (step.op == "repeat") {
+    for (int64_t r = 0; r < step.count; ++r) {
+      if (!run_steps(step.steps, out.index + "[" + std::to_string(r + 1) + "]")) {
+        fail("repetition " + std::to_string(r + 1) + " failed");
+      }
+    }
+    return;
+  }
+  if (step.op == "parallel") {
+    std::vector<std::future<bool>> branches;
+    for (size_t b = 0; b < step.branches.size(); ++b) {
+      branches.push_back(std::async(std::launch::async, [&, b] {
+        const bool ok = run_steps(step.branches[b], out.index + "/" + std::to_string(b + 1));
+        if (!ok) cancelled_ = true;
+        return ok;
+      }));
+    }
+    bool ok = true;
+    for (auto& b : branches) ok = b.get() && ok;
+    if (!ok) fail("a branch failed");
+    return;
+  }
+  if (step.op.starts_with("expect_") || step.op.ends_with("_callbacks")) {
+    return wait_op(step, actor(step));
+  }
+  control_op(step);
+}
+
+void Run::record(StepOutcome outcome) {
+  std::lock_guard lock(outcome_mutex_);
+  if (progress_) progress_(outcome);
+  outcome_.steps.push_back(std::move(outcome));
+}
+
+bool Run::run_steps(const std::vector<Step>& steps, const std::string& prefix) {
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const Step& step = steps[i];
+    StepOutcome out;
+    out.index = prefix.empty() ? std::to_string(i + 1) : prefix + "." + std::to_string(i + 1);
+    out.path = step.path;
+    out.actor = step.actor;
+    out.op = step.op;
+    out.note = step.note;
+    const auto start = Clock::now();
+    bool ok = true;
+    if (cancelled_) {
+      out.status = StepOutcome::Status::kNotRun;
+      out.message = "cancelled: another branch failed";
+      ok = false;
+    } else if (Clock::now() >= deadline_) {
+      out.status = StepOutcome::Status::kFailed;
+      out.message = "the scenario's timeout (" + std::to_string(s_.timeout_ms) +
+                    " ms) passed before this step";
+      ok = false;
+    } else {
+      try {
+        execute(step, out);
+        out.status = StepOutcome::Status::kPassed;
+      } catch (const StepError& e) {
+        out.status = StepOutcome::Status::kFailed;
+        if (!e.expected.empty()) out.expected = e.expected;
+        if (!e.actual.empty()) out.actual = e.actual;
+        out.message = e.message;
+        if (Clock::now() >= deadline_) {
+          out.message += " (the scenario's timeout of " + std::to_string(s_.timeout_ms) +
+                         " ms passed during this step)";
+        }
+        ok = false;
+      }
+    }
+    out.ms = ms_since(start);
+    record(out);
+    if (!ok) {
+      for (size_t j = i + 1; j < steps.size(); ++j) {
+        StepOutcome skipped;
+        skipped.index =
+            prefix.empty() ? std::to_string(j + 1) : prefix + "." + std::to_string(j + 1);
+        skipped.path = steps[j].path;
+        skipped.actor = steps[j].actor;
+        skipped.op = steps[j].op;
+        skipped.status = StepOutcome::Status::kNotRun;
+        std::lock_guard lock(outcome_mutex_);
+        outcome_.steps.push_back(skipped);
+      }
+      return false;
+    }
+  }
+  return true;
+}
+
+bool Run::start_hostpeer(std::string* error) {
+  host::Options options;
+  options.socket_path = dir_.socket();
+  for (const auto& [name, value] : s_.limits) {
+    if (name == "max_qp_memory_per_context") options.limits.max_qp_memory_per_context = value;
+    if (name == "max_queue_pairs_per_context")
+      options.limits.max_queue_pairs_per_context = static_cast<uint32_t>(value);
+    if (name == "max_doorbells_per_context")
+      options.limits.max_doorbells_per_context = static_cast<uint32_t>(value);
+    if (name == "max_host_datagram_handles")
+      options.limits.max_host_datagram_handles = static_cast<uint32_t>(value);
+    if (name == "max_pending_datagram_bytes") options.limits.max_pending_datagram_bytes = value;
+  }
+  hostpeer_ = host::HostPeer::start(options, error);
+  return hostpeer_ != nullptr;
+}
+
+ScenarioOutcome Run::play() {
+  const auto start = Clock::now();
+  deadline_ = start + milliseconds(s_.timeout_ms);
+  outcome_.name = s_.name;
+  outcome_.file = s_.file;
+  auto finish = [&](ScenarioOutcome::Status status, std::string reason) {
+    outcome_.status = status;
+    outcome_.reason = std::move(reason);
+    outcome_.ms = ms_since(start);
+    return outcome_;
+  };
+  for (const auto& spec : s_.actors) {
+    if (spec.process) {
+      return finish(ScenarioOutcome::Status::kFailed,
+                    "actor '" + spec.name +
+                        "' has isolation \"process\", which this runner does not implement yet");
+    }
+  }
+  std::string error;
+  if (!dir_.ok() || !start_hostpeer(&error)) {
+    return finish(ScenarioOutcome::Status::kFailed, "hostpeer did not start: " + error);
+  }
+  // Actors that ask for a context id connect first.
+  for (bool asking : {true, false}) {
+    for (const auto& spec : s_.actors) {
+      if (spec.context_id.has_value() != asking) continue;
+      auto a = std::make_unique<Actor>(spec);
+      if (a->connect(dir_.socket(), &error) < VMCI_SUCCESS) {
+        return finish(ScenarioOutcome::Status::kFailed,
+                      "actor '" + spec.name + "' could not connect: " + error);
+      }
+      actors_[spec.name] = std::move(a);
+    }
+  }
+  const bool passed = run_steps(s_.steps, "");
+  for (auto& [name, a] : actors_) {
+    for (const auto& item : a->inbox().contents()) {
+      outcome_.leftovers.push_back(name + ": " + item.describe());
+    }
+  }
+  actors_.clear();
+  hostpeer_.reset();
+  if (!passed) {
+    for (const auto& step : outcome_.steps) {
+      if (step.status == StepOutcome::Status::kFailed) {
+        return finish(ScenarioOutcome::Status::kFailed,
+                      "step " + step.index + " (" + step.op + ") failed");
+      }
+    }
+  }
+  return finish(ScenarioOutcome::Status::kPassed, {});
+}
+
+}  // namespace
+
+ScenarioOutcome Executor::run(const Scenario& scenario) {
+  Run run(scenario, progress_);
+  return run.play();
+}
+
+}  // namespace vmci::scenario

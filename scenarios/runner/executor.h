@@ -1,0 +1,52 @@
+// executor.h: plays a loaded scenario against a hostpeer that it starts
+// itself (embedded, on a private socket), with thread actors.
+//
+//   Executor executor(progress);
+//   ScenarioOutcome outcome = executor.run(scenario);
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "model.h"
+
+namespace vmci::scenario {
+
+struct StepOutcome {
+  enum class Status { kPassed, kFailed, kNotRun };
+  Status status = Status::kNotRun;
+  std::string index;  // "3", or "5.2" inside repeat/parallel (1-based)
+  std::string path;   // JSON path in the file
+  std::string actor;
+  std::string op;
+  std::string note;
+  std::string expected;
+  std::string actual;
+  std::string message;
+  double ms = 0;
+};
+
+struct ScenarioOutcome {
+  enum class Status { kPassed, kFailed, kSkipped };
+  Status status = Status::kPassed;
+  std::string name;
+  std::string file;
+  std::string reason;  // why it failed or was skipped
+  std::vector<StepOutcome> steps;
+  std::vector<std::string> leftovers;  // inbox items nobody took
+  double ms = 0;
+};
+
+class Executor {
+ public:
+  using Progress = std::function<void(const StepOutcome&)>;
+  explicit Executor(Progress progress) : progress_(std::move(progress)) {}
+
+  ScenarioOutcome run(const Scenario& scenario);
+
+ private:
+  Progress progress_;
+};
+
+}  // namespace vmci::scenario

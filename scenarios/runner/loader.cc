@@ -1,0 +1,588 @@
+#include "loader.h"
+
+#include <algorithm>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "vmci/proto/names.h"
+
+namespace vmci::scenario {
+namespace {
+
+using json = nlohmann::json;
+
+enum class OpKind { kApi, kWait, kStream, kControl };
+enum class ActorRule { kRequired, kForbidden };
+
+struct OpSpec {
+  const char* name;
+  OpKind kind;
+  ActorRule actor;
+  std::vector<std::string> required;
+  std::vector<std::string> optional;
+};
+
+const std::vector<OpSpec>& op_specs() {
+  static const std::vector<OpSpec> specs = {
+      {"get_context_id", OpKind::kApi, ActorRule::kRequired, {}, {}},
+      {"datagram_create_handle",
+       OpKind::kApi,
+       ActorRule::kRequired,
+       {},
+       {"resource", "flags", "priv_flags"}},
+      {"datagram_destroy_handle", OpKind::kApi, ActorRule::kRequired, {"handle"}, {}},
+      {"datagram_send", OpKind::kApi, ActorRule::kRequired, {"src", "dst", "payload"}, {}},
+      {"doorbell_create",
+       OpKind::kApi,
+       ActorRule::kRequired,
+       {},
+       {"handle", "flags", "priv_flags"}},
+      {"doorbell_destroy", OpKind::kApi, ActorRule::kRequired, {"handle"}, {}},
+      {"doorbell_notify", OpKind::kApi, ActorRule::kRequired, {"handle"}, {"priv_flags"}},
+      {"event_subscribe", OpKind::kApi, ActorRule::kRequired, {"event"}, {}},
+      {"event_unsubscribe", OpKind::kApi, ActorRule::kRequired, {"subscription"}, {}},
+      {"qpair_alloc",
+       OpKind::kApi,
+       ActorRule::kRequired,
+       {"produce_size", "consume_size"},
+       {"handle", "peer", "flags", "priv_flags"}},
+      {"qpair_detach", OpKind::kApi, ActorRule::kRequired, {"qpair"}, {}},
+      {"qpair_enqueue", OpKind::kApi, ActorRule::kRequired, {"qpair", "data"}, {}},
+      {"qpair_dequeue", OpKind::kApi, ActorRule::kRequired, {"qpair", "size"}, {"expect_data"}},
+      {"qpair_peek", OpKind::kApi, ActorRule::kRequired, {"qpair", "size"}, {"expect_data"}},
+      {"qpair_produce_free_space", OpKind::kApi, ActorRule::kRequired, {"qpair"}, {}},
+      {"qpair_produce_buf_ready", OpKind::kApi, ActorRule::kRequired, {"qpair"}, {}},
+      {"qpair_consume_free_space", OpKind::kApi, ActorRule::kRequired, {"qpair"}, {}},
+      {"qpair_consume_buf_ready", OpKind::kApi, ActorRule::kRequired, {"qpair"}, {}},
+      {"qpair_get_produce_indexes",
+       OpKind::kApi,
+       ActorRule::kRequired,
+       {"qpair"},
+       {"expect_indexes"}},
+      {"qpair_get_consume_indexes",
+       OpKind::kApi,
+       ActorRule::kRequired,
+       {"qpair"},
+       {"expect_indexes"}},
+      {"expect_datagram", OpKind::kWait, ActorRule::kRequired, {"handle"}, {"src", "payload"}},
+      {"expect_doorbell", OpKind::kWait, ActorRule::kRequired, {"handle"}, {}},
+      {"expect_event", OpKind::kWait, ActorRule::kRequired, {"event"}, {"data"}},
+      {"expect_nothing", OpKind::kWait, ActorRule::kRequired, {}, {"within_ms"}},
+      {"hold_callbacks", OpKind::kWait, ActorRule::kRequired, {}, {}},
+      {"release_callbacks", OpKind::kWait, ActorRule::kRequired, {}, {}},
+      {"qpair_write_all",
+       OpKind::kStream,
+       ActorRule::kRequired,
+       {"qpair", "data"},
+       {"chunk", "notify"}},
+      {"qpair_read_all",
+       OpKind::kStream,
+       ActorRule::kRequired,
+       {"qpair", "length", "expect_data"},
+       {"chunk", "wait_doorbell"}},
+      {"sleep", OpKind::kControl, ActorRule::kForbidden, {"ms"}, {}},
+      {"parallel", OpKind::kControl, ActorRule::kForbidden, {"branches"}, {}},
+      {"repeat", OpKind::kControl, ActorRule::kForbidden, {"count", "steps"}, {}},
+      {"kill", OpKind::kControl, ActorRule::kRequired, {}, {}},
+      {"disconnect", OpKind::kControl, ActorRule::kRequired, {}, {}},
+      {"reconnect", OpKind::kControl, ActorRule::kRequired, {}, {}},
+      {"restart_hostpeer", OpKind::kControl, ActorRule::kForbidden, {}, {}},
+  };
+  return specs;
+}
+
+const OpSpec* find_op(const std::string& name) {
+  for (const auto& spec : op_specs()) {
+    if (name == spec.name) return &spec;
+  }
+  return nullptr;
+}
+
+// The events the format names.
+const std::set<std::string> kEventNames = {"CTX_ID_UPDATE",  "CTX_REMOVED",    "QP_RESUMED",
+                                           "QP_PEER_ATTACH", "QP_PEER_DETACH", "MEM_ACCESS_ON",
+                                           "MEM_ACCESS_OFF"};
+const std::set<std::string> kLimitNames = {
+    "max_qp_memory_per_context", "max_queue_pairs_per_context", "max_doorbells_per_context",
+    "max_host_datagram_handles", "max_pending_datagram_bytes"};
+const std::set<std::string> kContextWords = {"hypervisor", "well_known", "host", "invalid"};
+
+// Thrown inside the loader only, caught by parse_scenario.
+struct Invalid {
+  std::string path;
+  std::string message;
+};
+
+[[noreturn]] void fail(const std::string& path, const std::string& message) {
+  throw Invalid{path, message};
+}
+
+bool is_variable(const json& v) { return v.is_string() && v.get<std::string>().starts_with("$"); }
+
+class Checker {
+ public:
+  explicit Checker(Scenario& s) : s_(s) {}
+
+  void document(const json& doc);
+
+ private:
+  void object_keys(const json& obj, const std::string& path, const std::set<std::string>& allowed);
+  void actors(const json& list, const std::string& path);
+  std::vector<Step> steps(const json& list, const std::string& path, bool in_repeat);
+  Step step(const json& obj, const std::string& path, bool in_repeat);
+  void argument(const std::string& op, const std::string& key, const json& value,
+                const std::string& path);
+  void context(const json& v, const std::string& path);
+  void handle(const json& v, const std::string& path);
+  void variable_use(const json& v, const std::string& path);
+  void integer(const json& v, const std::string& path, int64_t min, int64_t max);
+  bool has_actor(const std::string& name) const;
+
+  Scenario& s_;
+  std::set<std::string> bound_;
+};
+
+void Checker::object_keys(const json& obj, const std::string& path,
+                          const std::set<std::string>& allowed) {
+  if (!obj.is_object()) fail(path, "must be an object");
+  for (const auto& [key, value] : obj.items()) {
+    if (key.starts_with("x-")) continue;
+    if (!allowed.count(key)) fail(path + "." + key, "unknown key '" + key + "'");
+  }
+}
+
+void Checker::integer(const json& v, const std::string& path, int64_t min, int64_t max) {
+  if (!v.is_number_integer()) fail(path, "must be an integer");
+  const auto value = v.get<int64_t>();
+  if (value < min || value > max) {
+    fail(path, "must be in " + std::to_string(min) + ".." + std::to_string(max));
+  }
+}
+
+bool Checker::has_actor(const std::string& name) const {
+  return std::any_of(s_.actors.begin(), s_.actors.end(),
+                     [&](const ActorSpec& a) { return a.name == name; });
+}
+
+void Checker::document(const json& doc) {
+  object_keys(doc, "$",
+              {"format", "scenario", "description", "timeout_ms", "hostpeer", "actors", "steps"});
+  for (const char* key : {"format", "scenario", "actors", "steps"}) {
+    if (!doc.contains(key)) fail("$", std::string("missing required key '") + key + "'");
+  }
+  if (doc["format"] != 1) fail("$.format", "must be 1");
+  if (!doc["scenario"].is_string() ||
+      !std::regex_match(doc["scenario"].get<std::string>(), std::regex("[a-z0-9][a-z0-9_-]*"))) {
+    fail("$.scenario", "must be a name matching [a-z0-9][a-z0-9_-]*");
+  }
+  s_.name = doc["scenario"];
+  if (doc.contains("description")) {
+    if (!doc["description"].is_string()) fail("$.description", "must be a string");
+    s_.description = doc["description"];
+  }
+  if (doc.contains("timeout_ms")) {
+    integer(doc["timeout_ms"], "$.timeout_ms", 1, INT64_MAX);
+    s_.timeout_ms = doc["timeout_ms"];
+  }
+  if (doc.contains("hostpeer")) {
+    s_.sets_hostpeer = true;
+    object_keys(doc["hostpeer"], "$.hostpeer", {"limits"});
+    if (doc["hostpeer"].contains("limits")) {
+      const json& limits = doc["hostpeer"]["limits"];
+      object_keys(limits, "$.hostpeer.limits", kLimitNames);
+      for (const auto& [key, value] : limits.items()) {
+        if (key.starts_with("x-")) continue;
+        std::string error;
+        uint64_t n;
+        if (!parse_size(value, &n, &error)) fail("$.hostpeer.limits." + key, error);
+        s_.limits[key] = n;
+      }
+    }
+  }
+  actors(doc["actors"], "$.actors");
+  s_.steps = steps(doc["steps"], "$.steps", false);
+}
+
+void Checker::actors(const json& list, const std::string& path) {
+  if (!list.is_array() || list.empty()) fail(path, "must be a non-empty array");
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string p = path + "[" + std::to_string(i) + "]";
+    const json& a = list[i];
+    object_keys(a, p, {"name", "role", "context_id", "priv_flags", "isolation"});
+    if (!a.contains("name") || !a["name"].is_string()) fail(p, "missing 'name'");
+    ActorSpec actor;
+    actor.name = a["name"];
+    if (!std::regex_match(actor.name, std::regex("[a-z][a-z0-9_-]*"))) {
+      fail(p + ".name", "must match [a-z][a-z0-9_-]*");
+    }
+    if (actor.name == "hypervisor" || actor.name == "well_known" || actor.name == "invalid") {
+      fail(p + ".name", "'" + actor.name + "' is reserved");
+    }
+    if (has_actor(actor.name)) fail(p + ".name", "actor '" + actor.name + "' is declared twice");
+    if (!a.contains("role") || (a["role"] != "host" && a["role"] != "guest")) {
+      fail(p + ".role", "must be \"host\" or \"guest\"");
+    }
+    actor.host = a["role"] == "host";
+    if (actor.name == "host" && !actor.host) fail(p + ".name", "'host' is only for a host actor");
+    if (a.contains("context_id")) {
+      if (actor.host) fail(p + ".context_id", "only guests ask for a context id");
+      integer(a["context_id"], p + ".context_id", 3, 0xFFFFFFFE);
+      actor.context_id = a["context_id"].get<vmci_id>();
+    }
+    if (a.contains("priv_flags")) {
+      if (actor.host) fail(p + ".priv_flags", "only guests have context privileges");
+      std::string error;
+      if (!parse_flags(a["priv_flags"], "priv_flags", &actor.priv_flags, &error)) {
+        fail(p + ".priv_flags", error);
+      }
+      if (actor.priv_flags & ~VMCI_PRIVILEGE_FLAG_RESTRICTED) {
+        fail(p + ".priv_flags", "a context may only be [\"RESTRICTED\"]");
+      }
+    }
+    if (a.contains("isolation")) {
+      if (a["isolation"] != "thread" && a["isolation"] != "process") {
+        fail(p + ".isolation", "must be \"thread\" or \"process\"");
+      }
+      actor.process = a["isolation"] == "process";
+    }
+    s_.actors.push_back(actor);
+  }
+}
+
+std::vector<Step> Checker::steps(const json& list, const std::string& path, bool in_repeat) {
+  if (!list.is_array()) fail(path, "must be an array of steps");
+  std::vector<Step> out;
+  for (size_t i = 0; i < list.size(); ++i) {
+    out.push_back(step(list[i], path + "[" + std::to_string(i) + "]", in_repeat));
+  }
+  return out;
+}
+
+Step Checker::step(const json& obj, const std::string& path, bool in_repeat) {
+  if (!obj.is_object()) fail(path, "a step must be an object");
+  if (!obj.contains("op") || !obj["op"].is_string()) fail(path, "missing 'op'");
+  Step st;
+  st.op = obj["op"];
+  st.path = path;
+  st.args = obj;
+  const OpSpec* spec = find_op(st.op);
+  if (spec == nullptr) fail(path + ".op", "unknown op '" + st.op + "'");
+
+  std::set<std::string> allowed = {"op", "note"};
+  for (const auto& k : spec->required) allowed.insert(k);
+  for (const auto& k : spec->optional) allowed.insert(k);
+  if (spec->actor == ActorRule::kRequired) allowed.insert("actor");
+  if (spec->kind == OpKind::kApi) allowed.insert({"expect", "as", "timeout_ms"});
+  if (spec->kind == OpKind::kWait || spec->kind == OpKind::kStream) allowed.insert("timeout_ms");
+  if (obj.contains("actor") && spec->actor == ActorRule::kForbidden) {
+    fail(path + ".actor", "op '" + st.op + "' takes no actor");
+  }
+  object_keys(obj, path, allowed);
+  for (const auto& k : spec->required) {
+    if (!obj.contains(k)) fail(path, "op '" + st.op + "' needs '" + k + "'");
+  }
+  if (spec->actor == ActorRule::kRequired) {
+    if (!obj.contains("actor") || !obj["actor"].is_string()) {
+      fail(path, "op '" + st.op + "' needs 'actor'");
+    }
+    st.actor = obj["actor"];
+    if (!has_actor(st.actor)) fail(path + ".actor", "no actor named '" + st.actor + "'");
+  }
+  if (obj.contains("note")) {
+    if (!obj["note"].is_string()) fail(path + ".note", "must be a string");
+    st.note = obj["note"];
+  }
+  if (obj.contains("timeout_ms")) {
+    integer(obj["timeout_ms"], path + ".timeout_ms", 0, INT64_MAX);
+    st.timeout_ms = obj["timeout_ms"].get<int64_t>();
+  }
+  if (obj.contains("expect")) {
+    const json& e = obj["expect"];
+    const std::string p = path + ".expect";
+    if (e.is_string()) {
+      auto code = proto::status_from_name(e.get<std::string>());
+      if (!code) fail(p, "unknown status name '" + e.get<std::string>() + "'");
+      st.expect = {Expectation::Kind::kExact, *code, 0, 0};
+    } else if (e.is_number_integer()) {
+      st.expect = {Expectation::Kind::kExact, e.get<int64_t>(), 0, 0};
+    } else if (e.is_object()) {
+      object_keys(e, p, {"min", "max"});
+      if (!e.contains("min") || !e.contains("max") || !e["min"].is_number_integer() ||
+          !e["max"].is_number_integer()) {
+        fail(p, "a range needs integer 'min' and 'max'");
+      }
+      st.expect = {Expectation::Kind::kRange, 0, e["min"], e["max"]};
+      if (st.expect.min > st.expect.max) fail(p, "min is greater than max");
+    } else {
+      fail(p, "must be a status name, an integer or {\"min\", \"max\"}");
+    }
+  }
+  if (obj.contains("as")) {
+    const std::string p = path + ".as";
+    if (!obj["as"].is_string() ||
+        !std::regex_match(obj["as"].get<std::string>(), std::regex("\\$[A-Za-z_][A-Za-z0-9_]*"))) {
+      fail(p, "must be a variable name like \"$name\"");
+    }
+    st.as = obj["as"];
+    if (in_repeat) fail(p, "variables may not be bound inside repeat");
+    if (!bound_.insert(st.as).second) fail(p, "variable " + st.as + " is bound twice");
+  }
+  for (const auto& [key, value] : obj.items()) {
+    if (key == "op" || key == "note" || key == "actor" || key == "timeout_ms" || key == "expect" ||
+        key == "as" || key.starts_with("x-")) {
+      continue;
+    }
+    if (key == "steps") {
+      st.steps = steps(value, path + ".steps", true);
+    } else if (key == "branches") {
+      if (!value.is_array() || value.empty())
+        fail(path + ".branches", "must be an array of step arrays");
+      for (size_t b = 0; b < value.size(); ++b) {
+        st.branches.push_back(
+            steps(value[b], path + ".branches[" + std::to_string(b) + "]", in_repeat));
+      }
+    } else if (key == "count") {
+      integer(value, path + ".count", 0, 1000000000);
+      st.count = value;
+    } else {
+      argument(st.op, key, value, path + "." + key);
+    }
+  }
+  if (st.op == "restart_hostpeer") s_.restarts_hostpeer = true;
+  return st;
+}
+
+void Checker::variable_use(const json& v, const std::string& path) {
+  if (!std::regex_match(v.get<std::string>(),
+                        std::regex("\\$[A-Za-z_][A-Za-z0-9_]*(\\.handle)?"))) {
+    fail(path, "'" + v.get<std::string>() + "' is not a variable name");
+  }
+}
+
+void Checker::context(const json& v, const std::string& path) {
+  if (v.is_number_integer()) return integer(v, path, 0, 0xFFFFFFFF);
+  if (is_variable(v)) return variable_use(v, path);
+  if (v.is_string()) {
+    const std::string name = v;
+    if (kContextWords.count(name) || has_actor(name)) return;
+    fail(path, "'" + name + "' is neither an actor nor a context name");
+  }
+  fail(path, "a context is an actor name, a number, a context name or a variable");
+}
+
+void Checker::handle(const json& v, const std::string& path) {
+  if (is_variable(v)) return variable_use(v, path);
+  if (!v.is_object()) fail(path, "a handle is {\"context\", \"resource\"} or a variable");
+  object_keys(v, path, {"context", "resource"});
+  if (!v.contains("context") || !v.contains("resource")) {
+    fail(path, "a handle needs 'context' and 'resource'");
+  }
+  context(v["context"], path + ".context");
+  integer(v["resource"], path + ".resource", 0, 0xFFFFFFFF);
+}
+
+void Checker::argument(const std::string& op, const std::string& key, const json& value,
+                       const std::string& path) {
+  std::string error;
+  if (key == "handle" || key == "src" || key == "dst" || key == "notify" ||
+      key == "wait_doorbell") {
+    handle(value, path);
+  } else if (key == "resource") {
+    if (value == "any") return;
+    integer(value, path, 0, 0xFFFFFFFF);
+  } else if (key == "flags" || key == "priv_flags") {
+    const std::string kind = key == "priv_flags"       ? "priv_flags"
+                             : op == "qpair_alloc"     ? "qpair"
+                             : op == "doorbell_create" ? "doorbell"
+                                                       : "datagram";
+    uint32_t flags;
+    if (!parse_flags(value, kind, &flags, &error)) fail(path, error);
+  } else if (key == "payload" || key == "data" || key == "expect_data") {
+    if (op == "expect_event") {
+      object_keys(value, path, {"context_id", "handle", "peer_id"});
+      if (value.contains("context_id")) context(value["context_id"], path + ".context_id");
+      if (value.contains("peer_id")) context(value["peer_id"], path + ".peer_id");
+      if (value.contains("handle")) handle(value["handle"], path + ".handle");
+      return;
+    }
+    Data data;
+    if (!parse_data(value, &data, &error)) fail(path, error);
+  } else if (key == "event") {
+    if (!value.is_string() || !kEventNames.count(value.get<std::string>())) {
+      fail(path,
+           "unknown event; one of CTX_ID_UPDATE, CTX_REMOVED, QP_RESUMED, "
+           "QP_PEER_ATTACH, QP_PEER_DETACH, MEM_ACCESS_ON, MEM_ACCESS_OFF");
+    }
+  } else if (key == "subscription") {
+    if (is_variable(value)) return variable_use(value, path);
+    integer(value, path, 0, 0xFFFFFFFF);
+  } else if (key == "qpair") {
+    if (!is_variable(value)) fail(path, "a queue pair is a variable bound by qpair_alloc");
+    variable_use(value, path);
+  } else if (key == "size" || key == "length" || key == "chunk" || key == "produce_size" ||
+             key == "consume_size") {
+    uint64_t n;
+    if (!parse_size(value, &n, &error)) fail(path, error);
+    if (key == "chunk" && n == 0) fail(path, "a chunk must be at least one byte");
+  } else if (key == "peer") {
+    context(value, path);
+  } else if (key == "expect_indexes") {
+    object_keys(value, path, {"tail", "head"});
+    for (const char* k : {"tail", "head"}) {
+      if (value.contains(k)) integer(value[k], path + "." + k, 0, INT64_MAX);
+    }
+  } else if (key == "ms" || key == "within_ms") {
+    integer(value, path, 0, INT64_MAX);
+  } else {
+    fail(path, "unknown key '" + key + "'");
+  }
+}
+
+}  // namespace
+
+bool Expectation::matches(int64_t result) const {
+  switch (kind) {
+    case Kind::kNonNegative:
+      return result >= 0;
+    case Kind::kExact:
+      return result == value;
+    case Kind::kRange:
+      return result >= min && result <= max;
+  }
+  return false;
+}
+
+std::string Expectation::describe() const {
+  switch (kind) {
+    case Kind::kNonNegative:
+      return "a non-negative result";
+    case Kind::kExact:
+      return proto::describe_result(value);
+    case Kind::kRange:
+      return std::to_string(min) + ".." + std::to_string(max);
+  }
+  return {};
+}
+
+bool parse_size(const json& value, uint64_t* out, std::string* error) {
+  if (value.is_number_unsigned() || (value.is_number_integer() && value.get<int64_t>() >= 0)) {
+    *out = value.get<uint64_t>();
+    return true;
+  }
+  if (value.is_string()) {
+    std::smatch m;
+    const std::string text = value;
+    if (std::regex_match(text, m, std::regex("([0-9]+)(KiB|MiB|GiB)?"))) {
+      uint64_t n = std::stoull(m[1]);
+      if (m[2] == "KiB") n <<= 10;
+      if (m[2] == "MiB") n <<= 20;
+      if (m[2] == "GiB") n <<= 30;
+      *out = n;
+      return true;
+    }
+  }
+  *error = "a size is a non-negative number or a string like \"64KiB\"";
+  return false;
+}
+
+bool parse_flags(const json& value, const std::string& kind, uint32_t* out, std::string* error) {
+  const auto table = kind == "priv_flags" ? proto::privilege_flags()
+                     : kind == "qpair"    ? proto::queue_pair_flags()
+                     : kind == "doorbell" ? proto::doorbell_flags()
+                                          : proto::datagram_flags();
+  if (!value.is_array()) {
+    *error = "flags are an array of names, e.g. [\"" + std::string(table[0].name) + "\"]";
+    return false;
+  }
+  *out = 0;
+  for (const auto& name : value) {
+    auto bit =
+        name.is_string() ? proto::flag_from_name(table, name.get<std::string>()) : std::nullopt;
+    if (!bit) {
+      std::string known;
+      for (const auto& entry : table)
+        known += (known.empty() ? "" : ", ") + std::string(entry.name);
+      *error = "unknown flag " + name.dump() + " (known: " + known + ")";
+      return false;
+    }
+    *out |= *bit;
+  }
+  return true;
+}
+
+bool parse_data(const json& value, Data* out, std::string* error) {
+  if (!value.is_object() || value.size() != 1) {
+    *error = "data is one of {\"text\"}, {\"hex\"}, {\"base64\"}, {\"zeros\"}, {\"pattern\"}";
+    return false;
+  }
+  const auto& [kind, v] = *value.items().begin();
+  *out = Data{};
+  if (kind == "text" && v.is_string()) {
+    const std::string text = v;
+    out->bytes.assign(text.begin(), text.end());
+    return true;
+  }
+  if (kind == "hex" && v.is_string()) return decode_hex(v, &out->bytes, error);
+  if (kind == "base64" && v.is_string()) return decode_base64(v, &out->bytes, error);
+  if (kind == "zeros") {
+    out->kind = Data::Kind::kZeros;
+    return parse_size(v, &out->length, error);
+  }
+  if (kind == "pattern" && v.is_object()) {
+    for (const auto& [k, _] : v.items()) {
+      if (k != "seed" && k != "length" && k != "offset") {
+        *error = "unknown pattern key '" + k + "'";
+        return false;
+      }
+    }
+    if (!v.contains("seed") || !v["seed"].is_number_integer() || !v.contains("length")) {
+      *error = "a pattern needs an integer 'seed' and a 'length'";
+      return false;
+    }
+    out->kind = Data::Kind::kPattern;
+    out->seed = v["seed"].get<uint64_t>();
+    if (!parse_size(v["length"], &out->length, error)) return false;
+    if (v.contains("offset") && !parse_size(v["offset"], &out->offset, error)) return false;
+    return true;
+  }
+  *error = "data is one of {\"text\"}, {\"hex\"}, {\"base64\"}, {\"zeros\"}, {\"pattern\"}";
+  return false;
+}
+
+std::optional<Scenario> parse_scenario(const std::string& file, const std::string& text,
+                                       LoadError* error) {
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::parse_error& e) {
+    *error = {file, "$", std::string("not valid JSON: ") + e.what()};
+    return std::nullopt;
+  }
+  Scenario s;
+  s.file = file;
+  try {
+    Checker(s).document(doc);
+  } catch (const Invalid& invalid) {
+    *error = {file, invalid.path, invalid.message};
+    return std::nullopt;
+  } catch (const json::exception& e) {
+    *error = {file, "$", e.what()};
+    return std::nullopt;
+  }
+  return s;
+}
+
+std::optional<Scenario> load_scenario(const std::string& file, LoadError* error) {
+  std::ifstream in(file);
+  if (!in) {
+    *error = {file, "$", "cannot read the file"};
+    return std::nullopt;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_scenario(file, text.str(), error);
+}
+
+}  // namespace vmci::scenario

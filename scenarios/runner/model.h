@@ -1,0 +1,61 @@
+// model.h: a scenario as loaded: actors and steps, checked against the
+// format (loader.h), ready to play (executor.h).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vmci/vmci_defs.h"
+
+namespace vmci::scenario {
+
+// What a step's result must be: a status (exact), an integer, a range, or
+// (when absent) any non-negative result.
+struct Expectation {
+  enum class Kind { kNonNegative, kExact, kRange };
+  Kind kind = Kind::kNonNegative;
+  int64_t value = 0;         // kExact
+  int64_t min = 0, max = 0;  // kRange
+  bool matches(int64_t result) const;
+  std::string describe() const;
+};
+
+struct Step {
+  std::string op;
+  std::string actor;  // empty for sleep, parallel, repeat, restart_hostpeer
+  std::string note;
+  std::string path;     // JSON path in the file, e.g. "steps[3]"
+  nlohmann::json args;  // the step object as written
+  Expectation expect;
+  std::string as;  // variable bound on success, or empty
+  std::optional<int64_t> timeout_ms;
+  int64_t count = 0;                        // repeat
+  std::vector<Step> steps;                  // repeat
+  std::vector<std::vector<Step>> branches;  // parallel
+};
+
+struct ActorSpec {
+  std::string name;
+  bool host = false;
+  std::optional<vmci_id> context_id;
+  uint32_t priv_flags = 0;
+  bool process = false;  // isolation "process"
+};
+
+struct Scenario {
+  std::string file;
+  std::string name;
+  std::string description;
+  int64_t timeout_ms = 30000;
+  bool sets_hostpeer = false;              // has a "hostpeer" object
+  std::map<std::string, uint64_t> limits;  // hostpeer.limits
+  bool restarts_hostpeer = false;          // uses restart_hostpeer
+  std::vector<ActorSpec> actors;
+  std::vector<Step> steps;
+};
+
+}  // namespace vmci::scenario

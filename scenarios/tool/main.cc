@@ -1,0 +1,123 @@
+// vmci-scenario: plays JSON scenarios (../shared/spec/scenario-format.md)
+// against an embedded hostpeer.
+//
+//   vmci-scenario run FILE|DIR... [--only NAME] [--skip NAME]
+//   vmci-scenario list FILE|DIR...
+//
+// Exit status: 0 all passed or skipped, 1 a scenario failed, 2 a file is not
+// a valid scenario (nothing is run), 3 the runner itself could not work.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include "runner/executor.h"
+#include "runner/loader.h"
+#include "runner/report.h"
+
+namespace fs = std::filesystem;
+using namespace vmci::scenario;
+
+namespace {
+
+// Every *.json under the given files and directories, sorted per argument.
+bool collect(const std::vector<std::string>& inputs, std::vector<std::string>* files) {
+  for (const auto& input : inputs) {
+    std::error_code ec;
+    if (fs::is_directory(input, ec)) {
+      std::vector<std::string> found;
+      for (const auto& entry : fs::recursive_directory_iterator(input, ec)) {
+        if (entry.is_regular_file() && entry.path().extension() == ".json") {
+          found.push_back(entry.path().string());
+        }
+      }
+      std::sort(found.begin(), found.end());
+      files->insert(files->end(), found.begin(), found.end());
+    } else if (fs::exists(input, ec)) {
+      files->push_back(input);
+    } else {
+      std::fprintf(stderr, "vmci-scenario: %s: no such file or directory\n", input.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+bool selected(const Scenario& s, const std::vector<std::string>& only,
+              const std::vector<std::string>& skip) {
+  if (!only.empty() && std::find(only.begin(), only.end(), s.name) == only.end()) return false;
+  return std::find(skip.begin(), skip.end(), s.name) == skip.end();
+}
+
+void list_steps(const std::vector<Step>& steps, int depth) {
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const Step& s = steps[i];
+    std::printf("%*s%zu. %s%s%s%s\n", 4 + 2 * depth, "", i + 1, s.op.c_str(),
+                s.actor.empty() ? "" : (" " + s.actor).c_str(), s.note.empty() ? "" : "  # ",
+                s.note.c_str());
+    list_steps(s.steps, depth + 1);
+    for (const auto& branch : s.branches) list_steps(branch, depth + 1);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ::signal(SIGPIPE, SIG_IGN);
+  CLI::App app{"vmci-scenario: plays VMCI scenarios against an embedded hostpeer"};
+  app.require_subcommand(1);
+  std::vector<std::string> inputs, only, skip;
+  auto* run = app.add_subcommand("run", "play scenarios");
+  run->add_option("paths", inputs, "scenario files or directories")->required();
+  run->add_option("--only", only, "play only the scenario with this name (repeatable)");
+  run->add_option("--skip", skip, "do not play the scenario with this name (repeatable)");
+  auto* list = app.add_subcommand("list", "list scenarios and their steps");
+  list->add_option("paths", inputs, "scenario files or directories")->required();
+  list->add_option("--only", only, "list only the scenario with this name");
+  list->add_option("--skip", skip, "do not list the scenario with this name");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+
+  std::vector<std::string> files;
+  if (!collect(inputs, &files)) return 2;
+  if (files.empty()) {
+    std::fprintf(stderr, "vmci-scenario: no scenario files found\n");
+    return 2;
+  }
+  // Every file is loaded and checked before anything runs.
+  std::vector<Scenario> scenarios;
+  for (const auto& file : files) {
+    LoadError error;
+    auto scenario = load_scenario(file, &error);
+    if (!scenario) {
+      std::fprintf(stderr, "vmci-scenario: invalid scenario: %s\n", error.describe().c_str());
+      return 2;
+    }
+    if (selected(*scenario, only, skip)) scenarios.push_back(std::move(*scenario));
+  }
+
+  if (list->parsed()) {
+    for (const auto& s : scenarios) {
+      std::printf("%s  (%s, %zu actors)\n", s.name.c_str(), s.file.c_str(), s.actors.size());
+      if (!s.description.empty()) std::printf("    %s\n", s.description.c_str());
+      list_steps(s.steps, 0);
+    }
+    return 0;
+  }
+
+  ConsoleReport report(stdout);
+  Executor executor([&](const StepOutcome& step) { report.step_finished(step); });
+  std::vector<ScenarioOutcome> outcomes;
+  for (const auto& s : scenarios) {
+    report.scenario_started(s);
+    outcomes.push_back(executor.run(s));
+    report.scenario_finished(outcomes.back());
+  }
+  return report.summary(outcomes);
+}
