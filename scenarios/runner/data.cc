@@ -6,6 +6,7 @@
 namespace vmci::scenario {
 
 void Data::copy(uint64_t start, uint8_t* out, size_t n) const {
+  if (n == 0) return;
   switch (kind) {
     case Kind::kBytes:
       std::memcpy(out, bytes.data() + start, n);

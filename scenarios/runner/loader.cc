@@ -517,7 +517,9 @@ bool parse_data(const json& value, Data* out, std::string* error) {
     *error = "data is one of {\"text\"}, {\"hex\"}, {\"base64\"}, {\"zeros\"}, {\"pattern\"}";
     return false;
   }
-  const auto& [kind, v] = *value.items().begin();
+  const auto entry = value.begin();
+  const std::string kind = entry.key();
+  const json& v = entry.value();
   *out = Data{};
   if (kind == "text" && v.is_string()) {
     const std::string text = v;

@@ -77,7 +77,7 @@ TEST(EventDatagram, QueuePairEventLayout) {
 
 Bytes event_with_payload_size(uint32_t event, size_t payload_size) {
   Bytes payload(payload_size);
-  std::memcpy(payload.data(), &event, std::min(payload_size, sizeof event));
+  if (payload_size > 0) std::memcpy(payload.data(), &event, std::min(payload_size, sizeof event));
   return make_datagram(VMCI_MAKE_HANDLE(16, VMCI_EVENT_HANDLER), VMCI_MAKE_HANDLE(0, 0), payload);
 }
 
@@ -103,7 +103,7 @@ Bytes resources_query(std::vector<uint32_t> rids) {
   Bytes payload(8 + 4 * rids.size());
   const uint32_t count = static_cast<uint32_t>(rids.size());
   std::memcpy(payload.data(), &count, 4);
-  std::memcpy(payload.data() + 8, rids.data(), 4 * rids.size());
+  if (!rids.empty()) std::memcpy(payload.data() + 8, rids.data(), 4 * rids.size());
   return make_datagram(VMCI_MAKE_HANDLE(0, VMCI_RESOURCES_QUERY), VMCI_ANON_SRC_HANDLE, payload);
 }
 

@@ -131,7 +131,7 @@ std::vector<uint8_t> encode_frame(FrameType type, uint32_t request_id, const Bod
                                   std::string_view trailer = {}) {
   std::vector<uint8_t> bytes(sizeof(Body) + trailer.size());
   std::memcpy(bytes.data(), &body, sizeof(Body));
-  std::memcpy(bytes.data() + sizeof(Body), trailer.data(), trailer.size());
+  if (!trailer.empty()) std::memcpy(bytes.data() + sizeof(Body), trailer.data(), trailer.size());
   return encode_frame(type, request_id, std::span<const uint8_t>(bytes));
 }
 
