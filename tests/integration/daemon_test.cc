@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 
@@ -41,6 +42,36 @@ TEST(Daemon, SecondDaemonOnALiveSocketRefusesToStart) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_NE(WEXITSTATUS(status), 0);
   EXPECT_TRUE(socket_answers(daemon.socket_path())) << "the first daemon still serves";
+}
+
+// hostpeer runs as an unprivileged user; root can open the socket file
+// anyway, so only the SO_PEERCRED check stands between them.
+constexpr int kNobody = 65534;
+
+TEST(Daemon, OtherUsersAreRefusedBySoPeercred) {
+  if (::getuid() != 0) GTEST_SKIP() << "needs root to run hostpeer as another user";
+  Daemon daemon({}, kNobody);
+  Peer root;
+  const std::string refused = root.call("connect " + daemon.socket_path() + " guest");
+  EXPECT_EQ(refused.rfind("-7 ", 0), 0u) << refused;  // VMCI_ERROR_NO_ACCESS
+  EXPECT_NE(refused.find("user 0"), std::string::npos) << refused;
+}
+
+TEST(Daemon, AllowedGuestUserMayNotBeHost) {
+  if (::getuid() != 0) GTEST_SKIP() << "needs root to run hostpeer as another user";
+  Daemon daemon({"--allow-guest-uid", "0"}, kNobody);
+  Peer guest, host;
+  EXPECT_EQ(guest.call("connect " + daemon.socket_path() + " guest"), "0 16");
+  const std::string refused = host.call("connect " + daemon.socket_path() + " host");
+  EXPECT_EQ(refused.rfind("-7 ", 0), 0u) << refused;
+  EXPECT_NE(refused.find("host role"), std::string::npos) << refused;
+}
+
+TEST(Daemon, AllowedHostUserMayBeHost) {
+  if (::getuid() != 0) GTEST_SKIP() << "needs root to run hostpeer as another user";
+  Daemon daemon({"--allow-host-uid", "0"}, kNobody);
+  Peer host;
+  EXPECT_EQ(host.call("connect " + daemon.socket_path() + " host"), "0 2");
 }
 
 TEST(Daemon, HelpExitsZero) {

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,7 +28,7 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-Child::Child(const std::vector<std::string>& argv, bool piped) {
+Child::Child(const std::vector<std::string>& argv, bool piped, int run_as_uid) {
   int in[2] = {-1, -1}, out[2] = {-1, -1};
   if (piped && (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0)) {
     throw std::runtime_error("pipe failed");
@@ -41,6 +42,10 @@ Child::Child(const std::vector<std::string>& argv, bool piped) {
     if (piped) {
       ::dup2(in[0], 0);
       ::dup2(out[1], 1);
+    }
+    if (run_as_uid >= 0 && (::setgid(static_cast<gid_t>(run_as_uid)) != 0 ||
+                            ::setuid(static_cast<uid_t>(run_as_uid)) != 0)) {
+      _exit(126);
     }
     ::execv(args[0], args.data());
     _exit(127);
@@ -126,11 +131,12 @@ bool socket_answers(const std::string& path) {
   return ok;
 }
 
-Daemon::Daemon(std::vector<std::string> extra_args) {
+Daemon::Daemon(std::vector<std::string> extra_args, int run_as_uid) {
+  if (run_as_uid >= 0) ::chmod(dir_.path().c_str(), 0777);  // the daemon's user creates the socket
   socket_ = dir_.path() + "/hostpeer.sock";
   std::vector<std::string> argv = {VMCI_HOSTPEER_BIN, "--socket", socket_, "--log-level", "warn"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  child_ = std::make_unique<Child>(argv, false);
+  child_ = std::make_unique<Child>(argv, false, run_as_uid);
   for (int i = 0; i < 1000 && !socket_answers(socket_); ++i) {
     if (!child_->running()) throw std::runtime_error("vmci-hostpeer exited at start");
     std::this_thread::sleep_for(std::chrono::milliseconds(5));

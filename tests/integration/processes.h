@@ -24,8 +24,9 @@ class TempDir {
 // A child process started with fork and exec, killed at destruction.
 class Child {
  public:
-  // stdin/stdout are pipes when `piped`; stderr is inherited.
-  Child(const std::vector<std::string>& argv, bool piped);
+  // stdin/stdout are pipes when `piped`; stderr is inherited. With
+  // `run_as_uid` >= 0 the child changes to that user before exec (root only).
+  Child(const std::vector<std::string>& argv, bool piped, int run_as_uid = -1);
   ~Child();
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
@@ -50,7 +51,8 @@ class Child {
 // vmci-hostpeer on a socket in a private directory.
 class Daemon {
  public:
-  explicit Daemon(std::vector<std::string> extra_args = {});
+  // With `run_as_uid` >= 0 the daemon runs as that user (root only).
+  explicit Daemon(std::vector<std::string> extra_args = {}, int run_as_uid = -1);
   const std::string& socket_path() const { return socket_; }
   Child& process() { return *child_; }
   // SIGTERM and wait; returns the exit code (-1 if it did not exit cleanly).
