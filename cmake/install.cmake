@@ -6,19 +6,16 @@ include(CMakePackageConfigHelpers)
 install(DIRECTORY shared-protocol/include/ guest-driver/include/ hostpeer/include/
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
-set(vmci_install_targets vmci_proto vmci_guest)
-if(TARGET vmci_hostpeer)
-  list(APPEND vmci_install_targets vmci_hostpeer)
-endif()
-install(TARGETS ${vmci_install_targets} vmci_warnings EXPORT vmci-hostpeer-targets
+# Imported as vmci::proto, vmci::guest, vmci::hostpeer (the names of the aliases).
+set_target_properties(vmci_proto PROPERTIES EXPORT_NAME proto)
+set_target_properties(vmci_guest PROPERTIES EXPORT_NAME guest)
+set_target_properties(vmci_hostpeer PROPERTIES EXPORT_NAME hostpeer)
+set_target_properties(vmci_warnings PROPERTIES EXPORT_NAME warnings)
+install(TARGETS vmci_proto vmci_guest vmci_hostpeer vmci_warnings EXPORT vmci-hostpeer-targets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-foreach(program vmci-hostpeer vmci-scenario)
-  if(TARGET ${program})
-    install(TARGETS ${program} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-  endif()
-endforeach()
+install(TARGETS vmci-hostpeer vmci-scenario RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 install(EXPORT vmci-hostpeer-targets NAMESPACE vmci::
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/vmci-hostpeer)

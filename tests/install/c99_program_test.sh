@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs the build into a temporary prefix, builds c99_program.c with
+# Installs the build into a temporary prefix, then builds and runs what a
+# user would: c99_program.c with
 #   cc -std=c99 app.c $(pkg-config --cflags --libs vmci-guest)
-# and runs it against a vmci-hostpeer daemon.
+# against a vmci-hostpeer daemon, and cmake-consumer/ with
+#   find_package(vmci-hostpeer)  ->  vmci::guest, vmci::hostpeer
 # Usage: c99_program_test.sh BUILD_DIR SOURCE_DIR HOSTPEER_BIN
 set -euo pipefail
 build="$1" src="$2" hostpeer="$3"
@@ -29,3 +31,11 @@ cc -std=c99 -pedantic -Wall -Wextra -Werror "${extra[@]}" "$src/c99_program.c" \
 daemon=$!
 for _ in $(seq 200); do [ -S "$work/hostpeer.sock" ] && break; sleep 0.05; done
 VMCI_HOSTPEER_SOCKET="$work/hostpeer.sock" "$work/app"
+
+cmake_extra=()
+[ -n "$sanitize" ] && cmake_extra=("-DCMAKE_CXX_FLAGS=-fsanitize=$sanitize"
+                                   "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=$sanitize")
+cmake -S "$src/cmake-consumer" -B "$work/consumer" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+      -DCMAKE_PREFIX_PATH="$work/prefix" "${cmake_extra[@]}" >/dev/null
+cmake --build "$work/consumer" >/dev/null
+"$work/consumer/consumer" "$work/consumer.sock"
