@@ -110,8 +110,12 @@ std::unique_ptr<Driver> Driver::connect(const ConnectOptions& options, int* stat
                                     impl->deliveries->push(internal::Delivery{id, std::move(dg)});
                                   },
                                   [](const std::string&) {}};
+  // Deliveries wait until the connection is in place: the first may arrive
+  // before open() returns, and its acknowledgement needs the connection.
+  impl->deliveries->hold();
   impl->connection = internal::Connection::open(options, std::move(sink), status, error);
   if (!impl->connection) return nullptr;
+  impl->deliveries->release();
   if (options.role == proto::Role::kHost) {
     impl->cached_context_id = VMCI_HOST_CONTEXT_ID;
     impl->context_id_known = true;

@@ -44,16 +44,9 @@ void Session::start() {
   }
   uid_ = cred.uid;
   pid_ = cred.pid;
-  if (!policy_.may_connect(uid_)) {
-    log_->warn("{}: user not allowed; refused", name());
-    const proto::WelcomeBody refusal{proto::kProtocolMajor, proto::kProtocolMinor,
-                                     VMCI_ERROR_NO_ACCESS, VMCI_INVALID_ID, 0};
-    queue_frame(proto::encode_frame(proto::FrameType::kWelcome, 0, refusal,
-                                    "user " + std::to_string(uid_) + " may not use this hostpeer"));
-    close_when_written_ = true;
-    close_reason_ = "user not allowed";
-    return;
-  }
+  // A user that may not connect is refused in answer to its hello, so the
+  // refusal reaches it whatever it does first.
+  denied_ = !policy_.may_connect(uid_);
   read_header();
 }
 
@@ -143,6 +136,10 @@ void Session::handle_hello() {
     close_when_written_ = true;
     close_reason_ = "refused";
   };
+  if (denied_) {
+    refuse(VMCI_ERROR_NO_ACCESS, "user " + std::to_string(uid_) + " may not use this hostpeer");
+    return;
+  }
   if (hello.major != proto::kProtocolMajor) {
     refuse(VMCI_ERROR_INVALID_ARGS,
            "protocol version " + std::to_string(hello.major) + "." + std::to_string(hello.minor) +

@@ -67,6 +67,7 @@ class Session : public std::enable_shared_from_this<Session>, public PeerSink {
   std::shared_ptr<spdlog::logger> log_;
   uid_t uid_ = 0;
   pid_t pid_ = 0;
+  bool denied_ = false;  // the user may not connect (SO_PEERCRED)
   bool admitted_ = false;
   bool closing_ = false;
   PeerId peer_ = 0;

@@ -79,9 +79,11 @@ class Actor {
 
  private:
   ActorSpec spec_;
-  std::unique_ptr<vmci::guest::Driver> driver_;
   vmci_id context_id_ = VMCI_INVALID_ID;
   Inbox inbox_;
+  // Declared after the inbox: destroyed first, so no callback fills a
+  // destroyed inbox.
+  std::unique_ptr<vmci::guest::Driver> driver_;
 };
 
 }  // namespace vmci::scenario
