@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -47,6 +48,9 @@ Child::Child(const std::vector<std::string>& argv, bool piped, int run_as_uid) {
                             ::setuid(static_cast<uid_t>(run_as_uid)) != 0)) {
       _exit(126);
     }
+    // Dies with the test, even when the test process is killed or aborts
+    // (set after setuid, which clears it).
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     ::execv(args[0], args.data());
     _exit(127);
   }
