@@ -70,6 +70,11 @@ std::unique_ptr<Endpoint> HostPeer::connect_host() {
   return std::make_unique<EmbeddedEndpoint>(impl_->core);
 }
 
+int HostPeer::update_context_id(vmci_id old_cid, vmci_id new_cid) {
+  return impl_->core.with(
+      [&](Hypervisor& core) { return core.update_context_id(old_cid, new_cid); });
+}
+
 Stats HostPeer::stats() const {
   return impl_->core.with([](Hypervisor& core) { return core.stats(); });
 }

@@ -22,6 +22,12 @@ struct Driver::Impl {
   int create_host_handle(vmci_id resource, uint32_t flags, uint32_t priv_flags,
                          DatagramCallback callback, vmci_handle* out);
 
+  // The id this context has now: the cached one once known, else the one
+  // the handshake gave.
+  vmci_id own_cid() const {
+    return context_id_known ? cached_context_id.load() : connection->context_id();
+  }
+
   const proto::Role role;
   // Guests: the context id as the last VMCI_GET_CONTEXT_ID answered it, kept
   // verbatim, or as CTX_ID_UPDATE changed it (spec §1.5).
@@ -156,7 +162,7 @@ int Driver::datagram_create_handle(vmci_id resource, uint32_t flags, uint32_t pr
   }
   vmci_id context = VMCI_INVALID_ID;
   if (!(flags & VMCI_FLAG_ANYCID_DG_HND)) {
-    context = impl_->connection->context_id();
+    context = impl_->own_cid();
     if (context == VMCI_INVALID_ID) return VMCI_ERROR_NO_RESOURCES;
   }
   return impl_->handles.create(context, resource, flags, priv_flags, std::move(callback), out);
@@ -202,7 +208,7 @@ int Driver::datagram_send(const vmci_datagram* dg) {
   if (impl_->role == proto::Role::kGuest) {
     if (!impl_->handles.lookup(header.src)) return VMCI_ERROR_NO_HANDLE;
     // An any-context handle sends as this context (Linux's routing fills it in).
-    if (header.src.context == VMCI_INVALID_ID) header.src.context = impl_->connection->context_id();
+    if (header.src.context == VMCI_INVALID_ID) header.src.context = impl_->own_cid();
   }
   const auto* payload = reinterpret_cast<const uint8_t*>(dg) + sizeof(vmci_datagram);
   const proto::Bytes bytes = proto::make_datagram(

@@ -280,6 +280,22 @@ int Hypervisor::destroy_host_handle(PeerId id, vmci_handle handle) {
   return VMCI_SUCCESS;
 }
 
+int Hypervisor::update_context_id(vmci_id old_cid, vmci_id new_cid) {
+  Peer* guest = find_guest(old_cid);
+  if (guest == nullptr) return VMCI_ERROR_NOT_FOUND;
+  if (!VMCI_CONTEXT_IS_VM(new_cid)) return VMCI_ERROR_INVALID_ARGS;
+  if (new_cid == old_cid) return VMCI_SUCCESS;
+  if (guests_.count(new_cid)) return VMCI_ERROR_ALREADY_EXISTS;
+  guests_.erase(old_cid);
+  guests_[new_cid] = guest->id;
+  guest->cid = new_cid;
+  if (enqueue(*guest, proto::make_context_event(new_cid, VMCI_EVENT_CTX_ID_UPDATE, new_cid)) >= 0) {
+    ++events_sent_;
+  }
+  log_->info("guest context {} is now context {}", old_cid, new_cid);
+  return VMCI_SUCCESS;
+}
+
 Stats Hypervisor::stats() const {
   Stats s;
   for (const auto& [id, peer] : peers_) {

@@ -81,6 +81,12 @@ class Hypervisor {
   // The peer ran its callback for this delivery: it is no longer pending.
   void delivered(PeerId peer, uint32_t delivery_id);
 
+  // Gives a guest context a new id, as after a migration, and tells the
+  // guest with CTX_ID_UPDATE (spec §7.4). VMCI_ERROR_NOT_FOUND if no guest
+  // has `old_cid`; VMCI_ERROR_INVALID_ARGS for a reserved or invalid new id;
+  // VMCI_ERROR_ALREADY_EXISTS if it is in use.
+  int update_context_id(vmci_id old_cid, vmci_id new_cid);
+
   Stats stats() const;
   const Limits& limits() const { return limits_; }
 

@@ -380,6 +380,26 @@ TEST_F(Core, HostHandle_DestroyOnlyYourOwn) {
   EXPECT_EQ(core.destroy_host_handle(a, mine), VMCI_ERROR_NOT_FOUND);
 }
 
+TEST_F(Core, Context_UpdateContextIdSendsCtxIdUpdateToTheGuest) {
+  RecordingSink g;
+  guest(40, 0, &g);
+  guest(41);
+  EXPECT_EQ(core.update_context_id(99, 50), VMCI_ERROR_NOT_FOUND);
+  EXPECT_EQ(core.update_context_id(40, 41), VMCI_ERROR_ALREADY_EXISTS);
+  EXPECT_EQ(core.update_context_id(40, 2), VMCI_ERROR_INVALID_ARGS);
+  EXPECT_EQ(core.update_context_id(40, VMCI_INVALID_ID), VMCI_ERROR_INVALID_ARGS);
+  ASSERT_EQ(core.update_context_id(40, 50), VMCI_SUCCESS);
+  ASSERT_EQ(g.deliveries.size(), 1u);
+  vmci_event_context ev;
+  std::memcpy(&ev, g.deliveries[0].datagram.data(), sizeof ev);
+  EXPECT_EQ(ev.msg.event_data.event, unsigned{VMCI_EVENT_CTX_ID_UPDATE});
+  EXPECT_EQ(ev.payload.context_id, 50u);
+  // The guest is now 50: 40 is free, and 50 is refused to others.
+  EXPECT_EQ(core.admit({proto::Role::kGuest, 50, 0, false}, &spare).status,
+            VMCI_ERROR_ALREADY_EXISTS);
+  EXPECT_EQ(core.admit({proto::Role::kGuest, 40, 0, false}, &spare).status, VMCI_SUCCESS);
+}
+
 TEST_F(Core, Stats_CountWhatIsHeld) {
   RecordingSink h, g;
   const PeerId hp = host(&h);

@@ -60,6 +60,11 @@ class HostPeer {
   // creates, and its resources go when it is destroyed. It must be
   // destroyed before the HostPeer.
   std::unique_ptr<Endpoint> connect_host();
+  // Gives the guest context `old_cid` the id `new_cid`, as a migration
+  // would, and sends it VMCI_EVENT_CTX_ID_UPDATE. Returns VMCI_SUCCESS,
+  // VMCI_ERROR_NOT_FOUND (no such guest), VMCI_ERROR_INVALID_ARGS (a
+  // reserved id) or VMCI_ERROR_ALREADY_EXISTS (the new id is in use).
+  int update_context_id(vmci_id old_cid, vmci_id new_cid);
   // Counts of what hostpeer holds now.
   Stats stats() const;
 
