@@ -44,13 +44,16 @@ struct Driver::Impl {
 };
 
 void Driver::Impl::handle_delivery(internal::Delivery& delivery) {
+  // No longer pending once taken for its callback: the acknowledgement goes
+  // out before the callback runs, so whatever the callback lets others do
+  // next reaches hostpeer after it.
+  connection->acknowledge(delivery.id);
   const vmci_datagram header = proto::header_of(delivery.datagram);
   if (proto::is_event_datagram(header)) {
     deliver_event(delivery.datagram);
   } else {
     deliver_datagram(delivery.datagram);
   }
-  connection->acknowledge(delivery.id);
 }
 
 void Driver::Impl::deliver_event(std::vector<uint8_t>& datagram) {

@@ -117,8 +117,9 @@ void EmbeddedEndpoint::run_deliveries() {
     Delivery delivery = std::move(queue_.front());
     queue_.pop_front();
     lock.unlock();
-    dispatch(delivery);
+    // No longer pending once taken for its callback (as the guest driver).
     core_.with([&](Hypervisor& c) { c.delivered(peer_, delivery.id); });
+    dispatch(delivery);
     lock.lock();
   }
 }
