@@ -1,5 +1,6 @@
 #include "actor.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "vmci/proto/handles.h"
@@ -9,8 +10,14 @@ namespace vmci::scenario {
 
 std::string InboxItem::describe() const {
   if (kind == Kind::kDatagram) {
-    return "datagram " + proto::to_string(src) + " -> " + proto::to_string(dst) + " (" +
-           std::to_string(payload.size()) + " bytes)";
+    std::string text = "datagram " + proto::to_string(src) + " -> " + proto::to_string(dst) + " (" +
+                       std::to_string(payload.size()) + " bytes";
+    // Short printable payloads are shown, for the reader of a report.
+    const bool printable = !payload.empty() && payload.size() <= 32 &&
+                           std::all_of(payload.begin(), payload.end(),
+                                       [](uint8_t c) { return c >= 0x20 && c < 0x7f; });
+    if (printable) text += ": \"" + std::string(payload.begin(), payload.end()) + "\"";
+    return text + ")";
   }
   std::string text = "event " + std::string(proto::event_name(event)) + " (subscription " +
                      std::to_string(subscription);

@@ -4,10 +4,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "actor.h"
@@ -46,17 +49,23 @@ class SocketDir {
  public:
   SocketDir() {
     char tmpl[] = "/tmp/vmci-scenario-XXXXXX";
-    if (::mkdtemp(tmpl) != nullptr) path_ = tmpl;
+    if (::mkdtemp(tmpl) != nullptr) {
+      path_ = tmpl;
+    } else {
+      error_ = std::string("mkdtemp ") + tmpl + ": " + std::strerror(errno);
+    }
   }
   ~SocketDir() {
     std::error_code ignored;
     if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
   }
   bool ok() const { return !path_.empty(); }
+  const std::string& error() const { return error_; }
   std::string socket() const { return path_ + "/hostpeer.sock"; }
 
  private:
   std::string path_;
+  std::string error_;
 };
 
 // A bound variable: a handle or a number (context id, subscription id, result).
@@ -66,19 +75,34 @@ struct Value {
   int64_t number = 0;
 };
 
+// What an API call returned, and what its `as` binds if the step succeeds.
+struct ApiResult {
+  int64_t result = VMCI_ERROR_GENERIC;
+  std::optional<Value> bound;
+};
+
+// The API ops this runner plays; the others of the format load but fail
+// their step as not implemented yet.
+bool api_op_implemented(const std::string& op) {
+  return op == "get_context_id" || op == "datagram_create_handle" ||
+         op == "datagram_destroy_handle" || op == "datagram_send" || op == "event_subscribe" ||
+         op == "event_unsubscribe";
+}
+
 class Run {
  public:
-  Run(const Scenario& s, const Executor::Progress& progress) : s_(s), progress_(progress) {}
+  Run(const Scenario& s, const Progress& progress) : s_(s), progress_(progress) {}
   ScenarioOutcome play();
 
  private:
   bool start_hostpeer(std::string* error);
   bool connect_actor(Actor& actor, Clock::time_point deadline, std::string* error);
   bool run_steps(const std::vector<Step>& steps, const std::string& prefix);
+  void started(const StepOutcome& outcome);
   void record(StepOutcome outcome);
   void execute(const Step& step, StepOutcome& out);
-  int64_t call_api(const Step& step, Actor& actor);
-  void wait_op(const Step& step, Actor& actor);
+  ApiResult call_api(const Step& step, Actor& actor);
+  void wait_op(const Step& step, Actor& actor, StepOutcome& out);
   void control_op(const Step& step);
 
   Actor& actor(const Step& step) { return *actors_.at(step.actor); }
@@ -89,7 +113,7 @@ class Run {
   void bind(const std::string& name, Value value);
 
   const Scenario& s_;
-  const Executor::Progress& progress_;
+  const Progress& progress_;
   SocketDir dir_;
   std::unique_ptr<host::HostPeer> hostpeer_;
   std::map<std::string, std::unique_ptr<Actor>> actors_;
@@ -99,7 +123,6 @@ class Run {
   std::atomic<bool> cancelled_{false};
   std::mutex outcome_mutex_;
   ScenarioOutcome outcome_;
-  std::string running_;  // the step running now, for the scenario timeout
 };
 
 Clock::time_point Run::step_deadline(const Step& step, int64_t default_ms) const {
@@ -173,15 +196,14 @@ std::string inbox_listing(Actor& actor) {
   return text;
 }
 
-int64_t Run::call_api(const Step& step, Actor& a) {
+ApiResult Run::call_api(const Step& step, Actor& a) {
   vmci::guest::Driver* driver = a.driver();
-  if (driver == nullptr) return VMCI_ERROR_UNAVAILABLE;  // disconnected or killed
+  if (driver == nullptr) return {VMCI_ERROR_UNAVAILABLE, {}};  // disconnected
   const json& args = step.args;
   const std::string& op = step.op;
   if (op == "get_context_id") {
     const vmci_id cid = driver->get_context_id();
-    if (!step.as.empty()) bind(step.as, Value{false, VMCI_INVALID_HANDLE, cid});
-    return cid;
+    return {cid, Value{false, VMCI_INVALID_HANDLE, cid}};
   }
   if (op == "datagram_create_handle") {
     const vmci_id resource = !args.contains("resource") || args["resource"] == "any"
@@ -191,36 +213,41 @@ int64_t Run::call_api(const Step& step, Actor& a) {
     const int status = driver->datagram_create_handle(resource, flags_of(step, "flags", "datagram"),
                                                       flags_of(step, "priv_flags", "priv_flags"),
                                                       a.datagram_callback(), &h);
-    if (status >= VMCI_SUCCESS && !step.as.empty()) bind(step.as, Value{true, h, 0});
-    return status;
+    return {status, Value{true, h, 0}};
   }
-  if (op == "datagram_destroy_handle")
-    return driver->datagram_destroy_handle(handle(args["handle"]));
+  if (op == "datagram_destroy_handle") {
+    return {driver->datagram_destroy_handle(handle(args["handle"])), {}};
+  }
   if (op == "datagram_send") {
     const std::vector<uint8_t> payload = data_of(args["payload"]).materialize();
     std::vector<uint8_t> buf(sizeof(vmci_datagram) + payload.size());
     vmci_datagram header{handle(args["dst"]), handle(args["src"]), payload.size()};
     std::memcpy(buf.data(), &header, sizeof header);
     std::copy(payload.begin(), payload.end(), buf.begin() + sizeof header);
-    return driver->datagram_send(reinterpret_cast<const vmci_datagram*>(buf.data()));
+    return {driver->datagram_send(reinterpret_cast<const vmci_datagram*>(buf.data())), {}};
   }
   if (op == "event_subscribe") {
     vmci_id id = 0;
     const int status = driver->event_subscribe(
         *proto::event_from_name(args["event"].get<std::string>()), a.event_callback(), &id);
-    if (status >= VMCI_SUCCESS && !step.as.empty()) bind(step.as, Value{false, {}, id});
-    return status;
+    return {status, Value{false, VMCI_INVALID_HANDLE, id}};
   }
   if (op == "event_unsubscribe") {
     const json& sub = args["subscription"];
-    const vmci_id id =
-        sub.is_string() ? static_cast<vmci_id>(variable(sub).number) : sub.get<vmci_id>();
-    return driver->event_unsubscribe(id);
+    vmci_id id = 0;
+    if (sub.is_string()) {
+      const Value value = variable(sub);
+      if (value.is_handle) fail(sub.get<std::string>() + " is a handle, not a subscription id");
+      id = static_cast<vmci_id>(value.number);
+    } else {
+      id = sub.get<vmci_id>();
+    }
+    return {driver->event_unsubscribe(id), {}};
   }
   fail("op " + op + " is not implemented by this runner yet");
 }
 
-void Run::wait_op(const Step& step, Actor& a) {
+void Run::wait_op(const Step& step, Actor& a, StepOutcome& out) {
   const json& args = step.args;
   const std::string& op = step.op;
   if (op == "hold_callbacks" || op == "release_callbacks") {
@@ -234,6 +261,7 @@ void Run::wait_op(const Step& step, Actor& a) {
     if (auto item = a.inbox().peek_any(deadline)) {
       fail("something arrived", "nothing", item->describe());
     }
+    out.actual = "nothing";
     return;
   }
   const auto deadline = step_deadline(step, kWaitTimeoutMs);
@@ -264,6 +292,7 @@ void Run::wait_op(const Step& step, Actor& a) {
       }
       fail(why, expected, "nothing matching");
     }
+    out.actual = item->describe();
     return;
   }
   if (op == "expect_event") {
@@ -284,6 +313,7 @@ void Run::wait_op(const Step& step, Actor& a) {
         },
         deadline);
     if (!item) fail("no matching event arrived in time; " + inbox_listing(a), expected, "nothing");
+    out.actual = item->describe();
     return;
   }
   fail("op " + op + " is not implemented by this runner yet");
@@ -329,7 +359,7 @@ void Run::execute(const Step& step, StepOutcome& out) {
   if (step.op == "get_context_id" || step.op.starts_with("datagram_") ||
       step.op.starts_with("event_") || step.op.starts_with("qpair_") ||
       step.op.starts_with("doorbell_")) {
-    if (step.op == "qpair_write_all" || step.op == "qpair_read_all") {
+    if (!api_op_implemented(step.op)) {
       fail("op " + step.op + " is not implemented by this runner yet");
     }
     Actor& a = actor(step);
@@ -340,10 +370,12 @@ void Run::execute(const Step& step, StepOutcome& out) {
       call.wait();
       fail("the call did not return in time (hung)");
     }
-    const int64_t result = call.get();
-    out.actual = proto::describe_result(result);
+    const ApiResult r = call.get();
+    out.actual = proto::describe_result(r.result);
     out.expected = step.expect.describe();
-    if (!step.expect.matches(result)) fail("unexpected result", out.expected, out.actual);
+    if (!step.expect.matches(r.result)) fail("unexpected result", out.expected, out.actual);
+    // `as` binds only what a successful call made.
+    if (!step.as.empty() && r.result >= VMCI_SUCCESS && r.bound) bind(step.as, *r.bound);
     return;
   }
   if (step.op == "repeat") {
@@ -369,14 +401,19 @@ void Run::execute(const Step& step, StepOutcome& out) {
     return;
   }
   if (step.op.starts_with("expect_") || step.op.ends_with("_callbacks")) {
-    return wait_op(step, actor(step));
+    return wait_op(step, actor(step), out);
   }
   control_op(step);
 }
 
+void Run::started(const StepOutcome& outcome) {
+  std::lock_guard lock(outcome_mutex_);
+  if (progress_.step_started) progress_.step_started(outcome);
+}
+
 void Run::record(StepOutcome outcome) {
   std::lock_guard lock(outcome_mutex_);
-  if (progress_) progress_(outcome);
+  if (progress_.step_finished) progress_.step_finished(outcome);
   outcome_.steps.push_back(std::move(outcome));
 }
 
@@ -401,9 +438,17 @@ bool Run::run_steps(const std::vector<Step>& steps, const std::string& prefix) {
                     " ms) passed before this step";
       ok = false;
     } else {
+      started(out);
       try {
         execute(step, out);
         out.status = StepOutcome::Status::kPassed;
+        if (Clock::now() >= deadline_) {
+          // The step ended, but past the whole scenario's limit.
+          out.status = StepOutcome::Status::kFailed;
+          out.message = "the scenario's timeout of " + std::to_string(s_.timeout_ms) +
+                        " ms passed during this step";
+          ok = false;
+        }
       } catch (const StepError& e) {
         out.status = StepOutcome::Status::kFailed;
         if (!e.expected.empty()) out.expected = e.expected;
@@ -472,8 +517,12 @@ ScenarioOutcome Run::play() {
     }
   }
   std::string error;
-  if (!dir_.ok() || !start_hostpeer(&error)) {
-    return finish(ScenarioOutcome::Status::kFailed, "hostpeer did not start: " + error);
+  if (!dir_.ok()) {
+    return finish(ScenarioOutcome::Status::kError,
+                  "no private directory for the socket: " + dir_.error());
+  }
+  if (!start_hostpeer(&error)) {
+    return finish(ScenarioOutcome::Status::kError, "hostpeer did not start: " + error);
   }
   // Actors that ask for a context id connect first.
   for (bool asking : {true, false}) {
@@ -499,7 +548,8 @@ ScenarioOutcome Run::play() {
     for (const auto& step : outcome_.steps) {
       if (step.status == StepOutcome::Status::kFailed) {
         return finish(ScenarioOutcome::Status::kFailed,
-                      "step " + step.index + " (" + step.op + ") failed");
+                      "step " + step.index + " (" + (step.actor.empty() ? "" : step.actor + " ") +
+                          step.op + ") failed" + (step.message.empty() ? "" : ": " + step.message));
       }
     }
   }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,7 +29,9 @@ struct StepOutcome {
 };
 
 struct ScenarioOutcome {
-  enum class Status { kPassed, kFailed, kSkipped };
+  // kError: the runner itself could not work (no temporary directory, the
+  // hostpeer did not start); the scenario says nothing either way.
+  enum class Status { kPassed, kFailed, kSkipped, kError };
   Status status = Status::kPassed;
   std::string name;
   std::string file;
@@ -38,9 +41,15 @@ struct ScenarioOutcome {
   double ms = 0;
 };
 
+// Told about each step as it starts and as it ends. Both may be empty; they
+// are called one at a time, also when parallel branches run.
+struct Progress {
+  std::function<void(const StepOutcome&)> step_started;
+  std::function<void(const StepOutcome&)> step_finished;
+};
+
 class Executor {
  public:
-  using Progress = std::function<void(const StepOutcome&)>;
   explicit Executor(Progress progress) : progress_(std::move(progress)) {}
 
   ScenarioOutcome run(const Scenario& scenario);

@@ -475,11 +475,21 @@ bool parse_size(const json& value, uint64_t* out, std::string* error) {
     std::smatch m;
     const std::string text = value;
     if (std::regex_match(text, m, std::regex("([0-9]+)(KiB|MiB|GiB)?"))) {
-      uint64_t n = std::stoull(m[1]);
-      if (m[2] == "KiB") n <<= 10;
-      if (m[2] == "MiB") n <<= 20;
-      if (m[2] == "GiB") n <<= 30;
-      *out = n;
+      const unsigned shift = m[2] == "KiB" ? 10 : m[2] == "MiB" ? 20 : m[2] == "GiB" ? 30 : 0;
+      uint64_t n = 0;
+      for (const char c : m[1].str()) {
+        const uint64_t digit = static_cast<uint64_t>(c - '0');
+        if (n > (UINT64_MAX - digit) / 10) {
+          *error = "size \"" + text + "\" is too large";
+          return false;
+        }
+        n = n * 10 + digit;
+      }
+      if (n > (UINT64_MAX >> shift)) {
+        *error = "size \"" + text + "\" is too large";
+        return false;
+      }
+      *out = n << shift;
       return true;
     }
   }
@@ -539,8 +549,12 @@ bool parse_data(const json& value, Data* out, std::string* error) {
         return false;
       }
     }
-    if (!v.contains("seed") || !v["seed"].is_number_integer() || !v.contains("length")) {
-      *error = "a pattern needs an integer 'seed' and a 'length'";
+    if (!v.contains("seed") || !v.contains("length")) {
+      *error = "a pattern needs a 'seed' and a 'length'";
+      return false;
+    }
+    if (!v["seed"].is_number_unsigned()) {
+      *error = "a pattern's seed is an integer 0..2^64-1";
       return false;
     }
     out->kind = Data::Kind::kPattern;

@@ -131,6 +131,64 @@ const BadCase kBad[] = {
     {"unknown limit",
      R"({"format": 1, "scenario": "a", "hostpeer": {"limits": {"max_fun": 1}}, "actors": [], "steps": []})",
      "$.hostpeer.limits.max_fun", "unknown key"},
+    {"actor on repeat",
+     "{" HEAD R"(, "steps": [{"op": "repeat", "actor": "vm1", "count": 1, "steps": []}])"
+     "}",
+     "$.steps[0].actor", "takes no actor"},
+    {"actor on restart_hostpeer",
+     "{" HEAD R"(, "steps": [{"op": "restart_hostpeer", "actor": "vm1"}])"
+     "}",
+     "$.steps[0].actor", "takes no actor"},
+    {"expect on a wait op",
+     "{" HEAD R"(, "steps": [{"op": "expect_nothing", "actor": "vm1", "expect": 0}])"
+     "}",
+     "$.steps[0].expect", "unknown key"},
+    {"bound in a parallel inside repeat",
+     "{" HEAD
+     R"(, "steps": [{"op": "repeat", "count": 2, "steps": [{"op": "parallel", "branches": [[{"op": "get_context_id", "actor": "vm1", "as": "$x"}]]}]}])"
+     "}",
+     "$.steps[0].steps[0].branches[0][0].as", "inside repeat"},
+    {"range upside down",
+     "{" HEAD
+     R"(, "steps": [{"op": "get_context_id", "actor": "vm1", "expect": {"min": 5, "max": 1}}])"
+     "}",
+     "$.steps[0].expect", "min is greater"},
+    {"size too large",
+     "{" HEAD
+     R"(, "steps": [{"op": "qpair_alloc", "actor": "vm1", "produce_size": "99999999999999GiB", "consume_size": 1}])"
+     "}",
+     "$.steps[0].produce_size", "too large"},
+    {"digits too many",
+     "{" HEAD
+     R"(, "steps": [{"op": "qpair_alloc", "actor": "vm1", "produce_size": "99999999999999999999999", "consume_size": 1}])"
+     "}",
+     "$.steps[0].produce_size", "too large"},
+    {"negative seed",
+     "{" HEAD
+     R"(, "steps": [{"op": "qpair_enqueue", "actor": "vm1", "qpair": "$q", "data": {"pattern": {"seed": -1, "length": 1}}}])"
+     "}",
+     "$.steps[0].data", "seed"},
+    {"two data kinds",
+     "{" HEAD
+     R"(, "steps": [{"op": "qpair_enqueue", "actor": "vm1", "qpair": "$q", "data": {"text": "a", "hex": "00"}}])"
+     "}",
+     "$.steps[0].data", "data is one of"},
+    {"queue pair not a variable",
+     "{" HEAD
+     R"(, "steps": [{"op": "qpair_detach", "actor": "vm1", "qpair": {"context": 2, "resource": 1}}])"
+     "}",
+     "$.steps[0].qpair", "variable"},
+    {"bad event data key",
+     "{" HEAD
+     R"(, "steps": [{"op": "expect_event", "actor": "vm1", "event": "CTX_REMOVED", "data": {"cid": 1}}])"
+     "}",
+     "$.steps[0].data.cid", "unknown key"},
+    {"two actors of one name",
+     R"({"format": 1, "scenario": "a", "actors": [{"name": "v", "role": "guest"}, {"name": "v", "role": "guest"}], "steps": []})",
+     "$.actors[1].name", "twice"},
+    {"restricted host",
+     R"({"format": 1, "scenario": "a", "actors": [{"name": "h", "role": "host", "priv_flags": ["RESTRICTED"]}], "steps": []})",
+     "$.actors[0].priv_flags", "only guests"},
 };
 
 TEST(Loader, BrokenFilesAreRefusedWithPathAndProblem) {
@@ -142,6 +200,76 @@ TEST(Loader, BrokenFilesAreRefusedWithPathAndProblem) {
     EXPECT_EQ(error.path, c.path) << error.message;
     EXPECT_NE(error.message.find(c.message), std::string::npos) << error.message;
   }
+}
+
+// Every op of the format loads, also those this runner does not play yet.
+TEST(Loader, EveryOpOfTheFormatLoads) {
+  const char* text = R"({
+    "format": 1, "scenario": "all-ops",
+    "actors": [{"name": "host", "role": "host"}, {"name": "vm1", "role": "guest", "isolation": "process"}],
+    "steps": [
+      {"op": "get_context_id", "actor": "vm1", "as": "$cid", "x-comment": "ignored"},
+      {"op": "datagram_create_handle", "actor": "host", "resource": 5, "flags": ["DELAYED_CB"],
+       "priv_flags": ["TRUSTED"], "as": "$h"},
+      {"op": "datagram_destroy_handle", "actor": "host", "handle": "$h"},
+      {"op": "datagram_send", "actor": "vm1", "src": {"context": "$cid", "resource": 1},
+       "dst": {"context": "well_known", "resource": 3}, "payload": {"base64": "AAEC"}},
+      {"op": "doorbell_create", "actor": "vm1", "as": "$d"},
+      {"op": "doorbell_create", "actor": "host", "handle": {"context": "host", "resource": 9}},
+      {"op": "doorbell_notify", "actor": "host", "handle": "$d", "priv_flags": []},
+      {"op": "doorbell_destroy", "actor": "vm1", "handle": "$d"},
+      {"op": "event_subscribe", "actor": "host", "event": "QP_PEER_ATTACH", "as": "$s"},
+      {"op": "event_unsubscribe", "actor": "host", "subscription": "$s"},
+      {"op": "qpair_alloc", "actor": "vm1", "produce_size": "64KiB", "consume_size": "1MiB",
+       "peer": "host", "flags": ["LOCAL"], "as": "$q", "timeout_ms": 100},
+      {"op": "qpair_enqueue", "actor": "vm1", "qpair": "$q", "data": {"zeros": 4096}},
+      {"op": "qpair_dequeue", "actor": "vm1", "qpair": "$q", "size": 10, "expect_data": {"text": "a"}},
+      {"op": "qpair_peek", "actor": "vm1", "qpair": "$q", "size": 10},
+      {"op": "qpair_produce_free_space", "actor": "vm1", "qpair": "$q"},
+      {"op": "qpair_produce_buf_ready", "actor": "vm1", "qpair": "$q"},
+      {"op": "qpair_consume_free_space", "actor": "vm1", "qpair": "$q"},
+      {"op": "qpair_consume_buf_ready", "actor": "vm1", "qpair": "$q"},
+      {"op": "qpair_get_produce_indexes", "actor": "vm1", "qpair": "$q", "expect_indexes": {"tail": 0, "head": 0}},
+      {"op": "qpair_get_consume_indexes", "actor": "vm1", "qpair": "$q"},
+      {"op": "qpair_write_all", "actor": "vm1", "qpair": "$q", "data": {"pattern": {"seed": 1, "length": "1MiB"}},
+       "chunk": 512, "notify": "$d", "timeout_ms": 5000},
+      {"op": "qpair_read_all", "actor": "vm1", "qpair": "$q", "length": "1MiB",
+       "expect_data": {"pattern": {"seed": 1, "length": "1MiB"}}, "wait_doorbell": "$d"},
+      {"op": "expect_datagram", "actor": "host", "handle": "$h", "src": "$h", "payload": {"hex": ""}},
+      {"op": "expect_doorbell", "actor": "vm1", "handle": "$d", "timeout_ms": 10},
+      {"op": "expect_event", "actor": "host", "event": "QP_PEER_DETACH",
+       "data": {"peer_id": "vm1", "handle": "$q.handle"}},
+      {"op": "expect_nothing", "actor": "vm1", "within_ms": 10},
+      {"op": "hold_callbacks", "actor": "vm1"},
+      {"op": "release_callbacks", "actor": "vm1", "note": "go"},
+      {"op": "qpair_detach", "actor": "vm1", "qpair": "$q", "expect": "VMCI_SUCCESS"},
+      {"op": "sleep", "ms": 1},
+      {"op": "parallel", "branches": [[{"op": "kill", "actor": "vm1"}], [{"op": "disconnect", "actor": "host"}]]},
+      {"op": "repeat", "count": 2, "steps": [{"op": "reconnect", "actor": "vm1"}]},
+      {"op": "restart_hostpeer"}
+    ]
+  })";
+  LoadError error;
+  auto s = parse_scenario("all.json", text, &error);
+  ASSERT_TRUE(s.has_value()) << error.describe();
+  EXPECT_EQ(s->steps.size(), 33u);
+  EXPECT_TRUE(s->restarts_hostpeer);
+  EXPECT_TRUE(s->actors[1].process);
+}
+
+TEST(Expectation, MatchesAsTheFormatSays) {
+  const Expectation any;
+  EXPECT_TRUE(any.matches(0));
+  EXPECT_TRUE(any.matches(69632));
+  EXPECT_FALSE(any.matches(VMCI_ERROR_NO_RESOURCES));
+  const Expectation exact{Expectation::Kind::kExact, VMCI_ERROR_NOT_FOUND, 0, 0};
+  EXPECT_TRUE(exact.matches(VMCI_ERROR_NOT_FOUND));
+  EXPECT_FALSE(exact.matches(VMCI_SUCCESS));
+  EXPECT_EQ(exact.describe().rfind("VMCI_ERROR_NOT_FOUND (", 0), 0u) << exact.describe();
+  const Expectation range{Expectation::Kind::kRange, 0, -2, 24};
+  EXPECT_TRUE(range.matches(-2));
+  EXPECT_TRUE(range.matches(24));
+  EXPECT_FALSE(range.matches(25));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -17,9 +18,13 @@ class ConsoleReport {
   explicit ConsoleReport(std::FILE* out);
 
   void scenario_started(const Scenario& scenario);
+  // On a terminal, shows the running step on a line that its end replaces.
+  void step_started(const StepOutcome& step);
   void step_finished(const StepOutcome& step);
   void scenario_finished(const ScenarioOutcome& outcome);
-  // Prints the summary; returns the exit status (0 passed or skipped, 1 failed).
+  // Prints the summary; returns the exit status: 0 when every scenario
+  // passed or was skipped, 1 when one failed, 3 when the runner could not
+  // play one (that wins over 1).
   int summary(const std::vector<ScenarioOutcome>& outcomes);
 
  private:
@@ -27,6 +32,14 @@ class ConsoleReport {
 
   std::FILE* out_;
   bool terminal_;
+  bool live_line_ = false;  // a step_started line waits to be replaced
 };
+
+// The outcomes as the `--report FILE` JSON: each scenario with its status,
+// reason, time, leftovers and each step's result and timing.
+nlohmann::json json_report(const std::vector<ScenarioOutcome>& outcomes);
+
+// The outcomes as the `--junit FILE` JUnit XML: one test case per scenario.
+std::string junit_report(const std::vector<ScenarioOutcome>& outcomes);
 
 }  // namespace vmci::scenario

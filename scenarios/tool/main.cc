@@ -1,7 +1,7 @@
 // vmci-scenario: plays JSON scenarios (../shared/spec/scenario-format.md)
 // against an embedded hostpeer.
 //
-//   vmci-scenario run FILE|DIR... [--only NAME] [--skip NAME]
+//   vmci-scenario run FILE|DIR... [--only NAME] [--skip NAME] [--report FILE] [--junit FILE]
 //   vmci-scenario list FILE|DIR...
 //
 // Exit status: 0 all passed or skipped, 1 a scenario failed, 2 a file is not
@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 
 #include "runner/executor.h"
 #include "runner/loader.h"
@@ -62,6 +63,17 @@ void list_steps(const std::vector<Step>& steps, int depth) {
   }
 }
 
+bool write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) {
+    std::fprintf(stderr, "vmci-scenario: cannot write %s\n", path.c_str());
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -73,6 +85,9 @@ int main(int argc, char** argv) {
   run->add_option("paths", inputs, "scenario files or directories")->required();
   run->add_option("--only", only, "play only the scenario with this name (repeatable)");
   run->add_option("--skip", skip, "do not play the scenario with this name (repeatable)");
+  std::string report_file, junit_file;
+  run->add_option("--report", report_file, "write a JSON report of every step to FILE");
+  run->add_option("--junit", junit_file, "write a JUnit XML report to FILE");
   auto* list = app.add_subcommand("list", "list scenarios and their steps");
   list->add_option("paths", inputs, "scenario files or directories")->required();
   list->add_option("--only", only, "list only the scenario with this name");
@@ -112,12 +127,18 @@ int main(int argc, char** argv) {
   }
 
   ConsoleReport report(stdout);
-  Executor executor([&](const StepOutcome& step) { report.step_finished(step); });
+  Executor executor(Progress{[&](const StepOutcome& step) { report.step_started(step); },
+                             [&](const StepOutcome& step) { report.step_finished(step); }});
   std::vector<ScenarioOutcome> outcomes;
   for (const auto& s : scenarios) {
     report.scenario_started(s);
     outcomes.push_back(executor.run(s));
     report.scenario_finished(outcomes.back());
   }
-  return report.summary(outcomes);
+  int status = report.summary(outcomes);
+  if (!report_file.empty() && !write_file(report_file, json_report(outcomes).dump(2) + "\n")) {
+    status = 3;
+  }
+  if (!junit_file.empty() && !write_file(junit_file, junit_report(outcomes))) status = 3;
+  return status;
 }

@@ -1,0 +1,195 @@
+#include "executor.h"
+
+#include <gtest/gtest.h>
+
+#include "loader.h"
+
+namespace vmci::scenario {
+namespace {
+
+// Plays `steps` (a JSON array) with a host actor and two guests.
+ScenarioOutcome play(const std::string& steps, const std::string& extra = "") {
+  const std::string text = R"({"format": 1, "scenario": "t", )" + extra +
+                           R"("actors": [{"name": "host", "role": "host"},
+                                         {"name": "vm1", "role": "guest"},
+                                         {"name": "vm2", "role": "guest"}],
+                             "steps": )" +
+                           steps + "}";
+  LoadError error;
+  auto scenario = parse_scenario("t.json", text, &error);
+  EXPECT_TRUE(scenario.has_value()) << error.describe();
+  if (!scenario) return {};
+  return Executor(Progress{}).run(*scenario);
+}
+
+// The first failed step, or a passed-looking empty one.
+StepOutcome failed_step(const ScenarioOutcome& outcome) {
+  for (const auto& s : outcome.steps) {
+    if (s.status == StepOutcome::Status::kFailed) return s;
+  }
+  return {};
+}
+
+TEST(Executor, DatagramsGoFromGuestToHost) {
+  const auto outcome = play(R"([
+    {"op": "datagram_create_handle", "actor": "host", "resource": 900, "as": "$h"},
+    {"op": "datagram_create_handle", "actor": "vm1", "resource": "any", "as": "$v"},
+    {"op": "datagram_send", "actor": "vm1", "src": "$v", "dst": "$h", "payload": {"text": "hi"},
+     "expect": 26},
+    {"op": "expect_datagram", "actor": "host", "handle": "$h", "src": "$v",
+     "payload": {"text": "hi"}},
+    {"op": "expect_nothing", "actor": "host", "within_ms": 20}
+  ])");
+  EXPECT_EQ(outcome.status, ScenarioOutcome::Status::kPassed) << outcome.reason;
+  EXPECT_EQ(outcome.steps.size(), 5u);
+}
+
+TEST(Executor, ExpectTakesTheFirstMatchAndLeavesTheOthersInOrder) {
+  const auto outcome = play(R"([
+    {"op": "datagram_create_handle", "actor": "host", "resource": 900, "as": "$h"},
+    {"op": "datagram_create_handle", "actor": "vm1", "resource": "any", "as": "$v"},
+    {"op": "datagram_send", "actor": "vm1", "src": "$v", "dst": "$h", "payload": {"text": "a"}},
+    {"op": "datagram_send", "actor": "vm1", "src": "$v", "dst": "$h", "payload": {"text": "b"}},
+    {"op": "datagram_send", "actor": "vm1", "src": "$v", "dst": "$h", "payload": {"text": "c"}},
+    {"op": "expect_datagram", "actor": "host", "handle": "$h", "payload": {"text": "b"}},
+    {"op": "expect_datagram", "actor": "host", "handle": "$h", "payload": {"text": "a"},
+     "timeout_ms": 0},
+    {"op": "expect_datagram", "actor": "host", "handle": "$h", "payload": {"text": "c"}}
+  ])");
+  EXPECT_EQ(outcome.status, ScenarioOutcome::Status::kPassed) << outcome.reason;
+}
+
+TEST(Executor, AFailedExpectationNamesExpectedAndActual) {
+  const auto outcome = play(R"([
+    {"op": "datagram_create_handle", "actor": "vm1", "resource": "any", "as": "$v"},
+    {"op": "datagram_send", "actor": "vm1", "src": "$v", "dst": {"context": "host", "resource": 12345},
+     "payload": {"text": "x"}, "expect": 25},
+    {"op": "get_context_id", "actor": "vm1"}
+  ])");
+  ASSERT_EQ(outcome.status, ScenarioOutcome::Status::kFailed);
+  const StepOutcome step = failed_step(outcome);
+  EXPECT_EQ(step.index, "2");
+  EXPECT_EQ(step.actor, "vm1");
+  EXPECT_EQ(step.op, "datagram_send");
+  EXPECT_EQ(step.path, "$.steps[1]");
+  EXPECT_EQ(step.expected, "25");
+  EXPECT_NE(step.actual.find("VMCI_ERROR_INVALID_RESOURCE"), std::string::npos) << step.actual;
+  ASSERT_EQ(outcome.steps.size(), 3u);
+  EXPECT_EQ(outcome.steps[2].status, StepOutcome::Status::kNotRun);
+}
+
+TEST(Executor, APayloadMismatchGivesTheOffsetAndSeed) {
+  const auto outcome = play(R"([
+    {"op": "datagram_create_handle", "actor": "host", "resource": 900, "as": "$h"},
+    {"op": "datagram_create_handle", "actor": "vm1", "resource": "any", "as": "$v"},
+    {"op": "datagram_send", "actor": "vm1", "src": "$v", "dst": "$h",
+     "payload": {"pattern": {"seed": 7, "length": 100}}},
+    {"op": "expect_datagram", "actor": "host", "handle": "$h",
+     "payload": {"pattern": {"seed": 7, "length": 100, "offset": 8}}, "timeout_ms": 50}
+  ])");
+  ASSERT_EQ(outcome.status, ScenarioOutcome::Status::kFailed);
+  const StepOutcome step = failed_step(outcome);
+  EXPECT_NE(step.message.find("first difference at offset 0"), std::string::npos) << step.message;
+  EXPECT_NE(step.message.find("seed 7"), std::string::npos) << step.message;
+}
+
+TEST(Executor, AsBindsOnlyWhenTheCallSucceeds) {
+  const auto outcome = play(R"([
+    {"op": "datagram_create_handle", "actor": "host", "resource": 901, "as": "$a"},
+    {"op": "datagram_create_handle", "actor": "host", "resource": 901,
+     "expect": "VMCI_ERROR_DUPLICATE_ENTRY", "as": "$b"},
+    {"op": "datagram_destroy_handle", "actor": "host", "handle": "$b"}
+  ])");
+  ASSERT_EQ(outcome.status, ScenarioOutcome::Status::kFailed);
+  const StepOutcome step = failed_step(outcome);
+  EXPECT_EQ(step.index, "3");
+  EXPECT_NE(step.message.find("variable $b is not bound"), std::string::npos) << step.message;
+}
+
+TEST(Executor, ContextValuesNameActors) {
+  const auto outcome = play(R"([
+    {"op": "get_context_id", "actor": "vm2", "as": "$vm2"},
+    {"op": "get_context_id", "actor": "host", "expect": 2},
+    {"op": "datagram_create_handle", "actor": "vm2", "resource": 77, "as": "$v2"},
+    {"op": "datagram_create_handle", "actor": "host", "resource": "any", "as": "$h"},
+    {"op": "datagram_send", "actor": "host", "src": "$h", "dst": {"context": "vm2", "resource": 77},
+     "payload": {"zeros": 4}, "expect": 28},
+    {"op": "datagram_send", "actor": "host", "src": "$h", "dst": {"context": "$vm2", "resource": 77},
+     "payload": {"hex": "0102"}, "expect": 26},
+    {"op": "expect_datagram", "actor": "vm2", "handle": "$v2", "payload": {"zeros": 4}},
+    {"op": "expect_datagram", "actor": "vm2", "handle": "$v2", "payload": {"base64": "AQI="}}
+  ])");
+  EXPECT_EQ(outcome.status, ScenarioOutcome::Status::kPassed) << outcome.reason;
+}
+
+TEST(Executor, EventsAreCheckedByTheirPayload) {
+  const auto outcome = play(R"([
+    {"op": "event_subscribe", "actor": "host", "event": "CTX_REMOVED", "as": "$s"},
+    {"op": "get_context_id", "actor": "vm1", "as": "$gone"},
+    {"op": "disconnect", "actor": "vm1"},
+    {"op": "expect_event", "actor": "host", "event": "CTX_REMOVED", "data": {"context_id": "vm1"}},
+    {"op": "event_unsubscribe", "actor": "host", "subscription": "$s", "expect": "VMCI_SUCCESS"}
+  ])");
+  EXPECT_EQ(outcome.status, ScenarioOutcome::Status::kPassed) << outcome.reason;
+}
+
+TEST(Executor, OpsNotImplementedYetFailTheirStepClearly) {
+  for (const char* step : {
+           R"({"op": "doorbell_create", "actor": "vm1"})",
+           R"({"op": "qpair_alloc", "actor": "vm1", "produce_size": 4096, "consume_size": 4096})",
+           R"({"op": "qpair_write_all", "actor": "vm1", "qpair": "$q", "data": {"zeros": 1}})",
+           R"({"op": "expect_doorbell", "actor": "vm1", "handle": "$d"})",
+       }) {
+    SCOPED_TRACE(step);
+    const auto outcome = play(std::string("[") + step + "]");
+    ASSERT_EQ(outcome.status, ScenarioOutcome::Status::kFailed);
+    EXPECT_NE(failed_step(outcome).message.find("is not implemented by this runner yet"),
+              std::string::npos)
+        << failed_step(outcome).message;
+  }
+}
+
+TEST(Executor, TheScenarioTimeoutNamesTheRunningStep) {
+  const auto outcome =
+      play(R"([{"op": "get_context_id", "actor": "vm1"}, {"op": "sleep", "ms": 5000},
+               {"op": "get_context_id", "actor": "vm1"}])",
+           R"("timeout_ms": 100, )");
+  ASSERT_EQ(outcome.status, ScenarioOutcome::Status::kFailed);
+  const StepOutcome step = failed_step(outcome);
+  EXPECT_EQ(step.op, "sleep");
+  EXPECT_NE(step.message.find("timeout of 100 ms"), std::string::npos) << step.message;
+  EXPECT_LT(outcome.ms, 2000);
+}
+
+TEST(Executor, RepeatAndParallelRunTheirSteps) {
+  const auto outcome = play(R"([
+    {"op": "datagram_create_handle", "actor": "host", "resource": 900, "as": "$h"},
+    {"op": "datagram_create_handle", "actor": "vm1", "resource": "any", "as": "$v1"},
+    {"op": "datagram_create_handle", "actor": "vm2", "resource": "any", "as": "$v2"},
+    {"op": "parallel", "branches": [
+      [{"op": "repeat", "count": 3, "steps": [
+        {"op": "datagram_send", "actor": "vm1", "src": "$v1", "dst": "$h", "payload": {"text": "1"}}]}],
+      [{"op": "repeat", "count": 3, "steps": [
+        {"op": "datagram_send", "actor": "vm2", "src": "$v2", "dst": "$h", "payload": {"text": "2"}}]}]
+    ]},
+    {"op": "repeat", "count": 3, "steps": [
+      {"op": "expect_datagram", "actor": "host", "handle": "$h", "src": "$v1"},
+      {"op": "expect_datagram", "actor": "host", "handle": "$h", "src": "$v2"}]}
+  ])");
+  EXPECT_EQ(outcome.status, ScenarioOutcome::Status::kPassed) << outcome.reason;
+}
+
+TEST(Executor, LeftoverItemsAreListedButDoNotFail) {
+  const auto outcome = play(R"([
+    {"op": "datagram_create_handle", "actor": "host", "resource": 900, "as": "$h"},
+    {"op": "datagram_create_handle", "actor": "vm1", "resource": "any", "as": "$v"},
+    {"op": "datagram_send", "actor": "vm1", "src": "$v", "dst": "$h", "payload": {"text": "z"}},
+    {"op": "sleep", "ms": 100}
+  ])");
+  EXPECT_EQ(outcome.status, ScenarioOutcome::Status::kPassed) << outcome.reason;
+  ASSERT_EQ(outcome.leftovers.size(), 1u);
+  EXPECT_NE(outcome.leftovers[0].find("host: datagram"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vmci::scenario
