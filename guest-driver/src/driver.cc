@@ -234,6 +234,15 @@ int Driver::event_unsubscribe(vmci_id sub_id) {
   return status;
 }
 
+int Driver::sync() {
+  const proto::DeliveredBody body{};
+  return static_cast<int>(
+      impl_->connection
+          ->request(proto::FrameType::kSync,
+                    std::span(reinterpret_cast<const uint8_t*>(&body), sizeof body))
+          .result);
+}
+
 void Driver::hold_callbacks() { impl_->deliveries->hold(); }
 
 void Driver::release_callbacks() { impl_->deliveries->release(); }

@@ -118,6 +118,9 @@ void Session::handle_frame() {
     case proto::FrameType::kDelivered:
       core_.with([&](Hypervisor& core) { core.delivered(peer_, header_.request_id); });
       break;
+    case proto::FrameType::kSync:  // frames are handled in order: all before it are done
+      result(header_.request_id, VMCI_SUCCESS);
+      break;
     default:  // kHello again
       log_->warn("{}: second hello; connection closed", name());
       goodbye(VMCI_ERROR_INVALID_ARGS, "hello may only be the first frame");
@@ -207,6 +210,7 @@ void Session::write_next() {
   writing_ = true;
   asio::async_write(socket_, asio::buffer(writes_.front()),
                     [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+                      if (self->closing_) return;  // the queue may be gone
                       if (ec) {
                         self->close("write failed: " + ec.message());
                         return;
@@ -236,7 +240,8 @@ void Session::close(const std::string& reason) {
   boost::system::error_code ignored;
   socket_.shutdown(Socket::shutdown_both, ignored);
   socket_.close(ignored);
-  writes_.clear();
+  // writes_ stays: a write in flight still reads its front; it goes with
+  // the session.
 }
 
 }  // namespace vmci::host

@@ -27,6 +27,7 @@ constexpr FrameRule kRules[] = {
      sizeof(HandleDestroyBody)},
     {FrameType::kGoodbye, Direction::kToPeer, sizeof(GoodbyeBody),
      sizeof(GoodbyeBody) + kMaxReasonSize},
+    {FrameType::kSync, Direction::kToHostpeer, sizeof(DeliveredBody), sizeof(DeliveredBody)},
 };
 
 const FrameRule* rule_for(uint16_t type) {
@@ -58,6 +59,8 @@ std::string_view frame_type_name(FrameType type) {
       return "handle-destroy";
     case FrameType::kGoodbye:
       return "goodbye";
+    case FrameType::kSync:
+      return "sync";
   }
   return "unknown";
 }

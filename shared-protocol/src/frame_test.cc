@@ -86,6 +86,8 @@ TEST(Frame, BodySizeLimitsPerType) {
       {FrameType::kWelcome, Direction::kToPeer, 16 + kMaxReasonSize, true},
       {FrameType::kWelcome, Direction::kToPeer, 16 + kMaxReasonSize + 1, false},
       {FrameType::kGoodbye, Direction::kToPeer, 8, true},
+      {FrameType::kSync, Direction::kToHostpeer, 8, true},
+      {FrameType::kSync, Direction::kToPeer, 8, false},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(std::string(frame_type_name(c.type)) + " " + std::to_string(c.body));

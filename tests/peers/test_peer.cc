@@ -170,6 +170,7 @@ int main() {
       int timeout_ms = 2000;
       in >> timeout_ms;
       reply = inbox.next(timeout_ms);
+      driver->sync();  // hostpeer has seen the acknowledgement of what was taken
     } else if (cmd == "hold") {
       driver->hold_callbacks();
       reply = "ok";

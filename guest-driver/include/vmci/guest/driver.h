@@ -61,6 +61,11 @@ class Driver final : public Endpoint {
   void release_callbacks() override;
   bool connected() const override;
 
+  // Returns once hostpeer has handled everything this driver sent before
+  // (acknowledgements of deliveries included): VMCI_SUCCESS, or
+  // VMCI_ERROR_UNAVAILABLE without a connection.
+  int sync();
+
   proto::Role role() const;
   // Why the connection ended ("" while it is up).
   std::string close_reason() const;

@@ -13,7 +13,9 @@
 //                     datagrams to context 0)             -> kResult
 //                     kHandleCreate / kHandleDestroy (host peers only; host
 //                     datagram handles live in hostpeer)   -> kResult
-//                     kDelivered (the callback for delivery N has run)
+//                     kDelivered (delivery N is taken for its callback)
+//                     kSync (answered once everything sent before it is
+//                     handled)                             -> kResult
 //   hostpeer -> peer  kDeliver (a datagram for this peer, request_id N)
 //                     kGoodbye (the connection ends, with a reason)
 //
@@ -48,6 +50,7 @@ enum class FrameType : uint16_t {
   kHandleCreate = 7,
   kHandleDestroy = 8,
   kGoodbye = 9,
+  kSync = 10,
 };
 
 std::string_view frame_type_name(FrameType type);
