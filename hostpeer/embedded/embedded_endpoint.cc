@@ -76,8 +76,8 @@ int EmbeddedEndpoint::event_unsubscribe(vmci_id sub_id) {
   std::unique_lock lock(mutex_);
   const int status = subscriptions_.unsubscribe(sub_id);
   if (status == VMCI_SUCCESS && !on_delivery_thread()) {
-    // running_ names a subscription by its id's address in the table's
-    // snapshot; waiting for "no event callback at all" is simpler and safe.
+    // Waits while an event is being dispatched (running_ is then the
+    // table), so no callback of this subscription runs after the return.
     changed_.wait(lock, [&] { return running_ != &subscriptions_; });
   }
   return status;

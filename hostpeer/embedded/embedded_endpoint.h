@@ -57,7 +57,9 @@ class EmbeddedEndpoint final : public Endpoint, public PeerSink {
   bool stopping_ = false;
   std::map<vmci_id, std::shared_ptr<DatagramCallback>> callbacks_;  // by resource id
   proto::EventSubscriptions subscriptions_;
-  const void* running_ = nullptr;  // the callback running now (handle or subscription)
+  // What runs now: a datagram callback, or &subscriptions_ while an event is
+  // dispatched; null when idle.
+  const void* running_ = nullptr;
   std::thread thread_;
 };
 
