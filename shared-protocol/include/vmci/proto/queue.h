@@ -1,0 +1,63 @@
+// queue.h: moving bytes through a queue pair's mapped memory (spec §6.3,
+// §6.7), shared by every kind of endpoint. No I/O, no locks: each endpoint
+// writes only its own produce-queue header; indices are published with
+// release stores after the data, and the peer's are read with acquire loads.
+//
+// Contract: one producer thread and one consumer thread may use one
+// endpoint's view at a time.
+//
+//   QueuePairView mine{...};            // my produce queue, my consume queue
+//   int64_t n = enqueue(mine, "hi", 2); // 2, a short count, or a VMCI_ERROR_*
+//   n = dequeue(peer, buf, sizeof buf);
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "vmci/vmci_defs.h"
+
+namespace vmci::proto {
+
+// One endpoint's view of a pair. Its produce queue is the peer's consume
+// queue and the other way round; my read position in my consume queue lives
+// in my produce queue's header (consumer_head).
+struct QueuePairView {
+  vmci_queue_header* produce_header;  // written by me
+  uint8_t* produce_data;
+  uint64_t produce_size;
+  vmci_queue_header* consume_header;  // written by the peer
+  uint8_t* consume_data;
+  uint64_t consume_size;
+};
+
+// The header a queue starts with (the hypervisor writes it at create time).
+void init_queue_header(vmci_queue_header* header, vmci_handle handle);
+
+// The four queries of the kernel API (spec §6.7): a count, or
+// VMCI_ERROR_INVALID_SIZE when an index is out of range (a size-0 queue).
+int64_t produce_free_space(const QueuePairView& qp);
+int64_t produce_buf_ready(const QueuePairView& qp);
+int64_t consume_free_space(const QueuePairView& qp);
+int64_t consume_buf_ready(const QueuePairView& qp);
+
+// The indexes of the kernel API's get_*_indexes: (producer tail, consumer
+// head) of my produce queue, and of my consume queue.
+struct QueueIndexes {
+  uint64_t tail;
+  uint64_t head;
+};
+QueueIndexes produce_indexes(const QueuePairView& qp);
+QueueIndexes consume_indexes(const QueuePairView& qp);
+
+// Copies up to n bytes in: the count written (short when the queue fills),
+// VMCI_ERROR_QUEUEPAIR_NOSPACE when it is full (even for n == 0), or
+// VMCI_ERROR_INVALID_SIZE.
+int64_t enqueue(const QueuePairView& qp, const void* buf, size_t n);
+// Copies up to n bytes out and consumes them: the count read,
+// VMCI_ERROR_QUEUEPAIR_NODATA when empty (even for n == 0), or
+// VMCI_ERROR_INVALID_SIZE.
+int64_t dequeue(const QueuePairView& qp, void* buf, size_t n);
+// As dequeue, without consuming.
+int64_t peek(const QueuePairView& qp, void* buf, size_t n);
+
+}  // namespace vmci::proto

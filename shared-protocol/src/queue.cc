@@ -1,0 +1,102 @@
+#include "vmci/proto/queue.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include "vmci/proto/ring.h"
+
+namespace vmci::proto {
+namespace {
+
+// The shared indices: 64-bit atomics on the header's fields.
+std::atomic_ref<uint64_t> index(volatile uint64_t& field) {
+  return std::atomic_ref<uint64_t>(const_cast<uint64_t&>(field));
+}
+
+uint64_t load_acquire(volatile uint64_t& field) {
+  return index(field).load(std::memory_order_acquire);
+}
+
+void store_release(volatile uint64_t& field, uint64_t value) {
+  index(field).store(value, std::memory_order_release);
+}
+
+// My own index: only I write it, so a relaxed load is enough.
+uint64_t load_own(volatile uint64_t& field) { return index(field).load(std::memory_order_relaxed); }
+
+int64_t copy_out(const QueuePairView& qp, void* buf, size_t n, bool consume) {
+  const uint64_t tail = load_acquire(qp.consume_header->producer_tail);
+  const uint64_t head = load_own(qp.produce_header->consumer_head);
+  const int64_t ready = buf_ready(tail, head, qp.consume_size);
+  if (ready < 0) return ready;
+  if (ready == 0) return VMCI_ERROR_QUEUEPAIR_NODATA;
+  const uint64_t count = std::min<uint64_t>(static_cast<uint64_t>(ready), n);
+  const RingSpan span = ring_span(head, count, qp.consume_size);
+  auto* out = static_cast<uint8_t*>(buf);
+  if (span.first) std::memcpy(out, qp.consume_data + head, span.first);
+  if (span.second) std::memcpy(out + span.first, qp.consume_data, span.second);
+  if (consume)
+    store_release(qp.produce_header->consumer_head, advance(head, count, qp.consume_size));
+  return static_cast<int64_t>(count);
+}
+
+}  // namespace
+
+void init_queue_header(vmci_queue_header* header, vmci_handle handle) {
+  header->handle = handle;
+  store_release(header->producer_tail, 0);
+  store_release(header->consumer_head, 0);
+}
+
+int64_t produce_free_space(const QueuePairView& qp) {
+  return free_space(load_own(qp.produce_header->producer_tail),
+                    load_acquire(qp.consume_header->consumer_head), qp.produce_size);
+}
+
+int64_t produce_buf_ready(const QueuePairView& qp) {
+  return buf_ready(load_own(qp.produce_header->producer_tail),
+                   load_acquire(qp.consume_header->consumer_head), qp.produce_size);
+}
+
+int64_t consume_free_space(const QueuePairView& qp) {
+  return free_space(load_acquire(qp.consume_header->producer_tail),
+                    load_own(qp.produce_header->consumer_head), qp.consume_size);
+}
+
+int64_t consume_buf_ready(const QueuePairView& qp) {
+  return buf_ready(load_acquire(qp.consume_header->producer_tail),
+                   load_own(qp.produce_header->consumer_head), qp.consume_size);
+}
+
+QueueIndexes produce_indexes(const QueuePairView& qp) {
+  return {load_own(qp.produce_header->producer_tail),
+          load_acquire(qp.consume_header->consumer_head)};
+}
+
+QueueIndexes consume_indexes(const QueuePairView& qp) {
+  return {load_acquire(qp.consume_header->producer_tail),
+          load_own(qp.produce_header->consumer_head)};
+}
+
+int64_t enqueue(const QueuePairView& qp, const void* buf, size_t n) {
+  const uint64_t tail = load_own(qp.produce_header->producer_tail);
+  const uint64_t head = load_acquire(qp.consume_header->consumer_head);
+  const int64_t free = free_space(tail, head, qp.produce_size);
+  if (free < 0) return free;
+  if (free == 0) return VMCI_ERROR_QUEUEPAIR_NOSPACE;
+  const uint64_t count = std::min<uint64_t>(static_cast<uint64_t>(free), n);
+  const RingSpan span = ring_span(tail, count, qp.produce_size);
+  const auto* in = static_cast<const uint8_t*>(buf);
+  if (span.first) std::memcpy(qp.produce_data + tail, in, span.first);
+  if (span.second) std::memcpy(qp.produce_data, in + span.first, span.second);
+  // The data is written before the tail that publishes it.
+  store_release(qp.produce_header->producer_tail, advance(tail, count, qp.produce_size));
+  return static_cast<int64_t>(count);
+}
+
+int64_t dequeue(const QueuePairView& qp, void* buf, size_t n) { return copy_out(qp, buf, n, true); }
+
+int64_t peek(const QueuePairView& qp, void* buf, size_t n) { return copy_out(qp, buf, n, false); }
+
+}  // namespace vmci::proto
