@@ -36,7 +36,12 @@ std::string random_suffix() {
 
 Server::Server(asio::io_context& io, LockedCore& core, PeerPolicy policy,
                std::shared_ptr<spdlog::logger> log)
-    : io_(io), core_(core), policy_(std::move(policy)), log_(std::move(log)), acceptor_(io) {}
+    : io_(io),
+      core_(core),
+      policy_(std::move(policy)),
+      log_(std::move(log)),
+      acceptor_(io),
+      retry_(io) {}
 
 bool Server::listen(const std::string& path, std::string* error) {
   if (path.empty() || path.size() >= sizeof(sockaddr_un::sun_path)) {
@@ -92,16 +97,22 @@ void Server::accept() {
       sessions_.remove_if([](const std::weak_ptr<Session>& s) { return s.expired(); });
       sessions_.push_back(session);
       session->start();
-    } else {
-      log_->warn("accept failed: {}", ec.message());
+      accept();
+      return;
     }
-    accept();
+    // Out of descriptors, say: try again a little later rather than spin.
+    log_->warn("accept failed: {}; retrying in 100 ms", ec.message());
+    retry_.expires_after(std::chrono::milliseconds(100));
+    retry_.async_wait([this](const boost::system::error_code& wait_ec) {
+      if (!wait_ec && acceptor_.is_open()) accept();
+    });
   });
 }
 
 void Server::stop() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
+  retry_.cancel();
   for (auto& weak : sessions_) {
     if (auto session = weak.lock()) session->close("hostpeer is stopping");
   }

@@ -32,6 +32,7 @@ class Server {
   const PeerPolicy policy_;
   std::shared_ptr<spdlog::logger> log_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
+  boost::asio::steady_timer retry_;  // after a failed accept
   std::list<std::weak_ptr<Session>> sessions_;
   std::string path_;
 };
