@@ -49,6 +49,33 @@ void init_queue_header(vmci_queue_header* header, vmci_handle handle) {
   store_release(header->consumer_head, 0);
 }
 
+QueuePairLayout queue_pair_layout(uint64_t produce_size, uint64_t consume_size) {
+  auto pages = [](uint64_t bytes) { return (bytes + kQueuePageSize - 1) / kQueuePageSize; };
+  QueuePairLayout l;
+  l.produce_header = 0;
+  l.produce_data = kQueuePageSize;
+  l.consume_header = l.produce_data + pages(produce_size) * kQueuePageSize;
+  l.consume_data = l.consume_header + kQueuePageSize;
+  l.total = l.consume_data + pages(consume_size) * kQueuePageSize;
+  return l;
+}
+
+QueuePairView creator_view(uint8_t* base, uint64_t produce_size, uint64_t consume_size) {
+  const QueuePairLayout l = queue_pair_layout(produce_size, consume_size);
+  return {reinterpret_cast<vmci_queue_header*>(base + l.produce_header),
+          base + l.produce_data,
+          produce_size,
+          reinterpret_cast<vmci_queue_header*>(base + l.consume_header),
+          base + l.consume_data,
+          consume_size};
+}
+
+QueuePairView attacher_view(uint8_t* base, uint64_t produce_size, uint64_t consume_size) {
+  const QueuePairView c = creator_view(base, produce_size, consume_size);
+  return {c.consume_header, c.consume_data, c.consume_size,
+          c.produce_header, c.produce_data, c.produce_size};
+}
+
 int64_t produce_free_space(const QueuePairView& qp) {
   return free_space(load_own(qp.produce_header->producer_tail),
                     load_acquire(qp.consume_header->consumer_head), qp.produce_size);

@@ -147,6 +147,45 @@ TEST(Queue, RandomChunksWrapManyTimesByteForByte) {
   }
 }
 
+TEST(QueueLayout, PagesAsVmciLaysThemOut) {
+  struct Case {
+    uint64_t produce, consume, consume_header, total;
+  } cases[] = {
+      {4096, 4096, 8192, 16384},  // 1 + 1 + 1 + 1 pages
+      {1, 0, 8192, 12288},        // a size-0 queue has only its header page
+      {0, 4097, 4096, 16384},     // 1 + 0 + 1 + 2
+      {1 << 20, 64, 4096 + (1 << 20), 4096 + (1 << 20) + 8192},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::to_string(c.produce) + "/" + std::to_string(c.consume));
+    const QueuePairLayout l = queue_pair_layout(c.produce, c.consume);
+    EXPECT_EQ(l.produce_header, 0u);
+    EXPECT_EQ(l.produce_data, 4096u);
+    EXPECT_EQ(l.consume_header, c.consume_header);
+    EXPECT_EQ(l.consume_data, c.consume_header + 4096);
+    EXPECT_EQ(l.total, c.total);
+  }
+}
+
+TEST(QueueLayout, CreatorAndAttacherViewsCrossLink) {
+  const QueuePairLayout l = queue_pair_layout(8192, 4096);
+  std::vector<uint8_t> memory(l.total);
+  const QueuePairView creator = creator_view(memory.data(), 8192, 4096);
+  const QueuePairView attacher = attacher_view(memory.data(), 8192, 4096);
+  init_queue_header(creator.produce_header, VMCI_MAKE_HANDLE(16, 1024));
+  init_queue_header(creator.consume_header, VMCI_MAKE_HANDLE(16, 1024));
+  EXPECT_EQ(attacher.produce_header, creator.consume_header);
+  EXPECT_EQ(attacher.produce_size, 4096u);
+  EXPECT_EQ(produce_free_space(creator), 8191);
+  EXPECT_EQ(produce_free_space(attacher), 4095);
+  const auto data = bytes(100, 7);
+  ASSERT_EQ(enqueue(creator, data.data(), data.size()), 100);
+  std::vector<uint8_t> got(100);
+  ASSERT_EQ(dequeue(attacher, got.data(), got.size()), 100);
+  EXPECT_EQ(got, data);
+  EXPECT_EQ(memory[l.produce_data + 99], data[99]) << "the creator's data pages follow its header";
+}
+
 // One producer thread and one consumer thread on the two endpoints: the
 // contract of the kernel API. Under ThreadSanitizer this checks the
 // release/acquire publication of the indices.

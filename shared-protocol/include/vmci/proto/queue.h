@@ -33,6 +33,23 @@ struct QueuePairView {
 // The header a queue starts with (the hypervisor writes it at create time).
 void init_queue_header(vmci_queue_header* header, vmci_handle handle);
 
+// Where a pair's queues lie in its memory (spec §6.3, §12): the creator's
+// produce queue (a header page, then ceil(P / 4096) data pages), then its
+// consume queue likewise. Offsets in bytes from the start of the memory.
+struct QueuePairLayout {
+  uint64_t produce_header;
+  uint64_t produce_data;
+  uint64_t consume_header;
+  uint64_t consume_data;
+  uint64_t total;
+};
+inline constexpr uint64_t kQueuePageSize = 4096;
+// `produce_size` and `consume_size` from the creator's point of view.
+QueuePairLayout queue_pair_layout(uint64_t produce_size, uint64_t consume_size);
+// The creator's and the attacher's views of memory laid out so.
+QueuePairView creator_view(uint8_t* base, uint64_t produce_size, uint64_t consume_size);
+QueuePairView attacher_view(uint8_t* base, uint64_t produce_size, uint64_t consume_size);
+
 // The four queries of the kernel API (spec §6.7): a count, or
 // VMCI_ERROR_INVALID_SIZE when an index is out of range (a size-0 queue).
 int64_t produce_free_space(const QueuePairView& qp);
