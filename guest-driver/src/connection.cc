@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "posix_io.h"
+#include "vmci/proto/datagram.h"
 #include "vmci/proto/socket_path.h"
 
 namespace vmci::guest::internal {
@@ -154,6 +155,11 @@ void Connection::read_loop() {
         break;
       }
       case proto::FrameType::kDeliver:
+        if (proto::check_datagram(body) != VMCI_SUCCESS) {
+          reason = "hostpeer delivered a malformed datagram";
+          mark_closed(reason);
+          return;
+        }
         sink_.deliver(header.request_id, std::move(body));
         body = {};
         break;

@@ -47,8 +47,11 @@ class ScriptedHostpeer {
   const std::string& path() const { return path_; }
 
   void deliver_context_event(vmci_event_type event, vmci_id cid, uint32_t delivery_id) {
+    deliver_raw(proto::make_context_event(60, event, cid), delivery_id);
+  }
+
+  void deliver_raw(const std::vector<uint8_t>& dg, uint32_t delivery_id = 1) {
     connected_future_.wait();
-    const auto dg = proto::make_context_event(60, event, cid);
     const auto frame =
         proto::encode_frame(proto::FrameType::kDeliver, delivery_id, std::span<const uint8_t>(dg));
     std::lock_guard lock(write_mutex_);
@@ -137,6 +140,24 @@ TEST(DriverScripted, Item32_GetContextIdAnswerIsCachedVerbatim) {
   // No error check, as the drivers: the raw answer becomes the id.
   EXPECT_EQ(vm->get_context_id(), static_cast<vmci_id>(VMCI_ERROR_GENERIC));
   EXPECT_EQ(vm->get_context_id(), static_cast<vmci_id>(VMCI_ERROR_GENERIC));
+}
+
+TEST(DriverScripted, AMalformedDeliveryEndsTheConnectionWithAReason) {
+  ScriptedHostpeer hostpeer(60);
+  int status;
+  auto vm = Driver::connect({.socket_path = hostpeer.path()}, &status);
+  ASSERT_TRUE(vm);
+  auto dg = proto::make_datagram(VMCI_MAKE_HANDLE(60, 1), VMCI_MAKE_HANDLE(2, 1),
+                                 std::vector<uint8_t>(8));
+  const uint64_t lie = 1000;  // more payload than the frame carries
+  std::memcpy(dg.data() + 16, &lie, sizeof lie);
+  hostpeer.deliver_raw(dg);
+  for (int i = 0; i < 500 && vm->connected(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_FALSE(vm->connected());
+  EXPECT_NE(vm->close_reason().find("malformed"), std::string::npos) << vm->close_reason();
+  EXPECT_EQ(vm->sync(), VMCI_ERROR_UNAVAILABLE);
 }
 
 TEST(DriverScripted, MalformedEventsAreDropped) {
