@@ -81,6 +81,19 @@ TEST(Daemon, HelpExitsZero) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
+TEST(Daemon, LimitOptionsApply) {
+  Daemon daemon({"--max-host-datagram-handles", "1", "--max-pending-datagram-bytes", "100"});
+  Peer host, vm;
+  ASSERT_EQ(host.call("connect " + daemon.socket_path() + " host"), "0 2");
+  ASSERT_EQ(vm.call("connect " + daemon.socket_path() + " guest"), "0 16");
+  EXPECT_EQ(host.call("create any"), "0 2:1024");
+  EXPECT_EQ(host.call("create any"), "-19 4294967295:4294967295");  // NO_RESOURCES
+  ASSERT_EQ(vm.call("hold"), "ok");
+  const std::string payload(2 * 56, 'a');  // 80-byte datagrams
+  EXPECT_EQ(host.call("send 2:1024 16:1 " + payload), "80");
+  EXPECT_EQ(host.call("send 2:1024 16:1 " + payload), "-19") << "80 + 80 reaches 100";
+}
+
 TEST(Contexts, GuestProcessesGetIdsFrom16) {
   Daemon daemon;
   Peer a, b;
