@@ -67,7 +67,7 @@ HostPeer::~HostPeer() {
 const std::string& HostPeer::socket_path() const { return impl_->socket_path; }
 
 std::unique_ptr<Endpoint> HostPeer::connect_host() {
-  return std::make_unique<EmbeddedEndpoint>(impl_->core);
+  return std::make_unique<EmbeddedEndpoint>(impl_->core, impl_->logger);
 }
 
 int HostPeer::update_context_id(vmci_id old_cid, vmci_id new_cid) {

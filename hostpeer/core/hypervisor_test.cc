@@ -334,6 +334,98 @@ TEST_F(SmallCap, Datagram_PendingCapIsPerReceiver) {
   EXPECT_EQ(send(hp, src, VMCI_MAKE_HANDLE(17, 1), 900), 924);
 }
 
+TEST_F(Core, Context_RemovedGuestsPendingDatagramsAreDiscarded) {
+  RecordingSink h, g;
+  const PeerId hp = host(&h);
+  const vmci_handle src = handle(hp, VMCI_INVALID_ID);
+  const PeerId vm = guest(16, 0, &g);
+  ASSERT_EQ(send(hp, src, VMCI_MAKE_HANDLE(16, 1), 10), 34);
+  core.remove(vm);
+  // What stays pending is the host's CTX_REMOVED, not the guest's datagram.
+  ASSERT_EQ(h.deliveries.size(), 1u);
+  EXPECT_EQ(core.stats().pending_datagrams, 1u);
+  EXPECT_EQ(core.stats().pending_datagram_bytes, h.deliveries[0].datagram.size());
+  core.delivered(vm, g.deliveries[0].id);  // too late: ignored
+  EXPECT_EQ(send(hp, src, VMCI_MAKE_HANDLE(16, 1)), VMCI_ERROR_DST_UNREACHABLE);
+}
+
+TEST_F(Core, HostHandle_ExplicitIdTakenByAnotherConnectionIsDuplicateEntry) {
+  // Context 2 is one table shared by every host connection (FreeBSD's
+  // hashtable answers VMCI_ERROR_DUPLICATE_ENTRY; Linux would say
+  // VMCI_ERROR_ALREADY_EXISTS).
+  RecordingSink h1, h2;
+  const PeerId a = host(&h1);
+  const PeerId b = host(&h2);
+  handle(a, 4242);
+  EXPECT_EQ(core.create_host_handle(b, 4242, 0, 0).status, VMCI_ERROR_DUPLICATE_ENTRY);
+  EXPECT_EQ(core.create_host_handle(b, 4242, VMCI_FLAG_ANYCID_DG_HND, 0).status,
+            VMCI_ERROR_DUPLICATE_ENTRY);
+}
+
+TEST_F(Core, HostHandle_DynamicIdsSkipIdsInUse) {
+  RecordingSink h;
+  const PeerId hp = host(&h);
+  handle(hp, 1024);
+  handle(hp, 1025);
+  EXPECT_EQ(handle(hp, VMCI_INVALID_ID).resource, 1026u);
+}
+
+TEST_F(Core, Datagram_GuestReachesAnAnyContextHostHandle) {
+  RecordingSink h;
+  const PeerId hp = host(&h);
+  const vmci_handle any = handle(hp, 4242, 0, VMCI_FLAG_ANYCID_DG_HND);
+  EXPECT_EQ(any.context, VMCI_INVALID_ID);
+  const PeerId vm = guest(16);
+  EXPECT_EQ(send(vm, VMCI_MAKE_HANDLE(16, 1), VMCI_MAKE_HANDLE(2, 4242)), 28);
+  EXPECT_EQ(h.deliveries.size(), 1u);
+}
+
+TEST_F(Core, Datagram_HostConnectionsReachEachOthersHandlesInContext2) {
+  RecordingSink h1, h2;
+  const PeerId a = host(&h1);
+  const PeerId b = host(&h2);
+  const vmci_handle from = handle(a, VMCI_INVALID_ID);
+  handle(b, 4242);
+  EXPECT_EQ(send(a, from, VMCI_MAKE_HANDLE(2, 4242)), 28);
+  EXPECT_TRUE(h1.deliveries.empty());
+  EXPECT_EQ(h2.deliveries.size(), 1u);
+  EXPECT_EQ(send(a, from, VMCI_MAKE_HANDLE(2, 9999)), VMCI_ERROR_INVALID_RESOURCE);
+}
+
+TEST_F(Core, Datagram_HostSourceContextMustBeTheHosts) {
+  RecordingSink h;
+  const PeerId hp = host(&h);
+  const vmci_handle src = handle(hp, 4242);
+  guest(16);
+  EXPECT_EQ(send(hp, VMCI_MAKE_HANDLE(16, src.resource), VMCI_MAKE_HANDLE(16, 1)),
+            VMCI_ERROR_NO_ACCESS);
+  EXPECT_EQ(send(hp, VMCI_MAKE_HANDLE(0, 0), VMCI_MAKE_HANDLE(16, 1)), VMCI_ERROR_NO_ACCESS);
+}
+
+TEST_F(Core, Datagram_HostToWellKnownContextIsDstUnreachable) {
+  RecordingSink h;
+  const PeerId hp = host(&h);
+  const vmci_handle src = handle(hp, VMCI_INVALID_ID);
+  EXPECT_EQ(send(hp, src, VMCI_MAKE_HANDLE(VMCI_WELL_KNOWN_CONTEXT_ID, 1)),
+            VMCI_ERROR_DST_UNREACHABLE);
+}
+
+TEST_F(SmallCap, Datagram_Item34_EventHeadroomIs1024TimesHeaderPlusLargestEvent) {
+  RecordingSink h;
+  host(&h);
+  uint64_t event_size = 0;
+  for (vmci_id cid = 100;; ++cid) {  // CTX_REMOVED events until one is refused
+    const size_t before = h.deliveries.size();
+    core.remove(guest(cid));
+    if (h.deliveries.size() == before) break;
+    event_size = h.deliveries.back().datagram.size();
+  }
+  const uint64_t limit = 1000 + 1024 * (24 + sizeof(vmci_event_data_max));
+  const uint64_t pending = core.stats().pending_datagram_bytes;
+  EXPECT_LT(pending, limit);
+  EXPECT_GE(pending + event_size, limit);
+}
+
 TEST_F(Core, Datagram_UnknownAcknowledgementsAreIgnored) {
   RecordingSink g, h;
   const PeerId hp = host(&h);

@@ -1,12 +1,22 @@
 #include "embedded/embedded_endpoint.h"
 
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+
 #include <cstring>
 
 #include "vmci/proto/datagram.h"
+#include "vmci/proto/handles.h"
+#include "vmci/proto/names.h"
 
 namespace vmci::host {
 
-EmbeddedEndpoint::EmbeddedEndpoint(LockedCore& core) : core_(core) {
+EmbeddedEndpoint::EmbeddedEndpoint(LockedCore& core, std::shared_ptr<spdlog::logger> log)
+    : core_(core), log_(std::move(log)) {
+  if (!log_) {
+    log_ = std::make_shared<spdlog::logger>("embedded",
+                                            std::make_shared<spdlog::sinks::null_sink_mt>());
+  }
   PeerHello hello;
   hello.role = proto::Role::kHost;
   hello.trusted_for_host = true;
@@ -45,16 +55,25 @@ int EmbeddedEndpoint::datagram_create_handle(vmci_id resource, uint32_t flags, u
 }
 
 int EmbeddedEndpoint::datagram_destroy_handle(vmci_handle handle) {
-  const int status =
-      core_.with([&](Hypervisor& c) { return c.destroy_host_handle(peer_, handle); });
-  if (status < VMCI_SUCCESS) return status;
+  // The callback goes under the core's lock together with the handle, so a
+  // handle created again with the same id at once keeps its own callback.
+  const void* callback = nullptr;
+  const int status = core_.with([&](Hypervisor& c) {
+    const int result = c.destroy_host_handle(peer_, handle);
+    if (result >= VMCI_SUCCESS) {
+      std::lock_guard lock(mutex_);
+      auto it = callbacks_.find(handle.resource);
+      if (it != callbacks_.end()) {
+        callback = it->second.get();
+        callbacks_.erase(it);
+      }
+    }
+    return result;
+  });
+  if (status < VMCI_SUCCESS || callback == nullptr || on_delivery_thread()) return status;
   std::unique_lock lock(mutex_);
-  auto it = callbacks_.find(handle.resource);
-  if (it == callbacks_.end()) return VMCI_SUCCESS;
-  const void* callback = it->second.get();
-  callbacks_.erase(it);
-  if (!on_delivery_thread()) changed_.wait(lock, [&] { return running_ != callback; });
-  return VMCI_SUCCESS;
+  changed_.wait(lock, [&] { return running_ != callback; });
+  return status;
 }
 
 int EmbeddedEndpoint::datagram_send(const vmci_datagram* dg) {
@@ -127,7 +146,11 @@ void EmbeddedEndpoint::run_deliveries() {
 void EmbeddedEndpoint::dispatch(Delivery& delivery) {
   auto* dg = reinterpret_cast<vmci_datagram*>(delivery.datagram.data());
   if (proto::is_event_datagram(*dg)) {
-    if (proto::check_event_datagram(delivery.datagram) != VMCI_SUCCESS) return;
+    if (const int status = proto::check_event_datagram(delivery.datagram); status != VMCI_SUCCESS) {
+      log_->warn("host endpoint: malformed event datagram ({} bytes) dropped: {}",
+                 delivery.datagram.size(), proto::describe_result(status));
+      return;
+    }
     vmci_event_data_max event{};
     std::memcpy(&event, delivery.datagram.data() + sizeof(vmci_datagram),
                 static_cast<size_t>(dg->payload_size));
@@ -155,7 +178,12 @@ void EmbeddedEndpoint::dispatch(Delivery& delivery) {
         running_ = callback.get();
       }
     }
-    if (callback) (*callback)(dg);
+    if (callback) {
+      (*callback)(dg);
+    } else {  // destroyed meanwhile; the sender was told it was queued (spec §3.6)
+      log_->debug("host endpoint: datagram for {} dropped: no such handle",
+                  proto::to_string(dg->dst));
+    }
   }
   {
     std::lock_guard lock(mutex_);

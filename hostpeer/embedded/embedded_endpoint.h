@@ -14,12 +14,17 @@
 #include "server/locked_core.h"
 #include "vmci/endpoint.h"
 
+namespace spdlog {
+class logger;
+}
+
 namespace vmci::host {
 
 class EmbeddedEndpoint final : public Endpoint, public PeerSink {
  public:
-  // Admits itself to the core as a trusted host connection.
-  explicit EmbeddedEndpoint(LockedCore& core);
+  // Admits itself to the core as a trusted host connection. `log` hears of
+  // datagrams it drops (null: nowhere).
+  explicit EmbeddedEndpoint(LockedCore& core, std::shared_ptr<spdlog::logger> log = nullptr);
   // Leaves the core (its handles go) after a running callback finishes.
   ~EmbeddedEndpoint() override;
 
@@ -48,6 +53,7 @@ class EmbeddedEndpoint final : public Endpoint, public PeerSink {
   bool on_delivery_thread() const;
 
   LockedCore& core_;
+  std::shared_ptr<spdlog::logger> log_;
   PeerId peer_ = 0;
 
   std::mutex mutex_;  // guards everything below

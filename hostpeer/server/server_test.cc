@@ -1,0 +1,538 @@
+// The control-socket server over a real Unix socket, in this process: a
+// HostPeer listens in a temporary directory and a raw client, written with
+// plain POSIX sockets, speaks the frame protocol of vmci/proto/frame.h.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <thread>
+
+#include "server/session.h"
+#include "vmci/host/hostpeer.h"
+#include "vmci/proto/datagram.h"
+#include "vmci/proto/frame.h"
+#include "vmci/proto/handles.h"
+
+namespace vmci::host {
+namespace {
+
+using namespace std::chrono_literals;
+using proto::FrameType;
+
+std::shared_ptr<spdlog::logger> quiet() {
+  return std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
+}
+
+sockaddr_un address_of(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  return addr;
+}
+
+struct Frame {
+  proto::FrameHeader header{};
+  std::vector<uint8_t> body;
+
+  FrameType type() const { return static_cast<FrameType>(header.type); }
+  template <typename Body>
+  Body as() const {
+    return proto::decode_body<Body>(body);
+  }
+  std::string reason(size_t fixed) const { return proto::decode_trailer(body, fixed); }
+};
+
+// A peer that speaks the frame protocol by hand, with blocking POSIX calls.
+class RawClient {
+ public:
+  explicit RawClient(const std::string& path) {
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const sockaddr_un addr = address_of(path);
+    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~RawClient() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+
+  bool connected() const { return fd_ >= 0; }
+  void close() {
+    ::close(fd_);
+    fd_ = -1;
+  }
+
+  bool send_bytes(std::span<const uint8_t> bytes) {
+    size_t done = 0;
+    while (done < bytes.size()) {
+      const ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      done += static_cast<size_t>(n);
+    }
+    return true;
+  }
+  template <typename Body>
+  bool send(FrameType type, uint32_t request_id, const Body& body) {
+    return send_bytes(proto::encode_frame(type, request_id, body));
+  }
+  bool send_datagram(uint32_t request_id, const std::vector<uint8_t>& datagram) {
+    return send_bytes(proto::encode_frame(FrameType::kDatagram, request_id, datagram));
+  }
+  bool hello(proto::Role role, uint16_t major = proto::kProtocolMajor,
+             vmci_id requested_cid = VMCI_INVALID_ID) {
+    proto::HelloBody hello{};
+    hello.major = major;
+    hello.minor = proto::kProtocolMinor;
+    hello.role = static_cast<uint8_t>(role);
+    hello.requested_cid = requested_cid;
+    return send(FrameType::kHello, 1, hello);
+  }
+  // Hello, then the welcome's context id (VMCI_INVALID_ID if refused).
+  vmci_id join(proto::Role role, vmci_id requested_cid = VMCI_INVALID_ID) {
+    if (!hello(role, proto::kProtocolMajor, requested_cid)) return VMCI_INVALID_ID;
+    const auto welcome = read_frame();
+    if (!welcome || welcome->type() != FrameType::kWelcome) return VMCI_INVALID_ID;
+    const auto body = welcome->as<proto::WelcomeBody>();
+    return body.status == VMCI_SUCCESS ? body.context_id : VMCI_INVALID_ID;
+  }
+  // The next frame that is not a delivery, or nothing.
+  std::optional<Frame> read_reply() {
+    for (;;) {
+      auto frame = read_frame();
+      if (!frame || frame->type() != FrameType::kDeliver) return frame;
+      deliveries.push_back(std::move(*frame));
+    }
+  }
+  // The next delivery (one already read, or one to come), or nothing.
+  std::optional<Frame> read_delivery() {
+    if (!deliveries.empty()) {
+      Frame f = std::move(deliveries.front());
+      deliveries.erase(deliveries.begin());
+      return f;
+    }
+    auto frame = read_frame();
+    if (!frame || frame->type() != FrameType::kDeliver) return std::nullopt;
+    return frame;
+  }
+  // One whole frame, or nothing on end of stream, error or timeout.
+  std::optional<Frame> read_frame(std::chrono::milliseconds timeout = 5s) {
+    Frame frame;
+    if (!read_exactly(&frame.header, sizeof frame.header, timeout)) return std::nullopt;
+    if (frame.header.body_size > proto::kMaxFrameBody) return std::nullopt;
+    frame.body.resize(frame.header.body_size);
+    if (!read_exactly(frame.body.data(), frame.body.size(), timeout)) return std::nullopt;
+    return frame;
+  }
+  // True once hostpeer closed the connection (whatever it sent before is
+  // skipped).
+  bool closed_by_hostpeer(std::chrono::milliseconds timeout = 5s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    uint8_t sink[4096];
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      const ssize_t n = ::recv(fd_, sink, sizeof sink, 0);
+      if (n == 0 || (n < 0 && errno == ECONNRESET)) return true;
+    }
+    return false;
+  }
+
+  std::vector<Frame> deliveries;
+
+ private:
+  bool read_exactly(void* out, size_t size, std::chrono::milliseconds timeout) {
+    auto* bytes = static_cast<uint8_t*>(out);
+    size_t done = 0;
+    while (done < size) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return false;
+      const ssize_t n = ::recv(fd_, bytes + done, size - done, 0);
+      if (n <= 0) return false;
+      done += static_cast<size_t>(n);
+    }
+    return true;
+  }
+
+  int fd_ = -1;
+};
+
+class SocketServer : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/hostpeer-server-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+    path_ = dir_ + "/hostpeer.sock";
+  }
+  void TearDown() override {
+    hostpeer_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::unique_ptr<HostPeer> start(Limits limits = {}, std::string* error = nullptr) {
+    Options options;
+    options.socket_path = path_;
+    options.limits = limits;
+    options.logger = quiet();
+    std::string local_error;
+    return HostPeer::start(options, error ? error : &local_error);
+  }
+  void start_hostpeer(Limits limits = {}) {
+    std::string error;
+    hostpeer_ = start(limits, &error);
+    ASSERT_TRUE(hostpeer_) << error;
+  }
+  // Waits until the pending count settles at `n` (the session acknowledges
+  // on the I/O thread).
+  bool pending_becomes(uint64_t n) {
+    for (int i = 0; i < 500; ++i) {
+      if (hostpeer_->stats().pending_datagrams == n) return true;
+      std::this_thread::sleep_for(2ms);
+    }
+    return false;
+  }
+
+  std::string dir_;
+  std::string path_;
+  std::unique_ptr<HostPeer> hostpeer_;
+};
+
+// Handshake.
+
+TEST_F(SocketServer, GuestHelloIsWelcomedWithAnAssignedContextId) {
+  start_hostpeer();
+  RawClient guest(path_);
+  ASSERT_TRUE(guest.hello(proto::Role::kGuest));
+  const auto welcome = guest.read_frame();
+  ASSERT_TRUE(welcome);
+  ASSERT_EQ(welcome->type(), FrameType::kWelcome);
+  EXPECT_EQ(welcome->header.request_id, 1u);
+  const auto body = welcome->as<proto::WelcomeBody>();
+  EXPECT_EQ(body.status, VMCI_SUCCESS);
+  EXPECT_EQ(body.context_id, 16u);
+  EXPECT_EQ(body.major, proto::kProtocolMajor);
+  EXPECT_EQ(body.minor, proto::kProtocolMinor);
+}
+
+TEST_F(SocketServer, HostConnectionsShareContext2) {
+  start_hostpeer();
+  RawClient a(path_), b(path_);
+  EXPECT_EQ(a.join(proto::Role::kHost), VMCI_HOST_CONTEXT_ID);
+  EXPECT_EQ(b.join(proto::Role::kHost), VMCI_HOST_CONTEXT_ID);
+  EXPECT_EQ(hostpeer_->stats().host_connections, 2u);
+}
+
+TEST_F(SocketServer, RequestedContextIdInUseIsRefusedWithAReason) {
+  start_hostpeer();
+  RawClient first(path_), second(path_);
+  ASSERT_EQ(first.join(proto::Role::kGuest, 77), 77u);
+  ASSERT_TRUE(second.hello(proto::Role::kGuest, proto::kProtocolMajor, 77));
+  const auto welcome = second.read_frame();
+  ASSERT_TRUE(welcome);
+  EXPECT_EQ(welcome->as<proto::WelcomeBody>().status, VMCI_ERROR_ALREADY_EXISTS);
+  EXPECT_NE(welcome->reason(sizeof(proto::WelcomeBody)).find("77"), std::string::npos);
+  EXPECT_TRUE(second.closed_by_hostpeer());
+}
+
+TEST_F(SocketServer, WrongMajorVersionIsRefusedNamingBothVersions) {
+  start_hostpeer();
+  RawClient client(path_);
+  ASSERT_TRUE(client.hello(proto::Role::kGuest, proto::kProtocolMajor + 1));
+  const auto welcome = client.read_frame();
+  ASSERT_TRUE(welcome);
+  ASSERT_EQ(welcome->type(), FrameType::kWelcome);
+  EXPECT_EQ(welcome->as<proto::WelcomeBody>().status, VMCI_ERROR_INVALID_ARGS);
+  const std::string reason = welcome->reason(sizeof(proto::WelcomeBody));
+  const std::string theirs =
+      std::to_string(proto::kProtocolMajor + 1) + "." + std::to_string(proto::kProtocolMinor);
+  const std::string ours =
+      std::to_string(proto::kProtocolMajor) + "." + std::to_string(proto::kProtocolMinor);
+  EXPECT_NE(reason.find(theirs), std::string::npos) << reason;
+  EXPECT_NE(reason.find(ours), std::string::npos) << reason;
+  EXPECT_TRUE(client.closed_by_hostpeer());
+  EXPECT_EQ(hostpeer_->stats().guest_contexts, 0u);
+}
+
+TEST_F(SocketServer, FirstFrameMustBeHello) {
+  start_hostpeer();
+  RawClient client(path_);
+  ASSERT_TRUE(client.send(FrameType::kSync, 5, proto::DeliveredBody{}));
+  const auto goodbye = client.read_frame();
+  ASSERT_TRUE(goodbye);
+  ASSERT_EQ(goodbye->type(), FrameType::kGoodbye);
+  EXPECT_EQ(goodbye->as<proto::GoodbyeBody>().status, VMCI_ERROR_INVALID_ARGS);
+  EXPECT_NE(goodbye->reason(sizeof(proto::GoodbyeBody)).find("hello"), std::string::npos);
+  EXPECT_TRUE(client.closed_by_hostpeer());
+}
+
+TEST_F(SocketServer, SecondHelloEndsTheSession) {
+  start_hostpeer();
+  RawClient client(path_);
+  ASSERT_EQ(client.join(proto::Role::kGuest), 16u);
+  ASSERT_TRUE(client.hello(proto::Role::kGuest));
+  const auto goodbye = client.read_frame();
+  ASSERT_TRUE(goodbye);
+  EXPECT_EQ(goodbye->type(), FrameType::kGoodbye);
+  EXPECT_TRUE(client.closed_by_hostpeer());
+  EXPECT_EQ(hostpeer_->stats().guest_contexts, 0u);
+}
+
+TEST_F(SocketServer, UnknownRoleIsRefused) {
+  start_hostpeer();
+  RawClient client(path_);
+  proto::HelloBody hello{};
+  hello.major = proto::kProtocolMajor;
+  hello.role = 9;
+  hello.requested_cid = VMCI_INVALID_ID;
+  ASSERT_TRUE(client.send(FrameType::kHello, 1, hello));
+  const auto welcome = client.read_frame();
+  ASSERT_TRUE(welcome);
+  EXPECT_EQ(welcome->as<proto::WelcomeBody>().status, VMCI_ERROR_INVALID_ARGS);
+  EXPECT_TRUE(client.closed_by_hostpeer());
+}
+
+// Bad frames end only the session that sent them.
+
+TEST_F(SocketServer, OversizedBodyIsRefusedBeforeItIsRead) {
+  start_hostpeer();
+  RawClient client(path_);
+  ASSERT_EQ(client.join(proto::Role::kGuest), 16u);
+  // Only the header: hostpeer must answer without waiting for the body.
+  const proto::FrameHeader header{proto::kFrameMagic, static_cast<uint16_t>(FrameType::kDatagram),
+                                  0, proto::kMaxFrameBody + 1, 7};
+  ASSERT_TRUE(client.send_bytes({reinterpret_cast<const uint8_t*>(&header), sizeof header}));
+  const auto goodbye = client.read_frame(2s);
+  ASSERT_TRUE(goodbye);
+  ASSERT_EQ(goodbye->type(), FrameType::kGoodbye);
+  EXPECT_EQ(goodbye->as<proto::GoodbyeBody>().status, VMCI_ERROR_INVALID_ARGS);
+  EXPECT_FALSE(goodbye->reason(sizeof(proto::GoodbyeBody)).empty());
+  EXPECT_TRUE(client.closed_by_hostpeer());
+}
+
+TEST_F(SocketServer, BadMagicEndsOnlyThatSession) {
+  start_hostpeer();
+  RawClient bad(path_), good(path_);
+  ASSERT_EQ(good.join(proto::Role::kGuest), 16u);
+  ASSERT_EQ(bad.join(proto::Role::kGuest), 17u);
+  const proto::FrameHeader header{0xdeadbeef, static_cast<uint16_t>(FrameType::kSync), 0,
+                                  sizeof(proto::DeliveredBody), 1};
+  ASSERT_TRUE(bad.send_bytes({reinterpret_cast<const uint8_t*>(&header), sizeof header}));
+  const auto goodbye = bad.read_frame();
+  ASSERT_TRUE(goodbye);
+  EXPECT_EQ(goodbye->type(), FrameType::kGoodbye);
+  EXPECT_TRUE(bad.closed_by_hostpeer());
+
+  ASSERT_TRUE(good.send(FrameType::kSync, 9, proto::DeliveredBody{}));
+  const auto result = good.read_reply();
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->type(), FrameType::kResult);
+  EXPECT_EQ(result->header.request_id, 9u);
+  EXPECT_EQ(hostpeer_->stats().guest_contexts, 1u);
+}
+
+TEST_F(SocketServer, FrameMeantForPeersIsRefused) {
+  start_hostpeer();
+  RawClient client(path_);
+  ASSERT_EQ(client.join(proto::Role::kGuest), 16u);
+  ASSERT_TRUE(client.send(FrameType::kResult, 3, proto::ResultBody{}));
+  const auto goodbye = client.read_frame();
+  ASSERT_TRUE(goodbye);
+  EXPECT_EQ(goodbye->type(), FrameType::kGoodbye);
+  EXPECT_TRUE(client.closed_by_hostpeer());
+}
+
+// Requests and deliveries.
+
+TEST_F(SocketServer, GuestDatagramReachesAHostConnectionAndIsPendingUntilAcknowledged) {
+  start_hostpeer();
+  RawClient host(path_), guest(path_);
+  ASSERT_EQ(host.join(proto::Role::kHost), VMCI_HOST_CONTEXT_ID);
+  ASSERT_EQ(guest.join(proto::Role::kGuest), 16u);
+
+  ASSERT_TRUE(host.send(FrameType::kHandleCreate, 2, proto::HandleCreateBody{4242, 0, 0, 0}));
+  const auto created = host.read_reply();
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->type(), FrameType::kResult);
+  EXPECT_EQ(created->header.request_id, 2u);
+  EXPECT_EQ(created->as<proto::ResultBody>().result, VMCI_SUCCESS);
+  EXPECT_TRUE(proto::same_handle(created->as<proto::ResultBody>().handle,
+                                 VMCI_MAKE_HANDLE(VMCI_HOST_CONTEXT_ID, 4242)));
+
+  const std::vector<uint8_t> payload{'h', 'e', 'l', 'l', 'o'};
+  const auto dg =
+      proto::make_datagram(VMCI_MAKE_HANDLE(2, 4242), VMCI_MAKE_HANDLE(16, 1024), payload);
+  ASSERT_TRUE(guest.send_datagram(3, dg));
+  const auto sent = guest.read_reply();
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(sent->header.request_id, 3u);
+  EXPECT_EQ(sent->as<proto::ResultBody>().result, 29);  // 24 + 5 (spec §3.5)
+
+  const auto delivery = host.read_delivery();
+  ASSERT_TRUE(delivery);
+  EXPECT_EQ(delivery->body, dg);
+  EXPECT_EQ(hostpeer_->stats().pending_datagrams, 1u);
+  ASSERT_TRUE(
+      host.send(FrameType::kDelivered, delivery->header.request_id, proto::DeliveredBody{}));
+  EXPECT_TRUE(pending_becomes(0));
+}
+
+TEST_F(SocketServer, HypercallsAreAnsweredThroughTheSocket) {
+  start_hostpeer();
+  RawClient guest(path_);
+  ASSERT_EQ(guest.join(proto::Role::kGuest, 300), 300u);
+  const auto dg =
+      proto::make_datagram(VMCI_MAKE_HANDLE(0, VMCI_GET_CONTEXT_ID), VMCI_ANON_SRC_HANDLE, {});
+  ASSERT_TRUE(guest.send_datagram(4, dg));
+  const auto result = guest.read_reply();
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->as<proto::ResultBody>().result, 300);
+}
+
+TEST_F(SocketServer, GuestsCannotCreateHostHandles) {
+  start_hostpeer();
+  RawClient guest(path_);
+  ASSERT_EQ(guest.join(proto::Role::kGuest), 16u);
+  ASSERT_TRUE(guest.send(FrameType::kHandleCreate, 2, proto::HandleCreateBody{4242, 0, 0, 0}));
+  const auto result = guest.read_reply();
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->as<proto::ResultBody>().result, VMCI_ERROR_NO_ACCESS);
+}
+
+TEST_F(SocketServer, GuestLeavingSendsCtxRemovedToHostConnections) {
+  start_hostpeer();
+  RawClient host(path_);
+  ASSERT_EQ(host.join(proto::Role::kHost), VMCI_HOST_CONTEXT_ID);
+  {
+    RawClient guest(path_);
+    ASSERT_EQ(guest.join(proto::Role::kGuest, 42), 42u);
+  }
+  const auto delivery = host.read_delivery();
+  ASSERT_TRUE(delivery);
+  vmci_event_context event;
+  ASSERT_EQ(delivery->body.size(), sizeof event);
+  std::memcpy(&event, delivery->body.data(), sizeof event);
+  EXPECT_EQ(event.msg.event_data.event, unsigned{VMCI_EVENT_CTX_REMOVED});
+  EXPECT_EQ(event.payload.context_id, 42u);
+}
+
+TEST_F(SocketServer, PeerThatStopsReadingIsCutOff) {
+  // A pending cap far above the session's write-queue bound, so only the
+  // latter stops the flood.
+  start_hostpeer(Limits{.max_pending_datagram_bytes = 1ull << 30});
+  RawClient guest(path_);
+  const vmci_id cid = guest.join(proto::Role::kGuest);
+  ASSERT_NE(cid, VMCI_INVALID_ID);
+  auto host = hostpeer_->connect_host();
+  vmci_handle src;
+  ASSERT_EQ(host->datagram_create_handle(
+                VMCI_INVALID_ID, 0, 0, [](vmci_datagram*) { return 0; }, &src),
+            VMCI_SUCCESS);
+  const auto dg = proto::make_datagram(VMCI_MAKE_HANDLE(cid, 1), src,
+                                       std::vector<uint8_t>(proto::kMaxDatagramPayload, 0x5a));
+  int last = 0;
+  for (int i = 0; i < 2000; ++i) {
+    last = host->datagram_send(reinterpret_cast<const vmci_datagram*>(dg.data()));
+    if (last < 0) break;
+    if (i > 200) std::this_thread::sleep_for(1ms);  // let the I/O thread catch up
+  }
+  EXPECT_EQ(last, VMCI_ERROR_DST_UNREACHABLE);  // the guest context is gone
+  EXPECT_TRUE(guest.closed_by_hostpeer());
+  EXPECT_EQ(hostpeer_->stats().guest_contexts, 0u);
+}
+
+// The socket file.
+
+TEST_F(SocketServer, SocketFileHasMode0600) {
+  start_hostpeer();
+  struct stat st {};
+  ASSERT_EQ(::lstat(path_.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST_F(SocketServer, StaleSocketFileIsReplaced) {
+  {  // A socket file nobody listens on, as a killed hostpeer leaves it.
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    const sockaddr_un addr = address_of(path_);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+    ::close(fd);
+  }
+  start_hostpeer();
+  RawClient client(path_);
+  EXPECT_EQ(client.join(proto::Role::kGuest), 16u);
+}
+
+TEST_F(SocketServer, LiveSocketIsRefused) {
+  start_hostpeer();
+  std::string error;
+  EXPECT_FALSE(start({}, &error));
+  EXPECT_EQ(error, "another hostpeer is serving " + path_);
+  RawClient client(path_);  // the first one still serves
+  EXPECT_EQ(client.join(proto::Role::kGuest), 16u);
+}
+
+TEST_F(SocketServer, FileThatIsNotASocketIsLeftAlone) {
+  {
+    std::FILE* f = std::fopen(path_.c_str(), "w");
+    std::fclose(f);
+  }
+  std::string error;
+  EXPECT_FALSE(start({}, &error));
+  EXPECT_NE(error.find("not a socket"), std::string::npos) << error;
+  EXPECT_TRUE(std::filesystem::is_regular_file(path_));
+}
+
+TEST_F(SocketServer, StopClosesConnectionsAndRemovesTheSocket) {
+  start_hostpeer();
+  RawClient client(path_);
+  ASSERT_EQ(client.join(proto::Role::kGuest), 16u);
+  hostpeer_.reset();
+  EXPECT_FALSE(std::filesystem::exists(path_));
+  EXPECT_TRUE(client.closed_by_hostpeer());
+}
+
+TEST_F(SocketServer, NewHostPeerCanTakeTheSocketAfterStop) {
+  start_hostpeer();
+  hostpeer_.reset();
+  start_hostpeer();
+  RawClient client(path_);
+  EXPECT_EQ(client.join(proto::Role::kGuest), 16u);
+}
+
+// Who may connect (SO_PEERCRED uids).
+
+TEST(PeerPolicy, OwnUserMayBeGuestOrHost) {
+  const PeerPolicy policy{1000, {}, {}};
+  EXPECT_TRUE(policy.may_connect(1000));
+  EXPECT_TRUE(policy.may_be_host(1000));
+  EXPECT_FALSE(policy.may_connect(1001));
+  EXPECT_FALSE(policy.may_be_host(1001));
+}
+
+TEST(PeerPolicy, AllowedGuestUserMayNotBeHost) {
+  const PeerPolicy policy{1000, {2000}, {}};
+  EXPECT_TRUE(policy.may_connect(2000));
+  EXPECT_FALSE(policy.may_be_host(2000));
+}
+
+TEST(PeerPolicy, AllowedHostUserMayConnectAndBeHost) {
+  const PeerPolicy policy{1000, {}, {3000}};
+  EXPECT_TRUE(policy.may_connect(3000));
+  EXPECT_TRUE(policy.may_be_host(3000));
+}
+
+}  // namespace
+}  // namespace vmci::host
