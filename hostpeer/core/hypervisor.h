@@ -88,7 +88,6 @@ class Hypervisor {
   int update_context_id(vmci_id old_cid, vmci_id new_cid);
 
   Stats stats() const;
-  const Limits& limits() const { return limits_; }
 
  private:
   struct Peer {

@@ -36,12 +36,7 @@ std::string random_suffix() {
 
 Server::Server(asio::io_context& io, LockedCore& core, PeerPolicy policy,
                std::shared_ptr<spdlog::logger> log)
-    : io_(io),
-      core_(core),
-      policy_(std::move(policy)),
-      log_(std::move(log)),
-      acceptor_(io),
-      retry_(io) {}
+    : core_(core), policy_(std::move(policy)), log_(std::move(log)), acceptor_(io), retry_(io) {}
 
 bool Server::listen(const std::string& path, std::string* error) {
   if (path.empty() || path.size() >= sizeof(sockaddr_un::sun_path)) {

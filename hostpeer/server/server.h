@@ -27,7 +27,6 @@ class Server {
  private:
   void accept();
 
-  boost::asio::io_context& io_;
   LockedCore& core_;
   const PeerPolicy policy_;
   std::shared_ptr<spdlog::logger> log_;
