@@ -3,6 +3,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <utility>
+
 #include "posix_io.h"
 #include "vmci/proto/datagram.h"
 #include "vmci/proto/socket_path.h"
@@ -12,10 +14,18 @@ namespace {
 
 constexpr int kHandshakeTimeoutMs = 10000;
 
-// Reads one frame; false with *error on end of file, error or a bad header.
+void close_all(std::vector<int>* fds) {
+  for (int fd : *fds) ::close(fd);
+  fds->clear();
+}
+
+// Reads one frame and the descriptors sent with it; false with *error on
+// end of file, error, a bad header, or descriptors the header does not
+// announce.
 bool read_frame(int fd, proto::FrameHeader* header, std::vector<uint8_t>* body,
-                std::string* error) {
-  if (!read_exact(fd, header, sizeof *header)) {
+                std::vector<int>* fds, std::string* error) {
+  close_all(fds);
+  if (!read_exact(fd, header, sizeof *header, fds)) {
     *error = "hostpeer closed the connection";
     return false;
   }
@@ -25,14 +35,35 @@ bool read_frame(int fd, proto::FrameHeader* header, std::vector<uint8_t>* body,
     return false;
   }
   body->resize(header->body_size);
-  if (!read_exact(fd, body->data(), body->size())) {
+  if (!read_exact(fd, body->data(), body->size(), fds)) {
     *error = "hostpeer closed the connection inside a frame";
+    return false;
+  }
+  if (fds->size() != header->flags) {
+    *error = "hostpeer sent " + std::to_string(fds->size()) + " descriptors with a frame that has " +
+             std::to_string(header->flags);
+    close_all(fds);
     return false;
   }
   return true;
 }
 
 }  // namespace
+
+Connection::Reply::Reply(Reply&& other) noexcept
+    : result(other.result), handle(other.handle), fds(std::exchange(other.fds, {})) {}
+
+Connection::Reply& Connection::Reply::operator=(Reply&& other) noexcept {
+  if (this != &other) {
+    close_all(&fds);
+    result = other.result;
+    handle = other.handle;
+    fds = std::exchange(other.fds, {});
+  }
+  return *this;
+}
+
+Connection::Reply::~Reply() { close_all(&fds); }
 
 std::unique_ptr<Connection> Connection::open(const ConnectOptions& options, Sink sink, int* status,
                                              std::string* error) {
@@ -64,8 +95,9 @@ std::unique_ptr<Connection> Connection::open(const ConnectOptions& options, Sink
   }
   proto::FrameHeader header;
   std::vector<uint8_t> body;
+  std::vector<int> fds;
   std::string read_error;
-  if (!read_frame(fd, &header, &body, &read_error)) {
+  if (!read_frame(fd, &header, &body, &fds, &read_error)) {
     return fail(VMCI_ERROR_UNAVAILABLE, read_error + " (" + path + ")");
   }
   if (header.type == static_cast<uint16_t>(proto::FrameType::kGoodbye)) {
@@ -73,7 +105,8 @@ std::unique_ptr<Connection> Connection::open(const ConnectOptions& options, Sink
     return fail(bye.status < 0 ? bye.status : VMCI_ERROR_UNAVAILABLE,
                 "hostpeer refused: " + proto::decode_trailer(body, sizeof bye));
   }
-  if (header.type != static_cast<uint16_t>(proto::FrameType::kWelcome)) {
+  if (header.type != static_cast<uint16_t>(proto::FrameType::kWelcome) || !fds.empty()) {
+    close_all(&fds);
     return fail(VMCI_ERROR_UNAVAILABLE, "hostpeer answered hello with an unexpected frame");
   }
   const auto welcome = proto::decode_body<proto::WelcomeBody>(body);
@@ -112,21 +145,21 @@ bool Connection::send_frame(const std::vector<uint8_t>& frame) {
   return write_all(fd_, frame.data(), frame.size());
 }
 
-proto::ResultBody Connection::request(proto::FrameType type, std::span<const uint8_t> body,
-                                      ResultHook hook) {
+Connection::Reply Connection::request(proto::FrameType type, std::span<const uint8_t> body,
+                                     ResultHook hook) {
   Pending pending;
   pending.hook = std::move(hook);
   uint32_t id;
   {
     std::lock_guard lock(mutex_);
-    if (closed_) return pending.result;
+    if (closed_) return std::move(pending.reply);
     id = next_request_id_++;
     pending_[id] = &pending;
   }
   if (!send_frame(proto::encode_frame(type, id, body))) abort();
   std::unique_lock lock(mutex_);
   result_ready_.wait(lock, [&] { return pending.done; });
-  return pending.result;
+  return std::move(pending.reply);
 }
 
 void Connection::acknowledge(uint32_t delivery_id) {
@@ -139,16 +172,22 @@ void Connection::acknowledge(uint32_t delivery_id) {
 void Connection::read_loop() {
   proto::FrameHeader header;
   std::vector<uint8_t> body;
+  std::vector<int> fds;
   std::string reason;
-  while (read_frame(fd_, &header, &body, &reason)) {
+  while (read_frame(fd_, &header, &body, &fds, &reason)) {
+    if (header.type != static_cast<uint16_t>(proto::FrameType::kResult)) close_all(&fds);
     switch (static_cast<proto::FrameType>(header.type)) {
       case proto::FrameType::kResult: {
         const auto result = proto::decode_body<proto::ResultBody>(body);
         std::lock_guard lock(mutex_);
         auto it = pending_.find(header.request_id);
-        if (it == pending_.end()) break;  // not ours: ignore
+        if (it == pending_.end()) {  // not ours: ignore
+          close_all(&fds);
+          break;
+        }
         if (it->second->hook) it->second->hook(result);
-        it->second->result = result;
+        it->second->reply = Reply{result.result, result.handle, std::move(fds)};
+        fds = {};
         it->second->done = true;
         pending_.erase(it);
         result_ready_.notify_all();
@@ -177,6 +216,7 @@ void Connection::read_loop() {
         return;
     }
   }
+  close_all(&fds);
   mark_closed(reason);
 }
 

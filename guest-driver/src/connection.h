@@ -29,6 +29,19 @@ class Connection {
   // Runs on the reader thread when a result arrives, before the caller wakes.
   using ResultHook = std::function<void(const proto::ResultBody&)>;
 
+  // A request's result, with the descriptors hostpeer sent with it; those
+  // left in `fds` are closed with the Reply.
+  struct Reply {
+    Reply() = default;
+    Reply(int64_t r, vmci_handle h, std::vector<int> f) : result(r), handle(h), fds(std::move(f)) {}
+    Reply(Reply&& other) noexcept;
+    Reply& operator=(Reply&& other) noexcept;
+    ~Reply();
+    int64_t result = VMCI_ERROR_UNAVAILABLE;
+    vmci_handle handle = VMCI_INVALID_HANDLE;
+    std::vector<int> fds;
+  };
+
   // Connects and does the handshake; null with *status and *error on failure.
   static std::unique_ptr<Connection> open(const ConnectOptions& options, Sink sink, int* status,
                                           std::string* error);
@@ -40,8 +53,7 @@ class Connection {
 
   // Sends a request and waits for its result: VMCI_ERROR_UNAVAILABLE at
   // once if the connection is gone, or when it goes while waiting.
-  proto::ResultBody request(proto::FrameType type, std::span<const uint8_t> body,
-                            ResultHook hook = {});
+  Reply request(proto::FrameType type, std::span<const uint8_t> body, ResultHook hook = {});
   // Tells hostpeer the callback for a delivery ran.
   void acknowledge(uint32_t delivery_id);
   // Cuts the connection at once; the reader thread ends.
@@ -55,7 +67,7 @@ class Connection {
 
   struct Pending {
     bool done = false;
-    proto::ResultBody result{VMCI_ERROR_UNAVAILABLE, VMCI_INVALID_HANDLE};
+    Reply reply;
     ResultHook hook;
   };
 

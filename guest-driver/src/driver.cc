@@ -8,8 +8,11 @@
 #include "connection.h"
 #include "datagram_handles.h"
 #include "delivery_queue.h"
+#include "guest_queue_pairs.h"
 #include "vmci/proto/datagram.h"
 #include "vmci/proto/handles.h"
+#include "vmci/proto/queue_pair_hypercalls.h"
+#include "vmci/proto/queue_pair_mapping.h"
 
 namespace vmci::guest {
 
@@ -21,6 +24,9 @@ struct Driver::Impl {
   void deliver_datagram(std::vector<uint8_t>& datagram);
   int create_host_handle(vmci_id resource, uint32_t flags, uint32_t priv_flags,
                          DatagramCallback callback, vmci_handle* out);
+  int host_qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle* handle,
+                       uint64_t produce_size, uint64_t consume_size, vmci_id peer,
+                       uint32_t flags, uint32_t priv_flags);
 
   // The id this context has now: the cached one once known, else the one
   // the handshake gave.
@@ -41,13 +47,14 @@ struct Driver::Impl {
   // Torn down by ~Driver in order: deliveries stop, then the connection goes.
   std::unique_ptr<internal::DeliveryQueue> deliveries;
   std::unique_ptr<internal::Connection> connection;
+  std::unique_ptr<internal::GuestQueuePairs> queue_pairs;  // guests only
 };
 
 void Driver::Impl::handle_delivery(internal::Delivery& delivery) {
   // No longer pending once taken for its callback: the acknowledgement goes
   // out before the callback runs, so whatever the callback lets others do
-  // next reaches hostpeer after it.
-  connection->acknowledge(delivery.id);
+  // next reaches hostpeer after it. (Id 0: a local event, not from hostpeer.)
+  if (delivery.id != 0) connection->acknowledge(delivery.id);
   const vmci_datagram header = proto::header_of(delivery.datagram);
   if (proto::is_event_datagram(header)) {
     deliver_event(delivery.datagram);
@@ -128,6 +135,17 @@ std::unique_ptr<Driver> Driver::connect(const ConnectOptions& options, int* stat
   if (options.role == proto::Role::kHost) {
     impl->cached_context_id = VMCI_HOST_CONTEXT_ID;
     impl->context_id_known = true;
+  } else {
+    impl->queue_pairs = std::make_unique<internal::GuestQueuePairs>(
+        [impl](const proto::Bytes& dg) {
+          return impl->connection->request(proto::FrameType::kDatagram, dg);
+        },
+        [impl](vmci_event_type event, vmci_handle handle) {
+          // Local events name this context as the peer (spec §7.4).
+          const vmci_id cid = impl->own_cid();
+          impl->deliveries->push(
+              internal::Delivery{0, proto::make_queue_pair_event(cid, event, handle, cid)});
+        });
   }
   return driver;
 }
@@ -239,6 +257,58 @@ int Driver::sync() {
   return static_cast<int>(
       impl_->connection
           ->request(proto::FrameType::kSync,
+                    std::span(reinterpret_cast<const uint8_t*>(&body), sizeof body))
+          .result);
+}
+
+int Driver::qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle* handle,
+                        uint64_t produce_size, uint64_t consume_size, vmci_id peer, uint32_t flags,
+                        uint32_t priv_flags) {
+  if (impl_->role == proto::Role::kHost) {
+    return impl_->host_qpair_alloc(qpair, handle, produce_size, consume_size, peer, flags,
+                                   priv_flags);
+  }
+  return impl_->queue_pairs->alloc(impl_->own_cid(), qpair, handle, produce_size, consume_size,
+                                   peer, flags, priv_flags);
+}
+
+int Driver::Impl::host_qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle* handle,
+                                   uint64_t produce_size, uint64_t consume_size, vmci_id peer,
+                                   uint32_t flags, uint32_t priv_flags) {
+  const int checked = proto::check_qpair_alloc(qpair != nullptr, handle != nullptr, produce_size,
+                                               consume_size, flags);
+  if (checked != VMCI_SUCCESS) return checked;
+  const proto::QueuePairAllocBody body{*handle,   peer,         flags, priv_flags,
+                                       0,         produce_size, consume_size};
+  const auto reply = connection->request(
+      proto::FrameType::kQueuePairAlloc,
+      std::span(reinterpret_cast<const uint8_t*>(&body), sizeof body));
+  if (reply.result < VMCI_SUCCESS) return static_cast<int>(reply.result);
+  std::string error;
+  std::unique_ptr<QueuePair> mapped;
+  if (reply.fds.size() == 2) {
+    mapped = proto::map_queue_pair(reply.handle, reply.fds[0], reply.fds[1], produce_size,
+                                   consume_size, &error);
+  }
+  if (!mapped) {
+    const proto::QueuePairDetachBody undo{reply.handle};
+    connection->request(proto::FrameType::kQueuePairDetach,
+                        std::span(reinterpret_cast<const uint8_t*>(&undo), sizeof undo));
+    return VMCI_ERROR_NO_RESOURCES;
+  }
+  *handle = reply.handle;
+  *qpair = std::move(mapped);
+  return VMCI_SUCCESS;
+}
+
+int Driver::qpair_detach(std::unique_ptr<QueuePair>* qpair) {
+  if (impl_->role == proto::Role::kGuest) return impl_->queue_pairs->detach(qpair);
+  if (qpair == nullptr || !*qpair) return VMCI_ERROR_INVALID_ARGS;
+  const proto::QueuePairDetachBody body{(*qpair)->handle()};
+  qpair->reset();
+  return static_cast<int>(
+      impl_->connection
+          ->request(proto::FrameType::kQueuePairDetach,
                     std::span(reinterpret_cast<const uint8_t*>(&body), sizeof body))
           .result);
 }

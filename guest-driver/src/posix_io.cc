@@ -37,10 +37,39 @@ int connect_unix(const std::string& path, std::string* error) {
   return fd;
 }
 
-bool read_exact(int fd, void* buf, size_t n) {
+namespace {
+
+// Takes the descriptors of a received message's SCM_RIGHTS.
+void take_descriptors(msghdr* msg, std::vector<int>* fds) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(msg); c != nullptr; c = CMSG_NXTHDR(msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int received;
+      std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof received);
+      if (fds != nullptr) {
+        fds->push_back(received);
+      } else {
+        ::close(received);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool read_exact(int fd, void* buf, size_t n, std::vector<int>* fds) {
   auto* p = static_cast<uint8_t*>(buf);
   while (n > 0) {
-    const ssize_t got = ::recv(fd, p, n, 0);
+    iovec iov{p, n};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t got = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    if (got > 0 || msg.msg_controllen > 0) take_descriptors(&msg, fds);
     if (got == 0) return false;
     if (got < 0) {
       if (errno == EINTR) continue;

@@ -8,12 +8,14 @@
 #include "vmci/proto/datagram.h"
 #include "vmci/proto/handles.h"
 #include "vmci/proto/names.h"
+#include "vmci/proto/queue_pair_hypercalls.h"
 
 namespace vmci::host {
 namespace {
 
 // The hypercalls this hypervisor answers; VMCI_RESOURCES_QUERY reports them.
-constexpr uint32_t kImplementedHypercalls[] = {VMCI_RESOURCES_QUERY, VMCI_GET_CONTEXT_ID};
+constexpr uint32_t kImplementedHypercalls[] = {VMCI_RESOURCES_QUERY, VMCI_GET_CONTEXT_ID,
+                                               VMCI_QUEUEPAIR_ALLOC, VMCI_QUEUEPAIR_DETACH};
 
 bool is_obsolete_hypercall(uint32_t resource) {
   return resource >= VMCI_DATAGRAM_REQUEST_MAP && resource <= VMCI_EVENT_UNSUBSCRIBE;
@@ -25,8 +27,12 @@ constexpr uint64_t kEventHeadroom = 1024 * (sizeof(vmci_datagram) + sizeof(vmci_
 
 }  // namespace
 
-Hypervisor::Hypervisor(Limits limits, std::shared_ptr<spdlog::logger> log)
-    : limits_(limits), log_(std::move(log)) {}
+Hypervisor::Hypervisor(Limits limits, std::shared_ptr<spdlog::logger> log,
+                       QueuePairMemoryFactory make_memory)
+    : limits_(limits),
+      log_(std::move(log)),
+      make_memory_(std::move(make_memory)),
+      broker_(limits) {}
 
 std::string Hypervisor::describe(const Peer& peer) const {
   if (peer.role == proto::Role::kHost) return "host connection #" + std::to_string(peer.id);
@@ -89,6 +95,7 @@ void Hypervisor::remove(PeerId id) {
   auto it = peers_.find(id);
   if (it == peers_.end()) return;
   const Peer gone = it->second;
+  const QpEndpoint endpoint = endpoint_of(gone);
   peers_.erase(it);
   if (gone.role == proto::Role::kGuest) {
     guests_.erase(gone.cid);
@@ -104,13 +111,21 @@ void Hypervisor::remove(PeerId id) {
   } else {
     std::erase_if(host_handles_, [&](const auto& entry) { return entry.second.owner == id; });
   }
+  // Then its queue pairs are detached (spec §8).
+  std::vector<QpNotice> notices;
+  settle_queue_pairs(notices, broker_.detach_all(endpoint, &notices));
   log_->info("{} gone ({} pending datagrams dropped)", describe(gone), gone.pending.size());
 }
 
-int64_t Hypervisor::send(PeerId id, std::span<const uint8_t> datagram) {
+int64_t Hypervisor::send(PeerId id, std::span<const uint8_t> datagram,
+                         std::shared_ptr<const QueuePairMemory>* memory) {
   auto it = peers_.find(id);
   if (it == peers_.end()) return VMCI_ERROR_UNAVAILABLE;
   const Peer& sender = it->second;
+  if (sender.role == proto::Role::kGuest && proto::is_qp_alloc_hypercall(datagram)) {
+    // May exceed VMCI_MAX_DG_SIZE (spec §11 item 33); its own parser checks it.
+    return hypercall(sender, datagram, memory);
+  }
   if (proto::check_datagram(datagram) != VMCI_SUCCESS) {
     log_->warn("{}: malformed or oversized datagram ({} bytes) refused", describe(sender),
                datagram.size());
@@ -118,16 +133,41 @@ int64_t Hypervisor::send(PeerId id, std::span<const uint8_t> datagram) {
   }
   const vmci_datagram h = proto::header_of(datagram);
   if (h.dst.context == VMCI_INVALID_ID) return VMCI_ERROR_INVALID_ARGS;
-  const int64_t result = sender.role == proto::Role::kGuest ? send_from_guest(sender, datagram)
-                                                            : send_from_host(sender, datagram);
+  int64_t result;
+  if (sender.role == proto::Role::kGuest && h.dst.context == VMCI_HYPERVISOR_CONTEXT_ID) {
+    result = hypercall(sender, datagram, memory);
+  } else {
+    result = sender.role == proto::Role::kGuest ? send_from_guest(sender, datagram)
+                                                : send_from_host(sender, datagram);
+  }
   log_->debug("{}: datagram {} -> {} ({} bytes): {}", describe(sender), proto::to_string(h.src),
               proto::to_string(h.dst), datagram.size(), proto::describe_result(result));
   return result;
 }
 
-int64_t Hypervisor::hypercall(const Peer& sender, std::span<const uint8_t> datagram) {
+int64_t Hypervisor::hypercall(const Peer& sender, std::span<const uint8_t> datagram,
+                              std::shared_ptr<const QueuePairMemory>* memory) {
   const vmci_datagram h = proto::header_of(datagram);
   switch (h.dst.resource) {
+    case VMCI_QUEUEPAIR_ALLOC: {
+      proto::QpAllocFields f;
+      if (proto::parse_qp_alloc_message(datagram, &f) != VMCI_SUCCESS) {
+        log_->warn("{}: malformed queue pair alloc hypercall ({} bytes) refused", describe(sender),
+                   datagram.size());
+        return VMCI_ERROR_INVALID_ARGS;
+      }
+      QueuePairReply reply = qpair_alloc(
+          sender.id, QpAllocRequest{f.handle, f.peer, f.flags, 0, f.produce_size, f.consume_size});
+      if (memory != nullptr) *memory = std::move(reply.memory);
+      return reply.status;
+    }
+    case VMCI_QUEUEPAIR_DETACH: {
+      vmci_handle handle;
+      if (proto::parse_qp_detach_message(datagram, &handle) != VMCI_SUCCESS) {
+        return VMCI_ERROR_INVALID_ARGS;
+      }
+      return qpair_detach(sender.id, handle);
+    }
     case VMCI_RESOURCES_QUERY:
       return proto::answer_resources_query(datagram, kImplementedHypercalls);
     case VMCI_GET_CONTEXT_ID:
@@ -142,7 +182,6 @@ int64_t Hypervisor::hypercall(const Peer& sender, std::span<const uint8_t> datag
 
 int64_t Hypervisor::send_from_guest(const Peer& sender, std::span<const uint8_t> datagram) {
   const vmci_datagram h = proto::header_of(datagram);
-  if (h.dst.context == VMCI_HYPERVISOR_CONTEXT_ID) return hypercall(sender, datagram);
   if (h.src.context != sender.cid) {
     log_->warn("{}: datagram with source {} refused (not its own context)", describe(sender),
                proto::to_string(h.src));
@@ -296,6 +335,73 @@ int Hypervisor::update_context_id(vmci_id old_cid, vmci_id new_cid) {
   return VMCI_SUCCESS;
 }
 
+QpEndpoint Hypervisor::endpoint_of(const Peer& peer) const {
+  return QpEndpoint{peer.id, peer.cid, peer.priv_flags};
+}
+
+QueuePairReply Hypervisor::qpair_alloc(PeerId id, const QpAllocRequest& request) {
+  auto it = peers_.find(id);
+  if (it == peers_.end()) return {VMCI_ERROR_UNAVAILABLE, VMCI_INVALID_HANDLE, nullptr};
+  const Peer& caller = it->second;
+  std::vector<QpNotice> notices;
+  const QpAllocResult r = broker_.alloc(endpoint_of(caller), request, &notices);
+  log_->debug("{}: queue pair alloc {} ({} / {} bytes, flags {:#x}): {}", describe(caller),
+              proto::to_string(request.handle), request.produce_size, request.consume_size,
+              request.flags, proto::describe_result(r.status));
+  if (r.status < VMCI_SUCCESS) return {r.status, VMCI_INVALID_HANDLE, nullptr};
+  const uint64_t key = proto::handle_key(r.handle);
+  if (r.created) {
+    // Guest view: a host creator's produce queue is the guest's consume queue.
+    const bool host = caller.role == proto::Role::kHost;
+    std::string error;
+    auto memory = make_memory_(r.handle, host ? request.consume_size : request.produce_size,
+                               host ? request.produce_size : request.consume_size, &error);
+    if (!memory) {
+      log_->error("{}: no memory for queue pair {}: {}", describe(caller),
+                  proto::to_string(r.handle), error);
+      std::vector<QpNotice> none;
+      broker_.detach(endpoint_of(caller), r.handle, &none);
+      return {VMCI_ERROR_NO_RESOURCES, VMCI_INVALID_HANDLE, nullptr};
+    }
+    qp_memory_[key] = std::move(memory);
+  }
+  settle_queue_pairs(notices, {r.handle});
+  return {r.status, r.handle, qp_memory_.at(key)};
+}
+
+int Hypervisor::qpair_detach(PeerId id, vmci_handle handle) {
+  auto it = peers_.find(id);
+  if (it == peers_.end()) return VMCI_ERROR_UNAVAILABLE;
+  std::vector<QpNotice> notices;
+  const int status = broker_.detach(endpoint_of(it->second), handle, &notices);
+  log_->debug("{}: queue pair detach {}: {}", describe(it->second), proto::to_string(handle),
+              proto::describe_result(status));
+  if (status >= VMCI_SUCCESS) settle_queue_pairs(notices, {handle});
+  return status;
+}
+
+void Hypervisor::settle_queue_pairs(const std::vector<QpNotice>& notices,
+                                    const std::vector<vmci_handle>& touched) {
+  for (const QpNotice& n : notices) {
+    auto peer = peers_.find(n.to);
+    if (peer == peers_.end()) continue;
+    if (enqueue(peer->second, proto::make_queue_pair_event(n.to_cid, n.event, n.handle,
+                                                           n.peer_id)) >= 0) {
+      ++events_sent_;
+    }
+  }
+  for (const vmci_handle& h : touched) {
+    auto memory = qp_memory_.find(proto::handle_key(h));
+    if (memory == qp_memory_.end()) continue;
+    const int state = broker_.state_of(h);
+    if (state == 0) {
+      qp_memory_.erase(memory);  // the last endpoint left: the pair is gone
+    } else {
+      memory->second->set_peer_attached(state == static_cast<int>(QpState::kAttachedMem));
+    }
+  }
+}
+
 Stats Hypervisor::stats() const {
   Stats s;
   for (const auto& [id, peer] : peers_) {
@@ -308,6 +414,8 @@ Stats Hypervisor::stats() const {
     s.pending_datagram_bytes += peer.pending_bytes;
   }
   s.host_datagram_handles = host_handles_.size();
+  s.queue_pairs = broker_.count();
+  for (const auto& [key, memory] : qp_memory_) s.queue_pair_bytes += memory->size();
   s.datagrams_routed = datagrams_routed_;
   s.events_sent = events_sent_;
   return s;

@@ -1,6 +1,7 @@
 // hypervisor.h: the hypervisor core: contexts, host datagram handles,
-// datagram routing, pending accounting and events. No sockets, no threads:
-// the I/O layer feeds it requests and carries out what it decides.
+// datagram routing, pending accounting, the queue-pair broker and events.
+// No sockets, no threads: the I/O layer feeds it requests and carries out
+// what it decides (it passes a pair's memory on to the endpoint).
 //
 // Not thread-safe: the owner serialises calls (HostPeer holds one mutex).
 // Sinks are called inside those calls and must only enqueue.
@@ -12,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -19,6 +21,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/queue_pair_broker.h"
+#include "memory/queue_pair_memory.h"
 #include "vmci/host/limits.h"
 #include "vmci/host/stats.h"
 #include "vmci/proto/frame.h"
@@ -61,19 +65,41 @@ struct HandleResult {
   vmci_handle handle;
 };
 
+// The answer to a queue-pair alloc: on success the pair's handle and the
+// memory that the caller maps (a guest: its produce queue first; a host:
+// the other way round, spec §6.5).
+struct QueuePairReply {
+  int status;
+  vmci_handle handle = VMCI_INVALID_HANDLE;
+  std::shared_ptr<const QueuePairMemory> memory;
+};
+
+// Makes a new pair's memory (sizes in guest view); null with *error if it
+// cannot.
+using QueuePairMemoryFactory = std::function<std::unique_ptr<QueuePairMemory>(
+    vmci_handle handle, uint64_t produce_size, uint64_t consume_size, std::string* error)>;
+
 class Hypervisor {
  public:
-  Hypervisor(Limits limits, std::shared_ptr<spdlog::logger> log);
+  Hypervisor(Limits limits, std::shared_ptr<spdlog::logger> log,
+             QueuePairMemoryFactory make_memory = QueuePairMemory::create);
 
   // Admits a peer (spec §1.5, design decisions 2 and 6).
   Admission admit(const PeerHello& hello, PeerSink* sink);
   // The peer's connection is gone: a guest context is removed (CTX_REMOVED to
-  // every host connection); a host connection's handles go.
+  // every host connection); a host connection's handles go; the queue pairs
+  // of either are detached (QP_PEER_DETACH to the peers that remain).
   void remove(PeerId peer);
 
   // A datagram from the peer (spec §3.5); datagrams to context 0 are
-  // hypercalls (§4). Returns the kernel API's result.
-  int64_t send(PeerId peer, std::span<const uint8_t> datagram);
+  // hypercalls (§4). Returns the kernel API's result; a successful
+  // VMCI_QUEUEPAIR_ALLOC hypercall also sets *memory (if given).
+  int64_t send(PeerId peer, std::span<const uint8_t> datagram,
+               std::shared_ptr<const QueuePairMemory>* memory = nullptr);
+  // The broker calls (spec §6.5): the hypercalls of a guest, the direct
+  // calls of a host connection. Sizes in the caller's own view.
+  QueuePairReply qpair_alloc(PeerId peer, const QpAllocRequest& request);
+  int qpair_detach(PeerId peer, vmci_handle handle);
   // Host connections' datagram handles (spec §3.4, FreeBSD's table rules).
   HandleResult create_host_handle(PeerId peer, vmci_id resource, uint32_t flags,
                                   uint32_t priv_flags);
@@ -109,7 +135,13 @@ class Hypervisor {
   };
 
   vmci_id assign_guest_cid();
-  int64_t hypercall(const Peer& sender, std::span<const uint8_t> datagram);
+  int64_t hypercall(const Peer& sender, std::span<const uint8_t> datagram,
+                    std::shared_ptr<const QueuePairMemory>* memory);
+  QpEndpoint endpoint_of(const Peer& peer) const;
+  // Sends the broker's events and brings each touched pair's memory up to
+  // date with its state (status page; memory freed with the pair).
+  void settle_queue_pairs(const std::vector<QpNotice>& notices,
+                          const std::vector<vmci_handle>& touched);
   int64_t send_from_guest(const Peer& sender, std::span<const uint8_t> datagram);
   int64_t send_from_host(const Peer& sender, std::span<const uint8_t> datagram);
   // Delivers to the owner of host handle `dst`, checking privileges.
@@ -126,6 +158,9 @@ class Hypervisor {
   std::map<PeerId, Peer> peers_;
   std::map<vmci_id, PeerId> guests_;            // guest cid -> peer
   std::map<vmci_id, HostHandle> host_handles_;  // resource id -> handle
+  QueuePairMemoryFactory make_memory_;
+  QueuePairBroker broker_;
+  std::map<uint64_t, std::shared_ptr<QueuePairMemory>> qp_memory_;  // by handle key
   PeerId next_peer_id_ = 1;
   vmci_id next_guest_cid_ = VMCI_RESERVED_CID_LIMIT;
   vmci_id next_host_resource_ = VMCI_RESERVED_RESOURCE_ID_MAX + 1;

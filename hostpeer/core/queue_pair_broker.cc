@@ -37,6 +37,11 @@ QpAllocResult QueuePairBroker::alloc(const QpEndpoint& caller, const QpAllocRequ
                                      std::vector<QpNotice>* notices) {
   const QpAllocResult invalid{VMCI_ERROR_INVALID_ARGS, VMCI_INVALID_HANDLE, false};
   QpAllocRequest r = request;
+  // 0. The per-pair limit, before anything else (as the client API checks it).
+  if (r.produce_size > VMCI_MAX_GUEST_QP_MEMORY || r.consume_size > VMCI_MAX_GUEST_QP_MEMORY ||
+      r.produce_size + r.consume_size > VMCI_MAX_GUEST_QP_MEMORY) {
+    return {VMCI_ERROR_NO_RESOURCES, VMCI_INVALID_HANDLE, false};
+  }
   // 1. Arguments. A host creator may leave the handle to the broker.
   if (proto::is_invalid(r.handle) && caller.is_host() && !(r.flags & VMCI_QPFLAG_ATTACH_ONLY)) {
     do {
@@ -156,7 +161,8 @@ int QueuePairBroker::detach(const QpEndpoint& caller, vmci_handle handle,
   return VMCI_SUCCESS;
 }
 
-void QueuePairBroker::detach_all(const QpEndpoint& caller, std::vector<QpNotice>* notices) {
+std::vector<vmci_handle> QueuePairBroker::detach_all(const QpEndpoint& caller,
+                                                     std::vector<QpNotice>* notices) {
   std::vector<vmci_handle> mine;
   for (const auto& [key, pair] : pairs_) {
     if ((pair.creator_attached && pair.creator.owner == caller.owner) ||
@@ -165,6 +171,7 @@ void QueuePairBroker::detach_all(const QpEndpoint& caller, std::vector<QpNotice>
     }
   }
   for (const auto& handle : mine) detach(caller, handle, notices);
+  return mine;
 }
 
 }  // namespace vmci::host

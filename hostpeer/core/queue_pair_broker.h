@@ -72,8 +72,9 @@ class QueuePairBroker {
                       std::vector<QpNotice>* notices);
   // VMCI_ERROR_NOT_FOUND if the caller is not an endpoint of `handle`.
   int detach(const QpEndpoint& caller, vmci_handle handle, std::vector<QpNotice>* notices);
-  // Detaches every pair the connection is an endpoint of (it went away).
-  void detach_all(const QpEndpoint& caller, std::vector<QpNotice>* notices);
+  // Detaches every pair the connection is an endpoint of (it went away);
+  // returns their handles.
+  std::vector<vmci_handle> detach_all(const QpEndpoint& caller, std::vector<QpNotice>* notices);
 
   size_t count() const { return pairs_.size(); }
   // Queue memory (produce + consume) of the pairs a context is an endpoint of.

@@ -8,6 +8,8 @@
 #include "vmci/proto/datagram.h"
 #include "vmci/proto/handles.h"
 #include "vmci/proto/names.h"
+#include "vmci/proto/queue_pair_hypercalls.h"
+#include "vmci/proto/queue_pair_mapping.h"
 
 namespace vmci::host {
 
@@ -100,6 +102,37 @@ int EmbeddedEndpoint::event_unsubscribe(vmci_id sub_id) {
     changed_.wait(lock, [&] { return running_ != &subscriptions_; });
   }
   return status;
+}
+
+int EmbeddedEndpoint::qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle* handle,
+                                  uint64_t produce_size, uint64_t consume_size, vmci_id peer,
+                                  uint32_t flags, uint32_t priv_flags) {
+  const int checked = proto::check_qpair_alloc(qpair != nullptr, handle != nullptr, produce_size,
+                                               consume_size, flags);
+  if (checked != VMCI_SUCCESS) return checked;
+  const QueuePairReply r = core_.with([&](Hypervisor& c) {
+    return c.qpair_alloc(peer_, QpAllocRequest{*handle, peer, flags, priv_flags, produce_size,
+                                               consume_size});
+  });
+  if (r.status < VMCI_SUCCESS) return r.status;
+  std::string error;
+  auto mapped = proto::map_queue_pair(r.handle, r.memory->fd(), r.memory->status_fd(),
+                                      produce_size, consume_size, &error);
+  if (!mapped) {
+    log_->error("host endpoint: queue pair {}: {}", proto::to_string(r.handle), error);
+    core_.with([&](Hypervisor& c) { return c.qpair_detach(peer_, r.handle); });
+    return VMCI_ERROR_NO_RESOURCES;
+  }
+  *handle = r.handle;
+  *qpair = std::move(mapped);
+  return r.status;
+}
+
+int EmbeddedEndpoint::qpair_detach(std::unique_ptr<QueuePair>* qpair) {
+  if (qpair == nullptr || !*qpair) return VMCI_ERROR_INVALID_ARGS;
+  const vmci_handle handle = (*qpair)->handle();
+  qpair->reset();
+  return core_.with([&](Hypervisor& c) { return c.qpair_detach(peer_, handle); });
 }
 
 void EmbeddedEndpoint::hold_callbacks() {

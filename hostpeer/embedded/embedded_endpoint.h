@@ -35,6 +35,10 @@ class EmbeddedEndpoint final : public Endpoint, public PeerSink {
   int datagram_send(const vmci_datagram* dg) override;
   int event_subscribe(uint32_t event, EventCallback callback, vmci_id* sub_id) override;
   int event_unsubscribe(vmci_id sub_id) override;
+  int qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle* handle, uint64_t produce_size,
+                  uint64_t consume_size, vmci_id peer, uint32_t flags,
+                  uint32_t priv_flags) override;
+  int qpair_detach(std::unique_ptr<QueuePair>* qpair) override;
   void hold_callbacks() override;
   void release_callbacks() override;
   bool connected() const override { return true; }

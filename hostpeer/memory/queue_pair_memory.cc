@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -20,34 +21,55 @@ bool write_header(int fd, uint64_t offset, vmci_handle handle) {
          static_cast<ssize_t>(sizeof header);
 }
 
+// A sealed memfd of `size` zero bytes; -1 with *error on failure.
+int sealed_memfd(const char* name, uint64_t size, std::string* error) {
+  const int fd = ::memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) {
+    *error = errno_text("memfd_create");
+    return -1;
+  }
+  if (::ftruncate(fd, static_cast<off_t>(size)) != 0 ||
+      ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+    *error = errno_text("sizing and sealing queue pair memory");
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 }  // namespace
 
 std::unique_ptr<QueuePairMemory> QueuePairMemory::create(vmci_handle handle, uint64_t produce_size,
                                                          uint64_t consume_size,
                                                          std::string* error) {
   const proto::QueuePairLayout layout = proto::queue_pair_layout(produce_size, consume_size);
-  const int fd = ::memfd_create("vmci-queue-pair", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) {
-    *error = errno_text("memfd_create");
+  const int fd = sealed_memfd("vmci-queue-pair", layout.total, error);
+  if (fd < 0) return nullptr;
+  const int status_fd = sealed_memfd("vmci-queue-pair-status", proto::kQueuePairStatusSize, error);
+  if (status_fd < 0) {
+    ::close(fd);
     return nullptr;
   }
-  std::unique_ptr<QueuePairMemory> memory(new QueuePairMemory(fd, layout.total));
-  if (::ftruncate(fd, static_cast<off_t>(layout.total)) != 0) {
-    *error = errno_text("sizing queue pair memory");
-    return nullptr;
-  }
+  std::unique_ptr<QueuePairMemory> memory(new QueuePairMemory(handle, fd, layout.total, status_fd));
   if (!write_header(fd, layout.produce_header, handle) ||
       !write_header(fd, layout.consume_header, handle)) {
     *error = errno_text("writing queue headers");
     return nullptr;
   }
-  if (::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
-    *error = errno_text("sealing queue pair memory");
-    return nullptr;
-  }
+  memory->status_ = proto::SharedMemory::map_fd(status_fd, proto::kQueuePairStatusSize, error);
+  if (!memory->status_) return nullptr;
   return memory;
 }
 
-QueuePairMemory::~QueuePairMemory() { ::close(fd_); }
+void QueuePairMemory::set_peer_attached(bool attached) {
+  auto* status = reinterpret_cast<proto::QueuePairStatus*>(status_->data());
+  std::atomic_ref<uint32_t>(status->peer_attached).store(attached ? 1 : 0,
+                                                         std::memory_order_release);
+}
+
+QueuePairMemory::~QueuePairMemory() {
+  ::close(fd_);
+  ::close(status_fd_);
+}
 
 }  // namespace vmci::host

@@ -1,9 +1,13 @@
 #include "server/session.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include "vmci/proto/names.h"
 
@@ -25,7 +29,14 @@ Session::Session(Socket socket, LockedCore& core, const PeerPolicy& policy,
                  std::shared_ptr<spdlog::logger> log)
     : socket_(std::move(socket)), core_(core), policy_(policy), log_(std::move(log)) {}
 
-Session::~Session() = default;
+Session::~Session() { close_descriptors(); }
+
+void Session::close_descriptors() {
+  for (auto& out : writes_) {
+    for (int fd : out.fds) ::close(fd);
+    out.fds.clear();
+  }
+}
 
 std::string Session::name() const {
   std::string who = "peer pid " + std::to_string(pid_) + " uid " + std::to_string(uid_);
@@ -94,10 +105,17 @@ void Session::handle_frame() {
     handle_hello();
     return;
   }
-  switch (type) {
+  handle_request();
+}
+
+void Session::handle_request() {
+  const uint32_t id = header_.request_id;
+  switch (static_cast<proto::FrameType>(header_.type)) {
     case proto::FrameType::kDatagram: {
-      const int64_t value = core_.with([&](Hypervisor& core) { return core.send(peer_, body_); });
-      result(header_.request_id, value);
+      std::shared_ptr<const QueuePairMemory> memory;
+      const int64_t value =
+          core_.with([&](Hypervisor& core) { return core.send(peer_, body_, &memory); });
+      result(id, value, VMCI_INVALID_HANDLE, memory.get());
       break;
     }
     case proto::FrameType::kHandleCreate: {
@@ -105,21 +123,44 @@ void Session::handle_frame() {
       const HandleResult r = core_.with([&](Hypervisor& core) {
         return core.create_host_handle(peer_, req.resource, req.flags, req.priv_flags);
       });
-      result(header_.request_id, r.status, r.handle);
+      result(id, r.status, r.handle);
       break;
     }
     case proto::FrameType::kHandleDestroy: {
       const auto req = proto::decode_body<proto::HandleDestroyBody>(body_);
       const int status =
           core_.with([&](Hypervisor& core) { return core.destroy_host_handle(peer_, req.handle); });
-      result(header_.request_id, status);
+      result(id, status);
+      break;
+    }
+    case proto::FrameType::kQueuePairAlloc: {
+      const auto req = proto::decode_body<proto::QueuePairAllocBody>(body_);
+      if (role_ != proto::Role::kHost) {  // guests use the hypercall
+        result(id, VMCI_ERROR_NO_ACCESS);
+        break;
+      }
+      const QueuePairReply r = core_.with([&](Hypervisor& core) {
+        return core.qpair_alloc(peer_, QpAllocRequest{req.handle, req.peer, req.flags,
+                                                      req.priv_flags, req.produce_size,
+                                                      req.consume_size});
+      });
+      result(id, r.status, r.handle, r.memory.get());
+      break;
+    }
+    case proto::FrameType::kQueuePairDetach: {
+      const auto req = proto::decode_body<proto::QueuePairDetachBody>(body_);
+      const int status =
+          role_ != proto::Role::kHost
+              ? VMCI_ERROR_NO_ACCESS
+              : core_.with([&](Hypervisor& core) { return core.qpair_detach(peer_, req.handle); });
+      result(id, status);
       break;
     }
     case proto::FrameType::kDelivered:
-      core_.with([&](Hypervisor& core) { core.delivered(peer_, header_.request_id); });
+      core_.with([&](Hypervisor& core) { core.delivered(peer_, id); });
       break;
     case proto::FrameType::kSync:  // frames are handled in order: all before it are done
-      result(header_.request_id, VMCI_SUCCESS);
+      result(id, VMCI_SUCCESS);
       break;
     default:  // kHello again
       log_->warn("{}: second hello; connection closed", name());
@@ -176,9 +217,30 @@ void Session::handle_hello() {
   queue_frame(proto::encode_frame(proto::FrameType::kWelcome, header_.request_id, welcome));
 }
 
-void Session::result(uint32_t request_id, int64_t value, vmci_handle handle) {
+void Session::result(uint32_t request_id, int64_t value, vmci_handle handle,
+                     const QueuePairMemory* memory) {
   const proto::ResultBody body{value, handle};
-  queue_frame(proto::encode_frame(proto::FrameType::kResult, request_id, body));
+  std::vector<int> fds;
+  if (memory != nullptr && value >= VMCI_SUCCESS) {
+    fds.push_back(::fcntl(memory->fd(), F_DUPFD_CLOEXEC, 0));
+    if (role_ == proto::Role::kHost) {
+      fds.push_back(::fcntl(memory->status_fd(), F_DUPFD_CLOEXEC, 0));
+    }
+    if (std::find(fds.begin(), fds.end(), -1) != fds.end()) {
+      // The pair exists but cannot be handed over: the peer cannot go on.
+      log_->error("{}: cannot pass queue pair memory: {}", name(), std::strerror(errno));
+      for (int fd : fds) {
+        if (fd >= 0) ::close(fd);
+      }
+      goodbye(VMCI_ERROR_NO_RESOURCES, "hostpeer is out of file descriptors");
+      return;
+    }
+  }
+  const auto count = static_cast<uint16_t>(fds.size());
+  const std::vector<uint8_t> bytes(reinterpret_cast<const uint8_t*>(&body),
+                                   reinterpret_cast<const uint8_t*>(&body) + sizeof body);
+  queue_frame(proto::encode_frame(proto::FrameType::kResult, request_id, bytes, count),
+              std::move(fds));
 }
 
 void Session::deliver(uint32_t delivery_id, std::vector<uint8_t> datagram) {
@@ -188,15 +250,16 @@ void Session::deliver(uint32_t delivery_id, std::vector<uint8_t> datagram) {
   });
 }
 
-void Session::queue_frame(std::vector<uint8_t> frame) {
-  if (closing_) return;
-  if (queued_bytes_ + frame.size() > kMaxQueuedBytes) {
+void Session::queue_frame(std::vector<uint8_t> frame, std::vector<int> fds) {
+  if (closing_ || queued_bytes_ + frame.size() > kMaxQueuedBytes) {
+    for (int fd : fds) ::close(fd);
+    if (closing_) return;
     log_->warn("{}: not reading ({} bytes queued); connection cut off", name(), queued_bytes_);
     close("peer stopped reading");
     return;
   }
   queued_bytes_ += frame.size();
-  writes_.push_back(std::move(frame));
+  writes_.push_back(Outgoing{std::move(frame), std::move(fds)});
   if (!writing_) write_next();
 }
 
@@ -208,17 +271,67 @@ void Session::write_next() {
     return;
   }
   writing_ = true;
-  asio::async_write(socket_, asio::buffer(writes_.front()),
+  if (!writes_.front().fds.empty()) {
+    write_with_descriptors();
+    return;
+  }
+  asio::async_write(socket_, asio::buffer(writes_.front().bytes),
                     [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-                      if (self->closing_) return;  // the queue may be gone
-                      if (ec) {
-                        self->close("write failed: " + ec.message());
-                        return;
-                      }
-                      self->queued_bytes_ -= self->writes_.front().size();
-                      self->writes_.pop_front();
-                      self->write_next();
+                      self->written(ec);
                     });
+}
+
+void Session::written(const boost::system::error_code& ec) {
+  if (closing_) return;  // the queue may be gone
+  if (ec) {
+    close("write failed: " + ec.message());
+    return;
+  }
+  queued_bytes_ -= writes_.front().bytes.size();
+  writes_.pop_front();
+  write_next();
+}
+
+// Asio cannot send ancillary data: the first part of the frame goes out
+// with sendmsg (SCM_RIGHTS) once the socket is writable, the rest as usual.
+void Session::write_with_descriptors() {
+  socket_.async_wait(Socket::wait_write, [self = shared_from_this()](
+                                             const boost::system::error_code& ec) {
+    if (self->closing_) return;
+    if (ec) {
+      self->close("write failed: " + ec.message());
+      return;
+    }
+    Outgoing& out = self->writes_.front();
+    iovec iov{out.bytes.data(), out.bytes.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * proto::kMaxFrameDescriptors)] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * out.fds.size());
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * out.fds.size());
+    std::memcpy(CMSG_DATA(cmsg), out.fds.data(), sizeof(int) * out.fds.size());
+    const ssize_t sent =
+        ::sendmsg(self->socket_.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+        self->write_with_descriptors();
+      } else {
+        self->close(std::string("write failed: ") + std::strerror(errno));
+      }
+      return;
+    }
+    for (int fd : out.fds) ::close(fd);  // the peer has its own copies now
+    out.fds.clear();
+    const auto done = static_cast<size_t>(sent);
+    asio::async_write(
+        self->socket_, asio::buffer(out.bytes.data() + done, out.bytes.size() - done),
+        [self](const boost::system::error_code& write_ec, size_t) { self->written(write_ec); });
+  });
 }
 
 void Session::goodbye(int status, const std::string& reason) {

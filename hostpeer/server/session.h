@@ -53,10 +53,21 @@ class Session : public std::enable_shared_from_this<Session>, public PeerSink {
   void read_body();
   void handle_frame();
   void handle_hello();
-  void reply(proto::FrameType type, uint32_t request_id, std::vector<uint8_t> body);
-  void result(uint32_t request_id, int64_t value, vmci_handle handle = VMCI_INVALID_HANDLE);
-  void queue_frame(std::vector<uint8_t> frame);
+  // A frame to write, with the descriptors (owned) that go with its first byte.
+  struct Outgoing {
+    std::vector<uint8_t> bytes;
+    std::vector<int> fds;
+  };
+
+  void handle_request();
+  // `memory`: a queue pair's memory to pass with the result.
+  void result(uint32_t request_id, int64_t value, vmci_handle handle = VMCI_INVALID_HANDLE,
+              const QueuePairMemory* memory = nullptr);
+  void queue_frame(std::vector<uint8_t> frame, std::vector<int> fds = {});
   void write_next();
+  void write_with_descriptors();
+  void written(const boost::system::error_code& ec);
+  void close_descriptors();
   // Sends a goodbye, then closes once it is written.
   void goodbye(int status, const std::string& reason);
   std::string name() const;
@@ -75,7 +86,7 @@ class Session : public std::enable_shared_from_this<Session>, public PeerSink {
   proto::Role role_ = proto::Role::kGuest;
   proto::FrameHeader header_{};
   std::vector<uint8_t> body_;
-  std::deque<std::vector<uint8_t>> writes_;
+  std::deque<Outgoing> writes_;
   size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool close_when_written_ = false;

@@ -28,6 +28,10 @@ constexpr FrameRule kRules[] = {
     {FrameType::kGoodbye, Direction::kToPeer, sizeof(GoodbyeBody),
      sizeof(GoodbyeBody) + kMaxReasonSize},
     {FrameType::kSync, Direction::kToHostpeer, sizeof(DeliveredBody), sizeof(DeliveredBody)},
+    {FrameType::kQueuePairAlloc, Direction::kToHostpeer, sizeof(QueuePairAllocBody),
+     sizeof(QueuePairAllocBody)},
+    {FrameType::kQueuePairDetach, Direction::kToHostpeer, sizeof(QueuePairDetachBody),
+     sizeof(QueuePairDetachBody)},
 };
 
 const FrameRule* rule_for(uint16_t type) {
@@ -61,6 +65,10 @@ std::string_view frame_type_name(FrameType type) {
       return "goodbye";
     case FrameType::kSync:
       return "sync";
+    case FrameType::kQueuePairAlloc:
+      return "queue-pair-alloc";
+    case FrameType::kQueuePairDetach:
+      return "queue-pair-detach";
   }
   return "unknown";
 }
@@ -85,7 +93,10 @@ FrameCheck check_frame_header(const FrameHeader& header, Direction direction) {
   if (rule->direction != direction) {
     return {false, "frame type " + name + " sent in the wrong direction"};
   }
-  if (header.flags != 0) return {false, "frame " + name + " has non-zero flags"};
+  const uint16_t max_flags = rule->type == FrameType::kResult ? kMaxFrameDescriptors : 0;
+  if (header.flags > max_flags) {
+    return {false, "frame " + name + " has flags " + std::to_string(header.flags)};
+  }
   if (header.body_size < rule->min_body || header.body_size > rule->max_body) {
     return {false, "frame " + name + " body of " + std::to_string(header.body_size) +
                        " bytes (allowed " + std::to_string(rule->min_body) + ".." +
@@ -95,8 +106,8 @@ FrameCheck check_frame_header(const FrameHeader& header, Direction direction) {
 }
 
 std::vector<uint8_t> encode_frame(FrameType type, uint32_t request_id,
-                                  std::span<const uint8_t> body) {
-  const FrameHeader header{kFrameMagic, static_cast<uint16_t>(type), 0,
+                                  std::span<const uint8_t> body, uint16_t flags) {
+  const FrameHeader header{kFrameMagic, static_cast<uint16_t>(type), flags,
                            static_cast<uint32_t>(body.size()), request_id};
   std::vector<uint8_t> out(sizeof header + body.size());
   std::memcpy(out.data(), &header, sizeof header);

@@ -17,8 +17,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 
 #include "vmci/proto/subscriptions.h"
+#include "vmci/queue_pair.h"
 #include "vmci/vmci_call_defs.h"
 
 namespace vmci {
@@ -46,6 +48,17 @@ class Endpoint {
 
   virtual int event_subscribe(uint32_t event, EventCallback callback, vmci_id* sub_id) = 0;
   virtual int event_unsubscribe(vmci_id sub_id) = 0;
+
+  // vmci_qpair_alloc (spec §6.2, §6.4, §6.5): creates the pair `*handle`
+  // names (an invalid handle: a new one, written back), or attaches to it.
+  // Sizes are the caller's own view: `produce_size` is the queue it
+  // enqueues into. On success *qpair is the caller's endpoint.
+  virtual int qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle* handle,
+                          uint64_t produce_size, uint64_t consume_size, vmci_id peer,
+                          uint32_t flags, uint32_t priv_flags) = 0;
+  // vmci_qpair_detach: *qpair is destroyed and null afterwards, whatever
+  // the result (spec §11 item 17).
+  virtual int qpair_detach(std::unique_ptr<QueuePair>* qpair) = 0;
 
   // Testing aid: while held, nothing is delivered to callbacks; what
   // arrives waits inside the endpoint (datagrams stay pending in hostpeer's

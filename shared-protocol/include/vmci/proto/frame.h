@@ -16,10 +16,17 @@
 //                     kDelivered (delivery N is taken for its callback)
 //                     kSync (answered once everything sent before it is
 //                     handled)                             -> kResult
+//                     kQueuePairAlloc / kQueuePairDetach (host peers only:
+//                     the host's broker calls; guests use the
+//                     VMCI_QUEUEPAIR_* hypercalls)         -> kResult
 //   hostpeer -> peer  kDeliver (a datagram for this peer, request_id N)
 //                     kGoodbye (the connection ends, with a reason)
 //
-// Every request carries a request_id that its kResult repeats.
+// Every request carries a request_id that its kResult repeats. A kResult of
+// a successful queue-pair alloc (a hypercall or kQueuePairAlloc) carries
+// file descriptors as SCM_RIGHTS with its first byte; FrameHeader::flags
+// then says how many: the pair's memory, and for a host peer its status
+// page (vmci/proto/queue.h).
 #pragma once
 
 #include <cstdint>
@@ -37,7 +44,8 @@ namespace vmci::proto {
 inline constexpr uint16_t kProtocolMajor = 1;
 inline constexpr uint16_t kProtocolMinor = 0;
 inline constexpr uint32_t kFrameMagic = 0x50434d56;  // "VMCP" on the wire
-inline constexpr uint32_t kMaxFrameBody = VMCI_MAX_DG_SIZE + 4096;
+// The largest body: a queue-pair alloc hypercall of a 128 MiB pair.
+inline constexpr uint32_t kMaxFrameBody = 160 * 1024;
 inline constexpr uint32_t kMaxReasonSize = 1024;
 
 enum class FrameType : uint16_t {
@@ -51,14 +59,19 @@ enum class FrameType : uint16_t {
   kHandleDestroy = 8,
   kGoodbye = 9,
   kSync = 10,
+  kQueuePairAlloc = 11,
+  kQueuePairDetach = 12,
 };
+
+// kResult only: the number of descriptors sent with the frame.
+inline constexpr uint16_t kMaxFrameDescriptors = 2;
 
 std::string_view frame_type_name(FrameType type);
 
 struct FrameHeader {
   uint32_t magic;
   uint16_t type;
-  uint16_t flags;  // zero in this version
+  uint16_t flags;  // zero, except a kResult's descriptor count
   uint32_t body_size;
   uint32_t request_id;
 };
@@ -104,6 +117,21 @@ struct HandleDestroyBody {
   vmci_handle handle;
 };
 
+// A host's vmci_qpair_alloc; sizes from the host's own view.
+struct QueuePairAllocBody {
+  vmci_handle handle;  // invalid: hostpeer picks one (in the result)
+  vmci_id peer;
+  uint32_t flags;
+  uint32_t priv_flags;
+  uint32_t reserved;
+  uint64_t produce_size;
+  uint64_t consume_size;
+};
+
+struct QueuePairDetachBody {
+  vmci_handle handle;
+};
+
 // Followed by up to kMaxReasonSize bytes of UTF-8 text.
 struct GoodbyeBody {
   int32_t status;
@@ -125,7 +153,7 @@ FrameCheck check_frame_header(const FrameHeader& header, Direction direction);
 
 // A whole frame: header then body.
 std::vector<uint8_t> encode_frame(FrameType type, uint32_t request_id,
-                                  std::span<const uint8_t> body);
+                                  std::span<const uint8_t> body, uint16_t flags = 0);
 
 // A frame whose body is a fixed-size struct, then `trailer` (reason text).
 template <typename Body>

@@ -50,6 +50,16 @@ QueuePairLayout queue_pair_layout(uint64_t produce_size, uint64_t consume_size);
 QueuePairView creator_view(uint8_t* base, uint64_t produce_size, uint64_t consume_size);
 QueuePairView attacher_view(uint8_t* base, uint64_t produce_size, uint64_t consume_size);
 
+// The page hostpeer gives a host endpoint with each of its pairs. Only
+// hostpeer writes it: peer_attached is 1 while the guest endpoint's memory
+// is there (the broker's *_MEM states), else 0 (spec §6.8: a host endpoint
+// then gets VMCI_ERROR_QUEUEPAIR_NOTATTACHED).
+struct QueuePairStatus {
+  uint32_t peer_attached;
+  uint32_t reserved;
+};
+inline constexpr uint64_t kQueuePairStatusSize = kQueuePageSize;
+
 // The four queries of the kernel API (spec §6.7): a count, or
 // VMCI_ERROR_INVALID_SIZE when an index is out of range (a size-0 queue).
 int64_t produce_free_space(const QueuePairView& qp);

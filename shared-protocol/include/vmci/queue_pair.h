@@ -1,0 +1,75 @@
+// queue_pair.h: one endpoint of a queue pair, as vmci_qpair_alloc returns
+// it (spec §6). Its data calls touch only the mapped memory: they never go
+// through hostpeer and never take a lock.
+//
+// Contract: one producer thread (enqueue, enquev, produce_*) and one
+// consumer thread (dequeue, dequev, peek, peekv, consume_*) may use one
+// QueuePair at the same time; more callers of either kind need a lock of
+// their own. The object is detached and destroyed through the Endpoint that
+// allocated it (Endpoint::qpair_detach).
+//
+//   std::unique_ptr<vmci::QueuePair> qp;
+//   vmci_handle handle = VMCI_INVALID_HANDLE;
+//   ep.qpair_alloc(&qp, &handle, 65536, 65536, VMCI_INVALID_ID, 0, 0);
+//   qp->enqueue("hi", 2);          // 2, a short count, or VMCI_ERROR_*
+//   ep.qpair_detach(&qp);          // qp is null afterwards, whatever the result
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "vmci/proto/queue.h"
+
+namespace vmci {
+
+class QueuePair {
+ public:
+  // `view` lies in memory that `keep_alive` keeps mapped. `peer_attached`,
+  // when not null, says whether the peer's memory is there (a host
+  // endpoint's word, written by hostpeer); while it reads 0 the data calls
+  // return VMCI_ERROR_QUEUEPAIR_NOTATTACHED and the queries 0 (spec §6.8).
+  QueuePair(vmci_handle handle, proto::QueuePairView view, std::shared_ptr<const void> keep_alive,
+            const uint32_t* peer_attached = nullptr);
+
+  vmci_handle handle() const { return handle_; }
+  // The owner of the mapping: the pair's memory stays mapped while a copy
+  // of it lives (an endpoint keeps one for a pair that failed to detach).
+  std::shared_ptr<const void> keep_alive() const { return keep_alive_; }
+  uint64_t produce_size() const { return view_.produce_size; }
+  uint64_t consume_size() const { return view_.consume_size; }
+
+  // Results as FreeBSD's vmci_qpair_* (spec §6.7, §6.8): a byte count (a
+  // short one when the queue fills or empties) or a VMCI_ERROR_*.
+  int64_t enqueue(const void* buf, size_t size);
+  int64_t dequeue(void* buf, size_t size);
+  int64_t peek(void* buf, size_t size);
+  // Vectored: `iov_size` bytes in total; the iovec array is consumed in
+  // place (bases advanced, lengths reduced) by the bytes copied, also by
+  // peekv.
+  int64_t enquev(struct iovec* iov, size_t iov_size);
+  int64_t dequev(struct iovec* iov, size_t iov_size);
+  int64_t peekv(struct iovec* iov, size_t iov_size);
+
+  int64_t produce_free_space() const;
+  int64_t produce_buf_ready() const;
+  int64_t consume_free_space() const;
+  int64_t consume_buf_ready() const;
+  // Null out-pointers are allowed. VMCI_ERROR_INVALID_SIZE when an index is
+  // beyond its queue.
+  int get_produce_indexes(uint64_t* producer_tail, uint64_t* consumer_head) const;
+  int get_consume_indexes(uint64_t* consumer_tail, uint64_t* producer_head) const;
+
+ private:
+  bool peer_attached() const;
+  int64_t copy_vector(struct iovec* iov, size_t iov_size, int kind);
+
+  vmci_handle handle_;
+  proto::QueuePairView view_;
+  std::shared_ptr<const void> keep_alive_;
+  uint32_t* peer_attached_;
+};
+
+}  // namespace vmci

@@ -1,0 +1,141 @@
+#include "vmci/queue_pair.h"
+
+#include <algorithm>
+#include <atomic>
+#include <vector>
+
+namespace vmci {
+namespace {
+
+enum Kind { kEnqueue, kDequeue, kPeek };
+
+// Advances the iovec array by n bytes, in place.
+void consume_iov(struct iovec* iov, size_t n) {
+  for (; n > 0; ++iov) {
+    const size_t step = std::min(n, iov->iov_len);
+    iov->iov_base = static_cast<uint8_t*>(iov->iov_base) + step;
+    iov->iov_len -= step;
+    n -= step;
+  }
+}
+
+}  // namespace
+
+QueuePair::QueuePair(vmci_handle handle, proto::QueuePairView view,
+                     std::shared_ptr<const void> keep_alive, const uint32_t* peer_attached)
+    : handle_(handle),
+      view_(view),
+      keep_alive_(std::move(keep_alive)),
+      peer_attached_(const_cast<uint32_t*>(peer_attached)) {}
+
+bool QueuePair::peer_attached() const {
+  return peer_attached_ == nullptr ||
+         std::atomic_ref<uint32_t>(*peer_attached_).load(std::memory_order_acquire) != 0;
+}
+
+int64_t QueuePair::enqueue(const void* buf, size_t size) {
+  if (buf == nullptr) return VMCI_ERROR_INVALID_ARGS;
+  if (!peer_attached()) return VMCI_ERROR_QUEUEPAIR_NOTATTACHED;
+  return proto::enqueue(view_, buf, size);
+}
+
+int64_t QueuePair::dequeue(void* buf, size_t size) {
+  if (buf == nullptr) return VMCI_ERROR_INVALID_ARGS;
+  if (!peer_attached()) return VMCI_ERROR_QUEUEPAIR_NOTATTACHED;
+  return proto::dequeue(view_, buf, size);
+}
+
+int64_t QueuePair::peek(void* buf, size_t size) {
+  if (buf == nullptr) return VMCI_ERROR_INVALID_ARGS;
+  if (!peer_attached()) return VMCI_ERROR_QUEUEPAIR_NOTATTACHED;
+  return proto::peek(view_, buf, size);
+}
+
+int64_t QueuePair::copy_vector(struct iovec* iov, size_t iov_size, int kind) {
+  if (iov == nullptr) return VMCI_ERROR_INVALID_ARGS;
+  if (!peer_attached()) return VMCI_ERROR_QUEUEPAIR_NOTATTACHED;
+  // The ring copies at most two pieces; gather or scatter through a
+  // contiguous buffer only when the iovec has several entries.
+  if (iov_size <= iov->iov_len) {
+    int64_t n;
+    if (kind == kEnqueue) {
+      n = proto::enqueue(view_, iov->iov_base, iov_size);
+    } else {
+      n = kind == kDequeue ? proto::dequeue(view_, iov->iov_base, iov_size)
+                           : proto::peek(view_, iov->iov_base, iov_size);
+    }
+    if (n > 0) consume_iov(iov, static_cast<size_t>(n));
+    return n;
+  }
+  std::vector<uint8_t> buffer;
+  int64_t n;
+  if (kind == kEnqueue) {
+    const int64_t free = proto::produce_free_space(view_);
+    if (free <= 0) return free == 0 ? VMCI_ERROR_QUEUEPAIR_NOSPACE : free;
+    buffer.resize(std::min<uint64_t>(static_cast<uint64_t>(free), iov_size));
+    size_t at = 0;
+    for (const struct iovec* v = iov; at < buffer.size(); ++v) {
+      const size_t step = std::min(buffer.size() - at, v->iov_len);
+      std::copy_n(static_cast<const uint8_t*>(v->iov_base), step, buffer.data() + at);
+      at += step;
+    }
+    n = proto::enqueue(view_, buffer.data(), buffer.size());
+  } else {
+    const int64_t ready = proto::consume_buf_ready(view_);
+    if (ready <= 0) return ready == 0 ? VMCI_ERROR_QUEUEPAIR_NODATA : ready;
+    buffer.resize(std::min<uint64_t>(static_cast<uint64_t>(ready), iov_size));
+    n = kind == kDequeue ? proto::dequeue(view_, buffer.data(), buffer.size())
+                         : proto::peek(view_, buffer.data(), buffer.size());
+    size_t at = 0;
+    for (struct iovec* v = iov; n > 0 && at < static_cast<size_t>(n); ++v) {
+      const size_t step = std::min(static_cast<size_t>(n) - at, v->iov_len);
+      std::copy_n(buffer.data() + at, step, static_cast<uint8_t*>(v->iov_base));
+      at += step;
+    }
+  }
+  if (n > 0) consume_iov(iov, static_cast<size_t>(n));
+  return n;
+}
+
+int64_t QueuePair::enquev(struct iovec* iov, size_t iov_size) {
+  return copy_vector(iov, iov_size, kEnqueue);
+}
+int64_t QueuePair::dequev(struct iovec* iov, size_t iov_size) {
+  return copy_vector(iov, iov_size, kDequeue);
+}
+int64_t QueuePair::peekv(struct iovec* iov, size_t iov_size) {
+  return copy_vector(iov, iov_size, kPeek);
+}
+
+int64_t QueuePair::produce_free_space() const {
+  return peer_attached() ? proto::produce_free_space(view_) : 0;
+}
+int64_t QueuePair::produce_buf_ready() const {
+  return peer_attached() ? proto::produce_buf_ready(view_) : 0;
+}
+int64_t QueuePair::consume_free_space() const {
+  return peer_attached() ? proto::consume_free_space(view_) : 0;
+}
+int64_t QueuePair::consume_buf_ready() const {
+  return peer_attached() ? proto::consume_buf_ready(view_) : 0;
+}
+
+int QueuePair::get_produce_indexes(uint64_t* producer_tail, uint64_t* consumer_head) const {
+  if (!peer_attached()) return VMCI_ERROR_QUEUEPAIR_NOTATTACHED;
+  const proto::QueueIndexes i = proto::produce_indexes(view_);
+  if (producer_tail) *producer_tail = i.tail;
+  if (consumer_head) *consumer_head = i.head;
+  return i.tail >= view_.produce_size || i.head >= view_.produce_size ? VMCI_ERROR_INVALID_SIZE
+                                                                       : VMCI_SUCCESS;
+}
+
+int QueuePair::get_consume_indexes(uint64_t* consumer_tail, uint64_t* producer_head) const {
+  if (!peer_attached()) return VMCI_ERROR_QUEUEPAIR_NOTATTACHED;
+  const proto::QueueIndexes i = proto::consume_indexes(view_);
+  if (consumer_tail) *consumer_tail = i.tail;
+  if (producer_head) *producer_head = i.head;
+  return i.tail >= view_.consume_size || i.head >= view_.consume_size ? VMCI_ERROR_INVALID_SIZE
+                                                                       : VMCI_SUCCESS;
+}
+
+}  // namespace vmci
