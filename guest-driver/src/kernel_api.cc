@@ -67,6 +67,13 @@ thread_local std::string last_error_copy;
 
 }  // namespace
 
+// A queue pair of the C API: the endpoint, and the driver it came from
+// (kept alive for the detach even if the process connects again).
+struct vmci_qpair {
+  std::shared_ptr<Driver> driver;
+  std::unique_ptr<vmci::QueuePair> endpoint;
+};
+
 extern "C" {
 
 int vmci_hostpeer_connect(const char* socket_path) {
@@ -148,6 +155,81 @@ int vmci_event_unsubscribe(vmci_id subscription) {
   auto driver = implicit().get();
   if (!driver) return VMCI_ERROR_UNAVAILABLE;
   return driver->event_unsubscribe(subscription);
+}
+
+int vmci_qpair_alloc(struct vmci_qpair** qpair, struct vmci_handle* handle,
+                     uint64_t produce_q_size, uint64_t consume_q_size, vmci_id peer,
+                     uint32_t flags, vmci_privilege_flags priv_flags) {
+  auto driver = implicit().get();
+  if (!driver) return VMCI_ERROR_UNAVAILABLE;
+  std::unique_ptr<vmci::QueuePair> endpoint;
+  const int status = driver->qpair_alloc(qpair ? &endpoint : nullptr, handle, produce_q_size,
+                                         consume_q_size, peer, flags, priv_flags);
+  if (status < VMCI_SUCCESS) return status;
+  *qpair = new vmci_qpair{std::move(driver), std::move(endpoint)};
+  return status;
+}
+
+int vmci_qpair_detach(struct vmci_qpair** qpair) {
+  if (qpair == nullptr || *qpair == nullptr) return VMCI_ERROR_INVALID_ARGS;
+  std::unique_ptr<vmci_qpair> owned(*qpair);
+  *qpair = nullptr;  // whatever the result (spec §11 item 17)
+  return owned->driver->qpair_detach(&owned->endpoint);
+}
+
+int vmci_qpair_get_produce_indexes(const struct vmci_qpair* qpair, uint64_t* producer_tail,
+                                   uint64_t* consumer_head) {
+  if (qpair == nullptr) return VMCI_ERROR_INVALID_ARGS;
+  return qpair->endpoint->get_produce_indexes(producer_tail, consumer_head);
+}
+
+int vmci_qpair_get_consume_indexes(const struct vmci_qpair* qpair, uint64_t* consumer_tail,
+                                   uint64_t* producer_head) {
+  if (qpair == nullptr) return VMCI_ERROR_INVALID_ARGS;
+  return qpair->endpoint->get_consume_indexes(consumer_tail, producer_head);
+}
+
+int64_t vmci_qpair_produce_free_space(const struct vmci_qpair* qpair) {
+  return qpair ? qpair->endpoint->produce_free_space() : VMCI_ERROR_INVALID_ARGS;
+}
+
+int64_t vmci_qpair_produce_buf_ready(const struct vmci_qpair* qpair) {
+  return qpair ? qpair->endpoint->produce_buf_ready() : VMCI_ERROR_INVALID_ARGS;
+}
+
+int64_t vmci_qpair_consume_free_space(const struct vmci_qpair* qpair) {
+  return qpair ? qpair->endpoint->consume_free_space() : VMCI_ERROR_INVALID_ARGS;
+}
+
+int64_t vmci_qpair_consume_buf_ready(const struct vmci_qpair* qpair) {
+  return qpair ? qpair->endpoint->consume_buf_ready() : VMCI_ERROR_INVALID_ARGS;
+}
+
+ssize_t vmci_qpair_enqueue(struct vmci_qpair* qpair, const void* buf, size_t buf_size, int) {
+  return qpair ? qpair->endpoint->enqueue(buf, buf_size) : VMCI_ERROR_INVALID_ARGS;
+}
+
+ssize_t vmci_qpair_dequeue(struct vmci_qpair* qpair, void* buf, size_t buf_size, int) {
+  return qpair ? qpair->endpoint->dequeue(buf, buf_size) : VMCI_ERROR_INVALID_ARGS;
+}
+
+ssize_t vmci_qpair_peek(struct vmci_qpair* qpair, void* buf, size_t buf_size, int) {
+  return qpair ? qpair->endpoint->peek(buf, buf_size) : VMCI_ERROR_INVALID_ARGS;
+}
+
+ssize_t vmci_qpair_enquev(struct vmci_qpair* qpair, void* iov, size_t iov_size, int) {
+  return qpair ? qpair->endpoint->enquev(static_cast<struct iovec*>(iov), iov_size)
+               : VMCI_ERROR_INVALID_ARGS;
+}
+
+ssize_t vmci_qpair_dequev(struct vmci_qpair* qpair, void* iov, size_t iov_size, int) {
+  return qpair ? qpair->endpoint->dequev(static_cast<struct iovec*>(iov), iov_size)
+               : VMCI_ERROR_INVALID_ARGS;
+}
+
+ssize_t vmci_qpair_peekv(struct vmci_qpair* qpair, void* iov, size_t iov_size, int) {
+  return qpair ? qpair->endpoint->peekv(static_cast<struct iovec*>(iov), iov_size)
+               : VMCI_ERROR_INVALID_ARGS;
 }
 
 }  // extern "C"

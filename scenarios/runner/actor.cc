@@ -124,4 +124,15 @@ EventCallback Actor::event_callback() {
   };
 }
 
+void Actor::set_qpair(const std::string& name, std::unique_ptr<QueuePair> qpair) {
+  std::lock_guard lock(qpairs_mutex_);
+  qpairs_[name] = std::move(qpair);
+}
+
+std::unique_ptr<QueuePair>* Actor::qpair_slot(const std::string& name) {
+  std::lock_guard lock(qpairs_mutex_);
+  auto it = qpairs_.find(name);
+  return it == qpairs_.end() ? nullptr : &it->second;
+}
+
 }  // namespace vmci::scenario

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -73,6 +74,13 @@ class Actor {
   vmci_id context_id() const { return context_id_; }
   Inbox& inbox() { return inbox_; }
 
+  // The queue pairs this actor allocated, by variable name. The slot stays
+  // (empty) after a detach; a pair outlives a kill or reconnect, as mapped
+  // memory outlives a dead connection.
+  void set_qpair(const std::string& name, std::unique_ptr<QueuePair> qpair);
+  // The slot of `name`, or null if this actor never bound it.
+  std::unique_ptr<QueuePair>* qpair_slot(const std::string& name);
+
   // Callbacks for the kernel API calls, feeding the inbox.
   DatagramCallback datagram_callback();
   EventCallback event_callback();
@@ -80,6 +88,8 @@ class Actor {
  private:
   ActorSpec spec_;
   vmci_id context_id_ = VMCI_INVALID_ID;
+  std::mutex qpairs_mutex_;  // guards the map, not the pairs
+  std::map<std::string, std::unique_ptr<QueuePair>> qpairs_;
   Inbox inbox_;
   // Declared after the inbox: destroyed first, so no callback fills a
   // destroyed inbox.

@@ -16,6 +16,7 @@
 #include "actor.h"
 #include "data.h"
 #include "loader.h"
+#include "stream.h"
 #include "vmci/host/hostpeer.h"
 #include "vmci/proto/handles.h"
 #include "vmci/proto/names.h"
@@ -68,11 +69,13 @@ class SocketDir {
   std::string error_;
 };
 
-// A bound variable: a handle or a number (context id, subscription id, result).
+// A bound variable: a handle, a number (context id, subscription id,
+// result), or a queue pair (its handle, and the actor whose it is).
 struct Value {
   bool is_handle = false;
   vmci_handle handle = VMCI_INVALID_HANDLE;
   int64_t number = 0;
+  std::string qpair_actor;  // set for a queue pair
 };
 
 // What an API call returned, and what its `as` binds if the step succeeds.
@@ -84,9 +87,8 @@ struct ApiResult {
 // The API ops this runner plays; the others of the format load but fail
 // their step as not implemented yet.
 bool api_op_implemented(const std::string& op) {
-  return op == "get_context_id" || op == "datagram_create_handle" ||
-         op == "datagram_destroy_handle" || op == "datagram_send" || op == "event_subscribe" ||
-         op == "event_unsubscribe";
+  return op == "get_context_id" || op.starts_with("datagram_") || op.starts_with("event_") ||
+         op.starts_with("qpair_");
 }
 
 class Run {
@@ -102,6 +104,10 @@ class Run {
   void record(StepOutcome outcome);
   void execute(const Step& step, StepOutcome& out);
   ApiResult call_api(const Step& step, Actor& actor);
+  ApiResult call_qpair_api(const Step& step, Actor& actor);
+  void stream_op(const Step& step, Actor& actor, StepOutcome& out);
+  // The queue pair a step names: the actor's own, still allocated.
+  QueuePair& qpair(const Step& step, Actor& actor);
   void wait_op(const Step& step, Actor& actor, StepOutcome& out);
   void control_op(const Step& step);
 
@@ -160,9 +166,14 @@ vmci_id Run::context(const json& v) {
 vmci_handle Run::handle(const json& v) {
   if (v.is_string()) {
     const std::string name = v;
-    if (name.ends_with(".handle"))
-      fail(name + ": queue pairs are not implemented by this runner yet");
+    if (name.ends_with(".handle")) {
+      const std::string qp = name.substr(0, name.size() - std::string(".handle").size());
+      const Value value = variable(qp);
+      if (value.qpair_actor.empty()) fail(qp + " is not a queue pair");
+      return value.handle;
+    }
     const Value value = variable(name);
+    if (!value.qpair_actor.empty()) fail(name + " is a queue pair; its handle is " + name + ".handle");
     if (!value.is_handle) fail(name + " is not a handle");
     return value.handle;
   }
@@ -205,7 +216,7 @@ ApiResult Run::call_api(const Step& step, Actor& a) {
   const std::string& op = step.op;
   if (op == "get_context_id") {
     const vmci_id cid = driver->get_context_id();
-    return {cid, Value{false, VMCI_INVALID_HANDLE, cid}};
+    return {cid, Value{false, VMCI_INVALID_HANDLE, cid, {}}};
   }
   if (op == "datagram_create_handle") {
     const vmci_id resource = !args.contains("resource") || args["resource"] == "any"
@@ -215,7 +226,7 @@ ApiResult Run::call_api(const Step& step, Actor& a) {
     const int status = driver->datagram_create_handle(resource, flags_of(step, "flags", "datagram"),
                                                       flags_of(step, "priv_flags", "priv_flags"),
                                                       a.datagram_callback(), &h);
-    return {status, Value{true, h, 0}};
+    return {status, Value{true, h, 0, {}}};
   }
   if (op == "datagram_destroy_handle") {
     return {driver->datagram_destroy_handle(handle(args["handle"])), {}};
@@ -232,7 +243,7 @@ ApiResult Run::call_api(const Step& step, Actor& a) {
     vmci_id id = 0;
     const int status = driver->event_subscribe(
         *proto::event_from_name(args["event"].get<std::string>()), a.event_callback(), &id);
-    return {status, Value{false, VMCI_INVALID_HANDLE, id}};
+    return {status, Value{false, VMCI_INVALID_HANDLE, id, {}}};
   }
   if (op == "event_unsubscribe") {
     const json& sub = args["subscription"];
@@ -246,7 +257,116 @@ ApiResult Run::call_api(const Step& step, Actor& a) {
     }
     return {driver->event_unsubscribe(id), {}};
   }
+  if (op.starts_with("qpair_")) return call_qpair_api(step, a);
   fail("op " + op + " is not implemented by this runner yet");
+}
+
+QueuePair& Run::qpair(const Step& step, Actor& a) {
+  const std::string name = step.args["qpair"];
+  const Value value = variable(name);
+  if (value.qpair_actor.empty()) fail(name + " is not a queue pair");
+  if (value.qpair_actor != a.spec().name) {
+    fail(name + " is " + value.qpair_actor + "'s queue pair, not " + a.spec().name + "'s");
+  }
+  std::unique_ptr<QueuePair>* slot = a.qpair_slot(name);
+  if (slot == nullptr || !*slot) fail(name + " is detached");
+  return **slot;
+}
+
+// The data of a dequeue or peek against `expect_data`, when the step has it.
+void check_read(const Step& step, int64_t n, const std::vector<uint8_t>& buf) {
+  if (!step.args.contains("expect_data") || n < 0) return;
+  const Data expected = data_of(step.args["expect_data"]);
+  if (auto m = compare(expected, std::span(buf.data(), static_cast<size_t>(n)))) {
+    fail("data differs: " + m->message, expected.describe(), std::to_string(n) + " bytes");
+  }
+}
+
+ApiResult Run::call_qpair_api(const Step& step, Actor& a) {
+  const json& args = step.args;
+  const std::string& op = step.op;
+  if (op == "qpair_alloc") {
+    uint64_t produce = 0, consume = 0;
+    std::string error;
+    parse_size(args["produce_size"], &produce, &error);
+    parse_size(args["consume_size"], &consume, &error);
+    vmci_handle h = args.contains("handle") ? handle(args["handle"]) : VMCI_INVALID_HANDLE;
+    const vmci_id peer = args.contains("peer") ? context(args["peer"]) : VMCI_INVALID_ID;
+    std::unique_ptr<QueuePair> qp;
+    const int status =
+        a.driver()->qpair_alloc(&qp, &h, produce, consume, peer, flags_of(step, "flags", "qpair"),
+                                flags_of(step, "priv_flags", "priv_flags"));
+    if (status >= VMCI_SUCCESS && !step.as.empty()) a.set_qpair(step.as, std::move(qp));
+    return {status, Value{false, h, 0, a.spec().name}};
+  }
+  if (op == "qpair_detach") {
+    const std::string name = args["qpair"];
+    qpair(step, a);  // the checks
+    return {a.driver()->qpair_detach(a.qpair_slot(name)), {}};
+  }
+  QueuePair& qp = qpair(step, a);
+  if (op == "qpair_enqueue") {
+    const std::vector<uint8_t> bytes = data_of(args["data"]).materialize();
+    return {qp.enqueue(bytes.data(), bytes.size()), {}};
+  }
+  if (op == "qpair_dequeue" || op == "qpair_peek") {
+    uint64_t size = 0;
+    std::string error;
+    parse_size(args["size"], &size, &error);
+    std::vector<uint8_t> buf(size);
+    const int64_t n = op == "qpair_dequeue" ? qp.dequeue(buf.data(), buf.size())
+                                            : qp.peek(buf.data(), buf.size());
+    check_read(step, n, buf);
+    return {n, {}};
+  }
+  if (op == "qpair_produce_free_space") return {qp.produce_free_space(), {}};
+  if (op == "qpair_produce_buf_ready") return {qp.produce_buf_ready(), {}};
+  if (op == "qpair_consume_free_space") return {qp.consume_free_space(), {}};
+  if (op == "qpair_consume_buf_ready") return {qp.consume_buf_ready(), {}};
+  if (op == "qpair_get_produce_indexes" || op == "qpair_get_consume_indexes") {
+    uint64_t tail = 0, head = 0;
+    const int status = op == "qpair_get_produce_indexes" ? qp.get_produce_indexes(&tail, &head)
+                                                         : qp.get_consume_indexes(&tail, &head);
+    if (status >= VMCI_SUCCESS && args.contains("expect_indexes")) {
+      const json& want = args["expect_indexes"];
+      const std::string actual =
+          "tail " + std::to_string(tail) + ", head " + std::to_string(head);
+      if ((want.contains("tail") && want["tail"].get<uint64_t>() != tail) ||
+          (want.contains("head") && want["head"].get<uint64_t>() != head)) {
+        fail("indexes differ", want.dump(), actual);
+      }
+    }
+    return {status, {}};
+  }
+  fail("op " + op + " is not implemented by this runner yet");
+}
+
+void Run::stream_op(const Step& step, Actor& a, StepOutcome& out) {
+  const json& args = step.args;
+  if (args.contains("notify") || args.contains("wait_doorbell")) {
+    fail("doorbells are not implemented by this runner yet");
+  }
+  QueuePair& qp = qpair(step, a);
+  StreamLimits limits;
+  std::string error;
+  if (args.contains("chunk")) parse_size(args["chunk"], &limits.chunk, &error);
+  limits.no_progress = milliseconds(step.timeout_ms.value_or(kApiTimeoutMs));
+  limits.deadline = deadline_;
+  limits.cancelled = &cancelled_;
+  StreamResult r;
+  if (step.op == "qpair_write_all") {
+    const Data data = data_of(args["data"]);
+    out.expected = data.describe() + " enqueued";
+    r = write_all(qp, data, limits);
+  } else {
+    uint64_t length = 0;
+    parse_size(args["length"], &length, &error);
+    const Data expected = data_of(args["expect_data"]);
+    out.expected = std::to_string(length) + " bytes of " + expected.describe();
+    r = read_all(qp, length, expected, limits);
+  }
+  out.actual = std::to_string(r.bytes) + " bytes";
+  if (!r.ok) fail(r.message, out.expected, out.actual);
 }
 
 void Run::wait_op(const Step& step, Actor& a, StepOutcome& out) {
@@ -366,6 +486,9 @@ void Run::control_op(const Step& step) {
 }
 
 void Run::execute(const Step& step, StepOutcome& out) {
+  if (step.op == "qpair_write_all" || step.op == "qpair_read_all") {
+    return stream_op(step, actor(step), out);
+  }
   if (step.op == "get_context_id" || step.op.starts_with("datagram_") ||
       step.op.starts_with("event_") || step.op.starts_with("qpair_") ||
       step.op.starts_with("doorbell_")) {

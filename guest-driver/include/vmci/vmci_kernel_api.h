@@ -22,6 +22,7 @@
 #ifndef VMCI_VMCI_KERNEL_API_H
 #define VMCI_VMCI_KERNEL_API_H
 
+#include <sys/types.h>
 #include <vmci/vmci_call_defs.h>
 #include <vmci/vmci_defs.h>
 
@@ -53,6 +54,34 @@ vmci_id vmci_get_context_id(void);
 int vmci_event_subscribe(vmci_event_type event, vmci_event_cb callback, void *callback_data,
     vmci_id *subscription);
 int vmci_event_unsubscribe(vmci_id subscription);
+
+/*
+ * Queue pair API (spec §6). The data calls touch only shared memory, never
+ * hostpeer. One producer thread and one consumer thread may use a queue pair
+ * at the same time; `mode` is unused, as on FreeBSD. The vectored calls take
+ * a struct iovec array, which they advance in place by the bytes copied.
+ */
+struct vmci_qpair;
+
+int vmci_qpair_alloc(struct vmci_qpair **qpair, struct vmci_handle *handle,
+    uint64_t produce_q_size, uint64_t consume_q_size, vmci_id peer, uint32_t flags,
+    vmci_privilege_flags priv_flags);
+int vmci_qpair_detach(struct vmci_qpair **qpair);
+int vmci_qpair_get_produce_indexes(const struct vmci_qpair *qpair, uint64_t *producer_tail,
+    uint64_t *consumer_head);
+int vmci_qpair_get_consume_indexes(const struct vmci_qpair *qpair, uint64_t *consumer_tail,
+    uint64_t *producer_head);
+int64_t vmci_qpair_produce_free_space(const struct vmci_qpair *qpair);
+int64_t vmci_qpair_produce_buf_ready(const struct vmci_qpair *qpair);
+int64_t vmci_qpair_consume_free_space(const struct vmci_qpair *qpair);
+int64_t vmci_qpair_consume_buf_ready(const struct vmci_qpair *qpair);
+ssize_t vmci_qpair_enqueue(struct vmci_qpair *qpair, const void *buf, size_t buf_size,
+    int mode);
+ssize_t vmci_qpair_dequeue(struct vmci_qpair *qpair, void *buf, size_t buf_size, int mode);
+ssize_t vmci_qpair_peek(struct vmci_qpair *qpair, void *buf, size_t buf_size, int mode);
+ssize_t vmci_qpair_enquev(struct vmci_qpair *qpair, void *iov, size_t iov_size, int mode);
+ssize_t vmci_qpair_dequev(struct vmci_qpair *qpair, void *iov, size_t iov_size, int mode);
+ssize_t vmci_qpair_peekv(struct vmci_qpair *qpair, void *iov, size_t iov_size, int mode);
 
 #ifdef __cplusplus
 }
