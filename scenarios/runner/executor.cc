@@ -306,16 +306,18 @@ ApiResult Run::call_qpair_api(const Step& step, Actor& a) {
   }
   QueuePair& qp = qpair(step, a);
   if (op == "qpair_enqueue") {
-    const std::vector<uint8_t> bytes = data_of(args["data"]).materialize();
-    return {qp.enqueue(bytes.data(), bytes.size()), {}};
+    std::vector<uint8_t> bytes = data_of(args["data"]).materialize();
+    const size_t size = bytes.size();
+    bytes.reserve(1);  // a 0-byte call still passes a buffer, as a C caller would
+    return {qp.enqueue(bytes.data(), size), {}};
   }
   if (op == "qpair_dequeue" || op == "qpair_peek") {
     uint64_t size = 0;
     std::string error;
     parse_size(args["size"], &size, &error);
-    std::vector<uint8_t> buf(size);
-    const int64_t n = op == "qpair_dequeue" ? qp.dequeue(buf.data(), buf.size())
-                                            : qp.peek(buf.data(), buf.size());
+    std::vector<uint8_t> buf(std::max<uint64_t>(size, 1));
+    const int64_t n = op == "qpair_dequeue" ? qp.dequeue(buf.data(), size)
+                                            : qp.peek(buf.data(), size);
     check_read(step, n, buf);
     return {n, {}};
   }
