@@ -7,6 +7,10 @@
 #include <cstring>
 
 #include "vmci/proto/datagram.h"
+#include "vmci/proto/queue.h"
+#include "vmci/proto/queue_pair_hypercalls.h"
+
+#include <unistd.h>
 
 namespace vmci::host {
 namespace {
@@ -513,6 +517,97 @@ TEST_F(Core, Stats_CountWhatIsHeld) {
   EXPECT_EQ(s.guest_contexts + s.host_connections + s.host_datagram_handles + s.pending_datagrams +
                 s.pending_datagram_bytes,
             0u);
+}
+
+}  // namespace
+}  // namespace vmci::host
+
+namespace vmci::host {
+namespace {
+
+// The status word a host endpoint maps, read through the descriptor.
+uint32_t peer_attached(const QueuePairMemory& memory) {
+  proto::QueuePairStatus status{};
+  EXPECT_EQ(::pread(memory.status_fd(), &status, sizeof status, 0),
+            static_cast<ssize_t>(sizeof status));
+  return status.peer_attached;
+}
+
+TEST_F(Core, QueuePair_GuestHypercallCreatesHostAttachesStatusFollowsTheGuest) {
+  RecordingSink vm_sink, host_sink;
+  const PeerId vm = guest(40, 0, &vm_sink);
+  const PeerId hp = host(&host_sink);
+  std::shared_ptr<const QueuePairMemory> memory;
+  const vmci_handle h = VMCI_MAKE_HANDLE(40, 2000);
+  EXPECT_EQ(core.send(vm, proto::make_qp_alloc_message(h, VMCI_INVALID_ID, 0, 8192, 4096), &memory),
+            VMCI_SUCCESS);
+  ASSERT_TRUE(memory);
+  EXPECT_EQ(memory->size(), proto::queue_pair_layout(8192, 4096).total);
+  const QueuePairReply attach = core.qpair_alloc(hp, {h, VMCI_INVALID_ID, 0, 0, 4096, 8192});
+  ASSERT_EQ(attach.status, VMCI_SUCCESS);
+  EXPECT_EQ(attach.memory, memory);
+  EXPECT_EQ(peer_attached(*memory), 1u);
+  ASSERT_EQ(vm_sink.deliveries.size(), 1u);  // QP_PEER_ATTACH to the creator
+  EXPECT_EQ(core.stats().queue_pairs, 1u);
+
+  EXPECT_EQ(core.send(vm, proto::make_qp_detach_message(h)), VMCI_SUCCESS);
+  EXPECT_EQ(peer_attached(*memory), 0u);
+  ASSERT_EQ(host_sink.deliveries.size(), 1u);  // QP_PEER_DETACH to the host
+  EXPECT_EQ(core.qpair_detach(hp, h), VMCI_SUCCESS);
+  EXPECT_EQ(core.stats().queue_pairs, 0u);
+  EXPECT_EQ(core.stats().queue_pair_bytes, 0u);
+}
+
+TEST_F(Core, QueuePair_RemovedContextDetachesItsPairsAfterCtxRemoved) {
+  RecordingSink host_sink;
+  const PeerId hp = host(&host_sink);
+  const PeerId vm = guest(41);
+  const QueuePairReply created = core.qpair_alloc(hp, {VMCI_INVALID_HANDLE, 41, 0, 0, 4096, 4096});
+  ASSERT_EQ(created.status, VMCI_SUCCESS);
+  EXPECT_EQ(peer_attached(*created.memory), 0u);  // no guest yet
+  std::shared_ptr<const QueuePairMemory> memory;
+  ASSERT_EQ(core.send(vm, proto::make_qp_alloc_message(created.handle, VMCI_INVALID_ID, 0, 4096, 4096),
+                      &memory),
+            VMCI_SUCCESS);
+  EXPECT_EQ(peer_attached(*created.memory), 1u);
+  host_sink.deliveries.clear();  // QP_PEER_ATTACH
+  core.remove(vm);
+  ASSERT_EQ(host_sink.deliveries.size(), 2u);
+  auto event_of = [](const std::vector<uint8_t>& dg) {
+    vmci_event_data ed;
+    std::memcpy(&ed, dg.data() + sizeof(vmci_datagram), sizeof ed);
+    return ed.event;
+  };
+  EXPECT_EQ(event_of(host_sink.deliveries[0].datagram), uint32_t{VMCI_EVENT_CTX_REMOVED});
+  EXPECT_EQ(event_of(host_sink.deliveries[1].datagram), uint32_t{VMCI_EVENT_QP_PEER_DETACH});
+  EXPECT_EQ(peer_attached(*created.memory), 0u);
+  core.remove(hp);
+  EXPECT_EQ(core.stats().queue_pairs, 0u);
+}
+
+TEST_F(Core, QueuePair_NoMemoryIsNoResourcesAndLeavesNoPair) {
+  Hypervisor starved({}, quiet(), [](vmci_handle, uint64_t, uint64_t, std::string* error) {
+    *error = "injected";
+    return std::unique_ptr<QueuePairMemory>();
+  });
+  const auto a = starved.admit({proto::Role::kGuest, 30, 0, false}, &spare);
+  std::shared_ptr<const QueuePairMemory> memory;
+  EXPECT_EQ(starved.send(a.peer,
+                         proto::make_qp_alloc_message(VMCI_MAKE_HANDLE(30, 9), VMCI_INVALID_ID, 0,
+                                                      4096, 4096),
+                         &memory),
+            VMCI_ERROR_NO_RESOURCES);
+  EXPECT_FALSE(memory);
+  EXPECT_EQ(starved.stats().queue_pairs, 0u);
+}
+
+TEST_F(Core, QueuePair_HostConnectionsCannotSendTheHypercalls) {
+  RecordingSink h;
+  const PeerId hp = host(&h);
+  EXPECT_EQ(core.send(hp, proto::make_qp_alloc_message(VMCI_MAKE_HANDLE(2, 9), VMCI_INVALID_ID, 0,
+                                                       4096, 4096)),
+            VMCI_ERROR_INVALID_ARGS);  // no source handle: hosts use the broker calls
+  EXPECT_EQ(core.stats().queue_pairs, 0u);
 }
 
 }  // namespace

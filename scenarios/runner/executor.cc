@@ -346,7 +346,7 @@ ApiResult Run::call_qpair_api(const Step& step, Actor& a) {
 void Run::stream_op(const Step& step, Actor& a, StepOutcome& out) {
   const json& args = step.args;
   if (args.contains("notify") || args.contains("wait_doorbell")) {
-    fail("doorbells are not implemented by this runner yet");
+    fail("waiting on doorbells is not implemented by this runner yet");
   }
   QueuePair& qp = qpair(step, a);
   StreamLimits limits;

@@ -136,17 +136,41 @@ TEST(Executor, EventsAreCheckedByTheirPayload) {
 TEST(Executor, OpsNotImplementedYetFailTheirStepClearly) {
   for (const char* step : {
            R"({"op": "doorbell_create", "actor": "vm1"})",
-           R"({"op": "qpair_alloc", "actor": "vm1", "produce_size": 4096, "consume_size": 4096})",
-           R"({"op": "qpair_write_all", "actor": "vm1", "qpair": "$q", "data": {"zeros": 1}})",
+           R"({"op": "qpair_alloc", "actor": "vm1", "produce_size": 4096, "consume_size": 4096, "as": "$q"},
+              {"op": "qpair_write_all", "actor": "vm1", "qpair": "$q", "data": {"zeros": 1}, "notify": "$q.handle"})",
            R"({"op": "expect_doorbell", "actor": "vm1", "handle": "$d"})",
        }) {
     SCOPED_TRACE(step);
     const auto outcome = play(std::string("[") + step + "]");
     ASSERT_EQ(outcome.status, ScenarioOutcome::Status::kFailed);
-    EXPECT_NE(failed_step(outcome).message.find("is not implemented by this runner yet"),
+    EXPECT_NE(failed_step(outcome).message.find("not implemented by this runner yet"),
               std::string::npos)
         << failed_step(outcome).message;
   }
+}
+
+TEST(Executor, QueuePairVariablesBelongToTheActorThatBoundThem) {
+  const auto outcome = play(R"([
+      {"op": "qpair_alloc", "actor": "vm1", "produce_size": 4096, "consume_size": 4096, "as": "$q"},
+      {"op": "qpair_enqueue", "actor": "host", "qpair": "$q", "data": {"text": "x"}}])");
+  ASSERT_EQ(outcome.status, ScenarioOutcome::Status::kFailed);
+  EXPECT_NE(failed_step(outcome).message.find("$q is vm1's queue pair, not host's"),
+            std::string::npos)
+      << failed_step(outcome).message;
+}
+
+TEST(Executor, ReadAllReportsTheFirstDifferingOffsetAndTheSeed) {
+  const auto outcome = play(R"([
+      {"op": "qpair_alloc", "actor": "vm1", "produce_size": 4096, "consume_size": 4096, "flags": ["LOCAL"], "as": "$a"},
+      {"op": "qpair_alloc", "actor": "vm1", "handle": "$a.handle", "produce_size": 4096, "consume_size": 4096,
+       "flags": ["LOCAL"], "as": "$b"},
+      {"op": "qpair_enqueue", "actor": "vm1", "qpair": "$a", "data": {"pattern": {"seed": 5, "length": 100}}},
+      {"op": "qpair_read_all", "actor": "vm1", "qpair": "$b", "length": 100,
+       "expect_data": {"pattern": {"seed": 5, "length": 100, "offset": 1}}}])");
+  ASSERT_EQ(outcome.status, ScenarioOutcome::Status::kFailed);
+  const StepOutcome step = failed_step(outcome);
+  EXPECT_NE(step.message.find("first difference at offset 0"), std::string::npos) << step.message;
+  EXPECT_NE(step.message.find("pattern seed 5"), std::string::npos) << step.message;
 }
 
 TEST(Executor, TheScenarioTimeoutNamesTheRunningStep) {

@@ -1,0 +1,132 @@
+// QueuePair over plain memory: the vectored calls, the status word of a
+// host endpoint, and the hypercall messages of spec §4.5.
+#include "vmci/queue_pair.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "vmci/proto/queue_pair_hypercalls.h"
+#include "vmci/proto/shared_memory.h"
+
+namespace vmci {
+namespace {
+
+struct Pair {
+  explicit Pair(uint64_t produce, uint64_t consume) {
+    std::string error;
+    memory = proto::SharedMemory::anonymous(proto::queue_pair_layout(produce, consume).total, &error);
+    const auto c = proto::creator_view(memory->data(), produce, consume);
+    proto::init_queue_header(c.produce_header, VMCI_MAKE_HANDLE(16, 1));
+    proto::init_queue_header(c.consume_header, VMCI_MAKE_HANDLE(16, 1));
+    creator = std::make_unique<QueuePair>(VMCI_MAKE_HANDLE(16, 1), c, memory);
+    attacher = std::make_unique<QueuePair>(
+        VMCI_MAKE_HANDLE(16, 1), proto::attacher_view(memory->data(), produce, consume), memory,
+        &status);
+  }
+  std::shared_ptr<proto::SharedMemory> memory;
+  uint32_t status = 1;  // the attacher plays a host endpoint with this status word
+  std::unique_ptr<QueuePair> creator, attacher;
+};
+
+TEST(QueuePair, VectoredCallsGatherScatterAndAdvanceTheIovecsInPlace) {
+  Pair p(16, 16);
+  char a[] = "abc", b[] = "defgh";
+  iovec in[] = {{a, 3}, {nullptr, 0}, {b, 5}};
+  EXPECT_EQ(p.creator->enquev(in, 8), 8);
+  EXPECT_EQ(in[0].iov_len, 0u);
+  EXPECT_EQ(in[2].iov_len, 0u);
+  EXPECT_EQ(static_cast<char*>(in[2].iov_base), b + 5);
+
+  char x[3] = {}, y[10] = {};
+  iovec peek_out[] = {{x, 3}, {y, 10}};
+  EXPECT_EQ(p.attacher->peekv(peek_out, 13), 8);  // peekv advances too (FreeBSD)
+  EXPECT_EQ(peek_out[0].iov_len, 0u);
+  EXPECT_EQ(peek_out[1].iov_len, 5u);
+  EXPECT_EQ(std::string(x, 3) + std::string(y, 5), "abcdefgh");
+
+  char z[20] = {};
+  iovec out[] = {{z, 20}};
+  EXPECT_EQ(p.attacher->dequev(out, 20), 8);
+  EXPECT_EQ(std::string(z, 8), "abcdefgh");
+  EXPECT_EQ(out[0].iov_len, 12u);
+  EXPECT_EQ(p.attacher->dequev(out, 12), VMCI_ERROR_QUEUEPAIR_NODATA);
+}
+
+TEST(QueuePair, VectoredEnqueueIntoAFullQueueIsNoSpaceAndPartialWhenNearlyFull) {
+  Pair p(8, 8);
+  char data[] = "0123456789";
+  iovec in[] = {{data, 4}, {data + 4, 6}};
+  EXPECT_EQ(p.creator->enquev(in, 10), 7);  // S - 1
+  EXPECT_EQ(in[0].iov_len, 0u);
+  EXPECT_EQ(in[1].iov_len, 3u);
+  EXPECT_EQ(p.creator->enquev(in, 3), VMCI_ERROR_QUEUEPAIR_NOSPACE);
+}
+
+TEST(QueuePair, NullBuffersAreInvalidArgs) {
+  Pair p(8, 8);
+  EXPECT_EQ(p.creator->enqueue(nullptr, 1), VMCI_ERROR_INVALID_ARGS);
+  EXPECT_EQ(p.creator->dequeue(nullptr, 1), VMCI_ERROR_INVALID_ARGS);
+  EXPECT_EQ(p.creator->peekv(nullptr, 1), VMCI_ERROR_INVALID_ARGS);
+}
+
+TEST(QueuePair, HostEndpointWithoutItsGuestIsNotAttachedAndQueriesAreZero) {
+  Pair p(64, 64);
+  p.status = 0;
+  char c = 'x';
+  EXPECT_EQ(p.attacher->enqueue(&c, 1), VMCI_ERROR_QUEUEPAIR_NOTATTACHED);
+  EXPECT_EQ(p.attacher->dequeue(&c, 1), VMCI_ERROR_QUEUEPAIR_NOTATTACHED);
+  EXPECT_EQ(p.attacher->produce_free_space(), 0);
+  EXPECT_EQ(p.attacher->consume_free_space(), 0);
+  EXPECT_EQ(p.attacher->get_consume_indexes(nullptr, nullptr), VMCI_ERROR_QUEUEPAIR_NOTATTACHED);
+  p.status = 1;
+  EXPECT_EQ(p.attacher->produce_free_space(), 63);
+  EXPECT_EQ(p.attacher->enqueue(&c, 1), 1);
+}
+
+TEST(QueuePairHypercalls, AllocMessageRoundTripsAndMayExceedTheDatagramLimit_Item33) {
+  const vmci_handle h = VMCI_MAKE_HANDLE(16, 1024);
+  const auto msg = proto::make_qp_alloc_message(h, 2, VMCI_QPFLAG_ATTACH_ONLY, 64 << 20, 64 << 20);
+  EXPECT_GT(msg.size(), VMCI_MAX_DG_SIZE);
+  EXPECT_TRUE(proto::is_qp_alloc_hypercall(msg));
+  proto::QpAllocFields f;
+  ASSERT_EQ(proto::parse_qp_alloc_message(msg, &f), VMCI_SUCCESS);
+  EXPECT_EQ(f.handle.resource, 1024u);
+  EXPECT_EQ(f.peer, 2u);
+  EXPECT_EQ(f.flags, uint32_t{VMCI_QPFLAG_ATTACH_ONLY});
+  EXPECT_EQ(f.produce_size, uint64_t{64} << 20);
+  EXPECT_EQ(proto::qp_page_count(4096, 1), 4u);
+}
+
+TEST(QueuePairHypercalls, MalformedAllocMessagesAreRefused) {
+  auto msg = proto::make_qp_alloc_message(VMCI_MAKE_HANDLE(16, 1), VMCI_INVALID_ID, 0, 8192, 4096);
+  proto::QpAllocFields f;
+  auto truncated = msg;
+  truncated.pop_back();
+  EXPECT_EQ(proto::parse_qp_alloc_message(truncated, &f), VMCI_ERROR_INVALID_ARGS);
+  auto wrong_pages = msg;
+  uint64_t pages = 3;  // 8192 + 4096 needs 5
+  std::memcpy(wrong_pages.data() + 56, &pages, sizeof pages);
+  EXPECT_EQ(proto::parse_qp_alloc_message(wrong_pages, &f), VMCI_ERROR_INVALID_ARGS);
+  auto huge = msg;
+  const uint64_t size = ~uint64_t{0};
+  std::memcpy(huge.data() + 40, &size, sizeof size);
+  EXPECT_EQ(proto::parse_qp_alloc_message(huge, &f), VMCI_ERROR_INVALID_ARGS);
+  EXPECT_EQ(proto::parse_qp_alloc_message(std::vector<uint8_t>(10), &f), VMCI_ERROR_INVALID_ARGS);
+}
+
+TEST(QueuePairHypercalls, ClientChecksInFreeBsdOrder) {
+  EXPECT_EQ(proto::check_qpair_alloc(false, false, 128 << 20, 1, VMCI_QPFLAG_NONBLOCK),
+            VMCI_ERROR_NO_RESOURCES);
+  EXPECT_EQ(proto::check_qpair_alloc(true, true, ~uint64_t{0}, 2, 0), VMCI_ERROR_NO_RESOURCES);
+  EXPECT_EQ(proto::check_qpair_alloc(true, true, 1, 1, VMCI_QPFLAG_NONBLOCK),
+            VMCI_ERROR_INVALID_ARGS);
+  EXPECT_EQ(proto::check_qpair_alloc(true, true, 0, 0, 0), VMCI_ERROR_INVALID_ARGS);
+  EXPECT_EQ(proto::check_qpair_alloc(true, true, 1, 1, 0x8), VMCI_ERROR_INVALID_ARGS);
+  EXPECT_EQ(proto::check_qpair_alloc(false, true, 1, 1, 0), VMCI_ERROR_INVALID_ARGS);
+  EXPECT_EQ(proto::check_qpair_alloc(true, true, 0, 1, VMCI_QPFLAG_LOCAL), VMCI_SUCCESS);
+}
+
+}  // namespace
+}  // namespace vmci

@@ -1,0 +1,121 @@
+// vmci-qp-stream-peer: one queue-pair endpoint in its own process, streaming
+// a deterministic byte stream through the pair in random chunk sizes.
+//
+//   vmci-qp-stream-peer SOCKET guest|host HANDLE|new PRODUCE CONSUME
+//                       write|read SEED LENGTH|forever
+//
+// It connects, allocates the pair (HANDLE is CTX:RID; "new" creates one),
+// prints "ready CTX:RID", then writes or reads-and-checks LENGTH bytes of
+// the stream for SEED, and prints "done BYTES" or "error WHAT". Exit status
+// 0 on success.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "byte_stream.h"
+#include "vmci/guest/driver.h"
+#include "vmci/proto/names.h"
+
+namespace {
+
+vmci_handle parse_handle(const std::string& text) {
+  if (text == "new") return VMCI_INVALID_HANDLE;
+  const auto colon = text.find(':');
+  return VMCI_MAKE_HANDLE(static_cast<vmci_id>(std::stoul(text.substr(0, colon))),
+                          static_cast<vmci_id>(std::stoul(text.substr(colon + 1))));
+}
+
+int fail(const std::string& what) {
+  std::printf("error %s\n", what.c_str());
+  std::fflush(stdout);
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 9) {
+    std::fprintf(stderr,
+                 "usage: %s SOCKET guest|host HANDLE|new PRODUCE CONSUME write|read SEED "
+                 "LENGTH|forever\n",
+                 argv[0]);
+    return 2;
+  }
+  vmci::guest::ConnectOptions options;
+  options.socket_path = argv[1];
+  options.role = std::string(argv[2]) == "host" ? vmci::proto::Role::kHost
+                                                 : vmci::proto::Role::kGuest;
+  vmci_handle handle = parse_handle(argv[3]);
+  const uint64_t produce = std::stoull(argv[4]);
+  const uint64_t consume = std::stoull(argv[5]);
+  const bool writer = std::string(argv[6]) == "write";
+  const uint64_t seed = std::stoull(argv[7]);
+  const bool forever = std::string(argv[8]) == "forever";
+  const uint64_t length = forever ? UINT64_MAX : std::stoull(argv[8]);
+
+  int status;
+  std::string error;
+  auto driver = vmci::guest::Driver::connect(options, &status, &error);
+  if (!driver) return fail("connect: " + error);
+  std::unique_ptr<vmci::QueuePair> qp;
+  status = driver->qpair_alloc(&qp, &handle, produce, consume, VMCI_INVALID_ID, 0, 0);
+  if (status < VMCI_SUCCESS) return fail("alloc: " + vmci::proto::describe_result(status));
+  std::printf("ready %u:%u\n", handle.context, handle.resource);
+  std::fflush(stdout);
+
+  vmci::testing::ByteStream stream(seed);
+  std::mt19937_64 chunks(seed ^ 0x5eed);
+  std::vector<uint8_t> buf(256 * 1024);
+  std::vector<uint8_t> expected(buf.size());
+  uint64_t done = 0;
+  uint64_t pending = 0;  // writer: bytes of buf produced but not yet enqueued
+  const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (done < length) {
+    if (std::chrono::steady_clock::now() > limit) return fail("no end after 60 s");
+    const size_t want = static_cast<size_t>(
+        std::min<uint64_t>(length - done, 1 + chunks() % buf.size()));
+    int64_t n;
+    if (writer) {
+      if (pending == 0) {
+        stream.fill(buf.data(), want);
+        pending = want;
+      }
+      n = qp->enqueue(buf.data(), pending);
+      if (n > 0) {
+        std::memmove(buf.data(), buf.data() + n, pending - static_cast<size_t>(n));
+        pending -= static_cast<uint64_t>(n);
+      }
+    } else {
+      n = qp->dequeue(buf.data(), want);
+      if (n > 0) {
+        stream.fill(expected.data(), static_cast<size_t>(n));
+        if (std::memcmp(buf.data(), expected.data(), static_cast<size_t>(n)) != 0) {
+          return fail("data differs within bytes " + std::to_string(done) + ".." +
+                      std::to_string(done + static_cast<uint64_t>(n)));
+        }
+      }
+    }
+    if (n > 0) {
+      done += static_cast<uint64_t>(n);
+    } else if (n == VMCI_ERROR_QUEUEPAIR_NOSPACE || n == VMCI_ERROR_QUEUEPAIR_NODATA) {
+      std::this_thread::yield();
+    } else {
+      return fail("after " + std::to_string(done) + " bytes: " +
+                  vmci::proto::describe_result(n));
+    }
+  }
+  // A writer waits until its peer has read everything, then both detach.
+  while (writer && qp->produce_buf_ready() > 0 && std::chrono::steady_clock::now() < limit) {
+    std::this_thread::yield();
+  }
+  std::printf("done %llu\n", static_cast<unsigned long long>(done));
+  std::fflush(stdout);
+  driver->qpair_detach(&qp);
+  return 0;
+}
