@@ -208,3 +208,21 @@ TEST_F(Broker, AConnectionGoingAwayDetachesAllItsPairs) {
 
 }  // namespace
 }  // namespace vmci::host
+
+namespace vmci::host {
+namespace {
+
+TEST(BrokerLimits, Item6_APairOver128MiBIsNoResourcesBeforeAnyOtherCheck) {
+  QueuePairBroker broker{Limits{}};
+  std::vector<QpNotice> notices;
+  const QpEndpoint host{3, VMCI_HOST_CONTEXT_ID};
+  EXPECT_EQ(broker.alloc(host, {VMCI_INVALID_HANDLE, VMCI_INVALID_ID, 0xff, 0, 128 << 20, 1}, &notices).status,
+            VMCI_ERROR_NO_RESOURCES);
+  EXPECT_EQ(broker.alloc(host, {VMCI_INVALID_HANDLE, VMCI_INVALID_ID, 0, 0, ~uint64_t{0}, 2}, &notices).status,
+            VMCI_ERROR_NO_RESOURCES);
+  EXPECT_EQ(broker.alloc(host, {VMCI_INVALID_HANDLE, VMCI_INVALID_ID, 0, 0, 64 << 20, 64 << 20}, &notices).status,
+            VMCI_SUCCESS);
+}
+
+}  // namespace
+}  // namespace vmci::host

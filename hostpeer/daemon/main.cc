@@ -29,6 +29,13 @@ int main(int argc, char** argv) {
   app.add_option("--max-host-datagram-handles", options.limits.max_host_datagram_handles,
                  "datagram handles one host connection may hold")
       ->capture_default_str();
+  app.add_option("--max-qp-memory-per-context", options.limits.max_qp_memory_per_context,
+                 "queue-pair memory (bytes of both queues) of the pairs one context or host "
+                 "connection is an endpoint of")
+      ->capture_default_str();
+  app.add_option("--max-queue-pairs-per-context", options.limits.max_queue_pairs_per_context,
+                 "queue pairs one context or host connection is an endpoint of")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   auto log = spdlog::stderr_color_mt("vmci-hostpeer");

@@ -22,6 +22,8 @@
 #include "vmci/proto/datagram.h"
 #include "vmci/proto/frame.h"
 #include "vmci/proto/handles.h"
+#include "vmci/proto/queue.h"
+#include "vmci/proto/queue_pair_hypercalls.h"
 
 namespace vmci::host {
 namespace {
@@ -150,6 +152,34 @@ class RawClient {
     return false;
   }
 
+  // One whole frame read with recvmsg, and the descriptors that came with it.
+  std::optional<Frame> read_frame_with_fds(std::vector<int>* fds) {
+    Frame frame;
+    iovec iov{&frame.header, sizeof frame.header};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 5000) <= 0) return std::nullopt;
+    if (::recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL) != sizeof frame.header) {
+      return std::nullopt;
+    }
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      const size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < n; ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        fds->push_back(fd);
+      }
+    }
+    frame.body.resize(frame.header.body_size);
+    if (!read_exactly(frame.body.data(), frame.body.size(), 5s)) return std::nullopt;
+    return frame;
+  }
+
   std::vector<Frame> deliveries;
 
  private:
@@ -211,6 +241,59 @@ class SocketServer : public ::testing::Test {
 };
 
 // Handshake.
+
+uint64_t file_size(int fd) {
+  struct stat st {};
+  ::fstat(fd, &st);
+  return static_cast<uint64_t>(st.st_size);
+}
+
+TEST_F(SocketServer, QueuePairAllocPassesTheMemoryWithTheResult) {
+  start_hostpeer();
+  RawClient guest(path_), host(path_);
+  ASSERT_EQ(guest.join(proto::Role::kGuest, 70), 70u);
+  ASSERT_NE(host.join(proto::Role::kHost), VMCI_INVALID_ID);
+  const vmci_handle h = VMCI_MAKE_HANDLE(70, 3000);
+  ASSERT_TRUE(guest.send_datagram(5, proto::make_qp_alloc_message(h, VMCI_INVALID_ID, 0, 8192, 100)));
+  std::vector<int> fds;
+  auto reply = guest.read_frame_with_fds(&fds);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->type(), FrameType::kResult);
+  EXPECT_EQ(reply->header.request_id, 5u);
+  EXPECT_EQ(reply->as<proto::ResultBody>().result, VMCI_SUCCESS);
+  EXPECT_EQ(reply->header.flags, 1u);
+  ASSERT_EQ(fds.size(), 1u);  // a guest: the pair's memory
+  EXPECT_EQ(file_size(fds[0]), proto::queue_pair_layout(8192, 100).total);
+
+  const proto::QueuePairAllocBody attach{h, VMCI_INVALID_ID, 0, 0, 0, 100, 8192};
+  ASSERT_TRUE(host.send(FrameType::kQueuePairAlloc, 6, attach));
+  std::vector<int> host_fds;
+  reply = host.read_frame_with_fds(&host_fds);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->as<proto::ResultBody>().result, VMCI_SUCCESS);
+  EXPECT_TRUE(proto::same_handle(reply->as<proto::ResultBody>().handle, h));
+  EXPECT_EQ(reply->header.flags, 2u);
+  ASSERT_EQ(host_fds.size(), 2u);  // a host: the memory and its status page
+  EXPECT_EQ(file_size(host_fds[1]), proto::kQueuePairStatusSize);
+  for (int fd : fds) ::close(fd);
+  for (int fd : host_fds) ::close(fd);
+  EXPECT_EQ(hostpeer_->stats().queue_pairs, 1u);
+}
+
+TEST_F(SocketServer, GuestsCannotUseTheHostsBrokerCalls) {
+  start_hostpeer();
+  RawClient guest(path_);
+  ASSERT_NE(guest.join(proto::Role::kGuest), VMCI_INVALID_ID);
+  const proto::QueuePairAllocBody alloc{VMCI_INVALID_HANDLE, VMCI_INVALID_ID, 0, 0, 0, 4096, 4096};
+  ASSERT_TRUE(guest.send(FrameType::kQueuePairAlloc, 3, alloc));
+  std::vector<int> fds;
+  const auto reply = guest.read_frame_with_fds(&fds);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->as<proto::ResultBody>().result, VMCI_ERROR_NO_ACCESS);
+  EXPECT_EQ(reply->header.flags, 0u);
+  EXPECT_TRUE(fds.empty());
+  EXPECT_EQ(hostpeer_->stats().queue_pairs, 0u);
+}
 
 TEST_F(SocketServer, GuestHelloIsWelcomedWithAnAssignedContextId) {
   start_hostpeer();

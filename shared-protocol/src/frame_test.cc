@@ -95,5 +95,18 @@ TEST(Frame, BodySizeLimitsPerType) {
   }
 }
 
+TEST(FrameHeader, OnlyAResultCarriesDescriptorsAndAtMostTwo) {
+  FrameHeader h{kFrameMagic, static_cast<uint16_t>(FrameType::kResult), 2, sizeof(ResultBody), 1};
+  EXPECT_TRUE(check_frame_header(h, Direction::kToPeer).ok);
+  h.flags = 3;
+  EXPECT_FALSE(check_frame_header(h, Direction::kToPeer).ok);
+  FrameHeader dg{kFrameMagic, static_cast<uint16_t>(FrameType::kDatagram), 1, 24, 1};
+  EXPECT_FALSE(check_frame_header(dg, Direction::kToHostpeer).ok);
+  FrameHeader alloc{kFrameMagic, static_cast<uint16_t>(FrameType::kQueuePairAlloc), 0,
+                    sizeof(QueuePairAllocBody), 1};
+  EXPECT_TRUE(check_frame_header(alloc, Direction::kToHostpeer).ok);
+  EXPECT_FALSE(check_frame_header(alloc, Direction::kToPeer).ok);
+}
+
 }  // namespace
 }  // namespace vmci::proto

@@ -16,9 +16,13 @@ struct Limits {
   uint64_t max_pending_datagram_bytes = VMCI_MAX_DATAGRAM_QUEUE_SIZE;
   // Datagram handles one host connection may hold.
   uint32_t max_host_datagram_handles = 4096;
-  // Later phases: queue pairs and doorbells.
+  // Queue pairs (produce + consume bytes, and how many) of which one context
+  // is an endpoint; beyond them an alloc is VMCI_ERROR_NO_RESOURCES. A
+  // single pair is never over 128 MiB (VMCI_MAX_GUEST_QP_MEMORY). The host
+  // context's connections share context 2's limits.
   uint64_t max_qp_memory_per_context = 256ull * 1024 * 1024;
   uint32_t max_queue_pairs_per_context = 16384;
+  // Next phase: doorbells.
   uint32_t max_doorbells_per_context = 4096;
 };
 
