@@ -6,6 +6,7 @@
 #define _POSIX_C_SOURCE 200809L /* nanosleep under -std=c99 */
 
 #include <pthread.h>
+#include <sys/uio.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -50,6 +51,11 @@ main(void)
 	struct vmci_datagram *dg = (struct vmci_datagram *)buf;
 	vmci_id cid, sub;
 	int i, got;
+	struct vmci_qpair *a, *b;
+	struct vmci_handle qh = VMCI_INVALID_HANDLE;
+	char text[8];
+	struct iovec iov[2];
+	uint64_t tail, head;
 
 	cid = vmci_get_context_id();
 	CHECK(VMCI_CONTEXT_IS_VM(cid));
@@ -88,6 +94,44 @@ main(void)
 	CHECK(vmci_event_unsubscribe(sub) == VMCI_SUCCESS);
 	CHECK(vmci_datagram_destroy_handle(h) == VMCI_SUCCESS);
 	CHECK(vmci_datagram_destroy_handle(h) == VMCI_ERROR_NOT_FOUND);
+	/* A queue pair: created here, and attached locally (LOCAL) with the sizes swapped. */
+	CHECK(vmci_qpair_alloc(&a, &qh, 8192, 4096, VMCI_INVALID_ID, VMCI_QPFLAG_NONBLOCK, 0) ==
+	    VMCI_ERROR_INVALID_ARGS);
+	CHECK(vmci_qpair_alloc(&a, &qh, 8192, 4096, VMCI_INVALID_ID, VMCI_QPFLAG_LOCAL, 0) ==
+	    VMCI_SUCCESS);
+	CHECK(VMCI_HANDLE_TO_CONTEXT_ID(qh) == cid);
+	CHECK(vmci_qpair_alloc(&b, &qh, 4096, 8192, VMCI_INVALID_ID, VMCI_QPFLAG_LOCAL, 0) ==
+	    VMCI_SUCCESS);
+	CHECK(vmci_qpair_produce_free_space(a) == 8191);
+	CHECK(vmci_qpair_enqueue(a, "abc", 3, 0) == 3);
+	iov[0].iov_base = (void *)"defg";
+	iov[0].iov_len = 4;
+	CHECK(vmci_qpair_enquev(a, iov, 4, 0) == 4);
+	CHECK(vmci_qpair_consume_buf_ready(b) == 7);
+	CHECK(vmci_qpair_peek(b, text, 2, 0) == 2);
+	iov[0].iov_base = text;
+	iov[0].iov_len = 3;
+	iov[1].iov_base = text + 3;
+	iov[1].iov_len = 5;
+	CHECK(vmci_qpair_dequev(b, iov, 8, 0) == 7);
+	CHECK(memcmp(text, "abcdefg", 7) == 0);
+	CHECK(vmci_qpair_dequeue(b, text, 1, 0) == VMCI_ERROR_QUEUEPAIR_NODATA);
+	CHECK(vmci_qpair_get_produce_indexes(a, &tail, &head) == VMCI_SUCCESS);
+	CHECK(tail == 7 && head == 7); /* head: where b reads next in a's produce queue */
+	CHECK(vmci_qpair_get_consume_indexes(b, &tail, &head) == VMCI_SUCCESS);
+	CHECK(tail == 7 && head == 7);
+	CHECK(vmci_qpair_detach(&a) == VMCI_SUCCESS);
+	CHECK(a == NULL);
+	CHECK(vmci_qpair_detach(&b) == VMCI_SUCCESS);
+	CHECK(vmci_qpair_detach(&b) == VMCI_ERROR_INVALID_ARGS);
+
+	/* A pair through hostpeer: nobody attaches, the creator detaches. */
+	qh = VMCI_INVALID_HANDLE;
+	CHECK(vmci_qpair_alloc(&a, &qh, 65536, 65536, VMCI_HOST_CONTEXT_ID, 0, 0) == VMCI_SUCCESS);
+	CHECK(vmci_qpair_enqueue(a, "x", 1, 0) == 1);
+	CHECK(vmci_qpair_produce_buf_ready(a) == 1);
+	CHECK(vmci_qpair_detach(&a) == VMCI_SUCCESS);
+
 	printf("c99 program: context %u, all checks passed\n", (unsigned)cid);
 	return (0);
 }
