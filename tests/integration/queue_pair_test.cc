@@ -11,8 +11,8 @@
 #include <set>
 #include <thread>
 
-#include "../peers/byte_stream.h"
 #include "processes.h"
+#include "stream_check.h"
 #include "vmci/guest/driver.h"
 #include "vmci/host/hostpeer.h"
 #include "vmci/proto/names.h"
@@ -90,60 +90,7 @@ class EventLog {
   size_t taken_ = 0;
 };
 
-// Reads `length` bytes of the stream for `seed` in random chunks and checks
-// them; returns the bytes read before a failure, or length.
-uint64_t read_and_check(QueuePair& qp, uint64_t seed, uint64_t length, std::mt19937_64& rng) {
-  ByteStream stream(seed);
-  std::vector<uint8_t> buf(300000), expected(buf.size());
-  uint64_t done = 0;
-  const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (done < length && std::chrono::steady_clock::now() < limit) {
-    const size_t want = std::min<uint64_t>(length - done, 1 + rng() % buf.size());
-    const int64_t n = qp.dequeue(buf.data(), want);
-    if (n == VMCI_ERROR_QUEUEPAIR_NODATA) {
-      std::this_thread::yield();
-      continue;
-    }
-    if (n < 0) {
-      ADD_FAILURE() << "dequeue after " << done << " bytes: " << proto::describe_result(n);
-      return done;
-    }
-    stream.fill(expected.data(), static_cast<size_t>(n));
-    if (std::memcmp(buf.data(), expected.data(), static_cast<size_t>(n)) != 0) {
-      ADD_FAILURE() << "data differs within bytes " << done << ".." << done + n;
-      return done;
-    }
-    done += static_cast<uint64_t>(n);
-  }
-  return done;
-}
-
-// Writes `length` bytes of the stream for `seed` in random chunks.
-uint64_t write_stream(QueuePair& qp, uint64_t seed, uint64_t length, std::mt19937_64& rng) {
-  ByteStream stream(seed);
-  std::vector<uint8_t> buf(300000);
-  uint64_t done = 0, pending = 0;
-  const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (done < length && std::chrono::steady_clock::now() < limit) {
-    if (pending == 0) {
-      pending = std::min<uint64_t>(length - done, 1 + rng() % buf.size());
-      stream.fill(buf.data(), static_cast<size_t>(pending));
-    }
-    const int64_t n = qp.enqueue(buf.data(), pending);
-    if (n == VMCI_ERROR_QUEUEPAIR_NOSPACE) {
-      std::this_thread::yield();
-      continue;
-    }
-    if (n < 0) {
-      ADD_FAILURE() << "enqueue after " << done << " bytes: " << proto::describe_result(n);
-      return done;
-    }
-    std::memmove(buf.data(), buf.data() + n, pending - static_cast<uint64_t>(n));
-    pending -= static_cast<uint64_t>(n);
-    done += static_cast<uint64_t>(n);
-  }
-  return done;
-}
+constexpr std::chrono::seconds kStreamLimit{60};
 
 TEST(QueuePairs, RandomizedStreamsAcrossProcessesCheckedByteForByte) {
   const auto shm_before = shm_entries();
@@ -170,9 +117,10 @@ TEST(QueuePairs, RandomizedStreamsAcrossProcessesCheckedByteForByte) {
                              guest_writes ? "write" : "read", stream_seed,
                              std::to_string(kLength));
     ASSERT_EQ(guest->read_line(10000), "ready " + handle_text(handle));
-    const uint64_t moved = guest_writes ? read_and_check(*qp, stream_seed, kLength, rng)
-                                        : write_stream(*qp, stream_seed, kLength, rng);
-    ASSERT_EQ(moved, kLength);
+    const StreamOutcome moved =
+        guest_writes ? read_stream(*qp, stream_seed, kLength, rng(), kStreamLimit)
+                     : write_stream(*qp, stream_seed, kLength, rng(), kStreamLimit);
+    ASSERT_TRUE(moved.ok()) << moved.error;
     EXPECT_EQ(guest->read_line(60000), "done " + std::to_string(kLength));
     EXPECT_EQ(guest->wait(10000), 0);
     EXPECT_EQ(host->qpair_detach(&qp), VMCI_SUCCESS);
@@ -222,8 +170,8 @@ TEST_F(EmbeddedHostpeer, GuestKilledMidTransfer_HostGetsPeerDetachAndThePairIsFr
   auto guest = stream_peer(hostpeer_->socket_path(), "guest", handle_text(handle), 65536, 65536,
                            "write", 7, "forever");
   ASSERT_EQ(guest->read_line(10000), "ready " + handle_text(handle));
-  std::mt19937_64 rng(1);
-  ASSERT_EQ(read_and_check(*qp, 7, 2 * 1024 * 1024, rng), 2u * 1024 * 1024);
+  const StreamOutcome before_kill = read_stream(*qp, 7, 2 * 1024 * 1024, 1, kStreamLimit);
+  ASSERT_TRUE(before_kill.ok()) << before_kill.error;
   guest->signal(SIGKILL);
   guest->wait(10000);
 
@@ -243,7 +191,8 @@ TEST_F(EmbeddedHostpeer, GuestKilledMidTransfer_HostGetsPeerDetachAndThePairIsFr
   auto next = stream_peer(hostpeer_->socket_path(), "guest", handle_text(handle), 4096, 4096,
                           "write", 8, "100000");
   ASSERT_EQ(next->read_line(10000), "ready " + handle_text(handle));
-  EXPECT_EQ(read_and_check(*qp, 8, 100000, rng), 100000u);
+  const StreamOutcome after = read_stream(*qp, 8, 100000, 2, kStreamLimit);
+  EXPECT_TRUE(after.ok()) << after.error;
   EXPECT_EQ(next->read_line(10000), "done 100000");
   EXPECT_EQ(next->wait(10000), 0);
   EXPECT_EQ(host->qpair_detach(&qp), VMCI_SUCCESS);
@@ -267,8 +216,8 @@ TEST_F(EmbeddedHostpeer, HostKilledMidTransfer_GuestGetsPeerDetachAndKeepsItsMem
   std::unique_ptr<QueuePair> qp;
   vmci_handle attach = h;
   ASSERT_EQ(guest->qpair_alloc(&qp, &attach, 32768, 32768, VMCI_INVALID_ID, 0, 0), VMCI_SUCCESS);
-  std::mt19937_64 rng(2);
-  ASSERT_EQ(read_and_check(*qp, 9, 1024 * 1024, rng), 1024u * 1024);
+  const StreamOutcome before_kill = read_stream(*qp, 9, 1024 * 1024, 3, kStreamLimit);
+  ASSERT_TRUE(before_kill.ok()) << before_kill.error;
   host->signal(SIGKILL);
   host->wait(10000);
 

@@ -7,8 +7,8 @@
 #include <random>
 #include <thread>
 
-#include "../peers/byte_stream.h"
 #include "processes.h"
+#include "stream_check.h"
 #include "vmci/guest/driver.h"
 #include "vmci/host/hostpeer.h"
 #include "vmci/proto/names.h"
@@ -16,84 +16,44 @@
 namespace vmci::testing {
 namespace {
 
-// Moves `length` bytes of the stream for `seed` from `from` to `to`, on two
-// threads, in random chunks; true if every byte arrived intact.
-bool stream_one_way(QueuePair& from, QueuePair& to, uint64_t seed, uint64_t length,
-                    std::string* error) {
-  std::thread writer([&] {
-    std::mt19937_64 rng(seed + 1);
-    ByteStream stream(seed);
-    std::vector<uint8_t> buf(70000);
-    uint64_t done = 0, pending = 0;
-    while (done < length) {
-      if (pending == 0) {
-        pending = std::min<uint64_t>(length - done, 1 + rng() % buf.size());
-        stream.fill(buf.data(), pending);
-      }
-      const int64_t n = from.enqueue(buf.data(), pending);
-      if (n < 0) {
-        if (n != VMCI_ERROR_QUEUEPAIR_NOSPACE) return;
-        std::this_thread::yield();
-        continue;
-      }
-      std::memmove(buf.data(), buf.data() + n, pending - static_cast<uint64_t>(n));
-      pending -= static_cast<uint64_t>(n);
-      done += static_cast<uint64_t>(n);
-    }
-  });
-  std::mt19937_64 rng(seed + 2);
-  ByteStream stream(seed);
-  std::vector<uint8_t> buf(70000), expected(buf.size());
-  uint64_t done = 0;
-  bool ok = true;
-  const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (done < length && std::chrono::steady_clock::now() < limit) {
-    const int64_t n = to.dequeue(buf.data(), std::min<uint64_t>(length - done, 1 + rng() % buf.size()));
-    if (n == VMCI_ERROR_QUEUEPAIR_NODATA) {
-      std::this_thread::yield();
-      continue;
-    }
-    if (n < 0) {
-      *error = "dequeue: " + proto::describe_result(n);
-      ok = false;
-      break;
-    }
-    stream.fill(expected.data(), static_cast<size_t>(n));
-    if (std::memcmp(buf.data(), expected.data(), static_cast<size_t>(n)) != 0) {
-      *error = "data differs within bytes " + std::to_string(done) + ".." + std::to_string(done + n);
-      ok = false;
-      break;
-    }
-    done += static_cast<uint64_t>(n);
-  }
-  writer.join();
-  if (ok && done != length) *error = "only " + std::to_string(done) + " bytes arrived in time";
-  return ok && done == length;
-}
-
 // Both directions at once: one producer and one consumer thread per endpoint.
 void stream_both_ways(QueuePair& a, QueuePair& b, uint64_t seed, uint64_t length) {
-  std::string error_ab, error_ba;
-  bool ok_ab = false;
-  std::thread ab([&] { ok_ab = stream_one_way(a, b, seed, length, &error_ab); });
-  const bool ok_ba = stream_one_way(b, a, seed ^ 0xba, length, &error_ba);
-  ab.join();
-  EXPECT_TRUE(ok_ab) << error_ab;
-  EXPECT_TRUE(ok_ba) << error_ba;
+  constexpr std::chrono::seconds kLimit{120};
+  StreamOutcome a_to_b, b_to_a, a_from_b, b_from_a;
+  std::thread a_writer([&] { a_to_b = write_stream(a, seed, length, seed + 1, kLimit, 70000); });
+  std::thread b_writer([&] { b_to_a = write_stream(b, ~seed, length, seed + 2, kLimit, 70000); });
+  std::thread a_reader([&] { a_from_b = read_stream(a, ~seed, length, seed + 3, kLimit, 70000); });
+  b_from_a = read_stream(b, seed, length, seed + 4, kLimit, 70000);
+  a_writer.join();
+  b_writer.join();
+  a_reader.join();
+  for (const StreamOutcome* o : {&a_to_b, &b_to_a, &a_from_b, &b_from_a}) {
+    EXPECT_TRUE(o->ok()) << o->error;
+    EXPECT_EQ(o->bytes, length);
+  }
 }
 
-TEST(QueuePairThreads, GuestAndEmbeddedHostStreamBothWays) {
-  TempDir dir;
-  host::Options options;
-  options.socket_path = dir.path() + "/hostpeer.sock";
-  std::string error;
-  auto hostpeer = host::HostPeer::start(options, &error);
-  ASSERT_TRUE(hostpeer) << error;
-  auto host = hostpeer->connect_host();
-  int status;
-  auto guest = guest::Driver::connect({.socket_path = options.socket_path}, &status, &error);
-  ASSERT_TRUE(guest) << error;
+// hostpeer embedded here, and a guest connected to it over its socket.
+class QueuePairThreads : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    host::Options options;
+    options.socket_path = dir_.path() + "/hostpeer.sock";
+    std::string error;
+    hostpeer_ = host::HostPeer::start(options, &error);
+    ASSERT_TRUE(hostpeer_) << error;
+    int status;
+    guest_ = guest::Driver::connect({.socket_path = options.socket_path}, &status, &error);
+    ASSERT_TRUE(guest_) << error;
+  }
 
+  TempDir dir_;
+  std::unique_ptr<host::HostPeer> hostpeer_;
+  std::unique_ptr<guest::Driver> guest_;
+};
+
+TEST_F(QueuePairThreads, GuestAndEmbeddedHostStreamBothWays) {
+  auto host = hostpeer_->connect_host();
   const uint64_t seed = std::random_device{}();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937_64 rng(seed);
@@ -101,37 +61,28 @@ TEST(QueuePairThreads, GuestAndEmbeddedHostStreamBothWays) {
     const uint64_t produce = 1 + rng() % 100000, consume = 1 + rng() % 100000;
     std::unique_ptr<QueuePair> g, h;
     vmci_handle handle = VMCI_INVALID_HANDLE;
-    ASSERT_EQ(guest->qpair_alloc(&g, &handle, produce, consume, VMCI_INVALID_ID, 0, 0),
+    ASSERT_EQ(guest_->qpair_alloc(&g, &handle, produce, consume, VMCI_INVALID_ID, 0, 0),
               VMCI_SUCCESS);
     ASSERT_EQ(host->qpair_alloc(&h, &handle, consume, produce, VMCI_INVALID_ID, 0, 0),
               VMCI_SUCCESS);
     stream_both_ways(*g, *h, rng(), 2 * 1024 * 1024);
-    EXPECT_EQ(guest->qpair_detach(&g), VMCI_SUCCESS);
+    EXPECT_EQ(guest_->qpair_detach(&g), VMCI_SUCCESS);
     EXPECT_EQ(host->qpair_detach(&h), VMCI_SUCCESS);
   }
-  EXPECT_EQ(hostpeer->stats().queue_pairs, 0u);
+  EXPECT_EQ(hostpeer_->stats().queue_pairs, 0u);
 }
 
-TEST(QueuePairThreads, LocalPairStreamsBothWays) {
-  TempDir dir;
-  host::Options options;
-  options.socket_path = dir.path() + "/hostpeer.sock";
-  std::string error;
-  auto hostpeer = host::HostPeer::start(options, &error);
-  ASSERT_TRUE(hostpeer) << error;
-  int status;
-  auto guest = guest::Driver::connect({.socket_path = options.socket_path}, &status, &error);
-  ASSERT_TRUE(guest) << error;
+TEST_F(QueuePairThreads, LocalPairStreamsBothWays) {
   std::unique_ptr<QueuePair> a, b;
   vmci_handle handle = VMCI_INVALID_HANDLE;
-  ASSERT_EQ(guest->qpair_alloc(&a, &handle, 5000, 70000, VMCI_INVALID_ID, VMCI_QPFLAG_LOCAL, 0),
+  ASSERT_EQ(guest_->qpair_alloc(&a, &handle, 5000, 70000, VMCI_INVALID_ID, VMCI_QPFLAG_LOCAL, 0),
             VMCI_SUCCESS);
-  ASSERT_EQ(guest->qpair_alloc(&b, &handle, 70000, 5000, VMCI_INVALID_ID, VMCI_QPFLAG_LOCAL, 0),
+  ASSERT_EQ(guest_->qpair_alloc(&b, &handle, 70000, 5000, VMCI_INVALID_ID, VMCI_QPFLAG_LOCAL, 0),
             VMCI_SUCCESS);
   stream_both_ways(*a, *b, 42, 2 * 1024 * 1024);
-  EXPECT_EQ(hostpeer->stats().queue_pairs, 0u) << "a local pair never reaches hostpeer";
-  EXPECT_EQ(guest->qpair_detach(&a), VMCI_SUCCESS);
-  EXPECT_EQ(guest->qpair_detach(&b), VMCI_SUCCESS);
+  EXPECT_EQ(hostpeer_->stats().queue_pairs, 0u) << "a local pair never reaches hostpeer";
+  EXPECT_EQ(guest_->qpair_detach(&a), VMCI_SUCCESS);
+  EXPECT_EQ(guest_->qpair_detach(&b), VMCI_SUCCESS);
 }
 
 }  // namespace

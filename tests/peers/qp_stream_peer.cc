@@ -8,17 +8,12 @@
 // prints "ready CTX:RID", then writes or reads-and-checks LENGTH bytes of
 // the stream for SEED, and prints "done BYTES" or "error WHAT". Exit status
 // 0 on success.
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
-#include <cstring>
-#include <random>
 #include <string>
 #include <thread>
-#include <vector>
 
-#include "byte_stream.h"
+#include "stream_check.h"
 #include "vmci/guest/driver.h"
 #include "vmci/proto/names.h"
 
@@ -56,8 +51,7 @@ int main(int argc, char** argv) {
   const uint64_t consume = std::stoull(argv[5]);
   const bool writer = std::string(argv[6]) == "write";
   const uint64_t seed = std::stoull(argv[7]);
-  const bool forever = std::string(argv[8]) == "forever";
-  const uint64_t length = forever ? UINT64_MAX : std::stoull(argv[8]);
+  const uint64_t length = std::string(argv[8]) == "forever" ? UINT64_MAX : std::stoull(argv[8]);
 
   int status;
   std::string error;
@@ -69,52 +63,16 @@ int main(int argc, char** argv) {
   std::printf("ready %u:%u\n", handle.context, handle.resource);
   std::fflush(stdout);
 
-  vmci::testing::ByteStream stream(seed);
-  std::mt19937_64 chunks(seed ^ 0x5eed);
-  std::vector<uint8_t> buf(256 * 1024);
-  std::vector<uint8_t> expected(buf.size());
-  uint64_t done = 0;
-  uint64_t pending = 0;  // writer: bytes of buf produced but not yet enqueued
-  const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (done < length) {
-    if (std::chrono::steady_clock::now() > limit) return fail("no end after 60 s");
-    const size_t want = static_cast<size_t>(
-        std::min<uint64_t>(length - done, 1 + chunks() % buf.size()));
-    int64_t n;
-    if (writer) {
-      if (pending == 0) {
-        stream.fill(buf.data(), want);
-        pending = want;
-      }
-      n = qp->enqueue(buf.data(), pending);
-      if (n > 0) {
-        std::memmove(buf.data(), buf.data() + n, pending - static_cast<size_t>(n));
-        pending -= static_cast<uint64_t>(n);
-      }
-    } else {
-      n = qp->dequeue(buf.data(), want);
-      if (n > 0) {
-        stream.fill(expected.data(), static_cast<size_t>(n));
-        if (std::memcmp(buf.data(), expected.data(), static_cast<size_t>(n)) != 0) {
-          return fail("data differs within bytes " + std::to_string(done) + ".." +
-                      std::to_string(done + static_cast<uint64_t>(n)));
-        }
-      }
-    }
-    if (n > 0) {
-      done += static_cast<uint64_t>(n);
-    } else if (n == VMCI_ERROR_QUEUEPAIR_NOSPACE || n == VMCI_ERROR_QUEUEPAIR_NODATA) {
-      std::this_thread::yield();
-    } else {
-      return fail("after " + std::to_string(done) + " bytes: " +
-                  vmci::proto::describe_result(n));
-    }
-  }
+  const std::chrono::seconds limit(60);
+  const auto outcome = writer ? vmci::testing::write_stream(*qp, seed, length, ~seed, limit)
+                              : vmci::testing::read_stream(*qp, seed, length, ~seed, limit);
+  if (!outcome.ok()) return fail(outcome.error);
   // A writer waits until its peer has read everything, then both detach.
-  while (writer && qp->produce_buf_ready() > 0 && std::chrono::steady_clock::now() < limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (writer && qp->produce_buf_ready() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::yield();
   }
-  std::printf("done %llu\n", static_cast<unsigned long long>(done));
+  std::printf("done %llu\n", static_cast<unsigned long long>(outcome.bytes));
   std::fflush(stdout);
   driver->qpair_detach(&qp);
   return 0;
