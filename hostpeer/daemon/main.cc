@@ -1,5 +1,6 @@
 // vmci-hostpeer: the hypervisor side of VMCI as a daemon.
 #include <signal.h>
+#include <sys/resource.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -42,6 +43,14 @@ int main(int argc, char** argv) {
   log->set_level(spdlog::level::from_str(level));
   log->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
   options.logger = log;
+
+  // Each queue pair holds descriptors in hostpeer (its memory and a host
+  // endpoint's status page): take all the descriptors the system allows.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
 
   // SIGINT and SIGTERM are taken by sigwait below; every thread started
   // after this inherits the mask.
