@@ -159,8 +159,8 @@ class EmbeddedHostpeer : public ::testing::Test {
 };
 
 TEST_F(EmbeddedHostpeer, GuestKilledMidTransfer_HostGetsPeerDetachAndThePairIsFreed) {
+  EventLog detaches;  // before the endpoint: it outlives every callback
   auto host = hostpeer_->connect_host();
-  EventLog detaches;
   vmci_id sub;
   ASSERT_EQ(host->event_subscribe(VMCI_EVENT_QP_PEER_DETACH, detaches.callback(), &sub),
             VMCI_SUCCESS);
@@ -200,9 +200,9 @@ TEST_F(EmbeddedHostpeer, GuestKilledMidTransfer_HostGetsPeerDetachAndThePairIsFr
 }
 
 TEST_F(EmbeddedHostpeer, HostKilledMidTransfer_GuestGetsPeerDetachAndKeepsItsMemory) {
+  EventLog detaches;  // before the endpoint: it outlives every callback
   auto guest = connect(hostpeer_->socket_path(), proto::Role::kGuest);
   ASSERT_TRUE(guest);
-  EventLog detaches;
   vmci_id sub;
   ASSERT_EQ(guest->event_subscribe(VMCI_EVENT_QP_PEER_DETACH, detaches.callback(), &sub),
             VMCI_SUCCESS);

@@ -7,8 +7,11 @@
 // It connects, allocates the pair (HANDLE is CTX:RID; "new" creates one),
 // prints "ready CTX:RID", then writes or reads-and-checks LENGTH bytes of
 // the stream for SEED, and prints "done BYTES" or "error WHAT". Exit status
-// 0 on success.
+// 0 on success. A creator waits for QP_PEER_ATTACH before it streams (a host
+// endpoint's calls fail with QUEUEPAIR_NOTATTACHED until its guest is there).
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -57,11 +60,30 @@ int main(int argc, char** argv) {
   std::string error;
   auto driver = vmci::guest::Driver::connect(options, &status, &error);
   if (!driver) return fail("connect: " + error);
+  std::mutex mutex;
+  std::condition_variable attached_cv;
+  bool attached = false;
+  vmci_id subscription;
+  driver->event_subscribe(
+      VMCI_EVENT_QP_PEER_ATTACH,
+      [&](vmci_id, vmci_event_data*) {
+        std::lock_guard lock(mutex);
+        attached = true;
+        attached_cv.notify_all();
+      },
+      &subscription);
+  const bool creating = handle.resource == VMCI_INVALID_ID;
   std::unique_ptr<vmci::QueuePair> qp;
   status = driver->qpair_alloc(&qp, &handle, produce, consume, VMCI_INVALID_ID, 0, 0);
   if (status < VMCI_SUCCESS) return fail("alloc: " + vmci::proto::describe_result(status));
   std::printf("ready %u:%u\n", handle.context, handle.resource);
   std::fflush(stdout);
+  if (creating) {
+    std::unique_lock lock(mutex);
+    if (!attached_cv.wait_for(lock, std::chrono::seconds(30), [&] { return attached; })) {
+      return fail("nobody attached within 30 s");
+    }
+  }
 
   const std::chrono::seconds limit(60);
   const auto outcome = writer ? vmci::testing::write_stream(*qp, seed, length, ~seed, limit)
