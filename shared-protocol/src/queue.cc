@@ -25,9 +25,22 @@ void store_release(volatile uint64_t& field, uint64_t value) {
 // My own index: only I write it, so a relaxed load is enough.
 uint64_t load_own(volatile uint64_t& field) { return index(field).load(std::memory_order_relaxed); }
 
-int64_t copy_out(const QueuePairView& qp, void* buf, size_t n, bool consume) {
-  const uint64_t tail = load_acquire(qp.consume_header->producer_tail);
+// The peer's index: the caller's copy while `enough` says it will do, else
+// the shared one (read with acquire, and copied).
+template <typename Enough>
+uint64_t peer_index(volatile uint64_t& shared, uint64_t* copy, Enough enough) {
+  if (copy != nullptr && enough(*copy)) return *copy;
+  const uint64_t value = load_acquire(shared);
+  if (copy != nullptr) *copy = value;
+  return value;
+}
+
+int64_t copy_out(const QueuePairView& qp, void* buf, size_t n, bool consume, uint64_t* copy) {
   const uint64_t head = load_own(qp.produce_header->consumer_head);
+  const uint64_t tail = peer_index(qp.consume_header->producer_tail, copy, [&](uint64_t t) {
+    const int64_t ready = buf_ready(t, head, qp.consume_size);
+    return ready > 0 && static_cast<uint64_t>(ready) >= n;
+  });
   const int64_t ready = buf_ready(tail, head, qp.consume_size);
   if (ready < 0) return ready;
   if (ready == 0) return VMCI_ERROR_QUEUEPAIR_NODATA;
@@ -106,9 +119,12 @@ QueueIndexes consume_indexes(const QueuePairView& qp) {
           load_own(qp.produce_header->consumer_head)};
 }
 
-int64_t enqueue(const QueuePairView& qp, const void* buf, size_t n) {
+int64_t enqueue(const QueuePairView& qp, const void* buf, size_t n, uint64_t* copy) {
   const uint64_t tail = load_own(qp.produce_header->producer_tail);
-  const uint64_t head = load_acquire(qp.consume_header->consumer_head);
+  const uint64_t head = peer_index(qp.consume_header->consumer_head, copy, [&](uint64_t h) {
+    const int64_t free = free_space(tail, h, qp.produce_size);
+    return free > 0 && static_cast<uint64_t>(free) >= n;
+  });
   const int64_t free = free_space(tail, head, qp.produce_size);
   if (free < 0) return free;
   if (free == 0) return VMCI_ERROR_QUEUEPAIR_NOSPACE;
@@ -122,8 +138,12 @@ int64_t enqueue(const QueuePairView& qp, const void* buf, size_t n) {
   return static_cast<int64_t>(count);
 }
 
-int64_t dequeue(const QueuePairView& qp, void* buf, size_t n) { return copy_out(qp, buf, n, true); }
+int64_t dequeue(const QueuePairView& qp, void* buf, size_t n, uint64_t* copy) {
+  return copy_out(qp, buf, n, true, copy);
+}
 
-int64_t peek(const QueuePairView& qp, void* buf, size_t n) { return copy_out(qp, buf, n, false); }
+int64_t peek(const QueuePairView& qp, void* buf, size_t n, uint64_t* copy) {
+  return copy_out(qp, buf, n, false, copy);
+}
 
 }  // namespace vmci::proto

@@ -26,7 +26,11 @@ QueuePair::QueuePair(vmci_handle handle, proto::QueuePairView view,
     : handle_(handle),
       view_(view),
       keep_alive_(std::move(keep_alive)),
-      peer_attached_(const_cast<uint32_t*>(peer_attached)) {}
+      peer_attached_(const_cast<uint32_t*>(peer_attached)),
+      // The copies start as the real indexes: a copy must never be ahead of
+      // the peer's index, only behind it.
+      peer_head_(proto::produce_indexes(view).head),
+      peer_tail_(proto::consume_indexes(view).tail) {}
 
 bool QueuePair::peer_attached() const {
   return peer_attached_ == nullptr ||
@@ -36,19 +40,19 @@ bool QueuePair::peer_attached() const {
 int64_t QueuePair::enqueue(const void* buf, size_t size) {
   if (buf == nullptr) return VMCI_ERROR_INVALID_ARGS;
   if (!peer_attached()) return VMCI_ERROR_QUEUEPAIR_NOTATTACHED;
-  return proto::enqueue(view_, buf, size);
+  return proto::enqueue(view_, buf, size, &peer_head_);
 }
 
 int64_t QueuePair::dequeue(void* buf, size_t size) {
   if (buf == nullptr) return VMCI_ERROR_INVALID_ARGS;
   if (!peer_attached()) return VMCI_ERROR_QUEUEPAIR_NOTATTACHED;
-  return proto::dequeue(view_, buf, size);
+  return proto::dequeue(view_, buf, size, &peer_tail_);
 }
 
 int64_t QueuePair::peek(void* buf, size_t size) {
   if (buf == nullptr) return VMCI_ERROR_INVALID_ARGS;
   if (!peer_attached()) return VMCI_ERROR_QUEUEPAIR_NOTATTACHED;
-  return proto::peek(view_, buf, size);
+  return proto::peek(view_, buf, size, &peer_tail_);
 }
 
 int64_t QueuePair::copy_vector(struct iovec* iov, size_t iov_size, int kind) {
@@ -59,10 +63,10 @@ int64_t QueuePair::copy_vector(struct iovec* iov, size_t iov_size, int kind) {
   if (iov_size <= iov->iov_len) {
     int64_t n;
     if (kind == kEnqueue) {
-      n = proto::enqueue(view_, iov->iov_base, iov_size);
+      n = proto::enqueue(view_, iov->iov_base, iov_size, &peer_head_);
     } else {
-      n = kind == kDequeue ? proto::dequeue(view_, iov->iov_base, iov_size)
-                           : proto::peek(view_, iov->iov_base, iov_size);
+      n = kind == kDequeue ? proto::dequeue(view_, iov->iov_base, iov_size, &peer_tail_)
+                           : proto::peek(view_, iov->iov_base, iov_size, &peer_tail_);
     }
     if (n > 0) consume_iov(iov, static_cast<size_t>(n));
     return n;
@@ -79,13 +83,13 @@ int64_t QueuePair::copy_vector(struct iovec* iov, size_t iov_size, int kind) {
       std::copy_n(static_cast<const uint8_t*>(v->iov_base), step, buffer.data() + at);
       at += step;
     }
-    n = proto::enqueue(view_, buffer.data(), buffer.size());
+    n = proto::enqueue(view_, buffer.data(), buffer.size(), &peer_head_);
   } else {
     const int64_t ready = proto::consume_buf_ready(view_);
     if (ready <= 0) return ready == 0 ? VMCI_ERROR_QUEUEPAIR_NODATA : ready;
     buffer.resize(std::min<uint64_t>(static_cast<uint64_t>(ready), iov_size));
-    n = kind == kDequeue ? proto::dequeue(view_, buffer.data(), buffer.size())
-                         : proto::peek(view_, buffer.data(), buffer.size());
+    n = kind == kDequeue ? proto::dequeue(view_, buffer.data(), buffer.size(), &peer_tail_)
+                         : proto::peek(view_, buffer.data(), buffer.size(), &peer_tail_);
     size_t at = 0;
     for (struct iovec* v = iov; n > 0 && at < static_cast<size_t>(n); ++v) {
       const size_t step = std::min(static_cast<size_t>(n) - at, v->iov_len);

@@ -130,3 +130,38 @@ TEST(QueuePairHypercalls, ClientChecksInFreeBsdOrder) {
 
 }  // namespace
 }  // namespace vmci
+
+namespace vmci {
+namespace {
+
+// The copy of the peer's index starts from the real one: an endpoint made
+// for a queue that has already wrapped must not think it has more room.
+TEST(QueuePair, ANewEndpointOnAWrappedQueueSeesTheRealFreeSpace) {
+  Pair p(4096, 4096);
+  std::vector<uint8_t> buf(4000, 1);
+  ASSERT_EQ(p.creator->enqueue(buf.data(), 4000), 4000);
+  ASSERT_EQ(p.attacher->dequeue(buf.data(), 4000), 4000);
+  ASSERT_EQ(p.creator->enqueue(buf.data(), 4000), 4000);  // wraps: tail 3904, head 4000
+  // A second view of the creator's side, as a new local attach would get.
+  QueuePair again(VMCI_MAKE_HANDLE(16, 1),
+                  proto::creator_view(p.memory->data(), 4096, 4096), p.memory);
+  EXPECT_EQ(again.produce_free_space(), 95);
+  EXPECT_EQ(again.enqueue(buf.data(), 4000), 95);
+}
+
+TEST(QueuePair, CachedIndexesGiveTheSameResultsAsFreshOnes) {
+  Pair p(100, 100);
+  std::vector<uint8_t> buf(200, 7);
+  // Fill, drain partly from the other side, then ask for more than the
+  // stale copy shows: the shared index is read again.
+  EXPECT_EQ(p.creator->enqueue(buf.data(), 99), 99);
+  EXPECT_EQ(p.creator->enqueue(buf.data(), 0), VMCI_ERROR_QUEUEPAIR_NOSPACE);
+  EXPECT_EQ(p.attacher->dequeue(buf.data(), 30), 30);
+  EXPECT_EQ(p.creator->enqueue(buf.data(), 50), 30);
+  EXPECT_EQ(p.attacher->dequeue(buf.data(), 0), 0);
+  EXPECT_EQ(p.attacher->dequeue(buf.data(), 200), 99);
+  EXPECT_EQ(p.attacher->dequeue(buf.data(), 0), VMCI_ERROR_QUEUEPAIR_NODATA);
+}
+
+}  // namespace
+}  // namespace vmci

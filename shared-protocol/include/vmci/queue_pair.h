@@ -70,6 +70,11 @@ class QueuePair {
   proto::QueuePairView view_;
   std::shared_ptr<const void> keep_alive_;
   uint32_t* peer_attached_;
+  // The producer's and the consumer's copies of the peer's index (see
+  // proto::enqueue), each on its own cache line: the two threads of the
+  // contract must not share one.
+  alignas(64) uint64_t peer_head_;
+  alignas(64) uint64_t peer_tail_;
 };
 
 }  // namespace vmci

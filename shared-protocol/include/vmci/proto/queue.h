@@ -79,12 +79,20 @@ QueueIndexes consume_indexes(const QueuePairView& qp);
 // Copies up to n bytes in: the count written (short when the queue fills),
 // VMCI_ERROR_QUEUEPAIR_NOSPACE when it is full (even for n == 0), or
 // VMCI_ERROR_INVALID_SIZE.
-int64_t enqueue(const QueuePairView& qp, const void* buf, size_t n);
+//
+// `peer_index`, when given, is the caller's copy of the peer's index (the
+// consumer head here, the producer tail for dequeue and peek), kept by the
+// one producer (consumer) thread: while it shows room (data) for all n
+// bytes, the shared index is not read, which saves a cache miss per call;
+// otherwise it is read and the copy refreshed. The results are the same as
+// without it: the peer only ever moves its index forward.
+int64_t enqueue(const QueuePairView& qp, const void* buf, size_t n,
+                uint64_t* peer_index = nullptr);
 // Copies up to n bytes out and consumes them: the count read,
 // VMCI_ERROR_QUEUEPAIR_NODATA when empty (even for n == 0), or
 // VMCI_ERROR_INVALID_SIZE.
-int64_t dequeue(const QueuePairView& qp, void* buf, size_t n);
+int64_t dequeue(const QueuePairView& qp, void* buf, size_t n, uint64_t* peer_index = nullptr);
 // As dequeue, without consuming.
-int64_t peek(const QueuePairView& qp, void* buf, size_t n);
+int64_t peek(const QueuePairView& qp, void* buf, size_t n, uint64_t* peer_index = nullptr);
 
 }  // namespace vmci::proto
