@@ -601,6 +601,32 @@ TEST_F(Core, QueuePair_NoMemoryIsNoResourcesAndLeavesNoPair) {
   EXPECT_EQ(starved.stats().queue_pairs, 0u);
 }
 
+TEST_F(Core, QueuePair_AContextCannotDetachOrTakeAnotherContextsPair) {
+  const PeerId vm1 = guest(50);
+  const PeerId vm2 = guest(51);
+  RecordingSink h;
+  const PeerId hp = host(&h);
+  const vmci_handle pair = VMCI_MAKE_HANDLE(50, 4000);
+  std::shared_ptr<const QueuePairMemory> memory;
+  ASSERT_EQ(core.send(vm1, proto::make_qp_alloc_message(pair, VMCI_HOST_CONTEXT_ID, 0, 4096, 4096),
+                      &memory),
+            VMCI_SUCCESS);
+  // Another guest can neither detach it nor get its memory.
+  EXPECT_EQ(core.send(vm2, proto::make_qp_detach_message(pair)), VMCI_ERROR_NOT_FOUND);
+  std::shared_ptr<const QueuePairMemory> stolen;
+  EXPECT_LT(core.send(vm2, proto::make_qp_alloc_message(pair, VMCI_INVALID_ID, 0, 4096, 4096),
+                      &stolen),
+            VMCI_SUCCESS);
+  EXPECT_FALSE(stolen);
+  // Nor create a pair in another context's name.
+  EXPECT_EQ(core.send(vm2, proto::make_qp_alloc_message(VMCI_MAKE_HANDLE(50, 4001), VMCI_INVALID_ID,
+                                                        0, 4096, 4096)),
+            VMCI_ERROR_NO_ACCESS);
+  // A host connection that is not an endpoint cannot detach it either.
+  EXPECT_EQ(core.qpair_detach(hp, pair), VMCI_ERROR_NOT_FOUND);
+  EXPECT_EQ(core.stats().queue_pairs, 1u);
+}
+
 TEST_F(Core, QueuePair_HostConnectionsCannotSendTheHypercalls) {
   RecordingSink h;
   const PeerId hp = host(&h);
