@@ -1,0 +1,134 @@
+// process.h: the plumbing of a trial's two processes.
+//
+// A trial is a producer in a child process streaming to a consumer in this
+// one. The child is this same binary, started with fork + exec (the parent
+// has threads: nothing but exec runs after the fork), pinned to its own CPU,
+// and killed if the parent dies. Besides the transport being measured, the
+// two share a control page (a memfd inherited over exec by descriptor
+// number) that starts nothing and carries no data: the consumer says stop,
+// the producer says how many chunks it sent, the consumer says it has them.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+// CPUs of the two processes.
+inline constexpr int kConsumerCpu = 0;
+inline constexpr int kProducerCpu = 1;
+
+// Pins the calling thread (and the threads it starts later) to `cpu`;
+// throws std::runtime_error if it cannot.
+void pin_to_cpu(int cpu);
+
+// "what: strerror(errno)".
+std::string errno_text(const std::string& what);
+
+// An owned file descriptor.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept;
+  ~UniqueFd() { reset(); }
+  int get() const { return fd_; }
+  int release();
+  void reset();
+
+ private:
+  int fd_ = -1;
+};
+
+// A MAP_SHARED mapping of a whole descriptor.
+class Mapping {
+ public:
+  // Maps `size` bytes of `fd` read-write; throws on failure.
+  Mapping(int fd, size_t size);
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  ~Mapping();
+  uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  uint8_t* data_;
+  size_t size_;
+};
+
+// A zero-filled memfd of `size` bytes, close-on-exec; throws on failure.
+UniqueFd make_memfd(const char* name, size_t size);
+// The size of the file behind `fd`; throws on failure.
+size_t fd_size(int fd);
+
+// The control page. Each field has one writer and its own cache line.
+struct Control {
+  alignas(64) std::atomic<uint32_t> stop{0};           // consumer: stop producing
+  alignas(64) std::atomic<uint32_t> done{0};           // producer: final_chunks is set
+  uint64_t final_chunks = 0;                           // chunks the producer sent
+  alignas(64) std::atomic<uint32_t> consumer_done{0};  // consumer: it has them all
+};
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
+
+class ControlPage {
+ public:
+  // A new page (parent side).
+  ControlPage();
+  // The page behind an inherited descriptor (child side).
+  explicit ControlPage(int fd);
+  int fd() const { return fd_.get(); }
+  Control& get() const { return *reinterpret_cast<Control*>(mapping_.data()); }
+
+ private:
+  UniqueFd fd_;
+  Mapping mapping_;
+};
+
+// The producer process of a trial.
+class Child {
+ public:
+  // Starts /proc/self/exe with `args` (argv[1..]) after clearing
+  // close-on-exec on `inherit` in the child only. Throws on failure.
+  Child(const std::vector<std::string>& args, const std::vector<int>& inherit);
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  // Kills and reaps the child if it was not waited for.
+  ~Child();
+
+  pid_t pid() const { return pid_; }
+  // Throws if the child has exited (the caller still expected it to run).
+  void check_running();
+  // Waits for the child (at most `timeout_s`, then kills it) and throws
+  // unless it exited with status 0.
+  void wait_success(double timeout_s);
+
+ private:
+  std::string describe(int status) const;
+  pid_t pid_ = -1;
+  std::string what_;
+};
+
+// Called first in the child: dies with SIGKILL when `parent` does (and at
+// once if it already has).
+void die_with_parent(pid_t parent);
+
+// A private directory under $TMPDIR (or /tmp), removed with what is in it.
+class TempDir {
+ public:
+  TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace bench

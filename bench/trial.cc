@@ -1,0 +1,79 @@
+// trial.cc: the child's side of a trial: read the command line, die with
+// the parent, pin to the producer's CPU, produce over the asked transport.
+#include "trial.h"
+
+#include <sys/prctl.h>
+
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <stdexcept>
+
+#include "qpair_throughput.h"
+#include "ring_baseline.h"
+#include "socket_baseline.h"
+
+namespace bench {
+namespace {
+
+ChildArgs parse(int argc, char** argv) {
+  ChildArgs a;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string key = argv[i];
+    const std::string value = argv[i + 1];
+    if (key == "--child") {
+      a.transport = value;
+    } else if (key == "--parent") {
+      a.parent = static_cast<pid_t>(std::stol(value));
+    } else if (key == "--chunk") {
+      a.chunk = std::stoul(value);
+    } else if (key == "--control-fd") {
+      a.control_fd = std::stoi(value);
+    } else if (key == "--data-fd") {
+      a.data_fd = std::stoi(value);
+    } else if (key == "--socket") {
+      a.socket_path = value;
+    } else if (key == "--handle") {
+      const auto colon = value.find(':');
+      a.handle_context = static_cast<uint32_t>(std::stoul(value.substr(0, colon)));
+      a.handle_resource = static_cast<uint32_t>(std::stoul(value.substr(colon + 1)));
+    } else {
+      throw std::runtime_error("unknown child option " + key);
+    }
+  }
+  if (a.parent <= 0 || a.chunk < 16 || a.control_fd < 0) {
+    throw std::runtime_error("incomplete child command");
+  }
+  return a;
+}
+
+}  // namespace
+
+bool is_child_command(int argc, char** argv) {
+  return argc > 1 && std::strcmp(argv[1], "--child") == 0;
+}
+
+int child_main(int argc, char** argv) {
+  try {
+    const ChildArgs args = parse(argc, argv);
+    die_with_parent(args.parent);
+    ::prctl(PR_SET_NAME, "vmci-bench-prod");  // not "exe" in ps and perf
+    pin_to_cpu(kProducerCpu);                 // before the guest driver starts its threads
+    ControlPage control(args.control_fd);
+    if (args.transport == "qpair") {
+      qpair_child(args, control.get());
+    } else if (args.transport == "ring") {
+      ring_child(args, control.get());
+    } else if (args.transport == "socket") {
+      socket_child(args, control.get());
+    } else {
+      throw std::runtime_error("unknown transport " + args.transport);
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "vmci-bench child: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace bench
