@@ -11,6 +11,11 @@ set_target_properties(vmci_proto PROPERTIES EXPORT_NAME proto)
 set_target_properties(vmci_guest PROPERTIES EXPORT_NAME guest)
 set_target_properties(vmci_hostpeer PROPERTIES EXPORT_NAME hostpeer)
 set_target_properties(vmci_warnings PROPERTIES EXPORT_NAME warnings)
+# Installed libraries find libvmci-proto next to them; installed programs in
+# ../lib.
+set_target_properties(vmci_guest PROPERTIES INSTALL_RPATH "$ORIGIN")
+set_target_properties(vmci-hostpeer vmci-scenario PROPERTIES
+  INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
 install(TARGETS vmci_proto vmci_guest vmci_hostpeer vmci_warnings EXPORT vmci-hostpeer-targets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
