@@ -2,6 +2,13 @@
 // it (spec §6). Its data calls touch only the mapped memory: they never go
 // through hostpeer and never take a lock.
 //
+// A host endpoint lives on the guest's memory: before its guest attached,
+// and from the moment it detached or died, its data calls return
+// VMCI_ERROR_QUEUEPAIR_NOTATTACHED, also with unread bytes in the queue (as
+// on Linux's host); a guest that wants its last bytes read must wait for the
+// host (produce_buf_ready() == 0) before it detaches. A guest endpoint keeps
+// its memory until it detaches.
+//
 // Contract: one producer thread (enqueue, enquev, produce_*) and one
 // consumer thread (dequeue, dequev, peek, peekv, consume_*) may use one
 // QueuePair at the same time; more callers of either kind need a lock of
