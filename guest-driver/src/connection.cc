@@ -7,6 +7,7 @@
 
 #include "posix_io.h"
 #include "vmci/proto/datagram.h"
+#include "vmci/proto/notify_memory.h"
 #include "vmci/proto/socket_path.h"
 
 namespace vmci::guest::internal {
@@ -105,20 +106,29 @@ std::unique_ptr<Connection> Connection::open(const ConnectOptions& options, Sink
     return fail(bye.status < 0 ? bye.status : VMCI_ERROR_UNAVAILABLE,
                 "hostpeer refused: " + proto::decode_trailer(body, sizeof bye));
   }
-  if (header.type != static_cast<uint16_t>(proto::FrameType::kWelcome) || !fds.empty()) {
+  if (header.type != static_cast<uint16_t>(proto::FrameType::kWelcome)) {
     close_all(&fds);
     return fail(VMCI_ERROR_UNAVAILABLE, "hostpeer answered hello with an unexpected frame");
   }
   const auto welcome = proto::decode_body<proto::WelcomeBody>(body);
   if (welcome.status < 0) {
+    close_all(&fds);
     return fail(welcome.status, "hostpeer refused: " + proto::decode_trailer(body, sizeof welcome));
   }
+  // The welcome brings the connection's doorbell notify memory.
+  std::string map_error = "no doorbell notify memory came with the welcome";
+  std::shared_ptr<proto::SharedMemory> notify;
+  if (fds.size() == 1) notify = proto::SharedMemory::map_fd(fds[0], proto::kNotifyMemorySize, &map_error);
+  close_all(&fds);
+  if (!notify) return fail(VMCI_ERROR_UNAVAILABLE, "hostpeer's welcome: " + map_error);
   *status = VMCI_SUCCESS;
-  return std::unique_ptr<Connection>(new Connection(fd, welcome.context_id, std::move(sink)));
+  return std::unique_ptr<Connection>(
+      new Connection(fd, welcome.context_id, std::move(notify), std::move(sink)));
 }
 
-Connection::Connection(int fd, vmci_id context_id, Sink sink)
-    : fd_(fd), context_id_(context_id), sink_(std::move(sink)) {
+Connection::Connection(int fd, vmci_id context_id, std::shared_ptr<proto::SharedMemory> notify,
+                       Sink sink)
+    : fd_(fd), context_id_(context_id), notify_(std::move(notify)), sink_(std::move(sink)) {
   reader_ = std::thread([this] { read_loop(); });
 }
 

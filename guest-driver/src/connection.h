@@ -15,6 +15,8 @@
 
 #include "vmci/guest/driver.h"
 #include "vmci/proto/frame.h"
+#include "vmci/proto/notify_memory.h"
+#include "vmci/proto/shared_memory.h"
 
 namespace vmci::guest::internal {
 
@@ -48,6 +50,11 @@ class Connection {
   ~Connection();
 
   vmci_id context_id() const { return context_id_; }
+  // The connection's doorbell notify memory (vmci/proto/notify_memory.h),
+  // mapped; it stays mapped while the connection object lives.
+  proto::NotifyMemory* notify_memory() const {
+    return reinterpret_cast<proto::NotifyMemory*>(notify_->data());
+  }
   bool alive() const;
   std::string close_reason() const;
 
@@ -60,7 +67,7 @@ class Connection {
   void abort();
 
  private:
-  Connection(int fd, vmci_id context_id, Sink sink);
+  Connection(int fd, vmci_id context_id, std::shared_ptr<proto::SharedMemory> notify, Sink sink);
   void read_loop();
   void mark_closed(const std::string& reason);
   bool send_frame(const std::vector<uint8_t>& frame);
@@ -73,6 +80,7 @@ class Connection {
 
   const int fd_;
   const vmci_id context_id_;
+  const std::shared_ptr<proto::SharedMemory> notify_;
   Sink sink_;
   std::mutex write_mutex_;
   mutable std::mutex mutex_;  // guards the fields below

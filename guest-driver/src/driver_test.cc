@@ -3,7 +3,9 @@
 // that is an error code (spec §1.5, item 32).
 #include "vmci/guest/driver.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -16,6 +18,7 @@
 
 #include "posix_io.h"
 #include "vmci/proto/datagram.h"
+#include "vmci/proto/notify_memory.h"
 
 namespace vmci::guest {
 namespace {
@@ -59,6 +62,27 @@ class ScriptedHostpeer {
   }
 
  private:
+  // A welcome carries the connection's notify memory: a sealed memfd.
+  void send_with_notify_memory(const std::vector<uint8_t>& frame) {
+    const int memory = ::memfd_create("notify", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    ASSERT_EQ(::ftruncate(memory, proto::kNotifyMemorySize), 0);
+    ASSERT_EQ(::fcntl(memory, F_ADD_SEALS, F_SEAL_SHRINK), 0);
+    iovec iov{const_cast<uint8_t*>(frame.data()), frame.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &memory, sizeof memory);
+    ASSERT_EQ(::sendmsg(peer_, &msg, MSG_NOSIGNAL), static_cast<ssize_t>(frame.size()));
+    ::close(memory);
+  }
+
   void serve() {
     peer_ = ::accept(listener_, nullptr, nullptr);
     if (peer_ < 0) return;
@@ -72,8 +96,10 @@ class ScriptedHostpeer {
     if (!read_frame()) return;  // hello
     const proto::WelcomeBody welcome{proto::kProtocolMajor, proto::kProtocolMinor, VMCI_SUCCESS, 60,
                                      0};
-    const auto frame = proto::encode_frame(proto::FrameType::kWelcome, h.request_id, welcome);
-    internal::write_all(peer_, frame.data(), frame.size());
+    const std::vector<uint8_t> bytes(reinterpret_cast<const uint8_t*>(&welcome),
+                                     reinterpret_cast<const uint8_t*>(&welcome) + sizeof welcome);
+    const auto frame = proto::encode_frame(proto::FrameType::kWelcome, h.request_id, bytes, 1);
+    send_with_notify_memory(frame);
     connected_.set_value();
     while (read_frame()) {
       if (h.type != static_cast<uint16_t>(proto::FrameType::kDatagram)) continue;

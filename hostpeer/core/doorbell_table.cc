@@ -10,6 +10,10 @@ size_t DoorbellTable::count_of(uint64_t peer) const {
   return n;
 }
 
+bool DoorbellTable::contains(vmci_handle handle) const {
+  return doorbells_.count(proto::handle_key(handle)) != 0;
+}
+
 int DoorbellTable::link(const DoorbellOwner& owner, vmci_handle handle, uint64_t index,
                         uint32_t priv_flags) {
   if (proto::is_invalid(handle) || handle.resource == VMCI_INVALID_ID ||

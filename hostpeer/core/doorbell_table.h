@@ -68,6 +68,7 @@ class DoorbellTable {
                       std::optional<uint32_t> dst_context_priv) const;
 
   size_t count() const { return doorbells_.size(); }
+  bool contains(vmci_handle handle) const;
   size_t count_of(uint64_t peer) const;
 
  private:

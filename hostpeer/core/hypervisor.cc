@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "vmci/proto/datagram.h"
+#include "vmci/proto/doorbell_hypercalls.h"
 #include "vmci/proto/handles.h"
 #include "vmci/proto/names.h"
 #include "vmci/proto/queue_pair_hypercalls.h"
@@ -14,8 +15,9 @@ namespace vmci::host {
 namespace {
 
 // The hypercalls this hypervisor answers; VMCI_RESOURCES_QUERY reports them.
-constexpr uint32_t kImplementedHypercalls[] = {VMCI_RESOURCES_QUERY, VMCI_GET_CONTEXT_ID,
-                                               VMCI_QUEUEPAIR_ALLOC, VMCI_QUEUEPAIR_DETACH};
+constexpr uint32_t kImplementedHypercalls[] = {
+    VMCI_RESOURCES_QUERY, VMCI_GET_CONTEXT_ID,  VMCI_DOORBELL_LINK,   VMCI_DOORBELL_UNLINK,
+    VMCI_DOORBELL_NOTIFY, VMCI_QUEUEPAIR_ALLOC, VMCI_QUEUEPAIR_DETACH};
 
 bool is_obsolete_hypercall(uint32_t resource) {
   return resource >= VMCI_DATAGRAM_REQUEST_MAP && resource <= VMCI_EVENT_UNSUBSCRIBE;
@@ -32,7 +34,8 @@ Hypervisor::Hypervisor(Limits limits, std::shared_ptr<spdlog::logger> log,
     : limits_(limits),
       log_(std::move(log)),
       make_memory_(std::move(make_memory)),
-      broker_(limits) {}
+      broker_(limits),
+      doorbells_(limits) {}
 
 std::string Hypervisor::describe(const Peer& peer) const {
   if (peer.role == proto::Role::kHost) return "host connection #" + std::to_string(peer.id);
@@ -111,6 +114,8 @@ void Hypervisor::remove(PeerId id) {
   } else {
     std::erase_if(host_handles_, [&](const auto& entry) { return entry.second.owner == id; });
   }
+  // Its doorbells cease to exist, without events (spec §8).
+  doorbells_.unlink_all(id);
   // Then its queue pairs are detached (spec §8).
   std::vector<QpNotice> notices;
   settle_queue_pairs(notices, broker_.detach_all(endpoint, &notices));
@@ -160,6 +165,25 @@ int64_t Hypervisor::hypercall(const Peer& sender, std::span<const uint8_t> datag
           sender.id, QpAllocRequest{f.handle, f.peer, f.flags, 0, f.produce_size, f.consume_size});
       if (memory != nullptr) *memory = std::move(reply.memory);
       return reply.status;
+    }
+    case VMCI_DOORBELL_LINK: {
+      vmci_handle handle;
+      uint64_t index;
+      if (proto::parse_doorbell_link_message(datagram, &handle, &index) != VMCI_SUCCESS) {
+        return VMCI_ERROR_INVALID_ARGS;
+      }
+      return doorbells_.link(doorbell_owner_of(sender), handle, index, 0);
+    }
+    case VMCI_DOORBELL_UNLINK:
+    case VMCI_DOORBELL_NOTIFY: {
+      vmci_handle handle;
+      if (proto::parse_doorbell_message(datagram, &handle) != VMCI_SUCCESS) {
+        return VMCI_ERROR_INVALID_ARGS;
+      }
+      if (h.dst.resource == VMCI_DOORBELL_UNLINK) {
+        return doorbells_.unlink(doorbell_owner_of(sender), handle);
+      }
+      return ring_doorbell(sender, handle, 0);  // a guest's flags are not sent (§4.4)
     }
     case VMCI_QUEUEPAIR_DETACH: {
       vmci_handle handle;
@@ -287,14 +311,11 @@ HandleResult Hypervisor::create_host_handle(PeerId id, vmci_id resource, uint32_
   }
   if (resource == VMCI_INVALID_ID) {
     const uint64_t span = uint64_t{VMCI_INVALID_ID} - (VMCI_RESERVED_RESOURCE_ID_MAX + 1);
-    if (host_handles_.size() >= span) return {VMCI_ERROR_NO_HANDLE, VMCI_INVALID_HANDLE};
-    do {
-      resource = next_host_resource_++;
-      if (next_host_resource_ == VMCI_INVALID_ID) {
-        next_host_resource_ = VMCI_RESERVED_RESOURCE_ID_MAX + 1;
-      }
-    } while (host_handles_.count(resource));
-  } else if (host_handles_.count(resource)) {
+    if (host_handles_.size() + doorbells_.count() >= span) {
+      return {VMCI_ERROR_NO_HANDLE, VMCI_INVALID_HANDLE};
+    }
+    resource = free_host_resource();
+  } else if (host_resource_taken(resource)) {
     return {VMCI_ERROR_DUPLICATE_ENTRY, VMCI_INVALID_HANDLE};
   }
   const vmci_id context =
@@ -402,6 +423,75 @@ void Hypervisor::settle_queue_pairs(const std::vector<QpNotice>& notices,
   }
 }
 
+DoorbellOwner Hypervisor::doorbell_owner_of(const Peer& peer) const {
+  return DoorbellOwner{peer.id, peer.cid, peer.priv_flags};
+}
+
+int Hypervisor::ring_doorbell(const Peer& sender, vmci_handle handle, uint32_t caller_priv) {
+  std::optional<uint32_t> dst_priv;
+  if (handle.context == VMCI_HOST_CONTEXT_ID) {
+    dst_priv = 0;
+  } else if (const Peer* guest = find_guest(handle.context)) {
+    dst_priv = guest->priv_flags;
+  }
+  const DoorbellRing ring = doorbells_.notify(
+      DoorbellNotifier{sender.cid, sender.priv_flags, caller_priv}, handle, dst_priv);
+  log_->debug("{}: doorbell notify {}: {}", describe(sender), proto::to_string(handle),
+              proto::describe_result(ring.status));
+  if (ring.status < VMCI_SUCCESS) return ring.status;
+  peers_.at(ring.peer).sink->ring(ring.index);
+  ++doorbells_rung_;
+  return VMCI_SUCCESS;
+}
+
+bool Hypervisor::host_resource_taken(vmci_id resource) const {
+  return host_handles_.count(resource) != 0 ||
+         doorbells_.contains(VMCI_MAKE_HANDLE(VMCI_HOST_CONTEXT_ID, resource));
+}
+
+vmci_id Hypervisor::free_host_resource() {
+  vmci_id resource;
+  do {
+    resource = next_host_resource_++;
+    if (next_host_resource_ == VMCI_INVALID_ID) {
+      next_host_resource_ = VMCI_RESERVED_RESOURCE_ID_MAX + 1;
+    }
+  } while (host_resource_taken(resource));
+  return resource;
+}
+
+HandleResult Hypervisor::create_host_doorbell(PeerId id, vmci_id resource, uint32_t priv_flags,
+                                              uint64_t notify_index) {
+  auto it = peers_.find(id);
+  if (it == peers_.end()) return {VMCI_ERROR_UNAVAILABLE, VMCI_INVALID_HANDLE};
+  const Peer& peer = it->second;
+  if (peer.role != proto::Role::kHost) return {VMCI_ERROR_NO_ACCESS, VMCI_INVALID_HANDLE};
+  if (resource == VMCI_INVALID_ID) {
+    resource = free_host_resource();
+  } else if (host_resource_taken(resource)) {
+    return {VMCI_ERROR_DUPLICATE_ENTRY, VMCI_INVALID_HANDLE};
+  }
+  const vmci_handle handle = VMCI_MAKE_HANDLE(VMCI_HOST_CONTEXT_ID, resource);
+  const int status = doorbells_.link(doorbell_owner_of(peer), handle, notify_index, priv_flags);
+  if (status < VMCI_SUCCESS) return {status, VMCI_INVALID_HANDLE};
+  return {VMCI_SUCCESS, handle};
+}
+
+int Hypervisor::destroy_host_doorbell(PeerId id, vmci_handle handle) {
+  auto it = peers_.find(id);
+  if (it == peers_.end()) return VMCI_ERROR_UNAVAILABLE;
+  if (it->second.role != proto::Role::kHost) return VMCI_ERROR_NO_ACCESS;
+  if (proto::is_invalid(handle)) return VMCI_ERROR_INVALID_ARGS;
+  return doorbells_.unlink(doorbell_owner_of(it->second), handle);
+}
+
+int Hypervisor::notify_doorbell(PeerId id, vmci_handle handle, uint32_t priv_flags) {
+  auto it = peers_.find(id);
+  if (it == peers_.end()) return VMCI_ERROR_UNAVAILABLE;
+  if (it->second.role != proto::Role::kHost) return VMCI_ERROR_NO_ACCESS;  // guests: the hypercall
+  return ring_doorbell(it->second, handle, priv_flags);
+}
+
 Stats Hypervisor::stats() const {
   Stats s;
   for (const auto& [id, peer] : peers_) {
@@ -415,6 +505,8 @@ Stats Hypervisor::stats() const {
   }
   s.host_datagram_handles = host_handles_.size();
   s.queue_pairs = broker_.count();
+  s.doorbells = doorbells_.count();
+  s.doorbells_rung = doorbells_rung_;
   for (const auto& [key, memory] : qp_memory_) s.queue_pair_bytes += memory->size();
   s.datagrams_routed = datagrams_routed_;
   s.events_sent = events_sent_;

@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/doorbell_table.h"
 #include "core/queue_pair_broker.h"
 #include "memory/queue_pair_memory.h"
 #include "vmci/host/limits.h"
@@ -44,6 +45,10 @@ class PeerSink {
   // with Hypervisor::delivered(delivery_id) once its callback ran. Must not
   // block and must not call back into the core.
   virtual void deliver(uint32_t delivery_id, std::vector<uint8_t> datagram) = 0;
+  // One of this peer's doorbells, on notify-bitmap `index`, was rung: set
+  // that byte of its notify memory and wake it if it sleeps. Must not block
+  // and must not call back into the core.
+  virtual void ring(uint64_t index) = 0;
 };
 
 struct PeerHello {
@@ -100,6 +105,16 @@ class Hypervisor {
   // calls of a host connection. Sizes in the caller's own view.
   QueuePairReply qpair_alloc(PeerId peer, const QpAllocRequest& request);
   int qpair_detach(PeerId peer, vmci_handle handle);
+
+  // Doorbells (spec §5): guests link theirs with the VMCI_DOORBELL_*
+  // hypercalls; host connections call these. A host doorbell shares the
+  // host's resource ids with its datagram handles (FreeBSD's one table,
+  // item 35): `resource` VMCI_INVALID_ID picks a free one.
+  HandleResult create_host_doorbell(PeerId peer, vmci_id resource, uint32_t priv_flags,
+                                    uint64_t notify_index);
+  int destroy_host_doorbell(PeerId peer, vmci_handle handle);
+  // vmci_doorbell_notify from a host connection, with its caller's flags.
+  int notify_doorbell(PeerId peer, vmci_handle handle, uint32_t priv_flags);
   // Host connections' datagram handles (spec §3.4, FreeBSD's table rules).
   HandleResult create_host_handle(PeerId peer, vmci_id resource, uint32_t flags,
                                   uint32_t priv_flags);
@@ -138,6 +153,11 @@ class Hypervisor {
   int64_t hypercall(const Peer& sender, std::span<const uint8_t> datagram,
                     std::shared_ptr<const QueuePairMemory>* memory);
   QpEndpoint endpoint_of(const Peer& peer) const;
+  DoorbellOwner doorbell_owner_of(const Peer& peer) const;
+  int ring_doorbell(const Peer& sender, vmci_handle handle, uint32_t caller_priv);
+  // A free host resource id: neither a datagram handle nor a doorbell.
+  vmci_id free_host_resource();
+  bool host_resource_taken(vmci_id resource) const;
   // Sends the broker's events and brings each touched pair's memory up to
   // date with its state (status page; memory freed with the pair).
   void settle_queue_pairs(const std::vector<QpNotice>& notices,
@@ -160,12 +180,14 @@ class Hypervisor {
   std::map<vmci_id, HostHandle> host_handles_;  // resource id -> handle
   QueuePairMemoryFactory make_memory_;
   QueuePairBroker broker_;
+  DoorbellTable doorbells_;
   std::map<uint64_t, std::shared_ptr<QueuePairMemory>> qp_memory_;  // by handle key
   PeerId next_peer_id_ = 1;
   vmci_id next_guest_cid_ = VMCI_RESERVED_CID_LIMIT;
   vmci_id next_host_resource_ = VMCI_RESERVED_RESOURCE_ID_MAX + 1;
   uint64_t datagrams_routed_ = 0;
   uint64_t events_sent_ = 0;
+  uint64_t doorbells_rung_ = 0;
 };
 
 }  // namespace vmci::host

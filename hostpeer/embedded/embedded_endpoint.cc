@@ -19,6 +19,9 @@ EmbeddedEndpoint::EmbeddedEndpoint(LockedCore& core, std::shared_ptr<spdlog::log
     log_ = std::make_shared<spdlog::logger>("embedded",
                                             std::make_shared<spdlog::sinks::null_sink_mt>());
   }
+  std::string error;
+  notify_ = NotifyMemoryFile::create(&error);
+  if (!notify_) log_->error("host endpoint: no doorbell notify memory: {}", error);
   PeerHello hello;
   hello.role = proto::Role::kHost;
   hello.trusted_for_host = true;
@@ -155,6 +158,10 @@ void EmbeddedEndpoint::deliver(uint32_t delivery_id, std::vector<uint8_t> datagr
     queue_.push_back(Delivery{delivery_id, std::move(datagram)});
   }
   changed_.notify_all();
+}
+
+void EmbeddedEndpoint::ring(uint64_t index) {
+  if (notify_) notify_->ring(index);
 }
 
 bool EmbeddedEndpoint::on_delivery_thread() const {

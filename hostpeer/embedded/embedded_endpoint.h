@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "memory/notify_memory_file.h"
 #include "server/locked_core.h"
 #include "vmci/endpoint.h"
 
@@ -45,6 +46,7 @@ class EmbeddedEndpoint final : public Endpoint, public PeerSink {
 
   // PeerSink: called under the core's lock.
   void deliver(uint32_t delivery_id, std::vector<uint8_t> datagram) override;
+  void ring(uint64_t index) override;
 
  private:
   struct Delivery {
@@ -58,6 +60,7 @@ class EmbeddedEndpoint final : public Endpoint, public PeerSink {
 
   LockedCore& core_;
   std::shared_ptr<spdlog::logger> log_;
+  std::unique_ptr<NotifyMemoryFile> notify_;  // this endpoint's doorbell notify memory
   PeerId peer_ = 0;
 
   std::mutex mutex_;  // guards everything below

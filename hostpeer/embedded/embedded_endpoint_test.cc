@@ -158,6 +158,7 @@ TEST_F(Embedded, ReceivesCtxRemovedWhenAGuestGoes) {
             VMCI_SUCCESS);
   class NullSink : public PeerSink {
     void deliver(uint32_t, std::vector<uint8_t>) override {}
+    void ring(uint64_t) override {}
   } sink;
   const PeerId vm = core.with([&](Hypervisor& c) {
     return c.admit({proto::Role::kGuest, 33, 0, false}, &sink).peer;

@@ -156,6 +156,28 @@ void Session::handle_request() {
       result(id, status);
       break;
     }
+    case proto::FrameType::kDoorbellCreate: {
+      const auto req = proto::decode_body<proto::DoorbellCreateBody>(body_);
+      const HandleResult r = core_.with([&](Hypervisor& core) {
+        return core.create_host_doorbell(peer_, req.resource, req.priv_flags, req.notify_index);
+      });
+      result(id, r.status, r.handle);
+      break;
+    }
+    case proto::FrameType::kDoorbellDestroy: {
+      const auto req = proto::decode_body<proto::DoorbellDestroyBody>(body_);
+      result(id, core_.with([&](Hypervisor& core) {
+               return core.destroy_host_doorbell(peer_, req.handle);
+             }));
+      break;
+    }
+    case proto::FrameType::kDoorbellNotify: {
+      const auto req = proto::decode_body<proto::DoorbellNotifyBody>(body_);
+      result(id, core_.with([&](Hypervisor& core) {
+               return core.notify_doorbell(peer_, req.handle, req.priv_flags);
+             }));
+      break;
+    }
     case proto::FrameType::kDelivered:
       core_.with([&](Hypervisor& core) { core.delivered(peer_, id); });
       break;
@@ -197,6 +219,13 @@ void Session::handle_hello() {
     refuse(VMCI_ERROR_INVALID_ARGS, "unknown role " + std::to_string(hello.role));
     return;
   }
+  std::string error;
+  notify_ = NotifyMemoryFile::create(&error);
+  if (!notify_) {
+    log_->error("{}: no notify memory: {}", name(), error);
+    refuse(VMCI_ERROR_NO_RESOURCES, "hostpeer could not make the doorbell notify memory");
+    return;
+  }
   PeerHello request;
   request.role = static_cast<proto::Role>(hello.role);
   request.requested_cid = hello.requested_cid;
@@ -214,7 +243,16 @@ void Session::handle_hello() {
   role_ = request.role;
   const proto::WelcomeBody welcome{proto::kProtocolMajor, proto::kProtocolMinor, VMCI_SUCCESS, cid_,
                                    0};
-  queue_frame(proto::encode_frame(proto::FrameType::kWelcome, header_.request_id, welcome));
+  const int notify_fd = ::fcntl(notify_->fd(), F_DUPFD_CLOEXEC, 0);
+  const std::vector<uint8_t> bytes(reinterpret_cast<const uint8_t*>(&welcome),
+                                   reinterpret_cast<const uint8_t*>(&welcome) + sizeof welcome);
+  if (notify_fd < 0) {
+    queue_frame(proto::encode_frame(proto::FrameType::kWelcome, header_.request_id, bytes));
+    goodbye(VMCI_ERROR_NO_RESOURCES, "hostpeer is out of file descriptors");
+    return;
+  }
+  queue_frame(proto::encode_frame(proto::FrameType::kWelcome, header_.request_id, bytes, 1),
+              {notify_fd});
 }
 
 void Session::result(uint32_t request_id, int64_t value, vmci_handle handle,
@@ -249,6 +287,8 @@ void Session::deliver(uint32_t delivery_id, std::vector<uint8_t> datagram) {
     self->queue_frame(std::move(f));
   });
 }
+
+void Session::ring(uint64_t index) { notify_->ring(index); }
 
 void Session::queue_frame(std::vector<uint8_t> frame, std::vector<int> fds) {
   if (closing_ || queued_bytes_ + frame.size() > kMaxQueuedBytes) {

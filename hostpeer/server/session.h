@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/hypervisor.h"
+#include "memory/notify_memory_file.h"
 #include "server/asio.h"
 #include "server/locked_core.h"
 
@@ -44,6 +45,7 @@ class Session : public std::enable_shared_from_this<Session>, public PeerSink {
 
   // PeerSink: called under the core's lock, from any thread.
   void deliver(uint32_t delivery_id, std::vector<uint8_t> datagram) override;
+  void ring(uint64_t index) override;
 
  private:
   // Bytes queued for one peer before it counts as not reading and is cut off.
@@ -84,6 +86,7 @@ class Session : public std::enable_shared_from_this<Session>, public PeerSink {
   PeerId peer_ = 0;
   vmci_id cid_ = VMCI_INVALID_ID;
   proto::Role role_ = proto::Role::kGuest;
+  std::unique_ptr<NotifyMemoryFile> notify_;  // made at admission
   proto::FrameHeader header_{};
   std::vector<uint8_t> body_;
   std::deque<Outgoing> writes_;

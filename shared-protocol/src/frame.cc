@@ -32,6 +32,12 @@ constexpr FrameRule kRules[] = {
      sizeof(QueuePairAllocBody)},
     {FrameType::kQueuePairDetach, Direction::kToHostpeer, sizeof(QueuePairDetachBody),
      sizeof(QueuePairDetachBody)},
+    {FrameType::kDoorbellCreate, Direction::kToHostpeer, sizeof(DoorbellCreateBody),
+     sizeof(DoorbellCreateBody)},
+    {FrameType::kDoorbellDestroy, Direction::kToHostpeer, sizeof(DoorbellDestroyBody),
+     sizeof(DoorbellDestroyBody)},
+    {FrameType::kDoorbellNotify, Direction::kToHostpeer, sizeof(DoorbellNotifyBody),
+     sizeof(DoorbellNotifyBody)},
 };
 
 const FrameRule* rule_for(uint16_t type) {
@@ -69,6 +75,12 @@ std::string_view frame_type_name(FrameType type) {
       return "queue-pair-alloc";
     case FrameType::kQueuePairDetach:
       return "queue-pair-detach";
+    case FrameType::kDoorbellCreate:
+      return "doorbell-create";
+    case FrameType::kDoorbellDestroy:
+      return "doorbell-destroy";
+    case FrameType::kDoorbellNotify:
+      return "doorbell-notify";
   }
   return "unknown";
 }
@@ -93,7 +105,9 @@ FrameCheck check_frame_header(const FrameHeader& header, Direction direction) {
   if (rule->direction != direction) {
     return {false, "frame type " + name + " sent in the wrong direction"};
   }
-  const uint16_t max_flags = rule->type == FrameType::kResult ? kMaxFrameDescriptors : 0;
+  const uint16_t max_flags = rule->type == FrameType::kResult    ? kMaxFrameDescriptors
+                             : rule->type == FrameType::kWelcome ? 1
+                                                                 : 0;
   if (header.flags > max_flags) {
     return {false, "frame " + name + " has flags " + std::to_string(header.flags)};
   }

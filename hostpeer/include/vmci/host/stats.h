@@ -11,6 +11,8 @@ struct Stats {
   uint64_t host_datagram_handles = 0;
   uint64_t queue_pairs = 0;
   uint64_t queue_pair_bytes = 0;  // memory of those pairs, headers included
+  uint64_t doorbells = 0;         // linked guest doorbells and host doorbells
+  uint64_t doorbells_rung = 0;
   uint64_t pending_datagrams = 0;
   uint64_t pending_datagram_bytes = 0;
   uint64_t datagrams_routed = 0;

@@ -19,6 +19,9 @@
 //                     kQueuePairAlloc / kQueuePairDetach (host peers only:
 //                     the host's broker calls; guests use the
 //                     VMCI_QUEUEPAIR_* hypercalls)         -> kResult
+//                     kDoorbellCreate / kDoorbellDestroy / kDoorbellNotify
+//                     (host peers only; guests use the VMCI_DOORBELL_*
+//                     hypercalls)                          -> kResult
 //   hostpeer -> peer  kDeliver (a datagram for this peer, request_id N)
 //                     kGoodbye (the connection ends, with a reason)
 //
@@ -26,7 +29,8 @@
 // a successful queue-pair alloc (a hypercall or kQueuePairAlloc) carries
 // file descriptors as SCM_RIGHTS with its first byte; FrameHeader::flags
 // then says how many: the pair's memory, and for a host peer its status
-// page (vmci/proto/queue.h).
+// page (vmci/proto/queue.h). A kWelcome that admits the peer carries one:
+// the connection's doorbell notify memory (vmci/proto/notify_memory.h).
 #pragma once
 
 #include <cstdint>
@@ -61,9 +65,12 @@ enum class FrameType : uint16_t {
   kSync = 10,
   kQueuePairAlloc = 11,
   kQueuePairDetach = 12,
+  kDoorbellCreate = 13,
+  kDoorbellDestroy = 14,
+  kDoorbellNotify = 15,
 };
 
-// kResult only: the number of descriptors sent with the frame.
+// kResult and kWelcome only: the number of descriptors sent with the frame.
 inline constexpr uint16_t kMaxFrameDescriptors = 2;
 
 std::string_view frame_type_name(FrameType type);
@@ -130,6 +137,23 @@ struct QueuePairAllocBody {
 
 struct QueuePairDetachBody {
   vmci_handle handle;
+};
+
+// A host's doorbell, bound to its notify-memory index.
+struct DoorbellCreateBody {
+  vmci_id resource;  // VMCI_INVALID_ID: any (the result has the handle)
+  uint32_t priv_flags;
+  uint64_t notify_index;
+};
+
+struct DoorbellDestroyBody {
+  vmci_handle handle;
+};
+
+struct DoorbellNotifyBody {
+  vmci_handle handle;
+  uint32_t priv_flags;
+  uint32_t reserved;
 };
 
 // Followed by up to kMaxReasonSize bytes of UTF-8 text.
