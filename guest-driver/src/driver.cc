@@ -4,12 +4,15 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <thread>
 
 #include "connection.h"
 #include "datagram_handles.h"
 #include "delivery_queue.h"
 #include "guest_queue_pairs.h"
 #include "vmci/proto/datagram.h"
+#include "vmci/proto/doorbell_hypercalls.h"
+#include "vmci/proto/endpoint_doorbells.h"
 #include "vmci/proto/handles.h"
 #include "vmci/proto/queue_pair_hypercalls.h"
 #include "vmci/proto/queue_pair_mapping.h"
@@ -24,6 +27,13 @@ struct Driver::Impl {
   void deliver_datagram(std::vector<uint8_t>& datagram);
   int create_host_handle(vmci_id resource, uint32_t flags, uint32_t priv_flags,
                          DatagramCallback callback, vmci_handle* out);
+  // Waits for rings in the notify memory and queues a scan for the
+  // delivery thread; runs until stop_watching().
+  void watch_doorbells();
+  void stop_watching();
+  void queue_doorbell_scan();
+  void scan_doorbells();
+  vmci_id free_doorbell_resource();
   int host_qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle* handle,
                        uint64_t produce_size, uint64_t consume_size, vmci_id peer,
                        uint32_t flags, uint32_t priv_flags);
@@ -48,12 +58,63 @@ struct Driver::Impl {
   std::unique_ptr<internal::DeliveryQueue> deliveries;
   std::unique_ptr<internal::Connection> connection;
   std::unique_ptr<internal::GuestQueuePairs> queue_pairs;  // guests only
+  proto::EndpointDoorbells doorbells;
+  std::mutex doorbell_ids_mutex;  // guards the one below
+  vmci_id next_doorbell_resource = VMCI_RESERVED_RESOURCE_ID_MAX + 1;
+  std::atomic<bool> scan_queued{false};
+  std::atomic<bool> stop_watcher{false};
+  std::thread watcher;
 };
+
+void Driver::Impl::watch_doorbells() {
+  proto::NotifyMemory* memory = connection->notify_memory();
+  uint32_t seen = proto::ring_sequence(memory);
+  while (!stop_watcher) {
+    const uint32_t now = proto::wait_for_ring(memory, seen, std::chrono::seconds(1));
+    if (now != seen) {
+      seen = now;
+      queue_doorbell_scan();
+    }
+  }
+}
+
+void Driver::Impl::stop_watching() {
+  if (!watcher.joinable()) return;
+  stop_watcher = true;
+  proto::nudge(connection->notify_memory());
+  watcher.join();
+}
+
+void Driver::Impl::queue_doorbell_scan() {
+  // One scan in the queue at a time: rings meanwhile wait in the bitmap,
+  // and several rings of one doorbell are one callback (§5.4).
+  if (!scan_queued.exchange(true)) deliveries->push(internal::Delivery{0, {}});
+}
+
+void Driver::Impl::scan_doorbells() {
+  scan_queued = false;
+  for (const auto& rung : doorbells.take_rung(connection->notify_memory())) doorbells.run(rung);
+}
+
+vmci_id Driver::Impl::free_doorbell_resource() {
+  std::lock_guard lock(doorbell_ids_mutex);
+  for (;;) {
+    const vmci_id rid = next_doorbell_resource;
+    next_doorbell_resource =
+        rid + 1 == VMCI_INVALID_ID ? VMCI_RESERVED_RESOURCE_ID_MAX + 1 : rid + 1;
+    const vmci_handle h = VMCI_MAKE_HANDLE(own_cid(), rid);
+    if (!doorbells.contains(h) && !handles.lookup(h)) return rid;
+  }
+}
 
 void Driver::Impl::handle_delivery(internal::Delivery& delivery) {
   // No longer pending once taken for its callback: the acknowledgement goes
   // out before the callback runs, so whatever the callback lets others do
   // next reaches hostpeer after it. (Id 0: a local event, not from hostpeer.)
+  if (delivery.datagram.empty()) {  // a doorbell scan
+    scan_doorbells();
+    return;
+  }
   if (delivery.id != 0) connection->acknowledge(delivery.id);
   const vmci_datagram header = proto::header_of(delivery.datagram);
   if (proto::is_event_datagram(header)) {
@@ -108,6 +169,7 @@ Driver::Driver() = default;
 
 Driver::~Driver() {
   if (!impl_) return;
+  impl_->stop_watching();
   impl_->deliveries->stop();  // a running callback finishes; nothing more is delivered
   impl_->connection.reset();  // closes the socket, joins the reader
   impl_->deliveries.reset();
@@ -132,6 +194,7 @@ std::unique_ptr<Driver> Driver::connect(const ConnectOptions& options, int* stat
   impl->connection = internal::Connection::open(options, std::move(sink), status, error);
   if (!impl->connection) return nullptr;
   impl->deliveries->release();
+  impl->watcher = std::thread([impl] { impl->watch_doorbells(); });
   if (options.role == proto::Role::kHost) {
     impl->cached_context_id = VMCI_HOST_CONTEXT_ID;
     impl->context_id_known = true;
@@ -310,6 +373,106 @@ int Driver::qpair_detach(std::unique_ptr<QueuePair>* qpair) {
       impl_->connection
           ->request(proto::FrameType::kQueuePairDetach,
                     std::span(reinterpret_cast<const uint8_t*>(&body), sizeof body))
+          .result);
+}
+
+int Driver::doorbell_create(vmci_handle* handle, uint32_t flags, uint32_t priv_flags,
+                            DoorbellCallback callback) {
+  const int checked =
+      proto::check_doorbell_create(handle != nullptr, bool(callback), flags, priv_flags);
+  if (checked != VMCI_SUCCESS) return checked;
+  Impl& d = *impl_;
+  if (!proto::is_invalid(*handle) && handle->resource == VMCI_INVALID_ID) {
+    return VMCI_ERROR_INVALID_ARGS;
+  }
+  const uint64_t index = d.doorbells.reserve_index();
+  if (d.role == proto::Role::kHost) {
+    if (!proto::is_invalid(*handle) && handle->context != VMCI_HOST_CONTEXT_ID) {
+      d.doorbells.release_index(index);
+      return VMCI_ERROR_INVALID_ARGS;
+    }
+    const proto::DoorbellCreateBody body{
+        proto::is_invalid(*handle) ? VMCI_INVALID_ID : handle->resource, priv_flags, index};
+    // The doorbell is in the table before the caller wakes.
+    auto hook = [&](const proto::ResultBody& r) {
+      if (r.result >= VMCI_SUCCESS) {
+        d.doorbells.insert(r.handle, index, callback);
+        d.doorbells.activate(r.handle);
+      }
+    };
+    const auto reply = d.connection->request(
+        proto::FrameType::kDoorbellCreate,
+        std::span(reinterpret_cast<const uint8_t*>(&body), sizeof body), hook);
+    if (reply.result < VMCI_SUCCESS) {
+      d.doorbells.release_index(index);
+      return static_cast<int>(reply.result);
+    }
+    *handle = reply.handle;
+    d.queue_doorbell_scan();  // a ring that came before the doorbell was in the table
+    return VMCI_SUCCESS;
+  }
+  // A guest: the doorbell is its own resource (one table with datagram
+  // handles, item 35), then linked to its index (§5.1).
+  vmci_handle h = *handle;
+  if (proto::is_invalid(h)) {
+    const vmci_id cid = d.own_cid();
+    if (cid == VMCI_INVALID_ID) {
+      d.doorbells.release_index(index);
+      return VMCI_ERROR_NO_RESOURCES;
+    }
+    h = VMCI_MAKE_HANDLE(cid, d.free_doorbell_resource());
+  } else if (d.handles.lookup(h)) {
+    d.doorbells.release_index(index);
+    return VMCI_ERROR_ALREADY_EXISTS;
+  }
+  if (const int status = d.doorbells.insert(h, index, std::move(callback)); status < VMCI_SUCCESS) {
+    d.doorbells.release_index(index);
+    return status;
+  }
+  const auto reply = d.connection->request(proto::FrameType::kDatagram,
+                                           proto::make_doorbell_link_message(h, index));
+  if (reply.result < VMCI_SUCCESS) {
+    d.doorbells.remove(h, d.deliveries->on_delivery_thread());
+    return static_cast<int>(reply.result);
+  }
+  d.doorbells.activate(h);
+  *handle = h;
+  return VMCI_SUCCESS;
+}
+
+int Driver::doorbell_destroy(vmci_handle handle) {
+  if (proto::is_invalid(handle)) return VMCI_ERROR_INVALID_ARGS;
+  Impl& d = *impl_;
+  if (!d.doorbells.contains(handle)) return VMCI_ERROR_NOT_FOUND;
+  if (d.role == proto::Role::kHost) {
+    const proto::DoorbellDestroyBody body{handle};
+    d.connection->request(proto::FrameType::kDoorbellDestroy,
+                          std::span(reinterpret_cast<const uint8_t*>(&body), sizeof body));
+  } else {
+    // A failed unlink is ignored, as the drivers do (§5.1, item 28).
+    d.connection->request(proto::FrameType::kDatagram,
+                          proto::make_doorbell_message(VMCI_DOORBELL_UNLINK, handle));
+  }
+  return d.doorbells.remove(handle, d.deliveries->on_delivery_thread());
+}
+
+int Driver::doorbell_notify(vmci_handle handle, uint32_t priv_flags) {
+  if (proto::is_invalid(handle) || (priv_flags & ~VMCI_PRIVILEGE_ALL_FLAGS)) {
+    return VMCI_ERROR_INVALID_ARGS;
+  }
+  if (impl_->role == proto::Role::kHost) {
+    const proto::DoorbellNotifyBody body{handle, priv_flags, 0};
+    return static_cast<int>(
+        impl_->connection
+            ->request(proto::FrameType::kDoorbellNotify,
+                      std::span(reinterpret_cast<const uint8_t*>(&body), sizeof body))
+            .result);
+  }
+  // FreeBSD sends the hypercall; the flags are not part of it (§4.4).
+  return static_cast<int>(
+      impl_->connection
+          ->request(proto::FrameType::kDatagram,
+                    proto::make_doorbell_message(VMCI_DOORBELL_NOTIFY, handle))
           .result);
 }
 

@@ -157,6 +157,28 @@ int vmci_event_unsubscribe(vmci_id subscription) {
   return driver->event_unsubscribe(subscription);
 }
 
+int vmci_doorbell_create(struct vmci_handle* handle, uint32_t flags,
+                         vmci_privilege_flags priv_flags, vmci_callback notify_cb,
+                         void* client_data) {
+  if (handle == nullptr || notify_cb == nullptr) return VMCI_ERROR_INVALID_ARGS;
+  auto driver = implicit().get();
+  if (!driver) return VMCI_ERROR_UNAVAILABLE;
+  return driver->doorbell_create(handle, flags, priv_flags,
+                                 [notify_cb, client_data] { notify_cb(client_data); });
+}
+
+int vmci_doorbell_destroy(struct vmci_handle handle) {
+  auto driver = implicit().get();
+  if (!driver) return VMCI_ERROR_UNAVAILABLE;
+  return driver->doorbell_destroy(handle);
+}
+
+int vmci_doorbell_notify(struct vmci_handle handle, vmci_privilege_flags priv_flags) {
+  auto driver = implicit().get();
+  if (!driver) return VMCI_ERROR_UNAVAILABLE;
+  return driver->doorbell_notify(handle, priv_flags);
+}
+
 int vmci_qpair_alloc(struct vmci_qpair** qpair, struct vmci_handle* handle,
                      uint64_t produce_q_size, uint64_t consume_q_size, vmci_id peer,
                      uint32_t flags, vmci_privilege_flags priv_flags) {

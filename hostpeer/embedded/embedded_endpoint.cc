@@ -7,6 +7,7 @@
 
 #include "vmci/proto/datagram.h"
 #include "vmci/proto/handles.h"
+#include "vmci/proto/doorbell_hypercalls.h"
 #include "vmci/proto/names.h"
 #include "vmci/proto/queue_pair_hypercalls.h"
 #include "vmci/proto/queue_pair_mapping.h"
@@ -161,7 +162,61 @@ void EmbeddedEndpoint::deliver(uint32_t delivery_id, std::vector<uint8_t> datagr
 }
 
 void EmbeddedEndpoint::ring(uint64_t index) {
-  if (notify_) notify_->ring(index);
+  if (!notify_) return;
+  notify_->ring(index);  // nobody sleeps on it: no system call
+  {
+    std::lock_guard lock(mutex_);
+    queue_doorbell_scan_locked();
+  }
+  changed_.notify_all();
+}
+
+void EmbeddedEndpoint::queue_doorbell_scan_locked() {
+  if (scan_queued_ || stopping_) return;
+  scan_queued_ = true;
+  queue_.push_back(Delivery{0, {}});
+}
+
+int EmbeddedEndpoint::doorbell_create(vmci_handle* handle, uint32_t flags, uint32_t priv_flags,
+                                      DoorbellCallback callback) {
+  const int checked =
+      proto::check_doorbell_create(handle != nullptr, bool(callback), flags, priv_flags);
+  if (checked != VMCI_SUCCESS) return checked;
+  if (!notify_) return VMCI_ERROR_NO_RESOURCES;
+  if (!proto::is_invalid(*handle) && handle->context != VMCI_HOST_CONTEXT_ID) {
+    return VMCI_ERROR_INVALID_ARGS;  // a host doorbell is in context 2
+  }
+  const uint64_t index = doorbells_.reserve_index();
+  // Registered under the core's lock, before any ring can reach it.
+  const HandleResult r = core_.with([&](Hypervisor& c) {
+    HandleResult result = c.create_host_doorbell(
+        peer_, proto::is_invalid(*handle) ? VMCI_INVALID_ID : handle->resource, priv_flags, index);
+    if (result.status >= VMCI_SUCCESS) {
+      doorbells_.insert(result.handle, index, std::move(callback));
+      doorbells_.activate(result.handle);
+    }
+    return result;
+  });
+  if (r.status < VMCI_SUCCESS) {
+    doorbells_.release_index(index);
+    return r.status;
+  }
+  *handle = r.handle;
+  return VMCI_SUCCESS;
+}
+
+int EmbeddedEndpoint::doorbell_destroy(vmci_handle handle) {
+  if (proto::is_invalid(handle)) return VMCI_ERROR_INVALID_ARGS;
+  const int status = core_.with([&](Hypervisor& c) { return c.destroy_host_doorbell(peer_, handle); });
+  if (status < VMCI_SUCCESS) return status;
+  return doorbells_.remove(handle, on_delivery_thread());
+}
+
+int EmbeddedEndpoint::doorbell_notify(vmci_handle handle, uint32_t priv_flags) {
+  if (proto::is_invalid(handle) || (priv_flags & ~VMCI_PRIVILEGE_ALL_FLAGS)) {
+    return VMCI_ERROR_INVALID_ARGS;
+  }
+  return core_.with([&](Hypervisor& c) { return c.notify_doorbell(peer_, handle, priv_flags); });
 }
 
 bool EmbeddedEndpoint::on_delivery_thread() const {
@@ -175,6 +230,13 @@ void EmbeddedEndpoint::run_deliveries() {
     if (stopping_) return;
     Delivery delivery = std::move(queue_.front());
     queue_.pop_front();
+    if (delivery.datagram.empty()) {  // a doorbell scan
+      scan_queued_ = false;
+      lock.unlock();
+      for (const auto& rung : doorbells_.take_rung(notify_->memory())) doorbells_.run(rung);
+      lock.lock();
+      continue;
+    }
     lock.unlock();
     // No longer pending once taken for its callback (as the guest driver).
     core_.with([&](Hypervisor& c) { c.delivered(peer_, delivery.id); });

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "memory/notify_memory_file.h"
+#include "vmci/proto/endpoint_doorbells.h"
 #include "server/locked_core.h"
 #include "vmci/endpoint.h"
 
@@ -40,6 +41,10 @@ class EmbeddedEndpoint final : public Endpoint, public PeerSink {
                   uint64_t consume_size, vmci_id peer, uint32_t flags,
                   uint32_t priv_flags) override;
   int qpair_detach(std::unique_ptr<QueuePair>* qpair) override;
+  int doorbell_create(vmci_handle* handle, uint32_t flags, uint32_t priv_flags,
+                      DoorbellCallback callback) override;
+  int doorbell_destroy(vmci_handle handle) override;
+  int doorbell_notify(vmci_handle handle, uint32_t priv_flags) override;
   void hold_callbacks() override;
   void release_callbacks() override;
   bool connected() const override { return true; }
@@ -54,6 +59,9 @@ class EmbeddedEndpoint final : public Endpoint, public PeerSink {
     std::vector<uint8_t> datagram;
   };
 
+  // Queues a scan of the notify memory, unless one is queued (caller holds
+  // mutex_).
+  void queue_doorbell_scan_locked();
   void run_deliveries();
   void dispatch(Delivery& delivery);
   bool on_delivery_thread() const;
@@ -61,6 +69,7 @@ class EmbeddedEndpoint final : public Endpoint, public PeerSink {
   LockedCore& core_;
   std::shared_ptr<spdlog::logger> log_;
   std::unique_ptr<NotifyMemoryFile> notify_;  // this endpoint's doorbell notify memory
+  proto::EndpointDoorbells doorbells_;
   PeerId peer_ = 0;
 
   std::mutex mutex_;  // guards everything below
@@ -69,6 +78,7 @@ class EmbeddedEndpoint final : public Endpoint, public PeerSink {
   bool held_ = false;
   bool stopping_ = false;
   std::map<vmci_id, std::shared_ptr<DatagramCallback>> callbacks_;  // by resource id
+  bool scan_queued_ = false;  // a doorbell scan (an empty Delivery) is in queue_
   proto::EventSubscriptions subscriptions_;
   // What runs now: a datagram callback, or &subscriptions_ while an event is
   // dispatched; null when idle.

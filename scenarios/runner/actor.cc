@@ -9,6 +9,7 @@
 namespace vmci::scenario {
 
 std::string InboxItem::describe() const {
+  if (kind == Kind::kDoorbell) return "doorbell " + proto::to_string(dst) + " rung";
   if (kind == Kind::kDatagram) {
     std::string text = "datagram " + proto::to_string(src) + " -> " + proto::to_string(dst) + " (" +
                        std::to_string(payload.size()) + " bytes";
@@ -101,6 +102,18 @@ DatagramCallback Actor::datagram_callback() {
     item.payload.assign(payload, payload + dg->payload_size);
     inbox_.push(std::move(item));
     return VMCI_SUCCESS;
+  };
+}
+
+DoorbellCallback Actor::doorbell_callback(std::shared_ptr<DoorbellSlot> slot) {
+  return [this, slot] {
+    InboxItem item;
+    item.kind = InboxItem::Kind::kDoorbell;
+    // A ring can come just before doorbell_create has returned the handle.
+    if (slot->handle.wait_for(std::chrono::seconds(5)) == std::future_status::ready) {
+      item.dst = slot->handle.get();
+    }
+    inbox_.push(std::move(item));
   };
 }
 

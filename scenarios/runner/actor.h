@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,9 +23,9 @@ namespace vmci::scenario {
 using Clock = std::chrono::steady_clock;
 
 struct InboxItem {
-  enum class Kind { kDatagram, kEvent };
+  enum class Kind { kDatagram, kEvent, kDoorbell };
   Kind kind = Kind::kDatagram;
-  // Datagrams.
+  // Datagrams; doorbells (dst: the doorbell rung).
   vmci_handle dst = VMCI_INVALID_HANDLE;
   vmci_handle src = VMCI_INVALID_HANDLE;
   std::vector<uint8_t> payload;
@@ -84,6 +85,13 @@ class Actor {
   // Callbacks for the kernel API calls, feeding the inbox.
   DatagramCallback datagram_callback();
   EventCallback event_callback();
+  // For a doorbell whose handle is known once doorbell_create returns:
+  // set_handle() then tells the callback which doorbell it is.
+  struct DoorbellSlot {
+    std::promise<vmci_handle> promise;
+    std::shared_future<vmci_handle> handle = promise.get_future().share();
+  };
+  DoorbellCallback doorbell_callback(std::shared_ptr<DoorbellSlot> slot);
 
  private:
   ActorSpec spec_;

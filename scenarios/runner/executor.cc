@@ -88,7 +88,7 @@ struct ApiResult {
 // their step as not implemented yet.
 bool api_op_implemented(const std::string& op) {
   return op == "get_context_id" || op.starts_with("datagram_") || op.starts_with("event_") ||
-         op.starts_with("qpair_");
+         op.starts_with("qpair_") || op.starts_with("doorbell_");
 }
 
 class Run {
@@ -258,6 +258,21 @@ ApiResult Run::call_api(const Step& step, Actor& a) {
     return {driver->event_unsubscribe(id), {}};
   }
   if (op.starts_with("qpair_")) return call_qpair_api(step, a);
+  if (op == "doorbell_create") {
+    vmci_handle h = VMCI_INVALID_HANDLE;
+    if (args.contains("handle")) h = handle(args["handle"]);
+    auto slot = std::make_shared<Actor::DoorbellSlot>();
+    const int status =
+        driver->doorbell_create(&h, flags_of(step, "flags", "doorbell"),
+                                flags_of(step, "priv_flags", "priv_flags"), a.doorbell_callback(slot));
+    slot->promise.set_value(h);
+    return {status, Value{true, h, 0, {}}};
+  }
+  if (op == "doorbell_destroy") return {driver->doorbell_destroy(handle(args["handle"])), {}};
+  if (op == "doorbell_notify") {
+    return {driver->doorbell_notify(handle(args["handle"]), flags_of(step, "priv_flags", "priv_flags")),
+            {}};
+  }
   fail("op " + op + " is not implemented by this runner yet");
 }
 
@@ -345,9 +360,6 @@ ApiResult Run::call_qpair_api(const Step& step, Actor& a) {
 
 void Run::stream_op(const Step& step, Actor& a, StepOutcome& out) {
   const json& args = step.args;
-  if (args.contains("notify") || args.contains("wait_doorbell")) {
-    fail("waiting on doorbells is not implemented by this runner yet");
-  }
   QueuePair& qp = qpair(step, a);
   StreamLimits limits;
   std::string error;
@@ -355,6 +367,24 @@ void Run::stream_op(const Step& step, Actor& a, StepOutcome& out) {
   limits.no_progress = milliseconds(step.timeout_ms.value_or(kApiTimeoutMs));
   limits.deadline = deadline_;
   limits.cancelled = &cancelled_;
+  if (args.contains("notify")) {
+    const vmci_handle doorbell = handle(args["notify"]);
+    limits.after_enqueue = [&a, doorbell] {
+      return a.driver() ? a.driver()->doorbell_notify(doorbell, 0) : VMCI_ERROR_UNAVAILABLE;
+    };
+  }
+  if (args.contains("wait_doorbell")) {
+    const vmci_handle doorbell = handle(args["wait_doorbell"]);
+    limits.wait_for_data = [&a, doorbell](Clock::time_point until) {
+      return a.inbox()
+          .take(
+              [&](const InboxItem& i) {
+                return i.kind == InboxItem::Kind::kDoorbell && proto::same_handle(doorbell, i.dst);
+              },
+              until)
+          .has_value();
+    };
+  }
   StreamResult r;
   if (step.op == "qpair_write_all") {
     const Data data = data_of(args["data"]);
@@ -417,6 +447,22 @@ void Run::wait_op(const Step& step, Actor& a, StepOutcome& out) {
       fail(why, expected, "nothing matching");
     }
     out.actual = item->describe();
+    settle(a);
+    return;
+  }
+  if (op == "expect_doorbell") {
+    const vmci_handle doorbell = handle(args["handle"]);
+    auto rung = [&](const InboxItem& i) {
+      return i.kind == InboxItem::Kind::kDoorbell && proto::same_handle(doorbell, i.dst);
+    };
+    auto item = a.inbox().take(rung, deadline);
+    if (!item) {
+      fail("the doorbell was not rung in time; " + inbox_listing(a),
+           "doorbell " + proto::to_string(doorbell) + " rung", "nothing");
+    }
+    int taken = 1;  // and every other queued notification of it
+    while (a.inbox().take(rung, Clock::now())) ++taken;
+    out.actual = item->describe() + (taken > 1 ? " (" + std::to_string(taken) + " times)" : "");
     settle(a);
     return;
   }

@@ -133,20 +133,19 @@ TEST(Executor, EventsAreCheckedByTheirPayload) {
   EXPECT_EQ(outcome.status, ScenarioOutcome::Status::kPassed) << outcome.reason;
 }
 
-TEST(Executor, OpsNotImplementedYetFailTheirStepClearly) {
-  for (const char* step : {
-           R"({"op": "doorbell_create", "actor": "vm1"})",
-           R"({"op": "qpair_alloc", "actor": "vm1", "produce_size": 4096, "consume_size": 4096, "as": "$q"},
-              {"op": "qpair_write_all", "actor": "vm1", "qpair": "$q", "data": {"zeros": 1}, "notify": "$q.handle"})",
-           R"({"op": "expect_doorbell", "actor": "vm1", "handle": "$d"})",
-       }) {
-    SCOPED_TRACE(step);
-    const auto outcome = play(std::string("[") + step + "]");
-    ASSERT_EQ(outcome.status, ScenarioOutcome::Status::kFailed);
-    EXPECT_NE(failed_step(outcome).message.find("not implemented by this runner yet"),
-              std::string::npos)
-        << failed_step(outcome).message;
-  }
+TEST(Executor, StreamingWaitsOnADoorbellInsteadOfPolling) {
+  const auto outcome = play(R"([
+      {"op": "doorbell_create", "actor": "host", "as": "$data"},
+      {"op": "qpair_alloc", "actor": "vm1", "produce_size": 4096, "consume_size": 4096, "as": "$g"},
+      {"op": "qpair_alloc", "actor": "host", "handle": "$g.handle", "produce_size": 4096,
+       "consume_size": 4096, "as": "$h"},
+      {"op": "parallel", "branches": [
+        [{"op": "qpair_write_all", "actor": "vm1", "qpair": "$g", "notify": "$data", "chunk": 1000,
+          "data": {"pattern": {"seed": 4, "length": 200000}}}],
+        [{"op": "qpair_read_all", "actor": "host", "qpair": "$h", "wait_doorbell": "$data",
+          "length": 200000, "expect_data": {"pattern": {"seed": 4, "length": 200000}}}]
+      ]}])");
+  EXPECT_EQ(outcome.status, ScenarioOutcome::Status::kPassed) << outcome.reason;
 }
 
 TEST(Executor, QueuePairVariablesBelongToTheActorThatBoundThem) {

@@ -58,6 +58,13 @@ StreamResult write_all(QueuePair& qp, const Data& data, const StreamLimits& limi
       staged -= static_cast<uint64_t>(n);
       last_progress = Clock::now();
       backoff.progress();
+      if (limits.after_enqueue) {
+        if (const int rung = limits.after_enqueue(); rung < VMCI_SUCCESS) {
+          r.message = "notify after " + std::to_string(r.bytes) + " bytes returned " +
+                      proto::describe_result(rung);
+          return r;
+        }
+      }
       continue;
     }
     if (n != VMCI_ERROR_QUEUEPAIR_NOSPACE && n != 0) {
@@ -107,7 +114,11 @@ StreamResult read_all(QueuePair& qp, uint64_t length, const Data& expected,
                   " bytes were dequeued";
       return r;
     }
-    backoff.wait();
+    if (limits.wait_for_data) {
+      limits.wait_for_data(std::min(last_progress + limits.no_progress, limits.deadline));
+    } else {
+      backoff.wait();
+    }
   }
   if (expected.size() != length) {
     r.mismatch_at = std::min(expected.size(), length);

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "data.h"
@@ -18,6 +19,12 @@ struct StreamLimits {
   std::chrono::milliseconds no_progress{10000};  // fail when nothing moves this long
   std::chrono::steady_clock::time_point deadline;  // the scenario's
   const std::atomic<bool>* cancelled = nullptr;    // another branch failed
+  // write_all: called after each enqueue that moved bytes (ringing the
+  // peer's doorbell); a negative status ends the stream.
+  std::function<int()> after_enqueue;
+  // read_all: called instead of polling while the queue is empty; returns
+  // once the doorbell was rung (true) or at the time given (false).
+  std::function<bool(std::chrono::steady_clock::time_point)> wait_for_data;
 };
 
 struct StreamResult {

@@ -49,4 +49,14 @@ int parse_doorbell_message(std::span<const uint8_t> dg, vmci_handle* handle) {
   return VMCI_SUCCESS;
 }
 
+int check_doorbell_create(bool have_handle, bool have_callback, uint32_t flags,
+                          uint32_t priv_flags) {
+  constexpr uint32_t kDelayedCallback = 0x1;  // VMCI_FLAG_DELAYED_CB
+  if (!have_handle || !have_callback || (flags & ~kDelayedCallback) ||
+      (priv_flags & ~VMCI_PRIVILEGE_ALL_FLAGS)) {
+    return VMCI_ERROR_INVALID_ARGS;
+  }
+  return VMCI_SUCCESS;
+}
+
 }  // namespace vmci::proto

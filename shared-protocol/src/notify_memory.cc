@@ -29,6 +29,11 @@ bool ring(NotifyMemory* memory, uint64_t index) {
 
 void wake(NotifyMemory* memory) { futex(&memory->wake.sequence, FUTEX_WAKE, INT32_MAX, nullptr); }
 
+void nudge(NotifyMemory* memory) {
+  word(memory->wake.sequence).fetch_add(1, std::memory_order_seq_cst);
+  wake(memory);
+}
+
 bool take(NotifyMemory* memory, uint64_t index) {
   return (std::atomic_ref<uint8_t>(memory->bitmap[index]).fetch_and(0xfe, std::memory_order_acq_rel) &
           1) != 0;

@@ -56,6 +56,15 @@ int vmci_event_subscribe(vmci_event_type event, vmci_event_cb callback, void *ca
 int vmci_event_unsubscribe(vmci_id subscription);
 
 /*
+ * Doorbell API (kernel API version 2, spec §5). The callback runs on the
+ * driver's delivery thread; several rings before it runs are one call.
+ */
+int vmci_doorbell_create(struct vmci_handle *handle, uint32_t flags,
+    vmci_privilege_flags priv_flags, vmci_callback notify_cb, void *client_data);
+int vmci_doorbell_destroy(struct vmci_handle handle);
+int vmci_doorbell_notify(struct vmci_handle handle, vmci_privilege_flags priv_flags);
+
+/*
  * Queue pair API (spec §6). The data calls touch only shared memory, never
  * hostpeer. One producer thread and one consumer thread may use a queue pair
  * at the same time; `mode` is unused, as on FreeBSD. The vectored calls take

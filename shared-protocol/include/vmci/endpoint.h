@@ -29,6 +29,9 @@ namespace vmci {
 // follows the header, and both are valid only during the call.
 using DatagramCallback = std::function<int(vmci_datagram* dg)>;
 using EventCallback = proto::EventCallback;
+// Called when one of the endpoint's doorbells was rung (several rings
+// before it runs are one call, as in VMCI).
+using DoorbellCallback = std::function<void()>;
 
 class Endpoint {
  public:
@@ -59,6 +62,16 @@ class Endpoint {
   // vmci_qpair_detach: *qpair is destroyed and null afterwards, whatever
   // the result (spec §11 item 17).
   virtual int qpair_detach(std::unique_ptr<QueuePair>* qpair) = 0;
+
+  // vmci_doorbell_create (spec §5.1): an invalid *handle gets a new one
+  // (written back). flags: 0 or VMCI_FLAG_DELAYED_CB (callbacks always run
+  // on the delivery thread here).
+  virtual int doorbell_create(vmci_handle* handle, uint32_t flags, uint32_t priv_flags,
+                              DoorbellCallback callback) = 0;
+  // Waits for a running callback of it (unless called from inside it).
+  virtual int doorbell_destroy(vmci_handle handle) = 0;
+  // vmci_doorbell_notify (spec §5.2): rings another endpoint's doorbell.
+  virtual int doorbell_notify(vmci_handle handle, uint32_t priv_flags) = 0;
 
   // Testing aid: while held, nothing is delivered to callbacks; what
   // arrives waits inside the endpoint (datagrams stay pending in hostpeer's

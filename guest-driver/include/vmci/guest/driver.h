@@ -63,6 +63,14 @@ class Driver final : public Endpoint {
                   uint64_t consume_size, vmci_id peer, uint32_t flags,
                   uint32_t priv_flags) override;
   int qpair_detach(std::unique_ptr<QueuePair>* qpair) override;
+  // A guest's doorbells are linked with the VMCI_DOORBELL_* hypercalls; a
+  // host connection's live in hostpeer. Rings arrive in the connection's
+  // notify memory; a waiter thread wakes the delivery thread, which runs
+  // the callbacks.
+  int doorbell_create(vmci_handle* handle, uint32_t flags, uint32_t priv_flags,
+                      DoorbellCallback callback) override;
+  int doorbell_destroy(vmci_handle handle) override;
+  int doorbell_notify(vmci_handle handle, uint32_t priv_flags) override;
   void hold_callbacks() override;
   void release_callbacks() override;
   bool connected() const override;

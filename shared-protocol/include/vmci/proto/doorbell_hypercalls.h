@@ -25,4 +25,10 @@ int parse_doorbell_link_message(std::span<const uint8_t> dg, vmci_handle* handle
                                 uint64_t* notify_index);
 int parse_doorbell_message(std::span<const uint8_t> dg, vmci_handle* handle);
 
+// vmci_doorbell_create's first checks (spec §5.1): a missing out-pointer or
+// callback, flags other than VMCI_FLAG_DELAYED_CB, or privilege flags
+// outside 0x3 are VMCI_ERROR_INVALID_ARGS.
+int check_doorbell_create(bool have_handle, bool have_callback, uint32_t flags,
+                          uint32_t priv_flags);
+
 }  // namespace vmci::proto

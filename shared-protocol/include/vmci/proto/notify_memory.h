@@ -39,6 +39,9 @@ static_assert(sizeof(NotifyMemory) == kNotifyMemorySize);
 bool ring(NotifyMemory* memory, uint64_t index);
 // Wakes every thread sleeping in wait_for_ring (a FUTEX_WAKE).
 void wake(NotifyMemory* memory);
+// Bumps the sequence and wakes sleepers without ringing anything (an
+// endpoint stopping its own waiter).
+void nudge(NotifyMemory* memory);
 // Takes the notification of `index`: true if it was rung since last taken.
 bool take(NotifyMemory* memory, uint64_t index);
 // The current sequence; pass it to wait_for_ring.

@@ -3,13 +3,13 @@
 // get 0, 1, 2, ...; a freed index is handed out next; holes are found by
 // scanning; once all 4096 indices are in use they are shared round-robin
 // (every doorbell on a shared index fires when it is rung, §5.4).
-// Not thread-safe: the doorbell table's lock guards it.
+// Not thread-safe: the endpoint's doorbell table guards it.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
-namespace vmci::guest::internal {
+namespace vmci::proto {
 
 class NotifyIndexes {
  public:
@@ -34,4 +34,4 @@ class NotifyIndexes {
   uint32_t last_released_ = kCount;  // last_notify_idx_released; kCount: none
 };
 
-}  // namespace vmci::guest::internal
+}  // namespace vmci::proto

@@ -1,8 +1,8 @@
-#include "notify_indexes.h"
+#include "vmci/proto/notify_indexes.h"
 
 #include <gtest/gtest.h>
 
-namespace vmci::guest::internal {
+namespace vmci::proto {
 namespace {
 
 TEST(NotifyIndexes, Item27_HandedOutInOrderAndAFreedIndexIsReusedNext) {
@@ -60,4 +60,4 @@ TEST(NotifyIndexes, TheLastHoleOfAFullPageIsFoundNotIndex4096) {
 }
 
 }  // namespace
-}  // namespace vmci::guest::internal
+}  // namespace vmci::proto

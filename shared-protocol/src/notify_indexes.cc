@@ -1,6 +1,6 @@
-#include "notify_indexes.h"
+#include "vmci/proto/notify_indexes.h"
 
-namespace vmci::guest::internal {
+namespace vmci::proto {
 
 uint32_t NotifyIndexes::allocate() {
   uint32_t index;
@@ -46,4 +46,4 @@ void NotifyIndexes::release(uint32_t index) {
   last_released_ = index;
 }
 
-}  // namespace vmci::guest::internal
+}  // namespace vmci::proto
