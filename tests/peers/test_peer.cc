@@ -11,6 +11,8 @@
 //   unsubscribe SUBID                              -> STATUS
 //   next TIMEOUT_MS  -> "datagram DST SRC HEX" | "event SUBID NAME CID" | "none"
 //   hold | release | abort                         -> "ok"
+//   ring-storm THREADS TIMES CTX:RID...  -> 0, or the first failed notify's status
+//                                           (each thread rings every doorbell TIMES times)
 //   quit
 #include <chrono>
 #include <condition_variable>
@@ -21,6 +23,9 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
+#include <atomic>
 
 #include "vmci/guest/driver.h"
 #include "vmci/proto/names.h"
@@ -177,6 +182,25 @@ int main() {
     } else if (cmd == "release") {
       driver->release_callbacks();
       reply = "ok";
+    } else if (cmd == "ring-storm") {
+      int threads = 1, times = 1;
+      in >> threads >> times;
+      std::vector<vmci_handle> targets;
+      for (std::string h; in >> h;) targets.push_back(parse_handle(h));
+      std::atomic<int> failure{0};
+      std::vector<std::thread> ringers;
+      for (int t = 0; t < threads; ++t) {
+        ringers.emplace_back([&] {
+          for (int n = 0; n < times; ++n) {
+            for (const auto& target : targets) {
+              const int status = driver->doorbell_notify(target, 0);
+              if (status < VMCI_SUCCESS) failure = status;
+            }
+          }
+        });
+      }
+      for (auto& r : ringers) r.join();
+      reply = std::to_string(failure.load());
     } else if (cmd == "abort") {
       driver->abort();
       reply = "ok";
