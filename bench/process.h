@@ -19,7 +19,8 @@
 
 namespace bench {
 
-// CPUs of the two processes.
+// CPUs of the two processes (round trips: the host side and the pinger on
+// kConsumerCpu, the guest side and the ponger on kProducerCpu).
 inline constexpr int kConsumerCpu = 0;
 inline constexpr int kProducerCpu = 1;
 
@@ -68,11 +69,16 @@ UniqueFd make_memfd(const char* name, size_t size);
 size_t fd_size(int fd);
 
 // The control page. Each field has one writer and its own cache line.
+// Round-trip trials use `stop` (the parent: end now; children sleep on it
+// with FUTEX_WAIT) and `ready` (the child is set up; a doorbell guest's
+// handle is in peer_context:peer_resource).
 struct Control {
   alignas(64) std::atomic<uint32_t> stop{0};           // consumer: stop producing
   alignas(64) std::atomic<uint32_t> done{0};           // producer: final_chunks is set
   uint64_t final_chunks = 0;                           // chunks the producer sent
   alignas(64) std::atomic<uint32_t> consumer_done{0};  // consumer: it has them all
+  alignas(64) std::atomic<uint32_t> ready{0};          // round trips: the child is set up
+  uint32_t peer_context = 0, peer_resource = 0;        // doorbell guest: its doorbell
 };
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 
@@ -90,7 +96,7 @@ class ControlPage {
   Mapping mapping_;
 };
 
-// The producer process of a trial.
+// The other process of a trial (a producer, a round-trip peer, a hostpeer).
 class Child {
  public:
   // Starts /proc/self/exe with `args` (argv[1..]) after clearing

@@ -1,5 +1,6 @@
 // trial.cc: the child's side of a trial: read the command line, die with
-// the parent, pin to the producer's CPU, produce over the asked transport.
+// the parent, pin to its CPU, then produce over the asked transport, answer
+// round trips, or serve as hostpeer.
 #include "trial.h"
 
 #include <sys/prctl.h>
@@ -9,6 +10,8 @@
 #include <exception>
 #include <stdexcept>
 
+#include "doorbell_rtt.h"
+#include "pingpong_baseline.h"
 #include "qpair_throughput.h"
 #include "ring_baseline.h"
 #include "socket_baseline.h"
@@ -37,11 +40,14 @@ ChildArgs parse(int argc, char** argv) {
       const auto colon = value.find(':');
       a.handle_context = static_cast<uint32_t>(std::stoul(value.substr(0, colon)));
       a.handle_resource = static_cast<uint32_t>(std::stoul(value.substr(colon + 1)));
+    } else if (key == "--cpu") {
+      a.cpu = std::stoi(value);
     } else {
       throw std::runtime_error("unknown child option " + key);
     }
   }
-  if (a.parent <= 0 || a.chunk < 16 || a.control_fd < 0) {
+  const bool streaming = a.transport == "qpair" || a.transport == "ring" || a.transport == "socket";
+  if (a.parent <= 0 || a.control_fd < 0 || (streaming && a.chunk < 16)) {
     throw std::runtime_error("incomplete child command");
   }
   return a;
@@ -57,8 +63,13 @@ int child_main(int argc, char** argv) {
   try {
     const ChildArgs args = parse(argc, argv);
     die_with_parent(args.parent);
-    ::prctl(PR_SET_NAME, "vmci-bench-prod");  // not "exe" in ps and perf
-    pin_to_cpu(kProducerCpu);                 // before the guest driver starts its threads
+    // Not "exe" in ps and perf; the threads started later inherit the name.
+    const char* name = args.transport == "doorbell"   ? "vmci-bench-gst"
+                       : args.transport == "hostpeer" ? "vmci-bench-hp"
+                       : args.chunk == 0              ? "vmci-bench-pong"
+                                                      : "vmci-bench-prod";
+    ::prctl(PR_SET_NAME, name);
+    if (args.cpu >= 0) pin_to_cpu(args.cpu);  // before the guest driver starts its threads
     ControlPage control(args.control_fd);
     if (args.transport == "qpair") {
       qpair_child(args, control.get());
@@ -66,6 +77,14 @@ int child_main(int argc, char** argv) {
       ring_child(args, control.get());
     } else if (args.transport == "socket") {
       socket_child(args, control.get());
+    } else if (args.transport == "doorbell") {
+      doorbell_guest_child(args, control.get());
+    } else if (args.transport == "hostpeer") {
+      hostpeer_child(args, control.get());
+    } else if (args.transport == "futex-pingpong") {
+      futex_pingpong_child(args, control.get());
+    } else if (args.transport == "socket-pingpong") {
+      socket_pingpong_child(args, control.get());
     } else {
       throw std::runtime_error("unknown transport " + args.transport);
     }

@@ -1,8 +1,15 @@
 // trial.h: what the parent tells a trial's child on its command line, and
-// the child's entry point that turns it back into a producer.
+// the child's entry point that turns it back into a producer (streaming),
+// a round-trip peer or a hostpeer.
 //
-//   vmci-bench --child TRANSPORT --parent PID --chunk BYTES --control-fd FD
-//              [--data-fd FD] [--socket PATH --handle CTX:RID]
+//   vmci-bench --child TRANSPORT --parent PID --control-fd FD [--chunk BYTES]
+//              [--data-fd FD] [--socket PATH --handle CTX:RID] [--cpu N]
+//
+// TRANSPORT: qpair, ring, socket (streaming producers, --chunk required);
+// doorbell (a guest answering doorbell rings; --handle is the host's
+// doorbell), hostpeer (serves --socket until stopped), futex-pingpong,
+// socket-pingpong. --cpu: the CPU to pin to (default kProducerCpu; -1: not
+// pinned).
 #pragma once
 
 #include <sys/types.h>
@@ -11,23 +18,26 @@
 #include <string>
 #include <vector>
 
+#include "process.h"
+
 namespace bench {
 
 struct ChildArgs {
-  std::string transport;  // "qpair", "ring" or "socket"
+  std::string transport;  // see above
   pid_t parent = 0;
-  size_t chunk = 0;
+  size_t chunk = 0;  // streaming only
   int control_fd = -1;
-  int data_fd = -1;                                  // ring: the memfd; socket: our end of the pair
-  std::string socket_path;                           // qpair: hostpeer's socket
-  uint32_t handle_context = 0, handle_resource = 0;  // qpair: the pair to attach to
+  int data_fd = -1;         // ring, futex-pingpong: the memfd; socket(-pingpong): our end
+  std::string socket_path;  // qpair, doorbell: hostpeer's socket; hostpeer: the one to serve
+  uint32_t handle_context = 0, handle_resource = 0;  // qpair: the pair; doorbell: the host's
+  int cpu = kProducerCpu;                            // -1: not pinned
 
   std::vector<std::string> to_command() const {
-    std::vector<std::string> a{"--child",      transport,
-                               "--parent",     std::to_string(parent),
-                               "--chunk",      std::to_string(chunk),
+    std::vector<std::string> a{"--child",      transport, "--parent", std::to_string(parent),
                                "--control-fd", std::to_string(control_fd)};
+    if (chunk > 0) a.insert(a.end(), {"--chunk", std::to_string(chunk)});
     if (data_fd >= 0) a.insert(a.end(), {"--data-fd", std::to_string(data_fd)});
+    if (cpu != kProducerCpu) a.insert(a.end(), {"--cpu", std::to_string(cpu)});
     if (!socket_path.empty()) {
       a.insert(a.end(), {"--socket", socket_path, "--handle",
                          std::to_string(handle_context) + ":" + std::to_string(handle_resource)});
@@ -38,7 +48,7 @@ struct ChildArgs {
 
 // True if argv is a child's command line (it starts with --child).
 bool is_child_command(int argc, char** argv);
-// Runs the child: the producer of one trial. Returns its exit status.
+// Runs the child of one trial. Returns its exit status.
 int child_main(int argc, char** argv);
 
 }  // namespace bench

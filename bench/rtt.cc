@@ -1,0 +1,58 @@
+// rtt.cc: percentiles and context-switch counts for round-trip trials
+// (see rtt.h).
+#include "rtt.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+namespace bench {
+
+uint64_t context_switches(pid_t pid) {
+  uint64_t total = 0;
+  std::error_code error;
+  const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& task : std::filesystem::directory_iterator(tasks, error)) {
+    std::ifstream status(task.path() / "status");
+    std::string line;
+    while (std::getline(status, line)) {
+      // "voluntary_ctxt_switches:\t12" and "nonvoluntary_ctxt_switches:\t3"
+      if (line.find("ctxt_switches:") == std::string::npos) continue;
+      total += std::stoull(line.substr(line.find(':') + 1));
+    }
+  }
+  if (error) throw std::runtime_error("cannot read " + tasks.string() + ": " + error.message());
+  return total;
+}
+
+void wait_until_ready(Control& control, Child& child, double timeout_s) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (control.ready.load(std::memory_order_acquire) == 0) {
+    child.check_running();
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw std::runtime_error("the child never got ready");
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+}
+
+void say_ready(Control& control) { control.ready.store(1, std::memory_order_release); }
+
+void stop_child(Control& control) {
+  control.stop.store(1, std::memory_order_release);
+  futex_wake(control.stop, INT32_MAX);
+}
+
+double percentile(std::vector<int64_t>& ns, double q) {
+  if (ns.empty()) throw std::runtime_error("no round trips timed");
+  const auto rank = static_cast<size_t>(std::ceil(q * static_cast<double>(ns.size())));
+  const size_t index = std::clamp<size_t>(rank, 1, ns.size()) - 1;
+  std::nth_element(ns.begin(), ns.begin() + static_cast<ptrdiff_t>(index), ns.end());
+  return static_cast<double>(ns[index]);
+}
+
+}  // namespace bench
