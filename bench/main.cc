@@ -1,29 +1,38 @@
-// main.cc: vmci-bench, queue-pair throughput measured beside its baselines.
+// main.cc: vmci-bench, queue-pair throughput and doorbell round trips
+// measured beside their baselines.
 //
-//   vmci-bench [--quick] [--runs N] [--window SECONDS] [--figure NAME] [--verbose]
+//   vmci-bench [--quick] [--runs N] [--window SECONDS] [--rounds N]
+//              [--figure NAME] [--spin] [--hostpeer-cpu N] [--verbose]
 //              [--json FILE]
 //
 // For each run, for each chunk size, it runs a trial of the queue pair
 // (ours), the shared-memory ring (baseline A) and the socketpair
-// (baseline B) one after the other, so drift hits all three alike. Then it
-// prints, per figure, min / median / max of each and the ratio of medians
-// against its target, and with --json writes the comparisons. The exit
-// status is 0 whether or not targets are met; 1 if the benchmark itself
-// failed (a process died, data did not match); 2 for a bad command line.
-// (`--child ...` is the trial's producer process: see trial.h.)
+// (baseline B) one after the other, so drift hits all three alike; then a
+// trial of each selected doorbell round trip (embedded, daemon) and of the
+// futex and socketpair ping-pongs. Then it prints, per figure, min / median
+// / max of each and the ratio of medians against its target, and with
+// --json writes the comparisons. The exit status is 0 whether or not
+// targets are met; 1 if the benchmark itself failed (a process died, data
+// did not match); 2 for a bad command line. (`--child ...` is a trial's
+// other process: see trial.h.)
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "doorbell_rtt.h"
+#include "pingpong_baseline.h"
 #include "process.h"
 #include "qpair_throughput.h"
 #include "ring_baseline.h"
 #include "socket_baseline.h"
+#include "rtt.h"
 #include "stats.h"
 #include "trial.h"
 
@@ -69,7 +78,38 @@ std::string chunk_text(size_t chunk) {
   return chunk >= 1024 ? std::to_string(chunk / 1024) + " KiB" : std::to_string(chunk) + " B";
 }
 
+// Round trips: ours (one of the doorbell paths) against the ping-pongs.
+enum RttTransport { kDoorbellEmbedded, kDoorbellDaemon, kFutex, kSocketPingPong, kRttTransports };
+const char* const kRttName[kRttTransports] = {"doorbell_embedded", "doorbell_daemon",
+                                              "futex_pingpong", "socketpair_pingpong"};
+const char* const kRttLabel[kRttTransports] = {
+    "ours (doorbell, embedded)", "ours (doorbell, daemon)", "baseline: futex ping-pong",
+    "baseline: socketpair ping-pong"};
+const RttTransport kRttBaselines[] = {kFutex, kSocketPingPong};
+
+struct RttTarget {
+  RttTransport baseline;
+  double max_ratio;  // ours' p50 / the baseline's p50, lower is better
+};
+
+struct RttFigure {
+  std::string name;
+  RttTransport ours;
+  std::vector<RttTarget> targets;
+};
+
+// Per transport, one result per run.
+using RttResults = std::vector<bench::RttResult>[kRttTransports];
+
+bench::Summary summarize_rtt(const std::vector<bench::RttResult>& results,
+                             double bench::RttResult::*field) {
+  std::vector<double> values;
+  for (const auto& r : results) values.push_back(r.*field);
+  return bench::summarize(values);
+}
+
 void print_report(const std::vector<Figure>& figures, int runs, const StreamParams& p) {
+  if (figures.empty()) return;
   std::printf(
       "vmci-bench: guest -> host streaming, 1 MiB queues, %d runs, warm-up %.2f s, "
       "window %.2f s,\nconsumer on CPU %d, producer on CPU %d, chunks stamped and checked\n",
@@ -97,7 +137,59 @@ void print_report(const std::vector<Figure>& figures, int runs, const StreamPara
   std::fflush(stdout);
 }
 
-nlohmann::ordered_json comparisons(const std::vector<Figure>& figures) {
+std::string micros(double ns) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f", ns / 1000);
+  return text;
+}
+
+std::string cpu_text(int cpu) { return cpu < 0 ? "no CPU (not pinned)" : "CPU " + std::to_string(cpu); }
+
+void print_rtt_report(const std::vector<RttFigure>& figures, const RttResults& results, int runs,
+                      const bench::RttParams& p, bool after_streaming) {
+  if (figures.empty()) return;
+  std::printf(
+      "%svmci-bench: round trips, %d runs of %d timed (after %d warm-up), every one timed;\n"
+      "pinger / host side on CPU %d, ponger / guest on CPU %d, daemon's hostpeer on %s;\n"
+      "every waiter sleeps in the kernel, the doorbell pinger %s\n",
+      after_streaming ? "\n" : "", runs, p.rounds, p.warmup, bench::kConsumerCpu,
+      bench::kProducerCpu, cpu_text(p.hostpeer_cpu).c_str(),
+      p.spin ? "excepted (it spins on an atomic count)" : "on a std::condition_variable");
+  for (const RttFigure& f : figures) {
+    std::printf("\n%s: round-trip time in us, p50 and p99 of each run; min / median / max over runs\n",
+                f.name.c_str());
+    std::printf("  %-31s %8s %8s %8s   %8s %8s %8s  %9s\n", "", "p50 min", "median", "max",
+                "p99 min", "median", "max", "ctx sw/rt");
+    bench::Summary p50[kRttTransports], p99[kRttTransports];
+    std::vector<RttTransport> shown{f.ours};
+    shown.insert(shown.end(), std::begin(kRttBaselines), std::end(kRttBaselines));
+    for (RttTransport t : shown) {
+      p50[t] = summarize_rtt(results[t], &bench::RttResult::p50_ns);
+      p99[t] = summarize_rtt(results[t], &bench::RttResult::p99_ns);
+      const double switches = summarize_rtt(results[t], &bench::RttResult::switches_per_rtt).median;
+      std::printf("  %-31s %8s %8s %8s   %8s %8s %8s  %9.2f\n", kRttLabel[t],
+                  micros(p50[t].min).c_str(), micros(p50[t].median).c_str(),
+                  micros(p50[t].max).c_str(), micros(p99[t].min).c_str(),
+                  micros(p99[t].median).c_str(), micros(p99[t].max).c_str(), switches);
+    }
+    for (RttTransport t : kRttBaselines) {
+      const double ratio = p50[f.ours].median / p50[t].median;
+      std::printf("  ours/%-26s p50 %7.3f  (p99 %.3f)", kRttName[t], ratio,
+                  p99[f.ours].median / p99[t].median);
+      for (const RttTarget& target : f.targets) {
+        if (target.baseline != t) continue;
+        std::printf("   target <= %.2f  %s", target.max_ratio,
+                    ratio <= target.max_ratio ? "MET" : "NOT MET");
+      }
+      std::printf("\n");
+    }
+  }
+  std::fflush(stdout);
+}
+
+nlohmann::ordered_json comparisons(const std::vector<Figure>& figures,
+                                   const std::vector<RttFigure>& rtt_figures,
+                                   const RttResults& rtt_results) {
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   for (const Figure& f : figures) {
     const double ours = bench::summarize(f.values[kOurs]).median;
@@ -114,54 +206,129 @@ nlohmann::ordered_json comparisons(const std::vector<Figure>& figures) {
                      {"met", ratio >= target.min_ratio}});
     }
   }
+  for (const RttFigure& f : rtt_figures) {
+    const auto& ours = rtt_results[f.ours];
+    for (const RttTarget& target : f.targets) {
+      const auto& baseline = rtt_results[target.baseline];
+      const double ours_p50 = summarize_rtt(ours, &bench::RttResult::p50_ns).median;
+      const double baseline_p50 = summarize_rtt(baseline, &bench::RttResult::p50_ns).median;
+      const double ratio = ours_p50 / baseline_p50;
+      out.push_back(
+          {{"name", f.name},
+           {"unit", "ns"},
+           {"statistic", "p50"},
+           {"ours", ours_p50},
+           {"baseline", baseline_p50},
+           {"baseline_name", kRttName[target.baseline]},
+           {"ratio", ratio},
+           {"target", target.max_ratio},
+           {"better", "lower"},
+           {"met", ratio <= target.max_ratio},
+           {"ours_p99", summarize_rtt(ours, &bench::RttResult::p99_ns).median},
+           {"baseline_p99", summarize_rtt(baseline, &bench::RttResult::p99_ns).median},
+           {"ours_context_switches_per_rtt",
+            summarize_rtt(ours, &bench::RttResult::switches_per_rtt).median},
+           {"baseline_context_switches_per_rtt",
+            summarize_rtt(baseline, &bench::RttResult::switches_per_rtt).median}});
+    }
+  }
   return out;
 }
 
-int run(bool quick, int runs, double window, const std::string& only, bool verbose,
-        const std::string& json_path) {
+struct Options {
+  bool quick = false;
+  int runs = 5;
+  double window = 0;  // 0: the default
+  int rounds = 0;     // 0: the default
+  std::string only;
+  bool spin = false;
+  int hostpeer_cpu = bench::kConsumerCpu;
+  bool verbose = false;
+  std::string json_path;
+};
+
+int run(const Options& o) {
   StreamParams params;
-  params.warmup_s = quick ? 0.03 : 0.05;
-  params.window_s = window > 0 ? window : quick ? 0.1 : 0.25;
+  params.warmup_s = o.quick ? 0.03 : 0.05;
+  params.window_s = o.window > 0 ? o.window : o.quick ? 0.1 : 0.25;
+  bench::RttParams rtt_params;
+  rtt_params.warmup = o.quick ? 200 : 1000;
+  rtt_params.rounds = o.rounds > 0 ? o.rounds : o.quick ? 2000 : 20000;
+  rtt_params.spin = o.spin;
+  rtt_params.hostpeer_cpu = o.hostpeer_cpu;
 
   std::vector<Figure> figures = {
       {"qp_throughput_64KiB", 65536, false, {{kRing, 0.8}, {kSocket, 1.5}}, {}},
       {"qp_throughput_4KiB", 4096, false, {{kRing, 0.7}}, {}},
       {"qp_msg_rate_64B", 64, true, {{kRing, 0.5}}, {}},
   };
-  if (!only.empty()) {
-    std::erase_if(figures, [&](const Figure& f) { return f.name != only; });
-    if (figures.empty()) throw std::runtime_error("no figure named " + only);
+  std::vector<RttFigure> rtt_figures = {
+      {"doorbell_rtt_embedded", kDoorbellEmbedded, {{kFutex, 1.5}}},
+      {"doorbell_rtt_daemon", kDoorbellDaemon, {{kFutex, 1.5}}},
+  };
+  if (!o.only.empty()) {
+    std::erase_if(figures, [&](const Figure& f) { return f.name != o.only; });
+    std::erase_if(rtt_figures, [&](const RttFigure& f) { return f.name != o.only; });
+    if (figures.empty() && rtt_figures.empty()) {
+      throw std::runtime_error("no figure named " + o.only);
+    }
   }
 
-  // The consumer side, hostpeer's I/O thread included, lives on one CPU.
+  // The consumer (host) side, hostpeer's I/O thread included, lives on one CPU.
   bench::pin_to_cpu(bench::kConsumerCpu);
-  bench::QpairBench qpair;
+  std::optional<bench::QpairBench> qpair;
+  if (!figures.empty()) qpair.emplace();
   const std::function<Measurement(const StreamParams&)> trial[kTransports] = {
-      [&](const StreamParams& p) { return qpair.run_trial(p); },
+      [&](const StreamParams& p) { return qpair->run_trial(p); },
       bench::run_ring_trial,
       bench::run_socket_trial,
   };
+  std::optional<bench::DoorbellBench> doorbells;
+  if (!rtt_figures.empty()) doorbells.emplace();
+  const std::function<bench::RttResult(const bench::RttParams&)> rtt_trial[kRttTransports] = {
+      [&](const bench::RttParams& p) { return doorbells->run_embedded_trial(p); },
+      [&](const bench::RttParams& p) { return doorbells->run_daemon_trial(p); },
+      bench::run_futex_pingpong_trial,
+      bench::run_socket_pingpong_trial,
+  };
+  // Each run: every selected figure's own, then the baselines they share.
+  std::vector<RttTransport> rtt_order;
+  for (const RttFigure& f : rtt_figures) rtt_order.push_back(f.ours);
+  if (!rtt_figures.empty()) {
+    rtt_order.insert(rtt_order.end(), std::begin(kRttBaselines), std::end(kRttBaselines));
+  }
+  RttResults rtt_results;
 
-  for (int r = 1; r <= runs; ++r) {
-    std::fprintf(stderr, "run %d/%d\n", r, runs);
+  for (int r = 1; r <= o.runs; ++r) {
+    std::fprintf(stderr, "run %d/%d\n", r, o.runs);
     for (Figure& f : figures) {
       params.chunk = f.chunk;
       for (int t = 0; t < kTransports; ++t) {
         f.values[t].push_back(f.value_of(trial[t](params)));
-        if (verbose) {
+        if (o.verbose) {
           std::fprintf(stderr, "  %-20s %-16s %s\n", f.name.c_str(), kTransportName[t],
                        f.shown(f.values[t].back()).c_str());
         }
       }
     }
+    for (RttTransport t : rtt_order) {
+      rtt_results[t].push_back(rtt_trial[t](rtt_params));
+      if (o.verbose) {
+        const bench::RttResult& res = rtt_results[t].back();
+        std::fprintf(stderr, "  %-20s p50 %s us, p99 %s us, context switches/rt %.2f (%s)\n",
+                     kRttName[t], micros(res.p50_ns).c_str(), micros(res.p99_ns).c_str(),
+                     res.switches_per_rtt, res.switches_detail.c_str());
+      }
+    }
   }
 
-  print_report(figures, runs, params);
-  if (!json_path.empty()) {
-    std::ofstream out(json_path);
-    out << comparisons(figures).dump(2) << "\n";
+  print_report(figures, o.runs, params);
+  print_rtt_report(rtt_figures, rtt_results, o.runs, rtt_params, !figures.empty());
+  if (!o.json_path.empty()) {
+    std::ofstream out(o.json_path);
+    out << comparisons(figures, rtt_figures, rtt_results).dump(2) << "\n";
     if (!out) {
-      std::fprintf(stderr, "vmci-bench: cannot write %s\n", json_path.c_str());
+      std::fprintf(stderr, "vmci-bench: cannot write %s\n", o.json_path.c_str());
       return 1;
     }
   }
@@ -173,24 +340,29 @@ int run(bool quick, int runs, double window, const std::string& only, bool verbo
 int main(int argc, char** argv) {
   if (bench::is_child_command(argc, argv)) return bench::child_main(argc, argv);
 
-  bool quick = false;
-  int runs = 5;
-  double window = 0;  // 0: the default
-  std::string only;
-  bool verbose = false;
-  std::string json_path;
+  Options o;
   CLI::App app{
       "vmci-bench: VMCI queue-pair throughput beside a shared-memory ring and a "
-      "socketpair"};
-  app.add_flag("--quick", quick, "shorter windows (the whole run well under a minute)");
-  app.add_option("--runs", runs, "interleaved runs per figure (at least 5)")
+      "socketpair; doorbell round trips beside futex and socketpair ping-pongs"};
+  app.add_flag("--quick", o.quick, "shorter windows and fewer round trips (well under a minute)");
+  app.add_option("--runs", o.runs, "interleaved runs per figure (at least 5)")
       ->check(CLI::Range(5, 1000))
       ->capture_default_str();
-  app.add_option("--window", window, "seconds measured per trial (default 0.25, --quick 0.1)")
+  app.add_option("--window", o.window, "seconds measured per trial (default 0.25, --quick 0.1)")
       ->check(CLI::Range(0.01, 60.0));
-  app.add_option("--figure", only, "run only this figure (for profiling)");
-  app.add_flag("--verbose", verbose, "print every trial's result to stderr");
-  app.add_option("--json", json_path, "also write the comparisons as JSON to FILE");
+  app.add_option("--rounds", o.rounds,
+                 "timed round trips per round-trip trial (default 20000, --quick 2000)")
+      ->check(CLI::Range(100, 10000000));
+  app.add_option("--figure", o.only, "run only this figure (for profiling)");
+  app.add_flag("--spin", o.spin,
+               "doorbell figures: the measuring thread spins on the answer count instead of "
+               "sleeping on a condition variable");
+  app.add_option("--hostpeer-cpu", o.hostpeer_cpu,
+                 "doorbell_rtt_daemon: the CPU of the hostpeer process, -1 for none")
+      ->check(CLI::Range(-1, 1023))
+      ->capture_default_str();
+  app.add_flag("--verbose", o.verbose, "print every trial's result to stderr");
+  app.add_option("--json", o.json_path, "also write the comparisons as JSON to FILE");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -199,7 +371,7 @@ int main(int argc, char** argv) {
   }
 
   try {
-    return run(quick, runs, window, only, verbose, json_path);
+    return run(o);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "vmci-bench: FAILED: %s\n", e.what());
     return 1;

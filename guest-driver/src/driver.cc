@@ -70,7 +70,8 @@ void Driver::Impl::watch_doorbells() {
   proto::NotifyMemory* memory = connection->notify_memory();
   uint32_t seen = proto::ring_sequence(memory);
   while (!stop_watcher) {
-    const uint32_t now = proto::wait_for_ring(memory, seen, std::chrono::seconds(1));
+    // No polling: only a ring or stop_watching() (a nudge) wakes it.
+    const uint32_t now = proto::wait_for_ring(memory, seen, std::chrono::hours(24));
     if (now != seen) {
       seen = now;
       queue_doorbell_scan();
