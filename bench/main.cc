@@ -101,6 +101,19 @@ struct RttFigure {
 // Per transport, one result per run.
 using RttResults = std::vector<bench::RttResult>[kRttTransports];
 
+// Per stage of ours' round trip (doorbell trials), the median over runs of
+// its p50.
+std::vector<bench::Stage> stage_medians(const std::vector<bench::RttResult>& results) {
+  std::vector<bench::Stage> out;
+  if (results.empty()) return out;
+  for (size_t i = 0; i < results.front().stages.size(); ++i) {
+    std::vector<double> values;
+    for (const auto& r : results) values.push_back(r.stages.at(i).p50_ns);
+    out.push_back({results.front().stages[i].name, bench::summarize(values).median});
+  }
+  return out;
+}
+
 bench::Summary summarize_rtt(const std::vector<bench::RttResult>& results,
                              double bench::RttResult::*field) {
   std::vector<double> values;
@@ -119,11 +132,13 @@ void print_report(const std::vector<Figure>& figures, int runs, const StreamPara
     std::printf("  %-28s %14s %14s %14s\n", "", "min", "median", "max");
     bench::Summary s[kTransports];
     for (int t = 0; t < kTransports; ++t) {
+      if (f.values[t].empty()) continue;  // --ours-only
       s[t] = bench::summarize(f.values[t]);
       std::printf("  %-28s %14s %14s %14s\n", kTransportLabel[t], f.shown(s[t].min).c_str(),
                   f.shown(s[t].median).c_str(), f.shown(s[t].max).c_str());
     }
     for (int t = kRing; t < kTransports; ++t) {
+      if (f.values[t].empty()) continue;
       const double ratio = s[kOurs].median / s[t].median;
       std::printf("  ours/%-23s %14.3f", kTransportName[t], ratio);
       for (const Target& target : f.targets) {
@@ -164,6 +179,7 @@ void print_rtt_report(const std::vector<RttFigure>& figures, const RttResults& r
     std::vector<RttTransport> shown{f.ours};
     shown.insert(shown.end(), std::begin(kRttBaselines), std::end(kRttBaselines));
     for (RttTransport t : shown) {
+      if (results[t].empty()) continue;  // --ours-only
       p50[t] = summarize_rtt(results[t], &bench::RttResult::p50_ns);
       p99[t] = summarize_rtt(results[t], &bench::RttResult::p99_ns);
       const double switches = summarize_rtt(results[t], &bench::RttResult::switches_per_rtt).median;
@@ -173,6 +189,7 @@ void print_rtt_report(const std::vector<RttFigure>& figures, const RttResults& r
                   micros(p99[t].median).c_str(), micros(p99[t].max).c_str(), switches);
     }
     for (RttTransport t : kRttBaselines) {
+      if (results[t].empty()) continue;
       const double ratio = p50[f.ours].median / p50[t].median;
       std::printf("  ours/%-26s p50 %7.3f  (p99 %.3f)", kRttName[t], ratio,
                   p99[f.ours].median / p99[t].median);
@@ -182,6 +199,11 @@ void print_rtt_report(const std::vector<RttFigure>& figures, const RttResults& r
                     ratio <= target.max_ratio ? "MET" : "NOT MET");
       }
       std::printf("\n");
+    }
+    const auto stages = stage_medians(results[f.ours]);
+    if (!stages.empty()) std::printf("  ours stage by stage, us (p50 of each run, median over runs):\n");
+    for (const bench::Stage& stage : stages) {
+      std::printf("    %-40s %8s\n", stage.name.c_str(), micros(stage.p50_ns).c_str());
     }
   }
   std::fflush(stdout);
@@ -194,6 +216,7 @@ nlohmann::ordered_json comparisons(const std::vector<Figure>& figures,
   for (const Figure& f : figures) {
     const double ours = bench::summarize(f.values[kOurs]).median;
     for (const Target& target : f.targets) {
+      if (f.values[target.baseline].empty()) continue;  // --ours-only
       const double baseline = bench::summarize(f.values[target.baseline]).median;
       const double ratio = ours / baseline;
       out.push_back({{"name", f.name},
@@ -210,6 +233,7 @@ nlohmann::ordered_json comparisons(const std::vector<Figure>& figures,
     const auto& ours = rtt_results[f.ours];
     for (const RttTarget& target : f.targets) {
       const auto& baseline = rtt_results[target.baseline];
+      if (baseline.empty()) continue;  // --ours-only
       const double ours_p50 = summarize_rtt(ours, &bench::RttResult::p50_ns).median;
       const double baseline_p50 = summarize_rtt(baseline, &bench::RttResult::p50_ns).median;
       const double ratio = ours_p50 / baseline_p50;
@@ -230,6 +254,9 @@ nlohmann::ordered_json comparisons(const std::vector<Figure>& figures,
             summarize_rtt(ours, &bench::RttResult::switches_per_rtt).median},
            {"baseline_context_switches_per_rtt",
             summarize_rtt(baseline, &bench::RttResult::switches_per_rtt).median}});
+      nlohmann::ordered_json stages = nlohmann::ordered_json::object();
+      for (const bench::Stage& stage : stage_medians(ours)) stages[stage.name] = stage.p50_ns;
+      out.back()["ours_stages_p50_ns"] = stages;
     }
   }
   return out;
@@ -242,6 +269,7 @@ struct Options {
   int rounds = 0;     // 0: the default
   std::string only;
   bool spin = false;
+  bool ours_only = false;
   int hostpeer_cpu = bench::kConsumerCpu;
   bool verbose = false;
   std::string json_path;
@@ -294,7 +322,7 @@ int run(const Options& o) {
   // Each run: every selected figure's own, then the baselines they share.
   std::vector<RttTransport> rtt_order;
   for (const RttFigure& f : rtt_figures) rtt_order.push_back(f.ours);
-  if (!rtt_figures.empty()) {
+  if (!rtt_figures.empty() && !o.ours_only) {
     rtt_order.insert(rtt_order.end(), std::begin(kRttBaselines), std::end(kRttBaselines));
   }
   RttResults rtt_results;
@@ -303,7 +331,7 @@ int run(const Options& o) {
     std::fprintf(stderr, "run %d/%d\n", r, o.runs);
     for (Figure& f : figures) {
       params.chunk = f.chunk;
-      for (int t = 0; t < kTransports; ++t) {
+      for (int t = 0; t < (o.ours_only ? kOurs + 1 : kTransports); ++t) {
         f.values[t].push_back(f.value_of(trial[t](params)));
         if (o.verbose) {
           std::fprintf(stderr, "  %-20s %-16s %s\n", f.name.c_str(), kTransportName[t],
@@ -318,6 +346,10 @@ int run(const Options& o) {
         std::fprintf(stderr, "  %-20s p50 %s us, p99 %s us, context switches/rt %.2f (%s)\n",
                      kRttName[t], micros(res.p50_ns).c_str(), micros(res.p99_ns).c_str(),
                      res.switches_per_rtt, res.switches_detail.c_str());
+        for (const bench::Stage& stage : res.stages) {
+          std::fprintf(stderr, "    %-40s %s us\n", stage.name.c_str(),
+                       micros(stage.p50_ns).c_str());
+        }
       }
     }
   }
@@ -361,6 +393,9 @@ int main(int argc, char** argv) {
                  "doorbell_rtt_daemon: the CPU of the hostpeer process, -1 for none")
       ->check(CLI::Range(-1, 1023))
       ->capture_default_str();
+  app.add_flag("--ours-only", o.ours_only,
+               "run no baseline (to count system calls of ours with perf): no ratios, no JSON "
+               "comparisons");
   app.add_flag("--verbose", o.verbose, "print every trial's result to stderr");
   app.add_option("--json", o.json_path, "also write the comparisons as JSON to FILE");
   try {

@@ -79,7 +79,12 @@ struct Control {
   alignas(64) std::atomic<uint32_t> consumer_done{0};  // consumer: it has them all
   alignas(64) std::atomic<uint32_t> ready{0};          // round trips: the child is set up
   uint32_t peer_context = 0, peer_resource = 0;        // doorbell guest: its doorbell
+  // Doorbell guest, from its callback: when the last one started (steady
+  // clock, ns), and how long its doorbell_notify calls took in all.
+  alignas(64) std::atomic<int64_t> callback_ns{0};
+  std::atomic<int64_t> notify_calls{0}, notify_total_ns{0};
 };
+static_assert(std::atomic<int64_t>::is_always_lock_free);
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 
 class ControlPage {

@@ -30,12 +30,26 @@ struct RttParams {
   int hostpeer_cpu = 0;  // doorbell_rtt_daemon: hostpeer's CPU, -1 unpinned
 };
 
+// Where a doorbell round trip's time goes: the median of one stage.
+struct Stage {
+  std::string name;
+  double p50_ns = 0;
+};
+
 struct RttResult {
   double p50_ns = 0;
   double p99_ns = 0;
   double switches_per_rtt = 0;  // all the trial's processes together
   std::string switches_detail;  // per process, e.g. "host 2.00 + guest 3.00"
+  std::vector<Stage> stages;    // doorbell trials only
 };
+
+// The steady clock (CLOCK_MONOTONIC: the same in every process), in ns.
+inline int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 // A process taking part in a trial, for counting its context switches.
 struct Participant {

@@ -38,8 +38,9 @@ struct ChildArgs {
     if (chunk > 0) a.insert(a.end(), {"--chunk", std::to_string(chunk)});
     if (data_fd >= 0) a.insert(a.end(), {"--data-fd", std::to_string(data_fd)});
     if (cpu != kProducerCpu) a.insert(a.end(), {"--cpu", std::to_string(cpu)});
-    if (!socket_path.empty()) {
-      a.insert(a.end(), {"--socket", socket_path, "--handle",
+    if (!socket_path.empty()) a.insert(a.end(), {"--socket", socket_path});
+    if (handle_context != 0 || handle_resource != 0) {
+      a.insert(a.end(), {"--handle",
                          std::to_string(handle_context) + ":" + std::to_string(handle_resource)});
     }
     return a;
