@@ -8,19 +8,51 @@ std::shared_ptr<const DatagramHandles::Entry> DatagramHandles::lookup_locked(vmc
   auto [begin, end] = by_resource_.equal_range(h.resource);
   for (auto it = begin; it != end; ++it) {
     const vmci_id stored = it->second->handle.context;
-    if (stored == h.context || stored == VMCI_INVALID_ID) return it->second;
+    if (it->second->callback && (stored == h.context || stored == VMCI_INVALID_ID)) {
+      return it->second;
+    }
   }
   return nullptr;
 }
 
 bool DatagramHandles::exists_locked(vmci_handle h) const {
-  if (h.context != VMCI_INVALID_ID) return lookup_locked(h) != nullptr;
-  return by_resource_.count(h.resource) > 0;  // a wildcard lookup matches any context
+  auto [begin, end] = by_resource_.equal_range(h.resource);
+  for (auto it = begin; it != end; ++it) {
+    const vmci_id stored = it->second->handle.context;
+    // A wildcard on either side matches any context.
+    if (stored == h.context || stored == VMCI_INVALID_ID || h.context == VMCI_INVALID_ID) {
+      return true;
+    }
+  }
+  return false;
 }
 
 int DatagramHandles::create(vmci_id context, vmci_id resource, uint32_t flags, uint32_t priv_flags,
                             DatagramCallback callback, vmci_handle* out) {
   std::lock_guard lock(mutex_);
+  return add_locked(context, resource, flags, priv_flags, std::move(callback), out);
+}
+
+int DatagramHandles::claim(vmci_id context, vmci_id resource, vmci_handle* out) {
+  std::lock_guard lock(mutex_);
+  return add_locked(context, resource, 0, 0, {}, out);
+}
+
+int DatagramHandles::release(vmci_handle exact) {
+  std::lock_guard lock(mutex_);
+  auto [begin, end] = by_resource_.equal_range(exact.resource);
+  for (auto it = begin; it != end; ++it) {
+    if (!it->second->callback && proto::same_handle(it->second->handle, exact)) {
+      by_resource_.erase(it);
+      return VMCI_SUCCESS;
+    }
+  }
+  return VMCI_ERROR_NOT_FOUND;
+}
+
+int DatagramHandles::add_locked(vmci_id context, vmci_id resource, uint32_t flags,
+                                uint32_t priv_flags, DatagramCallback callback,
+                                vmci_handle* out) {
   if (resource == VMCI_INVALID_ID) {
     // One lap of the id space above the reserved ids, skipping VMCI_INVALID_ID.
     bool found = false;
@@ -57,20 +89,11 @@ std::shared_ptr<const DatagramHandles::Entry> DatagramHandles::lookup(vmci_handl
   return lookup_locked(h);
 }
 
-bool DatagramHandles::contains(vmci_handle exact) const {
-  std::lock_guard lock(mutex_);
-  auto [begin, end] = by_resource_.equal_range(exact.resource);
-  for (auto it = begin; it != end; ++it) {
-    if (proto::same_handle(it->second->handle, exact)) return true;
-  }
-  return false;
-}
-
 int DatagramHandles::remove(vmci_handle exact, bool from_callback) {
   std::unique_lock lock(mutex_);
   auto [begin, end] = by_resource_.equal_range(exact.resource);
   for (auto it = begin; it != end; ++it) {
-    if (!proto::same_handle(it->second->handle, exact)) continue;
+    if (!it->second->callback || !proto::same_handle(it->second->handle, exact)) continue;
     const std::shared_ptr<const Entry> entry = it->second;
     by_resource_.erase(it);
     if (!from_callback) callback_done_.wait(lock, [&] { return running_ != entry; });

@@ -1,9 +1,12 @@
 // datagram_handles.h: the endpoint's datagram handles and their callbacks.
 //
-// For a guest this is the whole handle table, with FreeBSD's rules (one
+// For a guest this is the whole resource table, with FreeBSD's rules (one
 // table, a handle whose context is VMCI_INVALID_ID matches any context,
-// dynamic ids from 1024). For a host connection the handles live in hostpeer
-// and this only maps them to their callbacks. Thread-safe.
+// dynamic ids from 1024): datagram handles with their callbacks, and the
+// handles of the guest's doorbells (claimed here, so that a doorbell and a
+// datagram handle never share a handle, item 35). For a host connection the
+// handles live in hostpeer and this only maps them to their callbacks.
+// Thread-safe.
 #pragma once
 
 #include <condition_variable>
@@ -22,7 +25,7 @@ class DatagramHandles {
     vmci_handle handle;
     uint32_t flags;
     uint32_t priv_flags;
-    DatagramCallback callback;
+    DatagramCallback callback;  // empty for a claimed (non-datagram) handle
   };
 
   // Guest handle creation (spec §3.4 steps 3-6, after argument checks): a
@@ -30,12 +33,16 @@ class DatagramHandles {
   // if the handle exists; VMCI_ERROR_NO_HANDLE when ids are exhausted.
   int create(vmci_id context, vmci_id resource, uint32_t flags, uint32_t priv_flags,
              DatagramCallback callback, vmci_handle* out);
+  // Claims a handle for another kind of resource (a doorbell), by the same
+  // rules as create(); it receives no datagrams. Given back with release().
+  int claim(vmci_id context, vmci_id resource, vmci_handle* out);
+  // VMCI_ERROR_NOT_FOUND unless `exact` was claimed.
+  int release(vmci_handle exact);
   // Records a handle that hostpeer created (host connections).
   void insert(vmci_handle handle, uint32_t flags, uint32_t priv_flags, DatagramCallback callback);
-  // The handle that a datagram to or from `h` resolves to, or null.
+  // The datagram handle that a datagram to or from `h` resolves to, or null.
   std::shared_ptr<const Entry> lookup(vmci_handle h) const;
-  bool contains(vmci_handle exact) const;
-  // Removes the exact handle; VMCI_ERROR_NOT_FOUND if absent. Unless
+  // Removes the exact datagram handle; VMCI_ERROR_NOT_FOUND if absent. Unless
   // `from_callback`, waits until no callback of it is running.
   int remove(vmci_handle exact, bool from_callback);
 
@@ -46,6 +53,9 @@ class DatagramHandles {
  private:
   std::shared_ptr<const Entry> lookup_locked(vmci_handle h) const;
   bool exists_locked(vmci_handle h) const;
+  // Adds an entry under create()'s rules for the resource id.
+  int add_locked(vmci_id context, vmci_id resource, uint32_t flags, uint32_t priv_flags,
+                 DatagramCallback callback, vmci_handle* out);
 
   mutable std::mutex mutex_;
   std::condition_variable callback_done_;

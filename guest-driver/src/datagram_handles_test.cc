@@ -90,5 +90,24 @@ TEST(DatagramHandles, RemoveWaitsForARunningCallback) {
   EXPECT_TRUE(removed);
 }
 
+// Item 35 (FreeBSD): a doorbell's handle is claimed in the same table, so a
+// datagram handle never shares it, and it receives no datagrams.
+TEST(DatagramHandles, Item35_ClaimedHandlesShareTheTableButTakeNoDatagrams) {
+  DatagramHandles handles;
+  vmci_handle doorbell, datagram;
+  ASSERT_EQ(handles.claim(16, VMCI_INVALID_ID, &doorbell), VMCI_SUCCESS);
+  EXPECT_EQ(doorbell.resource, 1024u);
+  ASSERT_EQ(handles.create(16, VMCI_INVALID_ID, 0, 0, kNoop, &datagram), VMCI_SUCCESS);
+  EXPECT_EQ(datagram.resource, 1025u) << "a dynamic id skips the claimed one";
+  vmci_handle h;
+  EXPECT_EQ(handles.create(16, 1024, 0, 0, kNoop, &h), VMCI_ERROR_DUPLICATE_ENTRY);
+  EXPECT_EQ(handles.claim(16, 1025, &h), VMCI_ERROR_DUPLICATE_ENTRY);
+  EXPECT_EQ(handles.lookup(doorbell), nullptr);
+  EXPECT_EQ(handles.remove(doorbell, false), VMCI_ERROR_NOT_FOUND) << "not a datagram handle";
+  EXPECT_EQ(handles.release(datagram), VMCI_ERROR_NOT_FOUND) << "not a claim";
+  EXPECT_EQ(handles.release(doorbell), VMCI_SUCCESS);
+  EXPECT_EQ(handles.create(16, 1024, 0, 0, kNoop, &h), VMCI_SUCCESS);
+}
+
 }  // namespace
 }  // namespace vmci::guest::internal

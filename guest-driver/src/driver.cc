@@ -33,7 +33,6 @@ struct Driver::Impl {
   void stop_watching();
   void queue_doorbell_scan();
   void scan_doorbells();
-  vmci_id free_doorbell_resource();
   int host_qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle* handle,
                        uint64_t produce_size, uint64_t consume_size, vmci_id peer,
                        uint32_t flags, uint32_t priv_flags);
@@ -59,8 +58,6 @@ struct Driver::Impl {
   std::unique_ptr<internal::Connection> connection;
   std::unique_ptr<internal::GuestQueuePairs> queue_pairs;  // guests only
   proto::EndpointDoorbells doorbells;
-  std::mutex doorbell_ids_mutex;  // guards the one below
-  vmci_id next_doorbell_resource = VMCI_RESERVED_RESOURCE_ID_MAX + 1;
   std::atomic<bool> scan_queued{false};
   std::atomic<bool> stop_watcher{false};
   std::thread watcher;
@@ -95,17 +92,6 @@ void Driver::Impl::queue_doorbell_scan() {
 void Driver::Impl::scan_doorbells() {
   scan_queued = false;
   for (const auto& rung : doorbells.take_rung(connection->notify_memory())) doorbells.run(rung);
-}
-
-vmci_id Driver::Impl::free_doorbell_resource() {
-  std::lock_guard lock(doorbell_ids_mutex);
-  for (;;) {
-    const vmci_id rid = next_doorbell_resource;
-    next_doorbell_resource =
-        rid + 1 == VMCI_INVALID_ID ? VMCI_RESERVED_RESOURCE_ID_MAX + 1 : rid + 1;
-    const vmci_handle h = VMCI_MAKE_HANDLE(own_cid(), rid);
-    if (!doorbells.contains(h) && !handles.lookup(h)) return rid;
-  }
 }
 
 void Driver::Impl::handle_delivery(internal::Delivery& delivery) {
@@ -414,26 +400,22 @@ int Driver::doorbell_create(vmci_handle* handle, uint32_t flags, uint32_t priv_f
   }
   // A guest: the doorbell is its own resource (one table with datagram
   // handles, item 35), then linked to its index (§5.1).
-  vmci_handle h = *handle;
-  if (proto::is_invalid(h)) {
-    const vmci_id cid = d.own_cid();
-    if (cid == VMCI_INVALID_ID) {
-      d.doorbells.release_index(index);
-      return VMCI_ERROR_NO_RESOURCES;
-    }
-    h = VMCI_MAKE_HANDLE(cid, d.free_doorbell_resource());
-  } else if (d.handles.lookup(h)) {
-    d.doorbells.release_index(index);
-    return VMCI_ERROR_ALREADY_EXISTS;
-  }
-  if (const int status = d.doorbells.insert(h, index, std::move(callback)); status < VMCI_SUCCESS) {
+  const bool any = proto::is_invalid(*handle);
+  const vmci_id cid = any ? d.own_cid() : handle->context;
+  vmci_handle h;
+  int status = cid == VMCI_INVALID_ID ? VMCI_ERROR_NO_RESOURCES
+                                      : d.handles.claim(cid, any ? VMCI_INVALID_ID : handle->resource, &h);
+  if (status == VMCI_ERROR_DUPLICATE_ENTRY) status = VMCI_ERROR_ALREADY_EXISTS;  // §5.1 step 4
+  if (status < VMCI_SUCCESS) {
     d.doorbells.release_index(index);
     return status;
   }
+  d.doorbells.insert(h, index, std::move(callback));  // the claim makes the handle new here
   const auto reply = d.connection->request(proto::FrameType::kDatagram,
                                            proto::make_doorbell_link_message(h, index));
   if (reply.result < VMCI_SUCCESS) {
     d.doorbells.remove(h, d.deliveries->on_delivery_thread());
+    d.handles.release(h);
     return static_cast<int>(reply.result);
   }
   d.doorbells.activate(h);
@@ -454,7 +436,9 @@ int Driver::doorbell_destroy(vmci_handle handle) {
     d.connection->request(proto::FrameType::kDatagram,
                           proto::make_doorbell_message(VMCI_DOORBELL_UNLINK, handle));
   }
-  return d.doorbells.remove(handle, d.deliveries->on_delivery_thread());
+  const int status = d.doorbells.remove(handle, d.deliveries->on_delivery_thread());
+  if (d.role == proto::Role::kGuest) d.handles.release(handle);
+  return status;
 }
 
 int Driver::doorbell_notify(vmci_handle handle, uint32_t priv_flags) {
