@@ -310,11 +310,8 @@ HandleResult Hypervisor::create_host_handle(PeerId id, vmci_id resource, uint32_
     return {VMCI_ERROR_NO_RESOURCES, VMCI_INVALID_HANDLE};
   }
   if (resource == VMCI_INVALID_ID) {
-    const uint64_t span = uint64_t{VMCI_INVALID_ID} - (VMCI_RESERVED_RESOURCE_ID_MAX + 1);
-    if (host_handles_.size() + doorbells_.count() >= span) {
-      return {VMCI_ERROR_NO_HANDLE, VMCI_INVALID_HANDLE};
-    }
     resource = free_host_resource();
+    if (resource == VMCI_INVALID_ID) return {VMCI_ERROR_NO_HANDLE, VMCI_INVALID_HANDLE};
   } else if (host_resource_taken(resource)) {
     return {VMCI_ERROR_DUPLICATE_ENTRY, VMCI_INVALID_HANDLE};
   }
@@ -450,6 +447,9 @@ bool Hypervisor::host_resource_taken(vmci_id resource) const {
 }
 
 vmci_id Hypervisor::free_host_resource() {
+  // Every id above the reserved ones taken (datagram handles and doorbells).
+  const uint64_t span = uint64_t{VMCI_INVALID_ID} - (VMCI_RESERVED_RESOURCE_ID_MAX + 1);
+  if (host_handles_.size() + doorbells_.count() >= span) return VMCI_INVALID_ID;
   vmci_id resource;
   do {
     resource = next_host_resource_++;
@@ -468,6 +468,7 @@ HandleResult Hypervisor::create_host_doorbell(PeerId id, vmci_id resource, uint3
   if (peer.role != proto::Role::kHost) return {VMCI_ERROR_NO_ACCESS, VMCI_INVALID_HANDLE};
   if (resource == VMCI_INVALID_ID) {
     resource = free_host_resource();
+    if (resource == VMCI_INVALID_ID) return {VMCI_ERROR_NO_HANDLE, VMCI_INVALID_HANDLE};
   } else if (host_resource_taken(resource)) {
     return {VMCI_ERROR_DUPLICATE_ENTRY, VMCI_INVALID_HANDLE};
   }

@@ -155,7 +155,8 @@ class Hypervisor {
   QpEndpoint endpoint_of(const Peer& peer) const;
   DoorbellOwner doorbell_owner_of(const Peer& peer) const;
   int ring_doorbell(const Peer& sender, vmci_handle handle, uint32_t caller_priv);
-  // A free host resource id: neither a datagram handle nor a doorbell.
+  // A free host resource id (neither a datagram handle nor a doorbell), or
+  // VMCI_INVALID_ID when there is none.
   vmci_id free_host_resource();
   bool host_resource_taken(vmci_id resource) const;
   // Sends the broker's events and brings each touched pair's memory up to

@@ -69,7 +69,9 @@ std::vector<EndpointDoorbells::Rung> EndpointDoorbells::take_rung(NotifyMemory* 
 void EndpointDoorbells::run(const Rung& rung) {
   {
     std::lock_guard lock(mutex_);
-    if (!doorbells_.count(handle_key(rung.handle))) return;  // destroyed meanwhile
+    auto it = doorbells_.find(handle_key(rung.handle));
+    // Destroyed meanwhile (and maybe made again: then it is another doorbell).
+    if (it == doorbells_.end() || it->second.callback != rung.callback) return;
     running_ = rung.callback.get();
   }
   (*rung.callback)();
