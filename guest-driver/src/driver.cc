@@ -27,9 +27,10 @@ struct Driver::Impl {
   void deliver_datagram(std::vector<uint8_t>& datagram);
   int create_host_handle(vmci_id resource, uint32_t flags, uint32_t priv_flags,
                          DatagramCallback callback, vmci_handle* out);
-  // Waits for rings in the notify memory and queues a scan for the
-  // delivery thread; runs until stop_watching().
-  void watch_doorbells();
+  // Waits for rings in the notify memory after sequence `seen` and queues a
+  // scan for the delivery thread; runs until stop_watching(). `seen` is read
+  // before the thread starts, so no ring can fall between.
+  void watch_doorbells(uint32_t seen);
   void stop_watching();
   void queue_doorbell_scan();
   void scan_doorbells();
@@ -63,9 +64,8 @@ struct Driver::Impl {
   std::thread watcher;
 };
 
-void Driver::Impl::watch_doorbells() {
+void Driver::Impl::watch_doorbells(uint32_t seen) {
   proto::NotifyMemory* memory = connection->notify_memory();
-  uint32_t seen = proto::ring_sequence(memory);
   while (!stop_watcher) {
     // No polling: only a ring or stop_watching() (a nudge) wakes it.
     const uint32_t now = proto::wait_for_ring(memory, seen, std::chrono::hours(24));
@@ -181,7 +181,9 @@ std::unique_ptr<Driver> Driver::connect(const ConnectOptions& options, int* stat
   impl->connection = internal::Connection::open(options, std::move(sink), status, error);
   if (!impl->connection) return nullptr;
   impl->deliveries->release();
-  impl->watcher = std::thread([impl] { impl->watch_doorbells(); });
+  // Before any doorbell exists, hence before any ring.
+  const uint32_t seen = proto::ring_sequence(impl->connection->notify_memory());
+  impl->watcher = std::thread([impl, seen] { impl->watch_doorbells(seen); });
   if (options.role == proto::Role::kHost) {
     impl->cached_context_id = VMCI_HOST_CONTEXT_ID;
     impl->context_id_known = true;
@@ -242,7 +244,7 @@ int Driver::datagram_create_handle(vmci_id resource, uint32_t flags, uint32_t pr
 int Driver::Impl::create_host_handle(vmci_id resource, uint32_t flags, uint32_t priv_flags,
                                      DatagramCallback callback, vmci_handle* out) {
   const proto::HandleCreateBody body{resource, flags, priv_flags, 0};
-  const auto bytes = std::span(reinterpret_cast<const uint8_t*>(&body), sizeof body);
+  const auto bytes = proto::body_bytes(body);
   // The handle goes into the table before the caller wakes, so a datagram
   // that follows the result finds it.
   auto hook = [&](const proto::ResultBody& r) {
@@ -259,7 +261,7 @@ int Driver::datagram_destroy_handle(vmci_handle handle) {
     const proto::HandleDestroyBody body{handle};
     const auto result =
         impl_->connection->request(proto::FrameType::kHandleDestroy,
-                                   std::span(reinterpret_cast<const uint8_t*>(&body), sizeof body));
+                                   proto::body_bytes(body));
     if (result.result < VMCI_SUCCESS && result.result != VMCI_ERROR_UNAVAILABLE) {
       return static_cast<int>(result.result);
     }
@@ -307,7 +309,7 @@ int Driver::sync() {
   return static_cast<int>(
       impl_->connection
           ->request(proto::FrameType::kSync,
-                    std::span(reinterpret_cast<const uint8_t*>(&body), sizeof body))
+                    proto::body_bytes(body))
           .result);
 }
 
@@ -332,7 +334,7 @@ int Driver::Impl::host_qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handl
                                        0,         produce_size, consume_size};
   const auto reply = connection->request(
       proto::FrameType::kQueuePairAlloc,
-      std::span(reinterpret_cast<const uint8_t*>(&body), sizeof body));
+      proto::body_bytes(body));
   if (reply.result < VMCI_SUCCESS) return static_cast<int>(reply.result);
   std::string error;
   std::unique_ptr<QueuePair> mapped;
@@ -343,7 +345,7 @@ int Driver::Impl::host_qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handl
   if (!mapped) {
     const proto::QueuePairDetachBody undo{reply.handle};
     connection->request(proto::FrameType::kQueuePairDetach,
-                        std::span(reinterpret_cast<const uint8_t*>(&undo), sizeof undo));
+                        proto::body_bytes(undo));
     return VMCI_ERROR_NO_RESOURCES;
   }
   *handle = reply.handle;
@@ -359,7 +361,7 @@ int Driver::qpair_detach(std::unique_ptr<QueuePair>* qpair) {
   return static_cast<int>(
       impl_->connection
           ->request(proto::FrameType::kQueuePairDetach,
-                    std::span(reinterpret_cast<const uint8_t*>(&body), sizeof body))
+                    proto::body_bytes(body))
           .result);
 }
 
@@ -389,7 +391,7 @@ int Driver::doorbell_create(vmci_handle* handle, uint32_t flags, uint32_t priv_f
     };
     const auto reply = d.connection->request(
         proto::FrameType::kDoorbellCreate,
-        std::span(reinterpret_cast<const uint8_t*>(&body), sizeof body), hook);
+        proto::body_bytes(body), hook);
     if (reply.result < VMCI_SUCCESS) {
       d.doorbells.release_index(index);
       return static_cast<int>(reply.result);
@@ -430,7 +432,7 @@ int Driver::doorbell_destroy(vmci_handle handle) {
   if (d.role == proto::Role::kHost) {
     const proto::DoorbellDestroyBody body{handle};
     d.connection->request(proto::FrameType::kDoorbellDestroy,
-                          std::span(reinterpret_cast<const uint8_t*>(&body), sizeof body));
+                          proto::body_bytes(body));
   } else {
     // A failed unlink is ignored, as the drivers do (§5.1, item 28).
     d.connection->request(proto::FrameType::kDatagram,
@@ -450,7 +452,7 @@ int Driver::doorbell_notify(vmci_handle handle, uint32_t priv_flags) {
     return static_cast<int>(
         impl_->connection
             ->request(proto::FrameType::kDoorbellNotify,
-                      std::span(reinterpret_cast<const uint8_t*>(&body), sizeof body))
+                      proto::body_bytes(body))
             .result);
   }
   // FreeBSD sends the hypercall; the flags are not part of it (§4.4).

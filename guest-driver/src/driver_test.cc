@@ -96,9 +96,7 @@ class ScriptedHostpeer {
     if (!read_frame()) return;  // hello
     const proto::WelcomeBody welcome{proto::kProtocolMajor, proto::kProtocolMinor, VMCI_SUCCESS, 60,
                                      0};
-    const std::vector<uint8_t> bytes(reinterpret_cast<const uint8_t*>(&welcome),
-                                     reinterpret_cast<const uint8_t*>(&welcome) + sizeof welcome);
-    const auto frame = proto::encode_frame(proto::FrameType::kWelcome, h.request_id, bytes, 1);
+    const auto frame = proto::encode_frame(proto::FrameType::kWelcome, h.request_id, welcome, {}, 1);
     send_with_notify_memory(frame);
     connected_.set_value();
     while (read_frame()) {

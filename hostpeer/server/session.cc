@@ -244,14 +244,12 @@ void Session::handle_hello() {
   const proto::WelcomeBody welcome{proto::kProtocolMajor, proto::kProtocolMinor, VMCI_SUCCESS, cid_,
                                    0};
   const int notify_fd = ::fcntl(notify_->fd(), F_DUPFD_CLOEXEC, 0);
-  const std::vector<uint8_t> bytes(reinterpret_cast<const uint8_t*>(&welcome),
-                                   reinterpret_cast<const uint8_t*>(&welcome) + sizeof welcome);
   if (notify_fd < 0) {
-    queue_frame(proto::encode_frame(proto::FrameType::kWelcome, header_.request_id, bytes));
+    queue_frame(proto::encode_frame(proto::FrameType::kWelcome, header_.request_id, welcome));
     goodbye(VMCI_ERROR_NO_RESOURCES, "hostpeer is out of file descriptors");
     return;
   }
-  queue_frame(proto::encode_frame(proto::FrameType::kWelcome, header_.request_id, bytes, 1),
+  queue_frame(proto::encode_frame(proto::FrameType::kWelcome, header_.request_id, welcome, {}, 1),
               {notify_fd});
 }
 
@@ -275,9 +273,7 @@ void Session::result(uint32_t request_id, int64_t value, vmci_handle handle,
     }
   }
   const auto count = static_cast<uint16_t>(fds.size());
-  const std::vector<uint8_t> bytes(reinterpret_cast<const uint8_t*>(&body),
-                                   reinterpret_cast<const uint8_t*>(&body) + sizeof body);
-  queue_frame(proto::encode_frame(proto::FrameType::kResult, request_id, bytes, count),
+  queue_frame(proto::encode_frame(proto::FrameType::kResult, request_id, body, {}, count),
               std::move(fds));
 }
 

@@ -77,6 +77,29 @@ TEST(Doorbells, EveryDoorbellRungFromAnotherProcessIsSeen) {
   EXPECT_GE(hostpeer->stats().doorbells_rung, uint64_t{kDoorbells} * 8 * 5);
 }
 
+// A ring that comes before the driver's waiter thread has even started
+// must not be lost (it once was: the thread read the sequence late).
+TEST(Doorbells, ARingRightAfterConnectingIsNotLost) {
+  TempDir dir;
+  host::Options options;
+  options.socket_path = dir.path() + "/hostpeer.sock";
+  std::string error;
+  auto hostpeer = host::HostPeer::start(options, &error);
+  ASSERT_TRUE(hostpeer) << error;
+  auto host = hostpeer->connect_host();
+  for (int round = 0; round < 100; ++round) {
+    RingLog log;
+    int status;
+    auto guest = guest::Driver::connect({.socket_path = options.socket_path}, &status, &error);
+    ASSERT_TRUE(guest) << error;
+    vmci_handle bell = VMCI_INVALID_HANDLE;
+    ASSERT_EQ(guest->doorbell_create(&bell, 0, 0, log.callback(0)), VMCI_SUCCESS);
+    ASSERT_EQ(host->doorbell_notify(bell, 0), VMCI_SUCCESS);
+    ASSERT_TRUE(log.wait_all_seen(1, std::chrono::seconds(5))) << "round " << round;
+    guest.reset();  // before the log it calls
+  }
+}
+
 TEST(Doorbells, Item27_BeyondTheBitmapIndexesAreSharedAndEveryDoorbellOnOneFires) {
   TempDir dir;
   host::Options options;

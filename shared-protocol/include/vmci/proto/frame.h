@@ -179,15 +179,22 @@ FrameCheck check_frame_header(const FrameHeader& header, Direction direction);
 std::vector<uint8_t> encode_frame(FrameType type, uint32_t request_id,
                                   std::span<const uint8_t> body, uint16_t flags = 0);
 
+// The bytes of a fixed-size body.
+template <typename Body>
+  requires std::is_trivially_copyable_v<Body>
+std::span<const uint8_t> body_bytes(const Body& body) {
+  return std::span(reinterpret_cast<const uint8_t*>(&body), sizeof(Body));
+}
+
 // A frame whose body is a fixed-size struct, then `trailer` (reason text).
 template <typename Body>
   requires std::is_trivially_copyable_v<Body>
 std::vector<uint8_t> encode_frame(FrameType type, uint32_t request_id, const Body& body,
-                                  std::string_view trailer = {}) {
+                                  std::string_view trailer = {}, uint16_t flags = 0) {
   std::vector<uint8_t> bytes(sizeof(Body) + trailer.size());
   std::memcpy(bytes.data(), &body, sizeof(Body));
   if (!trailer.empty()) std::memcpy(bytes.data() + sizeof(Body), trailer.data(), trailer.size());
-  return encode_frame(type, request_id, std::span<const uint8_t>(bytes));
+  return encode_frame(type, request_id, std::span<const uint8_t>(bytes), flags);
 }
 
 // The fixed part of a body; check_frame_header guarantees it is there.
