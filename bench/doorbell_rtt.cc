@@ -1,6 +1,8 @@
 // doorbell_rtt.cc: the doorbell round-trip trials (see doorbell_rtt.h).
 #include "doorbell_rtt.h"
 
+#include "endpoints.h"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -11,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "endpoints.h"
 #include "stream.h"
 #include "vmci/endpoint.h"
 #include "vmci/guest/driver.h"
@@ -184,11 +187,7 @@ DoorbellBench::~DoorbellBench() {
 
 RttResult DoorbellBench::run_embedded_trial(const RttParams& params) {
   if (!hostpeer_) {
-    vmci::host::Options options;
-    options.socket_path = dir_.path() + "/hp.sock";
-    std::string error;
-    hostpeer_ = vmci::host::HostPeer::start(options, &error);
-    if (!hostpeer_) throw std::runtime_error("hostpeer: " + error);
+    hostpeer_ = start_hostpeer(dir_.path() + "/hp.sock");
     host_ = hostpeer_->connect_host();
     if (!host_) throw std::runtime_error("hostpeer: no host endpoint");
   }
@@ -207,13 +206,7 @@ RttResult DoorbellBench::run_daemon_trial(const RttParams& params) {
   Child hostpeer(args.to_command(), {control.fd()});
   wait_until_ready(control.get(), hostpeer);
 
-  vmci::guest::ConnectOptions options;
-  options.socket_path = args.socket_path;
-  options.role = vmci::proto::Role::kHost;
-  int status = 0;
-  std::string error;
-  auto host = vmci::guest::Driver::connect(options, &status, &error);
-  if (!host) throw std::runtime_error("host connect: " + error);
+  auto host = connect_driver(args.socket_path, vmci::proto::Role::kHost);
   const RttResult r = ping_guest(host.get(), args.socket_path, params, &hostpeer);
   host.reset();
   stop_child(control.get());
@@ -222,18 +215,13 @@ RttResult DoorbellBench::run_daemon_trial(const RttParams& params) {
 }
 
 void doorbell_guest_child(const ChildArgs& args, Control& control) {
-  vmci::guest::ConnectOptions options;
-  options.socket_path = args.socket_path;
-  int status = 0;
-  std::string error;
-  auto guest = vmci::guest::Driver::connect(options, &status, &error);
-  if (!guest) throw std::runtime_error("guest connect: " + error);
+  auto guest = connect_driver(args.socket_path, vmci::proto::Role::kGuest);
 
   const vmci_handle host_doorbell = VMCI_MAKE_HANDLE(args.handle_context, args.handle_resource);
   std::atomic<int> failure{VMCI_SUCCESS};
   vmci::Endpoint* endpoint = guest.get();
   DoorbellGuard mine{endpoint};
-  status = guest->doorbell_create(&mine.handle, 0, 0, [&] {
+  const int status = guest->doorbell_create(&mine.handle, 0, 0, [&] {
     const int64_t start = now_ns();
     control.callback_ns.store(start, std::memory_order_relaxed);
     const int s = endpoint->doorbell_notify(host_doorbell, 0);
@@ -256,11 +244,7 @@ void doorbell_guest_child(const ChildArgs& args, Control& control) {
 }
 
 void hostpeer_child(const ChildArgs& args, Control& control) {
-  vmci::host::Options options;
-  options.socket_path = args.socket_path;
-  std::string error;
-  auto hostpeer = vmci::host::HostPeer::start(options, &error);
-  if (!hostpeer) throw std::runtime_error("hostpeer: " + error);
+  auto hostpeer = start_hostpeer(args.socket_path);
   say_ready(control);
   wait_for_stop(control, [] {});
 }

@@ -1,6 +1,8 @@
 // qpair_throughput.cc: the queue-pair trial (see qpair_throughput.h).
 #include "qpair_throughput.h"
 
+#include "endpoints.h"
+
 #include <unistd.h>
 
 #include <stdexcept>
@@ -58,11 +60,7 @@ struct GuestProducer {
 }  // namespace
 
 QpairBench::QpairBench() {
-  vmci::host::Options options;
-  options.socket_path = dir_.path() + "/hp.sock";
-  std::string error;
-  hostpeer_ = vmci::host::HostPeer::start(options, &error);
-  if (!hostpeer_) throw std::runtime_error("hostpeer: " + error);
+  hostpeer_ = start_hostpeer(dir_.path() + "/hp.sock");
   host_ = hostpeer_->connect_host();
   if (!host_) throw std::runtime_error("hostpeer: no host endpoint");
 }
@@ -94,18 +92,13 @@ Measurement QpairBench::run_trial(const StreamParams& params) {
 }
 
 void qpair_child(const ChildArgs& args, Control& control) {
-  vmci::guest::ConnectOptions options;
-  options.socket_path = args.socket_path;
-  int status = 0;
-  std::string error;
-  auto guest = vmci::guest::Driver::connect(options, &status, &error);
-  if (!guest) throw std::runtime_error("guest connect: " + error);
+  auto guest = connect_driver(args.socket_path, vmci::proto::Role::kGuest);
 
   // The host's sizes, swapped: the guest produces into the host's consume queue.
   const uint64_t host_produce = kPairQueueSize, host_consume = kPairQueueSize;
   vmci_handle handle = VMCI_MAKE_HANDLE(args.handle_context, args.handle_resource);
   Attachment pair{guest.get(), nullptr};
-  status = guest->qpair_alloc(&pair.qp, &handle, host_consume, host_produce, VMCI_INVALID_ID, 0, 0);
+  const int status = guest->qpair_alloc(&pair.qp, &handle, host_consume, host_produce, VMCI_INVALID_ID, 0, 0);
   if (status < VMCI_SUCCESS) throw std::runtime_error("guest qpair_alloc: " + result_text(status));
 
   GuestProducer producer{pair.qp.get()};
