@@ -185,7 +185,10 @@ void Connection::read_loop() {
   std::vector<int> fds;
   std::string reason;
   while (read_frame(fd_, &header, &body, &fds, &reason)) {
-    if (header.type != static_cast<uint16_t>(proto::FrameType::kResult)) close_all(&fds);
+    if (header.type != static_cast<uint16_t>(proto::FrameType::kResult) &&
+        header.type != static_cast<uint16_t>(proto::FrameType::kRingGrant)) {
+      close_all(&fds);
+    }
     switch (static_cast<proto::FrameType>(header.type)) {
       case proto::FrameType::kResult: {
         const auto result = proto::decode_body<proto::ResultBody>(body);
@@ -211,6 +214,30 @@ void Connection::read_loop() {
         }
         sink_.deliver(header.request_id, std::move(body));
         body = {};
+        break;
+      case proto::FrameType::kRingGrant: {
+        const auto grant = proto::decode_body<proto::RingGrantBody>(body);
+        std::shared_ptr<proto::RingChannel> channel;
+        if (!fds.empty()) {
+          std::string error;
+          channel = proto::map_ring_channel(fds[0], &error);
+          close_all(&fds);
+          if (!channel && static_cast<proto::RingSide>(grant.side) == proto::RingSide::kRinger) {
+            break;  // this endpoint's rings keep going through hostpeer: slower, as correct
+          }
+          if (!channel) {  // rings for this endpoint would be lost
+            reason = "hostpeer's ring channel " + std::to_string(grant.channel_id) + ": " + error;
+            mark_closed(reason);
+            return;
+          }
+        }
+        if (sink_.ring_grant) sink_.ring_grant(grant, std::move(channel));
+        break;
+      }
+      case proto::FrameType::kRingChannelClosed:
+        if (sink_.ring_channel_closed) {
+          sink_.ring_channel_closed(proto::decode_body<proto::RingChannelClosedBody>(body));
+        }
         break;
       case proto::FrameType::kGoodbye: {
         const auto bye = proto::decode_body<proto::GoodbyeBody>(body);

@@ -16,6 +16,7 @@
 #include "vmci/guest/driver.h"
 #include "vmci/proto/frame.h"
 #include "vmci/proto/notify_memory.h"
+#include "vmci/proto/ring_channel.h"
 #include "vmci/proto/shared_memory.h"
 
 namespace vmci::guest::internal {
@@ -26,6 +27,12 @@ class Connection {
   struct Sink {
     std::function<void(uint32_t delivery_id, std::vector<uint8_t> datagram)> deliver;
     std::function<void(const std::string& reason)> closed;
+    // A ring-channel grant; `channel`: the channel's page, mapped, when it
+    // came with the grant (else null: the channel is known already).
+    std::function<void(const proto::RingGrantBody& grant,
+                       std::shared_ptr<proto::RingChannel> channel)>
+        ring_grant;
+    std::function<void(const proto::RingChannelClosedBody& closed)> ring_channel_closed;
   };
 
   // Runs on the reader thread when a result arrives, before the caller wakes.
@@ -54,6 +61,10 @@ class Connection {
   // mapped; it stays mapped while the connection object lives.
   proto::NotifyMemory* notify_memory() const {
     return reinterpret_cast<proto::NotifyMemory*>(notify_->data());
+  }
+  // Its wake word, keeping the mapping while held.
+  std::shared_ptr<proto::NotifyWakeWord> notify_wake_word() const {
+    return std::shared_ptr<proto::NotifyWakeWord>(notify_, &notify_memory()->wake);
   }
   bool alive() const;
   std::string close_reason() const;

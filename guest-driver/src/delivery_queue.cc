@@ -2,58 +2,41 @@
 
 namespace vmci::guest::internal {
 
-DeliveryQueue::DeliveryQueue(std::function<void(Delivery&)> handler)
-    : handler_(std::move(handler)) {
+DeliveryQueue::DeliveryQueue(std::function<void(Delivery&)> handler, std::function<void()> scan)
+    : handler_(std::move(handler)), scan_(std::move(scan)) {
   thread_ = std::thread([this] { run(); });
 }
 
 DeliveryQueue::~DeliveryQueue() { stop(); }
 
 void DeliveryQueue::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  changed_.notify_all();
+  inbox_.stop();
   if (thread_.joinable()) thread_.join();
 }
 
-void DeliveryQueue::push(Delivery delivery) {
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_) return;
-    queue_.push_back(std::move(delivery));
-  }
-  changed_.notify_all();
-}
+void DeliveryQueue::push(Delivery delivery) { inbox_.push(std::move(delivery)); }
 
-void DeliveryQueue::hold() {
-  std::lock_guard lock(mutex_);
-  held_ = true;
-}
+void DeliveryQueue::hold() { inbox_.hold(); }
 
-void DeliveryQueue::release() {
-  {
-    std::lock_guard lock(mutex_);
-    held_ = false;
-  }
-  changed_.notify_all();
-}
+void DeliveryQueue::release() { inbox_.release(); }
 
 bool DeliveryQueue::on_delivery_thread() const {
   return std::this_thread::get_id() == thread_.get_id();
 }
 
 void DeliveryQueue::run() {
-  std::unique_lock lock(mutex_);
   for (;;) {
-    changed_.wait(lock, [this] { return stopping_ || (!held_ && !queue_.empty()); });
-    if (stopping_) return;
-    Delivery delivery = std::move(queue_.front());
-    queue_.pop_front();
-    lock.unlock();
-    handler_(delivery);
-    lock.lock();
+    proto::EndpointInbox::Next next = inbox_.next();
+    switch (next.kind) {
+      case proto::EndpointInbox::Kind::kStopped:
+        return;
+      case proto::EndpointInbox::Kind::kScan:
+        if (scan_) scan_();
+        break;
+      case proto::EndpointInbox::Kind::kDelivery:
+        handler_(next.delivery);
+        break;
+    }
   }
 }
 

@@ -1,26 +1,23 @@
-// delivery_queue.h: the driver's delivery thread. Items are handled one at a
-// time, in arrival order, with no lock held; hold() parks them until
-// release().
+// delivery_queue.h: the driver's delivery thread. It sleeps in an
+// EndpointInbox (vmci/proto/endpoint_inbox.h) and handles one thing at a
+// time, with no lock held: queued deliveries in arrival order, and a
+// doorbell scan whenever a watched ring word moved. hold() parks both
+// until release().
 #pragma once
 
-#include <condition_variable>
-#include <cstdint>
-#include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
-#include <vector>
+
+#include "vmci/proto/endpoint_inbox.h"
 
 namespace vmci::guest::internal {
 
-struct Delivery {
-  uint32_t id;
-  std::vector<uint8_t> datagram;
-};
+using Delivery = proto::EndpointInbox::Delivery;
 
 class DeliveryQueue {
  public:
-  explicit DeliveryQueue(std::function<void(Delivery&)> handler);
+  // `scan` looks for rung doorbells and runs their callbacks (none: no scans).
+  explicit DeliveryQueue(std::function<void(Delivery&)> handler, std::function<void()> scan = {});
   ~DeliveryQueue();
 
   // Handles nothing more: the item being handled finishes first, later
@@ -31,16 +28,15 @@ class DeliveryQueue {
   void release();
   // True on the delivery thread (inside a handler).
   bool on_delivery_thread() const;
+  // The ring words the thread sleeps on (watch, unwatch, rescan).
+  proto::EndpointInbox& inbox() { return inbox_; }
 
  private:
   void run();
 
   std::function<void(Delivery&)> handler_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<Delivery> queue_;
-  bool held_ = false;
-  bool stopping_ = false;
+  std::function<void()> scan_;
+  proto::EndpointInbox inbox_;
   std::thread thread_;
 };
 

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -10,6 +11,7 @@
 #include "datagram_handles.h"
 #include "delivery_queue.h"
 #include "guest_queue_pairs.h"
+#include "ring_grants.h"
 #include "vmci/proto/datagram.h"
 #include "vmci/proto/doorbell_hypercalls.h"
 #include "vmci/proto/endpoint_doorbells.h"
@@ -27,13 +29,10 @@ struct Driver::Impl {
   void deliver_datagram(std::vector<uint8_t>& datagram);
   int create_host_handle(vmci_id resource, uint32_t flags, uint32_t priv_flags,
                          DatagramCallback callback, vmci_handle* out);
-  // Waits for rings in the notify memory after sequence `seen` and queues a
-  // scan for the delivery thread; runs until stop_watching(). `seen` is read
-  // before the thread starts, so no ring can fall between.
-  void watch_doorbells(uint32_t seen);
-  void stop_watching();
-  void queue_doorbell_scan();
+  // Runs the callbacks of the doorbells rung (the delivery thread's scan).
   void scan_doorbells();
+  void ring_grant(const proto::RingGrantBody& grant, std::shared_ptr<proto::RingChannel> channel);
+  void ring_channel_closed(const proto::RingChannelClosedBody& closed);
   int host_qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle* handle,
                        uint64_t produce_size, uint64_t consume_size, vmci_id peer,
                        uint32_t flags, uint32_t priv_flags);
@@ -59,49 +58,58 @@ struct Driver::Impl {
   std::unique_ptr<internal::Connection> connection;
   std::unique_ptr<internal::GuestQueuePairs> queue_pairs;  // guests only
   proto::EndpointDoorbells doorbells;
-  std::atomic<bool> scan_queued{false};
-  std::atomic<bool> stop_watcher{false};
-  std::thread watcher;
+  std::atomic<proto::NotifyMemory*> notify{nullptr};  // once connected
+  internal::RingGrants ring_grants;  // as a ringer
+  std::mutex owned_channels_mutex;
+  std::map<uint32_t, std::shared_ptr<proto::RingChannel>> owned_channels;  // as an owner, by id
+  std::atomic<uint64_t> rung_direct{0}, rung_direct_woke{0}, rung_through_hostpeer{0};
 };
 
-void Driver::Impl::watch_doorbells(uint32_t seen) {
-  proto::NotifyMemory* memory = connection->notify_memory();
-  while (!stop_watcher) {
-    // No polling: only a ring or stop_watching() (a nudge) wakes it.
-    const uint32_t now = proto::wait_for_ring(memory, seen, std::chrono::hours(24));
-    if (now != seen) {
-      seen = now;
-      queue_doorbell_scan();
+void Driver::Impl::scan_doorbells() {
+  proto::NotifyMemory* memory = notify.load();
+  if (memory == nullptr) return;
+  for (const auto& rung : doorbells.take_rung(memory)) doorbells.run(rung);
+}
+
+void Driver::Impl::ring_grant(const proto::RingGrantBody& grant,
+                              std::shared_ptr<proto::RingChannel> channel) {
+  if (static_cast<proto::RingSide>(grant.side) == proto::RingSide::kRinger) {
+    ring_grants.add(grant, std::move(channel));
+    return;
+  }
+  {
+    std::lock_guard lock(owned_channels_mutex);
+    if (channel) {
+      owned_channels[grant.channel_id] = channel;
+      deliveries->inbox().watch(grant.channel_id, {channel, &channel->wake});
+    } else if (auto it = owned_channels.find(grant.channel_id); it != owned_channels.end()) {
+      channel = it->second;
+    } else {
+      return;
     }
+  }
+  // A ring that came before the grant waits in its slot: look again.
+  if (doorbells.add_grant(grant.doorbell, grant.channel_id, std::move(channel), grant.slot,
+                          grant.generation)) {
+    deliveries->inbox().rescan();
   }
 }
 
-void Driver::Impl::stop_watching() {
-  if (!watcher.joinable()) return;
-  stop_watcher = true;
-  proto::nudge(connection->notify_memory());
-  watcher.join();
-}
-
-void Driver::Impl::queue_doorbell_scan() {
-  // One scan in the queue at a time: rings meanwhile wait in the bitmap,
-  // and several rings of one doorbell are one callback (§5.4).
-  if (!scan_queued.exchange(true)) deliveries->push(internal::Delivery{0, {}});
-}
-
-void Driver::Impl::scan_doorbells() {
-  scan_queued = false;
-  for (const auto& rung : doorbells.take_rung(connection->notify_memory())) doorbells.run(rung);
+void Driver::Impl::ring_channel_closed(const proto::RingChannelClosedBody& closed) {
+  if (static_cast<proto::RingSide>(closed.side) == proto::RingSide::kRinger) {
+    ring_grants.close_channel(closed.channel_id);
+    return;
+  }
+  doorbells.drop_channel(closed.channel_id);
+  deliveries->inbox().unwatch(closed.channel_id);
+  std::lock_guard lock(owned_channels_mutex);
+  owned_channels.erase(closed.channel_id);
 }
 
 void Driver::Impl::handle_delivery(internal::Delivery& delivery) {
   // No longer pending once taken for its callback: the acknowledgement goes
   // out before the callback runs, so whatever the callback lets others do
   // next reaches hostpeer after it. (Id 0: a local event, not from hostpeer.)
-  if (delivery.datagram.empty()) {  // a doorbell scan
-    scan_doorbells();
-    return;
-  }
   if (delivery.id != 0) connection->acknowledge(delivery.id);
   const vmci_datagram header = proto::header_of(delivery.datagram);
   if (proto::is_event_datagram(header)) {
@@ -156,7 +164,6 @@ Driver::Driver() = default;
 
 Driver::~Driver() {
   if (!impl_) return;
-  impl_->stop_watching();
   impl_->deliveries->stop();  // a running callback finishes; nothing more is delivered
   impl_->connection.reset();  // closes the socket, joins the reader
   impl_->deliveries.reset();
@@ -170,20 +177,29 @@ std::unique_ptr<Driver> Driver::connect(const ConnectOptions& options, int* stat
   driver->impl_ = std::make_unique<Impl>(options.role);
   Impl* impl = driver->impl_.get();
   impl->deliveries = std::make_unique<internal::DeliveryQueue>(
-      [impl](internal::Delivery& d) { impl->handle_delivery(d); });
-  internal::Connection::Sink sink{[impl](uint32_t id, std::vector<uint8_t> dg) {
-                                    impl->deliveries->push(internal::Delivery{id, std::move(dg)});
-                                  },
-                                  [](const std::string&) {}};
+      [impl](internal::Delivery& d) { impl->handle_delivery(d); },
+      [impl] { impl->scan_doorbells(); });
+  internal::Connection::Sink sink;
+  sink.deliver = [impl](uint32_t id, std::vector<uint8_t> dg) {
+    impl->deliveries->push(internal::Delivery{id, std::move(dg)});
+  };
+  sink.closed = [](const std::string&) {};
+  sink.ring_grant = [impl](const proto::RingGrantBody& grant,
+                           std::shared_ptr<proto::RingChannel> channel) {
+    impl->ring_grant(grant, std::move(channel));
+  };
+  sink.ring_channel_closed = [impl](const proto::RingChannelClosedBody& closed) {
+    impl->ring_channel_closed(closed);
+  };
   // Deliveries wait until the connection is in place: the first may arrive
   // before open() returns, and its acknowledgement needs the connection.
   impl->deliveries->hold();
   impl->connection = internal::Connection::open(options, std::move(sink), status, error);
   if (!impl->connection) return nullptr;
-  impl->deliveries->release();
   // Before any doorbell exists, hence before any ring.
-  const uint32_t seen = proto::ring_sequence(impl->connection->notify_memory());
-  impl->watcher = std::thread([impl, seen] { impl->watch_doorbells(seen); });
+  impl->notify = impl->connection->notify_memory();
+  impl->deliveries->inbox().watch(0, impl->connection->notify_wake_word());
+  impl->deliveries->release();
   if (options.role == proto::Role::kHost) {
     impl->cached_context_id = VMCI_HOST_CONTEXT_ID;
     impl->context_id_known = true;
@@ -397,7 +413,7 @@ int Driver::doorbell_create(vmci_handle* handle, uint32_t flags, uint32_t priv_f
       return static_cast<int>(reply.result);
     }
     *handle = reply.handle;
-    d.queue_doorbell_scan();  // a ring that came before the doorbell was in the table
+    d.deliveries->inbox().rescan();  // a ring that came before the doorbell was in the table
     return VMCI_SUCCESS;
   }
   // A guest: the doorbell is its own resource (one table with datagram
@@ -421,6 +437,7 @@ int Driver::doorbell_create(vmci_handle* handle, uint32_t flags, uint32_t priv_f
     return static_cast<int>(reply.result);
   }
   d.doorbells.activate(h);
+  d.deliveries->inbox().rescan();  // a ring that came before it was active
   *handle = h;
   return VMCI_SUCCESS;
 }
@@ -447,6 +464,20 @@ int Driver::doorbell_notify(vmci_handle handle, uint32_t priv_flags) {
   if (proto::is_invalid(handle) || (priv_flags & ~VMCI_PRIVILEGE_ALL_FLAGS)) {
     return VMCI_ERROR_INVALID_ARGS;
   }
+  // Through a ring channel if hostpeer granted one (a guest's flags are
+  // not sent, so its grants are for 0).
+  const uint32_t granted_for = impl_->role == proto::Role::kHost ? priv_flags : 0;
+  switch (impl_->ring_grants.ring(handle, granted_for)) {
+    case internal::RingGrants::Ring::kRung:
+      ++impl_->rung_direct;
+      return VMCI_SUCCESS;
+    case internal::RingGrants::Ring::kRungAndWoke:
+      ++impl_->rung_direct_woke;
+      return VMCI_SUCCESS;
+    case internal::RingGrants::Ring::kNotGranted:
+      break;
+  }
+  ++impl_->rung_through_hostpeer;
   if (impl_->role == proto::Role::kHost) {
     const proto::DoorbellNotifyBody body{handle, priv_flags, 0};
     return static_cast<int>(
@@ -461,6 +492,11 @@ int Driver::doorbell_notify(vmci_handle handle, uint32_t priv_flags) {
           ->request(proto::FrameType::kDatagram,
                     proto::make_doorbell_message(VMCI_DOORBELL_NOTIFY, handle))
           .result);
+}
+
+Driver::RingCounts Driver::ring_counts() const {
+  return RingCounts{impl_->rung_direct.load(), impl_->rung_direct_woke.load(),
+                    impl_->rung_through_hostpeer.load()};
 }
 
 void Driver::hold_callbacks() { impl_->deliveries->hold(); }

@@ -30,12 +30,13 @@ constexpr uint64_t kEventHeadroom = 1024 * (sizeof(vmci_datagram) + sizeof(vmci_
 }  // namespace
 
 Hypervisor::Hypervisor(Limits limits, std::shared_ptr<spdlog::logger> log,
-                       QueuePairMemoryFactory make_memory)
+                       QueuePairMemoryFactory make_memory, RingChannelFactory make_ring_channel)
     : limits_(limits),
       log_(std::move(log)),
       make_memory_(std::move(make_memory)),
       broker_(limits),
-      doorbells_(limits) {}
+      doorbells_(limits),
+      ring_channels_(std::move(make_ring_channel)) {}
 
 std::string Hypervisor::describe(const Peer& peer) const {
   if (peer.role == proto::Role::kHost) return "host connection #" + std::to_string(peer.id);
@@ -57,6 +58,7 @@ Admission Hypervisor::admit(const PeerHello& hello, PeerSink* sink) {
   peer.role = hello.role;
   peer.cid = VMCI_HOST_CONTEXT_ID;
   peer.sink = sink;
+  peer.rings_through_channels = hello.rings_through_channels;
   if (hello.role == proto::Role::kHost) {
     if (!hello.trusted_for_host) {
       return {VMCI_ERROR_NO_ACCESS, 0, VMCI_INVALID_ID,
@@ -114,8 +116,10 @@ void Hypervisor::remove(PeerId id) {
   } else {
     std::erase_if(host_handles_, [&](const auto& entry) { return entry.second.owner == id; });
   }
-  // Its doorbells cease to exist, without events (spec §8).
+  // Its doorbells cease to exist, without events (spec §8); no ring channel
+  // rings them, or is rung by it, any more.
   doorbells_.unlink_all(id);
+  close_ring_channels(id);
   // Then its queue pairs are detached (spec §8).
   std::vector<QpNotice> notices;
   settle_queue_pairs(notices, broker_.detach_all(endpoint, &notices));
@@ -181,7 +185,7 @@ int64_t Hypervisor::hypercall(const Peer& sender, std::span<const uint8_t> datag
         return VMCI_ERROR_INVALID_ARGS;
       }
       if (h.dst.resource == VMCI_DOORBELL_UNLINK) {
-        return doorbells_.unlink(doorbell_owner_of(sender), handle);
+        return unlinked(doorbells_.unlink(doorbell_owner_of(sender), handle), handle);
       }
       return ring_doorbell(sender, handle, 0);  // a guest's flags are not sent (§4.4)
     }
@@ -346,6 +350,8 @@ int Hypervisor::update_context_id(vmci_id old_cid, vmci_id new_cid) {
   guests_.erase(old_cid);
   guests_[new_cid] = guest->id;
   guest->cid = new_cid;
+  // Grants name its doorbells by their old handles.
+  close_ring_channels(guest->id);
   if (enqueue(*guest, proto::make_context_event(new_cid, VMCI_EVENT_CTX_ID_UPDATE, new_cid)) >= 0) {
     ++events_sent_;
   }
@@ -438,7 +444,50 @@ int Hypervisor::ring_doorbell(const Peer& sender, vmci_handle handle, uint32_t c
   if (ring.status < VMCI_SUCCESS) return ring.status;
   peers_.at(ring.peer).sink->ring(ring.index);
   ++doorbells_rung_;
+  if (sender.rings_through_channels && ring.peer != sender.id) {
+    grant_ring_channel(sender, ring.peer, handle, caller_priv);
+  }
   return VMCI_SUCCESS;
+}
+
+void Hypervisor::grant_ring_channel(const Peer& sender, PeerId owner, vmci_handle handle,
+                                    uint32_t caller_priv) {
+  std::string error;
+  const auto grant = ring_channels_.grant(sender.id, owner, handle, caller_priv, &error);
+  if (!grant) {
+    if (!error.empty()) {
+      log_->debug("{}: doorbell {} rings through hostpeer: {}", describe(sender),
+                  proto::to_string(handle), error);
+    }
+    return;
+  }
+  proto::RingGrantBody body{};
+  body.channel_id = grant->channel_id;
+  body.slot = grant->slot;
+  body.generation = grant->generation;
+  body.doorbell = handle;
+  body.priv_flags = caller_priv;
+  // The owner hears first: a ring in the slot before it knows waits there.
+  body.side = static_cast<uint8_t>(proto::RingSide::kOwner);
+  peers_.at(owner).sink->grant(body, *grant->memory, grant->first_for_owner);
+  body.side = static_cast<uint8_t>(proto::RingSide::kRinger);
+  sender.sink->grant(body, *grant->memory, grant->first_for_ringer);
+}
+
+int Hypervisor::unlinked(int status, vmci_handle handle) {
+  if (status >= VMCI_SUCCESS) ring_channels_.revoke(handle);
+  return status;
+}
+
+void Hypervisor::close_ring_channels(PeerId peer) {
+  for (const ClosedRingChannel& c : ring_channels_.close_all(peer)) {
+    if (auto it = peers_.find(c.ringer); it != peers_.end()) {
+      it->second.sink->close_ring_channel(c.channel_id, proto::RingSide::kRinger);
+    }
+    if (auto it = peers_.find(c.owner); it != peers_.end()) {
+      it->second.sink->close_ring_channel(c.channel_id, proto::RingSide::kOwner);
+    }
+  }
 }
 
 bool Hypervisor::host_resource_taken(vmci_id resource) const {
@@ -483,7 +532,7 @@ int Hypervisor::destroy_host_doorbell(PeerId id, vmci_handle handle) {
   if (it == peers_.end()) return VMCI_ERROR_UNAVAILABLE;
   if (it->second.role != proto::Role::kHost) return VMCI_ERROR_NO_ACCESS;
   if (proto::is_invalid(handle)) return VMCI_ERROR_INVALID_ARGS;
-  return doorbells_.unlink(doorbell_owner_of(it->second), handle);
+  return unlinked(doorbells_.unlink(doorbell_owner_of(it->second), handle), handle);
 }
 
 int Hypervisor::notify_doorbell(PeerId id, vmci_handle handle, uint32_t priv_flags) {
@@ -508,6 +557,8 @@ Stats Hypervisor::stats() const {
   s.queue_pairs = broker_.count();
   s.doorbells = doorbells_.count();
   s.doorbells_rung = doorbells_rung_;
+  s.ring_channels = ring_channels_.channel_count();
+  s.ring_grants = ring_channels_.slot_count();
   for (const auto& [key, memory] : qp_memory_) s.queue_pair_bytes += memory->size();
   s.datagrams_routed = datagrams_routed_;
   s.events_sent = events_sent_;

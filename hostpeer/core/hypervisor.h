@@ -23,6 +23,7 @@
 
 #include "core/doorbell_table.h"
 #include "core/queue_pair_broker.h"
+#include "core/ring_channels.h"
 #include "memory/queue_pair_memory.h"
 #include "vmci/host/limits.h"
 #include "vmci/host/stats.h"
@@ -49,6 +50,14 @@ class PeerSink {
   // that byte of its notify memory and wake it if it sleeps. Must not block
   // and must not call back into the core.
   virtual void ring(uint64_t index) = 0;
+  // A ring-channel slot for this peer, as ringer or as the doorbell's owner
+  // (frame.h's RingGrantBody); `first`: the channel is new to this peer,
+  // whose page `memory` is. Must not block and must not call back into the
+  // core.
+  virtual void grant(const proto::RingGrantBody& grant, const RingChannelFile& memory,
+                     bool first) = 0;
+  // A ring channel of this peer is closed (its other side went).
+  virtual void close_ring_channel(uint32_t channel_id, proto::RingSide side) = 0;
 };
 
 struct PeerHello {
@@ -56,6 +65,9 @@ struct PeerHello {
   vmci_id requested_cid = VMCI_INVALID_ID;  // guests only
   uint32_t priv_flags = 0;                  // guests only: 0 or RESTRICTED
   bool trusted_for_host = false;            // may this peer take the host role?
+  // Does it ring through ring channels once granted? (Connections over
+  // the socket do; an embedded endpoint calls the core directly.)
+  bool rings_through_channels = false;
 };
 
 struct Admission {
@@ -87,7 +99,8 @@ using QueuePairMemoryFactory = std::function<std::unique_ptr<QueuePairMemory>(
 class Hypervisor {
  public:
   Hypervisor(Limits limits, std::shared_ptr<spdlog::logger> log,
-             QueuePairMemoryFactory make_memory = QueuePairMemory::create);
+             QueuePairMemoryFactory make_memory = QueuePairMemory::create,
+             RingChannelFactory make_ring_channel = RingChannelFile::create);
 
   // Admits a peer (spec §1.5, design decisions 2 and 6).
   Admission admit(const PeerHello& hello, PeerSink* sink);
@@ -141,6 +154,7 @@ class Hypervisor {
     std::unordered_map<uint32_t, uint64_t> pending;  // delivery id -> bytes
     uint64_t pending_bytes = 0;
     uint32_t handles = 0;  // host connections: datagram handles owned
+    bool rings_through_channels = false;
   };
   struct HostHandle {
     vmci_handle handle;  // context 2, or VMCI_INVALID_ID for any-context handles
@@ -155,6 +169,14 @@ class Hypervisor {
   QpEndpoint endpoint_of(const Peer& peer) const;
   DoorbellOwner doorbell_owner_of(const Peer& peer) const;
   int ring_doorbell(const Peer& sender, vmci_handle handle, uint32_t caller_priv);
+  // After a ring the rules allowed: a ring-channel slot for the sender's
+  // next rings of `handle`, told to both sides.
+  void grant_ring_channel(const Peer& sender, PeerId owner, vmci_handle handle,
+                          uint32_t caller_priv);
+  // The doorbell was unlinked: its slots are revoked.
+  int unlinked(int status, vmci_handle handle);
+  // Closes the peer's ring channels, telling the sides that remain.
+  void close_ring_channels(PeerId peer);
   // A free host resource id (neither a datagram handle nor a doorbell), or
   // VMCI_INVALID_ID when there is none.
   vmci_id free_host_resource();
@@ -182,6 +204,7 @@ class Hypervisor {
   QueuePairMemoryFactory make_memory_;
   QueuePairBroker broker_;
   DoorbellTable doorbells_;
+  RingChannels ring_channels_;
   std::map<uint64_t, std::shared_ptr<QueuePairMemory>> qp_memory_;  // by handle key
   PeerId next_peer_id_ = 1;
   vmci_id next_guest_cid_ = VMCI_RESERVED_CID_LIMIT;

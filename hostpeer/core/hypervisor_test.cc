@@ -21,7 +21,21 @@ class RecordingSink : public PeerSink {
     deliveries.push_back({id, std::move(datagram)});
   }
   void ring(uint64_t index) override { rings.push_back(index); }
+  void grant(const proto::RingGrantBody& grant, const RingChannelFile& memory,
+             bool first) override {
+    grants.push_back({grant, memory.channel(), first});
+  }
+  void close_ring_channel(uint32_t channel_id, proto::RingSide side) override {
+    closed_channels.push_back({channel_id, static_cast<uint8_t>(side), {}});
+  }
   std::vector<uint64_t> rings;
+  struct Grant {
+    proto::RingGrantBody body;
+    std::shared_ptr<proto::RingChannel> channel;
+    bool first;
+  };
+  std::vector<Grant> grants;
+  std::vector<proto::RingChannelClosedBody> closed_channels;
   struct Item {
     uint32_t id;
     std::vector<uint8_t> datagram;

@@ -22,7 +22,11 @@ EmbeddedEndpoint::EmbeddedEndpoint(LockedCore& core, std::shared_ptr<spdlog::log
   }
   std::string error;
   notify_ = NotifyMemoryFile::create(&error);
-  if (!notify_) log_->error("host endpoint: no doorbell notify memory: {}", error);
+  if (notify_) {
+    inbox_.watch(0, notify_->wake_word());
+  } else {
+    log_->error("host endpoint: no doorbell notify memory: {}", error);
+  }
   PeerHello hello;
   hello.role = proto::Role::kHost;
   hello.trusted_for_host = true;
@@ -31,11 +35,7 @@ EmbeddedEndpoint::EmbeddedEndpoint(LockedCore& core, std::shared_ptr<spdlog::log
 }
 
 EmbeddedEndpoint::~EmbeddedEndpoint() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  changed_.notify_all();
+  inbox_.stop();
   thread_.join();
   core_.with([&](Hypervisor& c) { c.remove(peer_); });
 }
@@ -139,42 +139,35 @@ int EmbeddedEndpoint::qpair_detach(std::unique_ptr<QueuePair>* qpair) {
   return core_.with([&](Hypervisor& c) { return c.qpair_detach(peer_, handle); });
 }
 
-void EmbeddedEndpoint::hold_callbacks() {
-  std::lock_guard lock(mutex_);
-  held_ = true;
-}
+void EmbeddedEndpoint::hold_callbacks() { inbox_.hold(); }
 
-void EmbeddedEndpoint::release_callbacks() {
-  {
-    std::lock_guard lock(mutex_);
-    held_ = false;
-  }
-  changed_.notify_all();
-}
+void EmbeddedEndpoint::release_callbacks() { inbox_.release(); }
 
 void EmbeddedEndpoint::deliver(uint32_t delivery_id, std::vector<uint8_t> datagram) {
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_) return;
-    queue_.push_back(Delivery{delivery_id, std::move(datagram)});
-  }
-  changed_.notify_all();
+  inbox_.push({delivery_id, std::move(datagram)});
 }
 
 void EmbeddedEndpoint::ring(uint64_t index) {
-  if (!notify_) return;
-  notify_->ring(index);  // nobody sleeps on it: no system call
-  {
-    std::lock_guard lock(mutex_);
-    queue_doorbell_scan_locked();
-  }
-  changed_.notify_all();
+  if (notify_) notify_->ring(index);  // wakes the delivery thread if it sleeps
 }
 
-void EmbeddedEndpoint::queue_doorbell_scan_locked() {
-  if (scan_queued_ || stopping_) return;
-  scan_queued_ = true;
-  queue_.push_back(Delivery{0, {}});
+void EmbeddedEndpoint::grant(const proto::RingGrantBody& grant, const RingChannelFile& memory,
+                             bool first) {
+  // Only as an owner: this endpoint rings through the core, never a channel.
+  if (static_cast<proto::RingSide>(grant.side) != proto::RingSide::kOwner) return;
+  const std::shared_ptr<proto::RingChannel>& channel = memory.channel();
+  if (first && !inbox_.watch(grant.channel_id, {channel, &channel->wake})) return;
+  // A ring that came before the grant waits in its slot: look again.
+  if (doorbells_.add_grant(grant.doorbell, grant.channel_id, channel, grant.slot,
+                           grant.generation)) {
+    inbox_.rescan();
+  }
+}
+
+void EmbeddedEndpoint::close_ring_channel(uint32_t channel_id, proto::RingSide side) {
+  if (side != proto::RingSide::kOwner) return;
+  doorbells_.drop_channel(channel_id);
+  inbox_.unwatch(channel_id);
 }
 
 int EmbeddedEndpoint::doorbell_create(vmci_handle* handle, uint32_t flags, uint32_t priv_flags,
@@ -224,28 +217,25 @@ bool EmbeddedEndpoint::on_delivery_thread() const {
 }
 
 void EmbeddedEndpoint::run_deliveries() {
-  std::unique_lock lock(mutex_);
   for (;;) {
-    changed_.wait(lock, [this] { return stopping_ || (!held_ && !queue_.empty()); });
-    if (stopping_) return;
-    Delivery delivery = std::move(queue_.front());
-    queue_.pop_front();
-    if (delivery.datagram.empty()) {  // a doorbell scan
-      scan_queued_ = false;
-      lock.unlock();
-      for (const auto& rung : doorbells_.take_rung(notify_->memory())) doorbells_.run(rung);
-      lock.lock();
-      continue;
+    proto::EndpointInbox::Next next = inbox_.next();
+    switch (next.kind) {
+      case proto::EndpointInbox::Kind::kStopped:
+        return;
+      case proto::EndpointInbox::Kind::kScan:
+        if (!notify_) break;
+        for (const auto& rung : doorbells_.take_rung(notify_->memory())) doorbells_.run(rung);
+        break;
+      case proto::EndpointInbox::Kind::kDelivery:
+        // No longer pending once taken for its callback (as the guest driver).
+        core_.with([&](Hypervisor& c) { c.delivered(peer_, next.delivery.id); });
+        dispatch(next.delivery);
+        break;
     }
-    lock.unlock();
-    // No longer pending once taken for its callback (as the guest driver).
-    core_.with([&](Hypervisor& c) { c.delivered(peer_, delivery.id); });
-    dispatch(delivery);
-    lock.lock();
   }
 }
 
-void EmbeddedEndpoint::dispatch(Delivery& delivery) {
+void EmbeddedEndpoint::dispatch(proto::EndpointInbox::Delivery& delivery) {
   auto* dg = reinterpret_cast<vmci_datagram*>(delivery.datagram.data());
   if (proto::is_event_datagram(*dg)) {
     if (const int status = proto::check_event_datagram(delivery.datagram); status != VMCI_SUCCESS) {

@@ -1,11 +1,11 @@
 // embedded_endpoint.h: a host connection inside hostpeer's own process. It
 // calls the core directly (no socket) and runs its callbacks on its own
-// delivery thread, never under the core's lock.
+// delivery thread, never under the core's lock. That thread sleeps in its
+// EndpointInbox, so a ring from a peer's ring channel wakes it directly.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -13,6 +13,7 @@
 
 #include "memory/notify_memory_file.h"
 #include "vmci/proto/endpoint_doorbells.h"
+#include "vmci/proto/endpoint_inbox.h"
 #include "server/locked_core.h"
 #include "vmci/endpoint.h"
 
@@ -52,18 +53,13 @@ class EmbeddedEndpoint final : public Endpoint, public PeerSink {
   // PeerSink: called under the core's lock.
   void deliver(uint32_t delivery_id, std::vector<uint8_t> datagram) override;
   void ring(uint64_t index) override;
+  void grant(const proto::RingGrantBody& grant, const RingChannelFile& memory,
+             bool first) override;
+  void close_ring_channel(uint32_t channel_id, proto::RingSide side) override;
 
  private:
-  struct Delivery {
-    uint32_t id;
-    std::vector<uint8_t> datagram;
-  };
-
-  // Queues a scan of the notify memory, unless one is queued (caller holds
-  // mutex_).
-  void queue_doorbell_scan_locked();
   void run_deliveries();
-  void dispatch(Delivery& delivery);
+  void dispatch(proto::EndpointInbox::Delivery& delivery);
   bool on_delivery_thread() const;
 
   LockedCore& core_;
@@ -72,13 +68,11 @@ class EmbeddedEndpoint final : public Endpoint, public PeerSink {
   proto::EndpointDoorbells doorbells_;
   PeerId peer_ = 0;
 
+  proto::EndpointInbox inbox_;
+
   std::mutex mutex_;  // guards everything below
-  std::condition_variable changed_;
-  std::deque<Delivery> queue_;
-  bool held_ = false;
-  bool stopping_ = false;
+  std::condition_variable changed_;  // running_ changed
   std::map<vmci_id, std::shared_ptr<DatagramCallback>> callbacks_;  // by resource id
-  bool scan_queued_ = false;  // a doorbell scan (an empty Delivery) is in queue_
   proto::EventSubscriptions subscriptions_;
   // What runs now: a datagram callback, or &subscriptions_ while an event is
   // dispatched; null when idle.

@@ -159,6 +159,8 @@ TEST_F(Embedded, ReceivesCtxRemovedWhenAGuestGoes) {
   class NullSink : public PeerSink {
     void deliver(uint32_t, std::vector<uint8_t>) override {}
     void ring(uint64_t) override {}
+    void grant(const proto::RingGrantBody&, const RingChannelFile&, bool) override {}
+    void close_ring_channel(uint32_t, proto::RingSide) override {}
   } sink;
   const PeerId vm = core.with([&](Hypervisor& c) {
     return c.admit({proto::Role::kGuest, 33, 0, false}, &sink).peer;

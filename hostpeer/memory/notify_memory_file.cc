@@ -1,26 +1,14 @@
 #include "memory/notify_memory_file.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
+#include "memory/sealed_memfd.h"
 
 namespace vmci::host {
 
 std::unique_ptr<NotifyMemoryFile> NotifyMemoryFile::create(std::string* error) {
-  const int fd = ::memfd_create("vmci-notify", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) {
-    *error = std::string("memfd_create: ") + std::strerror(errno);
-    return nullptr;
-  }
-  if (::ftruncate(fd, proto::kNotifyMemorySize) != 0 ||
-      ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
-    *error = std::string("sizing notify memory: ") + std::strerror(errno);
-    ::close(fd);
-    return nullptr;
-  }
+  const int fd = sealed_memfd("vmci-notify", proto::kNotifyMemorySize, error);
+  if (fd < 0) return nullptr;
   auto mapping = proto::SharedMemory::map_fd(fd, proto::kNotifyMemorySize, error);
   if (!mapping) {
     ::close(fd);
@@ -35,9 +23,13 @@ proto::NotifyMemory* NotifyMemoryFile::memory() const {
   return reinterpret_cast<proto::NotifyMemory*>(mapping_->data());
 }
 
+std::shared_ptr<proto::NotifyWakeWord> NotifyMemoryFile::wake_word() const {
+  return std::shared_ptr<proto::NotifyWakeWord>(mapping_, &memory()->wake);
+}
+
 void NotifyMemoryFile::ring(uint64_t index) {
   if (index >= proto::kNotifyIndexes) return;
-  if (proto::ring(memory(), index)) proto::wake(memory());
+  if (proto::ring(memory(), index)) proto::wake(&memory()->wake);
 }
 
 }  // namespace vmci::host

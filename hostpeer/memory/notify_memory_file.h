@@ -24,6 +24,8 @@ class NotifyMemoryFile {
   // Close-on-exec; owned by this object.
   int fd() const { return fd_; }
   proto::NotifyMemory* memory() const;
+  // The wake word, keeping the mapping while held.
+  std::shared_ptr<proto::NotifyWakeWord> wake_word() const;
   // Sets `index` and wakes the endpoint if it sleeps. Thread-safe.
   void ring(uint64_t index);
 

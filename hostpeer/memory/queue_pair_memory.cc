@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "memory/sealed_memfd.h"
 #include "vmci/proto/queue.h"
 
 namespace vmci::host {
@@ -19,22 +20,6 @@ bool write_header(int fd, uint64_t offset, vmci_handle handle) {
   const vmci_queue_header header{handle, 0, 0};
   return ::pwrite(fd, &header, sizeof header, static_cast<off_t>(offset)) ==
          static_cast<ssize_t>(sizeof header);
-}
-
-// A sealed memfd of `size` zero bytes; -1 with *error on failure.
-int sealed_memfd(const char* name, uint64_t size, std::string* error) {
-  const int fd = ::memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) {
-    *error = errno_text("memfd_create");
-    return -1;
-  }
-  if (::ftruncate(fd, static_cast<off_t>(size)) != 0 ||
-      ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
-    *error = errno_text("sizing and sealing queue pair memory");
-    ::close(fd);
-    return -1;
-  }
-  return fd;
 }
 
 }  // namespace

@@ -32,10 +32,14 @@ Session::Session(Socket socket, LockedCore& core, const PeerPolicy& policy,
 Session::~Session() { close_descriptors(); }
 
 void Session::close_descriptors() {
-  for (auto& out : writes_) {
-    for (int fd : out.fds) ::close(fd);
-    out.fds.clear();
-  }
+  auto close_all = [](auto& frames) {
+    for (auto& out : frames) {
+      for (int fd : out.fds) ::close(fd);
+      out.fds.clear();
+    }
+  };
+  close_all(writes_);
+  close_all(before_result_);
 }
 
 std::string Session::name() const {
@@ -231,6 +235,7 @@ void Session::handle_hello() {
   request.requested_cid = hello.requested_cid;
   request.priv_flags = hello.priv_flags;
   request.trusted_for_host = policy_.may_be_host(uid_);
+  request.rings_through_channels = true;
   const Admission admission =
       core_.with([&](Hypervisor& core) { return core.admit(request, this); });
   if (admission.status < VMCI_SUCCESS) {
@@ -255,6 +260,8 @@ void Session::handle_hello() {
 
 void Session::result(uint32_t request_id, int64_t value, vmci_handle handle,
                      const QueuePairMemory* memory) {
+  for (Outgoing& early : before_result_) queue_frame(std::move(early.bytes), std::move(early.fds));
+  before_result_.clear();
   const proto::ResultBody body{value, handle};
   std::vector<int> fds;
   if (memory != nullptr && value >= VMCI_SUCCESS) {
@@ -277,14 +284,44 @@ void Session::result(uint32_t request_id, int64_t value, vmci_handle handle,
               std::move(fds));
 }
 
+void Session::post_frame(std::vector<uint8_t> frame, std::vector<int> fds) {
+  asio::post(socket_.get_executor(),
+             [self = shared_from_this(), f = std::move(frame), d = std::move(fds)]() mutable {
+               self->queue_frame(std::move(f), std::move(d));
+             });
+}
+
 void Session::deliver(uint32_t delivery_id, std::vector<uint8_t> datagram) {
-  auto frame = proto::encode_frame(proto::FrameType::kDeliver, delivery_id, datagram);
-  asio::post(socket_.get_executor(), [self = shared_from_this(), f = std::move(frame)]() mutable {
-    self->queue_frame(std::move(f));
-  });
+  post_frame(proto::encode_frame(proto::FrameType::kDeliver, delivery_id, datagram));
 }
 
 void Session::ring(uint64_t index) { notify_->ring(index); }
+
+void Session::grant(const proto::RingGrantBody& grant, const RingChannelFile& memory, bool first) {
+  std::vector<int> fds;
+  if (first) {
+    const int fd = ::fcntl(memory.fd(), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) {  // rings keep going through hostpeer: correct, only slower
+      log_->warn("{}: ring channel {} not passed on: {}", name(), grant.channel_id,
+                 std::strerror(errno));
+      return;
+    }
+    fds.push_back(fd);
+  }
+  const auto count = static_cast<uint16_t>(fds.size());
+  auto frame = proto::encode_frame(proto::FrameType::kRingGrant, 0, grant, {}, count);
+  if (static_cast<proto::RingSide>(grant.side) == proto::RingSide::kRinger) {
+    // Called while this session's own notify is handled: before its result.
+    before_result_.push_back(Outgoing{std::move(frame), std::move(fds)});
+  } else {
+    post_frame(std::move(frame), std::move(fds));
+  }
+}
+
+void Session::close_ring_channel(uint32_t channel_id, proto::RingSide side) {
+  const proto::RingChannelClosedBody body{channel_id, static_cast<uint8_t>(side), {}};
+  post_frame(proto::encode_frame(proto::FrameType::kRingChannelClosed, 0, body));
+}
 
 void Session::queue_frame(std::vector<uint8_t> frame, std::vector<int> fds) {
   if (closing_ || queued_bytes_ + frame.size() > kMaxQueuedBytes) {

@@ -46,6 +46,9 @@ class Session : public std::enable_shared_from_this<Session>, public PeerSink {
   // PeerSink: called under the core's lock, from any thread.
   void deliver(uint32_t delivery_id, std::vector<uint8_t> datagram) override;
   void ring(uint64_t index) override;
+  void grant(const proto::RingGrantBody& grant, const RingChannelFile& memory,
+             bool first) override;
+  void close_ring_channel(uint32_t channel_id, proto::RingSide side) override;
 
  private:
   // Bytes queued for one peer before it counts as not reading and is cut off.
@@ -66,6 +69,8 @@ class Session : public std::enable_shared_from_this<Session>, public PeerSink {
   void result(uint32_t request_id, int64_t value, vmci_handle handle = VMCI_INVALID_HANDLE,
               const QueuePairMemory* memory = nullptr);
   void queue_frame(std::vector<uint8_t> frame, std::vector<int> fds = {});
+  // Queues a frame from any thread (after what the I/O thread queued).
+  void post_frame(std::vector<uint8_t> frame, std::vector<int> fds = {});
   void write_next();
   void write_with_descriptors();
   void written(const boost::system::error_code& ec);
@@ -90,6 +95,9 @@ class Session : public std::enable_shared_from_this<Session>, public PeerSink {
   proto::FrameHeader header_{};
   std::vector<uint8_t> body_;
   std::deque<Outgoing> writes_;
+  // Frames the core made for this peer while handling its request, that
+  // go out before that request's result (a ringer's ring grant).
+  std::vector<Outgoing> before_result_;
   size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool close_when_written_ = false;

@@ -19,7 +19,7 @@ int EndpointDoorbells::insert(vmci_handle handle, uint64_t index, Callback callb
   const uint64_t key = handle_key(handle);
   if (doorbells_.count(key)) return VMCI_ERROR_ALREADY_EXISTS;
   doorbells_.emplace(key, Doorbell{handle, index, false,
-                                   std::make_shared<Callback>(std::move(callback))});
+                                   std::make_shared<Callback>(std::move(callback)), {}});
   return VMCI_SUCCESS;
 }
 
@@ -51,6 +51,23 @@ size_t EndpointDoorbells::size() const {
   return doorbells_.size();
 }
 
+bool EndpointDoorbells::add_grant(vmci_handle handle, uint32_t channel_id,
+                                  std::shared_ptr<RingChannel> channel, uint32_t slot,
+                                  uint32_t generation) {
+  std::lock_guard lock(mutex_);
+  auto it = doorbells_.find(handle_key(handle));
+  if (it == doorbells_.end() || slot >= kRingChannelSlots) return false;
+  it->second.grants.push_back(Grant{channel_id, std::move(channel), slot, generation});
+  return true;
+}
+
+void EndpointDoorbells::drop_channel(uint32_t channel_id) {
+  std::lock_guard lock(mutex_);
+  for (auto& [key, doorbell] : doorbells_) {
+    std::erase_if(doorbell.grants, [&](const Grant& g) { return g.channel_id == channel_id; });
+  }
+}
+
 std::vector<EndpointDoorbells::Rung> EndpointDoorbells::take_rung(NotifyMemory* memory) {
   std::lock_guard lock(mutex_);
   // Indexes with an active doorbell; a ring of another waits in its byte.
@@ -60,8 +77,14 @@ std::vector<EndpointDoorbells::Rung> EndpointDoorbells::take_rung(NotifyMemory* 
   }
   std::vector<Rung> out;
   for (const auto& [index, on_index] : active) {
-    if (!take(memory, index)) continue;
-    for (const Doorbell* d : on_index) out.push_back(Rung{d->handle, d->callback});
+    const bool index_rung = take(memory, index);
+    for (const Doorbell* d : on_index) {
+      bool rung = index_rung;
+      for (const Grant& g : d->grants) {
+        rung = take_slot(g.channel.get(), g.slot, g.generation) || rung;  // takes every slot
+      }
+      if (rung) out.push_back(Rung{d->handle, d->callback});
+    }
   }
   return out;
 }

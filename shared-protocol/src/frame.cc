@@ -38,6 +38,9 @@ constexpr FrameRule kRules[] = {
      sizeof(DoorbellDestroyBody)},
     {FrameType::kDoorbellNotify, Direction::kToHostpeer, sizeof(DoorbellNotifyBody),
      sizeof(DoorbellNotifyBody)},
+    {FrameType::kRingGrant, Direction::kToPeer, sizeof(RingGrantBody), sizeof(RingGrantBody)},
+    {FrameType::kRingChannelClosed, Direction::kToPeer, sizeof(RingChannelClosedBody),
+     sizeof(RingChannelClosedBody)},
 };
 
 const FrameRule* rule_for(uint16_t type) {
@@ -81,6 +84,10 @@ std::string_view frame_type_name(FrameType type) {
       return "doorbell-destroy";
     case FrameType::kDoorbellNotify:
       return "doorbell-notify";
+    case FrameType::kRingGrant:
+      return "ring-grant";
+    case FrameType::kRingChannelClosed:
+      return "ring-channel-closed";
   }
   return "unknown";
 }
@@ -105,9 +112,10 @@ FrameCheck check_frame_header(const FrameHeader& header, Direction direction) {
   if (rule->direction != direction) {
     return {false, "frame type " + name + " sent in the wrong direction"};
   }
-  const uint16_t max_flags = rule->type == FrameType::kResult    ? kMaxFrameDescriptors
-                             : rule->type == FrameType::kWelcome ? 1
-                                                                 : 0;
+  const uint16_t max_flags = rule->type == FrameType::kResult ? kMaxFrameDescriptors
+                             : rule->type == FrameType::kWelcome || rule->type == FrameType::kRingGrant
+                                 ? 1
+                                 : 0;
   if (header.flags > max_flags) {
     return {false, "frame " + name + " has flags " + std::to_string(header.flags)};
   }

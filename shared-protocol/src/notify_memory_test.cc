@@ -26,20 +26,23 @@ TEST(NotifyMemory, Item26_SeveralRingsBeforeTheTakeAreOneNotification) {
   ring(m, 7);
   EXPECT_TRUE(take(m, 7));
   EXPECT_FALSE(take(m, 7));
-  EXPECT_EQ(ring_sequence(m), 3u);
+  EXPECT_EQ(sequence(&m->wake), 3u);
 }
 
 TEST(NotifyMemory, AWaitEndsOnARingOrATimeout) {
   std::shared_ptr<SharedMemory> keep;
   NotifyMemory* m = notify_memory(keep);
-  const uint32_t seen = ring_sequence(m);
-  EXPECT_EQ(wait_for_ring(m, seen, std::chrono::milliseconds(20)), seen);
+  NotifyWakeWord* word = &m->wake;
+  const uint32_t seen = sequence(word);
+  wait_for_any({&word, 1}, {&seen, 1}, std::chrono::milliseconds(20));
+  EXPECT_EQ(sequence(word), seen);
   std::thread ringer([&] {
     // Rings once the waiter is asleep, so the wake-up call is needed.
     while (std::atomic_ref<uint32_t>(m->wake.sleepers).load() == 0) std::this_thread::yield();
-    if (ring(m, 1)) wake(m);
+    if (ring(m, 1)) wake(&m->wake);
   });
-  EXPECT_NE(wait_for_ring(m, seen, std::chrono::seconds(10)), seen);
+  wait_for_any({&word, 1}, {&seen, 1}, std::chrono::seconds(10));
+  EXPECT_NE(sequence(word), seen);
   ringer.join();
   EXPECT_TRUE(take(m, 1));
 }
@@ -52,17 +55,18 @@ TEST(NotifyMemory, NoRingIsLostBetweenThreads) {
   std::atomic<int> rung_last{-1};
   std::thread ringer([&] {
     for (int i = 0; i < kRings; ++i) {
-      if (ring(m, static_cast<uint64_t>(i % 64))) wake(m);
+      if (ring(m, static_cast<uint64_t>(i % 64))) wake(&m->wake);
     }
     rung_last = kRings - 1;
   });
   std::vector<int> taken(64, 0);
-  uint32_t seen = ring_sequence(m);
+  NotifyWakeWord* word = &m->wake;
   for (;;) {
+    const uint32_t seen = sequence(word);
     const bool done = rung_last.load() >= 0;
     for (uint64_t i = 0; i < 64; ++i) taken[i] += take(m, i);
     if (done) break;
-    seen = wait_for_ring(m, seen, std::chrono::milliseconds(100));
+    wait_for_any({&word, 1}, {&seen, 1}, std::chrono::milliseconds(100));
   }
   ringer.join();
   for (uint64_t i = 0; i < 64; ++i) {

@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <csignal>
 #include <condition_variable>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "processes.h"
@@ -71,10 +73,22 @@ TEST(Doorbells, EveryDoorbellRungFromAnotherProcessIsSeen) {
   for (const auto& h : handles) {
     targets += " " + std::to_string(h.context) + ":" + std::to_string(h.resource);
   }
-  EXPECT_EQ(guest.call("ring-storm 8 5" + targets, 60000), "0");
+  std::istringstream storm(guest.call("ring-storm 8 5" + targets, 60000));
+  int status = -1;
+  uint64_t direct = 0, woke = 0, through_hostpeer = 0;
+  storm >> status >> direct >> woke >> through_hostpeer;
+  EXPECT_EQ(status, 0);
+  EXPECT_EQ(direct + woke + through_hostpeer, uint64_t{kDoorbells} * 8 * 5);
+  // Each doorbell's first ring goes through hostpeer (which grants a ring
+  // channel slot); most later ones do not.
+  EXPECT_GE(through_hostpeer, uint64_t{kDoorbells});
+  EXPECT_GT(direct + woke, through_hostpeer);
   EXPECT_TRUE(log.wait_all_seen(kDoorbells, std::chrono::seconds(30)));
   for (int i = 0; i < kDoorbells; ++i) EXPECT_LE(log.count(i), 8 * 5) << i;
-  EXPECT_GE(hostpeer->stats().doorbells_rung, uint64_t{kDoorbells} * 8 * 5);
+  const host::Stats stats = hostpeer->stats();
+  EXPECT_EQ(stats.doorbells_rung, through_hostpeer);
+  EXPECT_EQ(stats.ring_channels, 1u);  // this guest -> the host endpoint
+  EXPECT_EQ(stats.ring_grants, uint64_t{kDoorbells});
 }
 
 // A ring that comes before the driver's waiter thread has even started
@@ -127,6 +141,164 @@ TEST(Doorbells, Item27_BeyondTheBitmapIndexesAreSharedAndEveryDoorbellOnOneFires
   EXPECT_EQ(log.count(4096), 1);
   EXPECT_EQ(log.count(0), 1) << "the doorbell sharing index 0 fires too";
   EXPECT_EQ(log.count(1), 0);
+}
+
+}  // namespace
+}  // namespace vmci::testing
+
+namespace vmci::testing {
+namespace {
+
+// How a vmci-test-peer's ring-storm went.
+struct Storm {
+  int status = 1;
+  uint64_t direct = 0, woke = 0, through_hostpeer = 0;
+};
+
+Storm ring_storm(Peer& peer, int threads, int times, vmci_handle target) {
+  std::istringstream answer(peer.call("ring-storm " + std::to_string(threads) + " " +
+                                          std::to_string(times) + " " +
+                                          std::to_string(target.context) + ":" +
+                                          std::to_string(target.resource),
+                                      60000));
+  Storm s;
+  answer >> s.status >> s.direct >> s.woke >> s.through_hostpeer;
+  return s;
+}
+
+// The fast path: once hostpeer let a guest ring a doorbell, its next rings
+// set a ring-channel slot themselves. While the owner's delivery thread is
+// busy (here: inside the doorbell's callback) none of them makes a system
+// call, and all of them together are one more callback (§5.4).
+TEST(DoorbellFastPath, RingsWhileTheOwnerIsBusyMakeNoSystemCallAndCoalesce) {
+  TempDir dir;
+  host::Options options;
+  options.socket_path = dir.path() + "/hostpeer.sock";
+  std::string error;
+  auto hostpeer = host::HostPeer::start(options, &error);
+  ASSERT_TRUE(hostpeer) << error;
+  std::mutex mutex;
+  std::condition_variable changed;
+  int callbacks = 0;
+  bool let_go = false;
+  auto host = hostpeer->connect_host();
+  vmci_handle bell = VMCI_INVALID_HANDLE;
+  ASSERT_EQ(host->doorbell_create(&bell, 0, 0,
+                                  [&] {
+                                    std::unique_lock lock(mutex);
+                                    ++callbacks;
+                                    changed.notify_all();
+                                    changed.wait(lock, [&] { return let_go; });
+                                  }),
+            VMCI_SUCCESS);
+  Peer guest;
+  ASSERT_EQ(guest.call("connect " + options.socket_path + " guest").rfind("0 ", 0), 0u);
+  const Storm first = ring_storm(guest, 1, 1, bell);
+  ASSERT_EQ(first.status, 0);
+  EXPECT_EQ(first.through_hostpeer, 1u);  // the ring that brings the grant
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(changed.wait_for(lock, std::chrono::seconds(10), [&] { return callbacks == 1; }));
+  }
+  const Storm busy = ring_storm(guest, 1, 10000, bell);
+  ASSERT_EQ(busy.status, 0);
+  EXPECT_EQ(busy.through_hostpeer, 0u);
+  EXPECT_EQ(busy.woke, 0u);  // nobody slept on the channel: no FUTEX_WAKE
+  EXPECT_EQ(busy.direct, 10000u);
+  EXPECT_EQ(hostpeer->stats().doorbells_rung, 1u);
+  {
+    std::unique_lock lock(mutex);
+    let_go = true;
+    changed.notify_all();
+    ASSERT_TRUE(changed.wait_for(lock, std::chrono::seconds(10), [&] { return callbacks == 2; }));
+  }
+  // A ring now finds the owner asleep: one FUTEX_WAKE, one callback.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const Storm asleep = ring_storm(guest, 1, 1, bell);
+  EXPECT_EQ(asleep.woke, 1u);
+  std::unique_lock lock(mutex);
+  ASSERT_TRUE(changed.wait_for(lock, std::chrono::seconds(10), [&] { return callbacks == 3; }));
+  EXPECT_FALSE(changed.wait_for(lock, std::chrono::milliseconds(200), [&] { return callbacks > 3; }));
+}
+
+// §5.2 holds on the fast path: a destroyed doorbell is NOT_FOUND at once,
+// though the ringer had a slot for it; made again, it is rung again (a new
+// grant), and the old slot never rings it.
+TEST(DoorbellFastPath, ADestroyedDoorbellIsNotFoundAtOnceAndAnewOneRingsAgain) {
+  TempDir dir;
+  host::Options options;
+  options.socket_path = dir.path() + "/hostpeer.sock";
+  std::string error;
+  auto hostpeer = host::HostPeer::start(options, &error);
+  ASSERT_TRUE(hostpeer) << error;
+  RingLog log;
+  auto host = hostpeer->connect_host();
+  const vmci_handle fixed = VMCI_MAKE_HANDLE(VMCI_HOST_CONTEXT_ID, 5000);
+  vmci_handle bell = fixed;
+  ASSERT_EQ(host->doorbell_create(&bell, 0, 0, log.callback(0)), VMCI_SUCCESS);
+  Peer guest;
+  ASSERT_EQ(guest.call("connect " + options.socket_path + " guest").rfind("0 ", 0), 0u);
+  ASSERT_EQ(ring_storm(guest, 1, 2, bell).status, 0);  // the second through the channel
+  ASSERT_TRUE(log.wait_all_seen(1, std::chrono::seconds(10)));
+  ASSERT_EQ(host->doorbell_destroy(bell), VMCI_SUCCESS);
+  EXPECT_EQ(hostpeer->stats().ring_grants, 0u);
+  const Storm gone = ring_storm(guest, 1, 1, bell);
+  EXPECT_EQ(gone.status, VMCI_ERROR_NOT_FOUND);
+  EXPECT_EQ(gone.through_hostpeer, 1u);
+  bell = fixed;
+  ASSERT_EQ(host->doorbell_create(&bell, 0, 0, log.callback(1)), VMCI_SUCCESS);
+  const Storm again = ring_storm(guest, 1, 3, bell);
+  EXPECT_EQ(again.status, 0);
+  EXPECT_EQ(again.through_hostpeer, 1u);
+  EXPECT_TRUE(log.wait_all_seen(2, std::chrono::seconds(10)));
+  EXPECT_EQ(hostpeer->stats().ring_grants, 1u);
+}
+
+// When either side of a ring channel goes, hostpeer closes it: the
+// survivor's rings go through hostpeer again (and get its answer), and
+// hostpeer holds no channel any more.
+TEST(DoorbellFastPath, ChannelsCloseWhenEitherSideGoes) {
+  TempDir dir;
+  host::Options options;
+  options.socket_path = dir.path() + "/hostpeer.sock";
+  std::string error;
+  auto hostpeer = host::HostPeer::start(options, &error);
+  ASSERT_TRUE(hostpeer) << error;
+  RingLog log;
+  int status;
+  // The owner: a host connection in this process; the ringer: a guest in another.
+  auto owner = guest::Driver::connect(
+      {.socket_path = options.socket_path, .role = proto::Role::kHost}, &status, &error);
+  ASSERT_TRUE(owner) << error;
+  vmci_handle bell = VMCI_INVALID_HANDLE;
+  ASSERT_EQ(owner->doorbell_create(&bell, 0, 0, log.callback(0)), VMCI_SUCCESS);
+  {
+    Peer ringer;
+    ASSERT_EQ(ringer.call("connect " + options.socket_path + " guest").rfind("0 ", 0), 0u);
+    ASSERT_EQ(ring_storm(ringer, 1, 3, bell).status, 0);
+    ASSERT_TRUE(log.wait_all_seen(1, std::chrono::seconds(10)));
+    EXPECT_EQ(hostpeer->stats().ring_channels, 1u);
+    ringer.process().signal(SIGKILL);
+    ringer.process().wait(10000);
+  }
+  for (int i = 0; i < 200 && hostpeer->stats().ring_channels != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(hostpeer->stats().ring_channels, 0u);
+
+  // Now the owner goes while a ringer holds a slot of its doorbell.
+  Peer ringer;
+  ASSERT_EQ(ringer.call("connect " + options.socket_path + " guest").rfind("0 ", 0), 0u);
+  ASSERT_EQ(ring_storm(ringer, 1, 3, bell).status, 0);
+  EXPECT_EQ(hostpeer->stats().ring_channels, 1u);
+  owner.reset();
+  for (int i = 0; i < 200 && hostpeer->stats().ring_channels != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(hostpeer->stats().ring_channels, 0u);
+  const Storm after = ring_storm(ringer, 1, 1, bell);
+  EXPECT_EQ(after.status, VMCI_ERROR_NOT_FOUND);
+  EXPECT_EQ(after.through_hostpeer, 1u);
 }
 
 }  // namespace

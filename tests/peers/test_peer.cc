@@ -11,8 +11,10 @@
 //   unsubscribe SUBID                              -> STATUS
 //   next TIMEOUT_MS  -> "datagram DST SRC HEX" | "event SUBID NAME CID" | "none"
 //   hold | release | abort                         -> "ok"
-//   ring-storm THREADS TIMES CTX:RID...  -> 0, or the first failed notify's status
-//                                           (each thread rings every doorbell TIMES times)
+//   ring-storm THREADS TIMES CTX:RID...  -> "STATUS DIRECT WOKE THROUGH_HOSTPEER": 0 or the
+//                                           first failed notify's status, then how the rings
+//                                           went (Driver::RingCounts); each thread rings
+//                                           every doorbell TIMES times
 //   quit
 #include <chrono>
 #include <condition_variable>
@@ -188,6 +190,7 @@ int main() {
       std::vector<vmci_handle> targets;
       for (std::string h; in >> h;) targets.push_back(parse_handle(h));
       std::atomic<int> failure{0};
+      const Driver::RingCounts before = driver->ring_counts();
       std::vector<std::thread> ringers;
       for (int t = 0; t < threads; ++t) {
         ringers.emplace_back([&] {
@@ -200,7 +203,10 @@ int main() {
         });
       }
       for (auto& r : ringers) r.join();
-      reply = std::to_string(failure.load());
+      const Driver::RingCounts after = driver->ring_counts();
+      reply = std::to_string(failure.load()) + " " + std::to_string(after.direct - before.direct) +
+              " " + std::to_string(after.direct_woke - before.direct_woke) + " " +
+              std::to_string(after.through_hostpeer - before.through_hostpeer);
     } else if (cmd == "abort") {
       driver->abort();
       reply = "ok";

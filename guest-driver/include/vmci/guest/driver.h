@@ -64,9 +64,10 @@ class Driver final : public Endpoint {
                   uint32_t priv_flags) override;
   int qpair_detach(std::unique_ptr<QueuePair>* qpair) override;
   // A guest's doorbells are linked with the VMCI_DOORBELL_* hypercalls; a
-  // host connection's live in hostpeer. Rings arrive in the connection's
-  // notify memory; a waiter thread wakes the delivery thread, which runs
-  // the callbacks.
+  // host connection's live in hostpeer. A notify is a request to hostpeer
+  // until hostpeer grants a ring channel for that doorbell; later notifies
+  // ring it directly (vmci/proto/ring_channel.h). Rings wake the delivery
+  // thread, which runs the callbacks.
   int doorbell_create(vmci_handle* handle, uint32_t flags, uint32_t priv_flags,
                       DoorbellCallback callback) override;
   int doorbell_destroy(vmci_handle handle) override;
@@ -79,6 +80,14 @@ class Driver final : public Endpoint {
   // (acknowledgements of deliveries included): VMCI_SUCCESS, or
   // VMCI_ERROR_UNAVAILABLE without a connection.
   int sync();
+
+  // How this endpoint's successful-or-not doorbell_notify calls went.
+  struct RingCounts {
+    uint64_t direct = 0;            // through a ring channel, no system call
+    uint64_t direct_woke = 0;       // through a ring channel, one FUTEX_WAKE (the owner slept)
+    uint64_t through_hostpeer = 0;  // a request to hostpeer (a first ring, or no grant)
+  };
+  RingCounts ring_counts() const;
 
   proto::Role role() const;
   // Why the connection ended ("" while it is up).

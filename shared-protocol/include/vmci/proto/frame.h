@@ -23,6 +23,10 @@
 //                     (host peers only; guests use the VMCI_DOORBELL_*
 //                     hypercalls)                          -> kResult
 //   hostpeer -> peer  kDeliver (a datagram for this peer, request_id N)
+//                     kRingGrant (a ring-channel slot, the doorbell fast
+//                     path: vmci/proto/ring_channel.h; to the ringer before
+//                     the result of the notify it follows)
+//                     kRingChannelClosed (forget a ring channel)
 //                     kGoodbye (the connection ends, with a reason)
 //
 // Every request carries a request_id that its kResult repeats. A kResult of
@@ -30,7 +34,8 @@
 // file descriptors as SCM_RIGHTS with its first byte; FrameHeader::flags
 // then says how many: the pair's memory, and for a host peer its status
 // page (vmci/proto/queue.h). A kWelcome that admits the peer carries one:
-// the connection's doorbell notify memory (vmci/proto/notify_memory.h).
+// the connection's doorbell notify memory (vmci/proto/notify_memory.h). So
+// does the first kRingGrant of a channel to a peer: the channel's page.
 #pragma once
 
 #include <cstdint>
@@ -68,9 +73,12 @@ enum class FrameType : uint16_t {
   kDoorbellCreate = 13,
   kDoorbellDestroy = 14,
   kDoorbellNotify = 15,
+  kRingGrant = 16,
+  kRingChannelClosed = 17,
 };
 
-// kResult and kWelcome only: the number of descriptors sent with the frame.
+// kResult, kWelcome and kRingGrant only: the number of descriptors sent
+// with the frame.
 inline constexpr uint16_t kMaxFrameDescriptors = 2;
 
 std::string_view frame_type_name(FrameType type);
@@ -154,6 +162,31 @@ struct DoorbellNotifyBody {
   vmci_handle handle;
   uint32_t priv_flags;
   uint32_t reserved;
+};
+
+// Which end of a ring channel a frame speaks to.
+enum class RingSide : uint8_t { kRinger = 1, kOwner = 2 };
+
+// To the ringer: its rings of `doorbell` with `priv_flags` (a host caller's
+// flags; 0 for guests) may set `slot` of the channel. To the doorbell's
+// owner: rings in `slot` with `generation` are the doorbell's. The first
+// grant of a channel to a peer carries the channel's page (flags = 1).
+struct RingGrantBody {
+  uint32_t channel_id;
+  uint32_t slot;
+  uint32_t generation;
+  uint8_t side;  // RingSide
+  uint8_t reserved[3];
+  vmci_handle doorbell;
+  uint32_t priv_flags;
+  uint32_t reserved2;
+};
+
+// The channel is gone (a side went): drop its grants and unmap it.
+struct RingChannelClosedBody {
+  uint32_t channel_id;
+  uint8_t side;  // RingSide
+  uint8_t reserved[3];
 };
 
 // Followed by up to kMaxReasonSize bytes of UTF-8 text.

@@ -1,0 +1,48 @@
+// ring_grants.h: the ring-channel slots hostpeer granted this endpoint as a
+// ringer (vmci/proto/ring_channel.h). A doorbell_notify that finds one rings
+// the slot itself: no request to hostpeer, and no system call while the
+// doorbell's owner is awake. A slot hostpeer revoked refuses the ring; the
+// grant is then forgotten and the caller asks hostpeer, which answers as
+// the rules say (NOT_FOUND for a destroyed doorbell). Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <utility>
+
+#include "vmci/proto/frame.h"
+#include "vmci/proto/ring_channel.h"
+
+namespace vmci::guest::internal {
+
+class RingGrants {
+ public:
+  enum class Ring { kRung, kRungAndWoke, kNotGranted };
+
+  // Keeps a grant. `channel`: the channel's page when it came with the
+  // grant (the channel's first), else null (the channel is known). False if
+  // the channel is unknown and did not come.
+  bool add(const proto::RingGrantBody& grant, std::shared_ptr<proto::RingChannel> channel);
+  // hostpeer closed the channel: its grants go, and it is unmapped.
+  void close_channel(uint32_t channel_id);
+  // Rings `doorbell` through its slot, if one is granted for `priv_flags`.
+  Ring ring(vmci_handle doorbell, uint32_t priv_flags);
+
+ private:
+  struct Grant {
+    uint32_t channel_id;
+    std::shared_ptr<proto::RingChannel> channel;
+    uint32_t slot;
+    uint32_t generation;
+  };
+  using Key = std::pair<uint64_t, uint32_t>;  // doorbell handle key, caller flags
+
+  std::mutex mutex_;
+  std::map<uint32_t, std::shared_ptr<proto::RingChannel>> channels_;  // by id
+  std::map<Key, Grant> grants_;
+};
+
+}  // namespace vmci::guest::internal

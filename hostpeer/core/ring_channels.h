@@ -1,0 +1,92 @@
+// ring_channels.h: the doorbell fast path's grants (vmci/proto/ring_channel.h).
+// One channel per (ringer, owner) pair of connections, made when the core
+// first lets the ringer ring one of the owner's doorbells; one slot in it per
+// (doorbell, ringer's caller flags). A slot is revoked when its doorbell
+// goes; a channel is revoked whole and closed when either side goes.
+// Not thread-safe: the hypervisor core serialises calls.
+//
+//   RingChannels channels(RingChannelFile::create);
+//   if (auto g = channels.grant(ringer, owner, doorbell, 0, &error)) { tell both sides }
+//   channels.revoke(doorbell);              // on unlink, before answering it
+//   for (auto& c : channels.close_all(peer)) { tell c's other side }
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "memory/ring_channel_file.h"
+#include "vmci/vmci_defs.h"
+
+namespace vmci::host {
+
+// Channels a connection may have, as ringer and as owner together: an
+// owner's delivery thread sleeps on all of its channels at once (one
+// futex_waitv takes 128 words, its own among them).
+inline constexpr size_t kMaxRingChannelsPerPeer = 120;
+
+using RingChannelFactory = std::function<std::unique_ptr<RingChannelFile>(std::string* error)>;
+
+struct RingGrant {
+  uint32_t channel_id;
+  uint32_t slot;
+  uint32_t generation;
+  uint64_t ringer;
+  uint64_t owner;
+  std::shared_ptr<RingChannelFile> memory;
+  bool first_for_ringer;  // the channel is new to that side: pass its memory
+  bool first_for_owner;
+};
+
+struct ClosedRingChannel {
+  uint32_t channel_id;
+  uint64_t ringer;
+  uint64_t owner;
+};
+
+class RingChannels {
+ public:
+  explicit RingChannels(RingChannelFactory make = RingChannelFile::create)
+      : make_(std::move(make)) {}
+
+  // A slot for `ringer`'s rings of `doorbell` (owned by `owner`) with
+  // `priv_flags`. Nullopt if the ringer holds one already, or none can be
+  // had (channels or slots used up, no memory: *error says which); rings
+  // then keep going through the core, which is always correct.
+  std::optional<RingGrant> grant(uint64_t ringer, uint64_t owner, vmci_handle doorbell,
+                                 uint32_t priv_flags, std::string* error);
+  // The doorbell is gone: rings of its slots are refused from now on.
+  void revoke(vmci_handle doorbell);
+  // The peer is gone (or its doorbells' handles changed): every channel it
+  // is a side of is revoked and closed. Returns them, to tell the other side.
+  std::vector<ClosedRingChannel> close_all(uint64_t peer);
+
+  size_t channel_count() const { return channels_.size(); }
+  size_t slot_count() const;
+
+ private:
+  struct Slot {
+    uint64_t doorbell_key;
+    uint32_t priv_flags;
+  };
+  struct Channel {
+    uint32_t id;
+    uint64_t ringer;
+    uint64_t owner;
+    std::shared_ptr<RingChannelFile> memory;
+    std::map<uint32_t, Slot> slots;  // granted, by slot number
+  };
+
+  size_t channels_of(uint64_t peer) const;
+  Channel* find_or_make(uint64_t ringer, uint64_t owner, bool* made, std::string* error);
+
+  RingChannelFactory make_;
+  std::map<uint32_t, Channel> channels_;  // by id
+  uint32_t next_id_ = 1;
+};
+
+}  // namespace vmci::host

@@ -1,0 +1,66 @@
+// ring_channel.h: the doorbell fast path. In VMCI the hypervisor sets the
+// target's notify bit on every ring; here, once hostpeer has checked that a
+// connection may ring a doorbell (spec §5.2), it grants that ringer a slot
+// of a ring channel: one page shared by hostpeer, the ringer and the
+// doorbell's owner. Later rings set the slot and signal the channel's wake
+// word, with no call to hostpeer and, while the owner is awake, no system
+// call at all.
+//
+// A slot word is generation << 8 | kSlotRevoked | kSlotRung. hostpeer
+// grants a slot with a new generation and revokes it (sets kSlotRevoked)
+// when the doorbell or either side goes, before it answers anything that
+// depends on that; a ringer whose ring is refused asks hostpeer, which
+// answers as spec §5.2 says. The owner takes only slots that hostpeer told
+// it of, with their generation, so a ringer that writes anything at all into
+// the page can still ring nothing but what it was granted.
+//
+//   // hostpeer, once notify_doorbell allowed ringer -> doorbell:
+//   const uint32_t generation = grant_slot(channel, slot);   // tell both sides
+//   // ringer:                                 // owner, after its wait:
+//   ring_slot(channel, slot, generation);      if (take_slot(channel, slot, generation)) run();
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "vmci/proto/wake_word.h"
+
+namespace vmci::proto {
+
+inline constexpr uint64_t kRingChannelSize = 4096;
+inline constexpr uint32_t kRingChannelSlots = (kRingChannelSize - 64) / 4;
+inline constexpr uint32_t kSlotRung = 1;
+inline constexpr uint32_t kSlotRevoked = 2;
+
+struct RingChannel {
+  NotifyWakeWord wake;  // the owner sleeps on it
+  uint32_t reserved[14];
+  uint32_t slots[kRingChannelSlots];
+};
+static_assert(sizeof(RingChannel) == kRingChannelSize);
+
+enum class SlotRing {
+  kRung,         // set; the owner was awake: no system call
+  kRungAndWoke,  // set, and the owner woken (one FUTEX_WAKE)
+  kRefused,      // revoked or granted anew: ask hostpeer
+};
+
+// hostpeer: grants `slot` afresh (not rung, a new generation, never 0) and
+// returns the generation.
+uint32_t grant_slot(RingChannel* channel, uint32_t slot);
+// hostpeer: later rings of the slot are refused.
+void revoke_slot(RingChannel* channel, uint32_t slot);
+// The ringer: sets the slot if it is still granted with `generation`, then
+// signals the channel's wake word and wakes the owner if it sleeps.
+SlotRing ring_slot(RingChannel* channel, uint32_t slot, uint32_t generation);
+// The owner: true if the slot, granted with `generation`, was rung since it
+// was last taken (one notification however many rings: §5.4).
+bool take_slot(RingChannel* channel, uint32_t slot, uint32_t generation);
+
+// Maps a ring channel handed over as a descriptor (sealed against
+// shrinking, at least kRingChannelSize bytes); the pointer keeps the
+// mapping. Null with *error if it cannot.
+std::shared_ptr<RingChannel> map_ring_channel(int fd, std::string* error);
+
+}  // namespace vmci::proto

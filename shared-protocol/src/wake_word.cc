@@ -1,0 +1,75 @@
+#include "vmci/proto/wake_word.h"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+
+namespace vmci::proto {
+namespace {
+
+std::atomic_ref<uint32_t> atomic(uint32_t& w) { return std::atomic_ref<uint32_t>(w); }
+
+timespec deadline_after(std::chrono::milliseconds timeout) {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  const auto ns = static_cast<long long>(now.tv_nsec) +
+                  std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count();
+  return timespec{now.tv_sec + static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+}
+
+}  // namespace
+
+bool signal(NotifyWakeWord* word) {
+  atomic(word->sequence).fetch_add(1, std::memory_order_seq_cst);
+  // Read-modify-write, not a bare load: it orders against the sleeper's
+  // increment without a fence (which ThreadSanitizer does not model).
+  return atomic(word->sleepers).fetch_add(0, std::memory_order_seq_cst) != 0;
+}
+
+void wake(NotifyWakeWord* word) {
+  // Shared between processes: no FUTEX_PRIVATE_FLAG.
+  ::syscall(SYS_futex, &word->sequence, FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
+}
+
+bool signal_and_wake(NotifyWakeWord* word) {
+  if (!signal(word)) return false;
+  wake(word);
+  return true;
+}
+
+uint32_t sequence(const NotifyWakeWord* word) {
+  return std::atomic_ref<uint32_t>(const_cast<uint32_t&>(word->sequence))
+      .load(std::memory_order_acquire);
+}
+
+void wait_for_any(std::span<NotifyWakeWord* const> words, std::span<const uint32_t> seen,
+                  std::chrono::milliseconds timeout) {
+  const size_t n = std::min({words.size(), seen.size(), kMaxWaitWords});
+  if (n == 0) return;
+  for (size_t i = 0; i < n; ++i) atomic(words[i]->sleepers).fetch_add(1, std::memory_order_seq_cst);
+  // Checked after announcing the sleep: news either sees a sleeper (and
+  // wakes it), or its new sequence is seen here.
+  bool moved = false;
+  for (size_t i = 0; i < n && !moved; ++i) {
+    moved = atomic(words[i]->sequence).fetch_add(0, std::memory_order_seq_cst) != seen[i];
+  }
+  if (!moved) {
+    std::array<futex_waitv, kMaxWaitWords> waiters{};
+    for (size_t i = 0; i < n; ++i) {
+      waiters[i].val = seen[i];
+      waiters[i].uaddr = reinterpret_cast<uintptr_t>(&words[i]->sequence);
+      waiters[i].flags = FUTEX_32;  // shared: no FUTEX_PRIVATE_FLAG
+    }
+    const timespec deadline = deadline_after(timeout);
+    ::syscall(SYS_futex_waitv, waiters.data(), static_cast<unsigned>(n), 0u, &deadline,
+              CLOCK_MONOTONIC);
+  }
+  for (size_t i = 0; i < n; ++i) atomic(words[i]->sleepers).fetch_sub(1, std::memory_order_seq_cst);
+}
+
+}  // namespace vmci::proto
