@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "vmci/proto/datagram.h"
+#include "vmci/proto/doorbell_hypercalls.h"
 #include "vmci/proto/queue.h"
 #include "vmci/proto/queue_pair_hypercalls.h"
 
@@ -652,6 +653,105 @@ TEST_F(Core, QueuePair_HostConnectionsCannotSendTheHypercalls) {
                                                        4096, 4096)),
             VMCI_ERROR_INVALID_ARGS);  // no source handle: hosts use the broker calls
   EXPECT_EQ(core.stats().queue_pairs, 0u);
+}
+
+}  // namespace
+}  // namespace vmci::host
+
+namespace vmci::host {
+namespace {
+
+// The doorbell fast path as the core decides it (vmci/proto/ring_channel.h).
+class RingChannelCore : public Core {
+ protected:
+  PeerId socket_guest(RecordingSink* sink) {
+    PeerHello hello{proto::Role::kGuest, VMCI_INVALID_ID, 0, false};
+    hello.rings_through_channels = true;
+    const auto a = core.admit(hello, sink);
+    EXPECT_EQ(a.status, VMCI_SUCCESS) << a.reason;
+    return a.peer;
+  }
+  int notify(PeerId from, vmci_handle bell) {
+    return static_cast<int>(
+        core.send(from, proto::make_doorbell_message(VMCI_DOORBELL_NOTIFY, bell)));
+  }
+  RecordingSink owner_sink, ringer_sink;
+};
+
+TEST_F(RingChannelCore, AnAllowedRingGrantsASlotToTheOwnerFirstThenTheRinger) {
+  const PeerId owner = host(&owner_sink);
+  const PeerId ringer = socket_guest(&ringer_sink);
+  const auto bell = core.create_host_doorbell(owner, VMCI_INVALID_ID, 0, 3);
+  ASSERT_EQ(bell.status, VMCI_SUCCESS);
+  ASSERT_EQ(notify(ringer, bell.handle), VMCI_SUCCESS);
+  EXPECT_EQ(owner_sink.rings, std::vector<uint64_t>{3});  // the ring itself went the usual way
+  ASSERT_EQ(owner_sink.grants.size(), 1u);
+  ASSERT_EQ(ringer_sink.grants.size(), 1u);
+  const auto& o = owner_sink.grants[0];
+  const auto& r = ringer_sink.grants[0];
+  EXPECT_EQ(o.body.side, static_cast<uint8_t>(proto::RingSide::kOwner));
+  EXPECT_EQ(r.body.side, static_cast<uint8_t>(proto::RingSide::kRinger));
+  EXPECT_EQ(o.body.channel_id, r.body.channel_id);
+  EXPECT_EQ(o.body.slot, r.body.slot);
+  EXPECT_EQ(o.body.generation, r.body.generation);
+  EXPECT_TRUE(o.first && r.first);
+  EXPECT_EQ(o.channel, r.channel);
+  // Held: the next ring through the core grants nothing new.
+  ASSERT_EQ(notify(ringer, bell.handle), VMCI_SUCCESS);
+  EXPECT_EQ(ringer_sink.grants.size(), 1u);
+  EXPECT_EQ(core.stats().ring_grants, 1u);
+}
+
+TEST_F(RingChannelCore, RefusedRingsAndPeersThatCallTheCoreDirectlyGetNoGrant) {
+  const PeerId owner = host(&owner_sink);
+  const PeerId embedded_like = guest(VMCI_INVALID_ID, 0, &ringer_sink);  // rings_through_channels off
+  const auto bell = core.create_host_doorbell(owner, VMCI_INVALID_ID, 0, 3);
+  ASSERT_EQ(notify(embedded_like, bell.handle), VMCI_SUCCESS);
+  EXPECT_TRUE(ringer_sink.grants.empty());
+  RecordingSink other;
+  const PeerId ringer = socket_guest(&other);
+  EXPECT_EQ(notify(ringer, VMCI_MAKE_HANDLE(VMCI_HOST_CONTEXT_ID, 999999)), VMCI_ERROR_NOT_FOUND);
+  EXPECT_TRUE(other.grants.empty());
+  EXPECT_EQ(core.stats().ring_channels, 0u);
+}
+
+TEST_F(RingChannelCore, UnlinkRevokesTheSlotBeforeItReturns) {
+  const PeerId owner = host(&owner_sink);
+  const PeerId ringer = socket_guest(&ringer_sink);
+  const auto bell = core.create_host_doorbell(owner, VMCI_INVALID_ID, 0, 3);
+  ASSERT_EQ(notify(ringer, bell.handle), VMCI_SUCCESS);
+  const auto& r = ringer_sink.grants.at(0);
+  ASSERT_EQ(core.destroy_host_doorbell(owner, bell.handle), VMCI_SUCCESS);
+  EXPECT_EQ(proto::ring_slot(r.channel.get(), r.body.slot, r.body.generation),
+            proto::SlotRing::kRefused);
+  EXPECT_EQ(notify(ringer, bell.handle), VMCI_ERROR_NOT_FOUND);
+  EXPECT_EQ(core.stats().ring_grants, 0u);
+}
+
+TEST_F(RingChannelCore, APeerThatGoesClosesItsChannelsAndTheOtherSideIsTold) {
+  const PeerId owner = host(&owner_sink);
+  const PeerId ringer = socket_guest(&ringer_sink);
+  const auto bell = core.create_host_doorbell(owner, VMCI_INVALID_ID, 0, 3);
+  ASSERT_EQ(notify(ringer, bell.handle), VMCI_SUCCESS);
+  const auto r = ringer_sink.grants.at(0);
+  core.remove(owner);
+  ASSERT_EQ(ringer_sink.closed_channels.size(), 1u);
+  EXPECT_EQ(ringer_sink.closed_channels[0].channel_id, r.body.channel_id);
+  EXPECT_EQ(ringer_sink.closed_channels[0].side, static_cast<uint8_t>(proto::RingSide::kRinger));
+  EXPECT_EQ(proto::ring_slot(r.channel.get(), r.body.slot, r.body.generation),
+            proto::SlotRing::kRefused);
+  EXPECT_EQ(core.stats().ring_channels, 0u);
+}
+
+TEST_F(RingChannelCore, AGuestsNewContextIdClosesItsChannels) {
+  const PeerId owner = host(&owner_sink);
+  const PeerId ringer = socket_guest(&ringer_sink);
+  const auto bell = core.create_host_doorbell(owner, VMCI_INVALID_ID, 0, 3);
+  ASSERT_EQ(notify(ringer, bell.handle), VMCI_SUCCESS);
+  ASSERT_EQ(core.update_context_id(16, 40), VMCI_SUCCESS);
+  EXPECT_EQ(ringer_sink.closed_channels.size(), 1u);
+  EXPECT_EQ(owner_sink.closed_channels.size(), 1u);
+  EXPECT_EQ(core.stats().ring_channels, 0u);
 }
 
 }  // namespace

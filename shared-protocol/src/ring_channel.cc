@@ -28,7 +28,7 @@ void revoke_slot(RingChannel* channel, uint32_t slot) {
 }
 
 SlotRing ring_slot(RingChannel* channel, uint32_t slot, uint32_t generation) {
-  if (slot >= kRingChannelSlots) return SlotRing::kRefused;
+  if (slot >= kRingChannelSlots || generation == 0) return SlotRing::kRefused;
   auto word = slot_word(channel, slot);
   uint32_t now = word.load(std::memory_order_relaxed);
   do {
@@ -39,7 +39,7 @@ SlotRing ring_slot(RingChannel* channel, uint32_t slot, uint32_t generation) {
 }
 
 bool take_slot(RingChannel* channel, uint32_t slot, uint32_t generation) {
-  if (slot >= kRingChannelSlots) return false;
+  if (slot >= kRingChannelSlots || generation == 0) return false;
   auto word = slot_word(channel, slot);
   uint32_t now = word.load(std::memory_order_acquire);
   do {
