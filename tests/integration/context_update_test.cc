@@ -14,15 +14,11 @@ namespace vmci::testing {
 namespace {
 
 TEST(ContextUpdate, Item32_CtxIdUpdateReplacesTheCachedContextId) {
-  TempDir dir;
-  host::Options options;
-  options.socket_path = dir.path() + "/hostpeer.sock";
+  EmbeddedHostpeer hostpeer;
   std::string error;
-  auto hostpeer = host::HostPeer::start(options, &error);
-  ASSERT_TRUE(hostpeer) << error;
 
   int status;
-  auto vm = guest::Driver::connect({.socket_path = options.socket_path, .context_id = 60}, &status,
+  auto vm = guest::Driver::connect({.socket_path = hostpeer.socket_path(), .context_id = 60}, &status,
                                    &error);
   ASSERT_TRUE(vm) << error;
   EXPECT_EQ(vm->get_context_id(), 60u);

@@ -53,12 +53,7 @@ class RingLog {
 // doorbells; the host sees every one at least once, and never one that was
 // not rung.
 TEST(Doorbells, EveryDoorbellRungFromAnotherProcessIsSeen) {
-  TempDir dir;
-  host::Options options;
-  options.socket_path = dir.path() + "/hostpeer.sock";
-  std::string error;
-  auto hostpeer = host::HostPeer::start(options, &error);
-  ASSERT_TRUE(hostpeer) << error;
+  EmbeddedHostpeer hostpeer;
   RingLog log;  // before the endpoint: it outlives every callback
   auto host = hostpeer->connect_host();
   constexpr int kDoorbells = 200;
@@ -68,7 +63,7 @@ TEST(Doorbells, EveryDoorbellRungFromAnotherProcessIsSeen) {
   }
   // The other process: 8 threads, each ringing every doorbell 5 times.
   Peer guest;
-  ASSERT_EQ(guest.call("connect " + options.socket_path + " guest").rfind("0 ", 0), 0u);
+  ASSERT_EQ(guest.call("connect " + hostpeer.socket_path() + " guest").rfind("0 ", 0), 0u);
   std::string targets;
   for (const auto& h : handles) {
     targets += " " + std::to_string(h.context) + ":" + std::to_string(h.resource);
@@ -94,17 +89,13 @@ TEST(Doorbells, EveryDoorbellRungFromAnotherProcessIsSeen) {
 // A ring that comes before the driver's waiter thread has even started
 // must not be lost (it once was: the thread read the sequence late).
 TEST(Doorbells, ARingRightAfterConnectingIsNotLost) {
-  TempDir dir;
-  host::Options options;
-  options.socket_path = dir.path() + "/hostpeer.sock";
+  EmbeddedHostpeer hostpeer;
   std::string error;
-  auto hostpeer = host::HostPeer::start(options, &error);
-  ASSERT_TRUE(hostpeer) << error;
   auto host = hostpeer->connect_host();
   for (int round = 0; round < 100; ++round) {
     RingLog log;
     int status;
-    auto guest = guest::Driver::connect({.socket_path = options.socket_path}, &status, &error);
+    auto guest = guest::Driver::connect({.socket_path = hostpeer.socket_path()}, &status, &error);
     ASSERT_TRUE(guest) << error;
     vmci_handle bell = VMCI_INVALID_HANDLE;
     ASSERT_EQ(guest->doorbell_create(&bell, 0, 0, log.callback(0)), VMCI_SUCCESS);
@@ -115,16 +106,13 @@ TEST(Doorbells, ARingRightAfterConnectingIsNotLost) {
 }
 
 TEST(Doorbells, Item27_BeyondTheBitmapIndexesAreSharedAndEveryDoorbellOnOneFires) {
-  TempDir dir;
   host::Options options;
-  options.socket_path = dir.path() + "/hostpeer.sock";
   options.limits.max_doorbells_per_context = 5000;
+  EmbeddedHostpeer hostpeer(options);
   std::string error;
-  auto hostpeer = host::HostPeer::start(options, &error);
-  ASSERT_TRUE(hostpeer) << error;
   RingLog log;
   int status;
-  auto guest = guest::Driver::connect({.socket_path = options.socket_path}, &status, &error);
+  auto guest = guest::Driver::connect({.socket_path = hostpeer.socket_path()}, &status, &error);
   ASSERT_TRUE(guest) << error;
   auto host = hostpeer->connect_host();
   // 4096 doorbells take indexes 0..4095; the 4097th shares index 0.
@@ -171,12 +159,7 @@ Storm ring_storm(Peer& peer, int threads, int times, vmci_handle target) {
 // busy (here: inside the doorbell's callback) none of them makes a system
 // call, and all of them together are one more callback (§5.4).
 TEST(DoorbellFastPath, RingsWhileTheOwnerIsBusyMakeNoSystemCallAndCoalesce) {
-  TempDir dir;
-  host::Options options;
-  options.socket_path = dir.path() + "/hostpeer.sock";
-  std::string error;
-  auto hostpeer = host::HostPeer::start(options, &error);
-  ASSERT_TRUE(hostpeer) << error;
+  EmbeddedHostpeer hostpeer;
   std::mutex mutex;
   std::condition_variable changed;
   int callbacks = 0;
@@ -192,7 +175,7 @@ TEST(DoorbellFastPath, RingsWhileTheOwnerIsBusyMakeNoSystemCallAndCoalesce) {
                                   }),
             VMCI_SUCCESS);
   Peer guest;
-  ASSERT_EQ(guest.call("connect " + options.socket_path + " guest").rfind("0 ", 0), 0u);
+  ASSERT_EQ(guest.call("connect " + hostpeer.socket_path() + " guest").rfind("0 ", 0), 0u);
   const Storm first = ring_storm(guest, 1, 1, bell);
   ASSERT_EQ(first.status, 0);
   EXPECT_EQ(first.through_hostpeer, 1u);  // the ring that brings the grant
@@ -225,19 +208,14 @@ TEST(DoorbellFastPath, RingsWhileTheOwnerIsBusyMakeNoSystemCallAndCoalesce) {
 // though the ringer had a slot for it; made again, it is rung again (a new
 // grant), and the old slot never rings it.
 TEST(DoorbellFastPath, ADestroyedDoorbellIsNotFoundAtOnceAndAnewOneRingsAgain) {
-  TempDir dir;
-  host::Options options;
-  options.socket_path = dir.path() + "/hostpeer.sock";
-  std::string error;
-  auto hostpeer = host::HostPeer::start(options, &error);
-  ASSERT_TRUE(hostpeer) << error;
+  EmbeddedHostpeer hostpeer;
   RingLog log;
   auto host = hostpeer->connect_host();
   const vmci_handle fixed = VMCI_MAKE_HANDLE(VMCI_HOST_CONTEXT_ID, 5000);
   vmci_handle bell = fixed;
   ASSERT_EQ(host->doorbell_create(&bell, 0, 0, log.callback(0)), VMCI_SUCCESS);
   Peer guest;
-  ASSERT_EQ(guest.call("connect " + options.socket_path + " guest").rfind("0 ", 0), 0u);
+  ASSERT_EQ(guest.call("connect " + hostpeer.socket_path() + " guest").rfind("0 ", 0), 0u);
   ASSERT_EQ(ring_storm(guest, 1, 2, bell).status, 0);  // the second through the channel
   ASSERT_TRUE(log.wait_all_seen(1, std::chrono::seconds(10)));
   ASSERT_EQ(host->doorbell_destroy(bell), VMCI_SUCCESS);
@@ -258,23 +236,19 @@ TEST(DoorbellFastPath, ADestroyedDoorbellIsNotFoundAtOnceAndAnewOneRingsAgain) {
 // survivor's rings go through hostpeer again (and get its answer), and
 // hostpeer holds no channel any more.
 TEST(DoorbellFastPath, ChannelsCloseWhenEitherSideGoes) {
-  TempDir dir;
-  host::Options options;
-  options.socket_path = dir.path() + "/hostpeer.sock";
+  EmbeddedHostpeer hostpeer;
   std::string error;
-  auto hostpeer = host::HostPeer::start(options, &error);
-  ASSERT_TRUE(hostpeer) << error;
   RingLog log;
   int status;
   // The owner: a host connection in this process; the ringer: a guest in another.
   auto owner = guest::Driver::connect(
-      {.socket_path = options.socket_path, .role = proto::Role::kHost}, &status, &error);
+      {.socket_path = hostpeer.socket_path(), .role = proto::Role::kHost}, &status, &error);
   ASSERT_TRUE(owner) << error;
   vmci_handle bell = VMCI_INVALID_HANDLE;
   ASSERT_EQ(owner->doorbell_create(&bell, 0, 0, log.callback(0)), VMCI_SUCCESS);
   {
     Peer ringer;
-    ASSERT_EQ(ringer.call("connect " + options.socket_path + " guest").rfind("0 ", 0), 0u);
+    ASSERT_EQ(ringer.call("connect " + hostpeer.socket_path() + " guest").rfind("0 ", 0), 0u);
     ASSERT_EQ(ring_storm(ringer, 1, 3, bell).status, 0);
     ASSERT_TRUE(log.wait_all_seen(1, std::chrono::seconds(10)));
     EXPECT_EQ(hostpeer->stats().ring_channels, 1u);
@@ -288,7 +262,7 @@ TEST(DoorbellFastPath, ChannelsCloseWhenEitherSideGoes) {
 
   // Now the owner goes while a ringer holds a slot of its doorbell.
   Peer ringer;
-  ASSERT_EQ(ringer.call("connect " + options.socket_path + " guest").rfind("0 ", 0), 0u);
+  ASSERT_EQ(ringer.call("connect " + hostpeer.socket_path() + " guest").rfind("0 ", 0), 0u);
   ASSERT_EQ(ring_storm(ringer, 1, 3, bell).status, 0);
   EXPECT_EQ(hostpeer->stats().ring_channels, 1u);
   owner.reset();

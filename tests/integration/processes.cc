@@ -29,6 +29,13 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
+EmbeddedHostpeer::EmbeddedHostpeer(host::Options options) {
+  options.socket_path = dir_.path() + "/hostpeer.sock";
+  std::string error;
+  hostpeer_ = host::HostPeer::start(options, &error);
+  if (!hostpeer_) throw std::runtime_error("embedded hostpeer: " + error);
+}
+
 Child::Child(const std::vector<std::string>& argv, bool piped, int run_as_uid) {
   int in[2] = {-1, -1}, out[2] = {-1, -1};
   if (piped && (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0)) {

@@ -1,5 +1,6 @@
 // processes.h: real separate processes for integration tests: the hostpeer
-// daemon on a private socket, and test peers driven over pipes.
+// daemon on a private socket, and test peers driven over pipes; and a
+// hostpeer embedded in the test process.
 #pragma once
 
 #include <sys/types.h>
@@ -7,6 +8,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "vmci/host/hostpeer.h"
 
 namespace vmci::testing {
 
@@ -19,6 +22,20 @@ class TempDir {
 
  private:
   std::string path_;
+};
+
+// A hostpeer embedded in the test process, its socket in a temporary
+// directory of its own (`options.socket_path` is set here).
+class EmbeddedHostpeer {
+ public:
+  // Throws std::runtime_error (which fails the test) if it cannot start.
+  explicit EmbeddedHostpeer(host::Options options = {});
+  host::HostPeer* operator->() const { return hostpeer_.get(); }
+  const std::string& socket_path() const { return hostpeer_->socket_path(); }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<host::HostPeer> hostpeer_;
 };
 
 // A child process started with fork and exec, killed at destruction.
