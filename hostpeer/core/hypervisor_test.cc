@@ -675,15 +675,24 @@ class RingChannelCore : public Core {
     return static_cast<int>(
         core.send(from, proto::make_doorbell_message(VMCI_DOORBELL_NOTIFY, bell)));
   }
+  // A host owner's doorbell that a socket guest has rung once (so holds a slot of).
+  struct Rung {
+    PeerId owner, ringer;
+    vmci_handle bell;
+  };
+  Rung ring_once() {
+    Rung r{host(&owner_sink), socket_guest(&ringer_sink), VMCI_INVALID_HANDLE};
+    const auto bell = core.create_host_doorbell(r.owner, VMCI_INVALID_ID, 0, 3);
+    EXPECT_EQ(bell.status, VMCI_SUCCESS);
+    r.bell = bell.handle;
+    EXPECT_EQ(notify(r.ringer, r.bell), VMCI_SUCCESS);
+    return r;
+  }
   RecordingSink owner_sink, ringer_sink;
 };
 
 TEST_F(RingChannelCore, AnAllowedRingGrantsASlotToTheOwnerFirstThenTheRinger) {
-  const PeerId owner = host(&owner_sink);
-  const PeerId ringer = socket_guest(&ringer_sink);
-  const auto bell = core.create_host_doorbell(owner, VMCI_INVALID_ID, 0, 3);
-  ASSERT_EQ(bell.status, VMCI_SUCCESS);
-  ASSERT_EQ(notify(ringer, bell.handle), VMCI_SUCCESS);
+  const Rung rung = ring_once();
   EXPECT_EQ(owner_sink.rings, std::vector<uint64_t>{3});  // the ring itself went the usual way
   ASSERT_EQ(owner_sink.grants.size(), 1u);
   ASSERT_EQ(ringer_sink.grants.size(), 1u);
@@ -697,7 +706,7 @@ TEST_F(RingChannelCore, AnAllowedRingGrantsASlotToTheOwnerFirstThenTheRinger) {
   EXPECT_TRUE(o.first && r.first);
   EXPECT_EQ(o.channel, r.channel);
   // Held: the next ring through the core grants nothing new.
-  ASSERT_EQ(notify(ringer, bell.handle), VMCI_SUCCESS);
+  ASSERT_EQ(notify(rung.ringer, rung.bell), VMCI_SUCCESS);
   EXPECT_EQ(ringer_sink.grants.size(), 1u);
   EXPECT_EQ(core.stats().ring_grants, 1u);
 }
@@ -716,25 +725,19 @@ TEST_F(RingChannelCore, RefusedRingsAndPeersThatCallTheCoreDirectlyGetNoGrant) {
 }
 
 TEST_F(RingChannelCore, UnlinkRevokesTheSlotBeforeItReturns) {
-  const PeerId owner = host(&owner_sink);
-  const PeerId ringer = socket_guest(&ringer_sink);
-  const auto bell = core.create_host_doorbell(owner, VMCI_INVALID_ID, 0, 3);
-  ASSERT_EQ(notify(ringer, bell.handle), VMCI_SUCCESS);
+  const Rung rung = ring_once();
   const auto& r = ringer_sink.grants.at(0);
-  ASSERT_EQ(core.destroy_host_doorbell(owner, bell.handle), VMCI_SUCCESS);
+  ASSERT_EQ(core.destroy_host_doorbell(rung.owner, rung.bell), VMCI_SUCCESS);
   EXPECT_EQ(proto::ring_slot(r.channel.get(), r.body.slot, r.body.generation),
             proto::SlotRing::kRefused);
-  EXPECT_EQ(notify(ringer, bell.handle), VMCI_ERROR_NOT_FOUND);
+  EXPECT_EQ(notify(rung.ringer, rung.bell), VMCI_ERROR_NOT_FOUND);
   EXPECT_EQ(core.stats().ring_grants, 0u);
 }
 
 TEST_F(RingChannelCore, APeerThatGoesClosesItsChannelsAndTheOtherSideIsTold) {
-  const PeerId owner = host(&owner_sink);
-  const PeerId ringer = socket_guest(&ringer_sink);
-  const auto bell = core.create_host_doorbell(owner, VMCI_INVALID_ID, 0, 3);
-  ASSERT_EQ(notify(ringer, bell.handle), VMCI_SUCCESS);
+  const Rung rung = ring_once();
   const auto r = ringer_sink.grants.at(0);
-  core.remove(owner);
+  core.remove(rung.owner);
   ASSERT_EQ(ringer_sink.closed_channels.size(), 1u);
   EXPECT_EQ(ringer_sink.closed_channels[0].channel_id, r.body.channel_id);
   EXPECT_EQ(ringer_sink.closed_channels[0].side, static_cast<uint8_t>(proto::RingSide::kRinger));
@@ -744,10 +747,7 @@ TEST_F(RingChannelCore, APeerThatGoesClosesItsChannelsAndTheOtherSideIsTold) {
 }
 
 TEST_F(RingChannelCore, AGuestsNewContextIdClosesItsChannels) {
-  const PeerId owner = host(&owner_sink);
-  const PeerId ringer = socket_guest(&ringer_sink);
-  const auto bell = core.create_host_doorbell(owner, VMCI_INVALID_ID, 0, 3);
-  ASSERT_EQ(notify(ringer, bell.handle), VMCI_SUCCESS);
+  ring_once();
   ASSERT_EQ(core.update_context_id(16, 40), VMCI_SUCCESS);
   EXPECT_EQ(ringer_sink.closed_channels.size(), 1u);
   EXPECT_EQ(owner_sink.closed_channels.size(), 1u);
