@@ -183,7 +183,7 @@ std::unique_ptr<Driver> Driver::connect(const ConnectOptions& options, int* stat
   sink.deliver = [impl](uint32_t id, std::vector<uint8_t> dg) {
     impl->deliveries->push(internal::Delivery{id, std::move(dg)});
   };
-  sink.closed = [](const std::string&) {};
+  sink.closed = [impl](const std::string&) { impl->ring_grants.clear(); };
   sink.ring_grant = [impl](const proto::RingGrantBody& grant,
                            std::shared_ptr<proto::RingChannel> channel) {
     impl->ring_grant(grant, std::move(channel));

@@ -25,6 +25,12 @@ void RingGrants::close_channel(uint32_t channel_id) {
   std::erase_if(grants_, [&](const auto& entry) { return entry.second.channel_id == channel_id; });
 }
 
+void RingGrants::clear() {
+  std::lock_guard lock(mutex_);
+  grants_.clear();
+  channels_.clear();
+}
+
 RingGrants::Ring RingGrants::ring(vmci_handle doorbell, uint32_t priv_flags) {
   const Key key{proto::handle_key(doorbell), priv_flags};
   Grant grant;

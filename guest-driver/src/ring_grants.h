@@ -28,6 +28,9 @@ class RingGrants {
   bool add(const proto::RingGrantBody& grant, std::shared_ptr<proto::RingChannel> channel);
   // hostpeer closed the channel: its grants go, and it is unmapped.
   void close_channel(uint32_t channel_id);
+  // The connection is gone: every grant goes (a notify then fails as the
+  // connection's calls do, though the owner might still see a slot).
+  void clear();
   // Rings `doorbell` through its slot, if one is granted for `priv_flags`.
   Ring ring(vmci_handle doorbell, uint32_t priv_flags);
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 
 namespace vmci::proto {
 namespace {
@@ -58,7 +59,12 @@ void wait_for_any(std::span<NotifyWakeWord* const> words, std::span<const uint32
   for (size_t i = 0; i < n && !moved; ++i) {
     moved = atomic(words[i]->sequence).fetch_add(0, std::memory_order_seq_cst) != seen[i];
   }
-  if (!moved) {
+  if (!moved && n == 1) {
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(timeout);
+    const timespec relative{static_cast<time_t>(seconds.count()),
+                            static_cast<long>((timeout - seconds).count() * 1000000)};
+    ::syscall(SYS_futex, &words[0]->sequence, FUTEX_WAIT, seen[0], &relative, nullptr, 0);
+  } else if (!moved) {
     std::array<futex_waitv, kMaxWaitWords> waiters{};
     for (size_t i = 0; i < n; ++i) {
       waiters[i].val = seen[i];
@@ -66,8 +72,14 @@ void wait_for_any(std::span<NotifyWakeWord* const> words, std::span<const uint32
       waiters[i].flags = FUTEX_32;  // shared: no FUTEX_PRIVATE_FLAG
     }
     const timespec deadline = deadline_after(timeout);
-    ::syscall(SYS_futex_waitv, waiters.data(), static_cast<unsigned>(n), 0u, &deadline,
-              CLOCK_MONOTONIC);
+    if (::syscall(SYS_futex_waitv, waiters.data(), static_cast<unsigned>(n), 0u, &deadline,
+                  CLOCK_MONOTONIC) < 0 &&
+        errno == ENOSYS) {
+      // Linux before 5.16: sleep on the first word, looking at the others
+      // every millisecond (slower, never lost).
+      const timespec tick{0, 1000000};
+      ::syscall(SYS_futex, &words[0]->sequence, FUTEX_WAIT, seen[0], &tick, nullptr, 0);
+    }
   }
   for (size_t i = 0; i < n; ++i) atomic(words[i]->sleepers).fetch_sub(1, std::memory_order_seq_cst);
 }

@@ -275,5 +275,32 @@ TEST(DoorbellFastPath, ChannelsCloseWhenEitherSideGoes) {
   EXPECT_EQ(after.through_hostpeer, 1u);
 }
 
+// When hostpeer dies, a ring channel would still carry rings between two
+// live endpoints; but a notify needs hostpeer, as every call does, and
+// fails at once with UNAVAILABLE.
+TEST(DoorbellFastPath, WhenHostpeerDiesANotifyFailsThoughTheChannelIsStillMapped) {
+  Daemon daemon;
+  int status;
+  std::string error;
+  RingLog log;
+  auto owner = guest::Driver::connect(
+      {.socket_path = daemon.socket_path(), .role = proto::Role::kHost}, &status, &error);
+  ASSERT_TRUE(owner) << error;
+  auto ringer = guest::Driver::connect({.socket_path = daemon.socket_path()}, &status, &error);
+  ASSERT_TRUE(ringer) << error;
+  vmci_handle bell = VMCI_INVALID_HANDLE;
+  ASSERT_EQ(owner->doorbell_create(&bell, 0, 0, log.callback(0)), VMCI_SUCCESS);
+  ASSERT_EQ(ringer->doorbell_notify(bell, 0), VMCI_SUCCESS);
+  ASSERT_EQ(ringer->doorbell_notify(bell, 0), VMCI_SUCCESS);
+  EXPECT_EQ(ringer->ring_counts().through_hostpeer, 1u);  // the second went through the channel
+  daemon.process().signal(SIGKILL);
+  daemon.process().wait(10000);
+  for (int i = 0; i < 500 && ringer->connected(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_FALSE(ringer->connected());
+  EXPECT_EQ(ringer->doorbell_notify(bell, 0), VMCI_ERROR_UNAVAILABLE);
+}
+
 }  // namespace
 }  // namespace vmci::testing

@@ -38,7 +38,9 @@ uint32_t sequence(const NotifyWakeWord* word);
 // Sleeps until some words[i]'s sequence differs from seen[i], or `timeout`
 // passes, or a spurious wake-up. Returns at once if one differs already.
 // At most kMaxWaitWords words; the words may live in different mappings
-// (one futex_waitv, shared futexes).
+// (one futex_waitv, shared futexes; on a kernel without futex_waitv, before
+// Linux 5.16, it sleeps on the first word and looks at the others every
+// millisecond).
 void wait_for_any(std::span<NotifyWakeWord* const> words, std::span<const uint32_t> seen,
                   std::chrono::milliseconds timeout);
 
