@@ -93,7 +93,8 @@ bool api_op_implemented(const std::string& op) {
 
 class Run {
  public:
-  Run(const Scenario& s, const Progress& progress) : s_(s), progress_(progress) {}
+  Run(const Scenario& s, const Progress& progress, const RunOptions& options)
+      : s_(s), progress_(progress), options_(options) {}
   ScenarioOutcome play();
 
  private:
@@ -120,7 +121,12 @@ class Run {
 
   const Scenario& s_;
   const Progress& progress_;
+  const RunOptions& options_;
   SocketDir dir_;
+  // Where the actors connect: the runner's own hostpeer, or --connect's.
+  std::string socket_path() const {
+    return options_.connect_socket.empty() ? dir_.socket() : options_.connect_socket;
+  }
   std::unique_ptr<host::HostPeer> hostpeer_;
   std::map<std::string, std::unique_ptr<Actor>> actors_;
   std::mutex vars_mutex_;
@@ -499,7 +505,7 @@ void settle(Actor& a) {
 
 bool Run::connect_actor(Actor& a, Clock::time_point deadline, std::string* error) {
   for (;;) {
-    const int status = a.connect(dir_.socket(), error);
+    const int status = a.connect(socket_path(), error);
     if (status >= VMCI_SUCCESS) return true;
     // A guest asking for its old id waits until the old context is gone.
     if (status != VMCI_ERROR_ALREADY_EXISTS || Clock::now() >= deadline) return false;
@@ -698,11 +704,17 @@ ScenarioOutcome Run::play() {
     }
   }
   std::string error;
-  if (!dir_.ok()) {
+  if (!options_.connect_socket.empty()) {
+    if (s_.sets_hostpeer || s_.restarts_hostpeer) {
+      return finish(ScenarioOutcome::Status::kSkipped,
+                    std::string("it ") +
+                        (s_.sets_hostpeer ? "sets up its own hostpeer" : "restarts hostpeer") +
+                        ", which a hostpeer reached with --connect cannot do");
+    }
+  } else if (!dir_.ok()) {
     return finish(ScenarioOutcome::Status::kError,
                   "no private directory for the socket: " + dir_.error());
-  }
-  if (!start_hostpeer(&error)) {
+  } else if (!start_hostpeer(&error)) {
     return finish(ScenarioOutcome::Status::kError, "hostpeer did not start: " + error);
   }
   // Actors that ask for a context id connect first.
@@ -710,7 +722,9 @@ ScenarioOutcome Run::play() {
     for (const auto& spec : s_.actors) {
       if (spec.context_id.has_value() != asking) continue;
       auto a = std::make_unique<Actor>(spec);
-      if (a->connect(dir_.socket(), &error) < VMCI_SUCCESS) {
+      // (An id asked for may still be held by a context of the scenario
+      // before, going away in a hostpeer reached with --connect.)
+      if (!connect_actor(*a, std::min(deadline_, Clock::now() + milliseconds(2000)), &error)) {
         return finish(ScenarioOutcome::Status::kFailed,
                       "actor '" + spec.name + "' could not connect: " + error);
       }
@@ -740,7 +754,7 @@ ScenarioOutcome Run::play() {
 }  // namespace
 
 ScenarioOutcome Executor::run(const Scenario& scenario) {
-  Run run(scenario, progress_);
+  Run run(scenario, progress_, options_);
   return run.play();
 }
 

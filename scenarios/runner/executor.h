@@ -1,5 +1,6 @@
 // executor.h: plays a loaded scenario against a hostpeer that it starts
-// itself (embedded, on a private socket), with thread actors.
+// itself (embedded, on a private socket), or against a running one
+// (RunOptions::connect_socket), with thread actors.
 //
 //   Executor executor(progress);
 //   ScenarioOutcome outcome = executor.run(scenario);
@@ -48,14 +49,23 @@ struct Progress {
   std::function<void(const StepOutcome&)> step_finished;
 };
 
+struct RunOptions {
+  // Empty: every scenario gets a hostpeer of its own, embedded in the
+  // runner. Else the socket of a running hostpeer that every scenario uses;
+  // scenarios that set `hostpeer` or use `restart_hostpeer` are skipped.
+  std::string connect_socket;
+};
+
 class Executor {
  public:
-  explicit Executor(Progress progress) : progress_(std::move(progress)) {}
+  explicit Executor(Progress progress, RunOptions options = {})
+      : progress_(std::move(progress)), options_(std::move(options)) {}
 
   ScenarioOutcome run(const Scenario& scenario);
 
  private:
   Progress progress_;
+  RunOptions options_;
 };
 
 }  // namespace vmci::scenario

@@ -1,7 +1,8 @@
 // vmci-scenario: plays JSON scenarios (../shared/spec/scenario-format.md)
 // against an embedded hostpeer.
 //
-//   vmci-scenario run FILE|DIR... [--only NAME] [--skip NAME] [--report FILE] [--junit FILE]
+//   vmci-scenario run FILE|DIR... [--connect SOCKET] [--only NAME] [--skip NAME]
+//                     [--report FILE] [--junit FILE]
 //   vmci-scenario list FILE|DIR...
 //
 // Exit status: 0 all passed or skipped, 1 a scenario failed, 2 a file is not
@@ -78,7 +79,7 @@ bool write_file(const std::string& path, const std::string& text) {
 
 int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
-  CLI::App app{"vmci-scenario: plays VMCI scenarios against an embedded hostpeer"};
+  CLI::App app{"vmci-scenario: plays VMCI scenarios against an embedded hostpeer or a running one"};
   app.require_subcommand(1);
   std::vector<std::string> inputs, only, skip;
   auto* run = app.add_subcommand("run", "play scenarios");
@@ -86,6 +87,10 @@ int main(int argc, char** argv) {
   run->add_option("--only", only, "play only the scenario with this name (repeatable)");
   run->add_option("--skip", skip, "do not play the scenario with this name (repeatable)");
   std::string report_file, junit_file;
+  RunOptions run_options;
+  run->add_option("--connect", run_options.connect_socket,
+                  "play against the hostpeer already running on this socket (scenarios that "
+                  "set up or restart their own hostpeer are skipped)");
   run->add_option("--report", report_file, "write a JSON report of every step to FILE");
   run->add_option("--junit", junit_file, "write a JUnit XML report to FILE");
   auto* list = app.add_subcommand("list", "list scenarios and their steps");
@@ -128,7 +133,8 @@ int main(int argc, char** argv) {
 
   ConsoleReport report(stdout);
   Executor executor(Progress{[&](const StepOutcome& step) { report.step_started(step); },
-                             [&](const StepOutcome& step) { report.step_finished(step); }});
+                             [&](const StepOutcome& step) { report.step_finished(step); }},
+                    run_options);
   std::vector<ScenarioOutcome> outcomes;
   for (const auto& s : scenarios) {
     report.scenario_started(s);
