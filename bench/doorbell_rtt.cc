@@ -1,14 +1,13 @@
 // doorbell_rtt.cc: the doorbell round-trip trials (see doorbell_rtt.h).
 #include "doorbell_rtt.h"
 
-#include "endpoints.h"
-
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -86,24 +85,44 @@ class Answers {
   std::atomic<uint64_t> count_{0};
 };
 
-// Destroys a doorbell when the trial ends, however it ends (waiting for its
-// callback if it runs).
-struct DoorbellGuard {
+// The host side of a round-trip trial.
+struct HostSide {
   vmci::Endpoint* endpoint;
-  vmci_handle handle = VMCI_INVALID_HANDLE;
-  ~DoorbellGuard() {
-    if (!VMCI_HANDLE_INVALID(handle)) endpoint->doorbell_destroy(handle);
-  }
+  std::string socket_path;                   // hostpeer's
+  vmci::guest::Driver* driver = nullptr;     // daemon: the endpoint, as a Driver
+  vmci::host::HostPeer* embedded = nullptr;  // embedded: hostpeer, in this process
+  Child* hostpeer_process = nullptr;         // daemon: hostpeer's process
 };
 
-// The trial proper, from the host endpoint `host` with hostpeer at
-// `socket_path`; `hostpeer` is hostpeer's process, null if it is this one.
-RttResult ping_guest(vmci::Endpoint* host, const std::string& socket_path, const RttParams& params,
-                     Child* hostpeer) {
+// The host side's ring counts over the timed round trips: its Driver's
+// (daemon), or the embedded hostpeer's count of rings through it.
+class HostRingCounts {
+ public:
+  explicit HostRingCounts(const HostSide& host) : host_(host) {}
+  void start() {
+    if (host_.driver) driver_before_ = ring_paths(*host_.driver);
+    if (host_.embedded) hostpeer_before_ = host_.embedded->stats().doorbells_rung;
+  }
+  void finish(RttResult& r) const {
+    if (host_.driver) r.host_rings = ring_paths(*host_.driver).since(driver_before_);
+    if (host_.embedded) {
+      r.hostpeer_rings = host_.embedded->stats().doorbells_rung - hostpeer_before_;
+    }
+  }
+
+ private:
+  const HostSide& host_;
+  RingPaths driver_before_;
+  uint64_t hostpeer_before_ = 0;
+};
+
+// The trial proper, from `host`.
+RttResult ping_guest(const HostSide& host, const RttParams& params) {
   Answers answers(params.spin);
-  DoorbellGuard host_doorbell{host, VMCI_MAKE_HANDLE(VMCI_HOST_CONTEXT_ID, kHostDoorbellResource)};
-  if (const int status =
-          host->doorbell_create(&host_doorbell.handle, 0, 0, [&answers] { answers.arrived(); });
+  DoorbellGuard host_doorbell{host.endpoint,
+                              VMCI_MAKE_HANDLE(VMCI_HOST_CONTEXT_ID, kHostDoorbellResource)};
+  if (const int status = host.endpoint->doorbell_create(&host_doorbell.handle, 0, 0,
+                                                        [&answers] { answers.arrived(); });
       status < VMCI_SUCCESS) {
     host_doorbell.handle = VMCI_INVALID_HANDLE;
     throw std::runtime_error("host doorbell_create: " + result_text(status));
@@ -114,7 +133,7 @@ RttResult ping_guest(vmci::Endpoint* host, const std::string& socket_path, const
   args.transport = "doorbell";
   args.parent = ::getpid();
   args.control_fd = control.fd();
-  args.socket_path = socket_path;
+  args.socket_path = host.socket_path;
   args.handle_context = host_doorbell.handle.context;
   args.handle_resource = host_doorbell.handle.resource;
   Child guest(args.to_command(), {control.fd()});
@@ -122,12 +141,14 @@ RttResult ping_guest(vmci::Endpoint* host, const std::string& socket_path, const
   const vmci_handle guest_doorbell =
       VMCI_MAKE_HANDLE(control.get().peer_context, control.get().peer_resource);
 
+  Child* hostpeer = host.hostpeer_process;
   std::vector<Participant> participants{{"host", ::getpid()}, {"guest", guest.pid()}};
   if (hostpeer) participants.push_back({"hostpeer", hostpeer->pid()});
   auto check = [&] {
     guest.check_running();
     if (hostpeer) hostpeer->check_running();
   };
+  HostRingCounts host_rings(host);
   // Per round trip: the host rings; its doorbell_notify returns; the
   // guest's callback starts; the host's callback starts; the measuring
   // thread has the answer. A few clock reads (~25 ns each) beside the
@@ -139,10 +160,14 @@ RttResult ping_guest(vmci::Endpoint* host, const std::string& socket_path, const
   stamps.reserve(static_cast<size_t>(params.warmup + params.rounds));
   uint64_t rings = 0;
   RttResult r = time_round_trips(params, participants, [&] {
-    ++rings;
+    if (++rings == static_cast<uint64_t>(params.warmup) + 1) {  // the first timed one
+      host_rings.start();
+      control.get().timing.store(1, std::memory_order_release);
+    }
     Stamps s;
     s.ring = now_ns();
-    if (const int status = host->doorbell_notify(guest_doorbell, 0); status < VMCI_SUCCESS) {
+    if (const int status = host.endpoint->doorbell_notify(guest_doorbell, 0);
+        status < VMCI_SUCCESS) {
       throw std::runtime_error("host doorbell_notify: " + result_text(status));
     }
     s.notified = now_ns();
@@ -152,8 +177,10 @@ RttResult ping_guest(vmci::Endpoint* host, const std::string& socket_path, const
     s.host_callback = answers.last_ns();
     stamps.push_back(s);
   });
+  host_rings.finish(r);
   stop_child(control.get());
   guest.wait_success(30);
+  r.guest_rings = control.get().guest_rings;
 
   // The stages of the timed round trips.
   const auto timed = stamps.end() - params.rounds;
@@ -185,13 +212,24 @@ DoorbellBench::~DoorbellBench() {
   host_.reset();  // before its hostpeer
 }
 
-RttResult DoorbellBench::run_embedded_trial(const RttParams& params) {
+vmci::host::HostPeer& DoorbellBench::embedded_hostpeer() {
   if (!hostpeer_) {
     hostpeer_ = start_hostpeer(dir_.path() + "/hp.sock");
     host_ = hostpeer_->connect_host();
     if (!host_) throw std::runtime_error("hostpeer: no host endpoint");
   }
-  return ping_guest(host_.get(), hostpeer_->socket_path(), params, nullptr);
+  return *hostpeer_;
+}
+
+vmci::Endpoint& DoorbellBench::embedded_host() {
+  embedded_hostpeer();
+  return *host_;
+}
+
+RttResult DoorbellBench::run_embedded_trial(const RttParams& params) {
+  return ping_guest(
+      {&embedded_host(), embedded_hostpeer().socket_path(), nullptr, &embedded_hostpeer(), nullptr},
+      params);
 }
 
 RttResult DoorbellBench::run_daemon_trial(const RttParams& params) {
@@ -207,7 +245,8 @@ RttResult DoorbellBench::run_daemon_trial(const RttParams& params) {
   wait_until_ready(control.get(), hostpeer);
 
   auto host = connect_driver(args.socket_path, vmci::proto::Role::kHost);
-  const RttResult r = ping_guest(host.get(), args.socket_path, params, &hostpeer);
+  const RttResult r =
+      ping_guest({host.get(), args.socket_path, host.get(), nullptr, &hostpeer}, params);
   host.reset();
   stop_child(control.get());
   hostpeer.wait_success(30);
@@ -220,10 +259,15 @@ void doorbell_guest_child(const ChildArgs& args, Control& control) {
   const vmci_handle host_doorbell = VMCI_MAKE_HANDLE(args.handle_context, args.handle_resource);
   std::atomic<int> failure{VMCI_SUCCESS};
   vmci::Endpoint* endpoint = guest.get();
+  // The ring counts when the first timed round trip reached the callback.
+  std::optional<RingPaths> timed_from;
   DoorbellGuard mine{endpoint};
   const int status = guest->doorbell_create(&mine.handle, 0, 0, [&] {
     const int64_t start = now_ns();
     control.callback_ns.store(start, std::memory_order_relaxed);
+    if (!timed_from && control.timing.load(std::memory_order_acquire) != 0) {
+      timed_from = ring_paths(*guest);
+    }
     const int s = endpoint->doorbell_notify(host_doorbell, 0);
     control.notify_total_ns.fetch_add(now_ns() - start, std::memory_order_relaxed);
     control.notify_calls.fetch_add(1, std::memory_order_relaxed);
@@ -241,6 +285,8 @@ void doorbell_guest_child(const ChildArgs& args, Control& control) {
       throw std::runtime_error("guest doorbell_notify: " + result_text(s));
     }
   });
+  mine.destroy();  // no callback runs from here on
+  if (timed_from) control.guest_rings = ring_paths(*guest).since(*timed_from);
 }
 
 void hostpeer_child(const ChildArgs& args, Control& control) {

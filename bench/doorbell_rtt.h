@@ -16,6 +16,13 @@
 // - embedded: the host endpoint is HostPeer::connect_host() of a hostpeer
 //   embedded in this process (its I/O thread on CPU 0 with the rest of the
 //   process); the guest connects to its socket.
+// Each trial also reports how the rings of its timed round trips went
+// (RttResult::guest_rings, host_rings, hostpeer_rings): the guest's from its
+// Driver::ring_counts() (passed back in the control page), the host's from
+// its Driver's (daemon) or from the embedded hostpeer's count of rings
+// through it. In a ping-pong every ring finds its peer asleep, so each makes
+// one FUTEX_WAKE, as the futex baseline's does.
+//
 // - daemon: hostpeer runs in a third process (this binary, `--child
 //   hostpeer`, embedding a HostPeer as the vmci-hostpeer daemon does), on
 //   RttParams::hostpeer_cpu (default CPU 0, with the host side; -1: not
@@ -52,6 +59,10 @@ class DoorbellBench {
   // child). The embedded hostpeer starts with the first embedded trial.
   RttResult run_embedded_trial(const RttParams& params);
   RttResult run_daemon_trial(const RttParams& params);
+
+  // The embedded hostpeer and its host endpoint (started on first use).
+  vmci::host::HostPeer& embedded_hostpeer();
+  vmci::Endpoint& embedded_host();
 
  private:
   TempDir dir_;

@@ -1,12 +1,14 @@
-// endpoints.h: the project's endpoints as the benchmarks start them: a
-// hostpeer embedded on a socket, and Driver connections; each throws
-// std::runtime_error with the reason when it cannot.
+// endpoints.h: the project's endpoints as the benchmarks start them (a
+// hostpeer embedded on a socket, Driver connections: each throws
+// std::runtime_error with the reason when it cannot), a doorbell that goes
+// with its trial, and a Driver's ring counts as RingPaths.
 #pragma once
 
 #include <memory>
 #include <stdexcept>
 #include <string>
 
+#include "ring_paths.h"
 #include "vmci/guest/driver.h"
 #include "vmci/host/hostpeer.h"
 
@@ -33,6 +35,25 @@ inline std::unique_ptr<vmci::guest::Driver> connect_driver(const std::string& so
     throw std::runtime_error(std::string(vmci::proto::role_name(role)) + " connect: " + error);
   }
   return driver;
+}
+
+// Destroys a doorbell when the trial ends, however it ends (waiting for its
+// callback if it runs).
+struct DoorbellGuard {
+  vmci::Endpoint* endpoint;
+  vmci_handle handle = VMCI_INVALID_HANDLE;
+  ~DoorbellGuard() { destroy(); }
+  // Destroys it now (once its callback, if running, has returned).
+  void destroy() {
+    if (!VMCI_HANDLE_INVALID(handle)) endpoint->doorbell_destroy(handle);
+    handle = VMCI_INVALID_HANDLE;
+  }
+};
+
+// How `driver`'s doorbell_notify calls went so far.
+inline RingPaths ring_paths(const vmci::guest::Driver& driver) {
+  const vmci::guest::Driver::RingCounts counts = driver.ring_counts();
+  return {counts.direct, counts.direct_woke, counts.through_hostpeer};
 }
 
 }  // namespace bench

@@ -1,5 +1,5 @@
-// main.cc: vmci-bench, queue-pair throughput and doorbell round trips
-// measured beside their baselines.
+// main.cc: vmci-bench, queue-pair throughput, doorbell round trips and
+// doorbell rings while the owner is awake, measured beside their baselines.
 //
 //   vmci-bench [--quick] [--runs N] [--window SECONDS] [--rounds N]
 //              [--figure NAME] [--spin] [--hostpeer-cpu N] [--verbose]
@@ -9,7 +9,8 @@
 // (ours), the shared-memory ring (baseline A) and the socketpair
 // (baseline B) one after the other, so drift hits all three alike; then a
 // trial of each selected doorbell round trip (embedded, daemon) and of the
-// futex and socketpair ping-pongs. Then it prints, per figure, min / median
+// futex and socketpair ping-pongs; then doorbell_ring_awake's ours and raw
+// ring (ring_awake.h). Then it prints, per figure, min / median
 // / max of each and the ratio of medians against its target, and with
 // --json writes the comparisons. The exit status is 0 whether or not
 // targets are met; 1 if the benchmark itself failed (a process died, data
@@ -30,6 +31,7 @@
 #include "pingpong_baseline.h"
 #include "process.h"
 #include "qpair_throughput.h"
+#include "ring_awake.h"
 #include "ring_baseline.h"
 #include "socket_baseline.h"
 #include "rtt.h"
@@ -110,6 +112,74 @@ std::vector<bench::Stage> stage_medians(const std::vector<bench::RttResult>& res
     std::vector<double> values;
     for (const auto& r : results) values.push_back(r.stages.at(i).p50_ns);
     out.push_back({results.front().stages[i].name, bench::summarize(values).median});
+  }
+  return out;
+}
+
+// The rings of ours' timed round trips, per side, summed over the runs.
+struct RttRingTotals {
+  std::optional<bench::RingPaths> guest, host;  // host: daemon (a Driver) only
+  std::optional<uint64_t> hostpeer;             // embedded: rings through hostpeer, both sides'
+};
+
+RttRingTotals ring_totals(const std::vector<bench::RttResult>& results) {
+  RttRingTotals totals;
+  auto add = [](auto& total, const auto& value) {
+    if (!value) return;
+    if (!total) total.emplace();
+    *total += *value;
+  };
+  for (const bench::RttResult& r : results) {
+    add(totals.guest, r.guest_rings);
+    add(totals.host, r.host_rings);
+    add(totals.hostpeer, r.hostpeer_rings);
+  }
+  return totals;
+}
+
+// The embedded host's rings: calls into hostpeer's core in this process (it
+// is not a Driver: no ring channel), i.e. hostpeer's count less the guest's
+// rings through it.
+bench::RingPaths embedded_host_rings(const RttRingTotals& totals) {
+  const uint64_t guest = totals.guest ? totals.guest->through_hostpeer : 0;
+  return {0, 0, *totals.hostpeer - guest};
+}
+
+void print_ring_totals(const std::vector<bench::RttResult>& results, int runs, int rounds) {
+  const RttRingTotals totals = ring_totals(results);
+  if (!totals.guest) return;
+  std::printf(
+      "  ours' rings over the timed round trips, %d runs x %d (in a ping-pong every ring\n"
+      "  finds its peer asleep: one FUTEX_WAKE per ring is expected, as in the futex one):\n",
+      runs, rounds);
+  std::printf("    guest rings: %s\n", bench::describe(*totals.guest, "the host slept").c_str());
+  if (totals.host) {
+    std::printf("    host rings:  %s\n", bench::describe(*totals.host, "the guest slept").c_str());
+  }
+  if (totals.hostpeer) {
+    std::printf(
+        "    host rings:  %llu, each a call into the embedded hostpeer (no ring channel;\n"
+        "                 hostpeer counted %llu rings through it, the guest's included)\n",
+        static_cast<unsigned long long>(embedded_host_rings(totals).through_hostpeer),
+        static_cast<unsigned long long>(*totals.hostpeer));
+  }
+}
+
+nlohmann::ordered_json paths_json(const bench::RingPaths& paths) {
+  return {{"direct", paths.direct},
+          {"direct_woke", paths.direct_woke},
+          {"through_hostpeer", paths.through_hostpeer}};
+}
+
+nlohmann::ordered_json rtt_ring_paths_json(const std::vector<bench::RttResult>& results) {
+  const RttRingTotals totals = ring_totals(results);
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  out["counted_over"] = "the timed round trips of all runs";
+  if (totals.guest) out["guest"] = paths_json(*totals.guest);
+  if (totals.host) out["host"] = paths_json(*totals.host);
+  if (totals.hostpeer) {
+    out["host"] = paths_json(embedded_host_rings(totals));
+    out["hostpeer_doorbells_rung"] = *totals.hostpeer;
   }
   return out;
 }
@@ -205,13 +275,127 @@ void print_rtt_report(const std::vector<RttFigure>& figures, const RttResults& r
     for (const bench::Stage& stage : stages) {
       std::printf("    %-40s %8s\n", stage.name.c_str(), micros(stage.p50_ns).c_str());
     }
+    print_ring_totals(results[f.ours], runs, p.rounds);
   }
   std::fflush(stdout);
 }
 
+// doorbell_ring_awake: per run, one result of ours and one of the raw ring.
+struct AwakeResults {
+  std::vector<bench::RingAwakeResult> ours, baseline;
+};
+constexpr const char* kAwakeName = "doorbell_ring_awake";
+constexpr const char* kAwakeBaselineName = "shm_fetch_or_ring";
+constexpr double kAwakeTarget = 0.001;  // rings making a system call, per ring, at most
+
+template <typename Value>
+bench::Summary summarize_awake(const std::vector<bench::RingAwakeResult>& results, Value&& value) {
+  std::vector<double> values;
+  for (const auto& r : results) values.push_back(value(r));
+  return bench::summarize(values);
+}
+
+double ns_per_ring(const bench::RingAwakeResult& r) { return r.ns_per_ring; }
+double system_calls_per_ring(const bench::RingAwakeResult& r) { return r.system_calls_per_ring(); }
+
+bench::RingPaths total_paths(const std::vector<bench::RingAwakeResult>& results) {
+  bench::RingPaths total;
+  for (const auto& r : results) total += r.paths;
+  return total;
+}
+
+uint64_t total_hostpeer_rings(const std::vector<bench::RingAwakeResult>& results) {
+  uint64_t total = 0;
+  for (const auto& r : results) total += r.hostpeer_rings.value_or(0);
+  return total;
+}
+
+// The raw ring's rings: "N = a without a system call + b with FUTEX_WAKE".
+std::string raw_rings_text(const bench::RingPaths& raw) {
+  char text[160];
+  std::snprintf(text, sizeof text, "%llu = %llu without a system call + %llu with FUTEX_WAKE",
+                static_cast<unsigned long long>(raw.total()),
+                static_cast<unsigned long long>(raw.direct),
+                static_cast<unsigned long long>(raw.direct_woke));
+  return text;
+}
+
+void print_awake_row(const char* label, const std::vector<bench::RingAwakeResult>& results) {
+  const bench::Summary ns = summarize_awake(results, ns_per_ring);
+  std::printf("  %-31s %8.1f %8.1f %8.1f  %12.2g\n", label, ns.min, ns.median, ns.max,
+              summarize_awake(results, system_calls_per_ring).median);
+}
+
+void print_awake_report(const AwakeResults& a, int runs, uint64_t rings, bool after_others) {
+  if (a.ours.empty()) return;
+  std::printf(
+      "%svmci-bench: %s, %d runs; per run the guest (CPU %d) rings the host's doorbell\n"
+      "(CPU %d) %llu times back to back while the host's callback is busy (the owner awake, not\n"
+      "waiting for rings) from the first ring on; the rings after the first are timed\n",
+      after_others ? "\n" : "", kAwakeName, runs, bench::kProducerCpu, bench::kConsumerCpu,
+      static_cast<unsigned long long>(rings));
+  std::printf("\n%s: ns per ring (one doorbell_notify call); min / median / max over runs\n",
+              kAwakeName);
+  std::printf("  %-31s %8s %8s %8s  %12s\n", "", "min", "median", "max", "syscalls/ring");
+  print_awake_row("ours (doorbell_notify)", a.ours);
+  if (!a.baseline.empty()) {
+    print_awake_row("baseline: shm fetch_or ring", a.baseline);
+    std::printf("  ours/%-26s ns/ring %.3f\n", kAwakeBaselineName,
+                summarize_awake(a.ours, ns_per_ring).median /
+                    summarize_awake(a.baseline, ns_per_ring).median);
+  }
+  const double ours = summarize_awake(a.ours, system_calls_per_ring).median;
+  std::printf("  ours: rings making a system call, per ring (median of runs) %.2g   target <= %g  %s\n",
+              ours, kAwakeTarget, ours <= kAwakeTarget ? "MET" : "NOT MET");
+  std::printf("  ours' rings, %d runs x %llu (hostpeer counted %llu through it):\n    %s\n", runs,
+              static_cast<unsigned long long>(rings),
+              static_cast<unsigned long long>(total_hostpeer_rings(a.ours)),
+              bench::describe(total_paths(a.ours), "the host slept").c_str());
+  if (!a.baseline.empty()) {
+    std::printf("  raw rings, %d runs x %llu:\n    %s (the owner slept)\n", runs,
+                static_cast<unsigned long long>(rings),
+                raw_rings_text(total_paths(a.baseline)).c_str());
+  }
+  std::fflush(stdout);
+}
+
+nlohmann::ordered_json awake_comparison(const AwakeResults& a, uint64_t rings) {
+  const double ours = summarize_awake(a.ours, system_calls_per_ring).median;
+  const double baseline = summarize_awake(a.baseline, system_calls_per_ring).median;
+  const bench::Summary ours_ns = summarize_awake(a.ours, ns_per_ring);
+  const bench::Summary baseline_ns = summarize_awake(a.baseline, ns_per_ring);
+  nlohmann::ordered_json out = {
+      {"name", kAwakeName},
+      {"unit", "syscalls/ring"},
+      {"statistic", "rings that made a system call, per ring; median over runs"},
+      {"ours", ours},
+      {"baseline", baseline},
+      {"baseline_name", kAwakeBaselineName},
+      {"ratio", baseline > 0 ? nlohmann::ordered_json(ours / baseline) : nlohmann::ordered_json()},
+      {"target", kAwakeTarget},
+      {"target_kind", "absolute: met is ours <= target"},
+      {"better", "lower"},
+      {"met", ours <= kAwakeTarget},
+      {"ours_max", summarize_awake(a.ours, system_calls_per_ring).max},
+      {"rings_per_run", rings},
+      {"runs", a.ours.size()},
+      {"ours_ns_per_ring", ours_ns.median},
+      {"ours_ns_per_ring_min", ours_ns.min},
+      {"ours_ns_per_ring_max", ours_ns.max},
+      {"baseline_ns_per_ring", baseline_ns.median},
+      {"baseline_ns_per_ring_min", baseline_ns.min},
+      {"baseline_ns_per_ring_max", baseline_ns.max},
+      {"ns_per_ring_ratio", ours_ns.median / baseline_ns.median}};
+  out["ours_ring_paths"] = {{"counted_over", "all rings of all runs"},
+                            {"guest", paths_json(total_paths(a.ours))},
+                            {"hostpeer_doorbells_rung", total_hostpeer_rings(a.ours)}};
+  return out;
+}
+
 nlohmann::ordered_json comparisons(const std::vector<Figure>& figures,
                                    const std::vector<RttFigure>& rtt_figures,
-                                   const RttResults& rtt_results) {
+                                   const RttResults& rtt_results, const AwakeResults& awake,
+                                   uint64_t awake_rings) {
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   for (const Figure& f : figures) {
     const double ours = bench::summarize(f.values[kOurs]).median;
@@ -257,9 +441,31 @@ nlohmann::ordered_json comparisons(const std::vector<Figure>& figures,
       nlohmann::ordered_json stages = nlohmann::ordered_json::object();
       for (const bench::Stage& stage : stage_medians(ours)) stages[stage.name] = stage.p50_ns;
       out.back()["ours_stages_p50_ns"] = stages;
+      out.back()["ours_ring_paths"] = rtt_ring_paths_json(ours);
     }
   }
+  if (!awake.baseline.empty()) {  // not --ours-only
+    out.push_back(awake_comparison(awake, awake_rings));
+  }
   return out;
+}
+
+// One run's trials of doorbell_ring_awake: ours, then (unless ours_only)
+// the raw ring.
+void run_awake_trials(bench::DoorbellBench& doorbells, const bench::RingAwakeParams& p,
+                      bool ours_only, bool verbose, AwakeResults& results) {
+  results.ours.push_back(
+      bench::run_ring_awake_trial(doorbells.embedded_hostpeer(), doorbells.embedded_host(), p));
+  if (!ours_only) results.baseline.push_back(bench::run_raw_ring_trial(p));
+  if (!verbose) return;
+  auto show = [](const char* name, const bench::RingAwakeResult& r, const std::string& rings) {
+    std::fprintf(stderr, "  %-20s %.1f ns/ring, rings %s\n", name, r.ns_per_ring, rings.c_str());
+  };
+  const bench::RingAwakeResult& ours = results.ours.back();
+  show(kAwakeName, ours, bench::describe(ours.paths, "the host slept"));
+  if (ours_only) return;
+  const bench::RingAwakeResult& raw = results.baseline.back();
+  show(kAwakeBaselineName, raw, raw_rings_text(raw.paths));
 }
 
 struct Options {
@@ -284,6 +490,8 @@ int run(const Options& o) {
   rtt_params.rounds = o.rounds > 0 ? o.rounds : o.quick ? 2000 : 20000;
   rtt_params.spin = o.spin;
   rtt_params.hostpeer_cpu = o.hostpeer_cpu;
+  bench::RingAwakeParams awake_params;
+  awake_params.rings = o.quick ? 20000 : 200000;
 
   std::vector<Figure> figures = {
       {"qp_throughput_64KiB", 65536, false, {{kRing, 0.8}, {kSocket, 1.5}}, {}},
@@ -297,7 +505,7 @@ int run(const Options& o) {
   if (!o.only.empty()) {
     std::erase_if(figures, [&](const Figure& f) { return f.name != o.only; });
     std::erase_if(rtt_figures, [&](const RttFigure& f) { return f.name != o.only; });
-    if (figures.empty() && rtt_figures.empty()) {
+    if (figures.empty() && rtt_figures.empty() && o.only != kAwakeName) {
       throw std::runtime_error("no figure named " + o.only);
     }
   }
@@ -311,8 +519,9 @@ int run(const Options& o) {
       bench::run_ring_trial,
       bench::run_socket_trial,
   };
+  const bool awake = o.only.empty() || o.only == kAwakeName;
   std::optional<bench::DoorbellBench> doorbells;
-  if (!rtt_figures.empty()) doorbells.emplace();
+  if (!rtt_figures.empty() || awake) doorbells.emplace();
   const std::function<bench::RttResult(const bench::RttParams&)> rtt_trial[kRttTransports] = {
       [&](const bench::RttParams& p) { return doorbells->run_embedded_trial(p); },
       [&](const bench::RttParams& p) { return doorbells->run_daemon_trial(p); },
@@ -326,6 +535,7 @@ int run(const Options& o) {
     rtt_order.insert(rtt_order.end(), std::begin(kRttBaselines), std::end(kRttBaselines));
   }
   RttResults rtt_results;
+  AwakeResults awake_results;
 
   for (int r = 1; r <= o.runs; ++r) {
     std::fprintf(stderr, "run %d/%d\n", r, o.runs);
@@ -352,13 +562,17 @@ int run(const Options& o) {
         }
       }
     }
+    if (awake) run_awake_trials(*doorbells, awake_params, o.ours_only, o.verbose, awake_results);
   }
 
   print_report(figures, o.runs, params);
   print_rtt_report(rtt_figures, rtt_results, o.runs, rtt_params, !figures.empty());
+  print_awake_report(awake_results, o.runs, awake_params.rings,
+                     !figures.empty() || !rtt_figures.empty());
   if (!o.json_path.empty()) {
     std::ofstream out(o.json_path);
-    out << comparisons(figures, rtt_figures, rtt_results).dump(2) << "\n";
+    out << comparisons(figures, rtt_figures, rtt_results, awake_results, awake_params.rings).dump(2)
+        << "\n";
     if (!out) {
       std::fprintf(stderr, "vmci-bench: cannot write %s\n", o.json_path.c_str());
       return 1;
@@ -375,7 +589,8 @@ int main(int argc, char** argv) {
   Options o;
   CLI::App app{
       "vmci-bench: VMCI queue-pair throughput beside a shared-memory ring and a "
-      "socketpair; doorbell round trips beside futex and socketpair ping-pongs"};
+      "socketpair; doorbell round trips beside futex and socketpair ping-pongs; doorbell "
+      "rings while the owner is awake beside a raw shared-memory ring"};
   app.add_flag("--quick", o.quick, "shorter windows and fewer round trips (well under a minute)");
   app.add_option("--runs", o.runs, "interleaved runs per figure (at least 5)")
       ->check(CLI::Range(5, 1000))

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "ring_paths.h"
+
 namespace bench {
 
 // CPUs of the two processes (round trips: the host side and the pinger on
@@ -83,6 +85,19 @@ struct Control {
   // clock, ns), and how long its doorbell_notify calls took in all.
   alignas(64) std::atomic<int64_t> callback_ns{0};
   std::atomic<int64_t> notify_calls{0}, notify_total_ns{0};
+  // Doorbell round trips: the parent sets `timing` before its first timed
+  // ring; the guest, before it exits, writes how its rings went from then
+  // on (read once the guest has exited).
+  alignas(64) std::atomic<uint32_t> timing{0};
+  alignas(64) RingPaths guest_rings;
+  // doorbell_ring_awake and its baseline. host_busy: the parent's owner is
+  // awake and busy (a FUTEX_WAKE follows). guest_done: the child has rung
+  // them all (a FUTEX_WAKE follows); guest_rings (all its rings) and the
+  // time of the timed ones were written before it.
+  alignas(64) std::atomic<uint32_t> host_busy{0};
+  alignas(64) std::atomic<uint32_t> guest_done{0};
+  uint64_t timed_rings = 0;  // all but the first
+  int64_t timed_rings_ns = 0;
 };
 static_assert(std::atomic<int64_t>::is_always_lock_free);
 static_assert(std::atomic<uint32_t>::is_always_lock_free);

@@ -14,11 +14,13 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "futex.h"
 #include "process.h"
+#include "ring_paths.h"
 
 namespace bench {
 
@@ -42,6 +44,11 @@ struct RttResult {
   double switches_per_rtt = 0;  // all the trial's processes together
   std::string switches_detail;  // per process, e.g. "host 2.00 + guest 3.00"
   std::vector<Stage> stages;    // doorbell trials only
+  // Doorbell trials, over the timed round trips: how each side's rings went
+  // (the host's only when it is a Driver: daemon), and (embedded) how many
+  // rings went through hostpeer, both sides' (HostPeer::stats()).
+  std::optional<RingPaths> guest_rings, host_rings;
+  std::optional<uint64_t> hostpeer_rings;
 };
 
 // The steady clock (CLOCK_MONOTONIC: the same in every process), in ns.

@@ -13,6 +13,7 @@
 #include "doorbell_rtt.h"
 #include "pingpong_baseline.h"
 #include "qpair_throughput.h"
+#include "ring_awake.h"
 #include "ring_baseline.h"
 #include "socket_baseline.h"
 
@@ -40,6 +41,8 @@ ChildArgs parse(int argc, char** argv) {
       const auto colon = value.find(':');
       a.handle_context = static_cast<uint32_t>(std::stoul(value.substr(0, colon)));
       a.handle_resource = static_cast<uint32_t>(std::stoul(value.substr(colon + 1)));
+    } else if (key == "--rings") {
+      a.rings = std::stoull(value);
     } else if (key == "--cpu") {
       a.cpu = std::stoi(value);
     } else {
@@ -47,10 +50,22 @@ ChildArgs parse(int argc, char** argv) {
     }
   }
   const bool streaming = a.transport == "qpair" || a.transport == "ring" || a.transport == "socket";
-  if (a.parent <= 0 || a.control_fd < 0 || (streaming && a.chunk < 16)) {
+  const bool ringing = a.transport == "doorbell-ringer" || a.transport == "raw-ringer";
+  if (a.parent <= 0 || a.control_fd < 0 || (streaming && a.chunk < 16) ||
+      (ringing && a.rings < 2)) {
     throw std::runtime_error("incomplete child command");
   }
   return a;
+}
+
+// The child's name in ps and perf (not "exe"); the threads it starts later
+// inherit it.
+const char* process_name(const std::string& transport) {
+  if (transport == "doorbell" || transport == "doorbell-ringer") return "vmci-bench-gst";
+  if (transport == "hostpeer") return "vmci-bench-hp";
+  if (transport == "raw-ringer") return "vmci-bench-ring";
+  if (transport.ends_with("-pingpong")) return "vmci-bench-pong";
+  return "vmci-bench-prod";
 }
 
 }  // namespace
@@ -63,12 +78,7 @@ int child_main(int argc, char** argv) {
   try {
     const ChildArgs args = parse(argc, argv);
     die_with_parent(args.parent);
-    // Not "exe" in ps and perf; the threads started later inherit the name.
-    const char* name = args.transport == "doorbell"   ? "vmci-bench-gst"
-                       : args.transport == "hostpeer" ? "vmci-bench-hp"
-                       : args.chunk == 0              ? "vmci-bench-pong"
-                                                      : "vmci-bench-prod";
-    ::prctl(PR_SET_NAME, name);
+    ::prctl(PR_SET_NAME, process_name(args.transport));
     if (args.cpu >= 0) pin_to_cpu(args.cpu);  // before the guest driver starts its threads
     ControlPage control(args.control_fd);
     if (args.transport == "qpair") {
@@ -79,6 +89,10 @@ int child_main(int argc, char** argv) {
       socket_child(args, control.get());
     } else if (args.transport == "doorbell") {
       doorbell_guest_child(args, control.get());
+    } else if (args.transport == "doorbell-ringer") {
+      doorbell_ringer_child(args, control.get());
+    } else if (args.transport == "raw-ringer") {
+      raw_ringer_child(args, control.get());
     } else if (args.transport == "hostpeer") {
       hostpeer_child(args, control.get());
     } else if (args.transport == "futex-pingpong") {

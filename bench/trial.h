@@ -3,13 +3,15 @@
 // a round-trip peer or a hostpeer.
 //
 //   vmci-bench --child TRANSPORT --parent PID --control-fd FD [--chunk BYTES]
-//              [--data-fd FD] [--socket PATH --handle CTX:RID] [--cpu N]
+//              [--data-fd FD] [--socket PATH --handle CTX:RID] [--rings N]
+//              [--cpu N]
 //
 // TRANSPORT: qpair, ring, socket (streaming producers, --chunk required);
 // doorbell (a guest answering doorbell rings; --handle is the host's
 // doorbell), hostpeer (serves --socket until stopped), futex-pingpong,
-// socket-pingpong. --cpu: the CPU to pin to (default kProducerCpu; -1: not
-// pinned).
+// socket-pingpong; doorbell-ringer (a guest ringing the host's doorbell
+// --handle --rings times), raw-ringer (its baseline). --cpu: the CPU to pin
+// to (default kProducerCpu; -1: not pinned).
 #pragma once
 
 #include <sys/types.h>
@@ -29,7 +31,8 @@ struct ChildArgs {
   int control_fd = -1;
   int data_fd = -1;         // ring, futex-pingpong: the memfd; socket(-pingpong): our end
   std::string socket_path;  // qpair, doorbell: hostpeer's socket; hostpeer: the one to serve
-  uint32_t handle_context = 0, handle_resource = 0;  // qpair: the pair; doorbell: the host's
+  uint32_t handle_context = 0, handle_resource = 0;  // qpair: the pair; doorbells: the host's
+  uint64_t rings = 0;                                // doorbell-ringer, raw-ringer: how many
   int cpu = kProducerCpu;                            // -1: not pinned
 
   std::vector<std::string> to_command() const {
@@ -37,6 +40,7 @@ struct ChildArgs {
                                "--control-fd", std::to_string(control_fd)};
     if (chunk > 0) a.insert(a.end(), {"--chunk", std::to_string(chunk)});
     if (data_fd >= 0) a.insert(a.end(), {"--data-fd", std::to_string(data_fd)});
+    if (rings > 0) a.insert(a.end(), {"--rings", std::to_string(rings)});
     if (cpu != kProducerCpu) a.insert(a.end(), {"--cpu", std::to_string(cpu)});
     if (!socket_path.empty()) a.insert(a.end(), {"--socket", socket_path});
     if (handle_context != 0 || handle_resource != 0) {
