@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("echo-device: serving on %s\n", argv[1]);
-  std::fflush(stdout);
+  std::fflush(stdout);  // the line says its handles are there: guests may come
   int sig;
   sigwait(&stop, &sig);
   return 0;

@@ -7,7 +7,8 @@ work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 "$device" "$work/echo.sock" > "$work/device.log" 2>&1 &
 pid=$!
-for _ in $(seq 200); do [ -S "$work/echo.sock" ] && break; sleep 0.05; done
+# Ready once it says so (its handles exist then), not once its socket does.
+for _ in $(seq 400); do grep -q "serving on" "$work/device.log" && break; sleep 0.05; done
 "$guest" "$work/echo.sock" 300 &
 first=$!
 "$guest" "$work/echo.sock" 300
