@@ -52,7 +52,10 @@ bool read_frame(int fd, proto::FrameHeader* header, std::vector<uint8_t>* body,
 }  // namespace
 
 Connection::Reply::Reply(Reply&& other) noexcept
-    : result(other.result), handle(other.handle), fds(std::exchange(other.fds, {})) {}
+    : result(other.result),
+      handle(other.handle),
+      fds(std::exchange(other.fds, {})),
+      extra(std::move(other.extra)) {}
 
 Connection::Reply& Connection::Reply::operator=(Reply&& other) noexcept {
   if (this != &other) {
@@ -60,6 +63,7 @@ Connection::Reply& Connection::Reply::operator=(Reply&& other) noexcept {
     result = other.result;
     handle = other.handle;
     fds = std::exchange(other.fds, {});
+    extra = std::move(other.extra);
   }
   return *this;
 }
@@ -200,6 +204,7 @@ void Connection::read_loop() {
         }
         if (it->second->hook) it->second->hook(result);
         it->second->reply = Reply{result.result, result.handle, std::move(fds)};
+        it->second->reply.extra.assign(body.begin() + sizeof result, body.end());
         fds = {};
         it->second->done = true;
         pending_.erase(it);

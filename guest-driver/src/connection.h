@@ -49,6 +49,7 @@ class Connection {
     int64_t result = VMCI_ERROR_UNAVAILABLE;
     vmci_handle handle = VMCI_INVALID_HANDLE;
     std::vector<int> fds;
+    std::vector<uint8_t> extra;  // the body after the ResultBody (kStats: a StatsBody)
   };
 
   // Connects and does the handshake; null with *status and *error on failure.

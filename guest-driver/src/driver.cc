@@ -329,6 +329,16 @@ int Driver::sync() {
           .result);
 }
 
+int Driver::hostpeer_stats(proto::StatsBody* out) {
+  if (out == nullptr) return VMCI_ERROR_INVALID_ARGS;
+  const proto::DeliveredBody body{};
+  const auto reply = impl_->connection->request(proto::FrameType::kStats, proto::body_bytes(body));
+  if (reply.result < VMCI_SUCCESS) return static_cast<int>(reply.result);
+  if (reply.extra.size() != sizeof *out) return VMCI_ERROR_GENERIC;  // not hostpeer's answer
+  std::memcpy(out, reply.extra.data(), sizeof *out);
+  return VMCI_SUCCESS;
+}
+
 int Driver::qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle* handle,
                         uint64_t produce_size, uint64_t consume_size, vmci_id peer, uint32_t flags,
                         uint32_t priv_flags) {

@@ -185,6 +185,9 @@ void Session::handle_request() {
     case proto::FrameType::kDelivered:
       core_.with([&](Hypervisor& core) { core.delivered(peer_, id); });
       break;
+    case proto::FrameType::kStats:
+      stats_result(id);
+      break;
     case proto::FrameType::kSync:  // frames are handled in order: all before it are done
       result(id, VMCI_SUCCESS);
       break;
@@ -282,6 +285,25 @@ void Session::result(uint32_t request_id, int64_t value, vmci_handle handle,
   const auto count = static_cast<uint16_t>(fds.size());
   queue_frame(proto::encode_frame(proto::FrameType::kResult, request_id, body, {}, count),
               std::move(fds));
+}
+
+void Session::stats_result(uint32_t request_id) {
+  if (role_ != proto::Role::kHost) {
+    result(request_id, VMCI_ERROR_NO_ACCESS);
+    return;
+  }
+  const Stats s = core_.with([](Hypervisor& core) { return core.stats(); });
+  const proto::StatsBody stats{s.guest_contexts,    s.host_connections,
+                               s.host_datagram_handles, s.queue_pairs,
+                               s.queue_pair_bytes,  s.doorbells,
+                               s.ring_channels,     s.ring_grants,
+                               s.pending_datagrams, s.pending_datagram_bytes,
+                               s.datagrams_routed,  s.events_sent,
+                               s.doorbells_rung};
+  const proto::ResultBody body{VMCI_SUCCESS, VMCI_INVALID_HANDLE};
+  const auto* bytes = reinterpret_cast<const char*>(&stats);
+  queue_frame(proto::encode_frame(proto::FrameType::kResult, request_id, body,
+                                  std::string_view(bytes, sizeof stats)));
 }
 
 void Session::post_frame(std::vector<uint8_t> frame, std::vector<int> fds) {

@@ -68,6 +68,8 @@ class Session : public std::enable_shared_from_this<Session>, public PeerSink {
   // `memory`: a queue pair's memory to pass with the result.
   void result(uint32_t request_id, int64_t value, vmci_handle handle = VMCI_INVALID_HANDLE,
               const QueuePairMemory* memory = nullptr);
+  // The answer to kStats.
+  void stats_result(uint32_t request_id);
   void queue_frame(std::vector<uint8_t> frame, std::vector<int> fds = {});
   // Queues a frame from any thread (after what the I/O thread queued).
   void post_frame(std::vector<uint8_t> frame, std::vector<int> fds = {});

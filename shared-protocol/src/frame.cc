@@ -18,7 +18,8 @@ constexpr FrameRule kRules[] = {
     {FrameType::kWelcome, Direction::kToPeer, sizeof(WelcomeBody),
      sizeof(WelcomeBody) + kMaxReasonSize},
     {FrameType::kDatagram, Direction::kToHostpeer, sizeof(vmci_datagram), kMaxFrameBody},
-    {FrameType::kResult, Direction::kToPeer, sizeof(ResultBody), sizeof(ResultBody)},
+    {FrameType::kResult, Direction::kToPeer, sizeof(ResultBody),
+     sizeof(ResultBody) + sizeof(StatsBody)},
     {FrameType::kDeliver, Direction::kToPeer, sizeof(vmci_datagram), VMCI_MAX_DG_SIZE},
     {FrameType::kDelivered, Direction::kToHostpeer, sizeof(DeliveredBody), sizeof(DeliveredBody)},
     {FrameType::kHandleCreate, Direction::kToHostpeer, sizeof(HandleCreateBody),
@@ -41,6 +42,7 @@ constexpr FrameRule kRules[] = {
     {FrameType::kRingGrant, Direction::kToPeer, sizeof(RingGrantBody), sizeof(RingGrantBody)},
     {FrameType::kRingChannelClosed, Direction::kToPeer, sizeof(RingChannelClosedBody),
      sizeof(RingChannelClosedBody)},
+    {FrameType::kStats, Direction::kToHostpeer, sizeof(DeliveredBody), sizeof(DeliveredBody)},
 };
 
 const FrameRule* rule_for(uint16_t type) {
@@ -88,6 +90,8 @@ std::string_view frame_type_name(FrameType type) {
       return "ring-grant";
     case FrameType::kRingChannelClosed:
       return "ring-channel-closed";
+    case FrameType::kStats:
+      return "stats";
   }
   return "unknown";
 }

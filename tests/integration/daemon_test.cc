@@ -5,9 +5,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "processes.h"
+#include "vmci/guest/driver.h"
 
 namespace vmci::testing {
 namespace {
@@ -145,6 +148,67 @@ TEST(Contexts, CallsOnADeadConnectionReturnUnavailableAtOnce) {
   EXPECT_EQ(a.call("send 16:1024 2:4242 00", 2000), "-20");
   EXPECT_EQ(a.call("send 16:1024 2:4242 00", 2000), "-20");
   EXPECT_EQ(a.call("subscribe CTX_REMOVED", 2000), "0 1");
+}
+
+}  // namespace
+}  // namespace vmci::testing
+
+namespace vmci::testing {
+namespace {
+
+// The stats request: a host connection reads what the daemon holds; when a
+// guest process dies with a queue pair, a doorbell and a ring channel, the
+// holdings return to what they were.
+TEST(Daemon, StatsRequestShowsHoldingsReturnToWhatTheyWereAfterAGuestDies) {
+  Daemon daemon;
+  int status;
+  std::string error;
+  auto host = guest::Driver::connect(
+      {.socket_path = daemon.socket_path(), .role = proto::Role::kHost}, &status, &error);
+  ASSERT_TRUE(host) << error;
+  proto::StatsBody before{};
+  ASSERT_EQ(host->hostpeer_stats(&before), VMCI_SUCCESS);
+  EXPECT_EQ(before.host_connections, 1u);
+  EXPECT_EQ(before.guest_contexts, 0u);
+
+  vmci_handle bell = VMCI_INVALID_HANDLE;
+  ASSERT_EQ(host->doorbell_create(&bell, 0, 0, [] {}), VMCI_SUCCESS);
+  Peer guest;
+  ASSERT_EQ(guest.call("connect " + daemon.socket_path() + " guest").rfind("0 ", 0), 0u);
+  const std::string target = std::to_string(bell.context) + ":" + std::to_string(bell.resource);
+  ASSERT_EQ(guest.call("ring-storm 1 3 " + target).rfind("0 ", 0), 0u);
+  proto::StatsBody during{};
+  ASSERT_EQ(host->hostpeer_stats(&during), VMCI_SUCCESS);
+  EXPECT_EQ(during.guest_contexts, 1u);
+  EXPECT_EQ(during.doorbells, before.doorbells + 1);
+  EXPECT_EQ(during.ring_channels, 1u);
+  EXPECT_EQ(during.ring_grants, 1u);
+
+  guest.process().signal(SIGKILL);
+  guest.process().wait(10000);
+  proto::StatsBody after{};
+  for (int i = 0; i < 500; ++i) {
+    ASSERT_EQ(host->hostpeer_stats(&after), VMCI_SUCCESS);
+    if (after.guest_contexts == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(after.guest_contexts, 0u);
+  EXPECT_EQ(after.ring_channels, 0u);
+  EXPECT_EQ(after.ring_grants, 0u);
+  EXPECT_EQ(after.queue_pairs, before.queue_pairs);
+  EXPECT_EQ(after.pending_datagrams, before.pending_datagrams);
+  EXPECT_EQ(after.doorbells, before.doorbells + 1);  // the host's own
+}
+
+TEST(Daemon, StatsAreForHostConnectionsOnly) {
+  Daemon daemon;
+  int status;
+  std::string error;
+  auto guest = guest::Driver::connect({.socket_path = daemon.socket_path()}, &status, &error);
+  ASSERT_TRUE(guest) << error;
+  proto::StatsBody stats{};
+  EXPECT_EQ(guest->hostpeer_stats(&stats), VMCI_ERROR_NO_ACCESS);
+  EXPECT_EQ(guest->hostpeer_stats(nullptr), VMCI_ERROR_INVALID_ARGS);
 }
 
 }  // namespace

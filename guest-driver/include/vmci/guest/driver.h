@@ -89,6 +89,11 @@ class Driver final : public Endpoint {
   };
   RingCounts ring_counts() const;
 
+  // Host connections: what hostpeer holds now and has done (to check that
+  // nothing leaks). VMCI_ERROR_NO_ACCESS for a guest, UNAVAILABLE without
+  // a connection.
+  int hostpeer_stats(proto::StatsBody* out);
+
   proto::Role role() const;
   // Why the connection ended ("" while it is up).
   std::string close_reason() const;

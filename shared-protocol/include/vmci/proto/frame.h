@@ -22,6 +22,8 @@
 //                     kDoorbellCreate / kDoorbellDestroy / kDoorbellNotify
 //                     (host peers only; guests use the VMCI_DOORBELL_*
 //                     hypercalls)                          -> kResult
+//                     kStats (host peers only: what hostpeer holds, to
+//                     check that nothing leaks)            -> kResult + StatsBody
 //   hostpeer -> peer  kDeliver (a datagram for this peer, request_id N)
 //                     kRingGrant (a ring-channel slot, the doorbell fast
 //                     path: vmci/proto/ring_channel.h; to the ringer before
@@ -75,6 +77,7 @@ enum class FrameType : uint16_t {
   kDoorbellNotify = 15,
   kRingGrant = 16,
   kRingChannelClosed = 17,
+  kStats = 18,
 };
 
 // kResult, kWelcome and kRingGrant only: the number of descriptors sent
@@ -112,9 +115,30 @@ struct WelcomeBody {
   uint32_t reserved;
 };
 
+// A kResult's body; the answer to kStats is followed by a StatsBody.
 struct ResultBody {
   int64_t result;      // what the kernel API call returns
   vmci_handle handle;  // kHandleCreate: the handle created
+};
+
+// What hostpeer holds and has done (the answer to kStats). After every peer
+// of a test went away, the holdings are back to what they were before.
+struct StatsBody {
+  // Held now.
+  uint64_t guest_contexts;
+  uint64_t host_connections;
+  uint64_t host_datagram_handles;
+  uint64_t queue_pairs;
+  uint64_t queue_pair_bytes;  // their memory, headers included
+  uint64_t doorbells;
+  uint64_t ring_channels;
+  uint64_t ring_grants;
+  uint64_t pending_datagrams;
+  uint64_t pending_datagram_bytes;
+  // Counted since start.
+  uint64_t datagrams_routed;
+  uint64_t events_sent;
+  uint64_t doorbells_rung;  // through hostpeer, not through ring channels
 };
 
 struct DeliveredBody {
