@@ -479,15 +479,15 @@ int Driver::doorbell_notify(vmci_handle handle, uint32_t priv_flags) {
   const uint32_t granted_for = impl_->role == proto::Role::kHost ? priv_flags : 0;
   switch (impl_->ring_grants.ring(handle, granted_for)) {
     case internal::RingGrants::Ring::kRung:
-      ++impl_->rung_direct;
+      impl_->rung_direct.fetch_add(1, std::memory_order_relaxed);
       return VMCI_SUCCESS;
     case internal::RingGrants::Ring::kRungAndWoke:
-      ++impl_->rung_direct_woke;
+      impl_->rung_direct_woke.fetch_add(1, std::memory_order_relaxed);
       return VMCI_SUCCESS;
     case internal::RingGrants::Ring::kNotGranted:
       break;
   }
-  ++impl_->rung_through_hostpeer;
+  impl_->rung_through_hostpeer.fetch_add(1, std::memory_order_relaxed);
   if (impl_->role == proto::Role::kHost) {
     const proto::DoorbellNotifyBody body{handle, priv_flags, 0};
     return static_cast<int>(

@@ -32,29 +32,30 @@ void RingGrants::clear() {
 }
 
 RingGrants::Ring RingGrants::ring(vmci_handle doorbell, uint32_t priv_flags) {
-  const Key key{proto::handle_key(doorbell), priv_flags};
-  Grant grant;
+  proto::NotifyWakeWord* to_wake = nullptr;
   {
+    // No system call under the lock: the slot is set and signalled here,
+    // the owner (if asleep) woken after.
     std::lock_guard lock(mutex_);
-    auto it = grants_.find(key);
+    auto it = grants_.find(Key{proto::handle_key(doorbell), priv_flags});
     if (it == grants_.end()) return Ring::kNotGranted;
-    grant = it->second;  // keeps the page mapped while ringing
+    const Grant& grant = it->second;
+    switch (proto::ring_slot(grant.channel.get(), grant.slot, grant.generation)) {
+      case proto::SlotRing::kRung:
+        return Ring::kRung;
+      case proto::SlotRing::kRungWakeNeeded:
+        to_wake = &grant.channel->wake;
+        break;
+      case proto::SlotRing::kRefused:
+        grants_.erase(it);
+        return Ring::kNotGranted;
+    }
   }
-  switch (proto::ring_slot(grant.channel.get(), grant.slot, grant.generation)) {
-    case proto::SlotRing::kRung:
-      return Ring::kRung;
-    case proto::SlotRing::kRungAndWoke:
-      return Ring::kRungAndWoke;
-    case proto::SlotRing::kRefused:
-      break;
-  }
-  std::lock_guard lock(mutex_);
-  auto it = grants_.find(key);
-  if (it != grants_.end() && it->second.channel_id == grant.channel_id &&
-      it->second.slot == grant.slot && it->second.generation == grant.generation) {
-    grants_.erase(it);
-  }
-  return Ring::kNotGranted;
+  // The page may be unmapped by now (its channel closed): FUTEX_WAKE on an
+  // address no longer mapped fails harmlessly, and a wake-up where nobody
+  // waits is no harm either.
+  proto::wake(to_wake);
+  return Ring::kRungAndWoke;
 }
 
 }  // namespace vmci::guest::internal

@@ -35,7 +35,7 @@ SlotRing ring_slot(RingChannel* channel, uint32_t slot, uint32_t generation) {
     if (generation_of(now) != generation || (now & kSlotRevoked) != 0) return SlotRing::kRefused;
     if (now & kSlotRung) break;  // not taken yet: the owner will see it
   } while (!word.compare_exchange_weak(now, now | kSlotRung, std::memory_order_seq_cst));
-  return signal_and_wake(&channel->wake) ? SlotRing::kRungAndWoke : SlotRing::kRung;
+  return signal(&channel->wake) ? SlotRing::kRungWakeNeeded : SlotRing::kRung;
 }
 
 bool take_slot(RingChannel* channel, uint32_t slot, uint32_t generation) {

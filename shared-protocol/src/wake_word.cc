@@ -27,9 +27,10 @@ timespec deadline_after(std::chrono::milliseconds timeout) {
 
 bool signal(NotifyWakeWord* word) {
   atomic(word->sequence).fetch_add(1, std::memory_order_seq_cst);
-  // Read-modify-write, not a bare load: it orders against the sleeper's
-  // increment without a fence (which ThreadSanitizer does not model).
-  return atomic(word->sleepers).fetch_add(0, std::memory_order_seq_cst) != 0;
+  // Both sides' operations are seq_cst, in one total order: either this
+  // load sees the sleeper's increment, or the sleeper's later load of the
+  // sequence sees the bump above. (No fence: ThreadSanitizer models these.)
+  return atomic(word->sleepers).load(std::memory_order_seq_cst) != 0;
 }
 
 void wake(NotifyWakeWord* word) {
@@ -57,7 +58,7 @@ void wait_for_any(std::span<NotifyWakeWord* const> words, std::span<const uint32
   // wakes it), or its new sequence is seen here.
   bool moved = false;
   for (size_t i = 0; i < n && !moved; ++i) {
-    moved = atomic(words[i]->sequence).fetch_add(0, std::memory_order_seq_cst) != seen[i];
+    moved = atomic(words[i]->sequence).load(std::memory_order_seq_cst) != seen[i];
   }
   if (!moved && n == 1) {
     const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(timeout);

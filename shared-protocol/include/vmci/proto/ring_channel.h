@@ -17,7 +17,8 @@
 //   // hostpeer, once notify_doorbell allowed ringer -> doorbell:
 //   const uint32_t generation = grant_slot(channel, slot);   // tell both sides
 //   // ringer:                                 // owner, after its wait:
-//   ring_slot(channel, slot, generation);      if (take_slot(channel, slot, generation)) run();
+//   if (ring_slot(channel, slot, generation)   if (take_slot(channel, slot, generation)) run();
+//       == SlotRing::kRungWakeNeeded) wake(&channel->wake);
 #pragma once
 
 #include <cstdint>
@@ -41,9 +42,9 @@ struct RingChannel {
 static_assert(sizeof(RingChannel) == kRingChannelSize);
 
 enum class SlotRing {
-  kRung,         // set; the owner was awake: no system call
-  kRungAndWoke,  // set, and the owner woken (one FUTEX_WAKE)
-  kRefused,      // revoked or granted anew: ask hostpeer
+  kRung,            // set; the owner is awake: nothing more to do
+  kRungWakeNeeded,  // set; the owner may sleep: wake(&channel->wake)
+  kRefused,         // revoked or granted anew: ask hostpeer
 };
 
 // hostpeer: grants `slot` afresh (not rung, a new generation, never 0) and
@@ -52,7 +53,8 @@ uint32_t grant_slot(RingChannel* channel, uint32_t slot);
 // hostpeer: later rings of the slot are refused.
 void revoke_slot(RingChannel* channel, uint32_t slot);
 // The ringer: sets the slot if it is still granted with `generation`, then
-// signals the channel's wake word and wakes the owner if it sleeps.
+// signals the channel's wake word. No system call: when it returns
+// kRungWakeNeeded the caller makes the FUTEX_WAKE (outside its locks).
 SlotRing ring_slot(RingChannel* channel, uint32_t slot, uint32_t generation);
 // The owner: true if the slot, granted with `generation`, was rung since it
 // was last taken (one notification however many rings: §5.4).
