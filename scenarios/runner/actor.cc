@@ -72,9 +72,55 @@ void Inbox::clear() {
   items_.clear();
 }
 
+nlohmann::json to_json(const ActorSpec& spec) {
+  nlohmann::json j{{"name", spec.name}, {"host", spec.host}, {"priv_flags", spec.priv_flags}};
+  if (spec.context_id) j["context_id"] = *spec.context_id;
+  return j;
+}
+
+ActorSpec actor_spec_from_json(const nlohmann::json& j) {
+  ActorSpec spec;
+  spec.name = j.at("name").get<std::string>();
+  spec.host = j.at("host").get<bool>();
+  spec.priv_flags = j.at("priv_flags").get<uint32_t>();
+  if (j.contains("context_id")) spec.context_id = j["context_id"].get<vmci_id>();
+  return spec;
+}
+
+std::vector<std::string> Actor::leftovers() {
+  std::vector<std::string> out;
+  if (spec_.process) {
+    if (process_) {
+      const auto answer = process_->request({{"op", "leftovers"}});
+      if (answer.contains("items")) out = answer["items"].get<std::vector<std::string>>();
+    }
+    return out;
+  }
+  for (const auto& item : inbox_.contents()) out.push_back(item.describe());
+  return out;
+}
+
 int Actor::connect(const std::string& socket_path, std::string* error) {
   driver_.reset();
   inbox_.clear();
+  if (spec_.process) {
+    process_.reset();
+    context_id_ = VMCI_INVALID_ID;
+    try {
+      process_ = std::make_unique<ProcessActor>(to_json(spec_), program_);
+    } catch (const std::exception& e) {
+      *error = e.what();
+      return VMCI_ERROR_NO_RESOURCES;
+    }
+    const auto answer = process_->request({{"op", "connect"}, {"socket", socket_path}});
+    if (answer.contains("lost")) {
+      *error = answer["lost"].get<std::string>();
+      return VMCI_ERROR_UNAVAILABLE;
+    }
+    *error = answer.value("error", "");
+    context_id_ = answer.value("context_id", VMCI_INVALID_ID);
+    return answer.value("status", VMCI_ERROR_UNAVAILABLE);
+  }
   vmci::guest::ConnectOptions options;
   options.socket_path = socket_path;
   options.role = spec_.host ? proto::Role::kHost : proto::Role::kGuest;
@@ -88,9 +134,16 @@ int Actor::connect(const std::string& socket_path, std::string* error) {
 
 void Actor::kill() {
   if (driver_) driver_->abort();
+  if (process_) process_->kill();
 }
 
-void Actor::disconnect() { driver_.reset(); }
+void Actor::disconnect() {
+  driver_.reset();
+  if (process_) {
+    process_->request({{"op", "disconnect"}});
+    process_.reset();
+  }
+}
 
 DatagramCallback Actor::datagram_callback() {
   return [this](vmci_datagram* dg) {

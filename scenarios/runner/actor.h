@@ -1,6 +1,7 @@
-// actor.h: a thread actor: one connection to hostpeer from inside the
-// runner (a vmci::guest::Driver, guest or host), and its inbox of what its
-// callbacks received.
+// actor.h: an actor: one connection to hostpeer, guest or host. A thread
+// actor's is a vmci::guest::Driver inside the runner, with its inbox of
+// what its callbacks received; a process actor's lives in a child process
+// (process_actor.h), which plays the actor's steps.
 #pragma once
 
 #include <chrono>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "model.h"
+#include "process_actor.h"
 #include "vmci/guest/driver.h"
 
 namespace vmci::scenario {
@@ -59,17 +61,26 @@ class Inbox {
 
 class Actor {
  public:
-  explicit Actor(ActorSpec spec) : spec_(std::move(spec)) {}
+  // `program`: what a process actor's child runs (vmci-scenario).
+  explicit Actor(ActorSpec spec, std::string program = "/proc/self/exe")
+      : spec_(std::move(spec)), program_(std::move(program)) {}
 
   const ActorSpec& spec() const { return spec_; }
   // A new connection (after a kill or disconnect, too); the inbox is emptied.
+  // A process actor gets a new child process.
   int connect(const std::string& socket_path, std::string* error);
-  // Ends the connection as if the process died: no clean close.
+  // Ends the connection as if the process died: no clean close (a process
+  // actor's process gets SIGKILL).
   void kill();
   // Closes the connection cleanly.
   void disconnect();
 
-  // The connection, or null when there is none.
+  // A process actor's child, or null (a thread actor, or none running).
+  ProcessActor* process() { return process_.get(); }
+  // What is left in the inbox, described.
+  std::vector<std::string> leftovers();
+
+  // The connection, or null when there is none (always, for a process actor).
   vmci::guest::Driver* driver() { return driver_.get(); }
   // The actor's context id now: 2 for hosts; VMCI_INVALID_ID if unconnected.
   vmci_id context_id() const { return context_id_; }
@@ -95,6 +106,7 @@ class Actor {
 
  private:
   ActorSpec spec_;
+  std::string program_;
   vmci_id context_id_ = VMCI_INVALID_ID;
   std::mutex qpairs_mutex_;  // guards the map, not the pairs
   std::map<std::string, std::unique_ptr<QueuePair>> qpairs_;
@@ -102,6 +114,11 @@ class Actor {
   // Declared after the inbox: destroyed first, so no callback fills a
   // destroyed inbox.
   std::unique_ptr<vmci::guest::Driver> driver_;
+  std::unique_ptr<ProcessActor> process_;
 };
+
+// An actor's spec as JSON and back (what a process actor's child is given).
+nlohmann::json to_json(const ActorSpec& spec);
+ActorSpec actor_spec_from_json(const nlohmann::json& j);
 
 }  // namespace vmci::scenario

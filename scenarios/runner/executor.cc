@@ -96,6 +96,8 @@ class Run {
   Run(const Scenario& s, const Progress& progress, const RunOptions& options)
       : s_(s), progress_(progress), options_(options) {}
   ScenarioOutcome play();
+  // In a process actor's child: one request of the runner (process_actor.h).
+  json serve(const json& request);
 
  private:
   bool start_hostpeer(std::string* error);
@@ -111,6 +113,11 @@ class Run {
   QueuePair& qpair(const Step& step, Actor& actor);
   void wait_op(const Step& step, Actor& actor, StepOutcome& out);
   void control_op(const Step& step);
+  // A step of a process actor, played by its child.
+  void remote(const Step& step, Actor& actor, StepOutcome& out);
+  // `v` (the value of `key`) with variables and actor names replaced by
+  // what they mean here, for a child that knows neither.
+  json resolved(const json& v, const std::string& key);
 
   Actor& actor(const Step& step) { return *actors_.at(step.actor); }
   Clock::time_point step_deadline(const Step& step, int64_t default_ms) const;
@@ -122,10 +129,10 @@ class Run {
   const Scenario& s_;
   const Progress& progress_;
   const RunOptions& options_;
-  SocketDir dir_;
+  std::optional<SocketDir> dir_;  // made when the runner starts its own hostpeer
   // Where the actors connect: the runner's own hostpeer, or --connect's.
   std::string socket_path() const {
-    return options_.connect_socket.empty() ? dir_.socket() : options_.connect_socket;
+    return options_.connect_socket.empty() ? dir_->socket() : options_.connect_socket;
   }
   std::unique_ptr<host::HostPeer> hostpeer_;
   std::map<std::string, std::unique_ptr<Actor>> actors_;
@@ -539,7 +546,16 @@ void Run::control_op(const Step& step) {
   fail("op " + op + " is not implemented by this runner yet");
 }
 
+bool is_actor_op(const std::string& op) {
+  return op == "get_context_id" || op.starts_with("datagram_") || op.starts_with("event_") ||
+         op.starts_with("qpair_") || op.starts_with("doorbell_") || op.starts_with("expect_") ||
+         op.ends_with("_callbacks");
+}
+
 void Run::execute(const Step& step, StepOutcome& out) {
+  if (!step.actor.empty() && actor(step).spec().process && is_actor_op(step.op)) {
+    return remote(step, actor(step), out);
+  }
   if (step.op == "qpair_write_all" || step.op == "qpair_read_all") {
     return stream_op(step, actor(step), out);
   }
@@ -591,6 +607,172 @@ void Run::execute(const Step& step, StepOutcome& out) {
     return wait_op(step, actor(step), out);
   }
   control_op(step);
+}
+
+json to_json(const Value& v) {
+  return json{{"is_handle", v.is_handle},
+              {"context", v.handle.context},
+              {"resource", v.handle.resource},
+              {"number", v.number},
+              {"qpair_actor", v.qpair_actor}};
+}
+
+Value value_from_json(const json& j) {
+  return Value{j.at("is_handle").get<bool>(),
+               VMCI_MAKE_HANDLE(j.at("context").get<vmci_id>(), j.at("resource").get<vmci_id>()),
+               j.at("number").get<int64_t>(), j.at("qpair_actor").get<std::string>()};
+}
+
+json step_to_json(const Step& step, json args) {
+  json j{{"op", step.op},
+         {"actor", step.actor},
+         {"note", step.note},
+         {"path", step.path},
+         {"args", std::move(args)},
+         {"expect",
+          {{"kind", static_cast<int>(step.expect.kind)},
+           {"value", step.expect.value},
+           {"min", step.expect.min},
+           {"max", step.expect.max}}},
+         {"as", step.as}};
+  if (step.timeout_ms) j["timeout_ms"] = *step.timeout_ms;
+  return j;
+}
+
+Step step_from_json(const json& j) {
+  Step step;
+  step.op = j.at("op").get<std::string>();
+  step.actor = j.at("actor").get<std::string>();
+  step.note = j.at("note").get<std::string>();
+  step.path = j.at("path").get<std::string>();
+  step.args = j.at("args");
+  const json& e = j.at("expect");
+  step.expect.kind = static_cast<Expectation::Kind>(e.at("kind").get<int>());
+  step.expect.value = e.at("value").get<int64_t>();
+  step.expect.min = e.at("min").get<int64_t>();
+  step.expect.max = e.at("max").get<int64_t>();
+  step.as = j.at("as").get<std::string>();
+  if (j.contains("timeout_ms")) step.timeout_ms = j["timeout_ms"].get<int64_t>();
+  return step;
+}
+
+json Run::resolved(const json& v, const std::string& key) {
+  if (v.is_object()) {
+    json out = json::object();
+    for (const auto& [k, item] : v.items()) out[k] = resolved(item, k);
+    return out;
+  }
+  if (v.is_array()) {
+    json out = json::array();
+    for (const auto& item : v) out.push_back(resolved(item, key));
+    return out;
+  }
+  // Not values: the op, the actor, the note, the expectation and the name `as` binds.
+  if (!v.is_string() || key == "as" || key == "op" || key == "actor" || key == "note" ||
+      key == "expect") {
+    return v;
+  }
+  const std::string text = v;
+  if (text.starts_with("$")) {
+    if (text.ends_with(".handle")) {
+      const vmci_handle h = handle(v);
+      return json{{"context", h.context}, {"resource", h.resource}};
+    }
+    const Value value = variable(text);
+    if (!value.qpair_actor.empty()) return v;  // the child's own name for its pair
+    if (value.is_handle) return json{{"context", value.handle.context}, {"resource", value.handle.resource}};
+    return value.number;
+  }
+  const bool names_a_context = key == "peer" || key == "context" || key == "context_id";
+  if (names_a_context && actors_.count(text)) return actors_.at(text)->context_id();
+  return v;
+}
+
+void Run::remote(const Step& step, Actor& a, StepOutcome& out) {
+  const bool api = !step.op.starts_with("expect_") && !step.op.ends_with("_callbacks") &&
+                   step.op != "qpair_write_all" && step.op != "qpair_read_all";
+  if (step.args.contains("qpair")) {  // a pair is used only by the actor that bound it
+    const std::string name = step.args["qpair"];
+    const Value value = variable(name);
+    if (value.qpair_actor.empty()) fail(name + " is not a queue pair");
+    if (value.qpair_actor != a.spec().name) {
+      fail(name + " is " + value.qpair_actor + "'s queue pair, not " + a.spec().name + "'s");
+    }
+  }
+  json answer;
+  if (a.process() == nullptr) {
+    answer = json{{"lost", "the actor's process is not running"}};
+  } else {
+    const auto left = std::chrono::duration_cast<milliseconds>(deadline_ - Clock::now()).count();
+    answer = a.process()->request(
+        {{"op", "step"}, {"step", step_to_json(step, resolved(step.args, ""))}, {"deadline_ms", left}});
+  }
+  if (answer.contains("lost")) {
+    // As for a thread actor whose connection is cut: the calls fail.
+    if (!api) fail(step.actor + "'s process is gone (" + answer["lost"].get<std::string>() + ")");
+    out.expected = step.expect.describe();
+    out.actual = proto::describe_result(VMCI_ERROR_UNAVAILABLE);
+    if (!step.expect.matches(VMCI_ERROR_UNAVAILABLE)) fail("unexpected result", out.expected, out.actual);
+    return;
+  }
+  out.expected = answer.value("expected", "");
+  out.actual = answer.value("actual", "");
+  if (answer.value("status", "") != "passed") {
+    fail(answer.value("message", "failed in the actor's process"), out.expected, out.actual);
+  }
+  if (!step.as.empty() && answer.contains("bound")) bind(step.as, value_from_json(answer["bound"]));
+}
+
+json Run::serve(const json& request) {
+  const std::string op = request.value("op", "");
+  const ActorSpec& spec = s_.actors.at(0);
+  if (op == "connect") {
+    auto a = std::make_unique<Actor>(spec);
+    std::string error;
+    const auto until = Clock::now() + milliseconds(2000);
+    int status;
+    // A guest asking for its old id waits until the old context is gone.
+    while ((status = a->connect(request.at("socket").get<std::string>(), &error)) ==
+               VMCI_ERROR_ALREADY_EXISTS &&
+           Clock::now() < until) {
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    const vmci_id cid = a->context_id();
+    actors_[spec.name] = std::move(a);
+    return json{{"status", status}, {"context_id", cid}, {"error", error}};
+  }
+  if (op == "disconnect") {
+    if (auto it = actors_.find(spec.name); it != actors_.end()) it->second->disconnect();
+    return json{{"status", VMCI_SUCCESS}};
+  }
+  if (op == "leftovers") {
+    auto it = actors_.find(spec.name);
+    return json{{"items", it == actors_.end() ? std::vector<std::string>{} : it->second->leftovers()}};
+  }
+  if (op != "step") return json{{"status", "failed"}, {"message", "unknown request " + op}};
+  const Step step = step_from_json(request.at("step"));
+  deadline_ = Clock::now() + milliseconds(request.at("deadline_ms").get<int64_t>());
+  StepOutcome out;
+  json answer;
+  try {
+    execute(step, out);
+    answer["status"] = "passed";
+  } catch (const StepError& e) {
+    answer["status"] = "failed";
+    answer["message"] = e.message;
+    if (!e.expected.empty()) out.expected = e.expected;
+    if (!e.actual.empty()) out.actual = e.actual;
+  } catch (const std::exception& e) {
+    answer["status"] = "failed";
+    answer["message"] = std::string("the actor's process: ") + e.what();
+  }
+  answer["expected"] = out.expected;
+  answer["actual"] = out.actual;
+  if (!step.as.empty()) {
+    std::lock_guard lock(vars_mutex_);
+    if (auto it = vars_.find(step.as); it != vars_.end()) answer["bound"] = to_json(it->second);
+  }
+  return answer;
 }
 
 void Run::started(const StepOutcome& outcome) {
@@ -670,7 +852,7 @@ bool Run::run_steps(const std::vector<Step>& steps, const std::string& prefix) {
 
 bool Run::start_hostpeer(std::string* error) {
   host::Options options;
-  options.socket_path = dir_.socket();
+  options.socket_path = dir_->socket();
   for (const auto& [name, value] : s_.limits) {
     if (name == "max_qp_memory_per_context") options.limits.max_qp_memory_per_context = value;
     if (name == "max_queue_pairs_per_context")
@@ -696,13 +878,6 @@ ScenarioOutcome Run::play() {
     outcome_.ms = ms_since(start);
     return outcome_;
   };
-  for (const auto& spec : s_.actors) {
-    if (spec.process) {
-      return finish(ScenarioOutcome::Status::kFailed,
-                    "actor '" + spec.name +
-                        "' has isolation \"process\", which this runner does not implement yet");
-    }
-  }
   std::string error;
   if (!options_.connect_socket.empty()) {
     if (s_.sets_hostpeer || s_.restarts_hostpeer) {
@@ -711,9 +886,9 @@ ScenarioOutcome Run::play() {
                         (s_.sets_hostpeer ? "sets up its own hostpeer" : "restarts hostpeer") +
                         ", which a hostpeer reached with --connect cannot do");
     }
-  } else if (!dir_.ok()) {
+  } else if (!dir_.emplace().ok()) {
     return finish(ScenarioOutcome::Status::kError,
-                  "no private directory for the socket: " + dir_.error());
+                  "no private directory for the socket: " + dir_->error());
   } else if (!start_hostpeer(&error)) {
     return finish(ScenarioOutcome::Status::kError, "hostpeer did not start: " + error);
   }
@@ -721,7 +896,7 @@ ScenarioOutcome Run::play() {
   for (bool asking : {true, false}) {
     for (const auto& spec : s_.actors) {
       if (spec.context_id.has_value() != asking) continue;
-      auto a = std::make_unique<Actor>(spec);
+      auto a = std::make_unique<Actor>(spec, options_.actor_program);
       // (An id asked for may still be held by a context of the scenario
       // before, going away in a hostpeer reached with --connect.)
       if (!connect_actor(*a, std::min(deadline_, Clock::now() + milliseconds(2000)), &error)) {
@@ -733,9 +908,7 @@ ScenarioOutcome Run::play() {
   }
   const bool passed = run_steps(s_.steps, "");
   for (auto& [name, a] : actors_) {
-    for (const auto& item : a->inbox().contents()) {
-      outcome_.leftovers.push_back(name + ": " + item.describe());
-    }
+    for (const auto& item : a->leftovers()) outcome_.leftovers.push_back(name + ": " + item);
   }
   actors_.clear();
   hostpeer_.reset();
@@ -752,6 +925,18 @@ ScenarioOutcome Run::play() {
 }
 
 }  // namespace
+
+int Executor::serve_actor(const nlohmann::json& spec, int in_fd, int out_fd) {
+  Scenario scenario;
+  scenario.name = "serve-actor";
+  scenario.actors.push_back(actor_spec_from_json(spec));
+  RunOptions options;
+  options.connect_socket = "(the runner's hostpeer)";  // never starts one of its own
+  const Progress quiet;
+  Run run(scenario, quiet, options);
+  serve_requests(in_fd, out_fd, [&](const json& request) { return run.serve(request); });
+  return 0;
+}
 
 ScenarioOutcome Executor::run(const Scenario& scenario) {
   Run run(scenario, progress_, options_);

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "model.h"
 
 namespace vmci::scenario {
@@ -54,6 +56,9 @@ struct RunOptions {
   // runner. Else the socket of a running hostpeer that every scenario uses;
   // scenarios that set `hostpeer` or use `restart_hostpeer` are skipped.
   std::string connect_socket;
+  // What a process actor's child runs: vmci-scenario (by default the
+  // running program, which is it).
+  std::string actor_program = "/proc/self/exe";
 };
 
 class Executor {
@@ -62,6 +67,9 @@ class Executor {
       : progress_(std::move(progress)), options_(std::move(options)) {}
 
   ScenarioOutcome run(const Scenario& scenario);
+  // A process actor's child (`vmci-scenario serve-actor SPEC`): serves the
+  // runner's requests on `in_fd` / `out_fd` until `in_fd` ends.
+  static int serve_actor(const nlohmann::json& spec, int in_fd, int out_fd);
 
  private:
   Progress progress_;

@@ -216,3 +216,74 @@ TEST(Executor, LeftoverItemsAreListedButDoNotFail) {
 
 }  // namespace
 }  // namespace vmci::scenario
+
+namespace vmci::scenario {
+namespace {
+
+// Plays `steps` with a host actor (a thread) and vm1 in a process of its own.
+ScenarioOutcome play_with_a_process(const std::string& steps) {
+  const std::string text = R"({"format": 1, "scenario": "p",
+                             "actors": [{"name": "host", "role": "host"},
+                                        {"name": "vm1", "role": "guest", "isolation": "process"}],
+                             "steps": )" +
+                           steps + "}";
+  LoadError error;
+  auto scenario = parse_scenario("p.json", text, &error);
+  EXPECT_TRUE(scenario.has_value()) << error.describe();
+  if (!scenario) return {};
+  RunOptions options;
+  options.actor_program = VMCI_SCENARIO_BIN;
+  return Executor(Progress{}, options).run(*scenario);
+}
+
+TEST(ProcessActors, AFailedStepInTheChildShowsItsExpectedAndActual) {
+  const auto outcome = play_with_a_process(R"([
+    {"op": "datagram_create_handle", "actor": "vm1", "resource": "any", "as": "$v"},
+    {"op": "datagram_send", "actor": "vm1", "src": "$v", "dst": {"context": "host", "resource": 12345},
+     "payload": {"zeros": 4}, "expect": "VMCI_SUCCESS"}
+  ])");
+  EXPECT_EQ(outcome.status, ScenarioOutcome::Status::kFailed);
+  const StepOutcome step = failed_step(outcome);
+  EXPECT_EQ(step.index, "2");
+  EXPECT_EQ(step.expected, "VMCI_SUCCESS (0)");
+  EXPECT_NE(step.actual.find("VMCI_ERROR_"), std::string::npos) << step.actual;
+}
+
+TEST(ProcessActors, VariablesCrossBetweenTheRunnerAndTheChild) {
+  const auto outcome = play_with_a_process(R"([
+    {"op": "datagram_create_handle", "actor": "host", "resource": 900, "as": "$h"},
+    {"op": "datagram_create_handle", "actor": "vm1", "resource": "any", "as": "$v"},
+    {"op": "get_context_id", "actor": "vm1", "as": "$cid"},
+    {"op": "datagram_send", "actor": "vm1", "src": "$v", "dst": "$h", "payload": {"text": "hi"}},
+    {"op": "expect_datagram", "actor": "host", "handle": "$h", "src": "$v"},
+    {"op": "datagram_send", "actor": "host", "src": "$h", "dst": {"context": "vm1", "resource": 1024},
+     "payload": {"text": "back"}},
+    {"op": "expect_datagram", "actor": "vm1", "handle": "$v", "src": "$h",
+     "payload": {"text": "back"}},
+    {"op": "qpair_alloc", "actor": "vm1", "produce_size": 4096, "consume_size": 4096, "as": "$g"},
+    {"op": "qpair_alloc", "actor": "host", "handle": "$g.handle", "peer": "$cid",
+     "produce_size": 4096, "consume_size": 4096, "as": "$q"},
+    {"op": "qpair_enqueue", "actor": "host", "qpair": "$g", "data": {"zeros": 1},
+     "expect": "VMCI_SUCCESS"}
+  ])");
+  // The last step uses vm1's pair from the host: refused in the runner.
+  EXPECT_EQ(outcome.status, ScenarioOutcome::Status::kFailed);
+  const StepOutcome step = failed_step(outcome);
+  EXPECT_EQ(step.index, "10") << step.message;
+  EXPECT_NE(step.message.find("vm1's queue pair, not host's"), std::string::npos) << step.message;
+}
+
+TEST(ProcessActors, LeftoversComeFromTheChildsInbox) {
+  const auto outcome = play_with_a_process(R"([
+    {"op": "datagram_create_handle", "actor": "host", "resource": 900, "as": "$h"},
+    {"op": "datagram_create_handle", "actor": "vm1", "resource": "any", "as": "$v"},
+    {"op": "datagram_send", "actor": "host", "src": "$h", "dst": "$v", "payload": {"text": "left"}},
+    {"op": "sleep", "ms": 100}
+  ])");
+  EXPECT_EQ(outcome.status, ScenarioOutcome::Status::kPassed) << outcome.reason;
+  ASSERT_EQ(outcome.leftovers.size(), 1u);
+  EXPECT_NE(outcome.leftovers[0].find("vm1: datagram"), std::string::npos) << outcome.leftovers[0];
+}
+
+}  // namespace
+}  // namespace vmci::scenario

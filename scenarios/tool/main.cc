@@ -97,11 +97,21 @@ int main(int argc, char** argv) {
   list->add_option("paths", inputs, "scenario files or directories")->required();
   list->add_option("--only", only, "list only the scenario with this name");
   list->add_option("--skip", skip, "do not list the scenario with this name");
+  // A process actor's child, started by the runner itself (process_actor.h).
+  std::string actor_spec;
+  auto* serve = app.add_subcommand("serve-actor", "");  // hidden: no description
+  serve->add_option("spec", actor_spec)->required();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
+  }
+
+  if (serve->parsed()) {
+    const auto spec = nlohmann::json::parse(actor_spec, nullptr, false);
+    if (spec.is_discarded()) return 2;
+    return Executor::serve_actor(spec, 3, 4);
   }
 
   std::vector<std::string> files;
