@@ -87,6 +87,65 @@ ActorSpec actor_spec_from_json(const nlohmann::json& j) {
   return spec;
 }
 
+nlohmann::json to_json(const InboxItem& item) {
+  return {{"event", item.event},
+          {"subscription", item.subscription},
+          {"context_id", item.context_id},
+          {"qp_context", item.qp.context},
+          {"qp_resource", item.qp.resource},
+          {"peer_id", item.peer_id}};
+}
+
+InboxItem inbox_item_from_json(const nlohmann::json& j) {
+  InboxItem item;
+  item.kind = InboxItem::Kind::kEvent;
+  item.event = j.at("event").get<uint32_t>();
+  item.subscription = j.at("subscription").get<vmci_id>();
+  item.context_id = j.at("context_id").get<vmci_id>();
+  item.qp = VMCI_MAKE_HANDLE(j.at("qp_context").get<vmci_id>(), j.at("qp_resource").get<vmci_id>());
+  item.peer_id = j.at("peer_id").get<vmci_id>();
+  return item;
+}
+
+int Actor::watch_peer_events() {
+  if (process_) {
+    const auto answer = process_->request({{"op", "watch"}});
+    return answer.contains("lost") ? VMCI_ERROR_UNAVAILABLE : answer.value("status", VMCI_ERROR_GENERIC);
+  }
+  if (!driver_) return VMCI_ERROR_UNAVAILABLE;
+  vmci_id id;
+  int status = driver_->event_subscribe(VMCI_EVENT_QP_PEER_DETACH, event_callback(&watched_), &id);
+  if (status >= VMCI_SUCCESS && spec_.host) {
+    status = driver_->event_subscribe(VMCI_EVENT_CTX_REMOVED, event_callback(&watched_), &id);
+  }
+  return status < VMCI_SUCCESS ? status : 0;
+}
+
+std::vector<InboxItem> Actor::watched() {
+  if (process_) {
+    std::vector<InboxItem> out;
+    const auto answer = process_->request({{"op", "watched"}});
+    for (const auto& item : answer.value("items", nlohmann::json::array())) {
+      out.push_back(inbox_item_from_json(item));
+    }
+    return out;
+  }
+  return watched_.contents();
+}
+
+std::vector<std::string> Actor::live_qpairs() {
+  if (process_) {
+    const auto answer = process_->request({{"op", "live_qpairs"}});
+    return answer.value("names", std::vector<std::string>{});
+  }
+  std::vector<std::string> names;
+  std::lock_guard lock(qpairs_mutex_);
+  for (const auto& [name, qp] : qpairs_) {
+    if (qp) names.push_back(name);
+  }
+  return names;
+}
+
 std::vector<std::string> Actor::leftovers() {
   std::vector<std::string> out;
   if (spec_.process) {
@@ -103,6 +162,7 @@ std::vector<std::string> Actor::leftovers() {
 int Actor::connect(const std::string& socket_path, std::string* error) {
   driver_.reset();
   inbox_.clear();
+  watched_.clear();
   if (spec_.process) {
     process_.reset();
     context_id_ = VMCI_INVALID_ID;
@@ -130,6 +190,11 @@ int Actor::connect(const std::string& socket_path, std::string* error) {
   driver_ = vmci::guest::Driver::connect(options, &status, error);
   context_id_ = driver_ ? driver_->get_context_id() : VMCI_INVALID_ID;
   return status;
+}
+
+bool Actor::connected() {
+  if (spec_.process) return process_ && process_->alive() && context_id_ != VMCI_INVALID_ID;
+  return driver_ && driver_->connected();
 }
 
 void Actor::kill() {
@@ -170,8 +235,9 @@ DoorbellCallback Actor::doorbell_callback(std::shared_ptr<DoorbellSlot> slot) {
   };
 }
 
-EventCallback Actor::event_callback() {
-  return [this](vmci_id sub_id, vmci_event_data* ed) {
+EventCallback Actor::event_callback(Inbox* into) {
+  Inbox* inbox = into != nullptr ? into : &inbox_;
+  return [inbox](vmci_id sub_id, vmci_event_data* ed) {
     InboxItem item;
     item.kind = InboxItem::Kind::kEvent;
     item.subscription = sub_id;
@@ -186,7 +252,7 @@ EventCallback Actor::event_callback() {
       item.qp = p.handle;
       item.peer_id = p.peer_id;
     }
-    inbox_.push(std::move(item));
+    inbox->push(std::move(item));
   };
 }
 

@@ -75,6 +75,18 @@ class Actor {
   // Closes the connection cleanly.
   void disconnect();
 
+  // The crash matrix's watch, unseen by the scenario: subscribes to
+  // QP_PEER_DETACH (and, for a host, CTX_REMOVED) with callbacks of its own
+  // that do not feed the inbox. Returns the first failed status, or 0.
+  int watch_peer_events();
+  // What those callbacks saw so far (events only).
+  std::vector<InboxItem> watched();
+  // The names of this actor's queue pairs still attached (not detached).
+  std::vector<std::string> live_qpairs();
+
+  // Connected now: not killed, disconnected or cut off.
+  bool connected();
+
   // A process actor's child, or null (a thread actor, or none running).
   ProcessActor* process() { return process_.get(); }
   // What is left in the inbox, described.
@@ -93,9 +105,9 @@ class Actor {
   // The slot of `name`, or null if this actor never bound it.
   std::unique_ptr<QueuePair>* qpair_slot(const std::string& name);
 
-  // Callbacks for the kernel API calls, feeding the inbox.
+  // Callbacks for the kernel API calls, feeding the inbox (or `into`).
   DatagramCallback datagram_callback();
-  EventCallback event_callback();
+  EventCallback event_callback(Inbox* into = nullptr);
   // For a doorbell whose handle is known once doorbell_create returns:
   // set_handle() then tells the callback which doorbell it is.
   struct DoorbellSlot {
@@ -111,6 +123,7 @@ class Actor {
   std::mutex qpairs_mutex_;  // guards the map, not the pairs
   std::map<std::string, std::unique_ptr<QueuePair>> qpairs_;
   Inbox inbox_;
+  Inbox watched_;  // the crash matrix's events
   // Declared after the inbox: destroyed first, so no callback fills a
   // destroyed inbox.
   std::unique_ptr<vmci::guest::Driver> driver_;
@@ -120,5 +133,7 @@ class Actor {
 // An actor's spec as JSON and back (what a process actor's child is given).
 nlohmann::json to_json(const ActorSpec& spec);
 ActorSpec actor_spec_from_json(const nlohmann::json& j);
+nlohmann::json to_json(const InboxItem& item);
+InboxItem inbox_item_from_json(const nlohmann::json& j);
 
 }  // namespace vmci::scenario

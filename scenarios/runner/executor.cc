@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "actor.h"
@@ -113,6 +114,14 @@ class Run {
   QueuePair& qpair(const Step& step, Actor& actor);
   void wait_op(const Step& step, Actor& actor, StepOutcome& out);
   void control_op(const Step& step);
+  // The crash matrix (RunOptions::kill): kills the actor, checks what the
+  // survivors saw, ends them, and checks that nothing of them is left.
+  void kill_and_check(const std::string& victim);
+  // Plays the cut before steps[i]: a step of its own, then the rest not run.
+  bool crash_matrix_cut(const std::vector<Step>& steps, size_t i);
+  // What hostpeer holds now, through the stats request; fails the step if
+  // it does not answer.
+  proto::StatsBody holdings();
   // A step of a process actor, played by its child.
   void remote(const Step& step, Actor& actor, StepOutcome& out);
   // `v` (the value of `key`) with variables and actor names replaced by
@@ -136,6 +145,14 @@ class Run {
   }
   std::unique_ptr<host::HostPeer> hostpeer_;
   std::map<std::string, std::unique_ptr<Actor>> actors_;
+  // The crash matrix: the runner's own host connection (for the stats
+  // request), what hostpeer held and /dev/shm had before the scenario, and
+  // the queue-pair variables detached since.
+  std::unique_ptr<vmci::guest::Driver> watcher_;
+  proto::StatsBody held_before_{};
+  std::set<std::string> shm_before_;
+  std::mutex detached_mutex_;
+  std::set<std::string> detached_;
   std::mutex vars_mutex_;
   std::map<std::string, Value> vars_;
   Clock::time_point deadline_;
@@ -745,6 +762,15 @@ json Run::serve(const json& request) {
     if (auto it = actors_.find(spec.name); it != actors_.end()) it->second->disconnect();
     return json{{"status", VMCI_SUCCESS}};
   }
+  if (op == "watch" || op == "watched" || op == "live_qpairs") {
+    auto it = actors_.find(spec.name);
+    if (it == actors_.end()) return json{{"status", VMCI_ERROR_UNAVAILABLE}};
+    if (op == "watch") return json{{"status", it->second->watch_peer_events()}};
+    if (op == "live_qpairs") return json{{"names", it->second->live_qpairs()}};
+    json items = json::array();
+    for (const auto& item : it->second->watched()) items.push_back(to_json(item));
+    return json{{"items", items}};
+  }
   if (op == "leftovers") {
     auto it = actors_.find(spec.name);
     return json{{"items", it == actors_.end() ? std::vector<std::string>{} : it->second->leftovers()}};
@@ -775,6 +801,168 @@ json Run::serve(const json& request) {
   return answer;
 }
 
+
+std::set<std::string> shm_entries() {
+  std::set<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", ec)) {
+    names.insert(entry.path().filename().string());
+  }
+  return names;
+}
+
+proto::StatsBody Run::holdings() {
+  proto::StatsBody stats{};
+  const int status = watcher_ ? watcher_->hostpeer_stats(&stats) : VMCI_ERROR_UNAVAILABLE;
+  if (status < VMCI_SUCCESS) fail("hostpeer does not answer the stats request: " + proto::describe_result(status));
+  return stats;
+}
+
+// What the crash matrix compares: what hostpeer holds, not what it counted.
+std::string holdings_differ(const proto::StatsBody& before, const proto::StatsBody& now) {
+  std::string out;
+  auto check = [&](const char* name, uint64_t a, uint64_t b) {
+    if (a != b) out += std::string(out.empty() ? "" : ", ") + name + " " + std::to_string(a) + " -> " + std::to_string(b);
+  };
+  check("guest_contexts", before.guest_contexts, now.guest_contexts);
+  check("host_connections", before.host_connections, now.host_connections);
+  check("host_datagram_handles", before.host_datagram_handles, now.host_datagram_handles);
+  check("queue_pairs", before.queue_pairs, now.queue_pairs);
+  check("queue_pair_bytes", before.queue_pair_bytes, now.queue_pair_bytes);
+  check("doorbells", before.doorbells, now.doorbells);
+  check("ring_channels", before.ring_channels, now.ring_channels);
+  check("ring_grants", before.ring_grants, now.ring_grants);
+  check("pending_datagrams", before.pending_datagrams, now.pending_datagrams);
+  check("pending_datagram_bytes", before.pending_datagram_bytes, now.pending_datagram_bytes);
+  return out;
+}
+
+bool Run::crash_matrix_cut(const std::vector<Step>& steps, size_t i) {
+  StepOutcome out;
+  out.index = std::to_string(i + 1);
+  out.actor = options_.kill->actor;
+  out.op = "kill (crash matrix)";
+  out.note = "SIGKILL before step " + std::to_string(i + 1) + " (" + steps[i].op + ")";
+  const auto start = Clock::now();
+  started(out);
+  bool ok = true;
+  try {
+    kill_and_check(options_.kill->actor);
+    out.status = StepOutcome::Status::kPassed;
+  } catch (const StepError& e) {
+    out.status = StepOutcome::Status::kFailed;
+    out.message = e.message;
+    out.expected = e.expected;
+    out.actual = e.actual;
+    ok = false;
+  }
+  out.ms = ms_since(start);
+  record(out);
+  for (size_t j = i; j < steps.size(); ++j) {
+    StepOutcome skipped;
+    skipped.index = std::to_string(j + 1);
+    skipped.path = steps[j].path;
+    skipped.actor = steps[j].actor;
+    skipped.op = steps[j].op;
+    skipped.status = StepOutcome::Status::kNotRun;
+    std::lock_guard lock(outcome_mutex_);
+    outcome_.steps.push_back(skipped);
+  }
+  return ok;
+}
+
+void Run::kill_and_check(const std::string& victim) {
+  Actor& dead = *actors_.at(victim);
+  const vmci_id cid = dead.context_id();
+  const bool running = dead.connected();
+  // What each survivor must hear: one QP_PEER_DETACH per pair it shares
+  // with the victim, and (hosts, when a guest dies) one CTX_REMOVED.
+  std::set<uint64_t> victims_pairs;
+  if (running) {
+    for (const auto& name : dead.live_qpairs()) victims_pairs.insert(proto::handle_key(variable(name).handle));
+  }
+  struct Expected {
+    std::set<uint64_t> detaches;
+    bool removed = false;
+  };
+  std::map<std::string, Expected> expected;
+  for (auto& [name, a] : actors_) {
+    if (name == victim || !a->connected()) continue;
+    if (!running) continue;
+    if (const int status = a->watch_peer_events(); status < VMCI_SUCCESS) {
+      fail(name + " could not subscribe to the crash matrix's events: " + proto::describe_result(status));
+    }
+    Expected& e = expected[name];
+    for (const auto& qp : a->live_qpairs()) {
+      const uint64_t key = proto::handle_key(variable(qp).handle);
+      if (victims_pairs.count(key)) e.detaches.insert(key);
+    }
+    e.removed = a->spec().host && !dead.spec().host;
+  }
+  dead.kill();
+
+  // Every expected event within 5 s; then none more within 200 ms.
+  std::vector<std::string> problems;
+  auto tally = [&](bool final) {
+    bool all = true;
+    for (auto& [name, e] : expected) {
+      std::map<uint64_t, int> detached;
+      int removed = 0;
+      for (const auto& item : actors_.at(name)->watched()) {
+        if (item.event == VMCI_EVENT_QP_PEER_DETACH && item.peer_id == cid) ++detached[proto::handle_key(item.qp)];
+        if (item.event == VMCI_EVENT_CTX_REMOVED && item.context_id == cid) ++removed;
+      }
+      for (uint64_t key : e.detaches) {
+        if (detached[key] < 1) all = false;
+        if (final && detached[key] != 1) {
+          problems.push_back(name + " got " + std::to_string(detached[key]) + " QP_PEER_DETACH for " +
+                             proto::to_string(proto::handle_from_key(key)) + ", not 1");
+        }
+      }
+      for (const auto& [key, n] : detached) {
+        if (final && !e.detaches.count(key) && n > 0) {
+          problems.push_back(name + " got QP_PEER_DETACH for " + proto::to_string(proto::handle_from_key(key)) +
+                             ", which it did not share with " + victim);
+        }
+      }
+      const int want_removed = e.removed ? 1 : 0;
+      if (removed < want_removed) all = false;
+      if (final && removed != want_removed) {
+        problems.push_back(name + " got " + std::to_string(removed) + " CTX_REMOVED for context " +
+                           std::to_string(cid) + ", not " + std::to_string(want_removed));
+      }
+    }
+    return all;
+  };
+  const auto until = Clock::now() + milliseconds(5000);
+  while (!tally(false) && Clock::now() < until) std::this_thread::sleep_for(milliseconds(10));
+  std::this_thread::sleep_for(milliseconds(200));
+  tally(true);
+
+  // The others end cleanly; then hostpeer must hold what it held before.
+  for (auto& [name, a] : actors_) {
+    if (name != victim) a->disconnect();
+  }
+  std::string differ;
+  const auto settle_until = Clock::now() + milliseconds(5000);
+  do {
+    differ = holdings_differ(held_before_, holdings());
+    if (differ.empty()) break;
+    std::this_thread::sleep_for(milliseconds(10));
+  } while (Clock::now() < settle_until);
+  if (!differ.empty()) problems.push_back("hostpeer still holds what the scenario made: " + differ);
+  std::vector<std::string> left;
+  for (const auto& name : shm_entries()) {
+    if (!shm_before_.count(name)) left.push_back(name);
+  }
+  if (!left.empty()) problems.push_back("/dev/shm gained " + std::to_string(left.size()) + " entries, e.g. " + left[0]);
+  if (!problems.empty()) {
+    std::string text;
+    for (const auto& p : problems) text += (text.empty() ? "" : "; ") + p;
+    fail(text);
+  }
+}
+
 void Run::started(const StepOutcome& outcome) {
   std::lock_guard lock(outcome_mutex_);
   if (progress_.step_started) progress_.step_started(outcome);
@@ -789,6 +977,9 @@ void Run::record(StepOutcome outcome) {
 bool Run::run_steps(const std::vector<Step>& steps, const std::string& prefix) {
   for (size_t i = 0; i < steps.size(); ++i) {
     const Step& step = steps[i];
+    if (prefix.empty() && options_.kill && options_.kill->step == i) {
+      return crash_matrix_cut(steps, i);
+    }
     StepOutcome out;
     out.index = prefix.empty() ? std::to_string(i + 1) : prefix + "." + std::to_string(i + 1);
     out.path = step.path;
@@ -891,6 +1082,18 @@ ScenarioOutcome Run::play() {
                   "no private directory for the socket: " + dir_->error());
   } else if (!start_hostpeer(&error)) {
     return finish(ScenarioOutcome::Status::kError, "hostpeer did not start: " + error);
+  }
+  if (options_.kill) {
+    int status;
+    watcher_ = vmci::guest::Driver::connect(
+        {.socket_path = socket_path(), .role = proto::Role::kHost}, &status, &error);
+    if (!watcher_) return finish(ScenarioOutcome::Status::kError, "the crash matrix's host connection: " + error);
+    try {
+      held_before_ = holdings();
+    } catch (const StepError& e) {
+      return finish(ScenarioOutcome::Status::kError, e.message);
+    }
+    shm_before_ = shm_entries();
   }
   // Actors that ask for a context id connect first.
   for (bool asking : {true, false}) {

@@ -51,6 +51,15 @@ struct Progress {
   std::function<void(const StepOutcome&)> step_finished;
 };
 
+// The crash matrix's cut: `actor` (a process actor) gets SIGKILL just
+// before top-level step `step` (0-based), and the steps from there are not
+// played; the runner checks instead what the others saw and that hostpeer
+// is back to what it held before the scenario.
+struct KillPoint {
+  std::string actor;
+  size_t step = 0;
+};
+
 struct RunOptions {
   // Empty: every scenario gets a hostpeer of its own, embedded in the
   // runner. Else the socket of a running hostpeer that every scenario uses;
@@ -59,6 +68,7 @@ struct RunOptions {
   // What a process actor's child runs: vmci-scenario (by default the
   // running program, which is it).
   std::string actor_program = "/proc/self/exe";
+  std::optional<KillPoint> kill;
 };
 
 class Executor {

@@ -122,6 +122,11 @@ json ProcessActor::request(json request) {
   return answer;
 }
 
+bool ProcessActor::alive() {
+  std::lock_guard lock(mutex_);
+  return !gone_;
+}
+
 void ProcessActor::kill() {
   {
     std::lock_guard lock(mutex_);

@@ -40,6 +40,8 @@ class ProcessActor {
   // SIGKILL, and waits until the child is reaped.
   void kill();
   pid_t pid() const { return pid_; }
+  // False once the child is gone (killed, crashed, ended).
+  bool alive();
 
  private:
   void read_answers();

@@ -75,6 +75,43 @@ bool write_file(const std::string& path, const std::string& text) {
   return true;
 }
 
+// The crash matrix: one play per (process actor, top-level step).
+int play_kill_matrix(const std::vector<Scenario>& scenarios, const RunOptions& base,
+                     const std::string& report_file, const std::string& junit_file) {
+  std::vector<ScenarioOutcome> outcomes;
+  int cuts = 0, failed = 0;
+  for (const auto& s : scenarios) {
+    std::printf("▶ %s: the crash matrix\n", s.name.c_str());
+    bool any = false;
+    for (const auto& actor : s.actors) {
+      if (!actor.process) continue;
+      any = true;
+      for (size_t step = 0; step < s.steps.size(); ++step) {
+        RunOptions options = base;
+        options.kill = KillPoint{actor.name, step};
+        ScenarioOutcome outcome = Executor(Progress{}, options).run(s);
+        const std::string cut = "kill " + actor.name + " before step " + std::to_string(step + 1) +
+                                " (" + s.steps[step].op + ")";
+        outcome.name = s.name + " [" + cut + "]";
+        ++cuts;
+        const bool ok = outcome.status == ScenarioOutcome::Status::kPassed ||
+                        outcome.status == ScenarioOutcome::Status::kSkipped;
+        if (!ok) ++failed;
+        std::printf("  %s  %s  (%.0f ms)%s%s\n", ok ? "ok  " : "FAIL", cut.c_str(), outcome.ms,
+                    ok ? "" : "\n       ", ok ? "" : outcome.reason.c_str());
+        std::fflush(stdout);
+        outcomes.push_back(std::move(outcome));
+      }
+    }
+    if (!any) std::printf("  no process actor: nothing to kill\n");
+  }
+  std::printf("\n%d cut(s): %d passed, %d failed\n", cuts, cuts - failed, failed);
+  int status = failed == 0 ? 0 : 1;
+  if (!report_file.empty() && !write_file(report_file, json_report(outcomes).dump(2) + "\n")) status = 3;
+  if (!junit_file.empty() && !write_file(junit_file, junit_report(outcomes))) status = 3;
+  return status;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -88,6 +125,10 @@ int main(int argc, char** argv) {
   run->add_option("--skip", skip, "do not play the scenario with this name (repeatable)");
   std::string report_file, junit_file;
   RunOptions run_options;
+  bool kill_matrix = false;
+  run->add_flag("--kill-matrix", kill_matrix,
+                "the crash matrix: play each scenario once per (process actor, step), killing that "
+                "actor just before that step, and check what the others saw and that nothing leaks");
   run->add_option("--connect", run_options.connect_socket,
                   "play against the hostpeer already running on this socket (scenarios that "
                   "set up or restart their own hostpeer are skipped)");
@@ -140,6 +181,8 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
+
+  if (kill_matrix) return play_kill_matrix(scenarios, run_options, report_file, junit_file);
 
   ConsoleReport report(stdout);
   Executor executor(Progress{[&](const StepOutcome& step) { report.step_started(step); },

@@ -20,6 +20,9 @@ inline constexpr bool is_invalid(const vmci_handle& h) {
 inline constexpr uint64_t handle_key(const vmci_handle& h) {
   return (uint64_t{h.context} << 32) | h.resource;
 }
+inline constexpr vmci_handle handle_from_key(uint64_t key) {
+  return vmci_handle{static_cast<vmci_id>(key >> 32), static_cast<vmci_id>(key)};
+}
 
 // "(2:1024)", with "*" for VMCI_INVALID_ID.
 std::string to_string(const vmci_handle& h);
