@@ -4,9 +4,15 @@
 
 namespace vmci::host {
 
-size_t RingChannels::channels_of(uint64_t peer) const {
+size_t RingChannels::owned_by(uint64_t peer) const {
   size_t n = 0;
-  for (const auto& [id, c] : channels_) n += (c.ringer == peer) + (c.owner == peer);
+  for (const auto& [id, c] : channels_) n += c.owner == peer;
+  return n;
+}
+
+size_t RingChannels::rung_by(uint64_t peer) const {
+  size_t n = 0;
+  for (const auto& [id, c] : channels_) n += c.ringer == peer;
   return n;
 }
 
@@ -22,8 +28,7 @@ RingChannels::Channel* RingChannels::find_or_make(uint64_t ringer, uint64_t owne
   for (auto& [id, c] : channels_) {
     if (c.ringer == ringer && c.owner == owner) return &c;
   }
-  if (channels_of(ringer) >= kMaxRingChannelsPerPeer ||
-      channels_of(owner) >= kMaxRingChannelsPerPeer) {
+  if (rung_by(ringer) >= kMaxRingChannelsPerRinger || owned_by(owner) >= kMaxRingChannelsPerOwner) {
     *error = "ring channels used up";
     return nullptr;
   }

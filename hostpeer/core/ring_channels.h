@@ -24,10 +24,11 @@
 
 namespace vmci::host {
 
-// Channels a connection may have, as ringer and as owner together: an
-// owner's delivery thread sleeps on all of its channels at once (one
-// futex_waitv takes 128 words, its own among them).
-inline constexpr size_t kMaxRingChannelsPerPeer = 120;
+// Channels a connection may own: its delivery thread sleeps on all of them
+// at once (one futex_waitv takes 128 words, its own among them).
+inline constexpr size_t kMaxRingChannelsPerOwner = 120;
+// Channels a connection may ring through (a page and a descriptor each).
+inline constexpr size_t kMaxRingChannelsPerRinger = 1024;
 
 using RingChannelFactory = std::function<std::unique_ptr<RingChannelFile>(std::string* error)>;
 
@@ -81,7 +82,8 @@ class RingChannels {
     std::map<uint32_t, Slot> slots;  // granted, by slot number
   };
 
-  size_t channels_of(uint64_t peer) const;
+  size_t owned_by(uint64_t peer) const;
+  size_t rung_by(uint64_t peer) const;
   Channel* find_or_make(uint64_t ringer, uint64_t owner, bool* made, std::string* error);
 
   RingChannelFactory make_;
