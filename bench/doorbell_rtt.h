@@ -4,8 +4,17 @@
 // A round trip: the host endpoint (this process, CPU 0) rings the guest's
 // doorbell; the guest's callback (a child process on CPU 1, a
 // vmci::guest::Driver) rings the host's doorbell back; the host's callback
-// counts the answer and wakes the measuring thread, which sleeps on a
-// std::condition_variable (RttParams::spin: it spins on the count instead).
+// has the answer.
+//
+// Default, chain mode: the host's callback is the pinger. It reads the
+// clock and rings the guest's doorbell for the next round itself, so a
+// round trip (one host callback to the next) wakes two threads, as the
+// futex ping-pong does. The measuring thread rings the first round of the
+// warm-up and of the timed rounds and sleeps until each is done.
+// RttParams::via_thread: the measuring thread rings every round and the
+// host's callback wakes it with the answer, through a
+// std::condition_variable (a third wake-up per round trip), or
+// (RttParams::spin) it spins on the answer count.
 //
 // Handles: the host creates its doorbell with an explicit resource,
 // VMCI_MAKE_HANDLE(VMCI_HOST_CONTEXT_ID, kHostDoorbellResource), and names

@@ -2,8 +2,8 @@
 // doorbell rings while the owner is awake, measured beside their baselines.
 //
 //   vmci-bench [--quick] [--runs N] [--window SECONDS] [--rounds N]
-//              [--figure NAME] [--spin] [--hostpeer-cpu N] [--verbose]
-//              [--json FILE]
+//              [--figure NAME] [--via-thread [--spin]] [--hostpeer-cpu N]
+//              [--verbose] [--json FILE]
 //
 // For each run, for each chunk size, it runs a trial of the queue pair
 // (ours), the shared-memory ring (baseline A) and the socketpair
@@ -228,6 +228,15 @@ std::string micros(double ns) {
   return text;
 }
 
+// How ours' pinger waits, for the report's header.
+const char* pinger_text(const bench::RttParams& p) {
+  if (!p.via_thread) {
+    return ";\nours' pinger is the host's doorbell callback, which rings the next round itself";
+  }
+  if (p.spin) return ", but ours' pinger:\na measuring thread spins on an atomic count (--spin)";
+  return ";\nours' pinger is a measuring thread, on a std::condition_variable (--via-thread)";
+}
+
 std::string cpu_text(int cpu) { return cpu < 0 ? "no CPU (not pinned)" : "CPU " + std::to_string(cpu); }
 
 void print_rtt_report(const std::vector<RttFigure>& figures, const RttResults& results, int runs,
@@ -236,10 +245,10 @@ void print_rtt_report(const std::vector<RttFigure>& figures, const RttResults& r
   std::printf(
       "%svmci-bench: round trips, %d runs of %d timed (after %d warm-up), every one timed;\n"
       "pinger / host side on CPU %d, ponger / guest on CPU %d, daemon's hostpeer on %s;\n"
-      "every waiter sleeps in the kernel, the doorbell pinger %s\n",
+      "every waiter sleeps in the kernel%s\n",
       after_streaming ? "\n" : "", runs, p.rounds, p.warmup, bench::kConsumerCpu,
       bench::kProducerCpu, cpu_text(p.hostpeer_cpu).c_str(),
-      p.spin ? "excepted (it spins on an atomic count)" : "on a std::condition_variable");
+      pinger_text(p));
   for (const RttFigure& f : figures) {
     std::printf("\n%s: round-trip time in us, p50 and p99 of each run; min / median / max over runs\n",
                 f.name.c_str());
@@ -474,6 +483,7 @@ struct Options {
   double window = 0;  // 0: the default
   int rounds = 0;     // 0: the default
   std::string only;
+  bool via_thread = false;
   bool spin = false;
   bool ours_only = false;
   int hostpeer_cpu = bench::kConsumerCpu;
@@ -488,6 +498,7 @@ int run(const Options& o) {
   bench::RttParams rtt_params;
   rtt_params.warmup = o.quick ? 200 : 1000;
   rtt_params.rounds = o.rounds > 0 ? o.rounds : o.quick ? 2000 : 20000;
+  rtt_params.via_thread = o.via_thread;
   rtt_params.spin = o.spin;
   rtt_params.hostpeer_cpu = o.hostpeer_cpu;
   bench::RingAwakeParams awake_params;
@@ -601,9 +612,15 @@ int main(int argc, char** argv) {
                  "timed round trips per round-trip trial (default 20000, --quick 2000)")
       ->check(CLI::Range(100, 10000000));
   app.add_option("--figure", o.only, "run only this figure (for profiling)");
+  auto* via_thread =
+      app.add_flag("--via-thread", o.via_thread,
+                   "doorbell figures: a measuring thread rings each round and sleeps until the "
+                   "host's callback hands it the answer (default: the callback rings the next "
+                   "round itself)");
   app.add_flag("--spin", o.spin,
-               "doorbell figures: the measuring thread spins on the answer count instead of "
-               "sleeping on a condition variable");
+               "with --via-thread: the measuring thread spins on the answer count instead of "
+               "sleeping on a condition variable")
+      ->needs(via_thread);
   app.add_option("--hostpeer-cpu", o.hostpeer_cpu,
                  "doorbell_rtt_daemon: the CPU of the hostpeer process, -1 for none")
       ->check(CLI::Range(-1, 1023))

@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 namespace bench {
 
@@ -53,6 +55,31 @@ double percentile(std::vector<int64_t>& ns, double q) {
   const size_t index = std::clamp<size_t>(rank, 1, ns.size()) - 1;
   std::nth_element(ns.begin(), ns.begin() + static_cast<ptrdiff_t>(index), ns.end());
   return static_cast<double>(ns[index]);
+}
+
+void set_percentiles(std::vector<int64_t> ns, RttResult& r) {
+  r.p50_ns = percentile(ns, 0.50);
+  r.p99_ns = percentile(ns, 0.99);
+}
+
+SwitchCount::SwitchCount(std::vector<Participant> participants)
+    : participants_(std::move(participants)) {
+  for (const Participant& who : participants_) before_.push_back(context_switches(who.pid));
+}
+
+void SwitchCount::finish(int rounds, RttResult& r) const {
+  r.switches_per_rtt = 0;
+  r.switches_detail.clear();
+  for (size_t i = 0; i < participants_.size(); ++i) {
+    const double per_rtt =
+        static_cast<double>(context_switches(participants_[i].pid) - before_[i]) /
+        static_cast<double>(rounds);
+    r.switches_per_rtt += per_rtt;
+    char text[64];
+    std::snprintf(text, sizeof text, "%s%s %.2f", i ? " + " : "", participants_[i].label.c_str(),
+                  per_rtt);
+    r.switches_detail += text;
+  }
 }
 
 }  // namespace bench

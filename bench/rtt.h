@@ -6,7 +6,10 @@
 // 99th percentiles. Around the timed part it also counts the context
 // switches (voluntary + involuntary, every thread) of each process taking
 // part, read from /proc/PID/task/*/status: a cheap count of how often the
-// path sleeps, which the system-call count follows closely.
+// path sleeps, which the system-call count follows closely. (The doorbell
+// figures' default chain mode times its round trips from its callback's
+// clock reads instead, with the same percentiles and counts: see
+// doorbell_rtt.h.)
 #pragma once
 
 #include <sys/types.h>
@@ -16,6 +19,7 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "futex.h"
@@ -25,10 +29,15 @@
 namespace bench {
 
 struct RttParams {
-  int warmup = 1000;   // round trips before timing
-  int rounds = 20000;  // timed round trips
+  int warmup = 1000;    // round trips before timing
+  int rounds = 20000;   // timed round trips
   double stall_s = 10;  // no answer for this long: the trial failed
-  bool spin = false;    // doorbell figures: the measuring thread spins (else a condition variable)
+  // Doorbell figures. Default (chain mode): the host's doorbell callback
+  // rings the next round itself. via_thread: a measuring thread rings each
+  // round and waits for the callback's answer, on a condition variable or
+  // (spin) spinning on a count.
+  bool via_thread = false;
+  bool spin = false;     // via_thread only
   int hostpeer_cpu = 0;  // doorbell_rtt_daemon: hostpeer's CPU, -1 unpinned
 };
 
@@ -81,6 +90,22 @@ void stop_child(Control& control);
 
 // Nearest-rank percentile `q` (0 < q <= 1) of `ns`; reorders `ns`.
 double percentile(std::vector<int64_t>& ns, double q);
+// Sets r.p50_ns and r.p99_ns from the round trips `ns` (not empty).
+void set_percentiles(std::vector<int64_t> ns, RttResult& r);
+
+// The context switches of a trial's processes from construction (read
+// then) to finish().
+class SwitchCount {
+ public:
+  explicit SwitchCount(std::vector<Participant> participants);
+  // Sets r.switches_per_rtt (all the processes) and r.switches_detail
+  // (each) over the `rounds` round trips since construction.
+  void finish(int rounds, RttResult& r) const;
+
+ private:
+  std::vector<Participant> participants_;
+  std::vector<uint64_t> before_;
+};
 
 // Runs the trial: `round_trip()` does one round trip and returns when the
 // answer is in (it throws if there is none).
@@ -90,8 +115,7 @@ RttResult time_round_trips(const RttParams& p, const std::vector<Participant>& p
   using Clock = std::chrono::steady_clock;
   for (int i = 0; i < p.warmup; ++i) round_trip();
 
-  std::vector<uint64_t> before;
-  for (const Participant& who : participants) before.push_back(context_switches(who.pid));
+  const SwitchCount switches(participants);
   std::vector<int64_t> ns(static_cast<size_t>(p.rounds));
   auto last = Clock::now();
   for (auto& sample : ns) {
@@ -101,17 +125,8 @@ RttResult time_round_trips(const RttParams& p, const std::vector<Participant>& p
     last = now;
   }
   RttResult r;
-  for (size_t i = 0; i < participants.size(); ++i) {
-    const double per_rtt = static_cast<double>(context_switches(participants[i].pid) - before[i]) /
-                           static_cast<double>(p.rounds);
-    r.switches_per_rtt += per_rtt;
-    char text[64];
-    std::snprintf(text, sizeof text, "%s%s %.2f", i ? " + " : "", participants[i].label.c_str(),
-                  per_rtt);
-    r.switches_detail += text;
-  }
-  r.p50_ns = percentile(ns, 0.50);
-  r.p99_ns = percentile(ns, 0.99);
+  switches.finish(p.rounds, r);
+  set_percentiles(std::move(ns), r);
   return r;
 }
 
