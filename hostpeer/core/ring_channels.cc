@@ -37,7 +37,7 @@ RingChannels::Channel* RingChannels::find_or_make(uint64_t ringer, uint64_t owne
   while (next_id_ == 0 || channels_.count(next_id_)) ++next_id_;
   const uint32_t id = next_id_++;
   *made = true;
-  return &channels_.emplace(id, Channel{id, ringer, owner, std::move(memory), {}}).first->second;
+  return &channels_.emplace(id, Channel{id, ringer, owner, std::move(memory)}).first->second;
 }
 
 std::optional<RingGrant> RingChannels::grant(uint64_t ringer, uint64_t owner, vmci_handle doorbell,
@@ -59,7 +59,9 @@ std::optional<RingGrant> RingChannels::grant(uint64_t ringer, uint64_t owner, vm
     return std::nullopt;
   }
   channel->slots.emplace(slot, Slot{key, priv_flags});
-  const uint32_t generation = proto::grant_slot(channel->memory->channel().get(), slot);
+  const uint32_t generation =
+      proto::grant_slot(channel->memory->channel().get(), slot, channel->generations[slot]);
+  channel->generations[slot] = generation;
   return RingGrant{channel->id, slot, generation, ringer, owner, channel->memory, made, made};
 }
 

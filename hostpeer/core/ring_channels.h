@@ -80,6 +80,9 @@ class RingChannels {
     uint64_t owner;
     std::shared_ptr<RingChannelFile> memory;
     std::map<uint32_t, Slot> slots;  // granted, by slot number
+    // The generation each slot was last granted with (not read from the
+    // page, which the ringer can write).
+    std::vector<uint32_t> generations = std::vector<uint32_t>(proto::kRingChannelSlots, 0);
   };
 
   size_t owned_by(uint64_t peer) const;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 namespace vmci::host {
 namespace {
 
@@ -57,6 +59,21 @@ TEST(RingChannels, ARevokedSlotRefusesRingsAndIsGrantedAnewWithAnotherGeneration
   EXPECT_FALSE(proto::take_slot(page, a->slot, a->generation));
   EXPECT_EQ(proto::ring_slot(page, again->slot, again->generation), proto::SlotRing::kRung);
   EXPECT_TRUE(proto::take_slot(page, again->slot, again->generation));
+}
+
+// The ringer can write its page; the next generation is hostpeer's own.
+TEST(RingChannels, ARingerThatRewritesAGenerationCannotChooseTheNextOne) {
+  RingChannels channels;
+  std::string error;
+  auto a = channels.grant(1, 2, kDoorbell, 0, &error);
+  ASSERT_TRUE(a);
+  proto::RingChannel* page = a->memory->channel().get();
+  std::atomic_ref<uint32_t>(page->slots[a->slot]).store(41u << 8);
+  channels.revoke(kDoorbell);
+  auto again = channels.grant(1, 2, kOther, 0, &error);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->slot, a->slot);
+  EXPECT_EQ(again->generation, a->generation + 1);
 }
 
 TEST(RingChannels, APeerGoingClosesEveryChannelItIsASideOfAndRevokesThem) {

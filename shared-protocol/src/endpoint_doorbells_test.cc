@@ -42,7 +42,7 @@ const vmci_handle kA{16, 1}, kB{16, 2};
 
 TEST_F(EndpointDoorbellsTest, OnlyGrantedSlotsRingADoorbell) {
   make(kA);
-  const uint32_t generation = grant_slot(channel.get(), 4);
+  const uint32_t generation = grant_slot(channel.get(), 4, 0);
   ASSERT_TRUE(doorbells.add_grant(kA, 9, channel, 4, generation));
   ring_slot(channel.get(), 4, generation);
   EXPECT_EQ(rung_resources(), std::vector<uint32_t>{1});
@@ -53,7 +53,7 @@ TEST_F(EndpointDoorbellsTest, OnlyGrantedSlotsRingADoorbell) {
 
 TEST_F(EndpointDoorbellsTest, ABitmapRingAndASlotRingBeforeOneScanAreOneCallback) {
   const uint64_t index = make(kA);
-  const uint32_t generation = grant_slot(channel.get(), 0);
+  const uint32_t generation = grant_slot(channel.get(), 0, 0);
   doorbells.add_grant(kA, 9, channel, 0, generation);
   ring(notify, index);
   ring_slot(channel.get(), 0, generation);
@@ -64,7 +64,7 @@ TEST_F(EndpointDoorbellsTest, ABitmapRingAndASlotRingBeforeOneScanAreOneCallback
 TEST_F(EndpointDoorbellsTest, AnInactiveDoorbellsRingsWaitUntilItIsActive) {
   const uint64_t index = doorbells.reserve_index();
   ASSERT_EQ(doorbells.insert(kA, index, [] {}), VMCI_SUCCESS);
-  const uint32_t generation = grant_slot(channel.get(), 0);
+  const uint32_t generation = grant_slot(channel.get(), 0, 0);
   ASSERT_TRUE(doorbells.add_grant(kA, 9, channel, 0, generation));  // may come before activation
   ring_slot(channel.get(), 0, generation);
   EXPECT_TRUE(rung_resources().empty());
@@ -76,7 +76,7 @@ TEST_F(EndpointDoorbellsTest, GrantsGoWithTheirDoorbellOrChannel) {
   EXPECT_FALSE(doorbells.add_grant(kA, 9, channel, 0, 1));  // no such doorbell
   make(kA);
   make(kB);
-  const uint32_t ga = grant_slot(channel.get(), 0), gb = grant_slot(channel.get(), 1);
+  const uint32_t ga = grant_slot(channel.get(), 0, 0), gb = grant_slot(channel.get(), 1, 0);
   doorbells.add_grant(kA, 9, channel, 0, ga);
   doorbells.add_grant(kB, 9, channel, 1, gb);
   ASSERT_EQ(doorbells.remove(kA, false), VMCI_SUCCESS);

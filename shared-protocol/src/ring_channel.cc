@@ -15,11 +15,9 @@ constexpr uint32_t generation_of(uint32_t word) { return word >> 8; }
 
 }  // namespace
 
-uint32_t grant_slot(RingChannel* channel, uint32_t slot) {
-  auto word = slot_word(channel, slot);
-  uint32_t generation = generation_of(word.load(std::memory_order_relaxed)) + 1;
-  if (generation >= (1u << 24)) generation = 1;
-  word.store(generation << 8, std::memory_order_seq_cst);
+uint32_t grant_slot(RingChannel* channel, uint32_t slot, uint32_t previous) {
+  const uint32_t generation = previous + 1 >= (1u << 24) ? 1 : previous + 1;
+  slot_word(channel, slot).store(generation << 8, std::memory_order_seq_cst);
   return generation;
 }
 

@@ -19,7 +19,7 @@ std::shared_ptr<RingChannel> new_channel() {
 
 TEST(RingChannel, AGrantedSlotRingsAndIsTakenOnceHoweverManyRings) {
   auto channel = new_channel();
-  const uint32_t generation = grant_slot(channel.get(), 3);
+  const uint32_t generation = grant_slot(channel.get(), 3, 0);
   EXPECT_NE(generation, 0u);
   EXPECT_FALSE(take_slot(channel.get(), 3, generation));
   EXPECT_EQ(ring_slot(channel.get(), 3, generation), SlotRing::kRung);  // nobody sleeps
@@ -38,14 +38,14 @@ TEST(RingChannel, ASlotNeverGrantedOrOutOfRangeRefuses) {
 
 TEST(RingChannel, ARevokedSlotRefusesAndItsPendingRingIsNotTaken) {
   auto channel = new_channel();
-  const uint32_t generation = grant_slot(channel.get(), 0);
+  const uint32_t generation = grant_slot(channel.get(), 0, 0);
   EXPECT_EQ(ring_slot(channel.get(), 0, generation), SlotRing::kRung);
   revoke_slot(channel.get(), 0);
   EXPECT_EQ(ring_slot(channel.get(), 0, generation), SlotRing::kRefused);
   // The owner still takes a ring from before the revocation (the doorbell
   // was alive then); it is gone from the owner's table anyway.
   EXPECT_TRUE(take_slot(channel.get(), 0, generation));
-  const uint32_t again = grant_slot(channel.get(), 0);
+  const uint32_t again = grant_slot(channel.get(), 0, generation);
   EXPECT_NE(again, generation);
   EXPECT_EQ(ring_slot(channel.get(), 0, generation), SlotRing::kRefused);
   EXPECT_FALSE(take_slot(channel.get(), 0, generation));
@@ -55,7 +55,7 @@ TEST(RingChannel, ARevokedSlotRefusesAndItsPendingRingIsNotTaken) {
 // slots and generations hostpeer told it of.
 TEST(RingChannel, AForgedGenerationIsNotTakenByTheOwner) {
   auto channel = new_channel();
-  const uint32_t granted = grant_slot(channel.get(), 5);
+  const uint32_t granted = grant_slot(channel.get(), 5, 0);
   std::atomic_ref<uint32_t>(channel->slots[5]).store(((granted + 7) << 8) | kSlotRung);
   EXPECT_FALSE(take_slot(channel.get(), 5, granted));
   // (A slot never granted is never taken: the owner scans only its grants,
@@ -64,7 +64,7 @@ TEST(RingChannel, AForgedGenerationIsNotTakenByTheOwner) {
 
 TEST(RingChannel, ARingWakesASleepingOwner) {
   auto channel = new_channel();
-  const uint32_t generation = grant_slot(channel.get(), 1);
+  const uint32_t generation = grant_slot(channel.get(), 1, 0);
   NotifyWakeWord* word = &channel->wake;
   const uint32_t seen = sequence(word);
   std::atomic<SlotRing> result{SlotRing::kRefused};

@@ -15,7 +15,7 @@
 // the page can still ring nothing but what it was granted.
 //
 //   // hostpeer, once notify_doorbell allowed ringer -> doorbell:
-//   const uint32_t generation = grant_slot(channel, slot);   // tell both sides
+//   const uint32_t generation = grant_slot(channel, slot, last[slot]);   // tell both sides
 //   // ringer:                                 // owner, after its wait:
 //   if (ring_slot(channel, slot, generation)   if (take_slot(channel, slot, generation)) run();
 //       == SlotRing::kRungWakeNeeded) wake(&channel->wake);
@@ -47,9 +47,11 @@ enum class SlotRing {
   kRefused,         // revoked or granted anew: ask hostpeer
 };
 
-// hostpeer: grants `slot` afresh (not rung, a new generation, never 0) and
-// returns the generation.
-uint32_t grant_slot(RingChannel* channel, uint32_t slot);
+// hostpeer: grants `slot` afresh (not rung) with the generation after
+// `previous` (the one hostpeer last granted it with, 0 if none; never 0,
+// 24 bits) and returns it. hostpeer keeps the generations itself: the
+// ringer can write the page, so what the page says is not trusted.
+uint32_t grant_slot(RingChannel* channel, uint32_t slot, uint32_t previous);
 // hostpeer: later rings of the slot are refused.
 void revoke_slot(RingChannel* channel, uint32_t slot);
 // The ringer: sets the slot if it is still granted with `generation`, then
