@@ -37,7 +37,9 @@ RingChannels::Channel* RingChannels::find_or_make(uint64_t ringer, uint64_t owne
   while (next_id_ == 0 || channels_.count(next_id_)) ++next_id_;
   const uint32_t id = next_id_++;
   *made = true;
-  return &channels_.emplace(id, Channel{id, ringer, owner, std::move(memory)}).first->second;
+  Channel channel{id, ringer, owner, std::move(memory), {},
+                  std::vector<uint32_t>(proto::kRingChannelSlots, 0)};
+  return &channels_.emplace(id, std::move(channel)).first->second;
 }
 
 std::optional<RingGrant> RingChannels::grant(uint64_t ringer, uint64_t owner, vmci_handle doorbell,

@@ -82,7 +82,7 @@ class RingChannels {
     std::map<uint32_t, Slot> slots;  // granted, by slot number
     // The generation each slot was last granted with (not read from the
     // page, which the ringer can write).
-    std::vector<uint32_t> generations = std::vector<uint32_t>(proto::kRingChannelSlots, 0);
+    std::vector<uint32_t> generations;  // kRingChannelSlots of them
   };
 
   size_t owned_by(uint64_t peer) const;
