@@ -1,22 +1,24 @@
 # Installation: headers, libraries, the daemon and runner, a CMake package
-# (find_package(vmci-hostpeer) -> vmci::guest, vmci::proto, vmci::hostpeer)
+# (find_package(vmci-hostpeer) -> vmci::guest, vmci::proto, vmci::trace,
+# vmci::hostpeer)
 # and the pkg-config file vmci-guest.pc for C programs.
 include(CMakePackageConfigHelpers)
 
-install(DIRECTORY shared-protocol/include/ guest-driver/include/ hostpeer/include/
+install(DIRECTORY shared-protocol/include/ trace/include/ guest-driver/include/ hostpeer/include/
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
 # Imported as vmci::proto, vmci::guest, vmci::hostpeer (the names of the aliases).
 set_target_properties(vmci_proto PROPERTIES EXPORT_NAME proto)
+set_target_properties(vmci_trace PROPERTIES EXPORT_NAME trace)
 set_target_properties(vmci_guest PROPERTIES EXPORT_NAME guest)
 set_target_properties(vmci_hostpeer PROPERTIES EXPORT_NAME hostpeer)
 set_target_properties(vmci_warnings PROPERTIES EXPORT_NAME warnings)
 # Installed libraries find libvmci-proto next to them; installed programs in
 # ../lib.
-set_target_properties(vmci_guest PROPERTIES INSTALL_RPATH "$ORIGIN")
+set_target_properties(vmci_guest vmci_trace PROPERTIES INSTALL_RPATH "$ORIGIN")
 set_target_properties(vmci-hostpeer vmci-scenario PROPERTIES
   INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
-install(TARGETS vmci_proto vmci_guest vmci_hostpeer vmci_warnings EXPORT vmci-hostpeer-targets
+install(TARGETS vmci_proto vmci_trace vmci_guest vmci_hostpeer vmci_warnings EXPORT vmci-hostpeer-targets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})

@@ -11,6 +11,7 @@
 #include "server/asio.h"
 #include "server/locked_core.h"
 #include "server/server.h"
+#include "vmci/trace/traced_endpoint.h"
 
 namespace vmci::host {
 
@@ -67,7 +68,16 @@ HostPeer::~HostPeer() {
 const std::string& HostPeer::socket_path() const { return impl_->socket_path; }
 
 std::unique_ptr<Endpoint> HostPeer::connect_host() {
-  return std::make_unique<EmbeddedEndpoint>(impl_->core, impl_->logger);
+  auto endpoint = std::make_unique<EmbeddedEndpoint>(impl_->core, impl_->logger);
+  std::string error;
+  auto file = trace::trace_file_from_environment(&error);
+  if (!file) {
+    if (!error.empty() && impl_->logger) impl_->logger->warn("VMCI_TRACE: {}; not tracing", error);
+    return endpoint;
+  }
+  return std::make_unique<trace::TracedEndpoint>(
+      std::move(endpoint), std::move(file),
+      trace::EndpointIdentity{proto::Role::kHost, true, VMCI_HOST_CONTEXT_ID});
 }
 
 int HostPeer::update_context_id(vmci_id old_cid, vmci_id new_cid) {

@@ -1,6 +1,7 @@
 #include "vmci/guest/driver.h"
 
 #include <atomic>
+#include <cstdio>
 #include <condition_variable>
 #include <cstring>
 #include <map>
@@ -18,6 +19,7 @@
 #include "vmci/proto/handles.h"
 #include "vmci/proto/queue_pair_hypercalls.h"
 #include "vmci/proto/queue_pair_mapping.h"
+#include "vmci/trace/traced_endpoint.h"
 
 namespace vmci::guest {
 
@@ -63,6 +65,37 @@ struct Driver::Impl {
   std::mutex owned_channels_mutex;
   std::map<uint32_t, std::shared_ptr<proto::RingChannel>> owned_channels;  // as an owner, by id
   std::atomic<uint64_t> rung_direct{0}, rung_direct_woke{0}, rung_through_hostpeer{0};
+  // The calls: `direct` itself, or `traced` in front of it (VMCI_TRACE).
+  std::unique_ptr<Direct> direct;
+  std::unique_ptr<trace::TracedEndpoint> traced;
+  Endpoint* calls = nullptr;
+};
+
+// The Endpoint calls as this driver carries them out.
+class Driver::Direct final : public Endpoint {
+ public:
+  explicit Direct(Impl* impl) : impl_(impl) {}
+  vmci_id get_context_id() override;
+  int datagram_create_handle(vmci_id resource, uint32_t flags, uint32_t priv_flags,
+                             DatagramCallback callback, vmci_handle* out) override;
+  int datagram_destroy_handle(vmci_handle handle) override;
+  int datagram_send(const vmci_datagram* dg) override;
+  int event_subscribe(uint32_t event, EventCallback callback, vmci_id* sub_id) override;
+  int event_unsubscribe(vmci_id sub_id) override;
+  int qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle* handle, uint64_t produce_size,
+                  uint64_t consume_size, vmci_id peer, uint32_t flags,
+                  uint32_t priv_flags) override;
+  int qpair_detach(std::unique_ptr<QueuePair>* qpair) override;
+  int doorbell_create(vmci_handle* handle, uint32_t flags, uint32_t priv_flags,
+                      DoorbellCallback callback) override;
+  int doorbell_destroy(vmci_handle handle) override;
+  int doorbell_notify(vmci_handle handle, uint32_t priv_flags) override;
+  void hold_callbacks() override;
+  void release_callbacks() override;
+  bool connected() const override { return impl_->connection->alive(); }
+
+ private:
+  Impl* const impl_;
 };
 
 void Driver::Impl::scan_doorbells() {
@@ -164,6 +197,7 @@ Driver::Driver() = default;
 
 Driver::~Driver() {
   if (!impl_) return;
+  impl_->traced.reset();  // writes the trace's "close" line
   impl_->deliveries->stop();  // a running callback finishes; nothing more is delivered
   impl_->connection.reset();  // closes the socket, joins the reader
   impl_->deliveries.reset();
@@ -215,10 +249,61 @@ std::unique_ptr<Driver> Driver::connect(const ConnectOptions& options, int* stat
               internal::Delivery{0, proto::make_queue_pair_event(cid, event, handle, cid)});
         });
   }
+  impl->direct = std::make_unique<Direct>(impl);
+  impl->calls = impl->direct.get();
+  std::string trace_error;
+  if (auto file = trace::trace_file_from_environment(&trace_error)) {
+    impl->traced = std::make_unique<trace::TracedEndpoint>(
+        *impl->direct, std::move(file),
+        trace::EndpointIdentity{options.role, false, impl->connection->context_id(),
+                                options.context_id, options.priv_flags});
+    impl->calls = impl->traced.get();
+  } else if (!trace_error.empty()) {
+    std::fprintf(stderr, "vmci: VMCI_TRACE: %s; not tracing\n", trace_error.c_str());
+  }
   return driver;
 }
 
-void Driver::abort() { impl_->connection->abort(); }
+vmci_id Driver::get_context_id() { return impl_->calls->get_context_id(); }
+int Driver::datagram_create_handle(vmci_id resource, uint32_t flags, uint32_t priv_flags,
+                                   DatagramCallback callback, vmci_handle* out) {
+  return impl_->calls->datagram_create_handle(resource, flags, priv_flags, std::move(callback),
+                                              out);
+}
+int Driver::datagram_destroy_handle(vmci_handle handle) {
+  return impl_->calls->datagram_destroy_handle(handle);
+}
+int Driver::datagram_send(const vmci_datagram* dg) { return impl_->calls->datagram_send(dg); }
+int Driver::event_subscribe(uint32_t event, EventCallback callback, vmci_id* sub_id) {
+  return impl_->calls->event_subscribe(event, std::move(callback), sub_id);
+}
+int Driver::event_unsubscribe(vmci_id sub_id) { return impl_->calls->event_unsubscribe(sub_id); }
+int Driver::qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle* handle,
+                        uint64_t produce_size, uint64_t consume_size, vmci_id peer,
+                        uint32_t flags, uint32_t priv_flags) {
+  return impl_->calls->qpair_alloc(qpair, handle, produce_size, consume_size, peer, flags,
+                                   priv_flags);
+}
+int Driver::qpair_detach(std::unique_ptr<QueuePair>* qpair) {
+  return impl_->calls->qpair_detach(qpair);
+}
+int Driver::doorbell_create(vmci_handle* handle, uint32_t flags, uint32_t priv_flags,
+                            DoorbellCallback callback) {
+  return impl_->calls->doorbell_create(handle, flags, priv_flags, std::move(callback));
+}
+int Driver::doorbell_destroy(vmci_handle handle) {
+  return impl_->calls->doorbell_destroy(handle);
+}
+int Driver::doorbell_notify(vmci_handle handle, uint32_t priv_flags) {
+  return impl_->calls->doorbell_notify(handle, priv_flags);
+}
+void Driver::hold_callbacks() { impl_->calls->hold_callbacks(); }
+void Driver::release_callbacks() { impl_->calls->release_callbacks(); }
+
+void Driver::abort() {
+  if (impl_->traced) impl_->traced->closed("kill");
+  impl_->connection->abort();
+}
 
 bool Driver::connected() const { return impl_->connection->alive(); }
 
@@ -226,7 +311,7 @@ proto::Role Driver::role() const { return impl_->role; }
 
 std::string Driver::close_reason() const { return impl_->connection->close_reason(); }
 
-vmci_id Driver::get_context_id() {
+vmci_id Driver::Direct::get_context_id() {
   if (impl_->context_id_known) return impl_->cached_context_id;
   // The lazy VMCI_GET_CONTEXT_ID hypercall; its result is cached verbatim.
   const proto::Bytes dg = proto::make_datagram(
@@ -240,7 +325,7 @@ vmci_id Driver::get_context_id() {
   return impl_->cached_context_id;
 }
 
-int Driver::datagram_create_handle(vmci_id resource, uint32_t flags, uint32_t priv_flags,
+int Driver::Direct::datagram_create_handle(vmci_id resource, uint32_t flags, uint32_t priv_flags,
                                    DatagramCallback callback, vmci_handle* out) {
   if (out == nullptr || !callback || (priv_flags & ~VMCI_PRIVILEGE_ALL_FLAGS) != 0) {
     return VMCI_ERROR_INVALID_ARGS;
@@ -271,7 +356,7 @@ int Driver::Impl::create_host_handle(vmci_id resource, uint32_t flags, uint32_t 
   return static_cast<int>(result.result);
 }
 
-int Driver::datagram_destroy_handle(vmci_handle handle) {
+int Driver::Direct::datagram_destroy_handle(vmci_handle handle) {
   const bool from_callback = impl_->deliveries->on_delivery_thread();
   if (impl_->role == proto::Role::kHost) {
     const proto::HandleDestroyBody body{handle};
@@ -288,7 +373,7 @@ int Driver::datagram_destroy_handle(vmci_handle handle) {
   return impl_->handles.remove(handle, from_callback);
 }
 
-int Driver::datagram_send(const vmci_datagram* dg) {
+int Driver::Direct::datagram_send(const vmci_datagram* dg) {
   if (dg == nullptr) return VMCI_ERROR_INVALID_ARGS;
   if (dg->payload_size > VMCI_MAX_DG_SIZE || VMCI_DG_SIZE(dg) > VMCI_MAX_DG_SIZE) {
     return VMCI_ERROR_INVALID_ARGS;
@@ -305,12 +390,12 @@ int Driver::datagram_send(const vmci_datagram* dg) {
   return static_cast<int>(impl_->connection->request(proto::FrameType::kDatagram, bytes).result);
 }
 
-int Driver::event_subscribe(uint32_t event, EventCallback callback, vmci_id* sub_id) {
+int Driver::Direct::event_subscribe(uint32_t event, EventCallback callback, vmci_id* sub_id) {
   std::lock_guard lock(impl_->subscriptions_mutex);
   return impl_->subscriptions.subscribe(event, std::move(callback), sub_id);
 }
 
-int Driver::event_unsubscribe(vmci_id sub_id) {
+int Driver::Direct::event_unsubscribe(vmci_id sub_id) {
   std::unique_lock lock(impl_->subscriptions_mutex);
   const int status = impl_->subscriptions.unsubscribe(sub_id);
   // As FreeBSD: wait for a running callback of it, unless that is the caller.
@@ -339,7 +424,7 @@ int Driver::hostpeer_stats(proto::StatsBody* out) {
   return VMCI_SUCCESS;
 }
 
-int Driver::qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle* handle,
+int Driver::Direct::qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle* handle,
                         uint64_t produce_size, uint64_t consume_size, vmci_id peer, uint32_t flags,
                         uint32_t priv_flags) {
   if (impl_->role == proto::Role::kHost) {
@@ -379,7 +464,7 @@ int Driver::Impl::host_qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handl
   return VMCI_SUCCESS;
 }
 
-int Driver::qpair_detach(std::unique_ptr<QueuePair>* qpair) {
+int Driver::Direct::qpair_detach(std::unique_ptr<QueuePair>* qpair) {
   if (impl_->role == proto::Role::kGuest) return impl_->queue_pairs->detach(qpair);
   if (qpair == nullptr || !*qpair) return VMCI_ERROR_INVALID_ARGS;
   const proto::QueuePairDetachBody body{(*qpair)->handle()};
@@ -391,7 +476,7 @@ int Driver::qpair_detach(std::unique_ptr<QueuePair>* qpair) {
           .result);
 }
 
-int Driver::doorbell_create(vmci_handle* handle, uint32_t flags, uint32_t priv_flags,
+int Driver::Direct::doorbell_create(vmci_handle* handle, uint32_t flags, uint32_t priv_flags,
                             DoorbellCallback callback) {
   const int checked =
       proto::check_doorbell_create(handle != nullptr, bool(callback), flags, priv_flags);
@@ -452,7 +537,7 @@ int Driver::doorbell_create(vmci_handle* handle, uint32_t flags, uint32_t priv_f
   return VMCI_SUCCESS;
 }
 
-int Driver::doorbell_destroy(vmci_handle handle) {
+int Driver::Direct::doorbell_destroy(vmci_handle handle) {
   if (proto::is_invalid(handle)) return VMCI_ERROR_INVALID_ARGS;
   Impl& d = *impl_;
   if (!d.doorbells.contains(handle)) return VMCI_ERROR_NOT_FOUND;
@@ -470,7 +555,7 @@ int Driver::doorbell_destroy(vmci_handle handle) {
   return status;
 }
 
-int Driver::doorbell_notify(vmci_handle handle, uint32_t priv_flags) {
+int Driver::Direct::doorbell_notify(vmci_handle handle, uint32_t priv_flags) {
   if (proto::is_invalid(handle) || (priv_flags & ~VMCI_PRIVILEGE_ALL_FLAGS)) {
     return VMCI_ERROR_INVALID_ARGS;
   }
@@ -509,8 +594,8 @@ Driver::RingCounts Driver::ring_counts() const {
                     impl_->rung_through_hostpeer.load()};
 }
 
-void Driver::hold_callbacks() { impl_->deliveries->hold(); }
+void Driver::Direct::hold_callbacks() { impl_->deliveries->hold(); }
 
-void Driver::release_callbacks() { impl_->deliveries->release(); }
+void Driver::Direct::release_callbacks() { impl_->deliveries->release(); }
 
 }  // namespace vmci::guest

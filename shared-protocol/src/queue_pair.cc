@@ -1,5 +1,7 @@
 #include "vmci/queue_pair.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <atomic>
 #include <vector>
@@ -17,6 +19,41 @@ void consume_iov(struct iovec* iov, size_t n) {
     iov->iov_len -= step;
     n -= step;
   }
+}
+
+uint64_t monotonic_ns() {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1000000000u + static_cast<uint64_t>(now.tv_nsec);
+}
+
+QueuePairCall start_call(QueuePairCall::Op op, uint64_t size) {
+  QueuePairCall call;
+  call.op = op;
+  call.started_ns = monotonic_ns();
+  call.size = size;
+  return call;
+}
+
+constexpr QueuePairCall::Op kCallOf[] = {QueuePairCall::Op::kEnqueue, QueuePairCall::Op::kDequeue,
+                                         QueuePairCall::Op::kPeek};
+
+// The bytes that moved: the first `result` bytes of `buf` (none when the
+// call failed).
+std::span<const uint8_t> moved(const void* buf, int64_t result) {
+  if (result <= 0 || buf == nullptr) return {};
+  return {static_cast<const uint8_t*>(buf), static_cast<size_t>(result)};
+}
+
+// Runs a data call on a plain buffer and shows it to the observer.
+template <typename Call>
+int64_t observe_bytes(QueuePairObserver& observer, const QueuePair& qp, QueuePairCall::Op op,
+                      const void* buf, size_t size, Call&& direct) {
+  QueuePairCall call = start_call(op, size);
+  call.result = direct();
+  call.data = moved(buf, call.result);
+  observer.observed(qp, call);
+  return call.result;
 }
 
 }  // namespace
@@ -38,21 +75,61 @@ bool QueuePair::peer_attached() const {
 }
 
 int64_t QueuePair::enqueue(const void* buf, size_t size) {
+  if (!observer_) return enqueue_direct(buf, size);
+  return observe_bytes(*observer_, *this, QueuePairCall::Op::kEnqueue, buf, size,
+                       [&] { return enqueue_direct(buf, size); });
+}
+
+int64_t QueuePair::dequeue(void* buf, size_t size) {
+  if (!observer_) return dequeue_direct(buf, size);
+  return observe_bytes(*observer_, *this, QueuePairCall::Op::kDequeue, buf, size,
+                       [&] { return dequeue_direct(buf, size); });
+}
+
+int64_t QueuePair::peek(void* buf, size_t size) {
+  if (!observer_) return peek_direct(buf, size);
+  return observe_bytes(*observer_, *this, QueuePairCall::Op::kPeek, buf, size,
+                       [&] { return peek_direct(buf, size); });
+}
+
+int64_t QueuePair::enqueue_direct(const void* buf, size_t size) {
   if (buf == nullptr) return VMCI_ERROR_INVALID_ARGS;
   if (!peer_attached()) return VMCI_ERROR_QUEUEPAIR_NOTATTACHED;
   return proto::enqueue(view_, buf, size, &peer_head_);
 }
 
-int64_t QueuePair::dequeue(void* buf, size_t size) {
+int64_t QueuePair::dequeue_direct(void* buf, size_t size) {
   if (buf == nullptr) return VMCI_ERROR_INVALID_ARGS;
   if (!peer_attached()) return VMCI_ERROR_QUEUEPAIR_NOTATTACHED;
   return proto::dequeue(view_, buf, size, &peer_tail_);
 }
 
-int64_t QueuePair::peek(void* buf, size_t size) {
+int64_t QueuePair::peek_direct(void* buf, size_t size) {
   if (buf == nullptr) return VMCI_ERROR_INVALID_ARGS;
   if (!peer_attached()) return VMCI_ERROR_QUEUEPAIR_NOTATTACHED;
   return proto::peek(view_, buf, size, &peer_tail_);
+}
+
+// Gathers what moved from a copy of the iovec array taken before the call
+// (the call advances the array itself).
+int64_t QueuePair::copy_vector_observed(struct iovec* iov, size_t iov_size, int kind) {
+  QueuePairCall call = start_call(kCallOf[kind], iov_size);
+  std::vector<struct iovec> before;
+  for (size_t at = 0, i = 0; iov != nullptr && at < iov_size; ++i) {
+    before.push_back(iov[i]);
+    at += iov[i].iov_len;
+  }
+  call.result = copy_vector(iov, iov_size, kind);
+  std::vector<uint8_t> bytes;
+  for (const struct iovec& v : before) {
+    if (bytes.size() >= static_cast<size_t>(std::max<int64_t>(call.result, 0))) break;
+    const size_t step = std::min(static_cast<size_t>(call.result) - bytes.size(), v.iov_len);
+    const auto* base = static_cast<const uint8_t*>(v.iov_base);
+    bytes.insert(bytes.end(), base, base + step);
+  }
+  call.data = bytes;
+  observer_->observed(*this, call);
+  return call.result;
 }
 
 int64_t QueuePair::copy_vector(struct iovec* iov, size_t iov_size, int kind) {
@@ -102,29 +179,78 @@ int64_t QueuePair::copy_vector(struct iovec* iov, size_t iov_size, int kind) {
 }
 
 int64_t QueuePair::enquev(struct iovec* iov, size_t iov_size) {
-  return copy_vector(iov, iov_size, kEnqueue);
+  return observer_ ? copy_vector_observed(iov, iov_size, kEnqueue)
+                   : copy_vector(iov, iov_size, kEnqueue);
 }
 int64_t QueuePair::dequev(struct iovec* iov, size_t iov_size) {
-  return copy_vector(iov, iov_size, kDequeue);
+  return observer_ ? copy_vector_observed(iov, iov_size, kDequeue)
+                   : copy_vector(iov, iov_size, kDequeue);
 }
 int64_t QueuePair::peekv(struct iovec* iov, size_t iov_size) {
-  return copy_vector(iov, iov_size, kPeek);
+  return observer_ ? copy_vector_observed(iov, iov_size, kPeek)
+                   : copy_vector(iov, iov_size, kPeek);
+}
+
+int64_t QueuePair::count_observed(QueuePairCall::Op op,
+                                  int64_t (QueuePair::*count)() const) const {
+  if (!observer_) return (this->*count)();
+  QueuePairCall call = start_call(op, 0);
+  call.result = (this->*count)();
+  observer_->observed(*this, call);
+  return call.result;
 }
 
 int64_t QueuePair::produce_free_space() const {
-  return peer_attached() ? proto::produce_free_space(view_) : 0;
+  return count_observed(QueuePairCall::Op::kProduceFreeSpace,
+                        &QueuePair::produce_free_space_direct);
 }
 int64_t QueuePair::produce_buf_ready() const {
-  return peer_attached() ? proto::produce_buf_ready(view_) : 0;
+  return count_observed(QueuePairCall::Op::kProduceBufReady, &QueuePair::produce_buf_ready_direct);
 }
 int64_t QueuePair::consume_free_space() const {
-  return peer_attached() ? proto::consume_free_space(view_) : 0;
+  return count_observed(QueuePairCall::Op::kConsumeFreeSpace,
+                        &QueuePair::consume_free_space_direct);
 }
 int64_t QueuePair::consume_buf_ready() const {
+  return count_observed(QueuePairCall::Op::kConsumeBufReady, &QueuePair::consume_buf_ready_direct);
+}
+
+int64_t QueuePair::produce_free_space_direct() const {
+  return peer_attached() ? proto::produce_free_space(view_) : 0;
+}
+int64_t QueuePair::produce_buf_ready_direct() const {
+  return peer_attached() ? proto::produce_buf_ready(view_) : 0;
+}
+int64_t QueuePair::consume_free_space_direct() const {
+  return peer_attached() ? proto::consume_free_space(view_) : 0;
+}
+int64_t QueuePair::consume_buf_ready_direct() const {
   return peer_attached() ? proto::consume_buf_ready(view_) : 0;
 }
 
+int QueuePair::indexes_observed(QueuePairCall::Op op, uint64_t* tail, uint64_t* head,
+                                int (QueuePair::*get)(uint64_t*, uint64_t*) const) const {
+  if (!observer_) return (this->*get)(tail, head);
+  QueuePairCall call = start_call(op, 0);
+  call.result = (this->*get)(&call.tail, &call.head);
+  if (tail) *tail = call.tail;
+  if (head) *head = call.head;
+  observer_->observed(*this, call);
+  return static_cast<int>(call.result);
+}
+
 int QueuePair::get_produce_indexes(uint64_t* producer_tail, uint64_t* consumer_head) const {
+  return indexes_observed(QueuePairCall::Op::kGetProduceIndexes, producer_tail, consumer_head,
+                          &QueuePair::get_produce_indexes_direct);
+}
+
+int QueuePair::get_consume_indexes(uint64_t* consumer_tail, uint64_t* producer_head) const {
+  return indexes_observed(QueuePairCall::Op::kGetConsumeIndexes, consumer_tail, producer_head,
+                          &QueuePair::get_consume_indexes_direct);
+}
+
+int QueuePair::get_produce_indexes_direct(uint64_t* producer_tail,
+                                          uint64_t* consumer_head) const {
   if (!peer_attached()) return VMCI_ERROR_QUEUEPAIR_NOTATTACHED;
   const proto::QueueIndexes i = proto::produce_indexes(view_);
   if (producer_tail) *producer_tail = i.tail;
@@ -133,7 +259,8 @@ int QueuePair::get_produce_indexes(uint64_t* producer_tail, uint64_t* consumer_h
                                                                        : VMCI_SUCCESS;
 }
 
-int QueuePair::get_consume_indexes(uint64_t* consumer_tail, uint64_t* producer_head) const {
+int QueuePair::get_consume_indexes_direct(uint64_t* consumer_tail,
+                                          uint64_t* producer_head) const {
   if (!peer_attached()) return VMCI_ERROR_QUEUEPAIR_NOTATTACHED;
   const proto::QueueIndexes i = proto::consume_indexes(view_);
   if (consumer_tail) *consumer_tail = i.tail;

@@ -27,10 +27,45 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 
 #include "vmci/proto/queue.h"
 
 namespace vmci {
+
+class QueuePair;
+
+// One data call of a QueuePair, as an observer sees it once it returned.
+struct QueuePairCall {
+  enum class Op {
+    kEnqueue,  // enquev too
+    kDequeue,  // dequev too
+    kPeek,     // peekv too
+    kProduceFreeSpace,
+    kProduceBufReady,
+    kConsumeFreeSpace,
+    kConsumeBufReady,
+    kGetProduceIndexes,
+    kGetConsumeIndexes,
+  };
+  Op op = Op::kEnqueue;
+  uint64_t started_ns = 0;  // CLOCK_MONOTONIC when the call began
+  uint64_t size = 0;        // bytes asked for (enqueue, dequeue, peek)
+  // The bytes that moved (the first `result` bytes given or taken); empty
+  // when none did. Valid only during the observer's call.
+  std::span<const uint8_t> data;
+  int64_t result = 0;
+  uint64_t tail = 0, head = 0;  // get_*_indexes: what the call wrote back
+};
+
+// Sees every data call of the QueuePairs it is attached to (tracing). It
+// is called on the caller's thread, after the call, and must be
+// thread-safe: a pair's producer and consumer threads call it concurrently.
+class QueuePairObserver {
+ public:
+  virtual ~QueuePairObserver() = default;
+  virtual void observed(const QueuePair& qp, const QueuePairCall& call) = 0;
+};
 
 class QueuePair {
  public:
@@ -69,14 +104,34 @@ class QueuePair {
   int get_produce_indexes(uint64_t* producer_tail, uint64_t* consumer_head) const;
   int get_consume_indexes(uint64_t* consumer_tail, uint64_t* producer_head) const;
 
+  // Every later data call is shown to `observer`. Set it before the pair is
+  // used: it is not synchronised with the data calls.
+  void set_observer(std::shared_ptr<QueuePairObserver> observer) {
+    observer_ = std::move(observer);
+  }
+
  private:
   bool peer_attached() const;
+  int64_t enqueue_direct(const void* buf, size_t size);
+  int64_t dequeue_direct(void* buf, size_t size);
+  int64_t peek_direct(void* buf, size_t size);
   int64_t copy_vector(struct iovec* iov, size_t iov_size, int kind);
+  int64_t copy_vector_observed(struct iovec* iov, size_t iov_size, int kind);
+  int64_t count_observed(QueuePairCall::Op op, int64_t (QueuePair::*count)() const) const;
+  int indexes_observed(QueuePairCall::Op op, uint64_t* tail, uint64_t* head,
+                       int (QueuePair::*get)(uint64_t*, uint64_t*) const) const;
+  int get_produce_indexes_direct(uint64_t* producer_tail, uint64_t* consumer_head) const;
+  int get_consume_indexes_direct(uint64_t* consumer_tail, uint64_t* producer_head) const;
+  int64_t produce_free_space_direct() const;
+  int64_t produce_buf_ready_direct() const;
+  int64_t consume_free_space_direct() const;
+  int64_t consume_buf_ready_direct() const;
 
   vmci_handle handle_;
   proto::QueuePairView view_;
   std::shared_ptr<const void> keep_alive_;
   uint32_t* peer_attached_;
+  std::shared_ptr<QueuePairObserver> observer_;
   // The producer's and the consumer's copies of the peer's index (see
   // proto::enqueue), each on its own cache line: the two threads of the
   // contract must not share one.

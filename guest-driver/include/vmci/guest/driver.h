@@ -100,6 +100,7 @@ class Driver final : public Endpoint {
 
  private:
   Driver();
+  class Direct;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

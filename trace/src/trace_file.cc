@@ -1,0 +1,52 @@
+#include "vmci/trace/trace_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace vmci::trace {
+
+std::unique_ptr<TraceFile> TraceFile::open(const std::string& path, std::string* error) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    if (error) *error = "cannot open trace file " + path + ": " + std::strerror(errno);
+    return nullptr;
+  }
+  return std::unique_ptr<TraceFile>(new TraceFile(fd, path));
+}
+
+TraceFile::~TraceFile() { ::close(fd_); }
+
+void TraceFile::write_line(std::string_view line) {
+  std::string buffer;
+  buffer.reserve(line.size() + 1);
+  buffer.append(line);
+  buffer.push_back('\n');
+  ssize_t n;
+  do {
+    n = ::write(fd_, buffer.data(), buffer.size());
+  } while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(buffer.size()) && !failed_.exchange(true)) {
+    std::fprintf(stderr, "vmci trace: writing %s failed: %s\n", path_.c_str(),
+                 n < 0 ? std::strerror(errno) : "short write");
+  }
+}
+
+std::shared_ptr<TraceFile> trace_file_from_environment(std::string* error) {
+  const char* path = std::getenv("VMCI_TRACE");
+  if (path == nullptr || *path == '\0') return nullptr;
+  return TraceFile::open(path, error);
+}
+
+uint64_t monotonic_ns() {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1000000000u + static_cast<uint64_t>(now.tv_nsec);
+}
+
+}  // namespace vmci::trace
