@@ -4,6 +4,7 @@
 //   vmci-scenario run FILE|DIR... [--connect SOCKET] [--only NAME] [--skip NAME]
 //                     [--report FILE] [--junit FILE]
 //   vmci-scenario list FILE|DIR...
+//   vmci-scenario record TRACE... -o FILE [--name NAME]
 //
 // Exit status: 0 all passed or skipped, 1 a scenario failed, 2 a file is not
 // a valid scenario (nothing is run), 3 the runner itself could not work.
@@ -15,6 +16,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "record/recorder.h"
+#include "record/trace_reader.h"
 #include "runner/executor.h"
 #include "runner/loader.h"
 #include "runner/report.h"
@@ -112,6 +115,50 @@ int play_kill_matrix(const std::vector<Scenario>& scenarios, const RunOptions& b
   return status;
 }
 
+// A scenario name from a file name: "echo session.json" -> "echo-session".
+std::string name_from_path(const std::string& path) {
+  std::string name;
+  for (char c : fs::path(path).stem().string()) {
+    const char lower = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const bool ok = (lower >= 'a' && lower <= 'z') || (lower >= '0' && lower <= '9') ||
+                    (!name.empty() && (lower == '_' || lower == '-'));
+    name += ok ? lower : (name.empty() ? 'r' : '-');
+  }
+  return name.empty() ? "recorded" : name;
+}
+
+int record(const std::vector<std::string>& traces, const std::string& output, std::string name) {
+  std::vector<TraceLine> lines;
+  std::string error;
+  if (!read_traces(traces, &lines, &error)) {
+    std::fprintf(stderr, "vmci-scenario: %s\n", error.c_str());
+    return 2;
+  }
+  RecordOptions options;
+  options.name = name.empty() ? name_from_path(output) : std::move(name);
+  Recording recording;
+  if (!record_scenario(lines, options, &recording, &error)) {
+    std::fprintf(stderr, "vmci-scenario: %s\n", error.c_str());
+    return 2;
+  }
+  if (!write_file(output, recording.scenario.dump(2) + "\n")) return 3;
+  // What was written must load: it is the runner's own input.
+  LoadError load_error;
+  if (!load_scenario(output, &load_error)) {
+    std::fprintf(stderr, "vmci-scenario: the recorded scenario does not load: %s\n",
+                 load_error.describe().c_str());
+    return 3;
+  }
+  std::printf("recorded %zu line(s) from %zu trace(s): %zu actor(s), %zu step(s) (%zu poll(s) "
+              "that found nothing left out) -> %s\n",
+              lines.size(), traces.size(), recording.scenario["actors"].size(), recording.steps,
+              recording.dropped_polls, output.c_str());
+  for (const auto& warning : recording.warnings) {
+    std::printf("warning: %s\n", warning.c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -138,6 +185,13 @@ int main(int argc, char** argv) {
   list->add_option("paths", inputs, "scenario files or directories")->required();
   list->add_option("--only", only, "list only the scenario with this name");
   list->add_option("--skip", skip, "do not list the scenario with this name");
+  std::vector<std::string> traces;
+  std::string record_output, record_name;
+  auto* rec = app.add_subcommand(
+      "record", "merge traces (VMCI_TRACE, vmci-hostpeer --trace) into a scenario that replays them");
+  rec->add_option("traces", traces, "trace files (JSON Lines)")->required();
+  rec->add_option("-o,--output", record_output, "the scenario file to write")->required();
+  rec->add_option("--name", record_name, "the scenario's name (default: from the file name)");
   // A process actor's child, started by the runner itself (process_actor.h).
   std::string actor_spec;
   auto* serve = app.add_subcommand("serve-actor", "");  // hidden: no description
@@ -148,6 +202,8 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
+
+  if (rec->parsed()) return record(traces, record_output, record_name);
 
   if (serve->parsed()) {
     const auto spec = nlohmann::json::parse(actor_spec, nullptr, false);

@@ -1,0 +1,774 @@
+#include "record/recorder.h"
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "vmci/host/limits.h"
+#include "vmci/proto/handles.h"
+#include "vmci/proto/names.h"
+#include "vmci/vmci_defs.h"
+
+namespace vmci::scenario {
+namespace {
+
+using nlohmann::json;
+using ordered = nlohmann::ordered_json;
+
+vmci_handle handle_of(const json& j) {
+  return VMCI_MAKE_HANDLE(j.value("context", VMCI_INVALID_ID), j.value("resource", VMCI_INVALID_ID));
+}
+uint64_t key_of(const json& j) { return proto::handle_key(handle_of(j)); }
+
+// An expectation for a recorded result: a status by name, else the number.
+ordered expect_of(int64_t result) {
+  if (result < 0) {
+    const auto name = proto::status_name(result);
+    if (!name.empty()) return std::string(name);
+  }
+  return result;
+}
+
+struct ActorInfo {
+  std::string ep;
+  std::string name;
+  bool host = false;
+  bool embedded = false;
+  vmci_id cid = VMCI_INVALID_ID;
+  vmci_id requested_cid = VMCI_INVALID_ID;
+  uint32_t priv_flags = 0;
+  int64_t pid = 0;
+  uint64_t open_t = 0;
+  bool traced_close = false;
+};
+
+// One queue of a modelled pair: bytes in it as the merged order has them.
+struct QueueModel {
+  uint64_t size = 0;
+  uint64_t ready = 0;
+  uint64_t enqueued = 0, dequeued = 0;  // totals, for the indexes
+  uint64_t free() const { return size - 1 - ready; }
+};
+
+struct PairModel {
+  bool modelled = false;    // both endpoints are traced
+  QueueModel queue[2];      // [0]: the creator's produce queue, [1]: its consume queue
+  int attaches_emitted = 0;
+  int detaches_emitted = 0;
+};
+
+struct QpInfo {
+  std::string var;
+  uint64_t pair = 0;  // handle key
+  bool creator = false;
+};
+
+// One thing that happened, to be played as zero or more steps.
+struct Event {
+  const TraceLine* line = nullptr;  // null: a kill that hostpeer saw
+  size_t actor = 0;
+  uint64_t t = 0;
+};
+
+enum class Readiness { kReady, kWait, kDrop };
+
+class Recorder {
+ public:
+  Recorder(const std::vector<TraceLine>& lines, const RecordOptions& options, Recording* out)
+      : lines_(lines), options_(options), out_(out) {}
+
+  bool run(std::string* error);
+
+ private:
+  bool find_actors(std::string* error);
+  void find_pairs();
+  void find_causes();
+  void queue_events();
+  void add_hostpeer_kills();
+  void schedule();
+  Readiness readiness(const Event& e);
+  Readiness data_readiness(const Event& e, const json& f);
+  void emit(const Event& e);
+  void emit_call(const ActorInfo& a, const json& f);
+  void emit_data_call(const ActorInfo& a, const json& f);
+  void emit_callback(const ActorInfo& a, const json& f);
+  ordered fold_repeats(const std::vector<ordered>& steps) const;
+  ordered build_scenario() const;
+
+  std::string context_ref_name(vmci_id cid) const;
+  ordered context_ref(vmci_id cid) const;
+  ordered handle_ref(const json& h) const;
+  ordered flag_names(std::span<const proto::NamedValue> table, uint32_t flags);
+  std::string bind(const char* prefix, uint64_t key);
+  QpInfo* qpair_of(const ActorInfo& a, const json& f);
+  QueueModel* queue_of(const QpInfo& qp, bool produce);
+  ordered step(const ActorInfo& a, const char* op) const {
+    return ordered{{"op", op}, {"actor", a.name}};
+  }
+  void add(ordered s) { steps_.push_back(std::move(s)); }
+  void warn(std::string w) { out_->warnings.push_back(std::move(w)); }
+
+  const std::vector<TraceLine>& lines_;
+  const RecordOptions& options_;
+  Recording* out_;
+
+  std::vector<ActorInfo> actors_;
+  std::map<std::string, size_t> actor_of_ep_;
+  std::map<vmci_id, std::string> guest_names_;  // recorded cid -> actor name
+  std::map<uint64_t, std::string> handle_vars_;  // handle key -> variable
+  std::map<std::string, int> var_counts_;
+  std::map<std::pair<size_t, uint64_t>, std::string> sub_vars_;  // (actor, sub id)
+  std::map<std::pair<size_t, std::string>, QpInfo> qpairs_;      // (actor, trace's qpair id)
+  std::map<uint64_t, PairModel> pairs_;
+  std::map<uint64_t, int> rings_;                                // doorbell -> rings not yet taken
+  std::map<uint64_t, std::multiset<uint64_t>> unplayed_notifies_;  // doorbell -> start times
+  std::map<uint64_t, std::multiset<uint64_t>> unplayed_sends_;     // dst -> start times
+  std::multiset<std::pair<uint64_t, std::string>> sent_;        // (dst, payload) played, not taken
+  std::set<size_t> closed_;
+  std::map<std::pair<int64_t, int64_t>, std::deque<Event>> threads_;  // (pid, tid) -> events
+  std::vector<ordered> steps_;
+  std::optional<json> limits_;
+  uint64_t first_t_ = UINT64_MAX, last_t_ = 0;
+  size_t forced_ = 0;
+};
+
+bool Recorder::run(std::string* error) {
+  if (!find_actors(error)) return false;
+  find_pairs();
+  find_causes();
+  queue_events();
+  add_hostpeer_kills();
+  schedule();
+  if (forced_ > 0) {
+    warn(std::to_string(forced_) +
+         " step(s) had to be played before what they wait for was (traces from every "
+         "endpoint of the conversation are needed): the replay may fail there");
+  }
+  out_->steps = steps_.size();
+  out_->scenario = build_scenario();
+  return true;
+}
+
+bool Recorder::find_actors(std::string* error) {
+  std::set<std::string> seen_eps;
+  for (const TraceLine& line : lines_) {
+    first_t_ = std::min(first_t_, line.t);
+    last_t_ = std::max(last_t_, line.t);
+    const json& f = line.fields;
+    if (line.from_hostpeer) {
+      if (f["kind"] == "start" && f.contains("limits")) limits_ = f["limits"];
+      continue;
+    }
+    const std::string ep = f["ep"];
+    seen_eps.insert(ep);
+    if (f["kind"] == "open") {
+      if (actor_of_ep_.count(ep)) {
+        *error = line.where + ": a second \"open\" line for endpoint " + ep;
+        return false;
+      }
+      ActorInfo a;
+      a.ep = ep;
+      a.host = f.value("role", "") == "host";
+      a.embedded = f.value("embedded", false);
+      a.cid = f.value("cid", VMCI_INVALID_ID);
+      a.requested_cid = f.value("requested_cid", VMCI_INVALID_ID);
+      a.priv_flags = f.value("priv_flags", 0u);
+      a.pid = f.value("pid", int64_t{0});
+      a.open_t = line.t;
+      actor_of_ep_[ep] = actors_.size();
+      actors_.push_back(a);
+    } else if (f["kind"] == "close") {
+      // Marked once the actors are known (the open line may come later in
+      // the file list).
+    }
+  }
+  for (const std::string& ep : seen_eps) {
+    if (!actor_of_ep_.count(ep)) {
+      *error = "endpoint " + ep + " has lines but no \"open\" line: is its trace cut short?";
+      return false;
+    }
+  }
+  if (actors_.empty()) {
+    *error = "no endpoint's trace among the files (set VMCI_TRACE for the endpoints)";
+    return false;
+  }
+  std::vector<size_t> order(actors_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t x, size_t y) { return actors_[x].open_t < actors_[y].open_t; });
+  int hosts = 0, guests = 0;
+  std::map<vmci_id, int> cid_uses;
+  for (const ActorInfo& a : actors_) {
+    if (!a.host) ++cid_uses[a.cid];
+  }
+  for (size_t i : order) {
+    ActorInfo& a = actors_[i];
+    if (a.host) {
+      a.name = ++hosts == 1 ? "host" : "host" + std::to_string(hosts);
+    } else {
+      a.name = "vm" + std::to_string(++guests);
+      if (cid_uses[a.cid] == 1) guest_names_[a.cid] = a.name;
+    }
+  }
+  for (const TraceLine& line : lines_) {
+    if (!line.from_hostpeer && line.fields["kind"] == "close") {
+      actors_[actor_of_ep_[line.fields["ep"]]].traced_close = true;
+    }
+  }
+  return true;
+}
+
+// Which pairs both of whose endpoints are traced: only those are modelled.
+void Recorder::find_pairs() {
+  std::map<uint64_t, std::vector<const json*>> allocs;
+  std::vector<const TraceLine*> sorted;
+  for (const TraceLine& line : lines_) sorted.push_back(&line);
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const TraceLine* x, const TraceLine* y) { return x->t < y->t; });
+  for (const TraceLine* line : sorted) {
+    const json& f = line->fields;
+    if (!line->from_hostpeer && f["kind"] == "call" && f["op"] == "qpair_alloc" &&
+        f.value("result", -1) == VMCI_SUCCESS && f.contains("out")) {
+      allocs[key_of(f["out"])].push_back(&f);
+    }
+  }
+  for (auto& [key, list] : allocs) {
+    PairModel& pair = pairs_[key];
+    pair.modelled = list.size() >= 2;
+    const json& creator = *list.front();
+    pair.queue[0].size = creator.value("produce_size", uint64_t{0});
+    pair.queue[1].size = creator.value("consume_size", uint64_t{0});
+  }
+}
+
+// Every ring and every send, so that a callback can wait for its cause.
+void Recorder::find_causes() {
+  for (const TraceLine& line : lines_) {
+    const json& f = line.fields;
+    if (line.from_hostpeer || f["kind"] != "call" || f.value("result", -1) < 0) continue;
+    if (f["op"] == "doorbell_notify") unplayed_notifies_[key_of(f["handle"])].insert(line.t);
+    if (f["op"] == "datagram_send") unplayed_sends_[key_of(f["dst"])].insert(line.t);
+  }
+}
+
+void Recorder::queue_events() {
+  std::vector<Event> events;
+  for (const TraceLine& line : lines_) {
+    if (line.from_hostpeer || line.fields["kind"] == "open") continue;
+    events.push_back(Event{&line, actor_of_ep_[line.fields["ep"]], line.t});
+  }
+  std::stable_sort(events.begin(), events.end(),
+                   [](const Event& x, const Event& y) { return x.t < y.t; });
+  for (const Event& e : events) {
+    const json& f = e.line->fields;
+    threads_[{f.value("pid", int64_t{0}), f.value("tid", int64_t{0})}].push_back(e);
+  }
+}
+
+// An endpoint whose trace ends without a "close" line (its process was
+// killed, or exited without closing): hostpeer's trace says when its
+// connection went.
+void Recorder::add_hostpeer_kills() {
+  for (size_t i = 0; i < actors_.size(); ++i) {
+    const ActorInfo& a = actors_[i];
+    if (a.traced_close) continue;
+    std::optional<int64_t> peer;
+    uint64_t admitted = 0;
+    for (const TraceLine& line : lines_) {
+      const json& f = line.fields;
+      if (!line.from_hostpeer || f["kind"] != "admit" || f.value("status", -1) != VMCI_SUCCESS)
+        continue;
+      if (f.value("pid", int64_t{-1}) != a.pid || f.value("cid", VMCI_INVALID_ID) != a.cid ||
+          (f.value("role", "") == "host") != a.host || line.t > a.open_t || line.t < admitted)
+        continue;
+      peer = f.value("peer", int64_t{0});
+      admitted = line.t;
+    }
+    std::optional<uint64_t> removed;
+    for (const TraceLine& line : lines_) {
+      const json& f = line.fields;
+      if (peer && line.from_hostpeer && f["kind"] == "remove" &&
+          f.value("peer", int64_t{0}) == *peer && line.t >= admitted) {
+        removed = line.t;
+        break;
+      }
+    }
+    if (removed) {
+      threads_[{-1, static_cast<int64_t>(i)}].push_back(Event{nullptr, i, *removed});
+    } else {
+      warn("actor " + a.name + " (endpoint " + a.ep +
+           ") has no \"close\" line and no hostpeer trace says when it went: it stays to the "
+           "end of the replay");
+    }
+  }
+}
+
+// Plays the threads' events in start order, each once it is ready.
+void Recorder::schedule() {
+  for (;;) {
+    std::deque<Event>* best = nullptr;
+    std::deque<Event>* earliest = nullptr;
+    Readiness best_readiness = Readiness::kWait;
+    for (auto& [thread, queue] : threads_) {
+      if (queue.empty()) continue;
+      if (!earliest || queue.front().t < earliest->front().t) earliest = &queue;
+      if (best && queue.front().t >= best->front().t) continue;
+      const Readiness r = readiness(queue.front());
+      if (r != Readiness::kWait) {
+        best = &queue;
+        best_readiness = r;
+      }
+    }
+    if (!earliest) return;
+    if (!best) {
+      ++forced_;
+      best = earliest;
+      best_readiness = Readiness::kReady;
+    }
+    const Event e = best->front();
+    best->pop_front();
+    if (best_readiness == Readiness::kReady) {
+      emit(e);
+    } else if (e.line) {
+      const json& f = e.line->fields;
+      if (f["kind"] == "call") ++out_->dropped_polls;
+      if (f["kind"] == "callback" && f["op"] == "datagram") {
+        warn(e.line->where + ": a datagram from " + handle_ref(f["src"]).dump() +
+             " that no traced endpoint sent: its expectation is left out");
+      }
+      // A dropped call or callback still counts as played for its causes.
+      if (f["kind"] == "call" && f["op"] == "doorbell_notify") {
+        auto& times = unplayed_notifies_[key_of(f["handle"])];
+        if (auto it = times.find(e.t); it != times.end()) times.erase(it);
+      }
+    }
+  }
+}
+
+Readiness Recorder::readiness(const Event& e) {
+  if (!e.line) return Readiness::kReady;
+  const json& f = e.line->fields;
+  const std::string kind = f["kind"];
+  if (kind == "call") {
+    const std::string op = f["op"];
+    if (op.rfind("qpair_", 0) == 0 && op != "qpair_alloc" && op != "qpair_detach") {
+      return data_readiness(e, f);
+    }
+    return Readiness::kReady;
+  }
+  if (kind != "callback") return Readiness::kReady;
+  const std::string op = f["op"];
+  if (op == "doorbell") {
+    const uint64_t key = key_of(f["handle"]);
+    if (rings_[key] > 0) return Readiness::kReady;
+    const auto& unplayed = unplayed_notifies_[key];
+    // Its ring is yet to be played; else an earlier expect took it (rings
+    // coalesce) and this callback has nothing of its own to expect.
+    return !unplayed.empty() && *unplayed.begin() < e.t ? Readiness::kWait : Readiness::kDrop;
+  }
+  if (op == "datagram") {
+    const uint64_t key = key_of(f["handle"]);
+    if (sent_.count({key, f.value("payload", "")})) return Readiness::kReady;
+    const auto& unplayed = unplayed_sends_[key];
+    return !unplayed.empty() && *unplayed.begin() < e.t ? Readiness::kWait : Readiness::kDrop;
+  }
+  if (op == "event") {
+    const std::string event = f.value("event", "");
+    const json data = f.value("data", json::object());
+    if (event == "QP_PEER_ATTACH" && data.contains("handle")) {
+      auto it = pairs_.find(key_of(data["handle"]));
+      if (it != pairs_.end() && it->second.modelled && it->second.attaches_emitted < 2)
+        return Readiness::kWait;
+    }
+    if (event == "QP_PEER_DETACH" && data.contains("handle")) {
+      auto it = pairs_.find(key_of(data["handle"]));
+      const vmci_id peer = data.value("peer_id", VMCI_INVALID_ID);
+      bool peer_gone = true;
+      for (size_t i = 0; i < actors_.size(); ++i) {
+        if (!actors_[i].host && actors_[i].cid == peer && !closed_.count(i)) peer_gone = false;
+      }
+      if (it != pairs_.end() && it->second.modelled && it->second.detaches_emitted == 0 &&
+          !peer_gone)
+        return Readiness::kWait;
+    }
+    if (event == "CTX_REMOVED") {
+      const vmci_id cid = data.value("context_id", VMCI_INVALID_ID);
+      for (size_t i = 0; i < actors_.size(); ++i) {
+        if (!actors_[i].host && actors_[i].cid == cid && !closed_.count(i))
+          return Readiness::kWait;
+      }
+    }
+  }
+  return Readiness::kReady;
+}
+
+Readiness Recorder::data_readiness(const Event& e, const json& f) {
+  const ActorInfo& a = actors_[e.actor];
+  QpInfo* qp = qpair_of(a, f);
+  if (!qp) return Readiness::kReady;
+  const std::string op = f["op"];
+  const int64_t result = f.value("result", int64_t{0});
+  const bool enqueue = op == "qpair_enqueue";
+  if (!enqueue && op != "qpair_dequeue" && op != "qpair_peek") return Readiness::kReady;
+  QueueModel* q = queue_of(*qp, enqueue);
+  if (!q) return Readiness::kReady;
+  const uint64_t room = enqueue ? q->free() : q->ready;
+  if (result > 0) return room >= static_cast<uint64_t>(result) ? Readiness::kReady : Readiness::kWait;
+  const int64_t nothing = enqueue ? VMCI_ERROR_QUEUEPAIR_NOSPACE : VMCI_ERROR_QUEUEPAIR_NODATA;
+  if (result == nothing || result == 0) return room > 0 ? Readiness::kDrop : Readiness::kReady;
+  return Readiness::kReady;
+}
+
+QpInfo* Recorder::qpair_of(const ActorInfo& a, const json& f) {
+  if (!f.contains("qpair")) return nullptr;
+  auto it = qpairs_.find({actor_of_ep_[a.ep], f["qpair"].get<std::string>()});
+  return it == qpairs_.end() ? nullptr : &it->second;
+}
+
+QueueModel* Recorder::queue_of(const QpInfo& qp, bool produce) {
+  auto it = pairs_.find(qp.pair);
+  if (it == pairs_.end() || !it->second.modelled) return nullptr;
+  // The creator produces into queue 0; its peer into queue 1.
+  return &it->second.queue[qp.creator == produce ? 0 : 1];
+}
+
+void Recorder::emit(const Event& e) {
+  ActorInfo& a = actors_[e.actor];
+  if (!e.line) {
+    add(step(a, "kill"));
+    closed_.insert(e.actor);
+    return;
+  }
+  const json& f = e.line->fields;
+  const std::string kind = f["kind"];
+  if (kind == "close") {
+    add(step(a, f.value("how", "") == "kill" ? "kill" : "disconnect"));
+    closed_.insert(e.actor);
+  } else if (kind == "callback") {
+    emit_callback(a, f);
+  } else if (kind == "call") {
+    const std::string op = f["op"];
+    if (op.rfind("qpair_", 0) == 0 && op != "qpair_alloc" && op != "qpair_detach") {
+      emit_data_call(a, f);
+    } else {
+      emit_call(a, f);
+    }
+  }
+}
+
+void Recorder::emit_call(const ActorInfo& a, const json& f) {
+  const std::string op = f["op"];
+  const int64_t result = f.value("result", int64_t{0});
+  const bool ok = result >= 0;
+  ordered s = step(a, op.c_str());
+  if (op == "get_context_id") {
+    if (a.host || guest_names_.count(a.cid)) s["expect"] = result;
+  } else if (op == "datagram_create_handle") {
+    const vmci_id resource = f.value("resource", VMCI_INVALID_ID);
+    s["resource"] = resource == VMCI_INVALID_ID ? ordered("any") : ordered(resource);
+    s["flags"] = flag_names(proto::datagram_flags(), f.value("flags", 0u));
+    s["priv_flags"] = flag_names(proto::privilege_flags(), f.value("priv_flags", 0u));
+    s["expect"] = expect_of(result);
+    if (ok && f.contains("out")) s["as"] = bind("$dg", key_of(f["out"]));
+  } else if (op == "datagram_destroy_handle" || op == "doorbell_destroy") {
+    s["handle"] = handle_ref(f["handle"]);
+    s["expect"] = expect_of(result);
+  } else if (op == "datagram_send") {
+    if (!f.contains("dst")) return;  // a null datagram: nothing to replay
+    s["src"] = handle_ref(f["src"]);
+    s["dst"] = handle_ref(f["dst"]);
+    s["payload"] = {{"hex", f.value("payload", "")}};
+    s["expect"] = expect_of(result);
+    const uint64_t dst = key_of(f["dst"]);
+    if (ok) {
+      sent_.insert({dst, f.value("payload", "")});
+      auto& times = unplayed_sends_[dst];
+      if (!times.empty()) times.erase(times.begin());
+    }
+  } else if (op == "event_subscribe") {
+    s["event"] = f.value("event", "");
+    s["expect"] = expect_of(result);
+    if (ok && f.contains("subscription")) {
+      const std::string var = "$sub" + std::to_string(++var_counts_["$sub"]);
+      sub_vars_[{actor_of_ep_[a.ep], f["subscription"].get<uint64_t>()}] = var;
+      s["as"] = var;
+    }
+  } else if (op == "event_unsubscribe") {
+    const uint64_t sub = f.value("subscription", uint64_t{0});
+    auto it = sub_vars_.find({actor_of_ep_[a.ep], sub});
+    s["subscription"] = it != sub_vars_.end() ? ordered(it->second) : ordered(sub);
+    s["expect"] = expect_of(result);
+  } else if (op == "qpair_alloc") {
+    const json in = f.value("handle", json::object());
+    if (!in.empty() && !proto::is_invalid(handle_of(in))) s["handle"] = handle_ref(in);
+    s["produce_size"] = f.value("produce_size", uint64_t{0});
+    s["consume_size"] = f.value("consume_size", uint64_t{0});
+    const vmci_id peer = f.value("peer", VMCI_INVALID_ID);
+    if (peer != VMCI_INVALID_ID) s["peer"] = context_ref(peer);
+    s["flags"] = flag_names(proto::queue_pair_flags(), f.value("flags", 0u));
+    s["priv_flags"] = flag_names(proto::privilege_flags(), f.value("priv_flags", 0u));
+    s["expect"] = expect_of(result);
+    if (ok && f.contains("out") && f.contains("qpair")) {
+      const uint64_t key = key_of(f["out"]);
+      const std::string var = "$qp" + std::to_string(++var_counts_["$qp"]);
+      PairModel& pair = pairs_[key];
+      QpInfo info{var, key, pair.attaches_emitted == 0};
+      ++pair.attaches_emitted;
+      if (info.creator) handle_vars_[key] = var + ".handle";
+      qpairs_[{actor_of_ep_[a.ep], f["qpair"].get<std::string>()}] = info;
+      s["as"] = var;
+    }
+  } else if (op == "qpair_detach") {
+    QpInfo* qp = qpair_of(a, f);
+    if (!qp) {
+      warn("actor " + a.name + " detached a queue pair the trace did not see allocated");
+      return;
+    }
+    s["qpair"] = qp->var;
+    s["expect"] = expect_of(result);
+    ++pairs_[qp->pair].detaches_emitted;
+  } else if (op == "doorbell_create") {
+    const json in = f.value("handle", json::object());
+    const vmci_handle h = handle_of(in);
+    if (!in.empty() && !proto::is_invalid(h) && h.resource != VMCI_INVALID_ID) {
+      s["handle"] = ordered{{"context", context_ref(h.context)}, {"resource", h.resource}};
+    }
+    s["flags"] = flag_names(proto::doorbell_flags(), f.value("flags", 0u));
+    s["priv_flags"] = flag_names(proto::privilege_flags(), f.value("priv_flags", 0u));
+    s["expect"] = expect_of(result);
+    if (ok && f.contains("out")) s["as"] = bind("$db", key_of(f["out"]));
+  } else if (op == "doorbell_notify") {
+    s["handle"] = handle_ref(f["handle"]);
+    s["priv_flags"] = flag_names(proto::privilege_flags(), f.value("priv_flags", 0u));
+    s["expect"] = expect_of(result);
+    const uint64_t key = key_of(f["handle"]);
+    if (ok) {
+      ++rings_[key];
+      auto& times = unplayed_notifies_[key];
+      if (!times.empty()) times.erase(times.begin());
+    }
+  } else if (op != "hold_callbacks" && op != "release_callbacks") {
+    warn("an unknown call \"" + op + "\" of actor " + a.name + " is left out");
+    return;
+  }
+  add(std::move(s));
+}
+
+void Recorder::emit_data_call(const ActorInfo& a, const json& f) {
+  QpInfo* qp = qpair_of(a, f);
+  const std::string op = f["op"];
+  if (!qp) {
+    warn("actor " + a.name + " used a queue pair the trace did not see allocated (" + op + ")");
+    return;
+  }
+  const int64_t result = f.value("result", int64_t{0});
+  ordered s = step(a, op.c_str());
+  s["qpair"] = qp->var;
+  const bool enqueue = op == "qpair_enqueue";
+  if (enqueue || op == "qpair_dequeue" || op == "qpair_peek") {
+    QueueModel* q = queue_of(*qp, enqueue);
+    const uint64_t size = f.value("size", uint64_t{0});
+    const std::string hex = f.value("data", "");
+    if (enqueue) {
+      s["data"] = result > 0 ? ordered{{"hex", hex}} : ordered{{"zeros", size}};
+    } else {
+      s["size"] = result > 0 ? static_cast<uint64_t>(result) : size;
+      if (result > 0) s["expect_data"] = {{"hex", hex}};
+    }
+    s["expect"] = expect_of(result);
+    if (q && result > 0) {
+      const auto n = static_cast<uint64_t>(result);
+      if (enqueue) {
+        q->ready += n;
+        q->enqueued += n;
+      } else if (op == "qpair_dequeue") {
+        q->ready -= n;
+        q->dequeued += n;
+      }
+    }
+    add(std::move(s));
+    return;
+  }
+  if (op == "qpair_get_produce_indexes" || op == "qpair_get_consume_indexes") {
+    s["expect"] = expect_of(result);
+    QueueModel* q = queue_of(*qp, op == "qpair_get_produce_indexes");
+    const uint64_t tail = f.value("tail", uint64_t{0}), head = f.value("head", uint64_t{0});
+    if (result == VMCI_SUCCESS && (!q || (q->enqueued % q->size == tail &&
+                                          q->dequeued % q->size == head))) {
+      s["expect_indexes"] = {{"tail", tail}, {"head", head}};
+    }
+    add(std::move(s));
+    return;
+  }
+  // The four counts.
+  const bool produce = op.find("produce") != std::string::npos;
+  QueueModel* q = queue_of(*qp, produce);
+  std::optional<int64_t> modelled;
+  if (q) {
+    const bool free = op.find("free_space") != std::string::npos;
+    modelled = static_cast<int64_t>(free ? q->free() : q->ready);
+  }
+  if (!modelled || *modelled == result || result < 0) {
+    s["expect"] = expect_of(result);
+  } else {
+    s["note"] = "recorded " + std::to_string(result) + "; in the merged order it is " +
+                std::to_string(*modelled);
+  }
+  add(std::move(s));
+}
+
+void Recorder::emit_callback(const ActorInfo& a, const json& f) {
+  const std::string op = f["op"];
+  if (op == "doorbell") {
+    ordered s = step(a, "expect_doorbell");
+    s["handle"] = handle_ref(f["handle"]);
+    rings_[key_of(f["handle"])] = 0;
+    add(std::move(s));
+  } else if (op == "datagram") {
+    ordered s = step(a, "expect_datagram");
+    const uint64_t key = key_of(f["handle"]);
+    s["handle"] = handle_ref(f["handle"]);
+    s["src"] = handle_ref(f["src"]);
+    s["payload"] = {{"hex", f.value("payload", "")}};
+    if (auto it = sent_.find({key, f.value("payload", "")}); it != sent_.end()) sent_.erase(it);
+    add(std::move(s));
+  } else if (op == "event") {
+    ordered s = step(a, "expect_event");
+    s["event"] = f.value("event", "");
+    const json data = f.value("data", json::object());
+    ordered expected = ordered::object();
+    if (data.contains("context_id")) expected["context_id"] = context_ref(data["context_id"]);
+    if (data.contains("handle")) expected["handle"] = handle_ref(data["handle"]);
+    if (data.contains("peer_id")) expected["peer_id"] = context_ref(data["peer_id"]);
+    if (!expected.empty()) s["data"] = expected;
+    add(std::move(s));
+  }
+}
+
+std::string Recorder::context_ref_name(vmci_id cid) const {
+  switch (cid) {
+    case VMCI_HYPERVISOR_CONTEXT_ID: return "hypervisor";
+    case VMCI_WELL_KNOWN_CONTEXT_ID: return "well_known";
+    case VMCI_HOST_CONTEXT_ID: return "host";
+    case VMCI_INVALID_ID: return "invalid";
+  }
+  auto it = guest_names_.find(cid);
+  return it == guest_names_.end() ? "" : it->second;
+}
+
+ordered Recorder::context_ref(vmci_id cid) const {
+  const std::string name = context_ref_name(cid);
+  return name.empty() ? ordered(cid) : ordered(name);
+}
+
+ordered Recorder::handle_ref(const json& h) const {
+  auto it = handle_vars_.find(key_of(h));
+  if (it != handle_vars_.end()) return it->second;
+  const vmci_handle v = handle_of(h);
+  return ordered{{"context", context_ref(v.context)}, {"resource", v.resource}};
+}
+
+ordered Recorder::flag_names(std::span<const proto::NamedValue> table, uint32_t flags) {
+  ordered names = ordered::array();
+  uint32_t known = 0;
+  for (const auto& entry : table) {
+    const auto bit = static_cast<uint32_t>(entry.value);
+    if (bit != 0 && (flags & bit) == bit && !(known & bit)) {
+      names.push_back(std::string(entry.name));
+      known |= bit;
+    }
+  }
+  if (flags & ~known) {
+    warn("flag bits " + std::to_string(flags & ~known) + " have no name in the format: left out");
+  }
+  return names;
+}
+
+std::string Recorder::bind(const char* prefix, uint64_t key) {
+  const std::string var = prefix + std::to_string(++var_counts_[prefix]);
+  handle_vars_[key] = var;
+  return var;
+}
+
+// Runs of three or more equal steps (polls, mostly) become one repeat.
+ordered Recorder::fold_repeats(const std::vector<ordered>& steps) const {
+  ordered folded = ordered::array();
+  for (size_t i = 0; i < steps.size();) {
+    size_t j = i + 1;
+    while (j < steps.size() && steps[j] == steps[i] && !steps[i].contains("as")) ++j;
+    if (j - i >= 3) {
+      folded.push_back(ordered{{"op", "repeat"},
+                               {"count", j - i},
+                               {"steps", ordered::array({steps[i]})}});
+    } else {
+      for (size_t k = i; k < j; ++k) folded.push_back(steps[k]);
+    }
+    i = j;
+  }
+  return folded;
+}
+
+ordered Recorder::build_scenario() const {
+  ordered s;
+  s["format"] = 1;
+  s["scenario"] = options_.name;
+  s["description"] = options_.description.empty()
+                         ? "recorded by vmci-scenario record from the traces of " +
+                               std::to_string(actors_.size()) + " endpoints"
+                         : options_.description;
+  const uint64_t recorded_ms = last_t_ > first_t_ ? (last_t_ - first_t_) / 1000000 : 0;
+  s["timeout_ms"] = std::max<uint64_t>(30000, 4 * recorded_ms + 10000);
+  if (limits_) {
+    // Only the limits that differ from a default hostpeer's.
+    const host::Limits defaults;
+    const std::map<std::string, uint64_t> default_values = {
+        {"max_qp_memory_per_context", defaults.max_qp_memory_per_context},
+        {"max_queue_pairs_per_context", defaults.max_queue_pairs_per_context},
+        {"max_doorbells_per_context", defaults.max_doorbells_per_context},
+        {"max_host_datagram_handles", defaults.max_host_datagram_handles},
+        {"max_pending_datagram_bytes", defaults.max_pending_datagram_bytes}};
+    ordered limits = ordered::object();
+    for (const auto& [name, value] : default_values) {
+      if (limits_->contains(name) && (*limits_)[name].get<uint64_t>() != value) {
+        limits[name] = (*limits_)[name].get<uint64_t>();
+      }
+    }
+    if (!limits.empty()) s["hostpeer"] = {{"limits", limits}};
+  }
+  ordered actors = ordered::array();
+  std::vector<const ActorInfo*> order;
+  for (const ActorInfo& a : actors_) order.push_back(&a);
+  std::stable_sort(order.begin(), order.end(),
+                   [](const ActorInfo* x, const ActorInfo* y) { return x->open_t < y->open_t; });
+  for (const ActorInfo* a : order) {
+    ordered actor{{"name", a->name}, {"role", a->host ? "host" : "guest"}};
+    if (!a->host) {
+      // The recorded id, so that bytes that name it compare equal.
+      if (guest_names_.count(a->cid)) actor["context_id"] = a->cid;
+      if (a->priv_flags & VMCI_PRIVILEGE_FLAG_RESTRICTED) {
+        actor["priv_flags"] = ordered::array({"RESTRICTED"});
+      }
+    }
+    actors.push_back(actor);
+  }
+  s["actors"] = actors;
+  s["steps"] = fold_repeats(steps_);
+  return s;
+}
+
+}  // namespace
+
+bool record_scenario(const std::vector<TraceLine>& lines, const RecordOptions& options,
+                     Recording* out, std::string* error) {
+  Recorder recorder(lines, options, out);
+  try {
+    return recorder.run(error);
+  } catch (const nlohmann::json::exception& e) {
+    *error = std::string("a trace line has a field of the wrong type: ") + e.what();
+    return false;
+  }
+}
+
+}  // namespace vmci::scenario
