@@ -39,6 +39,14 @@ std::unique_ptr<HostPeer> HostPeer::start(const Options& options, std::string* e
   std::unique_ptr<HostPeer> peer(new HostPeer());
   peer->impl_ = std::make_unique<Impl>(options, log);
   Impl& impl = *peer->impl_;
+  if (!options.trace_path.empty()) {
+    std::string local_error;
+    auto file = trace::TraceFile::open(options.trace_path, error ? error : &local_error);
+    if (!file) return nullptr;
+    impl.core.with([&](Hypervisor& core) {
+      core.trace_to(std::make_shared<RequestTrace>(std::move(file)));
+    });
+  }
   if (!options.socket_path.empty()) {
     std::string local_error;
     if (!impl.server.listen(options.socket_path, error ? error : &local_error)) return nullptr;

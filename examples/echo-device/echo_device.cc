@@ -2,7 +2,9 @@
 // its socket), and serves an echo over queue pairs, woken by doorbells.
 // Written only against the public API (vmci/host/hostpeer.h, vmci/endpoint.h).
 //
-//   echo-device SOCKET     (runs until SIGINT or SIGTERM)
+//   echo-device SOCKET [--trace FILE]     (runs until SIGINT or SIGTERM)
+//
+// --trace FILE: hostpeer writes what it serves to FILE (vmci-scenario record).
 #include <signal.h>
 
 #include <cstdio>
@@ -88,8 +90,9 @@ class EchoDevice {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s SOCKET\n", argv[0]);
+  const bool traced = argc == 4 && std::strcmp(argv[2], "--trace") == 0;
+  if (argc != 2 && !traced) {
+    std::fprintf(stderr, "usage: %s SOCKET [--trace FILE]\n", argv[0]);
     return 2;
   }
   sigset_t stop;
@@ -100,6 +103,7 @@ int main(int argc, char** argv) {
 
   vmci::host::Options options;
   options.socket_path = argv[1];
+  if (traced) options.trace_path = argv[3];
   std::string error;
   auto hostpeer = vmci::host::HostPeer::start(options, &error);
   if (!hostpeer) {

@@ -52,7 +52,7 @@ vmci_id Hypervisor::assign_guest_cid() {
   }
 }
 
-Admission Hypervisor::admit(const PeerHello& hello, PeerSink* sink) {
+Admission Hypervisor::admit_untraced(const PeerHello& hello, PeerSink* sink) {
   Peer peer;
   peer.id = next_peer_id_;
   peer.role = hello.role;
@@ -100,6 +100,7 @@ void Hypervisor::remove(PeerId id) {
   auto it = peers_.find(id);
   if (it == peers_.end()) return;
   const Peer gone = it->second;
+  if (trace_) trace_->removed(gone.id, gone.cid);
   const QpEndpoint endpoint = endpoint_of(gone);
   peers_.erase(it);
   if (gone.role == proto::Role::kGuest) {
@@ -126,7 +127,7 @@ void Hypervisor::remove(PeerId id) {
   log_->info("{} gone ({} pending datagrams dropped)", describe(gone), gone.pending.size());
 }
 
-int64_t Hypervisor::send(PeerId id, std::span<const uint8_t> datagram,
+int64_t Hypervisor::send_untraced(PeerId id, std::span<const uint8_t> datagram,
                          std::shared_ptr<const QueuePairMemory>* memory) {
   auto it = peers_.find(id);
   if (it == peers_.end()) return VMCI_ERROR_UNAVAILABLE;
@@ -272,6 +273,7 @@ int64_t Hypervisor::enqueue(Peer& receiver, std::vector<uint8_t> datagram) {
   receiver.pending.emplace(id, size);
   receiver.pending_bytes += size;
   ++datagrams_routed_;
+  if (trace_) trace_->delivered(receiver.id, receiver.cid, datagram);
   receiver.sink->deliver(id, std::move(datagram));
   return static_cast<int64_t>(size);
 }
@@ -299,7 +301,7 @@ Hypervisor::Peer* Hypervisor::find_guest(vmci_id cid) {
   return it == guests_.end() ? nullptr : &peers_.at(it->second);
 }
 
-HandleResult Hypervisor::create_host_handle(PeerId id, vmci_id resource, uint32_t flags,
+HandleResult Hypervisor::create_host_handle_untraced(PeerId id, vmci_id resource, uint32_t flags,
                                             uint32_t priv_flags) {
   const HandleResult fail{VMCI_ERROR_INVALID_ARGS, VMCI_INVALID_HANDLE};
   auto it = peers_.find(id);
@@ -327,7 +329,7 @@ HandleResult Hypervisor::create_host_handle(PeerId id, vmci_id resource, uint32_
   return {VMCI_SUCCESS, handle};
 }
 
-int Hypervisor::destroy_host_handle(PeerId id, vmci_handle handle) {
+int Hypervisor::destroy_host_handle_untraced(PeerId id, vmci_handle handle) {
   auto peer = peers_.find(id);
   if (peer == peers_.end()) return VMCI_ERROR_UNAVAILABLE;
   if (proto::is_invalid(handle)) return VMCI_ERROR_INVALID_ARGS;
@@ -341,7 +343,7 @@ int Hypervisor::destroy_host_handle(PeerId id, vmci_handle handle) {
   return VMCI_SUCCESS;
 }
 
-int Hypervisor::update_context_id(vmci_id old_cid, vmci_id new_cid) {
+int Hypervisor::update_context_id_untraced(vmci_id old_cid, vmci_id new_cid) {
   Peer* guest = find_guest(old_cid);
   if (guest == nullptr) return VMCI_ERROR_NOT_FOUND;
   if (!VMCI_CONTEXT_IS_VM(new_cid)) return VMCI_ERROR_INVALID_ARGS;
@@ -363,7 +365,7 @@ QpEndpoint Hypervisor::endpoint_of(const Peer& peer) const {
   return QpEndpoint{peer.id, peer.cid, peer.priv_flags};
 }
 
-QueuePairReply Hypervisor::qpair_alloc(PeerId id, const QpAllocRequest& request) {
+QueuePairReply Hypervisor::qpair_alloc_untraced(PeerId id, const QpAllocRequest& request) {
   auto it = peers_.find(id);
   if (it == peers_.end()) return {VMCI_ERROR_UNAVAILABLE, VMCI_INVALID_HANDLE, nullptr};
   const Peer& caller = it->second;
@@ -393,7 +395,7 @@ QueuePairReply Hypervisor::qpair_alloc(PeerId id, const QpAllocRequest& request)
   return {r.status, r.handle, qp_memory_.at(key)};
 }
 
-int Hypervisor::qpair_detach(PeerId id, vmci_handle handle) {
+int Hypervisor::qpair_detach_untraced(PeerId id, vmci_handle handle) {
   auto it = peers_.find(id);
   if (it == peers_.end()) return VMCI_ERROR_UNAVAILABLE;
   std::vector<QpNotice> notices;
@@ -442,7 +444,9 @@ int Hypervisor::ring_doorbell(const Peer& sender, vmci_handle handle, uint32_t c
   log_->debug("{}: doorbell notify {}: {}", describe(sender), proto::to_string(handle),
               proto::describe_result(ring.status));
   if (ring.status < VMCI_SUCCESS) return ring.status;
-  peers_.at(ring.peer).sink->ring(ring.index);
+  Peer& owner = peers_.at(ring.peer);
+  if (trace_) trace_->rang(owner.id, owner.cid, handle, ring.index);
+  owner.sink->ring(ring.index);
   ++doorbells_rung_;
   if (sender.rings_through_channels && ring.peer != sender.id) {
     grant_ring_channel(sender, ring.peer, handle, caller_priv);
@@ -509,7 +513,7 @@ vmci_id Hypervisor::free_host_resource() {
   return resource;
 }
 
-HandleResult Hypervisor::create_host_doorbell(PeerId id, vmci_id resource, uint32_t priv_flags,
+HandleResult Hypervisor::create_host_doorbell_untraced(PeerId id, vmci_id resource, uint32_t priv_flags,
                                               uint64_t notify_index) {
   auto it = peers_.find(id);
   if (it == peers_.end()) return {VMCI_ERROR_UNAVAILABLE, VMCI_INVALID_HANDLE};
@@ -527,7 +531,7 @@ HandleResult Hypervisor::create_host_doorbell(PeerId id, vmci_id resource, uint3
   return {VMCI_SUCCESS, handle};
 }
 
-int Hypervisor::destroy_host_doorbell(PeerId id, vmci_handle handle) {
+int Hypervisor::destroy_host_doorbell_untraced(PeerId id, vmci_handle handle) {
   auto it = peers_.find(id);
   if (it == peers_.end()) return VMCI_ERROR_UNAVAILABLE;
   if (it->second.role != proto::Role::kHost) return VMCI_ERROR_NO_ACCESS;
@@ -535,7 +539,7 @@ int Hypervisor::destroy_host_doorbell(PeerId id, vmci_handle handle) {
   return unlinked(doorbells_.unlink(doorbell_owner_of(it->second), handle), handle);
 }
 
-int Hypervisor::notify_doorbell(PeerId id, vmci_handle handle, uint32_t priv_flags) {
+int Hypervisor::notify_doorbell_untraced(PeerId id, vmci_handle handle, uint32_t priv_flags) {
   auto it = peers_.find(id);
   if (it == peers_.end()) return VMCI_ERROR_UNAVAILABLE;
   if (it->second.role != proto::Role::kHost) return VMCI_ERROR_NO_ACCESS;  // guests: the hypercall

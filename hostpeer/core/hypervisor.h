@@ -23,6 +23,7 @@
 
 #include "core/doorbell_table.h"
 #include "core/queue_pair_broker.h"
+#include "core/request_trace.h"
 #include "core/ring_channels.h"
 #include "memory/queue_pair_memory.h"
 #include "vmci/host/limits.h"
@@ -68,6 +69,7 @@ struct PeerHello {
   // Does it ring through ring channels once granted? (Connections over
   // the socket do; an embedded endpoint calls the core directly.)
   bool rings_through_channels = false;
+  int64_t pid = 0;  // the peer's process (traces only)
 };
 
 struct Admission {
@@ -143,7 +145,26 @@ class Hypervisor {
 
   Stats stats() const;
 
+  // From now on every request, delivery and peer is written to `trace`
+  // (vmci-hostpeer --trace).
+  void trace_to(std::shared_ptr<RequestTrace> trace);
+
  private:
+  vmci_id cid_of(PeerId peer) const;  // VMCI_INVALID_ID for no such peer
+  // The requests themselves; the public calls add the trace.
+  Admission admit_untraced(const PeerHello& hello, PeerSink* sink);
+  int64_t send_untraced(PeerId peer, std::span<const uint8_t> datagram,
+               std::shared_ptr<const QueuePairMemory>* memory = nullptr);
+  QueuePairReply qpair_alloc_untraced(PeerId peer, const QpAllocRequest& request);
+  int qpair_detach_untraced(PeerId peer, vmci_handle handle);
+  HandleResult create_host_doorbell_untraced(PeerId peer, vmci_id resource, uint32_t priv_flags,
+                                    uint64_t notify_index);
+  int destroy_host_doorbell_untraced(PeerId peer, vmci_handle handle);
+  int notify_doorbell_untraced(PeerId peer, vmci_handle handle, uint32_t priv_flags);
+  HandleResult create_host_handle_untraced(PeerId peer, vmci_id resource, uint32_t flags,
+                                  uint32_t priv_flags);
+  int destroy_host_handle_untraced(PeerId peer, vmci_handle handle);
+  int update_context_id_untraced(vmci_id old_cid, vmci_id new_cid);
   struct Peer {
     PeerId id = 0;
     proto::Role role = proto::Role::kGuest;
@@ -198,6 +219,7 @@ class Hypervisor {
 
   const Limits limits_;
   std::shared_ptr<spdlog::logger> log_;
+  std::shared_ptr<RequestTrace> trace_;  // null: not tracing
   std::map<PeerId, Peer> peers_;
   std::map<vmci_id, PeerId> guests_;            // guest cid -> peer
   std::map<vmci_id, HostHandle> host_handles_;  // resource id -> handle

@@ -17,6 +17,9 @@ int main(int argc, char** argv) {
 
   CLI::App app{"vmci-hostpeer: the hypervisor side of VMware's VMCI, in user space"};
   app.add_option("--socket", options.socket_path, "control socket path")->capture_default_str();
+  app.add_option("--trace", options.trace_path,
+                 "append every request served (with its result), every delivery and every peer "
+                 "that comes and goes to FILE, as JSON Lines (for vmci-scenario record)");
   app.add_option("--log-level", level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();

@@ -1,5 +1,7 @@
 #include "embedded/embedded_endpoint.h"
 
+#include <unistd.h>
+
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -28,6 +30,7 @@ EmbeddedEndpoint::EmbeddedEndpoint(LockedCore& core, std::shared_ptr<spdlog::log
     log_->error("host endpoint: no doorbell notify memory: {}", error);
   }
   PeerHello hello;
+  hello.pid = getpid();
   hello.role = proto::Role::kHost;
   hello.trusted_for_host = true;
   peer_ = core_.with([&](Hypervisor& c) { return c.admit(hello, this).peer; });

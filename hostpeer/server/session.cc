@@ -239,6 +239,7 @@ void Session::handle_hello() {
   request.priv_flags = hello.priv_flags;
   request.trusted_for_host = policy_.may_be_host(uid_);
   request.rings_through_channels = true;
+  request.pid = pid_;
   const Admission admission =
       core_.with([&](Hypervisor& core) { return core.admit(request, this); });
   if (admission.status < VMCI_SUCCESS) {

@@ -16,16 +16,6 @@ using nlohmann::json;
 
 json handle_json(vmci_handle h) { return {{"context", h.context}, {"resource", h.resource}}; }
 
-std::string to_hex(const uint8_t* bytes, size_t size) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(size * 2, '0');
-  for (size_t i = 0; i < size; ++i) {
-    out[2 * i] = kDigits[bytes[i] >> 4];
-    out[2 * i + 1] = kDigits[bytes[i] & 15];
-  }
-  return out;
-}
-
 std::string new_endpoint_id() {
   std::random_device random;
   char id[48];
@@ -66,7 +56,9 @@ class TracedEndpoint::Lines {
     fields["kind"] = kind;
     file_->write_line(fields.dump());
   }
+  // A call's line also has "t_end": when it returned.
   void call(uint64_t started_ns, const char* op, json fields, int64_t result) {
+    fields["t_end"] = monotonic_ns();
     fields["op"] = op;
     fields["result"] = result;
     write(started_ns, "call", std::move(fields));
@@ -90,7 +82,7 @@ class TracedEndpoint::QueuePairTrace final : public QueuePairObserver {
       case QueuePairCall::Op::kDequeue:
       case QueuePairCall::Op::kPeek:
         fields["size"] = call.size;
-        fields["data"] = to_hex(call.data.data(), call.data.size());
+        fields["data"] = to_hex(call.data);
         break;
       case QueuePairCall::Op::kGetProduceIndexes:
       case QueuePairCall::Op::kGetConsumeIndexes:
@@ -159,8 +151,7 @@ int TracedEndpoint::datagram_create_handle(vmci_id resource, uint32_t flags, uin
                    {{"op", "datagram"},
                     {"handle", handle_json(dg->dst)},
                     {"src", handle_json(dg->src)},
-                    {"payload", to_hex(reinterpret_cast<const uint8_t*>(dg + 1),
-                                       static_cast<size_t>(dg->payload_size))}});
+                    {"payload", to_hex({reinterpret_cast<const uint8_t*>(dg + 1), static_cast<size_t>(dg->payload_size)})}});
       return callback(dg);
     };
   }
@@ -185,9 +176,8 @@ int TracedEndpoint::datagram_send(const vmci_datagram* dg) {
   if (dg != nullptr) {
     fields = {{"src", handle_json(dg->src)},
               {"dst", handle_json(dg->dst)},
-              {"payload", to_hex(reinterpret_cast<const uint8_t*>(dg + 1),
-                                 static_cast<size_t>(std::min<uint64_t>(dg->payload_size,
-                                                                        VMCI_MAX_DG_SIZE)))}};
+              {"payload", to_hex({reinterpret_cast<const uint8_t*>(dg + 1),
+                                 static_cast<size_t>(std::min<uint64_t>(dg->payload_size, VMCI_MAX_DG_SIZE))})}};
   }
   lines_->call(t, "datagram_send", std::move(fields), result);
   return result;

@@ -40,6 +40,10 @@ struct Options {
   std::vector<uid_t> guest_uids;
   // Users, besides hostpeer's own, that may connect as hosts.
   std::vector<uid_t> host_uids;
+  // Non-empty: every request hostpeer serves (with its result), every
+  // delivery and every peer that comes and goes is appended to this file
+  // as JSON Lines, for `vmci-scenario record` (README, "Recording").
+  std::string trace_path;
   // Where hostpeer logs what it refuses and what happens; null: nowhere.
   std::shared_ptr<spdlog::logger> logger;
 };

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -48,5 +49,8 @@ std::shared_ptr<TraceFile> trace_file_from_environment(std::string* error);
 // CLOCK_MONOTONIC in nanoseconds: the time base of every trace line, the
 // same in every process of the machine.
 uint64_t monotonic_ns();
+
+// Bytes as lower-case hex, as trace lines carry data.
+std::string to_hex(std::span<const uint8_t> bytes);
 
 }  // namespace vmci::trace
