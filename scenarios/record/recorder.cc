@@ -74,6 +74,10 @@ struct Event {
 
 enum class Readiness { kReady, kWait, kDrop };
 
+// Handles of different kinds may have the same value (a guest's first
+// doorbell and its first queue pair both get resource 1024, say).
+enum class HandleKind { kDatagram, kDoorbell, kQueuePair };
+
 class Recorder {
  public:
   Recorder(const std::vector<TraceLine>& lines, const RecordOptions& options, Recording* out)
@@ -99,9 +103,9 @@ class Recorder {
 
   std::string context_ref_name(vmci_id cid) const;
   ordered context_ref(vmci_id cid) const;
-  ordered handle_ref(const json& h) const;
+  ordered handle_ref(HandleKind kind, const json& h) const;
   ordered flag_names(std::span<const proto::NamedValue> table, uint32_t flags);
-  std::string bind(const char* prefix, uint64_t key);
+  std::string bind(const char* prefix, HandleKind kind, uint64_t key);
   QpInfo* qpair_of(const ActorInfo& a, const json& f);
   QueueModel* queue_of(const QpInfo& qp, bool produce);
   ordered step(const ActorInfo& a, const char* op) const {
@@ -117,7 +121,7 @@ class Recorder {
   std::vector<ActorInfo> actors_;
   std::map<std::string, size_t> actor_of_ep_;
   std::map<vmci_id, std::string> guest_names_;  // recorded cid -> actor name
-  std::map<uint64_t, std::string> handle_vars_;  // handle key -> variable
+  std::map<std::pair<HandleKind, uint64_t>, std::string> handle_vars_;  // -> variable
   std::map<std::string, int> var_counts_;
   std::map<std::pair<size_t, uint64_t>, std::string> sub_vars_;  // (actor, sub id)
   std::map<std::pair<size_t, std::string>, QpInfo> qpairs_;      // (actor, trace's qpair id)
@@ -127,6 +131,18 @@ class Recorder {
   std::map<uint64_t, std::multiset<uint64_t>> unplayed_sends_;     // dst -> start times
   std::multiset<std::pair<uint64_t, std::string>> sent_;        // (dst, payload) played, not taken
   std::set<size_t> closed_;
+  // A pair's side: (pair, is the creator's). A host endpoint sees whether its
+  // peer is attached, so its calls that saw the peer there come before the
+  // peer's detach, and those that saw it gone (NOTATTACHED) after.
+  using Side = std::pair<uint64_t, bool>;
+  std::map<std::pair<size_t, std::string>, Side> sides_;  // (actor, trace's qpair id)
+  std::map<Side, std::multiset<uint64_t>> saw_attached_;  // unplayed calls, by the caller's side
+  std::set<Side> gone_sides_;                             // detached, or their actor went
+  std::optional<Side> side_of(size_t actor, const json& f) const;
+  bool saw_peer_attached(const ActorInfo& a, const json& f) const;
+  bool peer_calls_pending(size_t actor, std::optional<std::string> qpair_id) const;
+  void forget(const Event& e);
+  void actor_gone(size_t actor);
   std::map<std::pair<int64_t, int64_t>, std::deque<Event>> threads_;  // (pid, tid) -> events
   std::vector<ordered> steps_;
   std::optional<json> limits_;
@@ -184,6 +200,21 @@ bool Recorder::find_actors(std::string* error) {
       // the file list).
     }
   }
+  size_t starts = 0;
+  for (const TraceLine& line : lines_) starts += line.from_hostpeer && line.fields["kind"] == "start";
+  if (starts > 1) {
+    warn("hostpeer started " + std::to_string(starts) +
+         " times in these traces: the replay has one hostpeer throughout (record does not yet "
+         "write restart_hostpeer and reconnect), so it will differ after the first restart");
+  }
+  std::map<vmci_id, int> requested;
+  for (const ActorInfo& a : actors_) {
+    if (a.requested_cid != VMCI_INVALID_ID && ++requested[a.requested_cid] == 2) {
+      warn("several endpoints asked for context id " + std::to_string(a.requested_cid) +
+           " one after another (a reconnect): each is an actor of its own, connected at the "
+           "start, so only the first gets it in the replay");
+    }
+  }
   for (const std::string& ep : seen_eps) {
     if (!actor_of_ep_.count(ep)) {
       *error = "endpoint " + ep + " has lines but no \"open\" line: is its trace cut short?";
@@ -230,8 +261,18 @@ void Recorder::find_pairs() {
   for (const TraceLine* line : sorted) {
     const json& f = line->fields;
     if (!line->from_hostpeer && f["kind"] == "call" && f["op"] == "qpair_alloc" &&
-        f.value("result", -1) == VMCI_SUCCESS && f.contains("out")) {
-      allocs[key_of(f["out"])].push_back(&f);
+        f.value("result", -1) == VMCI_SUCCESS && f.contains("out") && f.contains("qpair")) {
+      const uint64_t key = key_of(f["out"]);
+      allocs[key].push_back(&f);
+      sides_[{actor_of_ep_[f["ep"]], f["qpair"]}] = Side{key, allocs[key].size() == 1};
+    }
+  }
+  for (const TraceLine* line : sorted) {
+    const json& f = line->fields;
+    if (line->from_hostpeer || f["kind"] != "call") continue;
+    const size_t actor = actor_of_ep_[f["ep"]];
+    if (auto side = side_of(actor, f); side && saw_peer_attached(actors_[actor], f)) {
+      saw_attached_[*side].insert(line->t);
     }
   }
   for (auto& [key, list] : allocs) {
@@ -240,6 +281,55 @@ void Recorder::find_pairs() {
     const json& creator = *list.front();
     pair.queue[0].size = creator.value("produce_size", uint64_t{0});
     pair.queue[1].size = creator.value("consume_size", uint64_t{0});
+  }
+}
+
+std::optional<Recorder::Side> Recorder::side_of(size_t actor, const json& f) const {
+  if (!f.contains("qpair")) return std::nullopt;
+  auto it = sides_.find({actor, f["qpair"].get<std::string>()});
+  if (it == sides_.end()) return std::nullopt;
+  return it->second;
+}
+
+// A host endpoint's data call whose result shows its peer attached (a
+// count of 0 may mean either, and says nothing).
+bool Recorder::saw_peer_attached(const ActorInfo& a, const json& f) const {
+  const std::string op = f.value("op", "");
+  if (!a.host || op.rfind("qpair_", 0) != 0 || op == "qpair_alloc" || op == "qpair_detach")
+    return false;
+  const int64_t result = f.value("result", int64_t{0});
+  const bool count = op.find("free_space") != std::string::npos ||
+                     op.find("buf_ready") != std::string::npos;
+  return result != VMCI_ERROR_QUEUEPAIR_NOTATTACHED && !(count && result == 0);
+}
+
+// Are there calls still to play of the peers of this actor's pairs (of
+// the one named, else of all) that saw this actor attached?
+bool Recorder::peer_calls_pending(size_t actor, std::optional<std::string> qpair_id) const {
+  for (const auto& [owner, side] : sides_) {
+    if (owner.first != actor || (qpair_id && owner.second != *qpair_id)) continue;
+    if (gone_sides_.count(side)) continue;
+    auto it = saw_attached_.find(Side{side.first, !side.second});
+    if (it != saw_attached_.end() && !it->second.empty()) return true;
+  }
+  return false;
+}
+
+void Recorder::actor_gone(size_t actor) {
+  closed_.insert(actor);
+  for (const auto& [owner, side] : sides_) {
+    if (owner.first == actor) gone_sides_.insert(side);
+  }
+}
+
+// A played or dropped event no longer holds anything back.
+void Recorder::forget(const Event& e) {
+  if (!e.line) return;
+  const json& f = e.line->fields;
+  if (f["kind"] != "call") return;
+  if (auto side = side_of(e.actor, f); side && saw_peer_attached(actors_[e.actor], f)) {
+    auto& times = saw_attached_[*side];
+    if (auto it = times.find(e.t); it != times.end()) times.erase(it);
   }
 }
 
@@ -329,13 +419,14 @@ void Recorder::schedule() {
     }
     const Event e = best->front();
     best->pop_front();
+    forget(e);
     if (best_readiness == Readiness::kReady) {
       emit(e);
     } else if (e.line) {
       const json& f = e.line->fields;
       if (f["kind"] == "call") ++out_->dropped_polls;
       if (f["kind"] == "callback" && f["op"] == "datagram") {
-        warn(e.line->where + ": a datagram from " + handle_ref(f["src"]).dump() +
+        warn(e.line->where + ": a datagram from " + handle_ref(HandleKind::kDatagram, f["src"]).dump() +
              " that no traced endpoint sent: its expectation is left out");
       }
       // A dropped call or callback still counts as played for its causes.
@@ -348,11 +439,18 @@ void Recorder::schedule() {
 }
 
 Readiness Recorder::readiness(const Event& e) {
-  if (!e.line) return Readiness::kReady;
+  if (!e.line) return peer_calls_pending(e.actor, std::nullopt) ? Readiness::kWait : Readiness::kReady;
   const json& f = e.line->fields;
   const std::string kind = f["kind"];
+  if (kind == "close") {
+    return peer_calls_pending(e.actor, std::nullopt) ? Readiness::kWait : Readiness::kReady;
+  }
   if (kind == "call") {
     const std::string op = f["op"];
+    if (op == "qpair_detach" && f.contains("qpair")) {
+      return peer_calls_pending(e.actor, f["qpair"].get<std::string>()) ? Readiness::kWait
+                                                                         : Readiness::kReady;
+    }
     if (op.rfind("qpair_", 0) == 0 && op != "qpair_alloc" && op != "qpair_detach") {
       return data_readiness(e, f);
     }
@@ -410,6 +508,12 @@ Readiness Recorder::data_readiness(const Event& e, const json& f) {
   if (!qp) return Readiness::kReady;
   const std::string op = f["op"];
   const int64_t result = f.value("result", int64_t{0});
+  if (a.host && result == VMCI_ERROR_QUEUEPAIR_NOTATTACHED) {
+    // After the peer went (or before it came).
+    const PairModel& pair = pairs_[qp->pair];
+    const bool peer_there = pair.attaches_emitted >= 2 && !gone_sides_.count(Side{qp->pair, !qp->creator});
+    return peer_there ? Readiness::kWait : Readiness::kReady;
+  }
   const bool enqueue = op == "qpair_enqueue";
   if (!enqueue && op != "qpair_dequeue" && op != "qpair_peek") return Readiness::kReady;
   QueueModel* q = queue_of(*qp, enqueue);
@@ -438,14 +542,14 @@ void Recorder::emit(const Event& e) {
   ActorInfo& a = actors_[e.actor];
   if (!e.line) {
     add(step(a, "kill"));
-    closed_.insert(e.actor);
+    actor_gone(e.actor);
     return;
   }
   const json& f = e.line->fields;
   const std::string kind = f["kind"];
   if (kind == "close") {
     add(step(a, f.value("how", "") == "kill" ? "kill" : "disconnect"));
-    closed_.insert(e.actor);
+    actor_gone(e.actor);
   } else if (kind == "callback") {
     emit_callback(a, f);
   } else if (kind == "call") {
@@ -471,14 +575,15 @@ void Recorder::emit_call(const ActorInfo& a, const json& f) {
     s["flags"] = flag_names(proto::datagram_flags(), f.value("flags", 0u));
     s["priv_flags"] = flag_names(proto::privilege_flags(), f.value("priv_flags", 0u));
     s["expect"] = expect_of(result);
-    if (ok && f.contains("out")) s["as"] = bind("$dg", key_of(f["out"]));
+    if (ok && f.contains("out")) s["as"] = bind("$dg", HandleKind::kDatagram, key_of(f["out"]));
   } else if (op == "datagram_destroy_handle" || op == "doorbell_destroy") {
-    s["handle"] = handle_ref(f["handle"]);
+    s["handle"] = handle_ref(op == "doorbell_destroy" ? HandleKind::kDoorbell : HandleKind::kDatagram,
+                             f["handle"]);
     s["expect"] = expect_of(result);
   } else if (op == "datagram_send") {
     if (!f.contains("dst")) return;  // a null datagram: nothing to replay
-    s["src"] = handle_ref(f["src"]);
-    s["dst"] = handle_ref(f["dst"]);
+    s["src"] = handle_ref(HandleKind::kDatagram, f["src"]);
+    s["dst"] = handle_ref(HandleKind::kDatagram, f["dst"]);
     s["payload"] = {{"hex", f.value("payload", "")}};
     s["expect"] = expect_of(result);
     const uint64_t dst = key_of(f["dst"]);
@@ -502,7 +607,7 @@ void Recorder::emit_call(const ActorInfo& a, const json& f) {
     s["expect"] = expect_of(result);
   } else if (op == "qpair_alloc") {
     const json in = f.value("handle", json::object());
-    if (!in.empty() && !proto::is_invalid(handle_of(in))) s["handle"] = handle_ref(in);
+    if (!in.empty() && !proto::is_invalid(handle_of(in))) s["handle"] = handle_ref(HandleKind::kQueuePair, in);
     s["produce_size"] = f.value("produce_size", uint64_t{0});
     s["consume_size"] = f.value("consume_size", uint64_t{0});
     const vmci_id peer = f.value("peer", VMCI_INVALID_ID);
@@ -514,9 +619,10 @@ void Recorder::emit_call(const ActorInfo& a, const json& f) {
       const uint64_t key = key_of(f["out"]);
       const std::string var = "$qp" + std::to_string(++var_counts_["$qp"]);
       PairModel& pair = pairs_[key];
-      QpInfo info{var, key, pair.attaches_emitted == 0};
+      const auto side = side_of(actor_of_ep_[a.ep], f);
+      QpInfo info{var, key, side ? side->second : pair.attaches_emitted == 0};
       ++pair.attaches_emitted;
-      if (info.creator) handle_vars_[key] = var + ".handle";
+      if (info.creator) handle_vars_[{HandleKind::kQueuePair, key}] = var + ".handle";
       qpairs_[{actor_of_ep_[a.ep], f["qpair"].get<std::string>()}] = info;
       s["as"] = var;
     }
@@ -529,6 +635,7 @@ void Recorder::emit_call(const ActorInfo& a, const json& f) {
     s["qpair"] = qp->var;
     s["expect"] = expect_of(result);
     ++pairs_[qp->pair].detaches_emitted;
+    gone_sides_.insert(Side{qp->pair, qp->creator});
   } else if (op == "doorbell_create") {
     const json in = f.value("handle", json::object());
     const vmci_handle h = handle_of(in);
@@ -538,9 +645,9 @@ void Recorder::emit_call(const ActorInfo& a, const json& f) {
     s["flags"] = flag_names(proto::doorbell_flags(), f.value("flags", 0u));
     s["priv_flags"] = flag_names(proto::privilege_flags(), f.value("priv_flags", 0u));
     s["expect"] = expect_of(result);
-    if (ok && f.contains("out")) s["as"] = bind("$db", key_of(f["out"]));
+    if (ok && f.contains("out")) s["as"] = bind("$db", HandleKind::kDoorbell, key_of(f["out"]));
   } else if (op == "doorbell_notify") {
-    s["handle"] = handle_ref(f["handle"]);
+    s["handle"] = handle_ref(HandleKind::kDoorbell, f["handle"]);
     s["priv_flags"] = flag_names(proto::privilege_flags(), f.value("priv_flags", 0u));
     s["expect"] = expect_of(result);
     const uint64_t key = key_of(f["handle"]);
@@ -623,14 +730,14 @@ void Recorder::emit_callback(const ActorInfo& a, const json& f) {
   const std::string op = f["op"];
   if (op == "doorbell") {
     ordered s = step(a, "expect_doorbell");
-    s["handle"] = handle_ref(f["handle"]);
+    s["handle"] = handle_ref(HandleKind::kDoorbell, f["handle"]);
     rings_[key_of(f["handle"])] = 0;
     add(std::move(s));
   } else if (op == "datagram") {
     ordered s = step(a, "expect_datagram");
     const uint64_t key = key_of(f["handle"]);
-    s["handle"] = handle_ref(f["handle"]);
-    s["src"] = handle_ref(f["src"]);
+    s["handle"] = handle_ref(HandleKind::kDatagram, f["handle"]);
+    s["src"] = handle_ref(HandleKind::kDatagram, f["src"]);
     s["payload"] = {{"hex", f.value("payload", "")}};
     if (auto it = sent_.find({key, f.value("payload", "")}); it != sent_.end()) sent_.erase(it);
     add(std::move(s));
@@ -640,7 +747,7 @@ void Recorder::emit_callback(const ActorInfo& a, const json& f) {
     const json data = f.value("data", json::object());
     ordered expected = ordered::object();
     if (data.contains("context_id")) expected["context_id"] = context_ref(data["context_id"]);
-    if (data.contains("handle")) expected["handle"] = handle_ref(data["handle"]);
+    if (data.contains("handle")) expected["handle"] = handle_ref(HandleKind::kQueuePair, data["handle"]);
     if (data.contains("peer_id")) expected["peer_id"] = context_ref(data["peer_id"]);
     if (!expected.empty()) s["data"] = expected;
     add(std::move(s));
@@ -663,8 +770,8 @@ ordered Recorder::context_ref(vmci_id cid) const {
   return name.empty() ? ordered(cid) : ordered(name);
 }
 
-ordered Recorder::handle_ref(const json& h) const {
-  auto it = handle_vars_.find(key_of(h));
+ordered Recorder::handle_ref(HandleKind kind, const json& h) const {
+  auto it = handle_vars_.find({kind, key_of(h)});
   if (it != handle_vars_.end()) return it->second;
   const vmci_handle v = handle_of(h);
   return ordered{{"context", context_ref(v.context)}, {"resource", v.resource}};
@@ -686,9 +793,9 @@ ordered Recorder::flag_names(std::span<const proto::NamedValue> table, uint32_t 
   return names;
 }
 
-std::string Recorder::bind(const char* prefix, uint64_t key) {
+std::string Recorder::bind(const char* prefix, HandleKind kind, uint64_t key) {
   const std::string var = prefix + std::to_string(++var_counts_[prefix]);
-  handle_vars_[key] = var;
+  handle_vars_[{kind, key}] = var;
   return var;
 }
 

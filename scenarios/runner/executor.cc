@@ -1044,6 +1044,7 @@ bool Run::run_steps(const std::vector<Step>& steps, const std::string& prefix) {
 bool Run::start_hostpeer(std::string* error) {
   host::Options options;
   options.socket_path = dir_->socket();
+  options.trace_path = options_.hostpeer_trace;
   for (const auto& [name, value] : s_.limits) {
     if (name == "max_qp_memory_per_context") options.limits.max_qp_memory_per_context = value;
     if (name == "max_queue_pairs_per_context")

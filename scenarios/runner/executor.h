@@ -69,6 +69,9 @@ struct RunOptions {
   // running program, which is it).
   std::string actor_program = "/proc/self/exe";
   std::optional<KillPoint> kill;
+  // Non-empty: the hostpeer that the runner starts appends its trace here
+  // (host::Options::trace_path), for `vmci-scenario record`.
+  std::string hostpeer_trace;
 };
 
 class Executor {

@@ -179,6 +179,9 @@ int main(int argc, char** argv) {
   run->add_option("--connect", run_options.connect_socket,
                   "play against the hostpeer already running on this socket (scenarios that "
                   "set up or restart their own hostpeer are skipped)");
+  run->add_option("--hostpeer-trace", run_options.hostpeer_trace,
+                  "the hostpeer that the runner starts appends its trace (every request, delivery "
+                  "and peer) to FILE; with VMCI_TRACE=FILE for the actors, a session to record");
   run->add_option("--report", report_file, "write a JSON report of every step to FILE");
   run->add_option("--junit", junit_file, "write a JUnit XML report to FILE");
   auto* list = app.add_subcommand("list", "list scenarios and their steps");
