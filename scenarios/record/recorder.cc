@@ -457,6 +457,9 @@ Readiness Recorder::readiness(const Event& e) {
     return Readiness::kReady;
   }
   if (kind != "callback") return Readiness::kReady;
+  // A callback that ran while its endpoint was closing: the replay's actor
+  // is gone by then and has no inbox to expect it in.
+  if (closed_.count(e.actor)) return Readiness::kDrop;
   const std::string op = f["op"];
   if (op == "doorbell") {
     const uint64_t key = key_of(f["handle"]);
