@@ -1,10 +1,10 @@
 #include "vmci/queue_pair.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <atomic>
 #include <vector>
+
+#include "vmci/proto/monotonic_clock.h"
 
 namespace vmci {
 namespace {
@@ -21,16 +21,10 @@ void consume_iov(struct iovec* iov, size_t n) {
   }
 }
 
-uint64_t monotonic_ns() {
-  timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<uint64_t>(now.tv_sec) * 1000000000u + static_cast<uint64_t>(now.tv_nsec);
-}
-
 QueuePairCall start_call(QueuePairCall::Op op, uint64_t size) {
   QueuePairCall call;
   call.op = op;
-  call.started_ns = monotonic_ns();
+  call.started_ns = proto::monotonic_ns();
   call.size = size;
   return call;
 }
@@ -191,82 +185,57 @@ int64_t QueuePair::peekv(struct iovec* iov, size_t iov_size) {
                    : copy_vector(iov, iov_size, kPeek);
 }
 
-int64_t QueuePair::count_observed(QueuePairCall::Op op,
-                                  int64_t (QueuePair::*count)() const) const {
-  if (!observer_) return (this->*count)();
+int64_t QueuePair::count(QueuePairCall::Op op,
+                         int64_t (*query)(const proto::QueuePairView&)) const {
+  // Not attached: the queries return 0 (spec §6.8).
+  if (!observer_) return peer_attached() ? query(view_) : 0;
   QueuePairCall call = start_call(op, 0);
-  call.result = (this->*count)();
+  call.result = peer_attached() ? query(view_) : 0;
   observer_->observed(*this, call);
   return call.result;
 }
 
 int64_t QueuePair::produce_free_space() const {
-  return count_observed(QueuePairCall::Op::kProduceFreeSpace,
-                        &QueuePair::produce_free_space_direct);
+  return count(QueuePairCall::Op::kProduceFreeSpace, proto::produce_free_space);
 }
 int64_t QueuePair::produce_buf_ready() const {
-  return count_observed(QueuePairCall::Op::kProduceBufReady, &QueuePair::produce_buf_ready_direct);
+  return count(QueuePairCall::Op::kProduceBufReady, proto::produce_buf_ready);
 }
 int64_t QueuePair::consume_free_space() const {
-  return count_observed(QueuePairCall::Op::kConsumeFreeSpace,
-                        &QueuePair::consume_free_space_direct);
+  return count(QueuePairCall::Op::kConsumeFreeSpace, proto::consume_free_space);
 }
 int64_t QueuePair::consume_buf_ready() const {
-  return count_observed(QueuePairCall::Op::kConsumeBufReady, &QueuePair::consume_buf_ready_direct);
+  return count(QueuePairCall::Op::kConsumeBufReady, proto::consume_buf_ready);
 }
 
-int64_t QueuePair::produce_free_space_direct() const {
-  return peer_attached() ? proto::produce_free_space(view_) : 0;
-}
-int64_t QueuePair::produce_buf_ready_direct() const {
-  return peer_attached() ? proto::produce_buf_ready(view_) : 0;
-}
-int64_t QueuePair::consume_free_space_direct() const {
-  return peer_attached() ? proto::consume_free_space(view_) : 0;
-}
-int64_t QueuePair::consume_buf_ready_direct() const {
-  return peer_attached() ? proto::consume_buf_ready(view_) : 0;
-}
-
-int QueuePair::indexes_observed(QueuePairCall::Op op, uint64_t* tail, uint64_t* head,
-                                int (QueuePair::*get)(uint64_t*, uint64_t*) const) const {
-  if (!observer_) return (this->*get)(tail, head);
-  QueuePairCall call = start_call(op, 0);
-  call.result = (this->*get)(&call.tail, &call.head);
-  if (tail) *tail = call.tail;
-  if (head) *head = call.head;
-  observer_->observed(*this, call);
+int QueuePair::indexes(QueuePairCall::Op op, proto::QueueIndexes (*query)(const proto::QueuePairView&),
+                       uint64_t queue_size, uint64_t* tail, uint64_t* head) const {
+  QueuePairCall call;
+  call.op = op;
+  if (observer_) call.started_ns = proto::monotonic_ns();  // no clock read untraced
+  if (!peer_attached()) {
+    call.result = VMCI_ERROR_QUEUEPAIR_NOTATTACHED;
+  } else {
+    const proto::QueueIndexes i = query(view_);
+    call.tail = i.tail;
+    call.head = i.head;
+    if (tail) *tail = i.tail;
+    if (head) *head = i.head;
+    call.result =
+        i.tail >= queue_size || i.head >= queue_size ? VMCI_ERROR_INVALID_SIZE : VMCI_SUCCESS;
+  }
+  if (observer_) observer_->observed(*this, call);
   return static_cast<int>(call.result);
 }
 
 int QueuePair::get_produce_indexes(uint64_t* producer_tail, uint64_t* consumer_head) const {
-  return indexes_observed(QueuePairCall::Op::kGetProduceIndexes, producer_tail, consumer_head,
-                          &QueuePair::get_produce_indexes_direct);
+  return indexes(QueuePairCall::Op::kGetProduceIndexes, proto::produce_indexes, view_.produce_size,
+                 producer_tail, consumer_head);
 }
 
 int QueuePair::get_consume_indexes(uint64_t* consumer_tail, uint64_t* producer_head) const {
-  return indexes_observed(QueuePairCall::Op::kGetConsumeIndexes, consumer_tail, producer_head,
-                          &QueuePair::get_consume_indexes_direct);
-}
-
-int QueuePair::get_produce_indexes_direct(uint64_t* producer_tail,
-                                          uint64_t* consumer_head) const {
-  if (!peer_attached()) return VMCI_ERROR_QUEUEPAIR_NOTATTACHED;
-  const proto::QueueIndexes i = proto::produce_indexes(view_);
-  if (producer_tail) *producer_tail = i.tail;
-  if (consumer_head) *consumer_head = i.head;
-  return i.tail >= view_.produce_size || i.head >= view_.produce_size ? VMCI_ERROR_INVALID_SIZE
-                                                                       : VMCI_SUCCESS;
-}
-
-int QueuePair::get_consume_indexes_direct(uint64_t* consumer_tail,
-                                          uint64_t* producer_head) const {
-  if (!peer_attached()) return VMCI_ERROR_QUEUEPAIR_NOTATTACHED;
-  const proto::QueueIndexes i = proto::consume_indexes(view_);
-  if (consumer_tail) *consumer_tail = i.tail;
-  if (producer_head) *producer_head = i.head;
-  return i.tail >= view_.consume_size || i.head >= view_.consume_size ? VMCI_ERROR_INVALID_SIZE
-                                                                       : VMCI_SUCCESS;
+  return indexes(QueuePairCall::Op::kGetConsumeIndexes, proto::consume_indexes, view_.consume_size,
+                 consumer_tail, producer_head);
 }
 
 }  // namespace vmci

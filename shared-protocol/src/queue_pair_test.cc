@@ -54,6 +54,64 @@ TEST(QueuePair, VectoredCallsGatherScatterAndAdvanceTheIovecsInPlace) {
   EXPECT_EQ(p.attacher->dequev(out, 12), VMCI_ERROR_QUEUEPAIR_NODATA);
 }
 
+// Records what an observer is shown.
+struct Recorded : QueuePairObserver {
+  struct Seen {
+    QueuePairCall::Op op;
+    uint64_t size;
+    std::string data;
+    int64_t result;
+    uint64_t tail, head;
+  };
+  void observed(const QueuePair&, const QueuePairCall& c) override {
+    EXPECT_GT(c.started_ns, 0u);
+    calls.push_back({c.op, c.size, std::string(c.data.begin(), c.data.end()), c.result, c.tail,
+                     c.head});
+  }
+  std::vector<Seen> calls;
+};
+
+TEST(QueuePair, AnObserverSeesEachCallWithTheBytesThatMovedVectoredOrNot) {
+  Pair p(16, 16);
+  auto seen = std::make_shared<Recorded>();
+  p.creator->set_observer(seen);
+  p.attacher->set_observer(seen);
+  char a[] = "abc", b[] = "defgh";
+  iovec in[] = {{a, 3}, {b, 5}};
+  ASSERT_EQ(p.creator->enquev(in, 8), 8);
+  ASSERT_EQ(p.creator->enqueue("0123456789", 10), 7);  // 15 bytes fit in a 16-byte queue
+  char out[6] = {};
+  iovec scatter[] = {{out, 2}, {out + 2, 4}};
+  ASSERT_EQ(p.attacher->dequev(scatter, 6), 6);
+  char rest[20] = {};
+  ASSERT_EQ(p.attacher->peek(rest, 20), 9);
+  ASSERT_EQ(p.attacher->consume_buf_ready(), 9);
+  uint64_t tail = 0, head = 0;
+  ASSERT_EQ(p.creator->get_produce_indexes(&tail, &head), VMCI_SUCCESS);
+  p.status = 0;  // the creator went: the host endpoint sees nothing
+  ASSERT_EQ(p.attacher->dequeue(rest, 20), VMCI_ERROR_QUEUEPAIR_NOTATTACHED);
+
+  using Op = QueuePairCall::Op;
+  ASSERT_EQ(seen->calls.size(), 7u);
+  const auto& c = seen->calls;
+  EXPECT_EQ(c[0].op, Op::kEnqueue);
+  EXPECT_EQ(c[0].data, "abcdefgh");
+  EXPECT_EQ(c[1].size, 10u);
+  EXPECT_EQ(c[1].data, "0123456") << "only what went in";
+  EXPECT_EQ(c[2].op, Op::kDequeue);
+  EXPECT_EQ(c[2].data, "abcdef");
+  EXPECT_EQ(c[3].op, Op::kPeek);
+  EXPECT_EQ(c[3].data, "gh0123456");
+  EXPECT_EQ(c[4].op, Op::kConsumeBufReady);
+  EXPECT_EQ(c[4].result, 9);
+  EXPECT_EQ(c[5].op, Op::kGetProduceIndexes);
+  EXPECT_EQ(c[5].tail, tail);
+  EXPECT_EQ(c[5].tail, 15u);
+  EXPECT_EQ(c[5].head, head);
+  EXPECT_EQ(c[6].result, VMCI_ERROR_QUEUEPAIR_NOTATTACHED);
+  EXPECT_EQ(c[6].data, "");
+}
+
 TEST(QueuePair, VectoredEnqueueIntoAFullQueueIsNoSpaceAndPartialWhenNearlyFull) {
   Pair p(8, 8);
   char data[] = "0123456789";

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -41,12 +40,6 @@ std::shared_ptr<TraceFile> trace_file_from_environment(std::string* error) {
   const char* path = std::getenv("VMCI_TRACE");
   if (path == nullptr || *path == '\0') return nullptr;
   return TraceFile::open(path, error);
-}
-
-uint64_t monotonic_ns() {
-  timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<uint64_t>(now.tv_sec) * 1000000000u + static_cast<uint64_t>(now.tv_nsec);
 }
 
 std::string to_hex(std::span<const uint8_t> bytes) {

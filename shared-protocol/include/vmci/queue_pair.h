@@ -117,15 +117,11 @@ class QueuePair {
   int64_t peek_direct(void* buf, size_t size);
   int64_t copy_vector(struct iovec* iov, size_t iov_size, int kind);
   int64_t copy_vector_observed(struct iovec* iov, size_t iov_size, int kind);
-  int64_t count_observed(QueuePairCall::Op op, int64_t (QueuePair::*count)() const) const;
-  int indexes_observed(QueuePairCall::Op op, uint64_t* tail, uint64_t* head,
-                       int (QueuePair::*get)(uint64_t*, uint64_t*) const) const;
-  int get_produce_indexes_direct(uint64_t* producer_tail, uint64_t* consumer_head) const;
-  int get_consume_indexes_direct(uint64_t* consumer_tail, uint64_t* producer_head) const;
-  int64_t produce_free_space_direct() const;
-  int64_t produce_buf_ready_direct() const;
-  int64_t consume_free_space_direct() const;
-  int64_t consume_buf_ready_direct() const;
+  // A count query (not attached: 0), and an index query, shown to the
+  // observer if there is one.
+  int64_t count(QueuePairCall::Op op, int64_t (*query)(const proto::QueuePairView&)) const;
+  int indexes(QueuePairCall::Op op, proto::QueueIndexes (*query)(const proto::QueuePairView&),
+              uint64_t queue_size, uint64_t* tail, uint64_t* head) const;
 
   vmci_handle handle_;
   proto::QueuePairView view_;

@@ -18,7 +18,12 @@
 #include <string>
 #include <string_view>
 
+#include "vmci/proto/monotonic_clock.h"
+
 namespace vmci::trace {
+
+// Every trace line is stamped with proto::monotonic_ns().
+using proto::monotonic_ns;
 
 class TraceFile {
  public:
@@ -45,10 +50,6 @@ class TraceFile {
 // The file $VMCI_TRACE names; null when the variable is unset or empty. If
 // the file cannot be opened: null, and *error says why.
 std::shared_ptr<TraceFile> trace_file_from_environment(std::string* error);
-
-// CLOCK_MONOTONIC in nanoseconds: the time base of every trace line, the
-// same in every process of the machine.
-uint64_t monotonic_ns();
 
 // Bytes as lower-case hex, as trace lines carry data.
 std::string to_hex(std::span<const uint8_t> bytes);
