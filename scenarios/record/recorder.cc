@@ -35,7 +35,6 @@ struct ActorInfo {
   std::string ep;
   std::string name;
   bool host = false;
-  bool embedded = false;
   vmci_id cid = VMCI_INVALID_ID;
   vmci_id requested_cid = VMCI_INVALID_ID;
   uint32_t priv_flags = 0;
@@ -142,6 +141,7 @@ class Recorder {
   bool saw_peer_attached(const ActorInfo& a, const json& f) const;
   bool peer_calls_pending(size_t actor, std::optional<std::string> qpair_id) const;
   void forget(const Event& e);
+  std::multiset<uint64_t>* causes_of(const json& f);
   void actor_gone(size_t actor);
   std::map<std::pair<int64_t, int64_t>, std::deque<Event>> threads_;  // (pid, tid) -> events
   std::vector<ordered> steps_;
@@ -187,7 +187,6 @@ bool Recorder::find_actors(std::string* error) {
       ActorInfo a;
       a.ep = ep;
       a.host = f.value("role", "") == "host";
-      a.embedded = f.value("embedded", false);
       a.cid = f.value("cid", VMCI_INVALID_ID);
       a.requested_cid = f.value("requested_cid", VMCI_INVALID_ID);
       a.priv_flags = f.value("priv_flags", 0u);
@@ -195,9 +194,6 @@ bool Recorder::find_actors(std::string* error) {
       a.open_t = line.t;
       actor_of_ep_[ep] = actors_.size();
       actors_.push_back(a);
-    } else if (f["kind"] == "close") {
-      // Marked once the actors are known (the open line may come later in
-      // the file list).
     }
   }
   size_t starts = 0;
@@ -326,6 +322,9 @@ void Recorder::actor_gone(size_t actor) {
 void Recorder::forget(const Event& e) {
   if (!e.line) return;
   const json& f = e.line->fields;
+  if (auto* times = causes_of(f)) {
+    if (auto it = times->find(e.t); it != times->end()) times->erase(it);
+  }
   if (f["kind"] != "call") return;
   if (auto side = side_of(e.actor, f); side && saw_peer_attached(actors_[e.actor], f)) {
     auto& times = saw_attached_[*side];
@@ -336,11 +335,17 @@ void Recorder::forget(const Event& e) {
 // Every ring and every send, so that a callback can wait for its cause.
 void Recorder::find_causes() {
   for (const TraceLine& line : lines_) {
-    const json& f = line.fields;
-    if (line.from_hostpeer || f["kind"] != "call" || f.value("result", -1) < 0) continue;
-    if (f["op"] == "doorbell_notify") unplayed_notifies_[key_of(f["handle"])].insert(line.t);
-    if (f["op"] == "datagram_send") unplayed_sends_[key_of(f["dst"])].insert(line.t);
+    if (auto* times = line.from_hostpeer ? nullptr : causes_of(line.fields)) times->insert(line.t);
   }
+}
+
+// Where a successful ring or send is kept until it is played: the start
+// times of those of its doorbell or destination.
+std::multiset<uint64_t>* Recorder::causes_of(const json& f) {
+  if (f["kind"] != "call" || f.value("result", -1) < 0) return nullptr;
+  if (f["op"] == "doorbell_notify") return &unplayed_notifies_[key_of(f["handle"])];
+  if (f["op"] == "datagram_send" && f.contains("dst")) return &unplayed_sends_[key_of(f["dst"])];
+  return nullptr;
 }
 
 void Recorder::queue_events() {
@@ -425,14 +430,9 @@ void Recorder::schedule() {
     } else if (e.line) {
       const json& f = e.line->fields;
       if (f["kind"] == "call") ++out_->dropped_polls;
-      if (f["kind"] == "callback" && f["op"] == "datagram") {
+      if (f["kind"] == "callback" && f["op"] == "datagram" && !closed_.count(e.actor)) {
         warn(e.line->where + ": a datagram from " + handle_ref(HandleKind::kDatagram, f["src"]).dump() +
              " that no traced endpoint sent: its expectation is left out");
-      }
-      // A dropped call or callback still counts as played for its causes.
-      if (f["kind"] == "call" && f["op"] == "doorbell_notify") {
-        auto& times = unplayed_notifies_[key_of(f["handle"])];
-        if (auto it = times.find(e.t); it != times.end()) times.erase(it);
       }
     }
   }
@@ -587,14 +587,12 @@ void Recorder::emit_call(const ActorInfo& a, const json& f) {
     if (!f.contains("dst")) return;  // a null datagram: nothing to replay
     s["src"] = handle_ref(HandleKind::kDatagram, f["src"]);
     s["dst"] = handle_ref(HandleKind::kDatagram, f["dst"]);
-    s["payload"] = {{"hex", f.value("payload", "")}};
+    // An oversized payload was refused unread: only its size is known.
+    s["payload"] = f.contains("payload") ? ordered{{"hex", f["payload"]}}
+                                         : ordered{{"zeros", f.value("payload_size", uint64_t{0})}};
     s["expect"] = expect_of(result);
     const uint64_t dst = key_of(f["dst"]);
-    if (ok) {
-      sent_.insert({dst, f.value("payload", "")});
-      auto& times = unplayed_sends_[dst];
-      if (!times.empty()) times.erase(times.begin());
-    }
+    if (ok) sent_.insert({dst, f.value("payload", "")});
   } else if (op == "event_subscribe") {
     s["event"] = f.value("event", "");
     s["expect"] = expect_of(result);
@@ -654,11 +652,7 @@ void Recorder::emit_call(const ActorInfo& a, const json& f) {
     s["priv_flags"] = flag_names(proto::privilege_flags(), f.value("priv_flags", 0u));
     s["expect"] = expect_of(result);
     const uint64_t key = key_of(f["handle"]);
-    if (ok) {
-      ++rings_[key];
-      auto& times = unplayed_notifies_[key];
-      if (!times.empty()) times.erase(times.begin());
-    }
+    if (ok) ++rings_[key];
   } else if (op != "hold_callbacks" && op != "release_callbacks") {
     warn("an unknown call \"" + op + "\" of actor " + a.name + " is left out");
     return;

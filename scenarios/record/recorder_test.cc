@@ -143,6 +143,17 @@ TEST(Recorder, HandlesBecomeVariablesAndGuestsKeepTheirIds) {
   EXPECT_EQ(out.scenario["actors"][1]["context_id"], 16);
 }
 
+TEST(Recorder, AnOversizedDatagramThatWasNotReadReplaysAsZerosOfItsSize) {
+  Session s;
+  s.call("g", 20, "datagram_send", VMCI_ERROR_INVALID_ARGS,
+         {{"src", {{"context", 16}, {"resource", 1}}}, {"dst", {{"context", 2}, {"resource", 9}}},
+          {"payload_size", 70000}});
+  Recording out;
+  s.steps(&out);
+  EXPECT_EQ(out.scenario["steps"][2]["payload"], json({{"zeros", 70000}}));
+  EXPECT_EQ(out.scenario["steps"][2]["expect"], "VMCI_ERROR_INVALID_ARGS");
+}
+
 TEST(Recorder, AnEndpointWithoutItsOpenLineIsAnError) {
   Session s;
   s.add({{"t", 5}, {"ep", "x"}, {"pid", 3}, {"tid", 3}, {"kind", "call"}, {"op", "get_context_id"},

@@ -174,10 +174,15 @@ int TracedEndpoint::datagram_send(const vmci_datagram* dg) {
   const int result = inner_.datagram_send(dg);
   json fields = json::object();
   if (dg != nullptr) {
-    fields = {{"src", handle_json(dg->src)},
-              {"dst", handle_json(dg->dst)},
-              {"payload", to_hex({reinterpret_cast<const uint8_t*>(dg + 1),
-                                 static_cast<size_t>(std::min<uint64_t>(dg->payload_size, VMCI_MAX_DG_SIZE))})}};
+    fields = {{"src", handle_json(dg->src)}, {"dst", handle_json(dg->dst)}};
+    // The payload is read only where an endpoint reads it: an oversized
+    // datagram is refused unread, and its buffer may be shorter than it says.
+    if (VMCI_DG_SIZE(dg) <= VMCI_MAX_DG_SIZE) {
+      fields["payload"] = to_hex({reinterpret_cast<const uint8_t*>(dg + 1),
+                                  static_cast<size_t>(dg->payload_size)});
+    } else {
+      fields["payload_size"] = dg->payload_size;
+    }
   }
   lines_->call(t, "datagram_send", std::move(fields), result);
   return result;
