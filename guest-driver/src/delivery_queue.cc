@@ -33,6 +33,9 @@ void DeliveryQueue::run() {
       case proto::EndpointInbox::Kind::kScan:
         if (scan_) scan_();
         break;
+      case proto::EndpointInbox::Kind::kAction:
+        next.action();
+        break;
       case proto::EndpointInbox::Kind::kDelivery:
         handler_(next.delivery);
         break;

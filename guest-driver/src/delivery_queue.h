@@ -1,7 +1,8 @@
 // delivery_queue.h: the driver's delivery thread. It sleeps in an
 // EndpointInbox (vmci/proto/endpoint_inbox.h) and handles one thing at a
-// time, with no lock held: queued deliveries in arrival order, and a
-// doorbell scan whenever a watched ring word moved. hold() parks both
+// time, with no lock held: queued deliveries (and actions) in arrival
+// order, and a scan (doorbells, datagram lanes) whenever a watched ring
+// word moved. hold() parks both
 // until release().
 #pragma once
 

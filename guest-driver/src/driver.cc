@@ -15,6 +15,7 @@
 #include "ring_grants.h"
 #include "vmci/proto/datagram.h"
 #include "vmci/proto/doorbell_hypercalls.h"
+#include "vmci/proto/endpoint_datagram_lanes.h"
 #include "vmci/proto/endpoint_doorbells.h"
 #include "vmci/proto/handles.h"
 #include "vmci/proto/queue_pair_hypercalls.h"
@@ -31,8 +32,9 @@ struct Driver::Impl {
   void deliver_datagram(std::vector<uint8_t>& datagram);
   int create_host_handle(vmci_id resource, uint32_t flags, uint32_t priv_flags,
                          DatagramCallback callback, vmci_handle* out);
-  // Runs the callbacks of the doorbells rung (the delivery thread's scan).
-  void scan_doorbells();
+  // The delivery thread's scan: runs the callbacks of the doorbells rung,
+  // and of the datagrams waiting in the lanes this endpoint owns.
+  void scan();
   void ring_grant(const proto::RingGrantBody& grant, std::shared_ptr<proto::RingChannel> channel);
   void ring_channel_closed(const proto::RingChannelClosedBody& closed);
   int host_qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle* handle,
@@ -60,6 +62,7 @@ struct Driver::Impl {
   std::unique_ptr<internal::Connection> connection;
   std::unique_ptr<internal::GuestQueuePairs> queue_pairs;  // guests only
   proto::EndpointDoorbells doorbells;
+  proto::EndpointDatagramLanes lanes;  // host connections: datagrams from guests
   std::atomic<proto::NotifyMemory*> notify{nullptr};  // once connected
   internal::RingGrants ring_grants;  // as a ringer
   std::mutex owned_channels_mutex;
@@ -98,10 +101,15 @@ class Driver::Direct final : public Endpoint {
   Impl* const impl_;
 };
 
-void Driver::Impl::scan_doorbells() {
-  proto::NotifyMemory* memory = notify.load();
-  if (memory == nullptr) return;
-  for (const auto& rung : doorbells.take_rung(memory)) doorbells.run(rung);
+void Driver::Impl::scan() {
+  if (proto::NotifyMemory* memory = notify.load()) {
+    for (const auto& rung : doorbells.take_rung(memory)) doorbells.run(rung);
+  }
+  const auto deliver = [this](std::vector<uint8_t>& datagram) { deliver_datagram(datagram); };
+  const auto refused = [](const std::string& why) {
+    std::fprintf(stderr, "vmci: dropped: %s\n", why.c_str());
+  };
+  if (lanes.drain(proto::kLaneDrainShare, deliver, refused).more) deliveries->inbox().rescan();
 }
 
 void Driver::Impl::ring_grant(const proto::RingGrantBody& grant,
@@ -121,8 +129,18 @@ void Driver::Impl::ring_grant(const proto::RingGrantBody& grant,
       return;
     }
   }
+  if (static_cast<proto::SlotKind>(grant.kind) == proto::SlotKind::kDatagram) {
+    // In turn with the deliveries: the datagram that earned the grant was
+    // queued before it, and goes to its callback before any from the lane.
+    const proto::EndpointDatagramLanes::Grant lane{grant.channel_id, std::move(channel),
+                                                   grant.slot,       grant.generation,
+                                                   grant.handle,     grant.ringer_cid};
+    deliveries->inbox().push_action([this, lane] { lanes.add_grant(lane); });
+    deliveries->inbox().rescan();  // then a datagram that waited in the lane for it is taken
+    return;
+  }
   // A ring that came before the grant waits in its slot: look again.
-  if (doorbells.add_grant(grant.doorbell, grant.channel_id, std::move(channel), grant.slot,
+  if (doorbells.add_grant(grant.handle, grant.channel_id, std::move(channel), grant.slot,
                           grant.generation)) {
     deliveries->inbox().rescan();
   }
@@ -134,6 +152,7 @@ void Driver::Impl::ring_channel_closed(const proto::RingChannelClosedBody& close
     return;
   }
   doorbells.drop_channel(closed.channel_id);
+  lanes.drop_channel(closed.channel_id);
   deliveries->inbox().unwatch(closed.channel_id);
   std::lock_guard lock(owned_channels_mutex);
   owned_channels.erase(closed.channel_id);
@@ -212,7 +231,7 @@ std::unique_ptr<Driver> Driver::connect(const ConnectOptions& options, int* stat
   Impl* impl = driver->impl_.get();
   impl->deliveries = std::make_unique<internal::DeliveryQueue>(
       [impl](internal::Delivery& d) { impl->handle_delivery(d); },
-      [impl] { impl->scan_doorbells(); });
+      [impl] { impl->scan(); });
   internal::Connection::Sink sink;
   sink.deliver = [impl](uint32_t id, std::vector<uint8_t> dg) {
     impl->deliveries->push(internal::Delivery{id, std::move(dg)});
@@ -385,6 +404,17 @@ int Driver::Direct::datagram_send(const vmci_datagram* dg) {
     if (header.src.context == VMCI_INVALID_ID) header.src.context = impl_->own_cid();
   }
   const auto* payload = reinterpret_cast<const uint8_t*>(dg) + sizeof(vmci_datagram);
+  // Through a datagram lane if hostpeer granted one for this destination
+  // (it grants them to guests, for host datagram handles it routed to).
+  switch (impl_->ring_grants.send(header, std::span(payload, static_cast<size_t>(dg->payload_size)))) {
+    case internal::RingGrants::Send::kSent:
+    case internal::RingGrants::Send::kSentAndWoke:
+      return static_cast<int>(VMCI_DG_SIZE(dg));
+    case internal::RingGrants::Send::kFull:
+      return VMCI_ERROR_NO_RESOURCES;
+    case internal::RingGrants::Send::kNotGranted:
+      break;
+  }
   const proto::Bytes bytes = proto::make_datagram(
       header.dst, header.src, std::span(payload, static_cast<size_t>(dg->payload_size)));
   return static_cast<int>(impl_->connection->request(proto::FrameType::kDatagram, bytes).result);

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "vmci/proto/datagram.h"
+#include "vmci/proto/datagram_lane.h"
 #include "vmci/proto/doorbell_hypercalls.h"
 #include "vmci/proto/handles.h"
 #include "vmci/proto/names.h"
@@ -217,7 +218,9 @@ int64_t Hypervisor::send_from_guest(const Peer& sender, std::span<const uint8_t>
     return VMCI_ERROR_NO_ACCESS;
   }
   if (h.dst.context == VMCI_HOST_CONTEXT_ID) {
-    return deliver_to_host_handle(h.dst, sender.priv_flags, datagram);
+    const int64_t result = deliver_to_host_handle(h.dst, sender.priv_flags, datagram);
+    if (result >= VMCI_SUCCESS) grant_datagram_lane(sender, h.dst);
+    return result;
   }
   if (h.dst.context == sender.cid) {  // to itself, through the hypervisor
     return enqueue(peers_.at(sender.id), {datagram.begin(), datagram.end()});
@@ -340,6 +343,7 @@ int Hypervisor::destroy_host_handle_untraced(PeerId id, vmci_handle handle) {
   }
   host_handles_.erase(it);
   --peer->second.handles;
+  ring_channels_.revoke(handle);  // datagrams through its lanes are refused from now on
   return VMCI_SUCCESS;
 }
 
@@ -456,22 +460,43 @@ int Hypervisor::ring_doorbell(const Peer& sender, vmci_handle handle, uint32_t c
 
 void Hypervisor::grant_ring_channel(const Peer& sender, PeerId owner, vmci_handle handle,
                                     uint32_t caller_priv) {
-  std::string error;
-  const auto grant = ring_channels_.grant(sender.id, owner, handle, caller_priv, &error);
-  if (!grant) {
-    if (!error.empty()) {
-      log_->debug("{}: doorbell {} rings through hostpeer: {}", describe(sender),
-                  proto::to_string(handle), error);
-    }
+  proto::RingGrantBody body{};
+  body.kind = static_cast<uint8_t>(proto::SlotKind::kDoorbell);
+  body.priv_flags = caller_priv;
+  grant_slot(sender, owner, handle, body);
+}
+
+void Hypervisor::grant_datagram_lane(const Peer& sender, vmci_handle handle) {
+  const HostHandle* host_handle = find_host_handle(handle.resource);
+  if (!sender.rings_through_channels || host_handle == nullptr ||
+      host_handle->owner == sender.id) {
     return;
   }
   proto::RingGrantBody body{};
+  body.kind = static_cast<uint8_t>(proto::SlotKind::kDatagram);
+  body.lane_cap = static_cast<uint32_t>(
+      std::min<uint64_t>(limits_.max_pending_datagram_bytes, proto::kMaxLaneCap));
+  grant_slot(sender, host_handle->owner, handle, body);
+}
+
+void Hypervisor::grant_slot(const Peer& sender, PeerId owner, vmci_handle handle,
+                            proto::RingGrantBody body) {
+  std::string error;
+  const auto grant = ring_channels_.grant(sender.id, owner, handle, body.priv_flags, &error);
+  if (!grant) {
+    if (!error.empty()) {
+      log_->debug("{}: {} goes through hostpeer: {}", describe(sender), proto::to_string(handle),
+                  error);
+    }
+    return;
+  }
   body.channel_id = grant->channel_id;
   body.slot = grant->slot;
   body.generation = grant->generation;
-  body.doorbell = handle;
-  body.priv_flags = caller_priv;
-  // The owner hears first: a ring in the slot before it knows waits there.
+  body.handle = handle;
+  body.ringer_cid = sender.cid;
+  // The owner hears first: a ring in the slot (or a datagram in the lane)
+  // before it knows waits there.
   body.side = static_cast<uint8_t>(proto::RingSide::kOwner);
   peers_.at(owner).sink->grant(body, *grant->memory, grant->first_for_owner);
   body.side = static_cast<uint8_t>(proto::RingSide::kRinger);

@@ -194,6 +194,13 @@ class Hypervisor {
   // next rings of `handle`, told to both sides.
   void grant_ring_channel(const Peer& sender, PeerId owner, vmci_handle handle,
                           uint32_t caller_priv);
+  // After a guest's datagram to host datagram handle `handle` was routed:
+  // a slot of the ring channel to the handle's owner, for the guest's next
+  // datagrams to it through the channel's lane, told to both sides.
+  void grant_datagram_lane(const Peer& sender, vmci_handle handle);
+  // Grants `sender` a slot for `handle` owned by `owner` and tells both
+  // sides, in `body` (kind, flags, lane cap set); nothing if none can be had.
+  void grant_slot(const Peer& sender, PeerId owner, vmci_handle handle, proto::RingGrantBody body);
   // The doorbell was unlinked: its slots are revoked.
   int unlinked(int status, vmci_handle handle);
   // Closes the peer's ring channels, telling the sides that remain.

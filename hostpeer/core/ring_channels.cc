@@ -42,13 +42,13 @@ RingChannels::Channel* RingChannels::find_or_make(uint64_t ringer, uint64_t owne
   return &channels_.emplace(id, std::move(channel)).first->second;
 }
 
-std::optional<RingGrant> RingChannels::grant(uint64_t ringer, uint64_t owner, vmci_handle doorbell,
+std::optional<RingGrant> RingChannels::grant(uint64_t ringer, uint64_t owner, vmci_handle handle,
                                              uint32_t priv_flags, std::string* error) {
-  const uint64_t key = proto::handle_key(doorbell);
+  const uint64_t key = proto::handle_key(handle);
   for (const auto& [id, c] : channels_) {
     if (c.ringer != ringer || c.owner != owner) continue;
     for (const auto& [slot, s] : c.slots) {
-      if (s.doorbell_key == key && s.priv_flags == priv_flags) return std::nullopt;  // held
+      if (s.handle_key == key && s.priv_flags == priv_flags) return std::nullopt;  // held
     }
   }
   bool made = false;
@@ -67,11 +67,11 @@ std::optional<RingGrant> RingChannels::grant(uint64_t ringer, uint64_t owner, vm
   return RingGrant{channel->id, slot, generation, ringer, owner, channel->memory, made, made};
 }
 
-void RingChannels::revoke(vmci_handle doorbell) {
-  const uint64_t key = proto::handle_key(doorbell);
+void RingChannels::revoke(vmci_handle handle) {
+  const uint64_t key = proto::handle_key(handle);
   for (auto& [id, c] : channels_) {
     std::erase_if(c.slots, [&](const auto& entry) {
-      if (entry.second.doorbell_key != key) return false;
+      if (entry.second.handle_key != key) return false;
       proto::revoke_slot(c.memory->channel().get(), entry.first);
       return true;
     });

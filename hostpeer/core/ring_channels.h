@@ -1,8 +1,11 @@
-// ring_channels.h: the doorbell fast path's grants (vmci/proto/ring_channel.h).
-// One channel per (ringer, owner) pair of connections, made when the core
-// first lets the ringer ring one of the owner's doorbells; one slot in it per
-// (doorbell, ringer's caller flags). A slot is revoked when its doorbell
-// goes; a channel is revoked whole and closed when either side goes.
+// ring_channels.h: the doorbell and datagram fast path's grants
+// (vmci/proto/ring_channel.h, vmci/proto/datagram_lane.h). One channel per
+// (ringer, owner) pair of connections, made when the core first lets the
+// ringer ring one of the owner's doorbells or send to one of its datagram
+// handles; one slot in it per (handle, ringer's caller flags). (Doorbells
+// and host datagram handles share one table of ids, so a handle names one
+// or the other.) A slot is revoked when its handle goes; a channel is
+// revoked whole and closed when either side goes.
 // Not thread-safe: the hypervisor core serialises calls.
 //
 //   RingChannels channels(RingChannelFile::create);
@@ -54,14 +57,15 @@ class RingChannels {
   explicit RingChannels(RingChannelFactory make = RingChannelFile::create)
       : make_(std::move(make)) {}
 
-  // A slot for `ringer`'s rings of `doorbell` (owned by `owner`) with
-  // `priv_flags`. Nullopt if the ringer holds one already, or none can be
+  // A slot for `ringer`'s rings of (or datagrams to) `handle`, owned by
+  // `owner`, with `priv_flags`. Nullopt if the ringer holds one already, or none can be
   // had (channels or slots used up, no memory: *error says which); rings
   // then keep going through the core, which is always correct.
-  std::optional<RingGrant> grant(uint64_t ringer, uint64_t owner, vmci_handle doorbell,
+  std::optional<RingGrant> grant(uint64_t ringer, uint64_t owner, vmci_handle handle,
                                  uint32_t priv_flags, std::string* error);
-  // The doorbell is gone: rings of its slots are refused from now on.
-  void revoke(vmci_handle doorbell);
+  // The handle is gone: rings of (datagrams through) its slots are refused
+  // from now on.
+  void revoke(vmci_handle handle);
   // The peer is gone (or its doorbells' handles changed): every channel it
   // is a side of is revoked and closed. Returns them, to tell the other side.
   std::vector<ClosedRingChannel> close_all(uint64_t peer);
@@ -71,7 +75,7 @@ class RingChannels {
 
  private:
   struct Slot {
-    uint64_t doorbell_key;
+    uint64_t handle_key;
     uint32_t priv_flags;
   };
   struct Channel {

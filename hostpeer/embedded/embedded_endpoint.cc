@@ -160,8 +160,17 @@ void EmbeddedEndpoint::grant(const proto::RingGrantBody& grant, const RingChanne
   if (static_cast<proto::RingSide>(grant.side) != proto::RingSide::kOwner) return;
   const std::shared_ptr<proto::RingChannel>& channel = memory.channel();
   if (first && !inbox_.watch(grant.channel_id, {channel, &channel->wake})) return;
+  if (static_cast<proto::SlotKind>(grant.kind) == proto::SlotKind::kDatagram) {
+    // In turn with the deliveries: the datagram that earned the grant was
+    // queued before it, and goes to its callback before any from the lane.
+    const proto::EndpointDatagramLanes::Grant lane{grant.channel_id, channel,    grant.slot,
+                                                   grant.generation, grant.handle, grant.ringer_cid};
+    inbox_.push_action([this, lane] { lanes_.add_grant(lane); });
+    inbox_.rescan();  // then a datagram that waited in the lane for it is taken
+    return;
+  }
   // A ring that came before the grant waits in its slot: look again.
-  if (doorbells_.add_grant(grant.doorbell, grant.channel_id, channel, grant.slot,
+  if (doorbells_.add_grant(grant.handle, grant.channel_id, channel, grant.slot,
                            grant.generation)) {
     inbox_.rescan();
   }
@@ -170,6 +179,7 @@ void EmbeddedEndpoint::grant(const proto::RingGrantBody& grant, const RingChanne
 void EmbeddedEndpoint::close_ring_channel(uint32_t channel_id, proto::RingSide side) {
   if (side != proto::RingSide::kOwner) return;
   doorbells_.drop_channel(channel_id);
+  lanes_.drop_channel(channel_id);
   inbox_.unwatch(channel_id);
 }
 
@@ -220,34 +230,41 @@ bool EmbeddedEndpoint::on_delivery_thread() const {
 }
 
 void EmbeddedEndpoint::run_deliveries() {
+  const auto deliver = [this](std::vector<uint8_t>& datagram) { dispatch(datagram); };
+  const auto refused = [this](const std::string& why) { log_->warn("host endpoint: {}", why); };
   for (;;) {
     proto::EndpointInbox::Next next = inbox_.next();
     switch (next.kind) {
       case proto::EndpointInbox::Kind::kStopped:
         return;
       case proto::EndpointInbox::Kind::kScan:
-        if (!notify_) break;
-        for (const auto& rung : doorbells_.take_rung(notify_->memory())) doorbells_.run(rung);
+        if (notify_) {
+          for (const auto& rung : doorbells_.take_rung(notify_->memory())) doorbells_.run(rung);
+        }
+        if (lanes_.drain(proto::kLaneDrainShare, deliver, refused).more) inbox_.rescan();
+        break;
+      case proto::EndpointInbox::Kind::kAction:
+        next.action();
         break;
       case proto::EndpointInbox::Kind::kDelivery:
         // No longer pending once taken for its callback (as the guest driver).
         core_.with([&](Hypervisor& c) { c.delivered(peer_, next.delivery.id); });
-        dispatch(next.delivery);
+        dispatch(next.delivery.datagram);
         break;
     }
   }
 }
 
-void EmbeddedEndpoint::dispatch(proto::EndpointInbox::Delivery& delivery) {
-  auto* dg = reinterpret_cast<vmci_datagram*>(delivery.datagram.data());
+void EmbeddedEndpoint::dispatch(std::vector<uint8_t>& datagram) {
+  auto* dg = reinterpret_cast<vmci_datagram*>(datagram.data());
   if (proto::is_event_datagram(*dg)) {
-    if (const int status = proto::check_event_datagram(delivery.datagram); status != VMCI_SUCCESS) {
+    if (const int status = proto::check_event_datagram(datagram); status != VMCI_SUCCESS) {
       log_->warn("host endpoint: malformed event datagram ({} bytes) dropped: {}",
-                 delivery.datagram.size(), proto::describe_result(status));
+                 datagram.size(), proto::describe_result(status));
       return;
     }
     vmci_event_data_max event{};
-    std::memcpy(&event, delivery.datagram.data() + sizeof(vmci_datagram),
+    std::memcpy(&event, datagram.data() + sizeof(vmci_datagram),
                 static_cast<size_t>(dg->payload_size));
     std::vector<proto::EventSubscriptions::Subscriber> subscribers;
     {

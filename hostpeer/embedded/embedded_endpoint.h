@@ -1,7 +1,8 @@
 // embedded_endpoint.h: a host connection inside hostpeer's own process. It
 // calls the core directly (no socket) and runs its callbacks on its own
 // delivery thread, never under the core's lock. That thread sleeps in its
-// EndpointInbox, so a ring from a peer's ring channel wakes it directly.
+// EndpointInbox, so a ring from a peer's ring channel, or a datagram in its
+// lane, wakes it directly.
 #pragma once
 
 #include <condition_variable>
@@ -12,6 +13,7 @@
 #include <thread>
 
 #include "memory/notify_memory_file.h"
+#include "vmci/proto/endpoint_datagram_lanes.h"
 #include "vmci/proto/endpoint_doorbells.h"
 #include "vmci/proto/endpoint_inbox.h"
 #include "server/locked_core.h"
@@ -59,13 +61,14 @@ class EmbeddedEndpoint final : public Endpoint, public PeerSink {
 
  private:
   void run_deliveries();
-  void dispatch(proto::EndpointInbox::Delivery& delivery);
+  void dispatch(std::vector<uint8_t>& datagram);
   bool on_delivery_thread() const;
 
   LockedCore& core_;
   std::shared_ptr<spdlog::logger> log_;
   std::unique_ptr<NotifyMemoryFile> notify_;  // this endpoint's doorbell notify memory
   proto::EndpointDoorbells doorbells_;
+  proto::EndpointDatagramLanes lanes_;  // datagrams from guests' ring channels
   PeerId peer_ = 0;
 
   proto::EndpointInbox inbox_;

@@ -7,7 +7,7 @@
 namespace vmci::host {
 
 std::unique_ptr<RingChannelFile> RingChannelFile::create(std::string* error) {
-  const int fd = sealed_memfd("vmci-ring-channel", proto::kRingChannelSize, error);
+  const int fd = sealed_memfd("vmci-ring-channel", proto::kRingChannelFileSize, error);
   if (fd < 0) return nullptr;
   auto channel = proto::map_ring_channel(fd, error);
   if (!channel) {

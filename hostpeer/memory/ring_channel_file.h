@@ -1,5 +1,5 @@
-// ring_channel_file.h: one ring channel's page (vmci/proto/ring_channel.h)
-// as a sealed anonymous memfd: hostpeer maps it to grant and revoke slots,
+// ring_channel_file.h: one ring channel's memory (vmci/proto/ring_channel.h:
+// the slot page and the datagram lane) as a sealed anonymous memfd: hostpeer maps it to grant and revoke slots,
 // and hands the descriptor to the ringer and to the doorbells' owner (an
 // embedded owner uses hostpeer's own mapping).
 #pragma once
@@ -21,7 +21,7 @@ class RingChannelFile {
 
   // Close-on-exec; owned by this object.
   int fd() const { return fd_; }
-  // The mapped page; the pointer keeps the mapping.
+  // The mapped channel, whole; the pointer keeps the mapping.
   const std::shared_ptr<proto::RingChannel>& channel() const { return channel_; }
 
  private:

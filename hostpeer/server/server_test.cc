@@ -458,6 +458,16 @@ TEST_F(SocketServer, GuestDatagramReachesAHostConnectionAndIsPendingUntilAcknowl
   const auto dg =
       proto::make_datagram(VMCI_MAKE_HANDLE(2, 4242), VMCI_MAKE_HANDLE(16, 1024), payload);
   ASSERT_TRUE(guest.send_datagram(3, dg));
+  // Routed: the guest's next datagrams to the handle may take the lane of a
+  // ring channel to the host connection (the grant comes before the result).
+  const auto granted = guest.read_reply();
+  ASSERT_TRUE(granted);
+  ASSERT_EQ(granted->type(), FrameType::kRingGrant);
+  const auto grant = granted->as<proto::RingGrantBody>();
+  EXPECT_EQ(grant.kind, static_cast<uint8_t>(proto::SlotKind::kDatagram));
+  EXPECT_EQ(grant.side, static_cast<uint8_t>(proto::RingSide::kRinger));
+  EXPECT_TRUE(proto::same_handle(grant.handle, VMCI_MAKE_HANDLE(2, 4242)));
+  EXPECT_EQ(grant.lane_cap, 139264u);
   const auto sent = guest.read_reply();
   ASSERT_TRUE(sent);
   EXPECT_EQ(sent->header.request_id, 3u);

@@ -15,7 +15,7 @@ class EndpointDoorbellsTest : public ::testing::Test {
     std::string error;
     notify_keep = SharedMemory::anonymous(kNotifyMemorySize, &error);
     notify = reinterpret_cast<NotifyMemory*>(notify_keep->data());
-    auto page = SharedMemory::anonymous(kRingChannelSize, &error);
+    auto page = SharedMemory::anonymous(kRingChannelFileSize, &error);
     auto* raw = reinterpret_cast<RingChannel*>(page->data());
     channel = std::shared_ptr<RingChannel>(std::move(page), raw);
   }

@@ -12,7 +12,16 @@ void EndpointInbox::push(Delivery delivery) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
-    queue_.push_back(std::move(delivery));
+    queue_.push_back(Queued{std::move(delivery), {}});
+  }
+  poke();
+}
+
+void EndpointInbox::push_action(std::function<void()> action) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    queue_.push_back(Queued{{}, std::move(action)});
   }
   poke();
 }
@@ -85,9 +94,11 @@ EndpointInbox::Next EndpointInbox::next() {
     bool held;
     {
       std::lock_guard lock(mutex_);
-      if (stopping_) return Next{Kind::kStopped, {}};
+      if (stopping_) return Next{Kind::kStopped, {}, {}};
       if (!held_ && !queue_.empty()) {
-        Next next{Kind::kDelivery, std::move(queue_.front())};
+        Queued& front = queue_.front();
+        const Kind kind = front.action ? Kind::kAction : Kind::kDelivery;
+        Next next{kind, std::move(front.delivery), std::move(front.action)};
         queue_.pop_front();
         return next;
       }
@@ -106,7 +117,7 @@ EndpointInbox::Next EndpointInbox::next() {
                   !std::equal(seen.begin() + 1, seen.begin() + n, scanned_.begin(), scanned_.end()))) {
       scanned_version_ = version;
       scanned_.assign(seen.begin() + 1, seen.begin() + n);
-      return Next{Kind::kScan, {}};
+      return Next{Kind::kScan, {}, {}};
     }
     wait_for_any(std::span(words.data(), n), std::span(seen.data(), n), std::chrono::hours(24));
   }

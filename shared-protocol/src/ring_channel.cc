@@ -46,8 +46,15 @@ bool take_slot(RingChannel* channel, uint32_t slot, uint32_t generation) {
   return true;
 }
 
+bool slot_granted(const RingChannel* channel, uint32_t slot, uint32_t generation) {
+  if (slot >= kRingChannelSlots || generation == 0) return false;
+  const uint32_t now = std::atomic_ref<uint32_t>(const_cast<uint32_t&>(channel->slots[slot]))
+                           .load(std::memory_order_acquire);
+  return generation_of(now) == generation && (now & kSlotRevoked) == 0;
+}
+
 std::shared_ptr<RingChannel> map_ring_channel(int fd, std::string* error) {
-  std::shared_ptr<SharedMemory> memory = SharedMemory::map_fd(fd, kRingChannelSize, error);
+  std::shared_ptr<SharedMemory> memory = SharedMemory::map_fd(fd, kRingChannelFileSize, error);
   if (!memory) return nullptr;
   auto* channel = reinterpret_cast<RingChannel*>(memory->data());
   return std::shared_ptr<RingChannel>(std::move(memory), channel);

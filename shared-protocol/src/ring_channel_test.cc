@@ -12,7 +12,7 @@ namespace {
 
 std::shared_ptr<RingChannel> new_channel() {
   std::string error;
-  auto memory = SharedMemory::anonymous(kRingChannelSize, &error);
+  auto memory = SharedMemory::anonymous(kRingChannelFileSize, &error);
   auto* page = reinterpret_cast<RingChannel*>(memory->data());
   return std::shared_ptr<RingChannel>(std::move(memory), page);
 }

@@ -15,7 +15,12 @@
 //                                           first failed notify's status, then how the rings
 //                                           went (Driver::RingCounts); each thread rings
 //                                           every doorbell TIMES times
+//   dg-storm SRC DST COUNT SIZE  -> "STATUS FULL": sends COUNT datagrams of SIZE (>= 8) payload
+//                                   bytes, each stamped (stamped_payload), retrying one refused
+//                                   with NO_RESOURCES (FULL counts those) for up to 10 s;
+//                                   STATUS is 0, or the first other failure
 //   quit
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -29,6 +34,7 @@
 #include <vector>
 #include <atomic>
 
+#include "stamped_payload.h"
 #include "vmci/guest/driver.h"
 #include "vmci/proto/names.h"
 
@@ -207,6 +213,33 @@ int main() {
       reply = std::to_string(failure.load()) + " " + std::to_string(after.direct - before.direct) +
               " " + std::to_string(after.direct_woke - before.direct_woke) + " " +
               std::to_string(after.through_hostpeer - before.through_hostpeer);
+    } else if (cmd == "dg-storm") {
+      std::string src, dst;
+      uint64_t count = 0;
+      size_t size = 8;
+      in >> src >> dst >> count >> size;
+      std::vector<uint8_t> buf(sizeof(vmci_datagram) + std::max<size_t>(size, 8));
+      auto* dg = reinterpret_cast<vmci_datagram*>(buf.data());
+      dg->src = parse_handle(src);
+      dg->dst = parse_handle(dst);
+      dg->payload_size = buf.size() - sizeof(vmci_datagram);
+      int status = 0;
+      uint64_t full = 0;
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      for (uint64_t seq = 0; seq < count && status == 0;) {
+        vmci::testing::stamped_payload(seq, static_cast<uint8_t*>(VMCI_DG_PAYLOAD(dg)),
+                                       static_cast<size_t>(dg->payload_size));
+        const int result = driver->datagram_send(dg);
+        if (result == VMCI_ERROR_NO_RESOURCES && std::chrono::steady_clock::now() < deadline) {
+          ++full;
+          std::this_thread::yield();
+        } else if (result < VMCI_SUCCESS) {
+          status = result;
+        } else {
+          ++seq;
+        }
+      }
+      reply = std::to_string(status) + " " + std::to_string(full);
     } else if (cmd == "abort") {
       driver->abort();
       reply = "ok";

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,12 +38,14 @@ class EndpointInbox {
   };
   enum class Kind {
     kDelivery,  // the next queued delivery
+    kAction,    // the next queued action: run next.action
     kScan,      // a watched word was signalled since the last kScan: look for rings
     kStopped,
   };
   struct Next {
     Kind kind;
     Delivery delivery;
+    std::function<void()> action;
   };
   // Watched words at most (one futex_waitv takes them and the inbox's own).
   static constexpr size_t kMaxWatched = kMaxWaitWords - 1;
@@ -53,6 +56,9 @@ class EndpointInbox {
 
   // Queued for next(); dropped once stopped.
   void push(Delivery delivery);
+  // Queued with the deliveries, so it runs after those pushed before it
+  // (a datagram-lane grant: vmci/proto/endpoint_datagram_lanes.h).
+  void push_action(std::function<void()> action);
   // While held, next() hands out nothing (rings wait where they are).
   void hold();
   void release();
@@ -78,7 +84,11 @@ class EndpointInbox {
   void poke();
 
   std::mutex mutex_;  // guards the fields below, not own_
-  std::deque<Delivery> queue_;
+  struct Queued {
+    Delivery delivery;
+    std::function<void()> action;  // set: an action, not a delivery
+  };
+  std::deque<Queued> queue_;
   bool held_ = false;
   bool stopping_ = false;
   std::map<uint64_t, std::shared_ptr<NotifyWakeWord>> watched_;

@@ -25,9 +25,10 @@
 //                     kStats (host peers only: what hostpeer holds, to
 //                     check that nothing leaks)            -> kResult + StatsBody
 //   hostpeer -> peer  kDeliver (a datagram for this peer, request_id N)
-//                     kRingGrant (a ring-channel slot, the doorbell fast
-//                     path: vmci/proto/ring_channel.h; to the ringer before
-//                     the result of the notify it follows)
+//                     kRingGrant (a ring-channel slot, the doorbell and
+//                     datagram fast path: vmci/proto/ring_channel.h; to the
+//                     ringer before the result of the notify or send it
+//                     follows)
 //                     kRingChannelClosed (forget a ring channel)
 //                     kGoodbye (the connection ends, with a reason)
 //
@@ -52,7 +53,7 @@
 
 namespace vmci::proto {
 
-inline constexpr uint16_t kProtocolMajor = 1;
+inline constexpr uint16_t kProtocolMajor = 2;
 inline constexpr uint16_t kProtocolMinor = 0;
 inline constexpr uint32_t kFrameMagic = 0x50434d56;  // "VMCP" on the wire
 // The largest body: a queue-pair alloc hypercall of a 128 MiB pair.
@@ -190,19 +191,30 @@ struct DoorbellNotifyBody {
 
 // Which end of a ring channel a frame speaks to.
 enum class RingSide : uint8_t { kRinger = 1, kOwner = 2 };
+// What a ring-channel slot is for: a doorbell's rings, or a datagram
+// handle's datagrams (written into the channel's datagram lane:
+// vmci/proto/datagram_lane.h).
+enum class SlotKind : uint8_t { kDoorbell = 1, kDatagram = 2 };
 
-// To the ringer: its rings of `doorbell` with `priv_flags` (a host caller's
-// flags; 0 for guests) may set `slot` of the channel. To the doorbell's
-// owner: rings in `slot` with `generation` are the doorbell's. The first
-// grant of a channel to a peer carries the channel's page (flags = 1).
+// To the ringer: its rings of doorbell `handle` with `priv_flags` (a host
+// caller's flags; 0 for guests) may set `slot` of the channel; or, for a
+// datagram slot, its datagrams to datagram handle `handle` may go into the
+// channel's lane tagged with `slot` and `generation`, while fewer than
+// `lane_cap` datagram bytes are pending there. To the handle's owner: rings
+// in `slot` (or lane datagrams tagged) with `generation` are the handle's,
+// from context `ringer_cid`. The first grant of a channel to a peer carries
+// the channel's memory (flags = 1).
 struct RingGrantBody {
   uint32_t channel_id;
   uint32_t slot;
   uint32_t generation;
   uint8_t side;  // RingSide
-  uint8_t reserved[3];
-  vmci_handle doorbell;
+  uint8_t kind;  // SlotKind
+  uint8_t reserved[2];
+  vmci_handle handle;
   uint32_t priv_flags;
+  vmci_id ringer_cid;
+  uint32_t lane_cap;  // datagram slots: pending bytes a datagram must stay under
   uint32_t reserved2;
 };
 

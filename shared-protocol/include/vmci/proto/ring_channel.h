@@ -1,4 +1,4 @@
-// ring_channel.h: the doorbell fast path. In VMCI the hypervisor sets the
+// ring_channel.h: the doorbell (and datagram) fast path. In VMCI the hypervisor sets the
 // target's notify bit on every ring; here, once hostpeer has checked that a
 // connection may ring a doorbell (spec §5.2), it grants that ringer a slot
 // of a ring channel: one page shared by hostpeer, the ringer and the
@@ -19,6 +19,11 @@
 //   // ringer:                                 // owner, after its wait:
 //   if (ring_slot(channel, slot, generation)   if (take_slot(channel, slot, generation)) run();
 //       == SlotRing::kRungWakeNeeded) wake(&channel->wake);
+//
+// A slot may instead be granted for a datagram handle: the ringer then
+// writes its datagrams to that handle into the channel's datagram lane,
+// which follows the page in the same memory (vmci/proto/datagram_lane.h),
+// and the slot word says only whether the grant still holds.
 #pragma once
 
 #include <cstdint>
@@ -29,7 +34,12 @@
 
 namespace vmci::proto {
 
-inline constexpr uint64_t kRingChannelSize = 4096;
+inline constexpr uint64_t kRingChannelSize = 4096;  // the page of slots
+// The whole channel: the page, the datagram lane's indexes, its data.
+inline constexpr uint64_t kDatagramLaneControlSize = 4096;
+inline constexpr uint64_t kDatagramLaneDataSize = 256 * 1024;
+inline constexpr uint64_t kRingChannelFileSize =
+    kRingChannelSize + kDatagramLaneControlSize + kDatagramLaneDataSize;
 inline constexpr uint32_t kRingChannelSlots = (kRingChannelSize - 64) / 4;
 inline constexpr uint32_t kSlotRung = 1;
 inline constexpr uint32_t kSlotRevoked = 2;
@@ -62,9 +72,14 @@ SlotRing ring_slot(RingChannel* channel, uint32_t slot, uint32_t generation);
 // was last taken (one notification however many rings: §5.4).
 bool take_slot(RingChannel* channel, uint32_t slot, uint32_t generation);
 
+// True while the slot is granted with `generation` and not revoked (a
+// datagram slot's check before each datagram).
+bool slot_granted(const RingChannel* channel, uint32_t slot, uint32_t generation);
+
 // Maps a ring channel handed over as a descriptor (sealed against
-// shrinking, at least kRingChannelSize bytes); the pointer keeps the
-// mapping. Null with *error if it cannot.
+// shrinking, at least kRingChannelFileSize bytes: the page and its
+// datagram lane); the pointer keeps the mapping. Null with *error if it
+// cannot.
 std::shared_ptr<RingChannel> map_ring_channel(int fd, std::string* error);
 
 }  // namespace vmci::proto

@@ -1,0 +1,90 @@
+// endpoint_datagram_lanes.h: the datagram lanes an endpoint owns
+// (vmci/proto/datagram_lane.h): which slot of which channel hostpeer granted
+// for which of its datagram handles, and the drain that takes the lanes'
+// datagrams, checks them, and hands each over as a private copy. Shared by
+// the guest driver (a host connection) and embedded host endpoints.
+//
+// Order: a lane's datagrams are handed over in the order they were sent.
+// A record for a slot the owner has not been granted yet (its grant is on
+// its way) waits, and so does the rest of its lane. Grants must be added in
+// the order of the endpoint's deliveries (the delivery thread adds them, as
+// an EndpointInbox action), so that a datagram hostpeer delivered before
+// the grant is handed over before any that went through the lane.
+//
+// Thread-safe; add_grant and drain are for the delivery thread.
+//
+//   lanes.add_grant(grant);                          // on the delivery thread
+//   auto drained = lanes.drain(64, deliver, refused);
+//   if (drained.more) inbox.rescan();
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "vmci/proto/datagram_lane.h"
+#include "vmci/proto/ring_channel.h"
+#include "vmci/vmci_defs.h"
+
+namespace vmci::proto {
+
+// How many datagrams a drain takes from each lane before it lets the
+// endpoint's other work (queued deliveries, other lanes) have a turn.
+inline constexpr size_t kLaneDrainShare = 256;
+
+class EndpointDatagramLanes {
+ public:
+  struct Grant {
+    uint32_t channel_id;
+    std::shared_ptr<RingChannel> channel;  // mapped whole
+    uint32_t slot;
+    uint32_t generation;
+    vmci_handle handle;  // the endpoint's datagram handle
+    vmci_id ringer_cid;  // the context whose datagrams the lane carries
+  };
+  struct Drained {
+    size_t delivered = 0;
+    bool more = false;  // a lane was left with datagrams: drain again
+  };
+  using Deliver = std::function<void(std::vector<uint8_t>& datagram)>;
+  using Refused = std::function<void(const std::string& why)>;
+
+  void add_grant(const Grant& grant);
+  // The channel is closed: its lane is not read again (whatever it still
+  // holds is dropped, as a closed connection's datagrams are).
+  void drop_channel(uint32_t channel_id);
+  // Hands over at most `max_per_lane` datagrams from each lane. `refused`
+  // hears of each datagram or lane dropped for breaking a rule: a corrupt
+  // lane, a datagram rewritten while copied, a source that is not the
+  // ringer's context, a destination other than the slot's handle.
+  Drained drain(size_t max_per_lane, const Deliver& deliver, const Refused& refused);
+  size_t lane_count() const;
+
+ private:
+  struct SlotGrant {
+    uint32_t generation;
+    vmci_handle handle;
+  };
+  struct Lane {
+    explicit Lane(std::shared_ptr<RingChannel> c, vmci_id cid)
+        : channel(std::move(c)), reader(channel.get()), ringer_cid(cid) {}
+    const std::shared_ptr<RingChannel> channel;
+    LaneReader reader;  // the delivery thread's
+    const vmci_id ringer_cid;
+    bool corrupt = false;  // the delivery thread's
+    std::map<uint32_t, SlotGrant> slots;  // guarded by mutex_
+  };
+
+  // Drains one lane (delivery thread, no lock held).
+  size_t drain_lane(Lane& lane, size_t max, const Deliver& deliver, const Refused& refused,
+                    bool* more);
+
+  mutable std::mutex mutex_;
+  std::map<uint32_t, std::shared_ptr<Lane>> lanes_;  // by channel id
+};
+
+}  // namespace vmci::proto

@@ -1,0 +1,180 @@
+#include "vmci/proto/datagram_lane.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <thread>
+
+#include "vmci/proto/shared_memory.h"
+
+namespace vmci::proto {
+namespace {
+
+std::shared_ptr<RingChannel> new_channel() {
+  std::string error;
+  auto memory = SharedMemory::anonymous(kRingChannelFileSize, &error);
+  auto* page = reinterpret_cast<RingChannel*>(memory->data());
+  return std::shared_ptr<RingChannel>(std::move(memory), page);
+}
+
+DatagramLaneControl* control_of(RingChannel* channel) {
+  return reinterpret_cast<DatagramLaneControl*>(reinterpret_cast<uint8_t*>(channel) +
+                                                kRingChannelSize);
+}
+
+vmci_datagram header_for(uint64_t payload) {
+  vmci_datagram h{};
+  h.dst = VMCI_MAKE_HANDLE(2, 7);
+  h.src = VMCI_MAKE_HANDLE(40, 1);
+  h.payload_size = payload;
+  return h;
+}
+
+std::vector<uint8_t> payload_of(size_t n, uint8_t seed) {
+  std::vector<uint8_t> p(n);
+  for (size_t i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(seed + i * 7);
+  return p;
+}
+
+TEST(DatagramLane, DatagramsArriveWholeAndInOrderAcrossTheWrap) {
+  auto channel = new_channel();
+  const uint32_t gen = grant_slot(channel.get(), 5, 0);
+  LaneWriter writer(channel.get());
+  LaneReader reader(channel.get());
+  // Odd sizes, far more than the data holds, so records wrap many times.
+  for (int i = 0; i < 3000; ++i) {
+    const size_t n = 1 + (i * 977) % 3000;
+    const auto payload = payload_of(n, static_cast<uint8_t>(i));
+    ASSERT_NE(writer.send(5, gen, header_for(n), payload, kMaxLaneCap), LaneSend::kFull) << i;
+    LaneRecord r;
+    std::string why;
+    ASSERT_EQ(reader.peek(&r, &why), LanePeek::kRecord) << why;
+    EXPECT_EQ(r.slot, 5u);
+    EXPECT_EQ(r.generation, gen);
+    ASSERT_EQ(r.size, sizeof(vmci_datagram) + n);
+    std::vector<uint8_t> dg;
+    ASSERT_TRUE(reader.take(r, &dg));
+    ASSERT_EQ(0, std::memcmp(dg.data() + sizeof(vmci_datagram), payload.data(), n)) << i;
+    std::string none;
+    EXPECT_EQ(reader.peek(&r, &none), LanePeek::kEmpty);
+  }
+}
+
+TEST(DatagramLane, ASendIsRefusedAtTheCapAsSpecSection35CountsIt) {
+  auto channel = new_channel();
+  const uint32_t gen = grant_slot(channel.get(), 0, 0);
+  LaneWriter writer(channel.get());
+  const auto payload = payload_of(76, 1);  // DG_SIZE 100
+  // queued + 100 >= 1000 is refused: 9 fit (900 + 100 = 1000 is refused).
+  int sent = 0;
+  while (writer.send(0, gen, header_for(76), payload, 1000) != LaneSend::kFull) ++sent;
+  EXPECT_EQ(sent, 9);
+  LaneReader reader(channel.get());
+  LaneRecord r;
+  std::string why;
+  ASSERT_EQ(reader.peek(&r, &why), LanePeek::kRecord);
+  reader.take(r, nullptr);  // room for one more
+  EXPECT_NE(writer.send(0, gen, header_for(76), payload, 1000), LaneSend::kFull);
+  EXPECT_EQ(writer.send(0, gen, header_for(76), payload, 1000), LaneSend::kFull);
+}
+
+TEST(DatagramLane, ARevokedOrRegrantedSlotRefusesTheSend) {
+  auto channel = new_channel();
+  const uint32_t gen = grant_slot(channel.get(), 2, 0);
+  LaneWriter writer(channel.get());
+  revoke_slot(channel.get(), 2);
+  EXPECT_EQ(writer.send(2, gen, header_for(0), {}, kMaxLaneCap), LaneSend::kRefused);
+  const uint32_t again = grant_slot(channel.get(), 2, gen);
+  EXPECT_EQ(writer.send(2, gen, header_for(0), {}, kMaxLaneCap), LaneSend::kRefused);
+  EXPECT_NE(writer.send(2, again, header_for(0), {}, kMaxLaneCap), LaneSend::kRefused);
+}
+
+TEST(DatagramLane, IndexesOrRecordsARingerForgedAreCorruptNeverReadPast) {
+  auto channel = new_channel();
+  LaneReader reader(channel.get());
+  LaneRecord r;
+  std::string why;
+  control_of(channel.get())->head = kDatagramLaneDataSize + 8;  // more than the data holds
+  EXPECT_EQ(reader.peek(&r, &why), LanePeek::kCorrupt);
+  EXPECT_NE(why.find("head"), std::string::npos) << why;
+
+  auto other = new_channel();
+  const uint32_t gen = grant_slot(other.get(), 0, 0);
+  LaneWriter writer(other.get());
+  ASSERT_NE(writer.send(0, gen, header_for(8), payload_of(8, 0), kMaxLaneCap), LaneSend::kFull);
+  // The record now claims a payload larger than anything written.
+  auto* header = reinterpret_cast<vmci_datagram*>(reinterpret_cast<uint8_t*>(other.get()) +
+                                                  kRingChannelSize + kDatagramLaneControlSize + 8);
+  header->payload_size = 4000;
+  LaneReader other_reader(other.get());
+  EXPECT_EQ(other_reader.peek(&r, &why), LanePeek::kCorrupt);
+  header->payload_size = VMCI_MAX_DG_SIZE;  // larger than any datagram
+  EXPECT_EQ(other_reader.peek(&r, &why), LanePeek::kCorrupt);
+}
+
+TEST(DatagramLane, ARecordRewrittenBetweenPeekAndTakeIsDroppedNotHandedOver) {
+  auto channel = new_channel();
+  const uint32_t gen = grant_slot(channel.get(), 0, 0);
+  LaneWriter writer(channel.get());
+  ASSERT_NE(writer.send(0, gen, header_for(64), payload_of(64, 0), kMaxLaneCap), LaneSend::kFull);
+  LaneReader reader(channel.get());
+  LaneRecord r;
+  std::string why;
+  ASSERT_EQ(reader.peek(&r, &why), LanePeek::kRecord);
+  auto* header = reinterpret_cast<vmci_datagram*>(reinterpret_cast<uint8_t*>(channel.get()) +
+                                                  kRingChannelSize + kDatagramLaneControlSize + 8);
+  header->payload_size = 8;  // after the peek: the copy must not be trusted
+  std::vector<uint8_t> dg;
+  EXPECT_FALSE(reader.take(r, &dg));
+  EXPECT_TRUE(dg.empty());
+  EXPECT_EQ(reader.peek(&r, &why), LanePeek::kEmpty);  // taken all the same
+}
+
+TEST(DatagramLane, AnOwnerThatForgesItsIndexesOnlyMakesTheLaneLookFull) {
+  auto channel = new_channel();
+  const uint32_t gen = grant_slot(channel.get(), 0, 0);
+  LaneWriter writer(channel.get());
+  control_of(channel.get())->tail = 1u << 30;  // beyond anything written
+  EXPECT_EQ(writer.send(0, gen, header_for(8), payload_of(8, 0), kMaxLaneCap), LaneSend::kFull);
+}
+
+TEST(DatagramLane, TwoThreadsStreamEveryDatagramIntact) {
+  auto channel = new_channel();
+  const uint32_t gen = grant_slot(channel.get(), 1, 0);
+  constexpr int kCount = 100000;
+  std::thread producer([&] {
+    LaneWriter writer(channel.get());
+    for (int i = 0; i < kCount;) {
+      uint8_t payload[40];
+      std::memset(payload, i & 0xff, sizeof payload);
+      std::memcpy(payload, &i, sizeof i);
+      if (writer.send(1, gen, header_for(sizeof payload), payload, 4096) == LaneSend::kFull) {
+        std::this_thread::yield();
+        continue;
+      }
+      ++i;
+    }
+  });
+  LaneReader reader(channel.get());
+  std::vector<uint8_t> dg;
+  for (int i = 0; i < kCount;) {
+    LaneRecord r;
+    std::string why;
+    const LanePeek p = reader.peek(&r, &why);
+    ASSERT_NE(p, LanePeek::kCorrupt) << why;
+    if (p == LanePeek::kEmpty) {
+      std::this_thread::yield();
+      continue;
+    }
+    ASSERT_TRUE(reader.take(r, &dg));
+    int seq;
+    std::memcpy(&seq, dg.data() + sizeof(vmci_datagram), sizeof seq);
+    ASSERT_EQ(seq, i);
+    ASSERT_EQ(dg.back(), static_cast<uint8_t>(i & 0xff));
+    ++i;
+  }
+  producer.join();
+}
+
+}  // namespace
+}  // namespace vmci::proto

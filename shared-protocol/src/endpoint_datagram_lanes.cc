@@ -1,0 +1,103 @@
+#include "vmci/proto/endpoint_datagram_lanes.h"
+
+#include <cstring>
+#include <optional>
+
+#include "vmci/proto/handles.h"
+
+namespace vmci::proto {
+
+void EndpointDatagramLanes::add_grant(const Grant& grant) {
+  std::lock_guard lock(mutex_);
+  auto it = lanes_.find(grant.channel_id);
+  if (it == lanes_.end()) {
+    it = lanes_.emplace(grant.channel_id, std::make_shared<Lane>(grant.channel, grant.ringer_cid))
+             .first;
+  }
+  it->second->slots[grant.slot] = SlotGrant{grant.generation, grant.handle};
+}
+
+void EndpointDatagramLanes::drop_channel(uint32_t channel_id) {
+  std::lock_guard lock(mutex_);
+  lanes_.erase(channel_id);
+}
+
+size_t EndpointDatagramLanes::lane_count() const {
+  std::lock_guard lock(mutex_);
+  return lanes_.size();
+}
+
+EndpointDatagramLanes::Drained EndpointDatagramLanes::drain(size_t max_per_lane,
+                                                            const Deliver& deliver,
+                                                            const Refused& refused) {
+  std::vector<std::shared_ptr<Lane>> lanes;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, lane] : lanes_) lanes.push_back(lane);
+  }
+  Drained drained;
+  for (const auto& lane : lanes) {
+    if (lane->corrupt) continue;
+    drained.delivered += drain_lane(*lane, max_per_lane, deliver, refused, &drained.more);
+  }
+  return drained;
+}
+
+size_t EndpointDatagramLanes::drain_lane(Lane& lane, size_t max, const Deliver& deliver,
+                                         const Refused& refused, bool* more) {
+  size_t delivered = 0;
+  std::vector<uint8_t> datagram;
+  for (size_t taken = 0;; ++taken) {
+    LaneRecord record;
+    std::string why;
+    const LanePeek peeked = lane.reader.peek(&record, &why);
+    if (peeked == LanePeek::kEmpty) break;
+    if (peeked == LanePeek::kCorrupt) {
+      lane.corrupt = true;
+      refused("datagram lane of context " + std::to_string(lane.ringer_cid) +
+              " is corrupt and is not read again: " + why);
+      break;
+    }
+    if (taken == max) {
+      *more = true;
+      break;
+    }
+    std::optional<SlotGrant> grant;
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = lane.slots.find(record.slot); it != lane.slots.end()) grant = it->second;
+    }
+    // Not granted yet, or granted anew and this endpoint not told yet: the
+    // grant is on its way, and the lane waits for it. (Generations grow;
+    // one older than the grant's is a datagram sent before its handle went.)
+    if (!grant || record.generation > grant->generation) break;
+    if (record.generation < grant->generation) {
+      lane.reader.take(record, nullptr);
+      continue;
+    }
+    if (!lane.reader.take(record, &datagram)) {
+      refused("a datagram from context " + std::to_string(lane.ringer_cid) +
+              " was rewritten while it was taken; dropped");
+      continue;
+    }
+    vmci_datagram header;
+    std::memcpy(&header, datagram.data(), sizeof header);
+    if (header.src.context != lane.ringer_cid) {
+      refused("a datagram in the lane of context " + std::to_string(lane.ringer_cid) +
+              " names source " + to_string(header.src) + "; dropped");
+      continue;
+    }
+    if (header.dst.context != grant->handle.context ||
+        header.dst.resource != grant->handle.resource) {
+      refused("a datagram from context " + std::to_string(lane.ringer_cid) + " to " +
+              to_string(header.dst) + " came through the slot of " + to_string(grant->handle) +
+              "; dropped");
+      continue;
+    }
+    deliver(datagram);
+    ++delivered;
+  }
+  return delivered;
+}
+
+}  // namespace vmci::proto
