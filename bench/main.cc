@@ -27,10 +27,13 @@
 #include <string>
 #include <vector>
 
+#include "datagram_rate.h"
 #include "doorbell_rtt.h"
 #include "pingpong_baseline.h"
 #include "process.h"
+#include "qp_setup.h"
 #include "qpair_throughput.h"
+#include "rate_figure.h"
 #include "ring_awake.h"
 #include "ring_baseline.h"
 #include "socket_baseline.h"
@@ -402,26 +405,32 @@ nlohmann::ordered_json awake_comparison(const AwakeResults& a, uint64_t rings) {
 }
 
 nlohmann::ordered_json comparisons(const std::vector<Figure>& figures,
+                                   const std::vector<bench::RateFigure>& rate_figures,
                                    const std::vector<RttFigure>& rtt_figures,
                                    const RttResults& rtt_results, const AwakeResults& awake,
                                    uint64_t awake_rings) {
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   for (const Figure& f : figures) {
-    const double ours = bench::summarize(f.values[kOurs]).median;
+    const bench::Summary ours = bench::summarize(f.values[kOurs]);
     for (const Target& target : f.targets) {
       if (f.values[target.baseline].empty()) continue;  // --ours-only
-      const double baseline = bench::summarize(f.values[target.baseline]).median;
-      const double ratio = ours / baseline;
+      const bench::Summary baseline = bench::summarize(f.values[target.baseline]);
+      const double ratio = ours.median / baseline.median;
       out.push_back({{"name", f.name},
                      {"unit", f.unit()},
-                     {"ours", ours},
-                     {"baseline", baseline},
+                     {"ours", ours.median},
+                     {"baseline", baseline.median},
                      {"baseline_name", kTransportName[target.baseline]},
                      {"ratio", ratio},
                      {"target", target.min_ratio},
-                     {"met", ratio >= target.min_ratio}});
+                     {"met", ratio >= target.min_ratio},
+                     {"ours_min", ours.min},
+                     {"ours_max", ours.max},
+                     {"baseline_min", baseline.min},
+                     {"baseline_max", baseline.max}});
     }
   }
+  bench::add_rate_comparisons(rate_figures, out);
   for (const RttFigure& f : rtt_figures) {
     const auto& ours = rtt_results[f.ours];
     for (const RttTarget& target : f.targets) {
@@ -513,10 +522,33 @@ int run(const Options& o) {
       {"doorbell_rtt_embedded", kDoorbellEmbedded, {{kFutex, 1.5}}},
       {"doorbell_rtt_daemon", kDoorbellDaemon, {{kFutex, 1.5}}},
   };
+  bench::RateParams rate_params;
+  rate_params.warmup_s = params.warmup_s;
+  rate_params.window_s = params.window_s;
+  bench::SetupParams setup_params;
+  setup_params.warmup_s = params.warmup_s;
+  setup_params.window_s = params.window_s;
+  std::optional<bench::DatagramRateBench> datagrams;
+  std::optional<bench::QpSetupBench> setups;
+  std::vector<bench::RateFigure> rate_figures = {
+      {"datagram_rate_64B", "datagrams/s",
+       "guest -> host endpoint, 64-byte payloads, each send's result checked, every datagram "
+       "stamped and checked",
+       "ours (datagram_send)", "unix_seqpacket_socketpair", "baseline: SOCK_SEQPACKET socketpair",
+       1.0, [&] { return datagrams->run_trial(rate_params); },
+       [&] { return bench::run_seqpacket_trial(rate_params); }, {}, {}},
+      {"qp_setup_rate", "cycles/s",
+       "guest alloc + host attach + both detach (64 KiB queues), told by datagram and doorbell",
+       "ours (qpair_alloc/detach)", "memfd_handshake",
+       "baseline: memfd passed over a socket", 0.25,
+       [&] { return setups->run_trial(setup_params); },
+       [&] { return bench::run_memfd_handshake_trial(setup_params); }, {}, {}},
+  };
   if (!o.only.empty()) {
     std::erase_if(figures, [&](const Figure& f) { return f.name != o.only; });
     std::erase_if(rtt_figures, [&](const RttFigure& f) { return f.name != o.only; });
-    if (figures.empty() && rtt_figures.empty() && o.only != kAwakeName) {
+    std::erase_if(rate_figures, [&](const bench::RateFigure& f) { return f.name != o.only; });
+    if (figures.empty() && rtt_figures.empty() && rate_figures.empty() && o.only != kAwakeName) {
       throw std::runtime_error("no figure named " + o.only);
     }
   }
@@ -525,6 +557,10 @@ int run(const Options& o) {
   bench::pin_to_cpu(bench::kConsumerCpu);
   std::optional<bench::QpairBench> qpair;
   if (!figures.empty()) qpair.emplace();
+  for (const bench::RateFigure& f : rate_figures) {
+    if (f.name == "datagram_rate_64B") datagrams.emplace();
+    if (f.name == "qp_setup_rate") setups.emplace();
+  }
   const std::function<Measurement(const StreamParams&)> trial[kTransports] = {
       [&](const StreamParams& p) { return qpair->run_trial(p); },
       bench::run_ring_trial,
@@ -560,6 +596,7 @@ int run(const Options& o) {
         }
       }
     }
+    for (bench::RateFigure& f : rate_figures) f.run_once(o.ours_only, o.verbose);
     for (RttTransport t : rtt_order) {
       rtt_results[t].push_back(rtt_trial[t](rtt_params));
       if (o.verbose) {
@@ -577,12 +614,15 @@ int run(const Options& o) {
   }
 
   print_report(figures, o.runs, params);
+  bench::print_rate_report(rate_figures, o.runs);
   print_rtt_report(rtt_figures, rtt_results, o.runs, rtt_params, !figures.empty());
   print_awake_report(awake_results, o.runs, awake_params.rings,
                      !figures.empty() || !rtt_figures.empty());
   if (!o.json_path.empty()) {
     std::ofstream out(o.json_path);
-    out << comparisons(figures, rtt_figures, rtt_results, awake_results, awake_params.rings).dump(2)
+    out << comparisons(figures, rate_figures, rtt_figures, rtt_results, awake_results,
+                       awake_params.rings)
+               .dump(2)
         << "\n";
     if (!out) {
       std::fprintf(stderr, "vmci-bench: cannot write %s\n", o.json_path.c_str());

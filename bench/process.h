@@ -98,6 +98,10 @@ struct Control {
   alignas(64) std::atomic<uint32_t> guest_done{0};
   uint64_t timed_rings = 0;  // all but the first
   int64_t timed_rings_ns = 0;
+  // qp_setup_rate: cycles the child completed so far; the host side's
+  // failures (first status, 0 if none).
+  alignas(64) std::atomic<uint64_t> cycles{0};
+  alignas(64) std::atomic<int64_t> host_failure{0};
 };
 static_assert(std::atomic<int64_t>::is_always_lock_free);
 static_assert(std::atomic<uint32_t>::is_always_lock_free);

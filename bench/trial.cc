@@ -10,8 +10,10 @@
 #include <exception>
 #include <stdexcept>
 
+#include "datagram_rate.h"
 #include "doorbell_rtt.h"
 #include "pingpong_baseline.h"
+#include "qp_setup.h"
 #include "qpair_throughput.h"
 #include "ring_awake.h"
 #include "ring_baseline.h"
@@ -49,7 +51,9 @@ ChildArgs parse(int argc, char** argv) {
       throw std::runtime_error("unknown child option " + key);
     }
   }
-  const bool streaming = a.transport == "qpair" || a.transport == "ring" || a.transport == "socket";
+  const bool streaming = a.transport == "qpair" || a.transport == "ring" ||
+                         a.transport == "socket" || a.transport == "datagram" ||
+                         a.transport == "seqpacket";
   const bool ringing = a.transport == "doorbell-ringer" || a.transport == "raw-ringer";
   if (a.parent <= 0 || a.control_fd < 0 || (streaming && a.chunk < 16) ||
       (ringing && a.rings < 2)) {
@@ -87,6 +91,14 @@ int child_main(int argc, char** argv) {
       ring_child(args, control.get());
     } else if (args.transport == "socket") {
       socket_child(args, control.get());
+    } else if (args.transport == "datagram") {
+      datagram_child(args, control.get());
+    } else if (args.transport == "seqpacket") {
+      seqpacket_child(args, control.get());
+    } else if (args.transport == "qp-setup") {
+      qp_setup_child(args, control.get());
+    } else if (args.transport == "memfd-handshake") {
+      memfd_handshake_child(args, control.get());
     } else if (args.transport == "doorbell") {
       doorbell_guest_child(args, control.get());
     } else if (args.transport == "doorbell-ringer") {

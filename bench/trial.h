@@ -7,6 +7,9 @@
 //              [--cpu N]
 //
 // TRANSPORT: qpair, ring, socket (streaming producers, --chunk required);
+// datagram, seqpacket (datagram producers, --chunk: the payload size);
+// qp-setup (a guest setting up pairs with the host datagram handle
+// --handle), memfd-handshake (its baseline);
 // doorbell (a guest answering doorbell rings; --handle is the host's
 // doorbell), hostpeer (serves --socket until stopped), futex-pingpong,
 // socket-pingpong; doorbell-ringer (a guest ringing the host's doorbell

@@ -1,0 +1,67 @@
+// datagram_rate.h: datagram_rate_64B, the datagrams per second a host
+// endpoint receives from a guest in another process, each send returning
+// its VMCI result, beside a one-hop Unix SOCK_SEQPACKET socketpair carrying
+// the same messages.
+//
+// ours: the parent embeds a hostpeer and holds a host endpoint with a
+// datagram handle; the child connects as a guest (vmci::guest::Driver) and
+// sends stamped datagrams to it in a loop. A send refused with
+// VMCI_ERROR_NO_RESOURCES (the host's pending limit: it is behind) is sent
+// again after one PAUSE, as a guest would; any other failure ends the
+// trial. The handle's callback (the host endpoint's delivery thread)
+// checks every datagram's stamps and order, and counts.
+// baseline: the child send()s the same payloads into a SOCK_SEQPACKET
+// socketpair, one message per call; a thread of the parent recv()s them,
+// checks and counts.
+// Both: the consumer side is on CPU 0, the producer on CPU 1; the parent's
+// measuring thread sleeps through the warm-up and the window and reads the
+// count at their ends; then the producer is stopped and every datagram it
+// sent must arrive.
+#pragma once
+
+#include <memory>
+
+#include "stream.h"
+#include "trial.h"
+
+namespace vmci {
+class Endpoint;
+namespace host {
+class HostPeer;
+}
+}  // namespace vmci
+
+namespace bench {
+
+struct RateParams {
+  size_t payload = 64;  // bytes per datagram, >= 16
+  double warmup_s = 0.05;
+  double window_s = 0.25;
+  double stall_s = 10;
+};
+
+class DatagramRateBench {
+ public:
+  // Starts the embedded hostpeer and its host endpoint; throws if it cannot.
+  DatagramRateBench();
+  ~DatagramRateBench();
+  DatagramRateBench(const DatagramRateBench&) = delete;
+  DatagramRateBench& operator=(const DatagramRateBench&) = delete;
+
+  // One trial with a new datagram handle, destroyed afterwards.
+  Measurement run_trial(const RateParams& params);
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<vmci::host::HostPeer> hostpeer_;
+  std::unique_ptr<vmci::Endpoint> host_;
+};
+
+// The baseline: one trial over a new socketpair.
+Measurement run_seqpacket_trial(const RateParams& params);
+
+// Children: a guest sending to args' handle; a socket end sending.
+void datagram_child(const ChildArgs& args, Control& control);
+void seqpacket_child(const ChildArgs& args, Control& control);
+
+}  // namespace bench
