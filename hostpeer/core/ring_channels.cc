@@ -69,10 +69,11 @@ std::optional<RingGrant> RingChannels::grant(uint64_t ringer, uint64_t owner, vm
 
 void RingChannels::revoke(vmci_handle handle) {
   const uint64_t key = proto::handle_key(handle);
-  for (auto& [id, c] : channels_) {
-    std::erase_if(c.slots, [&](const auto& entry) {
-      if (entry.second.handle_key != key) return false;
-      proto::revoke_slot(c.memory->channel().get(), entry.first);
+  for (auto& entry : channels_) {
+    Channel& c = entry.second;
+    std::erase_if(c.slots, [&](const auto& slot) {
+      if (slot.second.handle_key != key) return false;
+      proto::revoke_slot(c.memory->channel().get(), slot.first);
       return true;
     });
   }

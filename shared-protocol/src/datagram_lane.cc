@@ -86,8 +86,14 @@ LanePeek LaneReader::peek(LaneRecord* record, std::string* why) {
   }
   copy_out(data, tail_, tag, sizeof tag);
   copy_out(data, tail_ + sizeof tag, &header, sizeof header);
+  // payload_size first: a huge one would wrap the sum around to a small size.
+  if (header.payload_size > VMCI_MAX_DG_SIZE - sizeof header) {
+    *why = "a record's datagram claims a payload of " + std::to_string(header.payload_size) +
+           " bytes (at most " + std::to_string(VMCI_MAX_DG_SIZE - sizeof header) + ")";
+    return LanePeek::kCorrupt;
+  }
   const uint64_t size = sizeof header + header.payload_size;
-  if (size > VMCI_MAX_DG_SIZE || lane_record_size(size) > available) {
+  if (lane_record_size(size) > available) {
     *why = "a record's datagram of " + std::to_string(size) + " bytes does not fit (" +
            std::to_string(available) + " bytes written, at most " +
            std::to_string(VMCI_MAX_DG_SIZE) + ")";

@@ -110,6 +110,10 @@ TEST(DatagramLane, IndexesOrRecordsARingerForgedAreCorruptNeverReadPast) {
   EXPECT_EQ(other_reader.peek(&r, &why), LanePeek::kCorrupt);
   header->payload_size = VMCI_MAX_DG_SIZE;  // larger than any datagram
   EXPECT_EQ(other_reader.peek(&r, &why), LanePeek::kCorrupt);
+  // So large that 24 + it wraps around to 8 bytes (found by the fuzzer).
+  header->payload_size = ~uint64_t{0} - 15;
+  EXPECT_EQ(other_reader.peek(&r, &why), LanePeek::kCorrupt);
+  EXPECT_NE(why.find("claims a payload"), std::string::npos) << why;
 }
 
 TEST(DatagramLane, ARecordRewrittenBetweenPeekAndTakeIsDroppedNotHandedOver) {
