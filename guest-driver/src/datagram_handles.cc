@@ -53,6 +53,7 @@ int DatagramHandles::release(vmci_handle exact) {
 int DatagramHandles::add_locked(vmci_id context, vmci_id resource, uint32_t flags,
                                 uint32_t priv_flags, DatagramCallback callback,
                                 vmci_handle* out) {
+  if (by_resource_.size() >= kMaxGuestEntries) return VMCI_ERROR_NO_RESOURCES;
   if (resource == VMCI_INVALID_ID) {
     // One lap of the id space above the reserved ids, skipping VMCI_INVALID_ID.
     bool found = false;

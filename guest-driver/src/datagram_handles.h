@@ -21,6 +21,10 @@ namespace vmci::guest::internal {
 
 class DatagramHandles {
  public:
+  // Entries a guest may hold (its datagram handles and claimed doorbell
+  // handles); beyond them create() and claim() are VMCI_ERROR_NO_RESOURCES.
+  static constexpr size_t kMaxGuestEntries = 65536;
+
   struct Entry {
     vmci_handle handle;
     uint32_t flags;
@@ -30,7 +34,8 @@ class DatagramHandles {
 
   // Guest handle creation (spec §3.4 steps 3-6, after argument checks): a
   // dynamic id when resource is VMCI_INVALID_ID; VMCI_ERROR_DUPLICATE_ENTRY
-  // if the handle exists; VMCI_ERROR_NO_HANDLE when ids are exhausted.
+  // if the handle exists; VMCI_ERROR_NO_HANDLE when ids are exhausted;
+  // VMCI_ERROR_NO_RESOURCES when kMaxGuestEntries are held.
   int create(vmci_id context, vmci_id resource, uint32_t flags, uint32_t priv_flags,
              DatagramCallback callback, vmci_handle* out);
   // Claims a handle for another kind of resource (a doorbell), by the same

@@ -21,6 +21,18 @@ TEST(DatagramHandles, DynamicIdsStartAt1024AndIncrease) {
   EXPECT_EQ(b.resource, 1025u);
 }
 
+TEST(DatagramHandles, TheTableIsBoundedAndHasRoomAgainOnceOneGoes) {
+  DatagramHandles handles;
+  vmci_handle h;
+  for (size_t i = 0; i < DatagramHandles::kMaxGuestEntries; ++i) {
+    ASSERT_EQ(handles.create(16, VMCI_INVALID_ID, 0, 0, kNoop, &h), VMCI_SUCCESS) << i;
+  }
+  EXPECT_EQ(handles.create(16, VMCI_INVALID_ID, 0, 0, kNoop, &h), VMCI_ERROR_NO_RESOURCES);
+  EXPECT_EQ(handles.claim(16, VMCI_INVALID_ID, &h), VMCI_ERROR_NO_RESOURCES);
+  ASSERT_EQ(handles.remove(VMCI_MAKE_HANDLE(16, 1024), false), VMCI_SUCCESS);
+  EXPECT_EQ(handles.create(16, VMCI_INVALID_ID, 0, 0, kNoop, &h), VMCI_SUCCESS);
+}
+
 TEST(DatagramHandles, ExplicitReservedIdIsAllowed) {
   DatagramHandles handles;
   vmci_handle h;

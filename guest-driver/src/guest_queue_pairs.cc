@@ -78,6 +78,7 @@ int GuestQueuePairs::attach_local(Entry& entry, uint64_t produce_size, uint64_t 
 int GuestQueuePairs::create_local(vmci_handle handle, uint64_t produce_size,
                                   uint64_t consume_size, uint32_t flags,
                                   std::unique_ptr<QueuePair>* qpair) {
+  if (entries_.size() >= kMaxPairs) return VMCI_ERROR_NO_RESOURCES;
   const proto::QueuePairLayout layout = proto::queue_pair_layout(produce_size, consume_size);
   std::string error;
   auto memory = proto::SharedMemory::anonymous(layout.total, &error);

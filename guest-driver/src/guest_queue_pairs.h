@@ -23,6 +23,10 @@ class GuestQueuePairs {
   // subscribers (not on the caller's thread).
   using LocalEvent = std::function<void(vmci_event_type event, vmci_handle handle)>;
 
+  // Pairs a guest may hold, local ones included (hostpeer bounds the others
+  // itself); beyond them a new local pair is VMCI_ERROR_NO_RESOURCES.
+  static constexpr size_t kMaxPairs = 16384;
+
   GuestQueuePairs(Hypercall hypercall, LocalEvent local_event);
 
   // vmci_qpair_alloc for a guest endpoint (spec §6.2, §6.4).

@@ -8,6 +8,7 @@ int EventSubscriptions::subscribe(uint32_t event, EventCallback callback, vmci_i
   if (sub_id == nullptr || !VMCI_EVENT_VALID(event) || !callback) {
     return VMCI_ERROR_INVALID_ARGS;
   }
+  if (entries_.size() >= kMaxSubscriptions) return VMCI_ERROR_NO_RESOURCES;
   // Ids come from one counter, pre-incremented; a collision (after the
   // counter wrapped) is retried a few times, as the drivers do.
   for (int attempt = 0; attempt < 10; ++attempt) {

@@ -7,6 +7,19 @@ namespace {
 
 const EventCallback kNoop = [](vmci_id, vmci_event_data*) {};
 
+
+TEST(EventSubscriptions, AnEndpointHoldsABoundedNumber) {
+  EventSubscriptions subs;
+  vmci_id id = 0;
+  const auto noop = [](vmci_id, vmci_event_data*) {};
+  for (size_t i = 0; i < EventSubscriptions::kMaxSubscriptions; ++i) {
+    ASSERT_EQ(subs.subscribe(VMCI_EVENT_CTX_REMOVED, noop, &id), VMCI_SUCCESS) << i;
+  }
+  EXPECT_EQ(subs.subscribe(VMCI_EVENT_CTX_REMOVED, noop, &id), VMCI_ERROR_NO_RESOURCES);
+  ASSERT_EQ(subs.unsubscribe(id), VMCI_SUCCESS);
+  EXPECT_EQ(subs.subscribe(VMCI_EVENT_CTX_REMOVED, noop, &id), VMCI_SUCCESS);
+}
+
 TEST(EventSubscriptions, Item25_IdsStartAtOneAndIncreaseAcrossTypes) {
   EventSubscriptions subs;
   vmci_id a = 0, b = 0, c = 0;

@@ -28,6 +28,10 @@ class EventSubscriptions {
     EventCallback callback;
   };
 
+  // Subscriptions one endpoint may hold; beyond them subscribe() is
+  // VMCI_ERROR_NO_RESOURCES.
+  static constexpr size_t kMaxSubscriptions = 4096;
+
   // VMCI_ERROR_INVALID_ARGS for a null sub_id, an event that is not
   // VMCI_EVENT_VALID or an empty callback; *sub_id is left alone then
   // (FreeBSD). Ids count up from 1 across all event types.
