@@ -34,6 +34,7 @@
 #include "qp_setup.h"
 #include "qpair_throughput.h"
 #include "rate_figure.h"
+#include "scale_figure.h"
 #include "ring_awake.h"
 #include "ring_baseline.h"
 #include "socket_baseline.h"
@@ -297,6 +298,7 @@ struct AwakeResults {
   std::vector<bench::RingAwakeResult> ours, baseline;
 };
 constexpr const char* kAwakeName = "doorbell_ring_awake";
+constexpr const char* kScaleName = "scale_64_guests";
 constexpr const char* kAwakeBaselineName = "shm_fetch_or_ring";
 constexpr double kAwakeTarget = 0.001;  // rings making a system call, per ring, at most
 
@@ -406,6 +408,7 @@ nlohmann::ordered_json awake_comparison(const AwakeResults& a, uint64_t rings) {
 
 nlohmann::ordered_json comparisons(const std::vector<Figure>& figures,
                                    const std::vector<bench::RateFigure>& rate_figures,
+                                   const bench::ScaleFigure& scale,
                                    const std::vector<RttFigure>& rtt_figures,
                                    const RttResults& rtt_results, const AwakeResults& awake,
                                    uint64_t awake_rings) {
@@ -431,6 +434,7 @@ nlohmann::ordered_json comparisons(const std::vector<Figure>& figures,
     }
   }
   bench::add_rate_comparisons(rate_figures, out);
+  bench::add_scale_comparisons(scale, out);
   for (const RttFigure& f : rtt_figures) {
     const auto& ours = rtt_results[f.ours];
     for (const RttTarget& target : f.targets) {
@@ -544,11 +548,18 @@ int run(const Options& o) {
        [&] { return setups->run_trial(setup_params); },
        [&] { return bench::run_memfd_handshake_trial(setup_params); }, {}, {}},
   };
+  bench::ScaleFigure scale;
+  scale.params.guests = o.quick ? 16 : 64;
+  scale.params.warmup_s = o.quick ? 0.1 : 0.2;
+  scale.params.window_s = o.quick ? 0.3 : 1.0;
+  scale.params.idle_s = o.quick ? 0.3 : 1.0;
+  const bool scaling = o.only.empty() || o.only == kScaleName;
   if (!o.only.empty()) {
     std::erase_if(figures, [&](const Figure& f) { return f.name != o.only; });
     std::erase_if(rtt_figures, [&](const RttFigure& f) { return f.name != o.only; });
     std::erase_if(rate_figures, [&](const bench::RateFigure& f) { return f.name != o.only; });
-    if (figures.empty() && rtt_figures.empty() && rate_figures.empty() && o.only != kAwakeName) {
+    if (figures.empty() && rtt_figures.empty() && rate_figures.empty() && o.only != kAwakeName &&
+        !scaling) {
       throw std::runtime_error("no figure named " + o.only);
     }
   }
@@ -611,6 +622,7 @@ int run(const Options& o) {
       }
     }
     if (awake) run_awake_trials(*doorbells, awake_params, o.ours_only, o.verbose, awake_results);
+    if (scaling) scale.run_once(o.ours_only, o.verbose);
   }
 
   print_report(figures, o.runs, params);
@@ -618,9 +630,10 @@ int run(const Options& o) {
   print_rtt_report(rtt_figures, rtt_results, o.runs, rtt_params, !figures.empty());
   print_awake_report(awake_results, o.runs, awake_params.rings,
                      !figures.empty() || !rtt_figures.empty());
+  bench::print_scale_report(scale);
   if (!o.json_path.empty()) {
     std::ofstream out(o.json_path);
-    out << comparisons(figures, rate_figures, rtt_figures, rtt_results, awake_results,
+    out << comparisons(figures, rate_figures, scale, rtt_figures, rtt_results, awake_results,
                        awake_params.rings)
                .dump(2)
         << "\n";

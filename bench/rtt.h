@@ -83,9 +83,10 @@ void wait_until_ready(Control& control, Child& child, double timeout_s = 30);
 // Child: sets control.ready.
 void say_ready(Control& control);
 // Child: sleeps on control.stop (FUTEX_WAIT) until the parent sets it,
-// calling `check` (which may throw) every 100 ms. Parent: stop_child().
+// calling `check` (which may throw) every `period`. Parent: stop_child().
 template <typename Check>
-void wait_for_stop(Control& control, Check&& check);
+void wait_for_stop(Control& control, Check&& check,
+                   std::chrono::milliseconds period = std::chrono::milliseconds(100));
 void stop_child(Control& control);
 
 // Nearest-rank percentile `q` (0 < q <= 1) of `ns`; reorders `ns`.
@@ -131,9 +132,9 @@ RttResult time_round_trips(const RttParams& p, const std::vector<Participant>& p
 }
 
 template <typename Check>
-void wait_for_stop(Control& control, Check&& check) {
+void wait_for_stop(Control& control, Check&& check, std::chrono::milliseconds period) {
   while (control.stop.load(std::memory_order_acquire) == 0) {
-    futex_wait(control.stop, 0, std::chrono::milliseconds(100));
+    futex_wait(control.stop, 0, period);
     check();
   }
 }

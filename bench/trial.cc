@@ -17,6 +17,7 @@
 #include "qpair_throughput.h"
 #include "ring_awake.h"
 #include "ring_baseline.h"
+#include "scale_guests.h"
 #include "socket_baseline.h"
 
 namespace bench {
@@ -53,7 +54,7 @@ ChildArgs parse(int argc, char** argv) {
   }
   const bool streaming = a.transport == "qpair" || a.transport == "ring" ||
                          a.transport == "socket" || a.transport == "datagram" ||
-                         a.transport == "seqpacket";
+                         a.transport == "seqpacket" || a.transport.starts_with("scale-");
   const bool ringing = a.transport == "doorbell-ringer" || a.transport == "raw-ringer";
   if (a.parent <= 0 || a.control_fd < 0 || (streaming && a.chunk < 16) ||
       (ringing && a.rings < 2)) {
@@ -65,7 +66,9 @@ ChildArgs parse(int argc, char** argv) {
 // The child's name in ps and perf (not "exe"); the threads it starts later
 // inherit it.
 const char* process_name(const std::string& transport) {
-  if (transport == "doorbell" || transport == "doorbell-ringer") return "vmci-bench-gst";
+  if (transport == "doorbell" || transport == "doorbell-ringer" || transport == "scale-guest") {
+    return "vmci-bench-gst";
+  }
   if (transport == "hostpeer") return "vmci-bench-hp";
   if (transport == "raw-ringer") return "vmci-bench-ring";
   if (transport.ends_with("-pingpong")) return "vmci-bench-pong";
@@ -111,6 +114,10 @@ int child_main(int argc, char** argv) {
       futex_pingpong_child(args, control.get());
     } else if (args.transport == "socket-pingpong") {
       socket_pingpong_child(args, control.get());
+    } else if (args.transport == "scale-guest") {
+      scale_guest_child(args, control.get());
+    } else if (args.transport == "scale-socket") {
+      scale_socket_child(args, control.get());
     } else {
       throw std::runtime_error("unknown transport " + args.transport);
     }

@@ -9,7 +9,8 @@
 // TRANSPORT: qpair, ring, socket (streaming producers, --chunk required);
 // datagram, seqpacket (datagram producers, --chunk: the payload size);
 // qp-setup (a guest setting up pairs with the host datagram handle
-// --handle), memfd-handshake (its baseline);
+// --handle), memfd-handshake (its baseline); scale-guest, scale-socket
+// (scale_guests.h: --data-fd is the guest's board, --chunk required);
 // doorbell (a guest answering doorbell rings; --handle is the host's
 // doorbell), hostpeer (serves --socket until stopped), futex-pingpong,
 // socket-pingpong; doorbell-ringer (a guest ringing the host's doorbell
