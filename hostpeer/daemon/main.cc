@@ -40,6 +40,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-queue-pairs-per-context", options.limits.max_queue_pairs_per_context,
                  "queue pairs one context or host connection is an endpoint of")
       ->capture_default_str();
+  app.add_option("--max-doorbells-per-context", options.limits.max_doorbells_per_context,
+                 "doorbells one guest context, or the host context's connections together, "
+                 "may hold")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   auto log = spdlog::stderr_color_mt("vmci-hostpeer");

@@ -22,7 +22,8 @@ struct Limits {
   // context's connections share context 2's limits.
   uint64_t max_qp_memory_per_context = 256ull * 1024 * 1024;
   uint32_t max_queue_pairs_per_context = 16384;
-  // Next phase: doorbells.
+  // Doorbells one guest context (or context 2's connections together) may
+  // hold; beyond them a create is VMCI_ERROR_NO_RESOURCES.
   uint32_t max_doorbells_per_context = 4096;
 };
 
