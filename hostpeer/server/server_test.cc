@@ -482,6 +482,29 @@ TEST_F(SocketServer, GuestDatagramReachesAHostConnectionAndIsPendingUntilAcknowl
   EXPECT_TRUE(pending_becomes(0));
 }
 
+TEST_F(SocketServer, AGuestThatForgesAnotherContextAsSourceIsRefusedWithNoAccess) {
+  start_hostpeer();
+  RawClient host(path_), guest(path_), other(path_);
+  ASSERT_EQ(host.join(proto::Role::kHost), VMCI_HOST_CONTEXT_ID);
+  ASSERT_EQ(guest.join(proto::Role::kGuest), 16u);
+  ASSERT_EQ(other.join(proto::Role::kGuest), 17u);
+  ASSERT_TRUE(host.send(FrameType::kHandleCreate, 2, proto::HandleCreateBody{4242, 0, 0, 0}));
+  ASSERT_TRUE(host.read_reply());
+  // Bypassing the library: the frame names context 17 (or the host, or the
+  // hypervisor) as its source.
+  for (const vmci_id forged : std::vector<vmci_id>{17, VMCI_HOST_CONTEXT_ID, VMCI_HYPERVISOR_CONTEXT_ID}) {
+    const auto dg =
+        proto::make_datagram(VMCI_MAKE_HANDLE(2, 4242), VMCI_MAKE_HANDLE(forged, 1024), {});
+    ASSERT_TRUE(guest.send_datagram(3, dg));
+    const auto reply = guest.read_reply();
+    ASSERT_TRUE(reply);
+    ASSERT_EQ(reply->type(), FrameType::kResult);
+    EXPECT_EQ(reply->as<proto::ResultBody>().result, VMCI_ERROR_NO_ACCESS) << forged;
+  }
+  EXPECT_EQ(hostpeer_->stats().datagrams_routed, 0u);
+  EXPECT_EQ(hostpeer_->stats().ring_grants, 0u);
+}
+
 TEST_F(SocketServer, HypercallsAreAnsweredThroughTheSocket) {
   start_hostpeer();
   RawClient guest(path_);

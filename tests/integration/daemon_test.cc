@@ -7,10 +7,12 @@
 
 #include <chrono>
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include "processes.h"
 #include "vmci/guest/driver.h"
+#include "vmci/queue_pair.h"
 
 namespace vmci::testing {
 namespace {
@@ -75,6 +77,73 @@ TEST(Daemon, AllowedHostUserMayBeHost) {
   Daemon daemon({"--allow-host-uid", "0"}, kNobody);
   Peer host;
   EXPECT_EQ(host.call("connect " + daemon.socket_path() + " host"), "0 2");
+}
+
+// Everything shared is an anonymous memfd: nothing appears in /dev/shm or
+// next to the socket, so nothing can be guessed, opened by another process,
+// or left behind; each descriptor hostpeer holds is one.
+TEST(Daemon, NothingSharedHasANameInDevShmOrTheFileSystem) {
+  const auto listing = [](const std::filesystem::path& dir) {
+    std::set<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      names.insert(entry.path().filename());
+    }
+    return names;
+  };
+  const auto shm_before = listing("/dev/shm");
+  Daemon daemon;
+  int status;
+  std::string error;
+  auto host = guest::Driver::connect(
+      {.socket_path = daemon.socket_path(), .role = proto::Role::kHost}, &status, &error);
+  ASSERT_TRUE(host) << error;
+  auto guest = guest::Driver::connect({.socket_path = daemon.socket_path()}, &status, &error);
+  ASSERT_TRUE(guest) << error;
+  // A pair, doorbells rung both ways (ring channels), datagrams (a lane).
+  std::unique_ptr<QueuePair> host_qp, guest_qp;
+  vmci_handle pair = VMCI_INVALID_HANDLE;
+  ASSERT_EQ(host->qpair_alloc(&host_qp, &pair, 65536, 65536, VMCI_INVALID_ID, 0, 0), VMCI_SUCCESS);
+  ASSERT_EQ(guest->qpair_alloc(&guest_qp, &pair, 65536, 65536, VMCI_INVALID_ID, 0, 0),
+            VMCI_SUCCESS);
+  vmci_handle host_bell = VMCI_INVALID_HANDLE, guest_bell = VMCI_INVALID_HANDLE;
+  ASSERT_EQ(host->doorbell_create(&host_bell, 0, 0, [] {}), VMCI_SUCCESS);
+  ASSERT_EQ(guest->doorbell_create(&guest_bell, 0, 0, [] {}), VMCI_SUCCESS);
+  vmci_handle sink = VMCI_INVALID_HANDLE, src = VMCI_INVALID_HANDLE;
+  ASSERT_EQ(host->datagram_create_handle(VMCI_INVALID_ID, 0, 0, [](vmci_datagram*) { return 0; },
+                                         &sink),
+            VMCI_SUCCESS);
+  ASSERT_EQ(guest->datagram_create_handle(VMCI_INVALID_ID, 0, 0, [](vmci_datagram*) { return 0; },
+                                          &src),
+            VMCI_SUCCESS);
+  vmci_datagram dg{};
+  dg.dst = sink;
+  dg.src = src;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(guest->doorbell_notify(host_bell, 0), VMCI_SUCCESS);
+    ASSERT_EQ(host->doorbell_notify(guest_bell, 0), VMCI_SUCCESS);
+    ASSERT_EQ(guest->datagram_send(&dg), 24);
+  }
+  proto::StatsBody stats{};
+  ASSERT_EQ(host->hostpeer_stats(&stats), VMCI_SUCCESS);
+  ASSERT_GE(stats.ring_channels, 2u);
+
+  EXPECT_EQ(listing("/dev/shm"), shm_before);
+  EXPECT_EQ(listing(std::filesystem::path(daemon.socket_path()).parent_path()),
+            std::set<std::string>{std::filesystem::path(daemon.socket_path()).filename()});
+  int memfds = 0;
+  const std::string fds = "/proc/" + std::to_string(daemon.process().pid()) + "/fd";
+  for (const auto& entry : std::filesystem::directory_iterator(fds)) {
+    const std::string fd = entry.path().filename();
+    if (fd == "0" || fd == "1" || fd == "2") continue;  // what the test runner gave it
+    std::error_code ec;
+    const std::string target = std::filesystem::read_symlink(entry.path(), ec).string();
+    if (ec || target.rfind("/", 0) != 0) continue;  // sockets, pipes, anon inodes
+    // Files: only memfds (named "/memfd:vmci-... (deleted)").
+    EXPECT_EQ(target.rfind("/memfd:", 0), 0u) << target;
+    EXPECT_NE(target.find("(deleted)"), std::string::npos) << target;
+    ++memfds;
+  }
+  EXPECT_GE(memfds, 4) << "notify memory, pair memory and status, ring channels";
 }
 
 TEST(Daemon, HelpExitsZero) {
