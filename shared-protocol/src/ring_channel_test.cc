@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <thread>
 
@@ -83,6 +87,27 @@ TEST(RingChannel, MapsOnlyASealedPageOfTheRightSize) {
   std::string error;
   EXPECT_FALSE(map_ring_channel(-1, &error));
   EXPECT_FALSE(error.empty());
+  // Not sealed: whoever holds it could shrink it under the mapping.
+  const int unsealed = ::memfd_create("unsealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  ASSERT_GE(unsealed, 0);
+  ASSERT_EQ(::ftruncate(unsealed, kRingChannelFileSize), 0);
+  error.clear();
+  EXPECT_FALSE(map_ring_channel(unsealed, &error));
+  EXPECT_FALSE(error.empty());
+  // Sealed, but shorter than a channel with its lane.
+  const int short_one = ::memfd_create("short", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  ASSERT_GE(short_one, 0);
+  ASSERT_EQ(::ftruncate(short_one, kRingChannelSize), 0);
+  ASSERT_EQ(::fcntl(short_one, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+  error.clear();
+  EXPECT_FALSE(map_ring_channel(short_one, &error));
+  EXPECT_FALSE(error.empty());
+  // Sealed and whole: mapped.
+  ASSERT_EQ(::ftruncate(unsealed, kRingChannelFileSize), 0);
+  ASSERT_EQ(::fcntl(unsealed, F_ADD_SEALS, F_SEAL_SHRINK), 0);
+  EXPECT_TRUE(map_ring_channel(unsealed, &error)) << error;
+  ::close(unsealed);
+  ::close(short_one);
 }
 
 }  // namespace
