@@ -356,6 +356,7 @@ int Hypervisor::update_context_id_untraced(vmci_id old_cid, vmci_id new_cid) {
   guests_.erase(old_cid);
   guests_[new_cid] = guest->id;
   guest->cid = new_cid;
+  broker_.rename_context(guest->id, new_cid);
   // Grants name its doorbells by their old handles.
   close_ring_channels(guest->id);
   if (enqueue(*guest, proto::make_context_event(new_cid, VMCI_EVENT_CTX_ID_UPDATE, new_cid)) >= 0) {

@@ -646,6 +646,49 @@ TEST_F(Core, QueuePair_AContextCannotDetachOrTakeAnotherContextsPair) {
   EXPECT_EQ(core.stats().queue_pairs, 1u);
 }
 
+// Found by the hypervisor fuzz target: after a guest's context id changed,
+// its pairs' events went to the old id and its pairs no longer counted
+// against its limits.
+TEST_F(Core, QueuePair_AGuestsPairsFollowItsContextIdUpdate) {
+  RecordingSink g, h;
+  const PeerId vm = guest(16, 0, &g);
+  const PeerId hp = host(&h);
+  const vmci_handle pair = VMCI_MAKE_HANDLE(16, 1024);
+  ASSERT_EQ(core.send(vm, proto::make_qp_alloc_message(pair, VMCI_HOST_CONTEXT_ID, 0, 4096, 4096)),
+            VMCI_SUCCESS);
+  ASSERT_EQ(core.qpair_alloc(hp, {pair, VMCI_INVALID_ID, 0, 0, 4096, 4096}).status, VMCI_SUCCESS);
+  ASSERT_EQ(core.update_context_id(16, 3), VMCI_SUCCESS);
+  g.deliveries.clear();
+  ASSERT_EQ(core.qpair_detach(hp, pair), VMCI_SUCCESS);
+  ASSERT_EQ(g.deliveries.size(), 1u);
+  const vmci_datagram event = proto::header_of(g.deliveries[0].datagram);
+  EXPECT_EQ(event.dst.context, 3u);  // QP_PEER_DETACH, to the context it is now
+  // The pair is still its own under its new id: it detaches it; a newcomer
+  // taking the old id is no endpoint of it.
+  const PeerId newcomer = guest(16);
+  EXPECT_EQ(core.send(newcomer, proto::make_qp_detach_message(pair)), VMCI_ERROR_NOT_FOUND);
+  EXPECT_EQ(core.send(vm, proto::make_qp_detach_message(pair)), VMCI_SUCCESS);
+  EXPECT_EQ(core.stats().queue_pairs, 0u);
+}
+
+class TwoPairs : public Core {
+ protected:
+  TwoPairs() : Core(Limits{.max_queue_pairs_per_context = 2}) {}
+};
+
+TEST_F(TwoPairs, QueuePair_PairsHeldUnderAnOldIdStillCountAgainstTheLimit) {
+  const PeerId vm = guest(16);
+  for (const vmci_id rid : {1024u, 1025u}) {
+    ASSERT_EQ(core.send(vm, proto::make_qp_alloc_message(VMCI_MAKE_HANDLE(16, rid),
+                                                         VMCI_HOST_CONTEXT_ID, 0, 4096, 4096)),
+              VMCI_SUCCESS);
+  }
+  ASSERT_EQ(core.update_context_id(16, 3), VMCI_SUCCESS);
+  EXPECT_EQ(core.send(vm, proto::make_qp_alloc_message(VMCI_MAKE_HANDLE(3, 1024),
+                                                       VMCI_HOST_CONTEXT_ID, 0, 4096, 4096)),
+            VMCI_ERROR_NO_RESOURCES);
+}
+
 TEST_F(Core, QueuePair_HostConnectionsCannotSendTheHypercalls) {
   RecordingSink h;
   const PeerId hp = host(&h);

@@ -28,6 +28,13 @@ uint32_t QueuePairBroker::count_of(vmci_id cid) const {
   return n;
 }
 
+void QueuePairBroker::rename_context(uint64_t owner, vmci_id new_cid) {
+  for (auto& [key, pair] : pairs_) {
+    if (pair.creator.owner == owner) pair.creator.cid = new_cid;
+    if (pair.has_attacher && pair.attacher.owner == owner) pair.attacher.cid = new_cid;
+  }
+}
+
 int QueuePairBroker::state_of(vmci_handle handle) const {
   auto it = pairs_.find(proto::handle_key(handle));
   return it == pairs_.end() ? 0 : static_cast<int>(it->second.state);

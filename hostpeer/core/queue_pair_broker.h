@@ -76,6 +76,11 @@ class QueuePairBroker {
   // returns their handles.
   std::vector<vmci_handle> detach_all(const QpEndpoint& caller, std::vector<QpNotice>* notices);
 
+  // The connection's context is now `new_cid` (spec §1.5's context id
+  // update): its endpoints are that context's from now on, for events,
+  // limits and who may attach. The pairs keep their handles.
+  void rename_context(uint64_t owner, vmci_id new_cid);
+
   size_t count() const { return pairs_.size(); }
   // Queue memory (produce + consume) of the pairs a context is an endpoint of.
   uint64_t memory_of(vmci_id cid) const;
