@@ -101,15 +101,21 @@ class Driver::Direct final : public Endpoint {
   Impl* const impl_;
 };
 
+namespace {
+
+// What a lane's owner dropped, and why (a hostile or broken ringer).
+void report_dropped(const std::string& why) { std::fprintf(stderr, "vmci: dropped: %s\n", why.c_str()); }
+
+}  // namespace
+
 void Driver::Impl::scan() {
   if (proto::NotifyMemory* memory = notify.load()) {
     for (const auto& rung : doorbells.take_rung(memory)) doorbells.run(rung);
   }
   const auto deliver = [this](std::vector<uint8_t>& datagram) { deliver_datagram(datagram); };
-  const auto refused = [](const std::string& why) {
-    std::fprintf(stderr, "vmci: dropped: %s\n", why.c_str());
-  };
-  if (lanes.drain(proto::kLaneDrainShare, deliver, refused).more) deliveries->inbox().rescan();
+  if (lanes.drain(proto::kLaneDrainShare, deliver, report_dropped).more) {
+    deliveries->inbox().rescan();
+  }
 }
 
 void Driver::Impl::ring_grant(const proto::RingGrantBody& grant,
@@ -152,7 +158,11 @@ void Driver::Impl::ring_channel_closed(const proto::RingChannelClosedBody& close
     return;
   }
   doorbells.drop_channel(closed.channel_id);
-  lanes.drop_channel(closed.channel_id);
+  // In turn: what its lane still holds goes to the callbacks first.
+  deliveries->inbox().push_action([this, id = closed.channel_id] {
+    lanes.close_channel(id, [this](std::vector<uint8_t>& dg) { deliver_datagram(dg); },
+                        report_dropped);
+  });
   deliveries->inbox().unwatch(closed.channel_id);
   std::lock_guard lock(owned_channels_mutex);
   owned_channels.erase(closed.channel_id);

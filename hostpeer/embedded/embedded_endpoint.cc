@@ -179,7 +179,12 @@ void EmbeddedEndpoint::grant(const proto::RingGrantBody& grant, const RingChanne
 void EmbeddedEndpoint::close_ring_channel(uint32_t channel_id, proto::RingSide side) {
   if (side != proto::RingSide::kOwner) return;
   doorbells_.drop_channel(channel_id);
-  lanes_.drop_channel(channel_id);
+  // In turn: what its lane still holds goes to the callbacks first.
+  inbox_.push_action([this, channel_id] {
+    lanes_.close_channel(
+        channel_id, [this](std::vector<uint8_t>& datagram) { dispatch(datagram); },
+        [this](const std::string& why) { log_->warn("host endpoint: {}", why); });
+  });
   inbox_.unwatch(channel_id);
 }
 

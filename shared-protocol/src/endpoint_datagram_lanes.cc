@@ -1,6 +1,7 @@
 #include "vmci/proto/endpoint_datagram_lanes.h"
 
 #include <cstring>
+#include <limits>
 #include <optional>
 
 #include "vmci/proto/handles.h"
@@ -17,9 +18,21 @@ void EndpointDatagramLanes::add_grant(const Grant& grant) {
   it->second->slots[grant.slot] = SlotGrant{grant.generation, grant.handle};
 }
 
-void EndpointDatagramLanes::drop_channel(uint32_t channel_id) {
-  std::lock_guard lock(mutex_);
-  lanes_.erase(channel_id);
+size_t EndpointDatagramLanes::close_channel(uint32_t channel_id, const Deliver& deliver,
+                                            const Refused& refused) {
+  std::shared_ptr<Lane> lane;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = lanes_.find(channel_id);
+    if (it == lanes_.end()) return 0;
+    lane = std::move(it->second);
+    lanes_.erase(it);
+  }
+  if (lane->corrupt) return 0;
+  // Everything written is there (the lane is not written any more): a
+  // record still waiting for its grant then never had one, and is dropped.
+  bool more = false;
+  return drain_lane(*lane, std::numeric_limits<size_t>::max(), deliver, refused, &more);
 }
 
 size_t EndpointDatagramLanes::lane_count() const {

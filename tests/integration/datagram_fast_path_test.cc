@@ -191,6 +191,32 @@ TEST(DatagramFastPath, WhenTheOwnerGoesTheLaneGoesAndSendsGetHostpeersAnswer) {
   EXPECT_EQ(guest.call("send " + src + " " + text(handle) + " 00"), "-1");
 }
 
+// Found by the soak: datagrams a guest was told were sent must arrive even
+// if it disconnects before the host read them from the lane.
+TEST(DatagramFastPath, WhatAGuestSentBeforeItLeftArrivesAllOfIt) {
+  EmbeddedHostpeer hostpeer;
+  DatagramLog log;
+  auto host = hostpeer->connect_host();
+  vmci_handle handle = VMCI_INVALID_HANDLE;
+  ASSERT_EQ(host->datagram_create_handle(VMCI_INVALID_ID, 0, 0, log.callback(), &handle),
+            VMCI_SUCCESS);
+  host->hold_callbacks();  // nothing is read from the lane until the guest is gone
+  {
+    Peer guest;
+    const std::string src = connect_guest(guest, hostpeer.socket_path());
+    ASSERT_EQ(guest.call("dg-storm " + src + " " + text(handle) + " 1000 64"), "0 0");
+    guest.call("quit");
+    guest.process().wait(10000);
+  }
+  for (int i = 0; i < 500 && hostpeer->stats().guest_contexts != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(hostpeer->stats().ring_channels, 0u);
+  host->release_callbacks();
+  ASSERT_TRUE(log.wait_for(1000)) << log.received();
+  EXPECT_EQ(log.wrong(), 0u) << "first at " << log.first_wrong();
+}
+
 TEST(DatagramFastPath, ARestrictedGuestGetsNoLaneToAHandleItMayNotReach) {
   EmbeddedHostpeer hostpeer;
   DatagramLog log;

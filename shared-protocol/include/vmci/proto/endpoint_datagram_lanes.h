@@ -11,11 +11,13 @@
 // an EndpointInbox action), so that a datagram hostpeer delivered before
 // the grant is handed over before any that went through the lane.
 //
-// Thread-safe; add_grant and drain are for the delivery thread.
+// Thread-safe; add_grant, drain and close_channel are for the delivery
+// thread.
 //
 //   lanes.add_grant(grant);                          // on the delivery thread
 //   auto drained = lanes.drain(64, deliver, refused);
 //   if (drained.more) inbox.rescan();
+//   lanes.close_channel(id, deliver, refused);       // the ringer went
 #pragma once
 
 #include <cstdint>
@@ -54,9 +56,11 @@ class EndpointDatagramLanes {
   using Refused = std::function<void(const std::string& why)>;
 
   void add_grant(const Grant& grant);
-  // The channel is closed: its lane is not read again (whatever it still
-  // holds is dropped, as a closed connection's datagrams are).
-  void drop_channel(uint32_t channel_id);
+  // The channel is closed (its ringer went, or changed context): hands
+  // over every datagram its lane still holds, which their sender was told
+  // were sent, then forgets the lane. For the delivery thread, in turn with
+  // the deliveries and grants (an EndpointInbox action). Returns how many.
+  size_t close_channel(uint32_t channel_id, const Deliver& deliver, const Refused& refused);
   // Hands over at most `max_per_lane` datagrams from each lane. `refused`
   // hears of each datagram or lane dropped for breaking a rule: a corrupt
   // lane, a datagram rewritten while copied, a source that is not the
