@@ -1,5 +1,7 @@
 #include "executor.h"
 
+#include <cstdlib>
+
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -95,7 +97,7 @@ bool api_op_implemented(const std::string& op) {
 class Run {
  public:
   Run(const Scenario& s, const Progress& progress, const RunOptions& options)
-      : s_(s), progress_(progress), options_(options) {}
+      : s_(s), progress_(progress), options_(options), scale_(effective_time_scale(options)) {}
   ScenarioOutcome play();
   // In a process actor's child: one request of the runner (process_actor.h).
   json serve(const json& request);
@@ -138,6 +140,11 @@ class Run {
   const Scenario& s_;
   const Progress& progress_;
   const RunOptions& options_;
+  const double scale_;  // RunOptions::time_scale
+  // `ms` of waiting, times the time scale.
+  milliseconds scaled(int64_t ms) const {
+    return milliseconds(static_cast<int64_t>(static_cast<double>(ms) * scale_));
+  }
   std::optional<SocketDir> dir_;  // made when the runner starts its own hostpeer
   // Where the actors connect: the runner's own hostpeer, or --connect's.
   std::string socket_path() const {
@@ -162,7 +169,7 @@ class Run {
 };
 
 Clock::time_point Run::step_deadline(const Step& step, int64_t default_ms) const {
-  const auto own = Clock::now() + milliseconds(step.timeout_ms.value_or(default_ms));
+  const auto own = Clock::now() + scaled(step.timeout_ms.value_or(default_ms));
   return std::min(own, deadline_);
 }
 
@@ -394,7 +401,7 @@ void Run::stream_op(const Step& step, Actor& a, StepOutcome& out) {
   StreamLimits limits;
   std::string error;
   if (args.contains("chunk")) parse_size(args["chunk"], &limits.chunk, &error);
-  limits.no_progress = milliseconds(step.timeout_ms.value_or(kApiTimeoutMs));
+  limits.no_progress = scaled(step.timeout_ms.value_or(kApiTimeoutMs));
   limits.deadline = deadline_;
   limits.cancelled = &cancelled_;
   if (args.contains("notify")) {
@@ -441,7 +448,7 @@ void Run::wait_op(const Step& step, Actor& a, StepOutcome& out) {
   }
   if (op == "expect_nothing") {
     const int64_t within = args.value("within_ms", int64_t{200});
-    const auto deadline = std::min(Clock::now() + milliseconds(within), deadline_);
+    const auto deadline = std::min(Clock::now() + scaled(within), deadline_);
     if (auto item = a.inbox().peek_any(deadline)) {
       fail("something arrived", "nothing", item->describe());
     }
@@ -541,7 +548,7 @@ void Run::control_op(const Step& step) {
   const std::string& op = step.op;
   if (op == "sleep") {
     const auto until =
-        std::min(Clock::now() + milliseconds(step.args["ms"].get<int64_t>()), deadline_);
+        std::min(Clock::now() + scaled(step.args["ms"].get<int64_t>()), deadline_);
     std::this_thread::sleep_until(until);
     return;
   }
@@ -746,7 +753,7 @@ json Run::serve(const json& request) {
   if (op == "connect") {
     auto a = std::make_unique<Actor>(spec);
     std::string error;
-    const auto until = Clock::now() + milliseconds(2000);
+    const auto until = Clock::now() + scaled(2000);
     int status;
     // A guest asking for its old id waits until the old context is gone.
     while ((status = a->connect(request.at("socket").get<std::string>(), &error)) ==
@@ -934,9 +941,9 @@ void Run::kill_and_check(const std::string& victim) {
     }
     return all;
   };
-  const auto until = Clock::now() + milliseconds(5000);
+  const auto until = Clock::now() + scaled(5000);
   while (!tally(false) && Clock::now() < until) std::this_thread::sleep_for(milliseconds(10));
-  std::this_thread::sleep_for(milliseconds(200));
+  std::this_thread::sleep_for(scaled(200));
   tally(true);
 
   // The others end cleanly; then hostpeer must hold what it held before.
@@ -944,7 +951,7 @@ void Run::kill_and_check(const std::string& victim) {
     if (name != victim) a->disconnect();
   }
   std::string differ;
-  const auto settle_until = Clock::now() + milliseconds(5000);
+  const auto settle_until = Clock::now() + scaled(5000);
   do {
     differ = holdings_differ(held_before_, holdings());
     if (differ.empty()) break;
@@ -1061,7 +1068,7 @@ bool Run::start_hostpeer(std::string* error) {
 
 ScenarioOutcome Run::play() {
   const auto start = Clock::now();
-  deadline_ = start + milliseconds(s_.timeout_ms);
+  deadline_ = start + scaled(s_.timeout_ms);
   outcome_.name = s_.name;
   outcome_.file = s_.file;
   auto finish = [&](ScenarioOutcome::Status status, std::string reason) {
@@ -1103,7 +1110,7 @@ ScenarioOutcome Run::play() {
       auto a = std::make_unique<Actor>(spec, options_.actor_program);
       // (An id asked for may still be held by a context of the scenario
       // before, going away in a hostpeer reached with --connect.)
-      if (!connect_actor(*a, std::min(deadline_, Clock::now() + milliseconds(2000)), &error)) {
+      if (!connect_actor(*a, std::min(deadline_, Clock::now() + scaled(2000)), &error)) {
         return finish(ScenarioOutcome::Status::kFailed,
                       "actor '" + spec.name + "' could not connect: " + error);
       }
@@ -1140,6 +1147,15 @@ int Executor::serve_actor(const nlohmann::json& spec, int in_fd, int out_fd) {
   Run run(scenario, quiet, options);
   serve_requests(in_fd, out_fd, [&](const json& request) { return run.serve(request); });
   return 0;
+}
+
+double effective_time_scale(const RunOptions& options) {
+  double scale = options.time_scale;
+  if (scale <= 0) {
+    const char* env = std::getenv("VMCI_TIME_SCALE");
+    scale = env != nullptr ? std::strtod(env, nullptr) : 1;
+  }
+  return scale >= 1 ? scale : 1;
 }
 
 ScenarioOutcome Executor::run(const Scenario& scenario) {

@@ -72,7 +72,15 @@ struct RunOptions {
   // Non-empty: the hostpeer that the runner starts appends its trace here
   // (host::Options::trace_path), for `vmci-scenario record`.
   std::string hostpeer_trace;
+  // Every time the runner waits (the scenario's and steps' timeouts,
+  // `within_ms`, `sleep`, connecting, settling) is multiplied by this, for
+  // slow builds (sanitizers, valgrind). 0: $VMCI_TIME_SCALE, else 1.
+  // Process actors inherit it through $VMCI_TIME_SCALE.
+  double time_scale = 0;
 };
+
+// The time scale `options` asks for (see RunOptions::time_scale): at least 1.
+double effective_time_scale(const RunOptions& options);
 
 class Executor {
  public:

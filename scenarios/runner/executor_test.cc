@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "loader.h"
 
 namespace vmci::scenario {
@@ -22,12 +24,46 @@ ScenarioOutcome play(const std::string& steps, const std::string& extra = "") {
   return Executor(Progress{}).run(*scenario);
 }
 
+// The same, with a time scale.
+ScenarioOutcome play_scaled(const std::string& steps, double scale, const std::string& extra) {
+  const std::string text = R"({"format": 1, "scenario": "t", )" + extra +
+                           R"("actors": [{"name": "host", "role": "host"}], "steps": )" + steps +
+                           "}";
+  LoadError error;
+  auto scenario = parse_scenario("t.json", text, &error);
+  EXPECT_TRUE(scenario.has_value()) << error.describe();
+  if (!scenario) return {};
+  RunOptions options;
+  options.time_scale = scale;
+  return Executor(Progress{}, options).run(*scenario);
+}
+
 // The first failed step, or a passed-looking empty one.
 StepOutcome failed_step(const ScenarioOutcome& outcome) {
   for (const auto& s : outcome.steps) {
     if (s.status == StepOutcome::Status::kFailed) return s;
   }
   return {};
+}
+
+TEST(Executor, ATimeScaleStretchesEveryWaitTheScenarioTimeoutIncluded) {
+  using std::chrono::milliseconds;
+  using Clock = std::chrono::steady_clock;
+  // Waits: 150 ms at scale 1, 450 at scale 3.
+  const std::string waits = R"([{"op": "sleep", "ms": 50},
+                                {"op": "expect_nothing", "actor": "host", "within_ms": 100}])";
+  auto start = Clock::now();
+  EXPECT_EQ(play_scaled(waits, 3, "").status, ScenarioOutcome::Status::kPassed);
+  EXPECT_GE(Clock::now() - start, milliseconds(450));
+  // A datagram that never comes fails at the scenario's timeout: 100 ms,
+  // 300 at scale 3.
+  const std::string never = R"([
+    {"op": "datagram_create_handle", "actor": "host", "resource": 900, "as": "$h"},
+    {"op": "expect_datagram", "actor": "host", "handle": "$h", "payload": {"text": "x"}}])";
+  start = Clock::now();
+  EXPECT_EQ(play_scaled(never, 3, R"("timeout_ms": 100, )").status,
+            ScenarioOutcome::Status::kFailed);
+  EXPECT_GE(Clock::now() - start, milliseconds(300));
 }
 
 TEST(Executor, DatagramsGoFromGuestToHost) {

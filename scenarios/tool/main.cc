@@ -11,6 +11,7 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -182,6 +183,10 @@ int main(int argc, char** argv) {
   run->add_option("--hostpeer-trace", run_options.hostpeer_trace,
                   "the hostpeer that the runner starts appends its trace (every request, delivery "
                   "and peer) to FILE; with VMCI_TRACE=FILE for the actors, a session to record");
+  run->add_option("--time-scale", run_options.time_scale,
+                  "multiply every time the runner waits by this (>= 1), for slow builds "
+                  "(default: $VMCI_TIME_SCALE, else 1)")
+      ->check(CLI::PositiveNumber);
   run->add_option("--report", report_file, "write a JSON report of every step to FILE");
   run->add_option("--junit", junit_file, "write a JUnit XML report to FILE");
   auto* list = app.add_subcommand("list", "list scenarios and their steps");
@@ -241,6 +246,10 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // Process actors are children: they take the scale from the environment.
+  if (run_options.time_scale > 0) {
+    ::setenv("VMCI_TIME_SCALE", std::to_string(run_options.time_scale).c_str(), 1);
+  }
   if (kill_matrix) return play_kill_matrix(scenarios, run_options, report_file, junit_file);
 
   ConsoleReport report(stdout);
