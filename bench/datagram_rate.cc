@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "count_window.h"
 #include "endpoints.h"
 #include "vmci/endpoint.h"
 #include "vmci/host/hostpeer.h"
@@ -46,25 +47,10 @@ void sleep_for(double seconds) {
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
 }
 
-// The measuring thread: waits for the first datagram, sleeps through the
-// warm-up, then reads the count at both ends of the window.
 Measurement measure(const Received& received, Child& child, const RateParams& p) {
-  const auto give_up = Clock::now() + std::chrono::duration<double>(p.stall_s);
-  while (received.count.load(std::memory_order_acquire) == 0) {
-    child.check_running();
-    if (Clock::now() > give_up) throw std::runtime_error("no datagram arrived");
-    sleep_for(0.001);
-  }
-  sleep_for(p.warmup_s);
-  const uint64_t before = received.count.load(std::memory_order_acquire);
-  const auto start = Clock::now();
-  sleep_for(p.window_s);
-  const uint64_t after = received.count.load(std::memory_order_acquire);
-  const auto end = Clock::now();
-  Measurement m;
-  m.chunks = after - before;
+  Measurement m = count_window([&] { return received.count.load(std::memory_order_acquire); },
+                               child, {p.warmup_s, p.window_s, p.stall_s}, [] {});
   m.bytes = m.chunks * p.payload;
-  m.seconds = detail::seconds_between(start, end);
   return m;
 }
 
@@ -137,12 +123,7 @@ Measurement DatagramRateBench::run_trial(const RateParams& params) {
     throw std::runtime_error("host datagram_create_handle: " +
                              vmci::proto::describe_result(status));
   }
-  // Destroyed however the trial ends, after a running callback returned.
-  struct HandleGuard {
-    vmci::Endpoint* endpoint;
-    vmci_handle handle;
-    ~HandleGuard() { endpoint->datagram_destroy_handle(handle); }
-  } guard{host_.get(), handle};
+  const DatagramHandleGuard guard{host_.get(), handle};
 
   ChildArgs args;
   args.transport = "datagram";

@@ -50,6 +50,14 @@ struct DoorbellGuard {
   }
 };
 
+// Destroys a datagram handle when the trial ends, however it ends (waiting
+// for its callback if it runs).
+struct DatagramHandleGuard {
+  vmci::Endpoint* endpoint;
+  vmci_handle handle;
+  ~DatagramHandleGuard() { endpoint->datagram_destroy_handle(handle); }
+};
+
 // How `driver`'s doorbell_notify calls went so far.
 inline RingPaths ring_paths(const vmci::guest::Driver& driver) {
   const vmci::guest::Driver::RingCounts counts = driver.ring_counts();

@@ -8,11 +8,13 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
 
+#include "count_window.h"
 #include "endpoints.h"
 #include "vmci/endpoint.h"
 #include "vmci/host/hostpeer.h"
@@ -22,39 +24,19 @@
 namespace bench {
 namespace {
 
-using detail::Clock;
-
 std::string result_text(int64_t r) { return vmci::proto::describe_result(r); }
 
-void sleep_for(double seconds) {
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-}
-
-// The measuring thread: waits for the first cycle, sleeps through the
-// warm-up, reads the count at both ends of the window; then stops the child
-// and waits for it. `check` throws if the other side failed.
-template <typename Check>
-Measurement measure_cycles(Control& control, Child& child, const SetupParams& p, Check&& check) {
-  const auto give_up = Clock::now() + std::chrono::duration<double>(p.stall_s);
-  while (control.cycles.load(std::memory_order_acquire) == 0) {
-    child.check_running();
-    check();
-    if (Clock::now() > give_up) throw std::runtime_error("no set-up cycle completed");
-    sleep_for(0.001);
-  }
-  sleep_for(p.warmup_s);
-  const uint64_t before = control.cycles.load(std::memory_order_acquire);
-  const auto start = Clock::now();
-  sleep_for(p.window_s);
-  const uint64_t after = control.cycles.load(std::memory_order_acquire);
-  const auto end = Clock::now();
+// Counts the child's cycles over the window, then stops it and waits for
+// it. `check` throws if the other side failed.
+Measurement measure_cycles(Control& control, Child& child, const SetupParams& p,
+                           const std::function<void()>& check) {
+  const Measurement m =
+      count_window([&] { return control.cycles.load(std::memory_order_acquire); }, child,
+                   {p.warmup_s, p.window_s, p.stall_s}, check);
   control.stop.store(1, std::memory_order_release);
   child.wait_success(30);
   check();
-  if (after == before) throw std::runtime_error("no set-up cycle completed in the window");
-  Measurement m;
-  m.chunks = after - before;
-  m.seconds = detail::seconds_between(start, end);
+  if (m.chunks == 0) throw std::runtime_error("no set-up cycle completed in the window");
   return m;
 }
 
@@ -124,11 +106,7 @@ Measurement QpSetupBench::run_trial(const SetupParams& params) {
       s < VMCI_SUCCESS) {
     throw std::runtime_error("host datagram_create_handle: " + result_text(s));
   }
-  struct HandleGuard {
-    vmci::Endpoint* endpoint;
-    vmci_handle handle;
-    ~HandleGuard() { endpoint->datagram_destroy_handle(handle); }
-  } guard{host, handle};
+  const DatagramHandleGuard guard{host, handle};
 
   ChildArgs args;
   args.transport = "qp-setup";

@@ -9,33 +9,18 @@
 #include <cstring>
 #include <string>
 
+#include "fuzz_input.h"
 #include "vmci/proto/endpoint_datagram_lanes.h"
 #include "vmci/proto/shared_memory.h"
 
 namespace {
 
+using vmci::fuzz::check;
+using vmci::fuzz::Input;
+
 using namespace vmci::proto;
 
 constexpr vmci_id kGuest = 40;
-
-void check(bool condition) {
-  if (!condition) __builtin_trap();
-}
-
-// Bytes taken from the front of the input.
-struct Input {
-  const uint8_t* data;
-  size_t size;
-  template <typename T>
-  T take() {
-    T value{};
-    const size_t n = size < sizeof value ? size : sizeof value;
-    std::memcpy(&value, data, n);
-    data += n;
-    size -= n;
-    return value;
-  }
-};
 
 }  // namespace
 

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <span>
 
+#include "fuzz_input.h"
 #include "vmci/proto/datagram.h"
 #include "vmci/proto/doorbell_hypercalls.h"
 #include "vmci/proto/frame.h"
@@ -15,11 +16,9 @@
 
 namespace {
 
-using namespace vmci::proto;
+using vmci::fuzz::check;
 
-void check(bool condition) {
-  if (!condition) __builtin_trap();
-}
+using namespace vmci::proto;
 
 // A datagram body: what hostpeer's core and a peer's reader do with it.
 void decode_datagram(std::span<const uint8_t> dg) {

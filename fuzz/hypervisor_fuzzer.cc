@@ -62,6 +62,7 @@
 #include <set>
 #include <vector>
 
+#include "fuzz_input.h"
 #include "core/hypervisor.h"
 #include "vmci/proto/datagram.h"
 #include "vmci/proto/doorbell_hypercalls.h"
@@ -72,12 +73,11 @@
 
 namespace {
 
+using vmci::fuzz::check;
+using vmci::fuzz::Input;
+
 using namespace vmci;
 using namespace vmci::host;
-
-void check(bool condition) {
-  if (!condition) __builtin_trap();
-}
 
 // What the core may answer: success (or a count, an id) or a VMCI_ERROR_*
 // of vmci_defs.h.
@@ -93,28 +93,6 @@ constexpr int kSlots = 5;
 constexpr int kGuestSlots = 3;
 constexpr int kRestrictedSlot = 2;
 bool is_host_slot(int slot) { return slot >= kGuestSlots; }
-
-// Bytes taken from the front of the input; missing bytes read as zero.
-struct Input {
-  const uint8_t* data;
-  size_t size;
-  template <typename T>
-  T take() {
-    T value{};
-    const size_t n = size < sizeof value ? size : sizeof value;
-    std::memcpy(&value, data, n);
-    data += n;
-    size -= n;
-    return value;
-  }
-  std::vector<uint8_t> bytes(size_t n) {
-    n = std::min(n, size);
-    std::vector<uint8_t> out(data, data + n);
-    data += n;
-    size -= n;
-    return out;
-  }
-};
 
 // One thing the core told a peer, checked after the request returns (the
 // check needs the state after it: a context id update tells the guest its
