@@ -130,14 +130,16 @@ int64_t proc_status_field(pid_t pid, const std::string& field) {
   return -1;
 }
 
-int64_t open_fd_count(pid_t pid) {
+std::map<std::string, std::string> open_fds(pid_t pid) {
+  std::map<std::string, std::string> fds;
   std::error_code ec;
-  int64_t n = 0;
   for (std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec), end;
        !ec && it != end; it.increment(ec)) {
-    ++n;
+    std::error_code link_ec;
+    const auto target = std::filesystem::read_symlink(it->path(), link_ec);
+    fds[it->path().filename()] = link_ec ? "?" : target.string();
   }
-  return ec ? -1 : n;
+  return fds;
 }
 
 std::set<std::string> shm_listing() {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -71,8 +72,9 @@ class RssSampler {
 
 // A /proc/PID/status field in KiB (VmRSS, ...) or count (Threads); -1 if absent.
 int64_t proc_status_field(pid_t pid, const std::string& field);
-// Open descriptors of a process; -1 if unreadable.
-int64_t open_fd_count(pid_t pid);
+// Open descriptors of a process: number -> what it points at (empty if
+// unreadable).
+std::map<std::string, std::string> open_fds(pid_t pid);
 // The names in /dev/shm.
 std::set<std::string> shm_listing();
 

@@ -604,7 +604,7 @@ int run_soak(const SoakOptions& options) {
     return 1;
   }
   Watchdog watchdog(seconds(options.seconds + 240), *daemon);
-  const int64_t fds_at_start = open_fd_count(daemon->pid());
+  const auto fds_at_start = open_fds(daemon->pid());
   const int64_t threads_at_start = proc_status_field(daemon->pid(), "Threads");
   RssSampler rss(daemon->pid());
 
@@ -662,14 +662,24 @@ int run_soak(const SoakOptions& options) {
   }
 
   watchdog.phase("descriptors");
-  int64_t fds_at_end = open_fd_count(daemon->pid());
-  for (int i = 0; i < 200 && fds_at_end != fds_at_start; ++i) {
+  // None left open that it did not have at start (it may have closed one
+  // it had while starting up).
+  const auto opened_since_start = [&] {
+    std::vector<std::string> out;
+    for (const auto& [fd, target] : open_fds(daemon->pid())) {
+      auto it = fds_at_start.find(fd);
+      if (it == fds_at_start.end() || it->second != target) out.push_back(fd + " -> " + target);
+    }
+    return out;
+  };
+  std::vector<std::string> left_open = opened_since_start();
+  for (int i = 0; i < 200 && !left_open.empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    fds_at_end = open_fd_count(daemon->pid());
+    left_open = opened_since_start();
   }
-  check.line("hostpeer descriptors", fds_at_end == fds_at_start,
-             std::to_string(fds_at_start) + " at start, " + std::to_string(fds_at_end) +
-                 " at the end");
+  check.line("hostpeer descriptors", left_open.empty(),
+             std::to_string(fds_at_start.size()) + " at start, " +
+                 (left_open.empty() ? std::string("none added") : "added: " + join(left_open, ", ")));
   const int64_t threads_at_end = proc_status_field(daemon->pid(), "Threads");
 
   rss.stop();
