@@ -26,6 +26,7 @@ void store(uint64_t& word, uint64_t value) {
 
 // Copies `n` bytes at ring offset `at` (mod the data size) in or out.
 void copy_in(uint8_t* data, uint64_t at, const void* from, uint64_t n) {
+  if (n == 0) return;  // `from` may be null (an empty payload)
   const uint64_t start = at % kDatagramLaneDataSize;
   const uint64_t first = std::min(n, kDatagramLaneDataSize - start);
   std::memcpy(data + start, from, first);
@@ -33,6 +34,7 @@ void copy_in(uint8_t* data, uint64_t at, const void* from, uint64_t n) {
 }
 
 void copy_out(const uint8_t* data, uint64_t at, void* to, uint64_t n) {
+  if (n == 0) return;
   const uint64_t start = at % kDatagramLaneDataSize;
   const uint64_t first = std::min(n, kDatagramLaneDataSize - start);
   std::memcpy(to, data + start, first);
