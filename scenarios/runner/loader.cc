@@ -572,7 +572,7 @@ std::optional<Scenario> parse_scenario(const std::string& file, const std::strin
   json doc;
   try {
     doc = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number too large
     *error = {file, "$", std::string("not valid JSON: ") + e.what()};
     return std::nullopt;
   }

@@ -191,6 +191,15 @@ const BadCase kBad[] = {
      "$.actors[0].priv_flags", "only guests"},
 };
 
+// Found by the scenario fuzz target: nlohmann::json throws out_of_range,
+// not parse_error, for a number it cannot hold, and the loader let it out.
+TEST(Loader, ANumberTooLargeForJsonIsRefusedNotThrown) {
+  LoadError error;
+  EXPECT_FALSE(parse_scenario("big.json", R"({"format": 1e7777777})", &error));
+  EXPECT_EQ(error.path, "$");
+  EXPECT_NE(error.message.find("not valid JSON"), std::string::npos) << error.message;
+}
+
 TEST(Loader, BrokenFilesAreRefusedWithPathAndProblem) {
   for (const auto& c : kBad) {
     SCOPED_TRACE(c.what);
