@@ -169,10 +169,10 @@ TEST(BadInput, RunningOutOfDescriptorsIsSurvived) {
   TempDir dir;
   const std::string socket = dir.path() + "/hostpeer.sock";
   const std::string log = dir.path() + "/hostpeer.log";
-  Child daemon({"/bin/sh", "-c",
-                std::string("exec /usr/bin/prlimit --nofile=24 ") + VMCI_HOSTPEER_BIN +
-                    " --socket " + socket + " --log-level warn 2>" + log},
-               false);
+  ChildProcess daemon({"/bin/sh", "-c",
+                       std::string("exec /usr/bin/prlimit --nofile=24 ") + VMCI_HOSTPEER_BIN +
+                           " --socket " + socket + " --log-level warn 2>" + log},
+                      {});
   for (int i = 0; i < 1000 && !socket_answers(socket); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }

@@ -43,7 +43,7 @@ TEST(Daemon, SigintShutsDownCleanlyToo) {
 
 TEST(Daemon, SecondDaemonOnALiveSocketRefusesToStart) {
   Daemon daemon;
-  Child second({VMCI_HOSTPEER_BIN, "--socket", daemon.socket_path()}, false);
+  ChildProcess second({VMCI_HOSTPEER_BIN, "--socket", daemon.socket_path()}, {});
   const int status = second.wait(10000);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_NE(WEXITSTATUS(status), 0);
@@ -158,7 +158,7 @@ TEST(Daemon, NothingSharedHasANameInDevShmOrTheFileSystem) {
 }
 
 TEST(Daemon, HelpExitsZero) {
-  Child help({VMCI_HOSTPEER_BIN, "--help"}, true);
+  ChildProcess help({VMCI_HOSTPEER_BIN, "--help"}, ChildOptions::with_pipes());
   const int status = help.wait(10000);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);

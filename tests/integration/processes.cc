@@ -36,102 +36,6 @@ EmbeddedHostpeer::EmbeddedHostpeer(host::Options options) {
   if (!hostpeer_) throw std::runtime_error("embedded hostpeer: " + error);
 }
 
-Child::Child(const std::vector<std::string>& argv, bool piped, int run_as_uid) {
-  int in[2] = {-1, -1}, out[2] = {-1, -1};
-  if (piped && (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0)) {
-    throw std::runtime_error("pipe failed");
-  }
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_ = ::fork();
-  if (pid_ < 0) throw std::runtime_error("fork failed");
-  if (pid_ == 0) {
-    if (piped) {
-      ::dup2(in[0], 0);
-      ::dup2(out[1], 1);
-    }
-    if (run_as_uid >= 0 && (::setgid(static_cast<gid_t>(run_as_uid)) != 0 ||
-                            ::setuid(static_cast<uid_t>(run_as_uid)) != 0)) {
-      _exit(126);
-    }
-    // Dies with the test, even when the test process is killed or aborts
-    // (set after setuid, which clears it).
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    ::execv(args[0], args.data());
-    _exit(127);
-  }
-  if (piped) {
-    ::close(in[0]);
-    ::close(out[1]);
-    to_child_ = in[1];
-    from_child_ = out[0];
-  }
-}
-
-Child::~Child() {
-  if (to_child_ >= 0) ::close(to_child_);
-  if (from_child_ >= 0) ::close(from_child_);
-  if (!reaped_ && pid_ > 0) {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
-}
-
-void Child::write_line(const std::string& line) {
-  const std::string data = line + "\n";
-  if (::write(to_child_, data.data(), data.size()) != static_cast<ssize_t>(data.size())) {
-    throw std::runtime_error("write to child failed");
-  }
-}
-
-std::string Child::read_line(int timeout_ms) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  for (;;) {
-    if (auto nl = buffered_.find('\n'); nl != std::string::npos) {
-      std::string line = buffered_.substr(0, nl);
-      buffered_.erase(0, nl + 1);
-      return line;
-    }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return "<timeout>";
-    pollfd pfd{from_child_, POLLIN, 0};
-    if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) continue;
-    char buf[4096];
-    const ssize_t n = ::read(from_child_, buf, sizeof buf);
-    if (n <= 0) return "<eof>";
-    buffered_.append(buf, static_cast<size_t>(n));
-  }
-}
-
-void Child::signal(int sig) {
-  if (!reaped_) ::kill(pid_, sig);
-}
-
-int Child::wait(int timeout_ms) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      reaped_ = true;
-      return status;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return -1;
-}
-
-bool Child::running() {
-  if (reaped_) return false;
-  int status = 0;
-  if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-    reaped_ = true;
-    return false;
-  }
-  return true;
-}
-
 bool socket_answers(const std::string& path) {
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
@@ -147,7 +51,9 @@ Daemon::Daemon(std::vector<std::string> extra_args, int run_as_uid) {
   socket_ = dir_.path() + "/hostpeer.sock";
   std::vector<std::string> argv = {VMCI_HOSTPEER_BIN, "--socket", socket_, "--log-level", "warn"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  child_ = std::make_unique<Child>(argv, false, run_as_uid);
+  ChildOptions options;
+  options.run_as_uid = run_as_uid;
+  child_ = std::make_unique<ChildProcess>(argv, options);
   for (int i = 0; i < 1000 && !socket_answers(socket_); ++i) {
     if (!child_->running()) throw std::runtime_error("vmci-hostpeer exited at start");
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -162,10 +68,10 @@ int Daemon::stop() {
   return WEXITSTATUS(status);
 }
 
-Peer::Peer() : child_({VMCI_TEST_PEER_BIN}, true) {}
+Peer::Peer() : child_({VMCI_TEST_PEER_BIN}, ChildOptions::with_pipes()) {}
 
 std::string Peer::call(const std::string& command, int timeout_ms) {
-  child_.write_line(command);
+  if (!child_.write_line(command)) return "<eof>";
   return child_.read_line(timeout_ms);
 }
 

@@ -47,15 +47,15 @@ std::string handle_text(vmci_handle h) {
 }
 
 // vmci-qp-stream-peer in its own process.
-std::unique_ptr<Child> stream_peer(const std::string& socket, const std::string& role,
-                                   const std::string& handle, uint64_t produce, uint64_t consume,
-                                   const std::string& mode, uint64_t seed,
-                                   const std::string& length) {
-  return std::make_unique<Child>(
+std::unique_ptr<ChildProcess> stream_peer(const std::string& socket, const std::string& role,
+                                          const std::string& handle, uint64_t produce,
+                                          uint64_t consume, const std::string& mode, uint64_t seed,
+                                          const std::string& length) {
+  return std::make_unique<ChildProcess>(
       std::vector<std::string>{VMCI_QP_STREAM_PEER_BIN, socket, role, handle,
                                std::to_string(produce), std::to_string(consume), mode,
                                std::to_string(seed), length},
-      true);
+      ChildOptions::with_pipes());
 }
 
 // Events of one kind that reached an endpoint, waited for with a timeout.

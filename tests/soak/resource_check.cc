@@ -43,9 +43,11 @@ std::unique_ptr<HostpeerDaemon> HostpeerDaemon::start(const std::string& binary,
   daemon->dir_ = tmpl;
   daemon->socket_ = daemon->dir_ + "/hostpeer.sock";
   daemon->log_ = daemon->dir_ + "/hostpeer.log";
+  ChildOptions options;
+  options.stderr_path = daemon->log_;
   daemon->process_ = std::make_unique<ChildProcess>(
       std::vector<std::string>{binary, "--socket", daemon->socket_, "--log-level", "info"},
-      ChildOptions{.piped = false, .stderr_path = daemon->log_});
+      options);
   for (int i = 0; i < 2000 && !socket_answers(daemon->socket_); ++i) {
     if (!daemon->process_->running()) {
       *error = binary + " exited at start (" + daemon->exit_description() + "): " +

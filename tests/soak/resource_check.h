@@ -26,6 +26,10 @@
 
 namespace vmci::soak {
 
+using testing::ChildOptions;
+using testing::ChildProcess;
+using testing::describe_wait_status;
+
 // vmci-hostpeer as a child process, its socket and log in a private
 // temporary directory (removed at destruction).
 class HostpeerDaemon {

@@ -19,6 +19,10 @@
 #include "vmci/proto/names.h"
 
 namespace vmci::soak {
+
+using testing::ChildOptions;
+using testing::ChildProcess;
+using testing::describe_wait_status;
 namespace {
 
 using Clock = std::chrono::steady_clock;

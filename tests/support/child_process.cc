@@ -12,7 +12,7 @@
 #include <stdexcept>
 #include <thread>
 
-namespace vmci::soak {
+namespace vmci::testing {
 
 ChildProcess::ChildProcess(const std::vector<std::string>& argv, const ChildOptions& options) {
   int in[2] = {-1, -1}, out[2] = {-1, -1};
@@ -35,8 +35,13 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const ChildOpti
       const int fd = ::open(options.stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
       if (fd >= 0) ::dup2(fd, 2);
     }
+    if (options.run_as_uid >= 0 && (::setgid(static_cast<gid_t>(options.run_as_uid)) != 0 ||
+                                    ::setuid(static_cast<uid_t>(options.run_as_uid)) != 0)) {
+      _exit(126);
+    }
+    // After setuid, which clears it.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) _exit(126);  // the soak died before prctl
+    if (::getppid() != parent) _exit(126);  // the parent died before prctl
     ::execv(args[0], args.data());
     _exit(127);
   }
@@ -61,7 +66,7 @@ bool ChildProcess::write_line(const std::string& line) {
   const std::string data = line + "\n";
   size_t done = 0;
   while (done < data.size()) {
-    // MSG_NOSIGNAL does not apply to pipes: the soak ignores SIGPIPE.
+    // MSG_NOSIGNAL does not apply to pipes: callers ignore SIGPIPE.
     const ssize_t n = ::write(to_child_, data.data() + done, data.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
@@ -123,4 +128,4 @@ std::string describe_wait_status(int status) {
   return "wait status " + std::to_string(status);
 }
 
-}  // namespace vmci::soak
+}  // namespace vmci::testing

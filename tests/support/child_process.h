@@ -1,11 +1,11 @@
-// child_process.h: a process the soak starts with fork and exec, and talks
-// to line by line over pipes.
+// child_process.h: a process a test (or the soak) starts with fork and
+// exec, and talks to line by line over pipes.
 //
 //   ChildProcess guest({"/path/vmci-soak", "--guest", ...}, {.piped = true});
 //   guest.write_line("connect -");
 //   std::string hello = guest.read_line(30000);   // or "<timeout>" / "<eof>"
 //
-// A child dies with the soak (PR_SET_PDEATHSIG), and is killed and reaped
+// A child dies with its parent (PR_SET_PDEATHSIG), and is killed and reaped
 // when its ChildProcess is destroyed, so no process outlives its owner.
 #pragma once
 
@@ -14,11 +14,18 @@
 #include <string>
 #include <vector>
 
-namespace vmci::soak {
+namespace vmci::testing {
 
 struct ChildOptions {
   bool piped = false;        // stdin and stdout are pipes to this process
   std::string stderr_path;   // if not empty, stderr goes (appended) to this file
+  int run_as_uid = -1;       // >= 0: the child becomes this user before exec (root only)
+
+  static ChildOptions with_pipes() {
+    ChildOptions options;
+    options.piped = true;
+    return options;
+  }
 };
 
 class ChildProcess {
@@ -55,4 +62,4 @@ class ChildProcess {
 // "exit 0", "exit 1", "killed by signal 9".
 std::string describe_wait_status(int status);
 
-}  // namespace vmci::soak
+}  // namespace vmci::testing
