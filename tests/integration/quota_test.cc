@@ -135,13 +135,12 @@ TEST(Quotas, AGreedyGuestGetsNoResourcesAndAnotherGuestKeepsWorking) {
   for (int i = 0; i < kPolite; ++i) {
     ASSERT_EQ(polite->datagram_send(dg), 88) << i;  // its own room: never NO_RESOURCES
   }
-  const uint64_t rings_before = host_rings.load();
   EXPECT_EQ(polite->doorbell_notify(bell, 0), VMCI_SUCCESS);
   EXPECT_TRUE(inbox.wait_for(polite_cid, kPolite, seconds(10)));
   stop = true;
   storm.join();
   EXPECT_GT(greedy_sent.load(), 0u);
-  EXPECT_GE(host_rings.load(), rings_before);
+  EXPECT_GT(host_rings.load(), 0u);
 
   // When the greedy guest goes, all it held goes with it.
   pairs.clear();
