@@ -136,13 +136,7 @@ void Driver::Impl::ring_grant(const proto::RingGrantBody& grant,
     }
   }
   if (static_cast<proto::SlotKind>(grant.kind) == proto::SlotKind::kDatagram) {
-    // In turn with the deliveries: the datagram that earned the grant was
-    // queued before it, and goes to its callback before any from the lane.
-    const proto::EndpointDatagramLanes::Grant lane{grant.channel_id, std::move(channel),
-                                                   grant.slot,       grant.generation,
-                                                   grant.handle,     grant.ringer_cid};
-    deliveries->inbox().push_action([this, lane] { lanes.add_grant(lane); });
-    deliveries->inbox().rescan();  // then a datagram that waited in the lane for it is taken
+    lanes.grant_in_turn(deliveries->inbox(), grant, std::move(channel));
     return;
   }
   // A ring that came before the grant waits in its slot: look again.
@@ -158,11 +152,9 @@ void Driver::Impl::ring_channel_closed(const proto::RingChannelClosedBody& close
     return;
   }
   doorbells.drop_channel(closed.channel_id);
-  // In turn: what its lane still holds goes to the callbacks first.
-  deliveries->inbox().push_action([this, id = closed.channel_id] {
-    lanes.close_channel(id, [this](std::vector<uint8_t>& dg) { deliver_datagram(dg); },
-                        report_dropped);
-  });
+  // What its lane still holds goes to the callbacks first.
+  lanes.close_in_turn(deliveries->inbox(), closed.channel_id,
+                      [this](std::vector<uint8_t>& dg) { deliver_datagram(dg); }, report_dropped);
   deliveries->inbox().unwatch(closed.channel_id);
   std::lock_guard lock(owned_channels_mutex);
   owned_channels.erase(closed.channel_id);
@@ -416,14 +408,17 @@ int Driver::Direct::datagram_send(const vmci_datagram* dg) {
   const auto* payload = reinterpret_cast<const uint8_t*>(dg) + sizeof(vmci_datagram);
   // Through a datagram lane if hostpeer granted one for this destination
   // (it grants them to guests, for host datagram handles it routed to).
-  switch (impl_->ring_grants.send(header, std::span(payload, static_cast<size_t>(dg->payload_size)))) {
-    case internal::RingGrants::Send::kSent:
-    case internal::RingGrants::Send::kSentAndWoke:
-      return static_cast<int>(VMCI_DG_SIZE(dg));
-    case internal::RingGrants::Send::kFull:
-      return VMCI_ERROR_NO_RESOURCES;
-    case internal::RingGrants::Send::kNotGranted:
-      break;
+  if (impl_->role == proto::Role::kGuest && header.dst.context == VMCI_HOST_CONTEXT_ID) {
+    const std::span body(payload, static_cast<size_t>(dg->payload_size));
+    switch (impl_->ring_grants.send(header, body)) {
+      case internal::RingGrants::Send::kSent:
+      case internal::RingGrants::Send::kSentAndWoke:
+        return static_cast<int>(VMCI_DG_SIZE(dg));
+      case internal::RingGrants::Send::kFull:
+        return VMCI_ERROR_NO_RESOURCES;
+      case internal::RingGrants::Send::kNotGranted:
+        break;
+    }
   }
   const proto::Bytes bytes = proto::make_datagram(
       header.dst, header.src, std::span(payload, static_cast<size_t>(dg->payload_size)));

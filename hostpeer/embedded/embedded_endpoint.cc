@@ -161,12 +161,7 @@ void EmbeddedEndpoint::grant(const proto::RingGrantBody& grant, const RingChanne
   const std::shared_ptr<proto::RingChannel>& channel = memory.channel();
   if (first && !inbox_.watch(grant.channel_id, {channel, &channel->wake})) return;
   if (static_cast<proto::SlotKind>(grant.kind) == proto::SlotKind::kDatagram) {
-    // In turn with the deliveries: the datagram that earned the grant was
-    // queued before it, and goes to its callback before any from the lane.
-    const proto::EndpointDatagramLanes::Grant lane{grant.channel_id, channel,    grant.slot,
-                                                   grant.generation, grant.handle, grant.ringer_cid};
-    inbox_.push_action([this, lane] { lanes_.add_grant(lane); });
-    inbox_.rescan();  // then a datagram that waited in the lane for it is taken
+    lanes_.grant_in_turn(inbox_, grant, channel);
     return;
   }
   // A ring that came before the grant waits in its slot: look again.
@@ -179,12 +174,10 @@ void EmbeddedEndpoint::grant(const proto::RingGrantBody& grant, const RingChanne
 void EmbeddedEndpoint::close_ring_channel(uint32_t channel_id, proto::RingSide side) {
   if (side != proto::RingSide::kOwner) return;
   doorbells_.drop_channel(channel_id);
-  // In turn: what its lane still holds goes to the callbacks first.
-  inbox_.push_action([this, channel_id] {
-    lanes_.close_channel(
-        channel_id, [this](std::vector<uint8_t>& datagram) { dispatch(datagram); },
-        [this](const std::string& why) { log_->warn("host endpoint: {}", why); });
-  });
+  // What its lane still holds goes to the callbacks first.
+  lanes_.close_in_turn(
+      inbox_, channel_id, [this](std::vector<uint8_t>& datagram) { dispatch(datagram); },
+      [this](const std::string& why) { log_->warn("host endpoint: {}", why); });
   inbox_.unwatch(channel_id);
 }
 

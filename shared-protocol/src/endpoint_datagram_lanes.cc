@@ -8,6 +8,20 @@
 
 namespace vmci::proto {
 
+void EndpointDatagramLanes::grant_in_turn(EndpointInbox& inbox, const RingGrantBody& body,
+                                          std::shared_ptr<RingChannel> channel) {
+  const Grant grant{body.channel_id, std::move(channel), body.slot,
+                    body.generation, body.handle,        body.ringer_cid};
+  inbox.push_action([this, grant] { add_grant(grant); });
+  inbox.rescan();
+}
+
+void EndpointDatagramLanes::close_in_turn(EndpointInbox& inbox, uint32_t channel_id,
+                                          Deliver deliver, Refused refused) {
+  inbox.push_action([this, channel_id, deliver = std::move(deliver),
+                     refused = std::move(refused)] { close_channel(channel_id, deliver, refused); });
+}
+
 void EndpointDatagramLanes::add_grant(const Grant& grant) {
   std::lock_guard lock(mutex_);
   auto it = lanes_.find(grant.channel_id);

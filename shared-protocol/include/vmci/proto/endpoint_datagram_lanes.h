@@ -14,10 +14,10 @@
 // Thread-safe; add_grant, drain and close_channel are for the delivery
 // thread.
 //
-//   lanes.add_grant(grant);                          // on the delivery thread
-//   auto drained = lanes.drain(64, deliver, refused);
+//   lanes.grant_in_turn(inbox, body, channel);       // a kRingGrant for a datagram slot
+//   auto drained = lanes.drain(64, deliver, refused); // the delivery thread's scan
 //   if (drained.more) inbox.rescan();
-//   lanes.close_channel(id, deliver, refused);       // the ringer went
+//   lanes.close_in_turn(inbox, id, deliver, refused); // the channel closed
 #pragma once
 
 #include <cstdint>
@@ -29,6 +29,8 @@
 #include <vector>
 
 #include "vmci/proto/datagram_lane.h"
+#include "vmci/proto/endpoint_inbox.h"
+#include "vmci/proto/frame.h"
 #include "vmci/proto/ring_channel.h"
 #include "vmci/vmci_defs.h"
 
@@ -54,6 +56,14 @@ class EndpointDatagramLanes {
   };
   using Deliver = std::function<void(std::vector<uint8_t>& datagram)>;
   using Refused = std::function<void(const std::string& why)>;
+
+  // A datagram slot hostpeer granted (`body`, of `channel`), added by the
+  // delivery thread in its turn among the deliveries queued on `inbox`,
+  // then a scan (datagrams may wait in the lane for it). Any thread.
+  void grant_in_turn(EndpointInbox& inbox, const RingGrantBody& body,
+                     std::shared_ptr<RingChannel> channel);
+  // The channel closed: close_channel() in the delivery thread's turn.
+  void close_in_turn(EndpointInbox& inbox, uint32_t channel_id, Deliver deliver, Refused refused);
 
   void add_grant(const Grant& grant);
   // The channel is closed (its ringer went, or changed context): hands
