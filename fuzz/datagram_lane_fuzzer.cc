@@ -59,7 +59,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           check(h.src.context == kGuest);
           check(h.dst.context == VMCI_HOST_CONTEXT_ID);
         },
-        [](const std::string& why) { check(!why.empty()); });
+        [](vmci_id ringer_cid, EndpointDatagramLanes::Refusal reason, const std::string& why) {
+          check(ringer_cid == kGuest);
+          check(reason <= EndpointDatagramLanes::Refusal::kOtherDestination);
+          check(!why.empty());
+        });
   }
   return 0;
 }

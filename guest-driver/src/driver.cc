@@ -18,6 +18,7 @@
 #include "vmci/proto/endpoint_datagram_lanes.h"
 #include "vmci/proto/endpoint_doorbells.h"
 #include "vmci/proto/handles.h"
+#include "vmci/proto/log_rate_limit.h"
 #include "vmci/proto/queue_pair_hypercalls.h"
 #include "vmci/proto/queue_pair_mapping.h"
 #include "vmci/trace/traced_endpoint.h"
@@ -37,6 +38,10 @@ struct Driver::Impl {
   void scan();
   void ring_grant(const proto::RingGrantBody& grant, std::shared_ptr<proto::RingChannel> channel);
   void ring_channel_closed(const proto::RingChannelClosedBody& closed);
+  // What a lane's owner dropped, and why (a hostile or broken ringer), to
+  // stderr: at most a burst per ringer and reason, then a count.
+  void report_dropped(vmci_id ringer_cid, proto::EndpointDatagramLanes::Refusal reason,
+                      const std::string& why);
   int host_qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle* handle,
                        uint64_t produce_size, uint64_t consume_size, vmci_id peer,
                        uint32_t flags, uint32_t priv_flags);
@@ -63,6 +68,14 @@ struct Driver::Impl {
   std::unique_ptr<internal::GuestQueuePairs> queue_pairs;  // guests only
   proto::EndpointDoorbells doorbells;
   proto::EndpointDatagramLanes lanes;  // host connections: datagrams from guests
+  proto::LogRateLimit dropped_log{[](const proto::LogSuppressed& s) {
+    std::fprintf(stderr,
+                 "vmci: dropped: %llu more from context %llu (%s) not reported, over %.1f s\n",
+                 static_cast<unsigned long long>(s.lines), static_cast<unsigned long long>(s.peer),
+                 proto::EndpointDatagramLanes::name(
+                     static_cast<proto::EndpointDatagramLanes::Refusal>(s.reason)),
+                 static_cast<double>(s.over_ns()) / 1e9);
+  }};
   std::atomic<proto::NotifyMemory*> notify{nullptr};  // once connected
   internal::RingGrants ring_grants;  // as a ringer
   std::mutex owned_channels_mutex;
@@ -101,19 +114,20 @@ class Driver::Direct final : public Endpoint {
   Impl* const impl_;
 };
 
-namespace {
-
-// What a lane's owner dropped, and why (a hostile or broken ringer).
-void report_dropped(const std::string& why) { std::fprintf(stderr, "vmci: dropped: %s\n", why.c_str()); }
-
-}  // namespace
+void Driver::Impl::report_dropped(vmci_id ringer_cid, proto::EndpointDatagramLanes::Refusal reason,
+                                  const std::string& why) {
+  dropped_log.write(ringer_cid, static_cast<uint32_t>(reason),
+                    [&] { std::fprintf(stderr, "vmci: dropped: %s\n", why.c_str()); });
+}
 
 void Driver::Impl::scan() {
   if (proto::NotifyMemory* memory = notify.load()) {
     for (const auto& rung : doorbells.take_rung(memory)) doorbells.run(rung);
   }
   const auto deliver = [this](std::vector<uint8_t>& datagram) { deliver_datagram(datagram); };
-  if (lanes.drain(proto::kLaneDrainShare, deliver, report_dropped).more) {
+  const auto dropped = [this](vmci_id ringer_cid, proto::EndpointDatagramLanes::Refusal reason,
+                              const std::string& why) { report_dropped(ringer_cid, reason, why); };
+  if (lanes.drain(proto::kLaneDrainShare, deliver, dropped).more) {
     deliveries->inbox().rescan();
   }
 }
@@ -152,9 +166,14 @@ void Driver::Impl::ring_channel_closed(const proto::RingChannelClosedBody& close
     return;
   }
   doorbells.drop_channel(closed.channel_id);
-  // What its lane still holds goes to the callbacks first.
-  lanes.close_in_turn(deliveries->inbox(), closed.channel_id,
-                      [this](std::vector<uint8_t>& dg) { deliver_datagram(dg); }, report_dropped);
+  // What its lane still holds goes to the callbacks first; then what was
+  // counted and not reported of its ringer is.
+  lanes.close_in_turn(
+      deliveries->inbox(), closed.channel_id,
+      [this](std::vector<uint8_t>& dg) { deliver_datagram(dg); },
+      [this](vmci_id ringer_cid, proto::EndpointDatagramLanes::Refusal reason,
+             const std::string& why) { report_dropped(ringer_cid, reason, why); },
+      [this](vmci_id ringer_cid) { dropped_log.forget(ringer_cid); });
   deliveries->inbox().unwatch(closed.channel_id);
   std::lock_guard lock(owned_channels_mutex);
   owned_channels.erase(closed.channel_id);

@@ -16,8 +16,19 @@
 
 namespace vmci::host {
 
-EmbeddedEndpoint::EmbeddedEndpoint(LockedCore& core, std::shared_ptr<spdlog::logger> log)
-    : core_(core), log_(std::move(log)) {
+EmbeddedEndpoint::EmbeddedEndpoint(LockedCore& core, std::shared_ptr<spdlog::logger> log,
+                                   proto::LogRateLimitOptions drop_log)
+    : core_(core),
+      log_(std::move(log)),
+      refusals_(
+          [this](const proto::LogSuppressed& s) {
+            log_->warn("host endpoint: {} more from context {} ({}) not logged, over {:.1f} s",
+                       s.lines, s.peer,
+                       proto::EndpointDatagramLanes::name(
+                           static_cast<proto::EndpointDatagramLanes::Refusal>(s.reason)),
+                       static_cast<double>(s.over_ns()) / 1e9);
+          },
+          drop_log) {
   if (!log_) {
     log_ = std::make_shared<spdlog::logger>("embedded",
                                             std::make_shared<spdlog::sinks::null_sink_mt>());
@@ -174,10 +185,13 @@ void EmbeddedEndpoint::grant(const proto::RingGrantBody& grant, const RingChanne
 void EmbeddedEndpoint::close_ring_channel(uint32_t channel_id, proto::RingSide side) {
   if (side != proto::RingSide::kOwner) return;
   doorbells_.drop_channel(channel_id);
-  // What its lane still holds goes to the callbacks first.
+  // What its lane still holds goes to the callbacks first; then what was
+  // counted and not logged of its ringer is.
   lanes_.close_in_turn(
       inbox_, channel_id, [this](std::vector<uint8_t>& datagram) { dispatch(datagram); },
-      [this](const std::string& why) { log_->warn("host endpoint: {}", why); });
+      [this](vmci_id ringer_cid, proto::EndpointDatagramLanes::Refusal reason,
+             const std::string& why) { refused(ringer_cid, reason, why); },
+      [this](vmci_id ringer_cid) { refusals_.forget(ringer_cid); });
   inbox_.unwatch(channel_id);
 }
 
@@ -229,7 +243,8 @@ bool EmbeddedEndpoint::on_delivery_thread() const {
 
 void EmbeddedEndpoint::run_deliveries() {
   const auto deliver = [this](std::vector<uint8_t>& datagram) { dispatch(datagram); };
-  const auto refused = [this](const std::string& why) { log_->warn("host endpoint: {}", why); };
+  const auto refused = [this](vmci_id ringer_cid, proto::EndpointDatagramLanes::Refusal reason,
+                              const std::string& why) { this->refused(ringer_cid, reason, why); };
   for (;;) {
     proto::EndpointInbox::Next next = inbox_.next();
     switch (next.kind) {
@@ -251,6 +266,12 @@ void EmbeddedEndpoint::run_deliveries() {
         break;
     }
   }
+}
+
+void EmbeddedEndpoint::refused(vmci_id ringer_cid, proto::EndpointDatagramLanes::Refusal reason,
+                               const std::string& why) {
+  refusals_.write(ringer_cid, static_cast<uint32_t>(reason),
+                  [&] { log_->warn("host endpoint: {}", why); });
 }
 
 void EmbeddedEndpoint::dispatch(std::vector<uint8_t>& datagram) {

@@ -10,12 +10,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "memory/notify_memory_file.h"
 #include "vmci/proto/endpoint_datagram_lanes.h"
 #include "vmci/proto/endpoint_doorbells.h"
 #include "vmci/proto/endpoint_inbox.h"
+#include "vmci/proto/log_rate_limit.h"
 #include "server/locked_core.h"
 #include "vmci/endpoint.h"
 
@@ -28,8 +30,10 @@ namespace vmci::host {
 class EmbeddedEndpoint final : public Endpoint, public PeerSink {
  public:
   // Admits itself to the core as a trusted host connection. `log` hears of
-  // datagrams it drops (null: nowhere).
-  explicit EmbeddedEndpoint(LockedCore& core, std::shared_ptr<spdlog::logger> log = nullptr);
+  // datagrams it drops (null: nowhere): from a guest's lane, at most a
+  // burst per guest and reason per period, then a count (`drop_log`).
+  explicit EmbeddedEndpoint(LockedCore& core, std::shared_ptr<spdlog::logger> log = nullptr,
+                            proto::LogRateLimitOptions drop_log = {});
   // Leaves the core (its handles go) after a running callback finishes.
   ~EmbeddedEndpoint() override;
 
@@ -62,10 +66,15 @@ class EmbeddedEndpoint final : public Endpoint, public PeerSink {
  private:
   void run_deliveries();
   void dispatch(std::vector<uint8_t>& datagram);
+  // A datagram, or a lane, that a guest's lane broke a rule with.
+  void refused(vmci_id ringer_cid, proto::EndpointDatagramLanes::Refusal reason,
+               const std::string& why);
   bool on_delivery_thread() const;
 
   LockedCore& core_;
   std::shared_ptr<spdlog::logger> log_;
+  // What guests' lanes made it drop: keyed by (ringer's context, Refusal).
+  proto::LogRateLimit refusals_;
   std::unique_ptr<NotifyMemoryFile> notify_;  // this endpoint's doorbell notify memory
   proto::EndpointDoorbells doorbells_;
   proto::EndpointDatagramLanes lanes_;  // datagrams from guests' ring channels

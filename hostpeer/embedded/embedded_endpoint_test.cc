@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <spdlog/sinks/null_sink.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -11,6 +12,8 @@
 #include <thread>
 
 #include "vmci/proto/datagram.h"
+#include "vmci/proto/datagram_lane.h"
+#include "vmci/proto/wake_word.h"
 
 namespace vmci::host {
 namespace {
@@ -169,6 +172,82 @@ TEST_F(Embedded, ReceivesCtxRemovedWhenAGuestGoes) {
   EXPECT_EQ(inbox.wait_for(1), std::vector<std::string>{"1:33"});
   EXPECT_EQ(host.event_unsubscribe(sub), VMCI_SUCCESS);
   EXPECT_EQ(host.event_unsubscribe(sub), VMCI_ERROR_NOT_FOUND);
+}
+
+// A guest that forges its source in 100000 records of its datagram lane
+// makes the endpoint log a burst of lines, then, when the guest goes and
+// its lane closes, one line that counts the rest.
+TEST_F(Embedded, AGuestForgingItsLaneIsLoggedABurstThenOneCountWhenItGoes) {
+  auto lines = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
+  auto log = std::make_shared<spdlog::logger>("endpoint", lines);
+  log->set_pattern("%v");
+  EmbeddedEndpoint host(core, log);
+  Inbox inbox;
+  vmci_handle handle;
+  ASSERT_EQ(host.datagram_create_handle(7, 0, 0, recorder(inbox), &handle), VMCI_SUCCESS);
+  class GrantSink : public PeerSink {
+   public:
+    void deliver(uint32_t, std::vector<uint8_t>) override {}
+    void ring(uint64_t) override {}
+    void grant(const proto::RingGrantBody& body, const RingChannelFile& memory, bool) override {
+      if (static_cast<proto::RingSide>(body.side) != proto::RingSide::kRinger) return;
+      grant_body = body;
+      channel = memory.channel();
+    }
+    void close_ring_channel(uint32_t, proto::RingSide) override {}
+    proto::RingGrantBody grant_body{};
+    std::shared_ptr<proto::RingChannel> channel;
+  } guest;
+  const PeerId vm = core.with([&](Hypervisor& c) {
+    return c.admit({proto::Role::kGuest, 33, 0, false, /*rings_through_channels=*/true}, &guest)
+        .peer;
+  });
+  // Routed through hostpeer, which grants the guest a lane to the handle.
+  const auto first = datagram(handle, VMCI_MAKE_HANDLE(33, 1), "first");
+  ASSERT_EQ(core.with([&](Hypervisor& c) { return c.send(vm, first); }), 29);
+  ASSERT_TRUE(guest.channel);
+  proto::LaneWriter lane(guest.channel.get());
+  const auto put = [&](vmci_id src_cid, const char* text) {
+    vmci_datagram h{};
+    h.dst = handle;
+    h.src = VMCI_MAKE_HANDLE(src_cid, 1);
+    h.payload_size = std::strlen(text);
+    const std::span<const uint8_t> payload(reinterpret_cast<const uint8_t*>(text), h.payload_size);
+    for (;;) {
+      switch (lane.send(guest.grant_body.slot, guest.grant_body.generation, h, payload,
+                        guest.grant_body.lane_cap)) {
+        case proto::LaneSend::kSent:
+          return true;
+        case proto::LaneSend::kSentWakeNeeded:
+          proto::wake(&guest.channel->wake);
+          return true;
+        case proto::LaneSend::kFull:
+          std::this_thread::yield();  // the endpoint is draining it
+          break;
+        case proto::LaneSend::kRefused:
+          return false;
+      }
+    }
+  };
+  constexpr int kForged = 100000;
+  for (int i = 0; i < kForged; ++i) ASSERT_TRUE(put(34, "forged"));
+  ASSERT_TRUE(put(33, "last"));  // after every forged one: when it is here, they were read
+  ASSERT_EQ(inbox.wait_for(2, 30s), (std::vector<std::string>{"first", "last"}));
+  const auto count = [&](const std::string& text) {
+    size_t n = 0;
+    for (const std::string& line : lines->last_formatted()) {
+      n += line.find(text) != std::string::npos;
+    }
+    return n;
+  };
+  const size_t burst = proto::LogRateLimitOptions{}.burst;
+  EXPECT_EQ(count("names source (34:1)"), burst);
+  core.with([&](Hypervisor& c) { c.remove(vm); });  // its lane closes
+  const std::string summary = "host endpoint: " + std::to_string(kForged - burst) +
+                              " more from context 33 (forged source) not logged";
+  for (int i = 0; i < 3000 && count(summary) == 0; ++i) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(count(summary), 1u) << "no summary";
+  EXPECT_EQ(lines->last_formatted().size(), burst + 1);
 }
 
 TEST_F(Embedded, DestroyingTheEndpointFreesItsHandles) {

@@ -16,10 +16,28 @@ void EndpointDatagramLanes::grant_in_turn(EndpointInbox& inbox, const RingGrantB
   inbox.rescan();
 }
 
+const char* EndpointDatagramLanes::name(Refusal reason) {
+  switch (reason) {
+    case Refusal::kCorruptLane:
+      return "corrupt lane";
+    case Refusal::kRewrittenWhileCopied:
+      return "datagram rewritten while copied";
+    case Refusal::kForgedSource:
+      return "forged source";
+    case Refusal::kOtherDestination:
+      return "other destination";
+  }
+  return "unknown";
+}
+
 void EndpointDatagramLanes::close_in_turn(EndpointInbox& inbox, uint32_t channel_id,
-                                          Deliver deliver, Refused refused) {
-  inbox.push_action([this, channel_id, deliver = std::move(deliver),
-                     refused = std::move(refused)] { close_channel(channel_id, deliver, refused); });
+                                          Deliver deliver, Refused refused, Closed closed) {
+  inbox.push_action([this, channel_id, deliver = std::move(deliver), refused = std::move(refused),
+                     closed = std::move(closed)] {
+    vmci_id ringer_cid = VMCI_INVALID_ID;
+    close_channel(channel_id, deliver, refused, &ringer_cid);
+    if (closed && ringer_cid != VMCI_INVALID_ID) closed(ringer_cid);
+  });
 }
 
 void EndpointDatagramLanes::add_grant(const Grant& grant) {
@@ -33,7 +51,7 @@ void EndpointDatagramLanes::add_grant(const Grant& grant) {
 }
 
 size_t EndpointDatagramLanes::close_channel(uint32_t channel_id, const Deliver& deliver,
-                                            const Refused& refused) {
+                                            const Refused& refused, vmci_id* ringer_cid) {
   std::shared_ptr<Lane> lane;
   {
     std::lock_guard lock(mutex_);
@@ -42,6 +60,7 @@ size_t EndpointDatagramLanes::close_channel(uint32_t channel_id, const Deliver& 
     lane = std::move(it->second);
     lanes_.erase(it);
   }
+  if (ringer_cid != nullptr) *ringer_cid = lane->ringer_cid;
   if (lane->corrupt) return 0;
   // Everything written is there (the lane is not written any more): a
   // record still waiting for its grant then never had one, and is dropped.
@@ -81,8 +100,9 @@ size_t EndpointDatagramLanes::drain_lane(Lane& lane, size_t max, const Deliver& 
     if (peeked == LanePeek::kEmpty) break;
     if (peeked == LanePeek::kCorrupt) {
       lane.corrupt = true;
-      refused("datagram lane of context " + std::to_string(lane.ringer_cid) +
-              " is corrupt and is not read again: " + why);
+      refused(lane.ringer_cid, Refusal::kCorruptLane,
+              "datagram lane of context " + std::to_string(lane.ringer_cid) +
+                  " is corrupt and is not read again: " + why);
       break;
     }
     if (taken == max) {
@@ -103,22 +123,25 @@ size_t EndpointDatagramLanes::drain_lane(Lane& lane, size_t max, const Deliver& 
       continue;
     }
     if (!lane.reader.take(record, &datagram)) {
-      refused("a datagram from context " + std::to_string(lane.ringer_cid) +
-              " was rewritten while it was taken; dropped");
+      refused(lane.ringer_cid, Refusal::kRewrittenWhileCopied,
+              "a datagram from context " + std::to_string(lane.ringer_cid) +
+                  " was rewritten while it was taken; dropped");
       continue;
     }
     vmci_datagram header;
     std::memcpy(&header, datagram.data(), sizeof header);
     if (header.src.context != lane.ringer_cid) {
-      refused("a datagram in the lane of context " + std::to_string(lane.ringer_cid) +
-              " names source " + to_string(header.src) + "; dropped");
+      refused(lane.ringer_cid, Refusal::kForgedSource,
+              "a datagram in the lane of context " + std::to_string(lane.ringer_cid) +
+                  " names source " + to_string(header.src) + "; dropped");
       continue;
     }
     if (header.dst.context != grant->handle.context ||
         header.dst.resource != grant->handle.resource) {
-      refused("a datagram from context " + std::to_string(lane.ringer_cid) + " to " +
-              to_string(header.dst) + " came through the slot of " + to_string(grant->handle) +
-              "; dropped");
+      refused(lane.ringer_cid, Refusal::kOtherDestination,
+              "a datagram from context " + std::to_string(lane.ringer_cid) + " to " +
+                  to_string(header.dst) + " came through the slot of " + to_string(grant->handle) +
+                  "; dropped");
       continue;
     }
     deliver(datagram);

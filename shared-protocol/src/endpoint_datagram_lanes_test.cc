@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "vmci/proto/log_rate_limit.h"
 #include "vmci/proto/shared_memory.h"
 
 namespace vmci::proto {
@@ -37,9 +38,20 @@ struct Sent {
   }
 };
 
+using Refusal = EndpointDatagramLanes::Refusal;
+
 struct Taken {
   std::vector<uint32_t> values;
   std::vector<std::string> refused;
+  std::vector<Refusal> reasons;  // of each refused, in turn
+  std::vector<vmci_id> ringers;
+  EndpointDatagramLanes::Refused refuser() {
+    return [this](vmci_id ringer_cid, Refusal reason, const std::string& why) {
+      refused.push_back(why);
+      reasons.push_back(reason);
+      ringers.push_back(ringer_cid);
+    };
+  }
   EndpointDatagramLanes::Drained drain(EndpointDatagramLanes& lanes, size_t max = 1000) {
     return lanes.drain(
         max,
@@ -48,7 +60,7 @@ struct Taken {
           std::memcpy(&v, dg.data() + sizeof(vmci_datagram), sizeof v);
           values.push_back(v);
         },
-        [&](const std::string& why) { refused.push_back(why); });
+        refuser());
   }
 };
 
@@ -86,6 +98,9 @@ TEST(EndpointDatagramLanes, ASpoofedSourceOrAnotherHandleIsDroppedAndTheRestGoOn
   ASSERT_EQ(taken.refused.size(), 2u);
   EXPECT_NE(taken.refused[0].find("source"), std::string::npos) << taken.refused[0];
   EXPECT_NE(taken.refused[1].find("slot of"), std::string::npos) << taken.refused[1];
+  EXPECT_EQ(taken.reasons,
+            (std::vector<Refusal>{Refusal::kForgedSource, Refusal::kOtherDestination}));
+  EXPECT_EQ(taken.ringers, (std::vector<vmci_id>{kGuest, kGuest}));
 }
 
 TEST(EndpointDatagramLanes, DatagramsOfAnEarlierGrantOfTheSlotAreDropped) {
@@ -117,10 +132,40 @@ TEST(EndpointDatagramLanes, ACorruptLaneIsLeftAloneAndOthersAreStillRead) {
   EXPECT_EQ(taken.values, (std::vector<uint32_t>{7}));
   ASSERT_EQ(taken.refused.size(), 1u);
   EXPECT_NE(taken.refused[0].find("corrupt"), std::string::npos);
+  EXPECT_EQ(taken.reasons, std::vector<Refusal>{Refusal::kCorruptLane});
   bad.send(8);  // not read again
   taken.drain(lanes);
   EXPECT_EQ(taken.values, (std::vector<uint32_t>{7}));
   EXPECT_EQ(taken.refused.size(), 1u);
+}
+
+// What its owners do (the guest driver's host connections, embedded host
+// endpoints): a ringer that forges 100000 records makes its owner write a
+// burst of lines, then one that counts the rest, when its lane closes.
+TEST(EndpointDatagramLanes, AForgersFloodIsLoggedAsABurstThenOneCountOnceItsLaneCloses) {
+  Sent sent;
+  EndpointDatagramLanes lanes;
+  lanes.add_grant(sent.grant());
+  std::vector<std::string> log;
+  LogRateLimit limit([&](const LogSuppressed& s) {
+    log.push_back("context " + std::to_string(s.peer) + ": " + std::to_string(s.lines) + " more (" +
+                  EndpointDatagramLanes::name(static_cast<Refusal>(s.reason)) + ")");
+  });
+  const auto refused = [&](vmci_id ringer_cid, Refusal reason, const std::string& why) {
+    limit.write(ringer_cid, static_cast<uint32_t>(reason), [&] { log.push_back(why); });
+  };
+  const auto deliver = [](std::vector<uint8_t>&) { FAIL() << "a forged datagram was delivered"; };
+  for (uint32_t batch = 0; batch < 100; ++batch) {  // what the lane holds at once, 100 times
+    for (uint32_t i = 0; i < 1000; ++i) sent.send(i, kHandle, kGuest + 1);
+    lanes.drain(1000, deliver, refused);
+  }
+  EXPECT_EQ(log.size(), LogRateLimitOptions{}.burst);
+  vmci_id ringer = VMCI_INVALID_ID;
+  lanes.close_channel(1, deliver, refused, &ringer);
+  limit.forget(ringer);
+  ASSERT_EQ(log.size(), LogRateLimitOptions{}.burst + 1);
+  EXPECT_EQ(log.back(), "context 40: 99990 more (forged source)");
+  EXPECT_EQ(limit.size(), 0u);
 }
 
 TEST(EndpointDatagramLanes, ADrainTakesAtMostItsShareOfEachLaneAndSaysMoreAreWaiting) {
@@ -146,6 +191,7 @@ TEST(EndpointDatagramLanes, AClosedChannelsLaneIsHandedOverWholeThenForgotten) {
   lanes.add_grant(sent.grant());
   for (uint32_t i = 0; i < 1000; ++i) sent.send(i);  // more than one drain's share
   Taken taken;
+  vmci_id ringer = VMCI_INVALID_ID;
   const size_t handed = lanes.close_channel(
       1,
       [&](std::vector<uint8_t>& dg) {
@@ -153,7 +199,8 @@ TEST(EndpointDatagramLanes, AClosedChannelsLaneIsHandedOverWholeThenForgotten) {
         std::memcpy(&v, dg.data() + sizeof(vmci_datagram), sizeof v);
         taken.values.push_back(v);
       },
-      [&](const std::string& why) { taken.refused.push_back(why); });
+      taken.refuser(), &ringer);
+  EXPECT_EQ(ringer, kGuest);  // its owner forgets what it counted of the ringer
   EXPECT_EQ(handed, 1000u);
   ASSERT_EQ(taken.values.size(), 1000u);
   for (uint32_t i = 0; i < 1000; ++i) ASSERT_EQ(taken.values[i], i);

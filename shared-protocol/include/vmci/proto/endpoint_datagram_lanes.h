@@ -17,7 +17,11 @@
 //   lanes.grant_in_turn(inbox, body, channel);       // a kRingGrant for a datagram slot
 //   auto drained = lanes.drain(64, deliver, refused); // the delivery thread's scan
 //   if (drained.more) inbox.rescan();
-//   lanes.close_in_turn(inbox, id, deliver, refused); // the channel closed
+//   lanes.close_in_turn(inbox, id, deliver, refused, closed); // the channel closed
+//
+// `refused` hears why, and from which ringer, so that its owner can bound
+// what a hostile ringer makes it log (vmci/proto/log_rate_limit.h): key by
+// (ringer_cid, reason), and forget the ringer in `closed`.
 #pragma once
 
 #include <cstdint>
@@ -54,27 +58,43 @@ class EndpointDatagramLanes {
     size_t delivered = 0;
     bool more = false;  // a lane was left with datagrams: drain again
   };
+  // Why a datagram, or a whole lane, was dropped: the ringer broke a rule.
+  enum class Refusal : uint32_t {
+    kCorruptLane,           // an index or record: the lane is not read again
+    kRewrittenWhileCopied,  // the datagram changed while it was copied out
+    kForgedSource,          // its source is not the ringer's context
+    kOtherDestination,      // its destination is not the slot's handle
+  };
+  static const char* name(Refusal reason);
+
   using Deliver = std::function<void(std::vector<uint8_t>& datagram)>;
-  using Refused = std::function<void(const std::string& why)>;
+  // `why` says what was dropped, naming the ringer's context and the rule.
+  using Refused = std::function<void(vmci_id ringer_cid, Refusal reason, const std::string& why)>;
+  // A closed channel's lane is forgotten: its ringer's context.
+  using Closed = std::function<void(vmci_id ringer_cid)>;
 
   // A datagram slot hostpeer granted (`body`, of `channel`), added by the
   // delivery thread in its turn among the deliveries queued on `inbox`,
   // then a scan (datagrams may wait in the lane for it). Any thread.
   void grant_in_turn(EndpointInbox& inbox, const RingGrantBody& body,
                      std::shared_ptr<RingChannel> channel);
-  // The channel closed: close_channel() in the delivery thread's turn.
-  void close_in_turn(EndpointInbox& inbox, uint32_t channel_id, Deliver deliver, Refused refused);
+  // The channel closed: close_channel() in the delivery thread's turn, then
+  // `closed` (if given, and if the channel had a lane).
+  void close_in_turn(EndpointInbox& inbox, uint32_t channel_id, Deliver deliver, Refused refused,
+                     Closed closed = nullptr);
 
   void add_grant(const Grant& grant);
   // The channel is closed (its ringer went, or changed context): hands
   // over every datagram its lane still holds, which their sender was told
   // were sent, then forgets the lane. For the delivery thread, in turn with
-  // the deliveries and grants (an EndpointInbox action). Returns how many.
-  size_t close_channel(uint32_t channel_id, const Deliver& deliver, const Refused& refused);
+  // the deliveries and grants (an EndpointInbox action). Returns how many;
+  // sets *ringer_cid (if given) to the lane's ringer if there was a lane.
+  size_t close_channel(uint32_t channel_id, const Deliver& deliver, const Refused& refused,
+                       vmci_id* ringer_cid = nullptr);
   // Hands over at most `max_per_lane` datagrams from each lane. `refused`
-  // hears of each datagram or lane dropped for breaking a rule: a corrupt
-  // lane, a datagram rewritten while copied, a source that is not the
-  // ringer's context, a destination other than the slot's handle.
+  // hears of each datagram or lane dropped for breaking a rule (Refusal):
+  // a corrupt lane, a datagram rewritten while copied, a source that is not
+  // the ringer's context, a destination other than the slot's handle.
   Drained drain(size_t max_per_lane, const Deliver& deliver, const Refused& refused);
   size_t lane_count() const;
 
