@@ -703,11 +703,12 @@ struct Fuzz {
       }
       case 6: {
         const vmci_handle handle = handle_of(in.take<uint8_t>());
-        const int r = core.destroy_host_handle(s.peer, handle);
-        check_result(r);
-        if (r >= VMCI_SUCCESS) {
+        const HandleResult r = core.destroy_host_handle(s.peer, handle);
+        check_result(r.status);
+        if (r.status >= VMCI_SUCCESS) {
           auto it = host_handles.find(handle.resource);
           check(s.live && it != host_handles.end() && it->second == slot);
+          check(r.handle.resource == handle.resource);
           host_handles.erase(it);
         }
         break;

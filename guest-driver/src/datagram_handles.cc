@@ -90,12 +90,13 @@ std::shared_ptr<const DatagramHandles::Entry> DatagramHandles::lookup(vmci_handl
   return lookup_locked(h);
 }
 
-int DatagramHandles::remove(vmci_handle exact, bool from_callback) {
+int DatagramHandles::remove(vmci_handle h, bool from_callback) {
   std::unique_lock lock(mutex_);
-  auto [begin, end] = by_resource_.equal_range(exact.resource);
+  const std::shared_ptr<const Entry> entry = lookup_locked(h);
+  if (entry == nullptr) return VMCI_ERROR_NOT_FOUND;
+  auto [begin, end] = by_resource_.equal_range(h.resource);
   for (auto it = begin; it != end; ++it) {
-    if (!it->second->callback || !proto::same_handle(it->second->handle, exact)) continue;
-    const std::shared_ptr<const Entry> entry = it->second;
+    if (it->second != entry) continue;
     by_resource_.erase(it);
     if (!from_callback) callback_done_.wait(lock, [&] { return running_ != entry; });
     return VMCI_SUCCESS;

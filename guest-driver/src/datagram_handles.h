@@ -47,9 +47,11 @@ class DatagramHandles {
   void insert(vmci_handle handle, uint32_t flags, uint32_t priv_flags, DatagramCallback callback);
   // The datagram handle that a datagram to or from `h` resolves to, or null.
   std::shared_ptr<const Entry> lookup(vmci_handle h) const;
-  // Removes the exact datagram handle; VMCI_ERROR_NOT_FOUND if absent. Unless
-  // `from_callback`, waits until no callback of it is running.
-  int remove(vmci_handle exact, bool from_callback);
+  // Removes the datagram handle that `h` finds (FreeBSD's lookup: a stored
+  // context of VMCI_INVALID_ID matches any context, so an any-context
+  // handle is found by (own context, resource) too); VMCI_ERROR_NOT_FOUND if
+  // none. Unless `from_callback`, waits until no callback of it is running.
+  int remove(vmci_handle h, bool from_callback);
 
   // Marks a callback of `entry` as running until finish_callback().
   void start_callback(const std::shared_ptr<const Entry>& entry);

@@ -406,8 +406,11 @@ int Driver::Direct::datagram_destroy_handle(vmci_handle handle) {
     if (result.result < VMCI_SUCCESS && result.result != VMCI_ERROR_UNAVAILABLE) {
       return static_cast<int>(result.result);
     }
-    // Gone from hostpeer (or hostpeer is gone): forget the callback too.
-    const int local = impl_->handles.remove(handle, from_callback);
+    // Gone from hostpeer (or hostpeer is gone): forget the callback too,
+    // under the handle as hostpeer stored it (its lookup has wildcards).
+    const vmci_handle stored =
+        result.result >= VMCI_SUCCESS ? result.handle : handle;
+    const int local = impl_->handles.remove(stored, from_callback);
     return result.result == VMCI_ERROR_UNAVAILABLE ? VMCI_ERROR_UNAVAILABLE : local;
   }
   return impl_->handles.remove(handle, from_callback);

@@ -28,12 +28,49 @@ bool is_obsolete_hypercall(uint32_t resource) {
 // (spec §3.5: 1024 events of header + largest event data).
 constexpr uint64_t kEventHeadroom = 1024 * (sizeof(vmci_datagram) + sizeof(vmci_event_data_max));
 
+// What a peer can make the core log once per request, as often as it
+// likes: each is logged a burst at a time per peer (request_log_).
+enum class LoggedRefusal : uint32_t {
+  kMalformedDatagram,
+  kMalformedQueuePairAlloc,
+  kForgedSource,
+  kUnknownDelivery,
+  kOverPendingCap,  // the receiver's key: whoever sends to it
+};
+
+const char* name_of(LoggedRefusal reason) {
+  switch (reason) {
+    case LoggedRefusal::kMalformedDatagram:
+      return "malformed or oversized datagrams refused";
+    case LoggedRefusal::kMalformedQueuePairAlloc:
+      return "malformed queue pair alloc hypercalls refused";
+    case LoggedRefusal::kForgedSource:
+      return "datagrams with a source not its own refused";
+    case LoggedRefusal::kUnknownDelivery:
+      return "acknowledgements of deliveries it was not given";
+    case LoggedRefusal::kOverPendingCap:
+      return "datagrams refused at the pending cap";
+  }
+  return "refusals";
+}
+
+uint32_t key_of(LoggedRefusal reason) { return static_cast<uint32_t>(reason); }
+
 }  // namespace
 
 Hypervisor::Hypervisor(Limits limits, std::shared_ptr<spdlog::logger> log,
                        QueuePairMemoryFactory make_memory, RingChannelFactory make_ring_channel)
     : limits_(limits),
       log_(std::move(log)),
+      request_log_([this](const proto::LogSuppressed& s) {
+        auto it = peers_.find(s.peer);
+        const auto reason = static_cast<LoggedRefusal>(s.reason);
+        log_->log(
+            reason == LoggedRefusal::kOverPendingCap ? spdlog::level::info : spdlog::level::warn,
+            "{}: {} more {}, not logged (over {:.1f} s)",
+            it != peers_.end() ? describe(it->second) : "peer #" + std::to_string(s.peer), s.lines,
+            name_of(reason), static_cast<double>(s.over_ns()) / 1e9);
+      }),
       make_memory_(std::move(make_memory)),
       broker_(limits),
       doorbells_(limits),
@@ -101,6 +138,7 @@ void Hypervisor::remove(PeerId id) {
   auto it = peers_.find(id);
   if (it == peers_.end()) return;
   const Peer gone = it->second;
+  request_log_.forget(id);  // what was counted and not logged of it, while it has a name
   if (trace_) trace_->removed(gone.id, gone.cid);
   const QpEndpoint endpoint = endpoint_of(gone);
   peers_.erase(it);
@@ -138,8 +176,10 @@ int64_t Hypervisor::send_untraced(PeerId id, std::span<const uint8_t> datagram,
     return hypercall(sender, datagram, memory);
   }
   if (proto::check_datagram(datagram) != VMCI_SUCCESS) {
-    log_->warn("{}: malformed or oversized datagram ({} bytes) refused", describe(sender),
-               datagram.size());
+    request_log_.write(id, key_of(LoggedRefusal::kMalformedDatagram), [&] {
+      log_->warn("{}: malformed or oversized datagram ({} bytes) refused", describe(sender),
+                 datagram.size());
+    });
     return VMCI_ERROR_INVALID_ARGS;
   }
   const vmci_datagram h = proto::header_of(datagram);
@@ -163,8 +203,10 @@ int64_t Hypervisor::hypercall(const Peer& sender, std::span<const uint8_t> datag
     case VMCI_QUEUEPAIR_ALLOC: {
       proto::QpAllocFields f;
       if (proto::parse_qp_alloc_message(datagram, &f) != VMCI_SUCCESS) {
-        log_->warn("{}: malformed queue pair alloc hypercall ({} bytes) refused", describe(sender),
-                   datagram.size());
+        request_log_.write(sender.id, key_of(LoggedRefusal::kMalformedQueuePairAlloc), [&] {
+          log_->warn("{}: malformed queue pair alloc hypercall ({} bytes) refused",
+                     describe(sender), datagram.size());
+        });
         return VMCI_ERROR_INVALID_ARGS;
       }
       QueuePairReply reply = qpair_alloc(
@@ -213,8 +255,10 @@ int64_t Hypervisor::hypercall(const Peer& sender, std::span<const uint8_t> datag
 int64_t Hypervisor::send_from_guest(const Peer& sender, std::span<const uint8_t> datagram) {
   const vmci_datagram h = proto::header_of(datagram);
   if (h.src.context != sender.cid) {
-    log_->warn("{}: datagram with source {} refused (not its own context)", describe(sender),
-               proto::to_string(h.src));
+    request_log_.write(sender.id, key_of(LoggedRefusal::kForgedSource), [&] {
+      log_->warn("{}: datagram with source {} refused (not its own context)", describe(sender),
+                 proto::to_string(h.src));
+    });
     return VMCI_ERROR_NO_ACCESS;
   }
   if (h.dst.context == VMCI_HOST_CONTEXT_ID) {
@@ -228,26 +272,36 @@ int64_t Hypervisor::send_from_guest(const Peer& sender, std::span<const uint8_t>
   return VMCI_ERROR_DST_UNREACHABLE;  // VM to VM, or the obsolete well-known context
 }
 
+int Hypervisor::route_from_host(vmci_id dst_context) const {
+  if (dst_context == VMCI_INVALID_ID) return VMCI_ERROR_INVALID_ARGS;
+  if (dst_context == VMCI_HYPERVISOR_CONTEXT_ID) return VMCI_ERROR_DEVICE_NOT_FOUND;
+  if (dst_context == VMCI_HOST_CONTEXT_ID || guests_.count(dst_context) != 0) return VMCI_SUCCESS;
+  return VMCI_ERROR_DST_UNREACHABLE;
+}
+
+// In Linux's order: vmci_route (which may fill in the source context), then
+// dg_dispatch_as_host.
 int64_t Hypervisor::send_from_host(const Peer& sender, std::span<const uint8_t> datagram) {
   vmci_datagram h = proto::header_of(datagram);
-  if (h.src.context != VMCI_HOST_CONTEXT_ID && h.src.context != VMCI_INVALID_ID) {
-    return VMCI_ERROR_NO_ACCESS;
+  const int route = route_from_host(h.dst.context);
+  if (route < VMCI_SUCCESS) return route;
+  if (h.src.context == VMCI_INVALID_ID) {
+    h.src.context = VMCI_HOST_CONTEXT_ID;
+  } else if (h.dst.context != VMCI_HOST_CONTEXT_ID && VMCI_CONTEXT_IS_VM(h.src.context) &&
+             h.src.context != h.dst.context) {
+    return VMCI_ERROR_DST_UNREACHABLE;
   }
+  if (h.src.context != VMCI_HOST_CONTEXT_ID) return VMCI_ERROR_NO_ACCESS;
   const HostHandle* src = find_host_handle(h.src.resource);
-  if (src == nullptr) return VMCI_ERROR_INVALID_ARGS;  // as Linux's host path
+  if (src == nullptr) return VMCI_ERROR_INVALID_ARGS;
   if (src->owner != sender.id) return VMCI_ERROR_NO_HANDLE;
-  if (h.dst.context == VMCI_HYPERVISOR_CONTEXT_ID) return VMCI_ERROR_DST_UNREACHABLE;
 
   std::vector<uint8_t> copy(datagram.begin(), datagram.end());
-  if (h.src.context == VMCI_INVALID_ID) {  // sent as the host context
-    h.src.context = VMCI_HOST_CONTEXT_ID;
-    std::memcpy(copy.data(), &h, sizeof h);
-  }
+  std::memcpy(copy.data(), &h, sizeof h);
   if (h.dst.context == VMCI_HOST_CONTEXT_ID) {
     return deliver_to_host_handle(h.dst, src->priv_flags, copy);
   }
   Peer* guest = find_guest(h.dst.context);
-  if (guest == nullptr) return VMCI_ERROR_DST_UNREACHABLE;
   if (proto::deny_interaction(src->priv_flags, guest->priv_flags)) return VMCI_ERROR_NO_ACCESS;
   return enqueue(*guest, std::move(copy));
 }
@@ -267,8 +321,10 @@ int64_t Hypervisor::enqueue(Peer& receiver, std::vector<uint8_t> datagram) {
       h.src.context == VMCI_HYPERVISOR_CONTEXT_ID && h.src.resource == VMCI_CONTEXT_RESOURCE_ID;
   const uint64_t cap = limits_.max_pending_datagram_bytes + (from_hypervisor ? kEventHeadroom : 0);
   if (receiver.pending_bytes + size >= cap) {
-    log_->info("{}: {} pending datagram bytes, {} more refused", describe(receiver),
-               receiver.pending_bytes, size);
+    request_log_.write(receiver.id, key_of(LoggedRefusal::kOverPendingCap), [&] {
+      log_->info("{}: {} pending datagram bytes, {} more refused", describe(receiver),
+                 receiver.pending_bytes, size);
+    });
     return VMCI_ERROR_NO_RESOURCES;
   }
   uint32_t id = receiver.next_delivery_id++;
@@ -287,7 +343,9 @@ void Hypervisor::delivered(PeerId id, uint32_t delivery_id) {
   Peer& peer = it->second;
   auto pending = peer.pending.find(delivery_id);
   if (pending == peer.pending.end()) {
-    log_->warn("{}: acknowledged delivery {} that it was not given", describe(peer), delivery_id);
+    request_log_.write(id, key_of(LoggedRefusal::kUnknownDelivery), [&] {
+      log_->warn("{}: acknowledged delivery {} that it was not given", describe(peer), delivery_id);
+    });
     return;
   }
   peer.pending_bytes -= pending->second;
@@ -332,19 +390,24 @@ HandleResult Hypervisor::create_host_handle_untraced(PeerId id, vmci_id resource
   return {VMCI_SUCCESS, handle};
 }
 
-int Hypervisor::destroy_host_handle_untraced(PeerId id, vmci_handle handle) {
+HandleResult Hypervisor::destroy_host_handle_untraced(PeerId id, vmci_handle handle) {
+  const HandleResult not_found{VMCI_ERROR_NOT_FOUND, VMCI_INVALID_HANDLE};
   auto peer = peers_.find(id);
-  if (peer == peers_.end()) return VMCI_ERROR_UNAVAILABLE;
-  if (proto::is_invalid(handle)) return VMCI_ERROR_INVALID_ARGS;
+  if (peer == peers_.end()) return {VMCI_ERROR_UNAVAILABLE, VMCI_INVALID_HANDLE};
+  if (proto::is_invalid(handle)) return {VMCI_ERROR_INVALID_ARGS, VMCI_INVALID_HANDLE};
   auto it = host_handles_.find(handle.resource);
-  if (it == host_handles_.end() || it->second.owner != id ||
-      !proto::same_handle(it->second.handle, handle)) {
-    return VMCI_ERROR_NOT_FOUND;
+  if (it == host_handles_.end() || it->second.owner != id) return not_found;
+  const vmci_handle stored = it->second.handle;
+  if (stored.context != handle.context && stored.context != VMCI_INVALID_ID &&
+      handle.context != VMCI_INVALID_ID) {
+    return not_found;
   }
   host_handles_.erase(it);
   --peer->second.handles;
-  ring_channels_.revoke(handle);  // datagrams through its lanes are refused from now on
-  return VMCI_SUCCESS;
+  // Lanes are granted for the destination guests write, (host, resource)
+  // even for an any-context handle: from now on their datagrams are refused.
+  ring_channels_.revoke(VMCI_MAKE_HANDLE(VMCI_HOST_CONTEXT_ID, stored.resource));
+  return {VMCI_SUCCESS, stored};
 }
 
 int Hypervisor::update_context_id_untraced(vmci_id old_cid, vmci_id new_cid) {
@@ -569,6 +632,13 @@ int Hypervisor::notify_doorbell_untraced(PeerId id, vmci_handle handle, uint32_t
   auto it = peers_.find(id);
   if (it == peers_.end()) return VMCI_ERROR_UNAVAILABLE;
   if (it->second.role != proto::Role::kHost) return VMCI_ERROR_NO_ACCESS;  // guests: the hypercall
+  // Linux's vmci_doorbell_notify: the arguments, the route, then the rules
+  // of vmci_ctx_notify_dbell.
+  if (proto::is_invalid(handle) || (priv_flags & ~VMCI_PRIVILEGE_ALL_FLAGS)) {
+    return VMCI_ERROR_INVALID_ARGS;
+  }
+  const int route = route_from_host(handle.context);
+  if (route < VMCI_SUCCESS) return route;
   return ring_doorbell(it->second, handle, priv_flags);
 }
 

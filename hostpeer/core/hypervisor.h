@@ -29,6 +29,7 @@
 #include "vmci/host/limits.h"
 #include "vmci/host/stats.h"
 #include "vmci/proto/frame.h"
+#include "vmci/proto/log_rate_limit.h"
 
 namespace spdlog {
 class logger;
@@ -133,7 +134,10 @@ class Hypervisor {
   // Host connections' datagram handles (spec §3.4, FreeBSD's table rules).
   HandleResult create_host_handle(PeerId peer, vmci_id resource, uint32_t flags,
                                   uint32_t priv_flags);
-  int destroy_host_handle(PeerId peer, vmci_handle handle);
+  // Destroys the caller's host datagram handle that `handle` finds by
+  // Linux's lookup (a context of VMCI_INVALID_ID on either side matches any
+  // context) and answers with the handle as it was stored.
+  HandleResult destroy_host_handle(PeerId peer, vmci_handle handle);
   // The peer ran its callback for this delivery: it is no longer pending.
   void delivered(PeerId peer, uint32_t delivery_id);
 
@@ -163,7 +167,7 @@ class Hypervisor {
   int notify_doorbell_untraced(PeerId peer, vmci_handle handle, uint32_t priv_flags);
   HandleResult create_host_handle_untraced(PeerId peer, vmci_id resource, uint32_t flags,
                                   uint32_t priv_flags);
-  int destroy_host_handle_untraced(PeerId peer, vmci_handle handle);
+  HandleResult destroy_host_handle_untraced(PeerId peer, vmci_handle handle);
   int update_context_id_untraced(vmci_id old_cid, vmci_id new_cid);
   struct Peer {
     PeerId id = 0;
@@ -215,6 +219,11 @@ class Hypervisor {
                           const std::vector<vmci_handle>& touched);
   int64_t send_from_guest(const Peer& sender, std::span<const uint8_t> datagram);
   int64_t send_from_host(const Peer& sender, std::span<const uint8_t> datagram);
+  // Linux's vmci_route for a datagram or doorbell notify from the host (a
+  // host with no guest device): VMCI_SUCCESS for the host context or a guest
+  // context that exists; INVALID_ARGS for VMCI_INVALID_ID; DEVICE_NOT_FOUND
+  // for the hypervisor; DST_UNREACHABLE for any other context.
+  int route_from_host(vmci_id dst_context) const;
   // Delivers to the owner of host handle `dst`, checking privileges.
   int64_t deliver_to_host_handle(vmci_handle dst, uint32_t sender_priv,
                                  std::span<const uint8_t> datagram);
@@ -226,6 +235,9 @@ class Hypervisor {
 
   const Limits limits_;
   std::shared_ptr<spdlog::logger> log_;
+  // What a peer may repeat in a loop is logged at most a burst at a time,
+  // per PeerId and reason (LoggedRefusal, hypervisor.cc), then counted.
+  proto::LogRateLimit request_log_;
   std::shared_ptr<RequestTrace> trace_;  // null: not tracing
   std::map<PeerId, Peer> peers_;
   std::map<vmci_id, PeerId> guests_;            // guest cid -> peer

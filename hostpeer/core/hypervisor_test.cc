@@ -2,12 +2,15 @@
 
 #include <gtest/gtest.h>
 #include <spdlog/sinks/null_sink.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <cstring>
+#include <functional>
 
 #include "vmci/proto/datagram.h"
 #include "vmci/proto/doorbell_hypercalls.h"
+#include "vmci/proto/handles.h"
 #include "vmci/proto/queue.h"
 #include "vmci/proto/queue_pair_hypercalls.h"
 
@@ -195,11 +198,31 @@ TEST_F(Core, Hypercall_ObsoleteAndUnknownResources) {
   }
 }
 
-TEST_F(Core, Hypercall_HostCannotReachTheHypervisor) {
+// Linux's vmci_route on a host with no guest device, before
+// dg_dispatch_as_host looks at the source.
+TEST_F(Core, Datagram_HostRoutesFirst) {
   RecordingSink h;
   const PeerId hp = host(&h);
   const vmci_handle src = handle(hp, VMCI_INVALID_ID);
-  EXPECT_EQ(send(hp, src, VMCI_MAKE_HANDLE(0, VMCI_GET_CONTEXT_ID)), VMCI_ERROR_DST_UNREACHABLE);
+  const vmci_handle unknown_src = VMCI_MAKE_HANDLE(2, 5555);
+  guest(16);
+  struct Case {
+    vmci_handle src, dst;
+    int64_t result;
+  } const cases[] = {
+      {src, VMCI_MAKE_HANDLE(0, VMCI_GET_CONTEXT_ID), VMCI_ERROR_DEVICE_NOT_FOUND},
+      {unknown_src, VMCI_MAKE_HANDLE(0, 1), VMCI_ERROR_DEVICE_NOT_FOUND},
+      {unknown_src, VMCI_MAKE_HANDLE(VMCI_INVALID_ID, 1), VMCI_ERROR_INVALID_ARGS},
+      {unknown_src, VMCI_MAKE_HANDLE(99, 1), VMCI_ERROR_DST_UNREACHABLE},
+      {VMCI_MAKE_HANDLE(17, src.resource), VMCI_MAKE_HANDLE(16, 1), VMCI_ERROR_DST_UNREACHABLE},
+      {VMCI_MAKE_HANDLE(16, src.resource), VMCI_MAKE_HANDLE(16, 1), VMCI_ERROR_NO_ACCESS},
+      {unknown_src, VMCI_MAKE_HANDLE(16, 1), VMCI_ERROR_INVALID_ARGS},
+      {src, VMCI_MAKE_HANDLE(16, 1), 28},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(proto::to_string(c.src) + " -> " + proto::to_string(c.dst));
+    EXPECT_EQ(send(hp, c.src, c.dst), c.result);
+  }
 }
 
 TEST_F(Core, Datagram_Item22_SuccessReturnsDatagramSize) {
@@ -492,10 +515,52 @@ TEST_F(Core, HostHandle_DestroyOnlyYourOwn) {
   const PeerId a = host(&h1);
   const PeerId b = host(&h2);
   const vmci_handle mine = handle(a, 4242);
-  EXPECT_EQ(core.destroy_host_handle(b, mine), VMCI_ERROR_NOT_FOUND);
-  EXPECT_EQ(core.destroy_host_handle(a, VMCI_INVALID_HANDLE), VMCI_ERROR_INVALID_ARGS);
-  EXPECT_EQ(core.destroy_host_handle(a, mine), VMCI_SUCCESS);
-  EXPECT_EQ(core.destroy_host_handle(a, mine), VMCI_ERROR_NOT_FOUND);
+  EXPECT_EQ(core.destroy_host_handle(b, mine).status, VMCI_ERROR_NOT_FOUND);
+  EXPECT_EQ(core.destroy_host_handle(a, VMCI_INVALID_HANDLE).status, VMCI_ERROR_INVALID_ARGS);
+  EXPECT_EQ(core.destroy_host_handle(a, mine).status, VMCI_SUCCESS);
+  EXPECT_EQ(core.destroy_host_handle(a, mine).status, VMCI_ERROR_NOT_FOUND);
+}
+
+// Linux's resource lookup: a stored or a looked-up context of
+// VMCI_INVALID_ID matches any context.
+TEST_F(Core, HostHandle_DestroyFindsAnyContextHandlesByEitherContext) {
+  RecordingSink h;
+  const PeerId hp = host(&h);
+  const vmci_handle any = handle(hp, 5000, 0, VMCI_FLAG_ANYCID_DG_HND);
+  ASSERT_EQ(any.context, VMCI_INVALID_ID);
+  EXPECT_EQ(core.destroy_host_handle(hp, VMCI_MAKE_HANDLE(17, 5000)).status, VMCI_SUCCESS);
+  const vmci_handle plain = handle(hp, 5001);
+  const HandleResult r = core.destroy_host_handle(hp, VMCI_MAKE_HANDLE(VMCI_INVALID_ID, 5001));
+  EXPECT_EQ(r.status, VMCI_SUCCESS);
+  EXPECT_TRUE(proto::same_handle(r.handle, plain));  // as it was stored
+  handle(hp, 5002);
+  EXPECT_EQ(core.destroy_host_handle(hp, VMCI_MAKE_HANDLE(17, 5002)).status,
+            VMCI_ERROR_NOT_FOUND);
+}
+
+// Linux's vmci_doorbell_notify: the arguments, vmci_route, then
+// vmci_ctx_notify_dbell.
+TEST_F(Core, Doorbell_HostNotifyRoutesFirst) {
+  RecordingSink h;
+  const PeerId hp = host(&h);
+  guest(16);
+  struct Case {
+    vmci_handle dst;
+    uint32_t priv;
+    int result;
+  } const cases[] = {
+      {VMCI_INVALID_HANDLE, 0, VMCI_ERROR_INVALID_ARGS},
+      {VMCI_MAKE_HANDLE(16, 1024), 4, VMCI_ERROR_INVALID_ARGS},
+      {VMCI_MAKE_HANDLE(VMCI_INVALID_ID, 1024), 0, VMCI_ERROR_INVALID_ARGS},
+      {VMCI_MAKE_HANDLE(0, 1024), 0, VMCI_ERROR_DEVICE_NOT_FOUND},
+      {VMCI_MAKE_HANDLE(99, 1024), 0, VMCI_ERROR_DST_UNREACHABLE},
+      {VMCI_MAKE_HANDLE(16, 1024), 0, VMCI_ERROR_NOT_FOUND},
+      {VMCI_MAKE_HANDLE(2, 1024), 0, VMCI_ERROR_NOT_FOUND},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(proto::to_string(c.dst));
+    EXPECT_EQ(core.notify_doorbell(hp, c.dst, c.priv), c.result);
+  }
 }
 
 TEST_F(Core, Context_UpdateContextIdSendsCtxIdUpdateToTheGuest) {
@@ -694,7 +759,7 @@ TEST_F(Core, QueuePair_HostConnectionsCannotSendTheHypercalls) {
   const PeerId hp = host(&h);
   EXPECT_EQ(core.send(hp, proto::make_qp_alloc_message(VMCI_MAKE_HANDLE(2, 9), VMCI_INVALID_ID, 0,
                                                        4096, 4096)),
-            VMCI_ERROR_INVALID_ARGS);  // no source handle: hosts use the broker calls
+            VMCI_ERROR_DEVICE_NOT_FOUND);  // hosts use the broker calls, not hypercalls
   EXPECT_EQ(core.stats().queue_pairs, 0u);
 }
 
@@ -795,6 +860,87 @@ TEST_F(RingChannelCore, AGuestsNewContextIdClosesItsChannels) {
   EXPECT_EQ(ringer_sink.closed_channels.size(), 1u);
   EXPECT_EQ(owner_sink.closed_channels.size(), 1u);
   EXPECT_EQ(core.stats().ring_channels, 0u);
+}
+
+// What a guest can make the core log once per request, repeated 10000
+// times: a burst of lines, then, when the peer goes, one that counts the
+// rest (vmci/proto/log_rate_limit.h).
+TEST(CoreLog, RequestsAGuestRepeatsAreLoggedABurstThenOneCountWhenItGoes) {
+  struct Case {
+    const char* name;
+    // One request; the core's result must be `refused`.
+    std::function<int64_t(Hypervisor&, PeerId vm, vmci_handle host_handle)> request;
+    int64_t refused;
+    const char* line;       // each line written says this
+    const char* summary;    // "<peer>: <count> more <this>"
+    bool counted_for_host;  // the pending cap is the receiver's
+  };
+  const auto dg = [](vmci_handle dst, vmci_handle src, size_t payload = 4) {
+    return proto::make_datagram(dst, src, std::vector<uint8_t>(payload, 0x5a));
+  };
+  const Case kCases[] = {
+      {"a forged source",
+       [&](Hypervisor& c, PeerId vm, vmci_handle h) {
+         return c.send(vm, dg(h, VMCI_MAKE_HANDLE(21, 1)));
+       },
+       VMCI_ERROR_NO_ACCESS, "datagram with source (21:1) refused (not its own context)",
+       "datagrams with a source not its own refused", false},
+      {"a malformed datagram",
+       [](Hypervisor& c, PeerId vm, vmci_handle) {
+         return c.send(vm, std::vector<uint8_t>(10, 0));
+       },
+       VMCI_ERROR_INVALID_ARGS, "malformed or oversized datagram (10 bytes) refused",
+       "malformed or oversized datagrams refused", false},
+      {"a malformed queue pair alloc",
+       [&](Hypervisor& c, PeerId vm, vmci_handle) {
+         return c.send(vm, dg(VMCI_MAKE_HANDLE(0, VMCI_QUEUEPAIR_ALLOC), VMCI_ANON_SRC_HANDLE));
+       },
+       VMCI_ERROR_INVALID_ARGS, "malformed queue pair alloc hypercall (28 bytes) refused",
+       "malformed queue pair alloc hypercalls refused", false},
+      {"an acknowledgement of nothing",
+       [](Hypervisor& c, PeerId vm, vmci_handle) {
+         c.delivered(vm, 999999);
+         return int64_t{VMCI_ERROR_NOT_FOUND};
+       },
+       VMCI_ERROR_NOT_FOUND, "acknowledged delivery 999999 that it was not given",
+       "acknowledgements of deliveries it was not given", false},
+      {"datagrams at a host's pending cap",
+       [&](Hypervisor& c, PeerId vm, vmci_handle h) {
+         return c.send(vm, dg(h, VMCI_MAKE_HANDLE(20, 1)));
+       },
+       VMCI_ERROR_NO_RESOURCES, "more refused", "datagrams refused at the pending cap", true},
+  };
+  constexpr int kRequests = 10000;
+  const size_t burst = proto::LogRateLimitOptions{}.burst;
+  for (const Case& c : kCases) {
+    SCOPED_TRACE(c.name);
+    auto lines = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(2 * kRequests);
+    auto log = std::make_shared<spdlog::logger>("core", lines);
+    log->set_pattern("%v");
+    Hypervisor core(Limits{.max_pending_datagram_bytes = 1000}, log);
+    RecordingSink host_sink, guest_sink;  // neither acknowledges anything
+    const PeerId host = core.admit({proto::Role::kHost, VMCI_INVALID_ID, 0, true}, &host_sink).peer;
+    const vmci_handle handle = core.create_host_handle(host, 7, 0, 0).handle;
+    const PeerId vm = core.admit({proto::Role::kGuest, 20, 0, false}, &guest_sink).peer;
+    int refused = 0;
+    for (int i = 0; i < kRequests; ++i) refused += c.request(core, vm, handle) == c.refused;
+    ASSERT_GT(refused, kRequests / 2);
+    const auto count = [&](const std::string& text) {
+      size_t n = 0;
+      for (const std::string& line : lines->last_formatted()) {
+        n += line.find(text) != std::string::npos;
+      }
+      return n;
+    };
+    EXPECT_EQ(count(c.line), burst);
+    EXPECT_EQ(count("not logged"), 0u);  // what was counted is written when the peer goes
+    core.remove(c.counted_for_host ? host : vm);
+    const std::string summary =
+        std::string(c.counted_for_host ? "host connection #1" : "guest context 20") + ": " +
+        std::to_string(refused - burst) + " more " + c.summary + ", not logged (over ";
+    EXPECT_EQ(count(summary), 1u) << "no line starting with: " << summary;
+    EXPECT_LE(lines->last_formatted().size(), burst + 4);  // connected, connected, gone
+  }
 }
 
 }  // namespace

@@ -110,11 +110,11 @@ HandleResult Hypervisor::create_host_handle(PeerId peer, vmci_id resource, uint3
   return result;
 }
 
-int Hypervisor::destroy_host_handle(PeerId peer, vmci_handle handle) {
-  const int result = destroy_host_handle_untraced(peer, handle);
+HandleResult Hypervisor::destroy_host_handle(PeerId peer, vmci_handle handle) {
+  const HandleResult result = destroy_host_handle_untraced(peer, handle);
   if (trace_) {
     trace_->request(peer, cid_of(peer), "datagram_destroy_handle",
-                    {{"handle", RequestTrace::handle(handle)}}, result);
+                    {{"handle", RequestTrace::handle(handle)}}, result.status);
   }
   return result;
 }

@@ -79,7 +79,7 @@ int EmbeddedEndpoint::datagram_destroy_handle(vmci_handle handle) {
   // handle created again with the same id at once keeps its own callback.
   const void* callback = nullptr;
   const int status = core_.with([&](Hypervisor& c) {
-    const int result = c.destroy_host_handle(peer_, handle);
+    const int result = c.destroy_host_handle(peer_, handle).status;
     if (result >= VMCI_SUCCESS) {
       std::lock_guard lock(mutex_);
       auto it = callbacks_.find(handle.resource);

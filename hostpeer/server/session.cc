@@ -132,9 +132,9 @@ void Session::handle_request() {
     }
     case proto::FrameType::kHandleDestroy: {
       const auto req = proto::decode_body<proto::HandleDestroyBody>(body_);
-      const int status =
+      const HandleResult r =
           core_.with([&](Hypervisor& core) { return core.destroy_host_handle(peer_, req.handle); });
-      result(id, status);
+      result(id, r.status, r.handle);
       break;
     }
     case proto::FrameType::kQueuePairAlloc: {
