@@ -69,9 +69,17 @@ LaneSend LaneWriter::send(uint32_t slot, uint32_t generation, const vmci_datagra
   return signal(&channel_->wake) ? LaneSend::kSentWakeNeeded : LaneSend::kSent;
 }
 
+void LaneReader::seal() {
+  sealed_head_ = head();
+  sealed_ = true;
+}
+
+uint64_t LaneReader::head() const {
+  return sealed_ ? sealed_head_ : load(control_of(channel_)->head);
+}
+
 LanePeek LaneReader::peek(LaneRecord* record, std::string* why) {
-  DatagramLaneControl* control = control_of(channel_);
-  const uint64_t head = load(control->head);
+  const uint64_t head = this->head();
   if (head == tail_) return LanePeek::kEmpty;
   const uint64_t available = head - tail_;
   if (head < tail_ || available > kDatagramLaneDataSize) {

@@ -62,8 +62,11 @@ size_t EndpointDatagramLanes::close_channel(uint32_t channel_id, const Deliver& 
   }
   if (ringer_cid != nullptr) *ringer_cid = lane->ringer_cid;
   if (lane->corrupt) return 0;
-  // Everything written is there (the lane is not written any more): a
-  // record still waiting for its grant then never had one, and is dropped.
+  // Everything sent is there: hostpeer revoked the ringer's slots before it
+  // closed the channel. A record still waiting for its grant then never had
+  // one, and is dropped. The ringer may still write the page: what it
+  // writes from now on is not read.
+  lane->reader.seal();
   bool more = false;
   return drain_lane(*lane, std::numeric_limits<size_t>::max(), deliver, refused, &more);
 }

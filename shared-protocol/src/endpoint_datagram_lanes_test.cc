@@ -210,5 +210,30 @@ TEST(EndpointDatagramLanes, AClosedChannelsLaneIsHandedOverWholeThenForgotten) {
   EXPECT_EQ(taken.values.size(), 1000u);
 }
 
+TEST(EndpointDatagramLanes, AClosedChannelsDrainEndsWhereTheLaneEndedWhenItClosed) {
+  // A ringer that still has the page mapped keeps writing while the owner
+  // drains the closed lane: none of that is read, so the drain ends.
+  Sent sent;
+  EndpointDatagramLanes lanes;
+  lanes.add_grant(sent.grant());
+  for (uint32_t i = 0; i < 100; ++i) sent.send(i);
+  Taken taken;
+  uint32_t written_after_close = 0;
+  const size_t handed = lanes.close_channel(
+      1,
+      [&](std::vector<uint8_t>& dg) {
+        uint32_t v;
+        std::memcpy(&v, dg.data() + sizeof(vmci_datagram), sizeof v);
+        taken.values.push_back(v);
+        if (written_after_close < 5000) sent.send(100000 + written_after_close++);
+      },
+      [&](vmci_id, Refusal, const std::string& why) { taken.refused.push_back(why); });
+  EXPECT_EQ(written_after_close, 100u);  // one per datagram handed over
+  EXPECT_EQ(handed, 100u);
+  ASSERT_EQ(taken.values.size(), 100u);
+  for (uint32_t i = 0; i < 100; ++i) ASSERT_EQ(taken.values[i], i);
+  EXPECT_TRUE(taken.refused.empty());
+}
+
 }  // namespace
 }  // namespace vmci::proto

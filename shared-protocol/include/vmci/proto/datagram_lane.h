@@ -93,10 +93,19 @@ class LaneReader {
   // still taken) if the copy's header no longer matches what peek() read:
   // the ringer rewrote it meanwhile.
   bool take(const LaneRecord& record, std::vector<uint8_t>* datagram);
+  // From now on the lane ends where the ringer's head is now: what the
+  // ringer writes later (it may still have the page mapped) is never read.
+  // For a closed channel, so that its final drain is bounded by what the
+  // lane held when it closed (at most kDatagramLaneDataSize bytes).
+  void seal();
 
  private:
+  uint64_t head() const;
+
   RingChannel* const channel_;
   uint64_t tail_ = 0, taken_ = 0;
+  bool sealed_ = false;
+  uint64_t sealed_head_ = 0;
 };
 
 }  // namespace vmci::proto
