@@ -19,7 +19,8 @@ struct HostPeer::Impl {
   Impl(const Options& options, std::shared_ptr<spdlog::logger> log)
       : logger(std::move(log)),
         core(options.limits, logger),
-        server(io, core, PeerPolicy{::getuid(), options.guest_uids, options.host_uids}, logger) {}
+        server(io, core, PeerPolicy{::getuid(), options.guest_uids, options.host_uids},
+               options.hello_deadline, logger) {}
 
   std::shared_ptr<spdlog::logger> logger;
   LockedCore core;

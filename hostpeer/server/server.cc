@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -32,11 +33,23 @@ std::string random_suffix() {
   return text;
 }
 
+size_t descriptor_limit() {
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur == RLIM_INFINITY) return 1 << 20;
+  return static_cast<size_t>(files.rlim_cur);
+}
+
 }  // namespace
 
 Server::Server(asio::io_context& io, LockedCore& core, PeerPolicy policy,
-               std::shared_ptr<spdlog::logger> log)
-    : core_(core), policy_(std::move(policy)), log_(std::move(log)), acceptor_(io), retry_(io) {}
+               std::chrono::milliseconds hello_deadline, std::shared_ptr<spdlog::logger> log)
+    : core_(core),
+      policy_(std::move(policy)),
+      hello_deadline_(hello_deadline),
+      budget_(DescriptorBudget::for_descriptor_limit(descriptor_limit())),
+      log_(std::move(log)),
+      acceptor_(io),
+      retry_(io) {}
 
 bool Server::listen(const std::string& path, std::string* error) {
   if (path.empty() || path.size() >= sizeof(sockaddr_un::sun_path)) {
@@ -79,7 +92,8 @@ bool Server::listen(const std::string& path, std::string* error) {
     return false;
   }
   path_ = path;
-  log_->info("listening on {}", path);
+  log_->info("listening on {} (descriptors for unread frames: at most {} per peer, {} in all)",
+             path, budget_.bounds().per_peer, budget_.bounds().total);
   accept();
   return true;
 }
@@ -88,7 +102,8 @@ void Server::accept() {
   acceptor_.async_accept([this](const boost::system::error_code& ec, stream::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
-      auto session = std::make_shared<Session>(std::move(socket), core_, policy_, log_);
+      auto session = std::make_shared<Session>(std::move(socket), core_, policy_, budget_,
+                                               hello_deadline_, log_);
       sessions_.remove_if([](const std::weak_ptr<Session>& s) { return s.expired(); });
       sessions_.push_back(session);
       session->start();

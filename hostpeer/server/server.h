@@ -1,12 +1,16 @@
 // server.h: the control-socket server: accepts peers on a Unix stream socket
 // (mode 0600) and gives each a Session. Runs on the caller's io_context.
+// Its sessions share one DescriptorBudget, sized from the process's
+// descriptor limit when the server is made.
 #pragma once
 
+#include <chrono>
 #include <list>
 #include <memory>
 #include <string>
 
 #include "server/asio.h"
+#include "server/descriptor_budget.h"
 #include "server/locked_core.h"
 #include "server/session.h"
 
@@ -14,8 +18,9 @@ namespace vmci::host {
 
 class Server {
  public:
+  // A peer must say hello within `hello_deadline` of connecting.
   Server(boost::asio::io_context& io, LockedCore& core, PeerPolicy policy,
-         std::shared_ptr<spdlog::logger> log);
+         std::chrono::milliseconds hello_deadline, std::shared_ptr<spdlog::logger> log);
 
   // Creates the socket at `path` with mode 0600 and starts accepting. A stale
   // socket file (nobody answers) is replaced; a live one is an error.
@@ -29,6 +34,8 @@ class Server {
 
   LockedCore& core_;
   const PeerPolicy policy_;
+  const std::chrono::milliseconds hello_deadline_;
+  DescriptorBudget budget_;
   std::shared_ptr<spdlog::logger> log_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
   boost::asio::steady_timer retry_;  // after a failed accept

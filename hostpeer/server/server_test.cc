@@ -569,6 +569,45 @@ TEST_F(SocketServer, PeerThatStopsReadingIsCutOff) {
   EXPECT_EQ(hostpeer_->stats().guest_contexts, 0u);
 }
 
+TEST_F(SocketServer, AConnectionThatSaysNoHelloIsClosedAtItsDeadline) {
+  Options options;
+  options.socket_path = path_;
+  options.logger = quiet();
+  options.hello_deadline = std::chrono::milliseconds(200);
+  std::string error;
+  hostpeer_ = HostPeer::start(options, &error);
+  ASSERT_TRUE(hostpeer_) << error;
+  RawClient silent(path_);
+  ASSERT_TRUE(silent.connected());
+  const auto connected = std::chrono::steady_clock::now();
+  EXPECT_TRUE(silent.closed_by_hostpeer(5s));
+  EXPECT_GE(std::chrono::steady_clock::now() - connected, 150ms);
+  RawClient prompt(path_);  // one that says hello in time is served
+  EXPECT_NE(prompt.join(proto::Role::kGuest), VMCI_INVALID_ID);
+  std::this_thread::sleep_for(400ms);
+  EXPECT_EQ(hostpeer_->stats().guest_contexts, 1u);
+}
+
+TEST_F(SocketServer, AGoodbyeThePeerDoesNotReadEndsTheConnectionAtItsDeadline) {
+  start_hostpeer();
+  RawClient peer(path_);
+  ASSERT_EQ(peer.join(proto::Role::kGuest), 16u);
+  // Results it does not read fill its socket, and queue behind it...
+  const std::vector<uint8_t> sync = proto::encode_frame(FrameType::kSync, 1, proto::DeliveredBody{});
+  std::vector<uint8_t> many;
+  for (int i = 0; i < 50000; ++i) many.insert(many.end(), sync.begin(), sync.end());
+  ASSERT_TRUE(peer.send_bytes(many));
+  // ...then a frame that ends the session, with a goodbye queued behind them.
+  const proto::FrameHeader bad{0xdeadbeef, static_cast<uint16_t>(FrameType::kSync), 0, 0, 1};
+  ASSERT_TRUE(peer.send_bytes({reinterpret_cast<const uint8_t*>(&bad), sizeof bad}));
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    std::this_thread::sleep_for(50ms);
+    gone = hostpeer_->stats().guest_contexts == 0;
+  }
+  EXPECT_TRUE(gone);  // within Session::kGoodbyeDeadline, though it never read
+}
+
 // The socket file.
 
 TEST_F(SocketServer, SocketFileHasMode0600) {

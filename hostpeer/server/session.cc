@@ -25,21 +25,28 @@ bool PeerPolicy::may_be_host(uid_t uid) const {
   return uid == own_uid || std::find(host_uids.begin(), host_uids.end(), uid) != host_uids.end();
 }
 
+namespace {
+
+void close_all(std::vector<int>& fds) {
+  for (int fd : fds) ::close(fd);
+  fds.clear();
+}
+
+}  // namespace
+
 Session::Session(Socket socket, LockedCore& core, const PeerPolicy& policy,
+                 DescriptorBudget& budget, std::chrono::milliseconds hello_deadline,
                  std::shared_ptr<spdlog::logger> log)
-    : socket_(std::move(socket)), core_(core), policy_(policy), log_(std::move(log)) {}
+    : socket_(std::move(socket)),
+      core_(core),
+      policy_(policy),
+      budget_(budget),
+      hello_deadline_(hello_deadline),
+      log_(std::move(log)),
+      deadline_(socket_.get_executor()) {}
 
-Session::~Session() { close_descriptors(); }
-
-void Session::close_descriptors() {
-  auto close_all = [](auto& frames) {
-    for (auto& out : frames) {
-      for (int fd : out.fds) ::close(fd);
-      out.fds.clear();
-    }
-  };
-  close_all(writes_);
-  close_all(before_result_);
+Session::~Session() {
+  for (Outgoing& early : before_result_) close_all(early.fds);
 }
 
 std::string Session::name() const {
@@ -62,7 +69,20 @@ void Session::start() {
   // A user that may not connect is refused in answer to its hello, so the
   // refusal reaches it whatever it does first.
   denied_ = !policy_.may_connect(uid_);
+  arm_deadline(hello_deadline_);
   read_header();
+}
+
+void Session::arm_deadline(std::chrono::milliseconds after) {
+  deadline_.expires_after(after);
+  deadline_.async_wait([self = shared_from_this(), after](const boost::system::error_code& ec) {
+    if (ec || self->closing_) return;
+    if (!self->admitted_ && !self->close_when_written_) {
+      self->cut_off("no hello within " + std::to_string(after.count()) + " ms");
+    } else if (self->close_when_written_) {
+      self->cut_off("its goodbye was not read within " + std::to_string(after.count()) + " ms");
+    }
+  });
 }
 
 void Session::read_header() {
@@ -208,6 +228,7 @@ void Session::handle_hello() {
         proto::encode_frame(proto::FrameType::kWelcome, header_.request_id, refusal, reason));
     close_when_written_ = true;
     close_reason_ = "refused";
+    arm_deadline(kGoodbyeDeadline);
   };
   if (denied_) {
     refuse(VMCI_ERROR_NO_ACCESS, "user " + std::to_string(uid_) + " may not use this hostpeer");
@@ -247,6 +268,7 @@ void Session::handle_hello() {
     return;
   }
   admitted_ = true;
+  deadline_.cancel();
   peer_ = admission.peer;
   cid_ = admission.cid;
   role_ = request.role;
@@ -255,6 +277,7 @@ void Session::handle_hello() {
   const int notify_fd = ::fcntl(notify_->fd(), F_DUPFD_CLOEXEC, 0);
   if (notify_fd < 0) {
     queue_frame(proto::encode_frame(proto::FrameType::kWelcome, header_.request_id, welcome));
+    log_->error("{}: cannot pass its notify memory: {}", name(), std::strerror(errno));
     goodbye(VMCI_ERROR_NO_RESOURCES, "hostpeer is out of file descriptors");
     return;
   }
@@ -347,44 +370,54 @@ void Session::close_ring_channel(uint32_t channel_id, proto::RingSide side) {
 }
 
 void Session::queue_frame(std::vector<uint8_t> frame, std::vector<int> fds) {
-  if (closing_ || queued_bytes_ + frame.size() > kMaxQueuedBytes) {
-    for (int fd : fds) ::close(fd);
-    if (closing_) return;
-    log_->warn("{}: not reading ({} bytes queued); connection cut off", name(), queued_bytes_);
-    close("peer stopped reading");
+  if (closing_) {
+    close_all(fds);
     return;
   }
-  queued_bytes_ += frame.size();
-  writes_.push_back(Outgoing{std::move(frame), std::move(fds)});
+  if (out_.memory() + frame.size() > kMaxQueuedBytes) {
+    close_all(fds);
+    cut_off("not reading: " + std::to_string(out_.memory()) + " bytes queued");
+    return;
+  }
+  if (!fds.empty()) {
+    const size_t held = out_.descriptors() + fds.size();
+    if (!budget_.admit(this, held)) {
+      close_all(fds);
+      cut_off("not reading: " + std::to_string(held) + " descriptors queued (at most " +
+              std::to_string(budget_.bounds().per_peer) + " per peer, " +
+              std::to_string(budget_.bounds().total) + " for all)");
+      return;
+    }
+  }
+  out_.push(std::move(frame), std::move(fds));
   if (!writing_) write_next();
 }
 
 void Session::write_next() {
   if (closing_) return;
-  if (writes_.empty()) {
+  if (out_.empty()) {
     writing_ = false;
     if (close_when_written_) close(close_reason_);
     return;
   }
   writing_ = true;
-  if (!writes_.front().fds.empty()) {
+  if (!out_.next_fds().empty()) {
     write_with_descriptors();
     return;
   }
-  asio::async_write(socket_, asio::buffer(writes_.front().bytes),
-                    [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-                      self->written(ec);
-                    });
+  const std::span<const uint8_t> bytes = out_.next();
+  asio::async_write(socket_, asio::buffer(bytes.data(), bytes.size()),
+                    [self = shared_from_this()](const boost::system::error_code& ec,
+                                                size_t bytes) { self->written(ec, bytes); });
 }
 
-void Session::written(const boost::system::error_code& ec) {
-  if (closing_) return;  // the queue may be gone
+void Session::written(const boost::system::error_code& ec, size_t bytes) {
+  if (closing_) return;  // the queue is cleared
   if (ec) {
     close("write failed: " + ec.message());
     return;
   }
-  queued_bytes_ -= writes_.front().bytes.size();
-  writes_.pop_front();
+  out_.consumed(bytes);
   write_next();
 }
 
@@ -398,19 +431,20 @@ void Session::write_with_descriptors() {
       self->close("write failed: " + ec.message());
       return;
     }
-    Outgoing& out = self->writes_.front();
-    iovec iov{out.bytes.data(), out.bytes.size()};
+    const std::span<const uint8_t> bytes = self->out_.next();
+    const std::vector<int>& fds = self->out_.next_fds();
+    iovec iov{const_cast<uint8_t*>(bytes.data()), bytes.size()};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * proto::kMaxFrameDescriptors)] = {};
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * out.fds.size());
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
     cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
     cmsg->cmsg_level = SOL_SOCKET;
     cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * out.fds.size());
-    std::memcpy(CMSG_DATA(cmsg), out.fds.data(), sizeof(int) * out.fds.size());
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
     const ssize_t sent =
         ::sendmsg(self->socket_.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (sent < 0) {
@@ -421,12 +455,10 @@ void Session::write_with_descriptors() {
       }
       return;
     }
-    for (int fd : out.fds) ::close(fd);  // the peer has its own copies now
-    out.fds.clear();
-    const auto done = static_cast<size_t>(sent);
-    asio::async_write(
-        self->socket_, asio::buffer(out.bytes.data() + done, out.bytes.size() - done),
-        [self](const boost::system::error_code& write_ec, size_t) { self->written(write_ec); });
+    // The descriptors went with the first byte: the peer has its own copies.
+    self->out_.consumed(static_cast<size_t>(sent));
+    self->budget_.hold(self.get(), self->out_.descriptors());
+    self->write_next();
   });
 }
 
@@ -436,7 +468,17 @@ void Session::goodbye(int status, const std::string& reason) {
   queue_frame(proto::encode_frame(proto::FrameType::kGoodbye, 0, body, text));
   close_when_written_ = true;
   close_reason_ = reason;
-  if (!writing_) close(reason);
+  if (!writing_) {
+    close(reason);
+    return;
+  }
+  arm_deadline(kGoodbyeDeadline);
+}
+
+void Session::cut_off(const std::string& reason) {
+  if (closing_) return;
+  log_->warn("{}: {}; connection cut off", name(), reason);
+  close(reason);
 }
 
 void Session::close(const std::string& reason) {
@@ -447,10 +489,13 @@ void Session::close(const std::string& reason) {
     log_->debug("{}: closed: {}", name(), reason);
   }
   boost::system::error_code ignored;
+  deadline_.cancel();
   socket_.shutdown(Socket::shutdown_both, ignored);
   socket_.close(ignored);
-  // writes_ stays: a write in flight still reads its front; it goes with
-  // the session.
+  // What the peer has not read goes now, its descriptors with it (a write
+  // in flight keeps its bytes until the session goes).
+  out_.clear();
+  budget_.hold(this, 0);
 }
 
 }  // namespace vmci::host

@@ -1,12 +1,17 @@
 // session.h: one peer's connection to the socket server. Reads frames
 // (header checked before the body is read), hands requests to the core,
-// writes results and deliveries one at a time. Any error ends only this
-// session, with a goodbye that says why.
+// writes results and deliveries in order. Any error ends only this session,
+// with a goodbye that says why when the peer still reads.
+//
+// What a session holds for its peer is bounded: a peer must say hello
+// within the hello deadline; its unread frames may take kMaxQueuedBytes of
+// memory and hold at most its share of the DescriptorBudget; past either
+// bound it is cut off at once, and everything queued for it is dropped.
 #pragma once
 
 #include <sys/types.h>
 
-#include <deque>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,7 +19,9 @@
 #include "core/hypervisor.h"
 #include "memory/notify_memory_file.h"
 #include "server/asio.h"
+#include "server/descriptor_budget.h"
 #include "server/locked_core.h"
+#include "server/output_queue.h"
 
 namespace spdlog {
 class logger;
@@ -31,17 +38,28 @@ struct PeerPolicy {
   bool may_be_host(uid_t uid) const;
 };
 
-class Session : public std::enable_shared_from_this<Session>, public PeerSink {
+class Session : public std::enable_shared_from_this<Session>,
+                public PeerSink,
+                public DescriptorHolder {
  public:
   using Socket = boost::asio::local::stream_protocol::socket;
+  // Memory that frames queued for one peer may take before it counts as
+  // not reading and is cut off.
+  static constexpr size_t kMaxQueuedBytes = 16 * 1024 * 1024;
+  // How long a goodbye (or a refusal) may wait for the peer to read it.
+  static constexpr std::chrono::milliseconds kGoodbyeDeadline{2000};
 
-  Session(Socket socket, LockedCore& core, const PeerPolicy& policy,
-          std::shared_ptr<spdlog::logger> log);
+  // `budget` and `policy` outlive the session's start() and close().
+  Session(Socket socket, LockedCore& core, const PeerPolicy& policy, DescriptorBudget& budget,
+          std::chrono::milliseconds hello_deadline, std::shared_ptr<spdlog::logger> log);
   ~Session() override;
 
   void start();
-  // Ends the session (from the I/O thread).
+  // Ends the session (from the I/O thread): drops what is queued for the
+  // peer and gives back its descriptors.
   void close(const std::string& reason);
+  // DescriptorHolder: close(), logged as a warning.
+  void cut_off(const std::string& reason) override;
 
   // PeerSink: called under the core's lock, from any thread.
   void deliver(uint32_t delivery_id, std::vector<uint8_t> datagram) override;
@@ -51,9 +69,6 @@ class Session : public std::enable_shared_from_this<Session>, public PeerSink {
   void close_ring_channel(uint32_t channel_id, proto::RingSide side) override;
 
  private:
-  // Bytes queued for one peer before it counts as not reading and is cut off.
-  static constexpr size_t kMaxQueuedBytes = 16 * 1024 * 1024;
-
   void read_header();
   void read_body();
   void handle_frame();
@@ -65,6 +80,9 @@ class Session : public std::enable_shared_from_this<Session>, public PeerSink {
   };
 
   void handle_request();
+  // Closes the session unless the peer has said hello (or, after a
+  // goodbye, read it) by then.
+  void arm_deadline(std::chrono::milliseconds after);
   // `memory`: a queue pair's memory to pass with the result.
   void result(uint32_t request_id, int64_t value, vmci_handle handle = VMCI_INVALID_HANDLE,
               const QueuePairMemory* memory = nullptr);
@@ -75,8 +93,7 @@ class Session : public std::enable_shared_from_this<Session>, public PeerSink {
   void post_frame(std::vector<uint8_t> frame, std::vector<int> fds = {});
   void write_next();
   void write_with_descriptors();
-  void written(const boost::system::error_code& ec);
-  void close_descriptors();
+  void written(const boost::system::error_code& ec, size_t bytes);
   // Sends a goodbye, then closes once it is written.
   void goodbye(int status, const std::string& reason);
   std::string name() const;
@@ -84,7 +101,10 @@ class Session : public std::enable_shared_from_this<Session>, public PeerSink {
   Socket socket_;
   LockedCore& core_;
   const PeerPolicy& policy_;
+  DescriptorBudget& budget_;
+  const std::chrono::milliseconds hello_deadline_;
   std::shared_ptr<spdlog::logger> log_;
+  boost::asio::steady_timer deadline_;
   uid_t uid_ = 0;
   pid_t pid_ = 0;
   bool denied_ = false;  // the user may not connect (SO_PEERCRED)
@@ -96,11 +116,10 @@ class Session : public std::enable_shared_from_this<Session>, public PeerSink {
   std::unique_ptr<NotifyMemoryFile> notify_;  // made at admission
   proto::FrameHeader header_{};
   std::vector<uint8_t> body_;
-  std::deque<Outgoing> writes_;
+  OutputQueue out_;
   // Frames the core made for this peer while handling its request, that
   // go out before that request's result (a ringer's ring grant).
   std::vector<Outgoing> before_result_;
-  size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool close_when_written_ = false;
   std::string close_reason_;

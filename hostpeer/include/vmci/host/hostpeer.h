@@ -17,6 +17,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -46,6 +47,9 @@ struct Options {
   std::string trace_path;
   // Where hostpeer logs what it refuses and what happens; null: nowhere.
   std::shared_ptr<spdlog::logger> logger;
+  // A connection that has not said hello this long after it was accepted
+  // is closed (it holds a descriptor of hostpeer's).
+  std::chrono::milliseconds hello_deadline{10000};
 };
 
 class HostPeer {
