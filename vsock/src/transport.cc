@@ -1,0 +1,843 @@
+#include "vmci/vsock/transport.h"
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <tuple>
+#include <vector>
+
+#include "vmci/proto/handles.h"
+#include "vmci/proto/log_rate_limit.h"
+#include "vmci/vmci_defs.h"
+#include "vmci/vsock/errors.h"
+
+namespace vmci::vsock {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Why a packet was refused, for the log's rate limit.
+enum class Refusal : uint32_t { kMalformed, kForged, kOutOfTurn, kUnknownType };
+
+// How often a WROTE or READ is sent again when the send fails (Linux's
+// VMCI_TRANSPORT_MAX_DGRAM_RESENDS).
+constexpr int kNotifyResends = 10;
+
+std::optional<Clock::time_point> deadline_of(Timeout timeout) {
+  if (!timeout) return std::nullopt;
+  return Clock::now() + *timeout;
+}
+
+}  // namespace
+
+std::string to_string(const Address& address) {
+  return std::to_string(address.cid) + ":" + std::to_string(address.port);
+}
+
+enum class ConnectionState {
+  kConnecting,   // a client between REQUEST2 and ATTACH
+  kPending,      // a server's child between NEGOTIATE2 and OFFER
+  kEstablished,  // the queue pair is shared
+  kClosed,       // closed here, or never connected
+};
+
+// One stream connection; guarded by the transport's mutex. Invariant: it
+// is in the connection table exactly while its state is not kClosed.
+struct Connection {
+  std::weak_ptr<Transport> transport;
+  ConnectionState state = ConnectionState::kConnecting;
+  Address local, remote;
+  std::unique_ptr<QueuePair> qp;
+  vmci_handle qp_handle = VMCI_INVALID_HANDLE;
+  uint64_t qp_size = 0;
+  uint32_t shutdown = 0;       // this side's shutdown bits
+  uint32_t peer_shutdown = 0;  // the peer's (kShutdownMask once it left)
+  int error = 0;               // why the connection failed (sk_err)
+  bool client = false;         // connected from here: its local port is its own
+  bool negotiated = false;     // a client got NEGOTIATE2
+  Clock::time_point pending_deadline;  // a server's child: OFFER by then
+  std::condition_variable changed;     // any of the above, WROTE, READ
+};
+
+struct Listener::State {
+  std::weak_ptr<Transport> transport;
+  uint32_t port = 0;
+  size_t backlog = 1;
+  size_t pending = 0;  // children waiting for their OFFER
+  bool closed = false;
+  std::deque<std::shared_ptr<Connection>> accept_queue;
+  std::condition_variable changed;
+};
+
+namespace {
+
+using Key = std::tuple<vmci_id, uint32_t, uint32_t>;  // remote cid, remote port, local port
+
+Key key_of(const Connection& c) { return {c.remote.cid, c.remote.port, c.local.port}; }
+
+}  // namespace
+
+struct Transport::Tables {
+  explicit Tables(std::function<void(const std::string&)> write)
+      : log(std::move(write)),
+        limit([this](const proto::LogSuppressed& s) {
+          log("vsock: " + std::to_string(s.lines) + " more refusals like the last from context " +
+              std::to_string(s.peer) + " not logged");
+        }) {}
+
+  void refuse(vmci_id peer, Refusal reason, const std::string& why) {
+    limit.write(peer, static_cast<uint32_t>(reason), [&] { log("vsock: " + why); });
+  }
+
+  std::function<void(const std::string&)> log;
+  proto::LogRateLimit limit;
+  mutable std::mutex mutex;
+  vmci_handle control = VMCI_INVALID_HANDLE;
+  vmci_id detach_subscription = VMCI_INVALID_ID;
+  std::map<uint32_t, std::shared_ptr<Listener::State>> listeners;  // by port
+  std::map<Key, std::shared_ptr<Connection>> connections;
+  std::map<uint64_t, std::weak_ptr<Connection>> by_queue_pair;  // handle key
+  std::map<Key, std::weak_ptr<Listener::State>> pending_of;     // a child's listener
+  std::set<uint32_t> client_ports;
+  uint32_t next_port = 0;
+};
+
+// Packets to send once the transport's lock is released.
+class Outbox {
+ public:
+  void add(PacketType type, vmci_id dst_cid, uint32_t src_port, uint32_t dst_port,
+           uint64_t u = 0, uint16_t proto = 0) {
+    packets_.push_back(encode(type, dst_cid, src_port, dst_port, u, proto));
+  }
+  void reply(const Packet& to, PacketType type, uint64_t u = 0, uint16_t proto = 0) {
+    add(type, to.src_cid, to.dst_port, to.src_port, u, proto);
+  }
+  // Sends them all; the first failure's VMCI status, or VMCI_SUCCESS.
+  int send(Endpoint& endpoint) {
+    int first = VMCI_SUCCESS;
+    for (const auto& bytes : packets_) {
+      const auto* dg = reinterpret_cast<const vmci_datagram*>(bytes.data());
+      const int result = endpoint.datagram_send(dg);
+      if (result < VMCI_SUCCESS && first == VMCI_SUCCESS) first = result;
+    }
+    packets_.clear();
+    return first;
+  }
+
+ private:
+  std::vector<std::vector<uint8_t>> packets_;
+};
+
+namespace {
+
+// Sends a WROTE or READ, again on failure (a full pending queue).
+void notify_peer(Endpoint& endpoint, const Connection& c, PacketType type) {
+  const auto bytes = encode(type, c.remote.cid, c.local.port, c.remote.port);
+  const auto* dg = reinterpret_cast<const vmci_datagram*>(bytes.data());
+  for (int i = 0; i < kNotifyResends; ++i) {
+    if (endpoint.datagram_send(dg) >= VMCI_SUCCESS) return;
+  }
+}
+
+}  // namespace
+
+// --- Transport -------------------------------------------------------------
+
+Transport::Transport(Endpoint& endpoint, TransportOptions options)
+    : endpoint_(endpoint), options_(std::move(options)) {
+  auto write = options_.log;
+  if (!write) write = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  tables_ = std::make_unique<Tables>(std::move(write));
+  std::random_device rd;
+  tables_->next_port = kLastReservedPort + 1 + rd() % 30000;
+}
+
+std::shared_ptr<Transport> Transport::open(Endpoint& endpoint, TransportOptions options,
+                                           std::error_code& ec) {
+  std::shared_ptr<Transport> t(new Transport(endpoint, std::move(options)));
+  std::weak_ptr<Transport> weak = t;
+  vmci_handle control;
+  int status = endpoint.datagram_create_handle(
+      kPacketResource, VMCI_FLAG_ANYCID_DG_HND, 0,
+      [weak](vmci_datagram* dg) {
+        auto self = weak.lock();
+        return self ? self->receive(dg) : VMCI_SUCCESS;
+      },
+      &control);
+  if (status < VMCI_SUCCESS) {
+    ec = make_error(errno_of_vmci(status));
+    return nullptr;
+  }
+  t->tables_->control = control;
+  vmci_id sub;
+  status = endpoint.event_subscribe(
+      VMCI_EVENT_QP_PEER_DETACH,
+      [weak](vmci_id, vmci_event_data* ed) {
+        auto self = weak.lock();
+        if (!self) return;
+        vmci_event_payload_qp qp;
+        std::memcpy(&qp, reinterpret_cast<const uint8_t*>(ed) + sizeof *ed, sizeof qp);
+        std::lock_guard lock(self->tables_->mutex);
+        auto it = self->tables_->by_queue_pair.find(proto::handle_key(qp.handle));
+        if (it == self->tables_->by_queue_pair.end()) return;
+        if (auto c = it->second.lock()) {
+          // There is no FIN: the peer's detach is the end of the connection.
+          c->peer_shutdown = kShutdownMask;
+          if (c->state == ConnectionState::kConnecting) c->error = ECONNRESET;
+          c->changed.notify_all();
+        }
+      },
+      &sub);
+  if (status < VMCI_SUCCESS) {
+    endpoint.datagram_destroy_handle(control);
+    ec = make_error(errno_of_vmci(status));
+    return nullptr;
+  }
+  t->tables_->detach_subscription = sub;
+  ec.clear();
+  return t;
+}
+
+Transport::~Transport() {
+  endpoint_.datagram_destroy_handle(tables_->control);
+  endpoint_.event_unsubscribe(tables_->detach_subscription);
+  std::vector<std::unique_ptr<QueuePair>> pairs;
+  {
+    std::lock_guard lock(tables_->mutex);
+    for (auto& [key, c] : tables_->connections) {
+      c->state = ConnectionState::kClosed;
+      if (c->qp) pairs.push_back(std::move(c->qp));
+      c->changed.notify_all();
+    }
+    for (auto& [port, l] : tables_->listeners) {
+      l->closed = true;
+      l->changed.notify_all();
+    }
+    tables_->connections.clear();
+  }
+  for (auto& qp : pairs) endpoint_.qpair_detach(&qp);
+}
+
+vmci_id Transport::local_cid() const { return endpoint_.get_context_id(); }
+
+size_t Transport::connection_count() const {
+  std::lock_guard lock(tables_->mutex);
+  return tables_->connections.size();
+}
+
+std::unique_ptr<Listener> Transport::listen(uint32_t port, int backlog, std::error_code& ec) {
+  std::lock_guard lock(tables_->mutex);
+  Tables& t = *tables_;
+  if (port == kPortAny) {
+    for (uint32_t tries = 0; tries < 65536; ++tries) {
+      const uint32_t candidate = t.next_port++;
+      if (t.next_port == kPortAny) t.next_port = kLastReservedPort + 1;
+      if (!t.listeners.count(candidate) && !t.client_ports.count(candidate)) {
+        port = candidate;
+        break;
+      }
+    }
+    if (port == kPortAny) {
+      ec = make_error(EADDRNOTAVAIL);
+      return nullptr;
+    }
+  } else if (t.listeners.count(port) || t.client_ports.count(port)) {
+    ec = make_error(EADDRINUSE);
+    return nullptr;
+  }
+  auto state = std::make_shared<Listener::State>();
+  state->transport = weak_from_this();
+  state->port = port;
+  state->backlog = static_cast<size_t>(std::max(backlog, 1));
+  t.listeners[port] = state;
+  ec.clear();
+  return std::unique_ptr<Listener>(new Listener(std::move(state)));
+}
+
+std::unique_ptr<Stream> Transport::connect(Address remote, std::error_code& ec, Timeout timeout,
+                                           uint32_t local_port) {
+  if (remote.cid == 1) {  // VMADDR_CID_LOCAL: no loopback transport here
+    ec = make_error(ENETUNREACH);
+    return nullptr;
+  }
+  if (remote.cid == kCidAny || remote.port == kPortAny) {
+    ec = make_error(EINVAL);
+    return nullptr;
+  }
+  auto c = std::make_shared<Connection>();
+  c->transport = weak_from_this();
+  c->remote = remote;
+  Tables& t = *tables_;
+  {
+    std::lock_guard lock(t.mutex);
+    if (local_port == kPortAny) {
+      for (uint32_t tries = 0; tries < 65536; ++tries) {
+        const uint32_t candidate = t.next_port++;
+        if (t.next_port == kPortAny) t.next_port = kLastReservedPort + 1;
+        if (!t.listeners.count(candidate) && !t.client_ports.count(candidate)) {
+          local_port = candidate;
+          break;
+        }
+      }
+      if (local_port == kPortAny) {
+        ec = make_error(EADDRNOTAVAIL);
+        return nullptr;
+      }
+    } else if (t.listeners.count(local_port) || t.client_ports.count(local_port)) {
+      ec = make_error(EADDRINUSE);
+      return nullptr;
+    }
+    c->local = Address{VMCI_INVALID_ID, local_port};
+    c->state = ConnectionState::kConnecting;
+    c->client = true;
+    t.client_ports.insert(local_port);
+    t.connections[key_of(*c)] = c;
+  }
+  c->local.cid = endpoint_.get_context_id();
+  const auto deadline = Clock::now() + timeout.value_or(options_.connect_timeout);
+  auto fail = [&](std::unique_lock<std::mutex>& lock, int error, bool reset) {
+    auto qp = drop_locked(*c);
+    lock.unlock();
+    if (reset) {
+      Outbox out;
+      out.add(PacketType::kRst, remote.cid, c->local.port, remote.port);
+      out.send(endpoint_);
+    }
+    if (qp) endpoint_.qpair_detach(&qp);
+    ec = make_error(error);
+    return nullptr;
+  };
+
+  Outbox out;
+  out.add(PacketType::kRequest2, remote.cid, local_port, remote.port, options_.buffer_size,
+          kProtoQueueState);
+  const int sent = out.send(endpoint_);
+  std::unique_lock lock(t.mutex);
+  if (sent < VMCI_SUCCESS) return fail(lock, errno_of_vmci(sent), false);
+  // NEGOTIATE2 (or a refusal).
+  if (!c->changed.wait_until(lock, deadline, [&] { return c->negotiated || c->error != 0; })) {
+    return fail(lock, ETIMEDOUT, true);
+  }
+  if (c->error != 0) return fail(lock, c->error, false);
+  if (c->qp_size < options_.buffer_min_size || c->qp_size > options_.buffer_max_size) {
+    return fail(lock, EINVAL, true);
+  }
+  const uint64_t size = c->qp_size;
+  lock.unlock();
+  std::unique_ptr<QueuePair> qp;
+  vmci_handle handle = VMCI_INVALID_HANDLE;
+  const uint32_t flags = remote.cid == c->local.cid ? VMCI_QPFLAG_LOCAL : 0;
+  const int alloc = endpoint_.qpair_alloc(&qp, &handle, size, size, remote.cid, flags, 0);
+  lock.lock();
+  if (alloc < VMCI_SUCCESS) return fail(lock, errno_of_vmci(alloc), true);
+  if (c->state == ConnectionState::kClosed || c->error != 0) {
+    c->qp = std::move(qp);
+    return fail(lock, c->error != 0 ? c->error : ECONNRESET, false);
+  }
+  c->qp = std::move(qp);
+  c->qp_handle = handle;
+  t.by_queue_pair[proto::handle_key(handle)] = c;
+  lock.unlock();
+  out.add(PacketType::kOffer, remote.cid, local_port, remote.port, handle_word(handle));
+  const int offered = out.send(endpoint_);
+  lock.lock();
+  if (offered < VMCI_SUCCESS) return fail(lock, errno_of_vmci(offered), true);
+  // ATTACH (or a reset, or the peer's detach).
+  if (!c->changed.wait_until(lock, deadline, [&] {
+        return c->state == ConnectionState::kEstablished || c->error != 0;
+      })) {
+    return fail(lock, ETIMEDOUT, true);
+  }
+  if (c->error != 0) return fail(lock, c->error, false);
+  ec.clear();
+  return std::unique_ptr<Stream>(new Stream(c));
+}
+
+int Transport::receive(const vmci_datagram* dg) {
+  const auto* bytes = reinterpret_cast<const uint8_t*>(dg);
+  Tables& t = *tables_;
+  Packet p;
+  std::string why;
+  const Decoded decoded = decode({bytes, VMCI_DG_SIZE(dg)}, &p, &why);
+  if (decoded != Decoded::kPacket) {
+    t.refuse(dg->src.context,
+             decoded == Decoded::kMalformed ? Refusal::kMalformed : Refusal::kForged,
+             why + " from " + proto::to_string(dg->src) + "; dropped");
+    return VMCI_ERROR_NO_ACCESS;
+  }
+  Outbox out;
+  std::unique_ptr<QueuePair> to_detach;
+  {
+    std::lock_guard lock(t.mutex);
+    if (p.raw_type >= static_cast<uint8_t>(PacketType::kMax)) {
+      t.refuse(p.src_cid, Refusal::kUnknownType,
+               "a control packet of unknown type " + std::to_string(p.raw_type) +
+                   " from context " + std::to_string(p.src_cid) + "; answered INVALID");
+      out.reply(p, PacketType::kInvalid);
+    } else if (auto it = t.connections.find(Key{p.src_cid, p.src_port, p.dst_port});
+               it != t.connections.end()) {
+      std::shared_ptr<Connection> c = it->second;
+      to_detach = receive_on_connection(*c, p, out);
+    } else if (auto l = t.listeners.find(p.dst_port); l != t.listeners.end()) {
+      receive_on_listener(*l->second, p, out);
+    } else if (p.type != PacketType::kRst) {
+      out.reply(p, PacketType::kRst);  // nobody listens, or the port is only bound
+    }
+  }
+  out.send(endpoint_);
+  if (to_detach) endpoint_.qpair_detach(&to_detach);
+  return VMCI_SUCCESS;
+}
+
+std::unique_ptr<QueuePair> Transport::drop_locked(Connection& c) {
+  Tables& t = *tables_;
+  const Key key = key_of(c);
+  if (c.state == ConnectionState::kPending) {
+    if (auto it = t.pending_of.find(key); it != t.pending_of.end()) {
+      if (auto l = it->second.lock()) --l->pending;
+      t.pending_of.erase(it);
+    }
+  }
+  c.state = ConnectionState::kClosed;
+  t.connections.erase(key);
+  if (c.client) t.client_ports.erase(c.local.port);
+  if (!proto::is_invalid(c.qp_handle)) t.by_queue_pair.erase(proto::handle_key(c.qp_handle));
+  c.changed.notify_all();
+  return std::move(c.qp);
+}
+
+void Transport::expire_pending_locked(std::vector<std::unique_ptr<QueuePair>>* to_detach) {
+  Tables& t = *tables_;
+  const auto now = Clock::now();
+  std::vector<std::shared_ptr<Connection>> expired;
+  for (const auto& [key, listener] : t.pending_of) {
+    auto it = t.connections.find(key);
+    if (it != t.connections.end() && it->second->pending_deadline <= now) {
+      expired.push_back(it->second);
+    }
+  }
+  for (auto& c : expired) {
+    if (auto qp = drop_locked(*c)) to_detach->push_back(std::move(qp));
+  }
+}
+
+void Transport::receive_on_listener(Listener::State& l, const Packet& p, Outbox& out) {
+  Tables& t = *tables_;
+  if (p.type == PacketType::kRst) return;
+  if (p.type == PacketType::kRequest) {
+    // An old peer (no notify protocol bits): only the queue-state protocol
+    // is spoken here, so it is refused as a port nobody serves.
+    t.refuse(p.src_cid, Refusal::kOutOfTurn,
+             "an old-protocol REQUEST from " + to_string({p.src_cid, p.src_port}) +
+                 " (only REQUEST2 with the queue-state protocol is served); reset");
+    out.reply(p, PacketType::kRst);
+    return;
+  }
+  if (p.type != PacketType::kRequest2 || p.size == 0 || (p.proto & kProtoQueueState) == 0) {
+    out.reply(p, PacketType::kRst);
+    return;
+  }
+  std::vector<std::unique_ptr<QueuePair>> none;
+  expire_pending_locked(&none);  // a child has no pair before its OFFER
+  if (l.closed || l.pending + l.accept_queue.size() >= l.backlog) {
+    out.reply(p, PacketType::kRst);
+    return;
+  }
+  auto c = std::make_shared<Connection>();
+  c->transport = weak_from_this();
+  c->state = ConnectionState::kPending;
+  c->local = Address{p.dst_cid, l.port};
+  c->remote = Address{p.src_cid, p.src_port};
+  c->qp_size = p.size >= options_.buffer_min_size && p.size <= options_.buffer_max_size
+                   ? p.size
+                   : options_.buffer_size;
+  c->pending_deadline = Clock::now() + options_.pending_timeout;
+  const Key key = key_of(*c);
+  t.connections[key] = c;
+  t.pending_of[key] = std::static_pointer_cast<Listener::State>(
+      t.listeners.at(l.port));
+  ++l.pending;
+  out.reply(p, PacketType::kNegotiate2, c->qp_size, kProtoQueueState);
+}
+
+std::unique_ptr<QueuePair> Transport::receive_on_connection(Connection& c, const Packet& p,
+                                                            Outbox& out) {
+  Tables& t = *tables_;
+  auto out_of_turn = [&] {
+    t.refuse(p.src_cid, Refusal::kOutOfTurn,
+             std::string(packet_type_name(p.type)) + " from " + to_string(c.remote) + " to " +
+                 to_string(c.local) + " out of turn; ignored");
+  };
+  switch (c.state) {
+    case ConnectionState::kConnecting:
+      switch (p.type) {
+        case PacketType::kNegotiate2:
+          if (c.negotiated || p.size == 0 || (p.proto & kProtoQueueState) == 0) {
+            c.error = EPROTO;
+            out.reply(p, PacketType::kRst);
+          } else {
+            c.negotiated = true;
+            c.qp_size = p.size;
+            c.local.cid = p.dst_cid;  // as the peer sees us
+          }
+          break;
+        case PacketType::kAttach:
+          if (!c.negotiated || !proto::same_handle(p.handle, c.qp_handle)) {
+            c.error = EPROTO;
+            out.reply(p, PacketType::kRst);
+          } else {
+            c.state = ConnectionState::kEstablished;
+          }
+          break;
+        case PacketType::kRst:
+          c.error = ECONNRESET;
+          break;
+        case PacketType::kInvalid:
+          // An old server that does not know REQUEST2: the old protocol is
+          // not spoken here.
+          c.error = EPROTO;
+          break;
+        default:
+          c.error = EPROTO;
+          out.reply(p, PacketType::kRst);
+          break;
+      }
+      c.changed.notify_all();
+      return nullptr;
+    case ConnectionState::kPending: {
+      if (p.type == PacketType::kRst) return drop_locked(c);
+      if (p.type != PacketType::kOffer || proto::is_invalid(p.handle)) {
+        out_of_turn();
+        out.reply(p, PacketType::kRst);
+        return drop_locked(c);
+      }
+      std::unique_ptr<QueuePair> qp;
+      vmci_handle handle = p.handle;
+      const uint32_t flags =
+          VMCI_QPFLAG_ATTACH_ONLY | (c.remote.cid == c.local.cid ? VMCI_QPFLAG_LOCAL : 0);
+      const int status =
+          endpoint_.qpair_alloc(&qp, &handle, c.qp_size, c.qp_size, c.remote.cid, flags, 0);
+      if (status < VMCI_SUCCESS) {
+        t.refuse(p.src_cid, Refusal::kOutOfTurn,
+                 "cannot attach to the queue pair " + proto::to_string(p.handle) + " that " +
+                     to_string(c.remote) + " offered: VMCI status " + std::to_string(status) +
+                     "; reset");
+        out.reply(p, PacketType::kRst);
+        return drop_locked(c);
+      }
+      auto listener_it = t.pending_of.find(key_of(c));
+      std::shared_ptr<Listener::State> listener =
+          listener_it == t.pending_of.end() ? nullptr : listener_it->second.lock();
+      if (listener_it != t.pending_of.end()) t.pending_of.erase(listener_it);
+      if (listener) --listener->pending;
+      c.qp = std::move(qp);
+      c.qp_handle = handle;
+      t.by_queue_pair[proto::handle_key(handle)] = t.connections.at(key_of(c));
+      if (!listener || listener->closed) {
+        out.reply(p, PacketType::kRst);
+        return drop_locked(c);
+      }
+      c.state = ConnectionState::kEstablished;
+      listener->accept_queue.push_back(t.connections.at(key_of(c)));
+      listener->changed.notify_all();
+      out.reply(p, PacketType::kAttach, handle_word(handle));
+      return nullptr;
+    }
+    case ConnectionState::kEstablished:
+      switch (p.type) {
+        case PacketType::kWrote:
+        case PacketType::kRead:
+          break;
+        case PacketType::kShutdown:
+          c.peer_shutdown |= static_cast<uint32_t>(p.mode) & kShutdownMask;
+          break;
+        case PacketType::kRst:
+          // As a full shutdown: what is queued can still be read.
+          c.peer_shutdown = kShutdownMask;
+          break;
+        default:
+          out_of_turn();
+          return nullptr;
+      }
+      c.changed.notify_all();
+      return nullptr;
+    case ConnectionState::kClosed:
+      break;
+  }
+  return nullptr;
+}
+
+// --- Listener --------------------------------------------------------------
+
+Listener::Listener(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+Listener::~Listener() { close(); }
+
+Address Listener::local_address() const {
+  auto t = state_->transport.lock();
+  return Address{t ? t->local_cid() : VMCI_INVALID_ID, state_->port};
+}
+
+size_t Listener::ready() const {
+  auto t = state_->transport.lock();
+  if (!t) return 0;
+  std::lock_guard lock(t->tables_->mutex);
+  return state_->accept_queue.size();
+}
+
+std::unique_ptr<Stream> Listener::accept(Timeout timeout, std::error_code& ec) {
+  auto t = state_->transport.lock();
+  if (!t) {
+    ec = make_error(EINVAL);
+    return nullptr;
+  }
+  const auto deadline = deadline_of(timeout);
+  std::unique_lock lock(t->tables_->mutex);
+  auto ready = [&] { return state_->closed || !state_->accept_queue.empty(); };
+  if (deadline) {
+    if (!state_->changed.wait_until(lock, *deadline, ready)) {
+      ec = make_error(EAGAIN);
+      return nullptr;
+    }
+  } else {
+    state_->changed.wait(lock, ready);
+  }
+  if (state_->closed) {
+    ec = make_error(EINVAL);
+    return nullptr;
+  }
+  auto c = std::move(state_->accept_queue.front());
+  state_->accept_queue.pop_front();
+  ec.clear();
+  return std::unique_ptr<Stream>(new Stream(std::move(c)));
+}
+
+void Listener::close() {
+  auto t = state_->transport.lock();
+  if (!t) return;
+  std::vector<std::unique_ptr<QueuePair>> pairs;
+  {
+    std::lock_guard lock(t->tables_->mutex);
+    if (state_->closed) return;
+    state_->closed = true;
+    t->tables_->listeners.erase(state_->port);
+    for (auto& c : state_->accept_queue) {
+      if (auto qp = t->drop_locked(*c)) pairs.push_back(std::move(qp));
+    }
+    state_->accept_queue.clear();
+    // Children still waiting for their OFFER go too.
+    std::vector<std::shared_ptr<Connection>> children;
+    for (const auto& [key, listener] : t->tables_->pending_of) {
+      if (listener.lock() == state_) children.push_back(t->tables_->connections.at(key));
+    }
+    for (auto& c : children) t->drop_locked(*c);
+    state_->changed.notify_all();
+  }
+  for (auto& qp : pairs) t->endpoint_.qpair_detach(&qp);
+}
+
+// --- Stream ----------------------------------------------------------------
+
+Stream::Stream(std::shared_ptr<Connection> connection) : connection_(std::move(connection)) {}
+
+Stream::~Stream() { close(); }
+
+Address Stream::local_address() const {
+  auto t = connection_->transport.lock();
+  if (!t) return connection_->local;
+  std::lock_guard lock(t->tables_->mutex);
+  return connection_->local;
+}
+
+Address Stream::remote_address() const {
+  auto t = connection_->transport.lock();
+  if (!t) return connection_->remote;
+  std::lock_guard lock(t->tables_->mutex);
+  return connection_->remote;
+}
+
+size_t Stream::read_some(void* buf, size_t size, Timeout timeout, std::error_code& ec, bool peek) {
+  Connection& c = *connection_;
+  auto t = c.transport.lock();
+  if (!t) {
+    ec = make_error(ENOTCONN);
+    return 0;
+  }
+  const auto deadline = deadline_of(timeout);
+  std::unique_lock lock(t->tables_->mutex);
+  for (;;) {
+    if (c.state != ConnectionState::kEstablished) {
+      if (c.error != 0) {
+        ec = make_error(c.error);
+        return 0;
+      }
+      // Closed here: as a socket after its peer left (SOCK_DONE), 0.
+      ec = c.peer_shutdown == kShutdownMask ? std::error_code() : make_error(ENOTCONN);
+      return 0;
+    }
+    if ((c.shutdown & kReceiveShutdown) != 0 || size == 0) {
+      ec.clear();
+      return 0;
+    }
+    const int64_t ready = c.qp->consume_buf_ready();
+    if (ready > 0) {
+      const size_t want = std::min<size_t>(size, static_cast<size_t>(ready));
+      const int64_t got = peek ? c.qp->peek(buf, want) : c.qp->dequeue(buf, want);
+      if (got > 0) {
+        // The queue was full: its writer may be waiting for room.
+        const bool was_full = !peek && c.qp->consume_free_space() == got;
+        const bool tell = was_full && (c.peer_shutdown & kReceiveShutdown) == 0;
+        lock.unlock();
+        if (tell) notify_peer(t->endpoint_, c, PacketType::kRead);
+        ec.clear();
+        return static_cast<size_t>(got);
+      }
+    }
+    if ((c.peer_shutdown & kSendShutdown) != 0) {  // nothing more will come
+      ec.clear();
+      return 0;
+    }
+    if (timeout && timeout->count() == 0) {
+      ec = make_error(EAGAIN);
+      return 0;
+    }
+    if (deadline) {
+      if (c.changed.wait_until(lock, *deadline) == std::cv_status::timeout &&
+          Clock::now() >= *deadline) {
+        ec = make_error(EAGAIN);
+        return 0;
+      }
+    } else {
+      c.changed.wait(lock);
+    }
+  }
+}
+
+size_t Stream::write_some(const void* buf, size_t size, Timeout timeout, std::error_code& ec) {
+  Connection& c = *connection_;
+  auto t = c.transport.lock();
+  if (!t) {
+    ec = make_error(ENOTCONN);
+    return 0;
+  }
+  const auto deadline = deadline_of(timeout);
+  std::unique_lock lock(t->tables_->mutex);
+  for (;;) {
+    if (c.state != ConnectionState::kEstablished) {
+      ec = make_error(c.error != 0                         ? c.error
+                      : c.peer_shutdown == kShutdownMask ? EPIPE
+                                                          : ENOTCONN);
+      return 0;
+    }
+    if ((c.shutdown & kSendShutdown) != 0 || (c.peer_shutdown & kReceiveShutdown) != 0) {
+      ec = make_error(EPIPE);
+      return 0;
+    }
+    if (size == 0) {
+      ec.clear();
+      return 0;
+    }
+    const int64_t room = c.qp->produce_free_space();
+    if (room > 0) {
+      const size_t n = std::min<size_t>(size, static_cast<size_t>(room));
+      const int64_t put = c.qp->enqueue(buf, n);
+      if (put > 0) {
+        // The queue was empty: its reader may be asleep.
+        const bool tell = c.qp->produce_buf_ready() == put;
+        lock.unlock();
+        if (tell) notify_peer(t->endpoint_, c, PacketType::kWrote);
+        ec.clear();
+        return static_cast<size_t>(put);
+      }
+      if (put < 0 && put != VMCI_ERROR_QUEUEPAIR_NOSPACE) {  // the peer's memory is gone
+        ec = make_error(EPIPE);
+        return 0;
+      }
+    }
+    if (timeout && timeout->count() == 0) {
+      ec = make_error(EAGAIN);
+      return 0;
+    }
+    if (deadline) {
+      if (c.changed.wait_until(lock, *deadline) == std::cv_status::timeout &&
+          Clock::now() >= *deadline) {
+        ec = make_error(EAGAIN);
+        return 0;
+      }
+    } else {
+      c.changed.wait(lock);
+    }
+  }
+}
+
+size_t Stream::write_all(const void* buf, size_t size, std::error_code& ec, Timeout timeout) {
+  const auto* bytes = static_cast<const uint8_t*>(buf);
+  size_t done = 0;
+  while (done < size) {
+    done += write_some(bytes + done, size - done, timeout, ec);
+    if (ec) break;
+  }
+  return done;
+}
+
+std::error_code Stream::shutdown(uint32_t mode) {
+  Connection& c = *connection_;
+  auto t = c.transport.lock();
+  if ((mode & ~kShutdownMask) != 0 || mode == 0) return make_error(EINVAL);
+  if (!t) return make_error(ENOTCONN);
+  {
+    std::lock_guard lock(t->tables_->mutex);
+    if (c.state != ConnectionState::kEstablished) return make_error(ENOTCONN);
+    c.shutdown |= mode;
+    c.changed.notify_all();
+  }
+  Outbox out;
+  out.add(PacketType::kShutdown, c.remote.cid, c.local.port, c.remote.port, mode);
+  out.send(t->endpoint_);
+  return {};
+}
+
+size_t Stream::readable() const {
+  auto t = connection_->transport.lock();
+  if (!t) return 0;
+  std::lock_guard lock(t->tables_->mutex);
+  if (connection_->state != ConnectionState::kEstablished) return 0;
+  return static_cast<size_t>(std::max<int64_t>(connection_->qp->consume_buf_ready(), 0));
+}
+
+size_t Stream::writable() const {
+  auto t = connection_->transport.lock();
+  if (!t) return 0;
+  std::lock_guard lock(t->tables_->mutex);
+  if (connection_->state != ConnectionState::kEstablished) return 0;
+  return static_cast<size_t>(std::max<int64_t>(connection_->qp->produce_free_space(), 0));
+}
+
+uint32_t Stream::peer_shutdown() const {
+  auto t = connection_->transport.lock();
+  if (!t) return kShutdownMask;
+  std::lock_guard lock(t->tables_->mutex);
+  return connection_->peer_shutdown;
+}
+
+void Stream::close() {
+  auto t = connection_->transport.lock();
+  if (!t) return;
+  std::unique_ptr<QueuePair> qp;
+  {
+    std::lock_guard lock(t->tables_->mutex);
+    if (connection_->state == ConnectionState::kClosed) return;
+    qp = t->drop_locked(*connection_);
+  }
+  // No SHUTDOWN or RST: the peer learns from the pair's detach.
+  if (qp) t->endpoint_.qpair_detach(&qp);
+}
+
+}  // namespace vmci::vsock
