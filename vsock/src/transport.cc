@@ -63,7 +63,16 @@ struct Connection {
   bool client = false;         // connected from here: its local port is its own
   bool negotiated = false;     // a client got NEGOTIATE2
   Clock::time_point pending_deadline;  // a server's child: OFFER by then
-  std::condition_variable changed;     // any of the above, WROTE, READ
+  std::condition_variable changed_cv;  // any of the above, WROTE, READ
+  std::vector<std::function<void()>> waiters;  // Stream::when_ready
+
+  // Wakes whoever waits for a change (under the transport's lock).
+  void changed() {
+    changed_cv.notify_all();
+    auto ready = std::move(waiters);
+    waiters.clear();
+    for (auto& r : ready) r();
+  }
 };
 
 struct Listener::State {
@@ -73,7 +82,15 @@ struct Listener::State {
   size_t pending = 0;  // children waiting for their OFFER
   bool closed = false;
   std::deque<std::shared_ptr<Connection>> accept_queue;
-  std::condition_variable changed;
+  std::condition_variable changed_cv;
+  std::vector<std::function<void()>> waiters;  // Listener::when_ready
+
+  void changed() {
+    changed_cv.notify_all();
+    auto ready = std::move(waiters);
+    waiters.clear();
+    for (auto& r : ready) r();
+  }
 };
 
 namespace {
@@ -191,7 +208,7 @@ std::shared_ptr<Transport> Transport::open(Endpoint& endpoint, TransportOptions 
           // There is no FIN: the peer's detach is the end of the connection.
           c->peer_shutdown = kShutdownMask;
           if (c->state == ConnectionState::kConnecting) c->error = ECONNRESET;
-          c->changed.notify_all();
+          c->changed();
         }
       },
       &sub);
@@ -214,11 +231,11 @@ Transport::~Transport() {
     for (auto& [key, c] : tables_->connections) {
       c->state = ConnectionState::kClosed;
       if (c->qp) pairs.push_back(std::move(c->qp));
-      c->changed.notify_all();
+      c->changed();
     }
     for (auto& [port, l] : tables_->listeners) {
       l->closed = true;
-      l->changed.notify_all();
+      l->changed();
     }
     tables_->connections.clear();
   }
@@ -322,7 +339,7 @@ std::unique_ptr<Stream> Transport::connect(Address remote, std::error_code& ec, 
   std::unique_lock lock(t.mutex);
   if (sent < VMCI_SUCCESS) return fail(lock, errno_of_vmci(sent), false);
   // NEGOTIATE2 (or a refusal).
-  if (!c->changed.wait_until(lock, deadline, [&] { return c->negotiated || c->error != 0; })) {
+  if (!c->changed_cv.wait_until(lock, deadline, [&] { return c->negotiated || c->error != 0; })) {
     return fail(lock, ETIMEDOUT, true);
   }
   if (c->error != 0) return fail(lock, c->error, false);
@@ -350,7 +367,7 @@ std::unique_ptr<Stream> Transport::connect(Address remote, std::error_code& ec, 
   lock.lock();
   if (offered < VMCI_SUCCESS) return fail(lock, errno_of_vmci(offered), true);
   // ATTACH (or a reset, or the peer's detach).
-  if (!c->changed.wait_until(lock, deadline, [&] {
+  if (!c->changed_cv.wait_until(lock, deadline, [&] {
         return c->state == ConnectionState::kEstablished || c->error != 0;
       })) {
     return fail(lock, ETIMEDOUT, true);
@@ -409,7 +426,7 @@ std::unique_ptr<QueuePair> Transport::drop_locked(Connection& c) {
   t.connections.erase(key);
   if (c.client) t.client_ports.erase(c.local.port);
   if (!proto::is_invalid(c.qp_handle)) t.by_queue_pair.erase(proto::handle_key(c.qp_handle));
-  c.changed.notify_all();
+  c.changed();
   return std::move(c.qp);
 }
 
@@ -509,7 +526,7 @@ std::unique_ptr<QueuePair> Transport::receive_on_connection(Connection& c, const
           out.reply(p, PacketType::kRst);
           break;
       }
-      c.changed.notify_all();
+      c.changed();
       return nullptr;
     case ConnectionState::kPending: {
       if (p.type == PacketType::kRst) return drop_locked(c);
@@ -546,7 +563,7 @@ std::unique_ptr<QueuePair> Transport::receive_on_connection(Connection& c, const
       }
       c.state = ConnectionState::kEstablished;
       listener->accept_queue.push_back(t.connections.at(key_of(c)));
-      listener->changed.notify_all();
+      listener->changed();
       out.reply(p, PacketType::kAttach, handle_word(handle));
       return nullptr;
     }
@@ -566,7 +583,7 @@ std::unique_ptr<QueuePair> Transport::receive_on_connection(Connection& c, const
           out_of_turn();
           return nullptr;
       }
-      c.changed.notify_all();
+      c.changed();
       return nullptr;
     case ConnectionState::kClosed:
       break;
@@ -602,12 +619,12 @@ std::unique_ptr<Stream> Listener::accept(Timeout timeout, std::error_code& ec) {
   std::unique_lock lock(t->tables_->mutex);
   auto ready = [&] { return state_->closed || !state_->accept_queue.empty(); };
   if (deadline) {
-    if (!state_->changed.wait_until(lock, *deadline, ready)) {
+    if (!state_->changed_cv.wait_until(lock, *deadline, ready)) {
       ec = make_error(EAGAIN);
       return nullptr;
     }
   } else {
-    state_->changed.wait(lock, ready);
+    state_->changed_cv.wait(lock, ready);
   }
   if (state_->closed) {
     ec = make_error(EINVAL);
@@ -638,7 +655,7 @@ void Listener::close() {
       if (listener.lock() == state_) children.push_back(t->tables_->connections.at(key));
     }
     for (auto& c : children) t->drop_locked(*c);
-    state_->changed.notify_all();
+    state_->changed();
   }
   for (auto& qp : pairs) t->endpoint_.qpair_detach(&qp);
 }
@@ -709,13 +726,13 @@ size_t Stream::read_some(void* buf, size_t size, Timeout timeout, std::error_cod
       return 0;
     }
     if (deadline) {
-      if (c.changed.wait_until(lock, *deadline) == std::cv_status::timeout &&
+      if (c.changed_cv.wait_until(lock, *deadline) == std::cv_status::timeout &&
           Clock::now() >= *deadline) {
         ec = make_error(EAGAIN);
         return 0;
       }
     } else {
-      c.changed.wait(lock);
+      c.changed_cv.wait(lock);
     }
   }
 }
@@ -766,13 +783,13 @@ size_t Stream::write_some(const void* buf, size_t size, Timeout timeout, std::er
       return 0;
     }
     if (deadline) {
-      if (c.changed.wait_until(lock, *deadline) == std::cv_status::timeout &&
+      if (c.changed_cv.wait_until(lock, *deadline) == std::cv_status::timeout &&
           Clock::now() >= *deadline) {
         ec = make_error(EAGAIN);
         return 0;
       }
     } else {
-      c.changed.wait(lock);
+      c.changed_cv.wait(lock);
     }
   }
 }
@@ -796,7 +813,7 @@ std::error_code Stream::shutdown(uint32_t mode) {
     std::lock_guard lock(t->tables_->mutex);
     if (c.state != ConnectionState::kEstablished) return make_error(ENOTCONN);
     c.shutdown |= mode;
-    c.changed.notify_all();
+    c.changed();
   }
   Outbox out;
   out.add(PacketType::kShutdown, c.remote.cid, c.local.port, c.remote.port, mode);
@@ -838,6 +855,34 @@ void Stream::close() {
   }
   // No SHUTDOWN or RST: the peer learns from the pair's detach.
   if (qp) t->endpoint_.qpair_detach(&qp);
+}
+
+bool Stream::when_ready(Wait what, std::function<void()> ready) {
+  Connection& c = *connection_;
+  auto t = c.transport.lock();
+  if (!t) return false;
+  std::lock_guard lock(t->tables_->mutex);
+  if (c.state != ConnectionState::kEstablished || c.error != 0) return false;
+  if (what == Wait::kRead) {
+    if (c.qp->consume_buf_ready() > 0 || (c.shutdown & kReceiveShutdown) != 0 ||
+        (c.peer_shutdown & kSendShutdown) != 0) {
+      return false;
+    }
+  } else if (c.qp->produce_free_space() > 0 || (c.shutdown & kSendShutdown) != 0 ||
+             (c.peer_shutdown & kReceiveShutdown) != 0) {
+    return false;
+  }
+  c.waiters.push_back(std::move(ready));
+  return true;
+}
+
+bool Listener::when_ready(std::function<void()> ready) {
+  auto t = state_->transport.lock();
+  if (!t) return false;
+  std::lock_guard lock(t->tables_->mutex);
+  if (state_->closed || !state_->accept_queue.empty()) return false;
+  state_->waiters.push_back(std::move(ready));
+  return true;
 }
 
 }  // namespace vmci::vsock

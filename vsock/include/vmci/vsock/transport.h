@@ -104,6 +104,15 @@ class Stream {
   size_t writable() const;
   // The peer's shutdown bits (kShutdownMask once it left).
   uint32_t peer_shutdown() const;
+
+  // For event-driven callers (vmci/vsock/asio.h). If a read (kRead) or a
+  // write (kWrite) would not have to wait now, returns false and drops
+  // `ready`. Otherwise keeps it and returns true: it is called once, the
+  // next time anything happens to the connection (a WROTE or READ, a
+  // shutdown, a reset, the peer leaving, a close), under the transport's
+  // lock: it must not block or call the transport; post the work instead.
+  enum class Wait { kRead, kWrite };
+  bool when_ready(Wait what, std::function<void()> ready);
   // Closes the connection: its queue pair is detached, so the peer sees it
   // go (QP_PEER_DETACH); later packets to its port are answered with RST.
   void close();
@@ -129,6 +138,8 @@ class Listener {
   size_t ready() const;
   // Stops listening: connections not accepted yet are closed.
   void close();
+  // As Stream::when_ready, for accept().
+  bool when_ready(std::function<void()> ready);
 
  private:
   friend class Transport;
