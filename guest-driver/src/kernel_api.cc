@@ -102,6 +102,11 @@ const char* vmci_hostpeer_last_error(void) {
   return last_error_copy.c_str();
 }
 
+struct vmci_endpoint* vmci_hostpeer_endpoint(void) {
+  std::shared_ptr<Driver> driver = implicit().get();
+  return driver ? new vmci_endpoint{std::move(driver)} : nullptr;
+}
+
 int vmci_datagram_create_handle(vmci_id resource_id, uint32_t flags, vmci_datagram_recv_cb recv_cb,
                                 void* client_data, struct vmci_handle* out_handle) {
   return vmci_datagram_create_handle_priv(resource_id, flags, VMCI_DEFAULT_PROC_PRIVILEGE_FLAGS,

@@ -13,6 +13,7 @@
 #define VMCI_VMCI_HOSTPEER_H
 
 #include <vmci/vmci_defs.h>
+#include <vmci/vmci_endpoint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,6 +41,14 @@ int vmci_hostpeer_connect_options(const struct vmci_hostpeer_options *options);
 void vmci_hostpeer_disconnect(void);
 /* Why the last connect failed or the connection ended; "" if it did not. */
 const char *vmci_hostpeer_last_error(void);
+/*
+ * A reference to the connection the API calls use (connecting as they
+ * would if there is none yet), for libraries built over any endpoint such
+ * as vSockets (vmci_vsock_open). It stays usable after the process
+ * connects again; release it with vmci_endpoint_release(). NULL if there
+ * is no connection and none can be made.
+ */
+struct vmci_endpoint *vmci_hostpeer_endpoint(void);
 
 #ifdef __cplusplus
 }
