@@ -1,10 +1,11 @@
 # Installation: headers, libraries, the daemon and runner, a CMake package
-# (find_package(vmci-hostpeer) -> vmci::guest, vmci::proto, vmci::trace,
+# (find_package(vmci-hostpeer) -> vmci::guest, vmci::proto, vmci::trace, vmci::vsock,
 # vmci::hostpeer)
-# and the pkg-config file vmci-guest.pc for C programs.
+# and the pkg-config files vmci-guest.pc and vmci-vsock.pc for C programs.
 include(CMakePackageConfigHelpers)
 
 install(DIRECTORY shared-protocol/include/ trace/include/ guest-driver/include/ hostpeer/include/
+                  vsock/include/
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
 # Imported as vmci::proto, vmci::guest, vmci::hostpeer (the names of the aliases).
@@ -12,13 +13,14 @@ set_target_properties(vmci_proto PROPERTIES EXPORT_NAME proto)
 set_target_properties(vmci_trace PROPERTIES EXPORT_NAME trace)
 set_target_properties(vmci_guest PROPERTIES EXPORT_NAME guest)
 set_target_properties(vmci_hostpeer PROPERTIES EXPORT_NAME hostpeer)
+set_target_properties(vmci_vsock PROPERTIES EXPORT_NAME vsock)
 set_target_properties(vmci_warnings PROPERTIES EXPORT_NAME warnings)
 # Installed libraries find libvmci-proto next to them; installed programs in
 # ../lib.
-set_target_properties(vmci_guest vmci_trace PROPERTIES INSTALL_RPATH "$ORIGIN")
+set_target_properties(vmci_guest vmci_trace vmci_vsock PROPERTIES INSTALL_RPATH "$ORIGIN")
 set_target_properties(vmci-hostpeer vmci-scenario PROPERTIES
   INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
-install(TARGETS vmci_proto vmci_trace vmci_guest vmci_hostpeer vmci_warnings EXPORT vmci-hostpeer-targets
+install(TARGETS vmci_proto vmci_trace vmci_guest vmci_hostpeer vmci_vsock vmci_warnings EXPORT vmci-hostpeer-targets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
@@ -39,5 +41,6 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/vmci-hostpeer-config.cmake
 # install with `cmake --install --prefix DIR` works too.
 file(RELATIVE_PATH vmci_pc_to_prefix "/root/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/root")
 configure_file(cmake/vmci-guest.pc.in ${CMAKE_CURRENT_BINARY_DIR}/vmci-guest.pc @ONLY)
-install(FILES ${CMAKE_CURRENT_BINARY_DIR}/vmci-guest.pc
+configure_file(cmake/vmci-vsock.pc.in ${CMAKE_CURRENT_BINARY_DIR}/vmci-vsock.pc @ONLY)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/vmci-guest.pc ${CMAKE_CURRENT_BINARY_DIR}/vmci-vsock.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

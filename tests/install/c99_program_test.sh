@@ -2,7 +2,8 @@
 # Installs the build into a temporary prefix, then builds and runs what a
 # user would: c99_program.c with
 #   cc -std=c99 app.c $(pkg-config --cflags --libs vmci-guest)
-# against a vmci-hostpeer daemon, and cmake-consumer/ with
+# and c99_vsock_program.c with pkg-config's vmci-vsock, against a
+# vmci-hostpeer daemon, and cmake-consumer/ with
 #   find_package(vmci-hostpeer)  ->  vmci::guest, vmci::hostpeer
 # Usage: c99_program_test.sh BUILD_DIR SOURCE_DIR HOSTPEER_BIN
 set -euo pipefail
@@ -26,11 +27,14 @@ sanitize=$(sed -n 's/^VMCI_SANITIZE:STRING=//p' "$build/CMakeCache.txt")
 
 cc -std=c99 -pedantic -Wall -Wextra -Werror "${extra[@]}" "$src/c99_program.c" \
    $(pkg-config --cflags --libs vmci-guest) -o "$work/app"
+cc -std=c99 -pedantic -Wall -Wextra -Werror "${extra[@]}" "$src/c99_vsock_program.c" \
+   $(pkg-config --cflags --libs vmci-vsock) -o "$work/vsock-app"
 
 "$hostpeer" --socket "$work/hostpeer.sock" --log-level warn &
 daemon=$!
 for _ in $(seq 200); do [ -S "$work/hostpeer.sock" ] && break; sleep 0.05; done
 VMCI_HOSTPEER_SOCKET="$work/hostpeer.sock" "$work/app"
+VMCI_HOSTPEER_SOCKET="$work/hostpeer.sock" "$work/vsock-app"
 
 cmake_extra=()
 [ -n "$sanitize" ] && cmake_extra=("-DCMAKE_CXX_FLAGS=-fsanitize=$sanitize"
