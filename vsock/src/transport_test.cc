@@ -334,6 +334,28 @@ TEST_F(Vsock, PeekLeavesTheBytes) {
   EXPECT_EQ(read_exactly(*server, 3).size(), 3u);
 }
 
+TEST_F(Vsock, TheServerPicksTheQueueSizeWithinItsBoundsAndTheClientChecksItsOwn) {
+  // A server whose sizes are at most 64 KiB answers a 256 KiB request with
+  // its own size.
+  host_vsock_.reset();
+  TransportOptions small;
+  small.buffer_size = small.buffer_max_size = 65536;
+  std::error_code ec;
+  host_vsock_ = Transport::open(*host_, small, ec);
+  auto listener = host_vsock_->listen(1234, 2, ec);
+  auto client = guest_vsock_->connect({VMCI_HOST_CONTEXT_ID, 1234}, ec);
+  ASSERT_TRUE(client) << ec.message();
+  EXPECT_EQ(client->writable(), 65535u);  // a queue of N bytes holds N - 1
+  // A client that will not take less than 128 KiB refuses it: EINVAL.
+  guest_vsock_.reset();
+  TransportOptions picky;
+  picky.buffer_min_size = 131072;
+  picky.log = guest_log_.sink();
+  guest_vsock_ = Transport::open(*guest_, picky, ec);
+  EXPECT_FALSE(guest_vsock_->connect({VMCI_HOST_CONTEXT_ID, 1234}, ec));
+  EXPECT_EQ(ec, make_error(EINVAL));
+}
+
 // Packets fed straight to the transport's receive callback.
 class VsockPackets : public Vsock {
  protected:
