@@ -291,6 +291,7 @@ std::unique_ptr<Stream> Transport::connect(Address remote, std::error_code& ec, 
   auto c = std::make_shared<Connection>();
   c->transport = weak_from_this();
   c->remote = remote;
+  const vmci_id own_cid = endpoint_.get_context_id();
   Tables& t = *tables_;
   {
     std::lock_guard lock(t.mutex);
@@ -311,13 +312,12 @@ std::unique_ptr<Stream> Transport::connect(Address remote, std::error_code& ec, 
       ec = make_error(EADDRINUSE);
       return nullptr;
     }
-    c->local = Address{VMCI_INVALID_ID, local_port};
+    c->local = Address{own_cid, local_port};
     c->state = ConnectionState::kConnecting;
     c->client = true;
     t.client_ports.insert(local_port);
     t.connections[key_of(*c)] = c;
   }
-  c->local.cid = endpoint_.get_context_id();
   const auto deadline = Clock::now() + timeout.value_or(options_.connect_timeout);
   auto fail = [&](std::unique_lock<std::mutex>& lock, int error, bool reset) {
     auto qp = drop_locked(*c);
@@ -347,10 +347,10 @@ std::unique_ptr<Stream> Transport::connect(Address remote, std::error_code& ec, 
     return fail(lock, EINVAL, true);
   }
   const uint64_t size = c->qp_size;
+  const uint32_t flags = remote.cid == c->local.cid ? VMCI_QPFLAG_LOCAL : 0;
   lock.unlock();
   std::unique_ptr<QueuePair> qp;
   vmci_handle handle = VMCI_INVALID_HANDLE;
-  const uint32_t flags = remote.cid == c->local.cid ? VMCI_QPFLAG_LOCAL : 0;
   const int alloc = endpoint_.qpair_alloc(&qp, &handle, size, size, remote.cid, flags, 0);
   lock.lock();
   if (alloc < VMCI_SUCCESS) return fail(lock, errno_of_vmci(alloc), true);
