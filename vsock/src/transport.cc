@@ -167,6 +167,16 @@ void notify_peer(Endpoint& endpoint, const Connection& c, PacketType type) {
 
 // --- Transport -------------------------------------------------------------
 
+int Transport::alloc_queue_pair(std::unique_ptr<QueuePair>* qp, vmci_handle* handle,
+                                uint64_t size, vmci_id peer, uint32_t flags) {
+  if (options_.trusted) {  // only a host may; a guest is refused and goes on
+    const int status =
+        endpoint_.qpair_alloc(qp, handle, size, size, peer, flags, VMCI_PRIVILEGE_FLAG_TRUSTED);
+    if (status != VMCI_ERROR_NO_ACCESS) return status;
+  }
+  return endpoint_.qpair_alloc(qp, handle, size, size, peer, flags, 0);
+}
+
 Transport::Transport(Endpoint& endpoint, TransportOptions options)
     : endpoint_(endpoint), options_(std::move(options)) {
   auto write = options_.log;
@@ -181,13 +191,20 @@ std::shared_ptr<Transport> Transport::open(Endpoint& endpoint, TransportOptions 
   std::shared_ptr<Transport> t(new Transport(endpoint, std::move(options)));
   std::weak_ptr<Transport> weak = t;
   vmci_handle control;
-  int status = endpoint.datagram_create_handle(
-      kPacketResource, VMCI_FLAG_ANYCID_DG_HND, 0,
-      [weak](vmci_datagram* dg) {
-        auto self = weak.lock();
-        return self ? self->receive(dg) : VMCI_SUCCESS;
-      },
-      &control);
+  auto receive = [weak](vmci_datagram* dg) {
+    auto self = weak.lock();
+    return self ? self->receive(dg) : VMCI_SUCCESS;
+  };
+  // Trusted where VMCI allows it (the host), as Linux's transport tries.
+  int status = VMCI_ERROR_NO_ACCESS;
+  if (t->options_.trusted) {
+    status = endpoint.datagram_create_handle(kPacketResource, VMCI_FLAG_ANYCID_DG_HND,
+                                             VMCI_PRIVILEGE_FLAG_TRUSTED, receive, &control);
+  }
+  if (status == VMCI_ERROR_NO_ACCESS) {
+    status = endpoint.datagram_create_handle(kPacketResource, VMCI_FLAG_ANYCID_DG_HND, 0,
+                                             receive, &control);
+  }
   if (status < VMCI_SUCCESS) {
     ec = make_error(errno_of_vmci(status));
     return nullptr;
@@ -351,7 +368,7 @@ std::unique_ptr<Stream> Transport::connect(Address remote, std::error_code& ec, 
   lock.unlock();
   std::unique_ptr<QueuePair> qp;
   vmci_handle handle = VMCI_INVALID_HANDLE;
-  const int alloc = endpoint_.qpair_alloc(&qp, &handle, size, size, remote.cid, flags, 0);
+  const int alloc = alloc_queue_pair(&qp, &handle, size, remote.cid, flags);
   lock.lock();
   if (alloc < VMCI_SUCCESS) return fail(lock, errno_of_vmci(alloc), true);
   if (c->state == ConnectionState::kClosed || c->error != 0) {
@@ -539,8 +556,7 @@ std::unique_ptr<QueuePair> Transport::receive_on_connection(Connection& c, const
       vmci_handle handle = p.handle;
       const uint32_t flags =
           VMCI_QPFLAG_ATTACH_ONLY | (c.remote.cid == c.local.cid ? VMCI_QPFLAG_LOCAL : 0);
-      const int status =
-          endpoint_.qpair_alloc(&qp, &handle, c.qp_size, c.qp_size, c.remote.cid, flags, 0);
+      const int status = alloc_queue_pair(&qp, &handle, c.qp_size, c.remote.cid, flags);
       if (status < VMCI_SUCCESS) {
         t.refuse(p.src_cid, Refusal::kOutOfTurn,
                  "cannot attach to the queue pair " + proto::to_string(p.handle) + " that " +

@@ -356,6 +356,35 @@ TEST_F(Vsock, TheServerPicksTheQueueSizeWithinItsBoundsAndTheClientChecksItsOwn)
   EXPECT_EQ(ec, make_error(EINVAL));
 }
 
+TEST_F(Vsock, ARestrictedGuestReachesOnlyATrustedHost) {
+  int status = 0;
+  std::string error;
+  auto restricted = guest::Driver::connect({.socket_path = hostpeer_->socket_path(),
+                                            .role = proto::Role::kGuest,
+                                            .priv_flags = VMCI_PRIVILEGE_FLAG_RESTRICTED},
+                                           &status, &error);
+  ASSERT_TRUE(restricted) << error;
+  std::error_code ec;
+  auto vsock = Transport::open(*restricted, options_for(&guest_log_), ec);
+  auto listener = host_vsock_->listen(1234, 1, ec);
+  EXPECT_FALSE(vsock->connect({VMCI_HOST_CONTEXT_ID, 1234}, ec));
+  EXPECT_EQ(ec, make_error(EPERM));  // VMCI refuses its REQUEST2
+  listener.reset();
+  host_vsock_.reset();
+  TransportOptions trusted = options_for(&host_log_);
+  trusted.trusted = true;
+  host_vsock_ = Transport::open(*host_, trusted, ec);
+  listener = host_vsock_->listen(1234, 1, ec);
+  auto client = vsock->connect({VMCI_HOST_CONTEXT_ID, 1234}, ec);
+  ASSERT_TRUE(client) << ec.message();
+  auto server = listener->accept(5s, ec);
+  ASSERT_TRUE(server);
+  client->write_all("r", 1, ec);
+  EXPECT_EQ(read_exactly(*server, 1).size(), 1u);
+  server->write_all("t", 1, ec);
+  EXPECT_EQ(read_exactly(*client, 1).size(), 1u);
+}
+
 // Packets fed straight to the transport's receive callback.
 class VsockPackets : public Vsock {
  protected:

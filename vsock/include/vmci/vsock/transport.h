@@ -63,6 +63,11 @@ struct TransportOptions {
   // How long a server's half-open connection may wait for the client's
   // OFFER before it is dropped.
   std::chrono::milliseconds pending_timeout{1000};
+  // Trusted (Linux: a socket made with CAP_NET_ADMIN): the control handle
+  // and queue pairs are made with VMCI_PRIVILEGE_FLAG_TRUSTED where VMCI
+  // allows it (on the host), so RESTRICTED guests may connect. Untrusted,
+  // VMCI refuses a restricted guest's packets (its connect fails, EPERM).
+  bool trusted = false;
   // Where the transport says what it refused (malformed or forged packets,
   // packets out of turn); rate-limited per peer and reason. Empty: stderr.
   std::function<void(const std::string&)> log;
@@ -196,6 +201,10 @@ class Transport : public std::enable_shared_from_this<Transport> {
   // Under the lock: takes `c` out of the tables (closed from now on) and
   // returns its queue pair, to detach once the lock is released.
   std::unique_ptr<QueuePair> drop_locked(Connection& c);
+  // A connection's queue pair (both queues `size`), trusted first if the
+  // transport is.
+  int alloc_queue_pair(std::unique_ptr<QueuePair>* qp, vmci_handle* handle, uint64_t size,
+                       vmci_id peer, uint32_t flags);
   // Under the lock: drops the listener's children that have waited for
   // their OFFER too long.
   void expire_pending_locked(std::vector<std::unique_ptr<QueuePair>>* to_detach);
