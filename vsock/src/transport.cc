@@ -1,6 +1,8 @@
 #include "vmci/vsock/transport.h"
 
 #include <cerrno>
+#include <array>
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -29,6 +31,8 @@ enum class Refusal : uint32_t { kMalformed, kForged, kOutOfTurn, kUnknownType };
 // How often a WROTE or READ is sent again when the send fails (Linux's
 // VMCI_TRANSPORT_MAX_DGRAM_RESENDS).
 constexpr int kNotifyResends = 10;
+// The page by which the read-notify window moves.
+constexpr uint64_t kPage = 4096;
 
 std::optional<Clock::time_point> deadline_of(Timeout timeout) {
   if (!timeout) return std::nullopt;
@@ -63,6 +67,35 @@ struct Connection {
   bool client = false;         // connected from here: its local port is its own
   bool negotiated = false;     // a client got NEGOTIATE2
   Clock::time_point pending_deadline;  // a server's child: OFFER by then
+  // The queue-state protocol's reader side (§3.3): the writer may wait for
+  // room since a read found the queue full; READ is sent once fewer than
+  // `window` bytes are left unread. The window shrinks by a page when a
+  // waiting writer is first seen and grows by a page each time the reader
+  // is about to wait.
+  uint64_t window = 0;
+  uint64_t min_window = 0;
+  bool peer_waiting_write = false;
+  bool peer_waiting_write_detected = false;
+
+  // Under the lock, once the pair is there.
+  void start_window() {
+    window = qp_size;
+    min_window = std::min<uint64_t>(kPage, qp_size);
+  }
+  // Under the lock, after a read that took `got` bytes (0: about to wait):
+  // whether to send READ now.
+  bool read_notify_due(int64_t got) {
+    const int64_t free = qp->consume_free_space();
+    if (got > 0 && free == got) peer_waiting_write = true;  // it was full
+    if (!peer_waiting_write || (peer_shutdown & kReceiveShutdown) != 0) return false;
+    if (!peer_waiting_write_detected) {
+      peer_waiting_write_detected = true;
+      window = std::max(window > kPage ? window - kPage : 0, min_window);
+    }
+    if (free <= static_cast<int64_t>(qp_size - window)) return false;
+    peer_waiting_write = peer_waiting_write_detected = false;
+    return true;
+  }
   std::condition_variable changed_cv;  // any of the above, WROTE, READ
   std::vector<std::function<void()>> waiters;  // Stream::when_ready
 
@@ -124,6 +157,7 @@ struct Transport::Tables {
   std::map<Key, std::weak_ptr<Listener::State>> pending_of;     // a child's listener
   std::set<uint32_t> client_ports;
   uint32_t next_port = 0;
+  std::array<std::atomic<uint64_t>, static_cast<size_t>(PacketType::kMax)> sent{};
 };
 
 // Packets to send once the transport's lock is released.
@@ -137,11 +171,10 @@ class Outbox {
     add(type, to.src_cid, to.dst_port, to.src_port, u, proto);
   }
   // Sends them all; the first failure's VMCI status, or VMCI_SUCCESS.
-  int send(Endpoint& endpoint) {
+  int send(Transport& transport) {
     int first = VMCI_SUCCESS;
     for (const auto& bytes : packets_) {
-      const auto* dg = reinterpret_cast<const vmci_datagram*>(bytes.data());
-      const int result = endpoint.datagram_send(dg);
+      const int result = transport.send_packet(bytes);
       if (result < VMCI_SUCCESS && first == VMCI_SUCCESS) first = result;
     }
     packets_.clear();
@@ -155,11 +188,10 @@ class Outbox {
 namespace {
 
 // Sends a WROTE or READ, again on failure (a full pending queue).
-void notify_peer(Endpoint& endpoint, const Connection& c, PacketType type) {
+void notify_peer(Transport& transport, const Connection& c, PacketType type) {
   const auto bytes = encode(type, c.remote.cid, c.local.port, c.remote.port);
-  const auto* dg = reinterpret_cast<const vmci_datagram*>(bytes.data());
   for (int i = 0; i < kNotifyResends; ++i) {
-    if (endpoint.datagram_send(dg) >= VMCI_SUCCESS) return;
+    if (transport.send_packet(bytes) >= VMCI_SUCCESS) return;
   }
 }
 
@@ -261,6 +293,18 @@ Transport::~Transport() {
 
 vmci_id Transport::local_cid() const { return endpoint_.get_context_id(); }
 
+int Transport::send_packet(const std::vector<uint8_t>& packet) {
+  WirePacket p;
+  std::memcpy(&p, packet.data(), sizeof p);
+  if (p.type < tables_->sent.size()) tables_->sent[p.type].fetch_add(1, std::memory_order_relaxed);
+  return endpoint_.datagram_send(reinterpret_cast<const vmci_datagram*>(packet.data()));
+}
+
+uint64_t Transport::packets_sent(PacketType type) const {
+  const auto i = static_cast<size_t>(type);
+  return i < tables_->sent.size() ? tables_->sent[i].load(std::memory_order_relaxed) : 0;
+}
+
 size_t Transport::connection_count() const {
   std::lock_guard lock(tables_->mutex);
   return tables_->connections.size();
@@ -342,7 +386,7 @@ std::unique_ptr<Stream> Transport::connect(Address remote, std::error_code& ec, 
     if (reset) {
       Outbox out;
       out.add(PacketType::kRst, remote.cid, c->local.port, remote.port);
-      out.send(endpoint_);
+      out.send(*this);
     }
     if (qp) endpoint_.qpair_detach(&qp);
     ec = make_error(error);
@@ -352,7 +396,7 @@ std::unique_ptr<Stream> Transport::connect(Address remote, std::error_code& ec, 
   Outbox out;
   out.add(PacketType::kRequest2, remote.cid, local_port, remote.port, options_.buffer_size,
           kProtoQueueState);
-  const int sent = out.send(endpoint_);
+  const int sent = out.send(*this);
   std::unique_lock lock(t.mutex);
   if (sent < VMCI_SUCCESS) return fail(lock, errno_of_vmci(sent), false);
   // NEGOTIATE2 (or a refusal).
@@ -377,10 +421,11 @@ std::unique_ptr<Stream> Transport::connect(Address remote, std::error_code& ec, 
   }
   c->qp = std::move(qp);
   c->qp_handle = handle;
+  c->start_window();
   t.by_queue_pair[proto::handle_key(handle)] = c;
   lock.unlock();
   out.add(PacketType::kOffer, remote.cid, local_port, remote.port, handle_word(handle));
-  const int offered = out.send(endpoint_);
+  const int offered = out.send(*this);
   lock.lock();
   if (offered < VMCI_SUCCESS) return fail(lock, errno_of_vmci(offered), true);
   // ATTACH (or a reset, or the peer's detach).
@@ -425,7 +470,7 @@ int Transport::receive(const vmci_datagram* dg) {
       out.reply(p, PacketType::kRst);  // nobody listens, or the port is only bound
     }
   }
-  out.send(endpoint_);
+  out.send(*this);
   if (to_detach) endpoint_.qpair_detach(&to_detach);
   return VMCI_SUCCESS;
 }
@@ -572,6 +617,7 @@ std::unique_ptr<QueuePair> Transport::receive_on_connection(Connection& c, const
       if (listener) --listener->pending;
       c.qp = std::move(qp);
       c.qp_handle = handle;
+      c.start_window();
       t.by_queue_pair[proto::handle_key(handle)] = t.connections.at(key_of(c));
       if (!listener || listener->closed) {
         out.reply(p, PacketType::kRst);
@@ -725,10 +771,9 @@ size_t Stream::read_some(void* buf, size_t size, Timeout timeout, std::error_cod
       const int64_t got = peek ? c.qp->peek(buf, want) : c.qp->dequeue(buf, want);
       if (got > 0) {
         // The queue was full: its writer may be waiting for room.
-        const bool was_full = !peek && c.qp->consume_free_space() == got;
-        const bool tell = was_full && (c.peer_shutdown & kReceiveShutdown) == 0;
+        const bool tell = !peek && c.read_notify_due(got);
         lock.unlock();
-        if (tell) notify_peer(t->endpoint_, c, PacketType::kRead);
+        if (tell) notify_peer(*t, c, PacketType::kRead);
         ec.clear();
         return static_cast<size_t>(got);
       }
@@ -736,6 +781,15 @@ size_t Stream::read_some(void* buf, size_t size, Timeout timeout, std::error_cod
     if ((c.peer_shutdown & kSendShutdown) != 0) {  // nothing more will come
       ec.clear();
       return 0;
+    }
+    // About to wait for data: the window grows, which may release a writer
+    // still waiting for room.
+    c.window = std::min(c.window + kPage, c.qp_size);
+    if (c.read_notify_due(0)) {
+      lock.unlock();
+      notify_peer(*t, c, PacketType::kRead);
+      lock.lock();
+      continue;
     }
     if (timeout && timeout->count() == 0) {
       ec = make_error(EAGAIN);
@@ -785,7 +839,7 @@ size_t Stream::write_some(const void* buf, size_t size, Timeout timeout, std::er
         // The queue was empty: its reader may be asleep.
         const bool tell = c.qp->produce_buf_ready() == put;
         lock.unlock();
-        if (tell) notify_peer(t->endpoint_, c, PacketType::kWrote);
+        if (tell) notify_peer(*t, c, PacketType::kWrote);
         ec.clear();
         return static_cast<size_t>(put);
       }
@@ -833,7 +887,7 @@ std::error_code Stream::shutdown(uint32_t mode) {
   }
   Outbox out;
   out.add(PacketType::kShutdown, c.remote.cid, c.local.port, c.remote.port, mode);
-  out.send(t->endpoint_);
+  out.send(*t);
   return {};
 }
 

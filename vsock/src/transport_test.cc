@@ -385,6 +385,29 @@ TEST_F(Vsock, ARestrictedGuestReachesOnlyATrustedHost) {
   EXPECT_EQ(read_exactly(*client, 1).size(), 1u);
 }
 
+TEST_F(Vsock, AReaderWakesAWaitingWriterOnlyOnceAPageIsFree) {
+  auto [client, server] = guest_to_host(1234);
+  std::error_code ec;
+  const auto fill = pattern(client->writable(), 9);
+  ASSERT_EQ(client->write_all(fill.data(), fill.size(), ec), fill.size());
+  std::thread writer([&, c = client.get()] { c->write_all("more", 4, ec); });  // waits for room
+  std::this_thread::sleep_for(50ms);
+  const uint64_t reads_before = host_vsock_->packets_sent(PacketType::kRead);
+  std::vector<uint8_t> got;
+  for (int i = 0; i < 1000; ++i) {  // a byte at a time: no READ for each
+    uint8_t byte;
+    ASSERT_EQ(server->read_some(&byte, 1, 5s, ec), 1u);
+    got.push_back(byte);
+  }
+  EXPECT_EQ(host_vsock_->packets_sent(PacketType::kRead), reads_before);
+  const auto rest = read_exactly(*server, 8192);  // past a page: the writer is told
+  writer.join();
+  EXPECT_GE(host_vsock_->packets_sent(PacketType::kRead), reads_before + 1);
+  got.insert(got.end(), rest.begin(), rest.end());
+  EXPECT_TRUE(std::equal(got.begin(), got.end(), fill.begin()));
+  EXPECT_FALSE(ec) << ec.message();
+}
+
 // Packets fed straight to the transport's receive callback.
 class VsockPackets : public Vsock {
  protected:

@@ -183,8 +183,12 @@ class Transport : public std::enable_shared_from_this<Transport> {
   // that tests can feed packets directly.
   int receive(const vmci_datagram* datagram);
 
-  // What the transport holds (tests, introspection).
+  // What the transport holds, and control packets it sent, by type (tests,
+  // introspection).
   size_t connection_count() const;
+  uint64_t packets_sent(PacketType type) const;
+  // Sends one encoded control packet, counting it: the endpoint's result.
+  int send_packet(const std::vector<uint8_t>& packet);
 
  private:
   friend class Stream;
