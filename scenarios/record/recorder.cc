@@ -6,6 +6,7 @@
 #include <optional>
 #include <set>
 
+#include "runner/ops/op_table.h"
 #include "vmci/host/limits.h"
 #include "vmci/proto/handles.h"
 #include "vmci/proto/names.h"
@@ -21,6 +22,19 @@ vmci_handle handle_of(const json& j) {
   return VMCI_MAKE_HANDLE(j.value("context", VMCI_INVALID_ID), j.value("resource", VMCI_INVALID_ID));
 }
 uint64_t key_of(const json& j) { return proto::handle_key(handle_of(j)); }
+
+// The op a traced call becomes (op_table.h: RecordedFrom::kCall or
+// kDataCall), or null for a call that no op records.
+const OpSpec* recorded_call(const std::string& op) {
+  if (const OpSpec* spec = find_recorded(RecordedFrom::kCall, op)) return spec;
+  return find_recorded(RecordedFrom::kDataCall, op);
+}
+
+// A queue pair's data call: its step waits for the pair's model, and a
+// host endpoint's shows whether its peer was attached.
+bool is_data_call(const std::string& op) {
+  return find_recorded(RecordedFrom::kDataCall, op) != nullptr;
+}
 
 // An expectation for a recorded result: a status by name, else the number.
 ordered expect_of(int64_t result) {
@@ -107,8 +121,8 @@ class Recorder {
   std::string bind(const char* prefix, HandleKind kind, uint64_t key);
   QpInfo* qpair_of(const ActorInfo& a, const json& f);
   QueueModel* queue_of(const QpInfo& qp, bool produce);
-  ordered step(const ActorInfo& a, const char* op) const {
-    return ordered{{"op", op}, {"actor", a.name}};
+  ordered step(const ActorInfo& a, std::string_view op) const {
+    return ordered{{"op", std::string(op)}, {"actor", a.name}};
   }
   void add(ordered s) { steps_.push_back(std::move(s)); }
   void warn(std::string w) { out_->warnings.push_back(std::move(w)); }
@@ -291,8 +305,7 @@ std::optional<Recorder::Side> Recorder::side_of(size_t actor, const json& f) con
 // count of 0 may mean either, and says nothing).
 bool Recorder::saw_peer_attached(const ActorInfo& a, const json& f) const {
   const std::string op = f.value("op", "");
-  if (!a.host || op.rfind("qpair_", 0) != 0 || op == "qpair_alloc" || op == "qpair_detach")
-    return false;
+  if (!a.host || !is_data_call(op)) return false;
   const int64_t result = f.value("result", int64_t{0});
   const bool count = op.find("free_space") != std::string::npos ||
                      op.find("buf_ready") != std::string::npos;
@@ -451,9 +464,7 @@ Readiness Recorder::readiness(const Event& e) {
       return peer_calls_pending(e.actor, f["qpair"].get<std::string>()) ? Readiness::kWait
                                                                          : Readiness::kReady;
     }
-    if (op.rfind("qpair_", 0) == 0 && op != "qpair_alloc" && op != "qpair_detach") {
-      return data_readiness(e, f);
-    }
+    if (is_data_call(op)) return data_readiness(e, f);
     return Readiness::kReady;
   }
   if (kind != "callback") return Readiness::kReady;
@@ -543,21 +554,25 @@ QueueModel* Recorder::queue_of(const QpInfo& qp, bool produce) {
 
 void Recorder::emit(const Event& e) {
   ActorInfo& a = actors_[e.actor];
-  if (!e.line) {
-    add(step(a, "kill"));
+  if (!e.line) {  // hostpeer saw its connection go
+    add(step(a, find_recorded(RecordedFrom::kClose, "kill")->name));
     actor_gone(e.actor);
     return;
   }
   const json& f = e.line->fields;
   const std::string kind = f["kind"];
   if (kind == "close") {
-    add(step(a, f.value("how", "") == "kill" ? "kill" : "disconnect"));
+    const bool killed = f.value("how", "") == "kill";  // else a clean close
+    add(step(a, find_recorded(RecordedFrom::kClose, killed ? "kill" : "disconnect")->name));
     actor_gone(e.actor);
   } else if (kind == "callback") {
     emit_callback(a, f);
   } else if (kind == "call") {
     const std::string op = f["op"];
-    if (op.rfind("qpair_", 0) == 0 && op != "qpair_alloc" && op != "qpair_detach") {
+    const OpSpec* spec = recorded_call(op);
+    if (spec == nullptr) {
+      warn("an unknown call \"" + op + "\" of actor " + a.name + " is left out");
+    } else if (spec->recorded.from == RecordedFrom::kDataCall) {
       emit_data_call(a, f);
     } else {
       emit_call(a, f);
@@ -569,7 +584,7 @@ void Recorder::emit_call(const ActorInfo& a, const json& f) {
   const std::string op = f["op"];
   const int64_t result = f.value("result", int64_t{0});
   const bool ok = result >= 0;
-  ordered s = step(a, op.c_str());
+  ordered s = step(a, recorded_call(op)->name);
   if (op == "get_context_id") {
     if (a.host || guest_names_.count(a.cid)) s["expect"] = result;
   } else if (op == "datagram_create_handle") {
@@ -654,7 +669,9 @@ void Recorder::emit_call(const ActorInfo& a, const json& f) {
     const uint64_t key = key_of(f["handle"]);
     if (ok) ++rings_[key];
   } else if (op != "hold_callbacks" && op != "release_callbacks") {
-    warn("an unknown call \"" + op + "\" of actor " + a.name + " is left out");
+    // In the op table as recorded from calls, but not written here yet.
+    warn("a call \"" + op + "\" of actor " + a.name +
+         " is left out: the recorder cannot write it yet");
     return;
   }
   add(std::move(s));
@@ -668,7 +685,7 @@ void Recorder::emit_data_call(const ActorInfo& a, const json& f) {
     return;
   }
   const int64_t result = f.value("result", int64_t{0});
-  ordered s = step(a, op.c_str());
+  ordered s = step(a, recorded_call(op)->name);
   s["qpair"] = qp->var;
   const bool enqueue = op == "qpair_enqueue";
   if (enqueue || op == "qpair_dequeue" || op == "qpair_peek") {
@@ -725,13 +742,14 @@ void Recorder::emit_data_call(const ActorInfo& a, const json& f) {
 
 void Recorder::emit_callback(const ActorInfo& a, const json& f) {
   const std::string op = f["op"];
+  const OpSpec* spec = find_recorded(RecordedFrom::kCallback, op);
+  if (spec == nullptr) return;  // a callback that no op expects
+  ordered s = step(a, spec->name);
   if (op == "doorbell") {
-    ordered s = step(a, "expect_doorbell");
     s["handle"] = handle_ref(HandleKind::kDoorbell, f["handle"]);
     rings_[key_of(f["handle"])] = 0;
     add(std::move(s));
   } else if (op == "datagram") {
-    ordered s = step(a, "expect_datagram");
     const uint64_t key = key_of(f["handle"]);
     s["handle"] = handle_ref(HandleKind::kDatagram, f["handle"]);
     s["src"] = handle_ref(HandleKind::kDatagram, f["src"]);
@@ -739,7 +757,6 @@ void Recorder::emit_callback(const ActorInfo& a, const json& f) {
     if (auto it = sent_.find({key, f.value("payload", "")}); it != sent_.end()) sent_.erase(it);
     add(std::move(s));
   } else if (op == "event") {
-    ordered s = step(a, "expect_event");
     s["event"] = f.value("event", "");
     const json data = f.value("data", json::object());
     ordered expected = ordered::object();

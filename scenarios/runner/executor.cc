@@ -17,9 +17,8 @@
 #include <thread>
 
 #include "actor.h"
-#include "data.h"
-#include "loader.h"
-#include "stream.h"
+#include "ops/op_context.h"
+#include "ops/op_table.h"
 #include "vmci/host/hostpeer.h"
 #include "vmci/proto/handles.h"
 #include "vmci/proto/names.h"
@@ -29,20 +28,6 @@ namespace {
 
 using json = nlohmann::json;
 using std::chrono::milliseconds;
-
-constexpr int64_t kApiTimeoutMs = 10000;
-constexpr int64_t kWaitTimeoutMs = 2000;
-
-// A failed step: what was expected, what came, and why.
-struct StepError {
-  std::string expected;
-  std::string actual;
-  std::string message;
-};
-
-[[noreturn]] void fail(std::string message, std::string expected = {}, std::string actual = {}) {
-  throw StepError{std::move(expected), std::move(actual), std::move(message)};
-}
 
 double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
@@ -72,29 +57,9 @@ class SocketDir {
   std::string error_;
 };
 
-// A bound variable: a handle, a number (context id, subscription id,
-// result), or a queue pair (its handle, and the actor whose it is).
-struct Value {
-  bool is_handle = false;
-  vmci_handle handle = VMCI_INVALID_HANDLE;
-  int64_t number = 0;
-  std::string qpair_actor;  // set for a queue pair
-};
-
-// What an API call returned, and what its `as` binds if the step succeeds.
-struct ApiResult {
-  int64_t result = VMCI_ERROR_GENERIC;
-  std::optional<Value> bound;
-};
-
-// The API ops this runner plays; the others of the format load but fail
-// their step as not implemented yet.
-bool api_op_implemented(const std::string& op) {
-  return op == "get_context_id" || op.starts_with("datagram_") || op.starts_with("event_") ||
-         op.starts_with("qpair_") || op.starts_with("doorbell_");
-}
-
-class Run {
+// Plays a scenario; for the ops' functions (op_table.h) the OpContext of
+// the steps they play.
+class Run : public OpContext {
  public:
   Run(const Scenario& s, const Progress& progress, const RunOptions& options)
       : s_(s), progress_(progress), options_(options), scale_(effective_time_scale(options)) {}
@@ -102,20 +67,29 @@ class Run {
   // In a process actor's child: one request of the runner (process_actor.h).
   json serve(const json& request);
 
+  // OpContext.
+  Value variable(const std::string& name) override;
+  vmci_id context(const json& v) override;
+  vmci_handle handle(const json& v) override;
+  Clock::time_point step_deadline(const Step& step, int64_t default_ms) const override;
+  Clock::time_point deadline() const override { return deadline_; }
+  milliseconds scaled(int64_t ms) const override {
+    return milliseconds(static_cast<int64_t>(static_cast<double>(ms) * scale_));
+  }
+  const std::atomic<bool>* cancelled() const override { return &cancelled_; }
+
  private:
   bool start_hostpeer(std::string* error);
   bool connect_actor(Actor& actor, Clock::time_point deadline, std::string* error);
   bool run_steps(const std::vector<Step>& steps, const std::string& prefix);
   void started(const StepOutcome& outcome);
   void record(StepOutcome outcome);
+  // Plays a step as its op's declaration says (op_table.h).
   void execute(const Step& step, StepOutcome& out);
-  ApiResult call_api(const Step& step, Actor& actor);
-  ApiResult call_qpair_api(const Step& step, Actor& actor);
-  void stream_op(const Step& step, Actor& actor, StepOutcome& out);
-  // The queue pair a step names: the actor's own, still allocated.
-  QueuePair& qpair(const Step& step, Actor& actor);
-  void wait_op(const Step& step, Actor& actor, StepOutcome& out);
-  void control_op(const Step& step);
+  // An API op on a thread actor: its call on a thread of its own (a hung
+  // call fails the step), its result against `expect`, then `as`.
+  void api_op(const OpSpec& spec, const Step& step, Actor& actor, StepOutcome& out);
+  void control_op(const OpSpec& spec, const Step& step, StepOutcome& out);
   // The crash matrix (RunOptions::kill): kills the actor, checks what the
   // survivors saw, ends them, and checks that nothing of them is left.
   void kill_and_check(const std::string& victim);
@@ -125,26 +99,18 @@ class Run {
   // it does not answer.
   proto::StatsBody holdings();
   // A step of a process actor, played by its child.
-  void remote(const Step& step, Actor& actor, StepOutcome& out);
+  void remote(const OpSpec& spec, const Step& step, Actor& actor, StepOutcome& out);
   // `v` (the value of `key`) with variables and actor names replaced by
   // what they mean here, for a child that knows neither.
   json resolved(const json& v, const std::string& key);
 
   Actor& actor(const Step& step) { return *actors_.at(step.actor); }
-  Clock::time_point step_deadline(const Step& step, int64_t default_ms) const;
-  vmci_id context(const json& v);
-  vmci_handle handle(const json& v);
-  Value variable(const std::string& name);
   void bind(const std::string& name, Value value);
 
   const Scenario& s_;
   const Progress& progress_;
   const RunOptions& options_;
   const double scale_;  // RunOptions::time_scale
-  // `ms` of waiting, times the time scale.
-  milliseconds scaled(int64_t ms) const {
-    return milliseconds(static_cast<int64_t>(static_cast<double>(ms) * scale_));
-  }
   std::optional<SocketDir> dir_;  // made when the runner starts its own hostpeer
   // Where the actors connect: the runner's own hostpeer, or --connect's.
   std::string socket_path() const {
@@ -176,7 +142,7 @@ Clock::time_point Run::step_deadline(const Step& step, int64_t default_ms) const
 Value Run::variable(const std::string& name) {
   std::lock_guard lock(vars_mutex_);
   auto it = vars_.find(name);
-  if (it == vars_.end()) fail("variable " + name + " is not bound");
+  if (it == vars_.end()) fail_step("variable " + name + " is not bound");
   return it->second;
 }
 
@@ -190,7 +156,7 @@ vmci_id Run::context(const json& v) {
   const std::string name = v;
   if (name.starts_with("$")) {
     const Value value = variable(name);
-    if (value.is_handle) fail(name + " is a handle, not a context");
+    if (value.is_handle) fail_step(name + " is a handle, not a context");
     return static_cast<vmci_id>(value.number);
   }
   if (name == "hypervisor") return VMCI_HYPERVISOR_CONTEXT_ID;
@@ -206,332 +172,15 @@ vmci_handle Run::handle(const json& v) {
     if (name.ends_with(".handle")) {
       const std::string qp = name.substr(0, name.size() - std::string(".handle").size());
       const Value value = variable(qp);
-      if (value.qpair_actor.empty()) fail(qp + " is not a queue pair");
+      if (value.qpair_actor.empty()) fail_step(qp + " is not a queue pair");
       return value.handle;
     }
     const Value value = variable(name);
-    if (!value.qpair_actor.empty()) fail(name + " is a queue pair; its handle is " + name + ".handle");
-    if (!value.is_handle) fail(name + " is not a handle");
+    if (!value.qpair_actor.empty()) fail_step(name + " is a queue pair; its handle is " + name + ".handle");
+    if (!value.is_handle) fail_step(name + " is not a handle");
     return value.handle;
   }
   return VMCI_MAKE_HANDLE(context(v["context"]), v["resource"].get<vmci_id>());
-}
-
-uint32_t flags_of(const Step& step, const char* key, const std::string& kind) {
-  uint32_t flags = 0;
-  std::string error;
-  if (step.args.contains(key)) parse_flags(step.args[key], kind, &flags, &error);
-  return flags;
-}
-
-Data data_of(const json& v) {
-  Data data;
-  std::string error;
-  parse_data(v, &data, &error);
-  return data;
-}
-
-bool handle_matches(const vmci_handle& expected, const vmci_handle& actual) {
-  return expected.resource == actual.resource &&
-         (expected.context == actual.context || expected.context == VMCI_INVALID_ID);
-}
-
-void settle(Actor& a);
-
-std::string inbox_listing(Actor& actor) {
-  const auto items = actor.inbox().contents();
-  if (items.empty()) return "the inbox is empty";
-  std::string text = "the inbox holds:";
-  for (const auto& item : items) text += " [" + item.describe() + "]";
-  return text;
-}
-
-ApiResult Run::call_api(const Step& step, Actor& a) {
-  vmci::guest::Driver* driver = a.driver();
-  if (driver == nullptr) return {VMCI_ERROR_UNAVAILABLE, {}};  // disconnected
-  const json& args = step.args;
-  const std::string& op = step.op;
-  if (op == "get_context_id") {
-    const vmci_id cid = driver->get_context_id();
-    return {cid, Value{false, VMCI_INVALID_HANDLE, cid, {}}};
-  }
-  if (op == "datagram_create_handle") {
-    const vmci_id resource = !args.contains("resource") || args["resource"] == "any"
-                                 ? VMCI_INVALID_ID
-                                 : args["resource"].get<vmci_id>();
-    vmci_handle h = VMCI_INVALID_HANDLE;
-    const int status = driver->datagram_create_handle(resource, flags_of(step, "flags", "datagram"),
-                                                      flags_of(step, "priv_flags", "priv_flags"),
-                                                      a.datagram_callback(), &h);
-    return {status, Value{true, h, 0, {}}};
-  }
-  if (op == "datagram_destroy_handle") {
-    return {driver->datagram_destroy_handle(handle(args["handle"])), {}};
-  }
-  if (op == "datagram_send") {
-    const std::vector<uint8_t> payload = data_of(args["payload"]).materialize();
-    std::vector<uint8_t> buf(sizeof(vmci_datagram) + payload.size());
-    vmci_datagram header{handle(args["dst"]), handle(args["src"]), payload.size()};
-    std::memcpy(buf.data(), &header, sizeof header);
-    std::copy(payload.begin(), payload.end(), buf.begin() + sizeof header);
-    return {driver->datagram_send(reinterpret_cast<const vmci_datagram*>(buf.data())), {}};
-  }
-  if (op == "event_subscribe") {
-    vmci_id id = 0;
-    const int status = driver->event_subscribe(
-        *proto::event_from_name(args["event"].get<std::string>()), a.event_callback(), &id);
-    return {status, Value{false, VMCI_INVALID_HANDLE, id, {}}};
-  }
-  if (op == "event_unsubscribe") {
-    const json& sub = args["subscription"];
-    vmci_id id = 0;
-    if (sub.is_string()) {
-      const Value value = variable(sub);
-      if (value.is_handle) fail(sub.get<std::string>() + " is a handle, not a subscription id");
-      id = static_cast<vmci_id>(value.number);
-    } else {
-      id = sub.get<vmci_id>();
-    }
-    return {driver->event_unsubscribe(id), {}};
-  }
-  if (op.starts_with("qpair_")) return call_qpair_api(step, a);
-  if (op == "doorbell_create") {
-    vmci_handle h = VMCI_INVALID_HANDLE;
-    if (args.contains("handle")) h = handle(args["handle"]);
-    auto slot = std::make_shared<Actor::DoorbellSlot>();
-    const int status =
-        driver->doorbell_create(&h, flags_of(step, "flags", "doorbell"),
-                                flags_of(step, "priv_flags", "priv_flags"), a.doorbell_callback(slot));
-    slot->promise.set_value(h);
-    return {status, Value{true, h, 0, {}}};
-  }
-  if (op == "doorbell_destroy") return {driver->doorbell_destroy(handle(args["handle"])), {}};
-  if (op == "doorbell_notify") {
-    return {driver->doorbell_notify(handle(args["handle"]), flags_of(step, "priv_flags", "priv_flags")),
-            {}};
-  }
-  fail("op " + op + " is not implemented by this runner yet");
-}
-
-QueuePair& Run::qpair(const Step& step, Actor& a) {
-  const std::string name = step.args["qpair"];
-  const Value value = variable(name);
-  if (value.qpair_actor.empty()) fail(name + " is not a queue pair");
-  if (value.qpair_actor != a.spec().name) {
-    fail(name + " is " + value.qpair_actor + "'s queue pair, not " + a.spec().name + "'s");
-  }
-  std::unique_ptr<QueuePair>* slot = a.qpair_slot(name);
-  if (slot == nullptr || !*slot) fail(name + " is detached");
-  return **slot;
-}
-
-// The data of a dequeue or peek against `expect_data`, when the step has it.
-void check_read(const Step& step, int64_t n, const std::vector<uint8_t>& buf) {
-  if (!step.args.contains("expect_data") || n < 0) return;
-  const Data expected = data_of(step.args["expect_data"]);
-  if (auto m = compare(expected, std::span(buf.data(), static_cast<size_t>(n)))) {
-    fail("data differs: " + m->message, expected.describe(), std::to_string(n) + " bytes");
-  }
-}
-
-ApiResult Run::call_qpair_api(const Step& step, Actor& a) {
-  const json& args = step.args;
-  const std::string& op = step.op;
-  if (op == "qpair_alloc") {
-    uint64_t produce = 0, consume = 0;
-    std::string error;
-    parse_size(args["produce_size"], &produce, &error);
-    parse_size(args["consume_size"], &consume, &error);
-    vmci_handle h = args.contains("handle") ? handle(args["handle"]) : VMCI_INVALID_HANDLE;
-    const vmci_id peer = args.contains("peer") ? context(args["peer"]) : VMCI_INVALID_ID;
-    std::unique_ptr<QueuePair> qp;
-    const int status =
-        a.driver()->qpair_alloc(&qp, &h, produce, consume, peer, flags_of(step, "flags", "qpair"),
-                                flags_of(step, "priv_flags", "priv_flags"));
-    if (status >= VMCI_SUCCESS && !step.as.empty()) a.set_qpair(step.as, std::move(qp));
-    return {status, Value{false, h, 0, a.spec().name}};
-  }
-  if (op == "qpair_detach") {
-    const std::string name = args["qpair"];
-    qpair(step, a);  // the checks
-    return {a.driver()->qpair_detach(a.qpair_slot(name)), {}};
-  }
-  QueuePair& qp = qpair(step, a);
-  if (op == "qpair_enqueue") {
-    std::vector<uint8_t> bytes = data_of(args["data"]).materialize();
-    const size_t size = bytes.size();
-    bytes.reserve(1);  // a 0-byte call still passes a buffer, as a C caller would
-    return {qp.enqueue(bytes.data(), size), {}};
-  }
-  if (op == "qpair_dequeue" || op == "qpair_peek") {
-    uint64_t size = 0;
-    std::string error;
-    parse_size(args["size"], &size, &error);
-    std::vector<uint8_t> buf(std::max<uint64_t>(size, 1));
-    const int64_t n = op == "qpair_dequeue" ? qp.dequeue(buf.data(), size)
-                                            : qp.peek(buf.data(), size);
-    check_read(step, n, buf);
-    return {n, {}};
-  }
-  if (op == "qpair_produce_free_space") return {qp.produce_free_space(), {}};
-  if (op == "qpair_produce_buf_ready") return {qp.produce_buf_ready(), {}};
-  if (op == "qpair_consume_free_space") return {qp.consume_free_space(), {}};
-  if (op == "qpair_consume_buf_ready") return {qp.consume_buf_ready(), {}};
-  if (op == "qpair_get_produce_indexes" || op == "qpair_get_consume_indexes") {
-    uint64_t tail = 0, head = 0;
-    const int status = op == "qpair_get_produce_indexes" ? qp.get_produce_indexes(&tail, &head)
-                                                         : qp.get_consume_indexes(&tail, &head);
-    if (status >= VMCI_SUCCESS && args.contains("expect_indexes")) {
-      const json& want = args["expect_indexes"];
-      const std::string actual =
-          "tail " + std::to_string(tail) + ", head " + std::to_string(head);
-      if ((want.contains("tail") && want["tail"].get<uint64_t>() != tail) ||
-          (want.contains("head") && want["head"].get<uint64_t>() != head)) {
-        fail("indexes differ", want.dump(), actual);
-      }
-    }
-    return {status, {}};
-  }
-  fail("op " + op + " is not implemented by this runner yet");
-}
-
-void Run::stream_op(const Step& step, Actor& a, StepOutcome& out) {
-  const json& args = step.args;
-  QueuePair& qp = qpair(step, a);
-  StreamLimits limits;
-  std::string error;
-  if (args.contains("chunk")) parse_size(args["chunk"], &limits.chunk, &error);
-  limits.no_progress = scaled(step.timeout_ms.value_or(kApiTimeoutMs));
-  limits.deadline = deadline_;
-  limits.cancelled = &cancelled_;
-  if (args.contains("notify")) {
-    const vmci_handle doorbell = handle(args["notify"]);
-    limits.after_enqueue = [&a, doorbell] {
-      return a.driver() ? a.driver()->doorbell_notify(doorbell, 0) : VMCI_ERROR_UNAVAILABLE;
-    };
-  }
-  if (args.contains("wait_doorbell")) {
-    const vmci_handle doorbell = handle(args["wait_doorbell"]);
-    limits.wait_for_data = [&a, doorbell](Clock::time_point until) {
-      return a.inbox()
-          .take(
-              [&](const InboxItem& i) {
-                return i.kind == InboxItem::Kind::kDoorbell && proto::same_handle(doorbell, i.dst);
-              },
-              until)
-          .has_value();
-    };
-  }
-  StreamResult r;
-  if (step.op == "qpair_write_all") {
-    const Data data = data_of(args["data"]);
-    out.expected = data.describe() + " enqueued";
-    r = write_all(qp, data, limits);
-  } else {
-    uint64_t length = 0;
-    parse_size(args["length"], &length, &error);
-    const Data expected = data_of(args["expect_data"]);
-    out.expected = std::to_string(length) + " bytes of " + expected.describe();
-    r = read_all(qp, length, expected, limits);
-  }
-  out.actual = std::to_string(r.bytes) + " bytes";
-  if (!r.ok) fail(r.message, out.expected, out.actual);
-}
-
-void Run::wait_op(const Step& step, Actor& a, StepOutcome& out) {
-  const json& args = step.args;
-  const std::string& op = step.op;
-  if (op == "hold_callbacks" || op == "release_callbacks") {
-    if (a.driver() == nullptr) fail(step.actor + " is not connected");
-    op == "hold_callbacks" ? a.driver()->hold_callbacks() : a.driver()->release_callbacks();
-    return;
-  }
-  if (op == "expect_nothing") {
-    const int64_t within = args.value("within_ms", int64_t{200});
-    const auto deadline = std::min(Clock::now() + scaled(within), deadline_);
-    if (auto item = a.inbox().peek_any(deadline)) {
-      fail("something arrived", "nothing", item->describe());
-    }
-    out.actual = "nothing";
-    return;
-  }
-  const auto deadline = step_deadline(step, kWaitTimeoutMs);
-  if (op == "expect_datagram") {
-    const vmci_handle to = handle(args["handle"]);
-    std::optional<vmci_handle> from;
-    if (args.contains("src")) from = handle(args["src"]);
-    std::optional<Data> payload;
-    if (args.contains("payload")) payload = data_of(args["payload"]);
-    std::string expected = "a datagram to " + proto::to_string(to);
-    if (from) expected += " from " + proto::to_string(*from);
-    if (payload) expected += " with " + payload->describe();
-    auto item = a.inbox().take(
-        [&](const InboxItem& i) {
-          return i.kind == InboxItem::Kind::kDatagram && handle_matches(to, i.dst) &&
-                 (!from || proto::same_handle(*from, i.src)) &&
-                 (!payload || !compare(*payload, i.payload));
-        },
-        deadline);
-    if (!item) {
-      // Say how the nearest candidate differed, when there is one.
-      std::string why = "no matching datagram arrived in time; " + inbox_listing(a);
-      for (const auto& i : a.inbox().contents()) {
-        if (i.kind == InboxItem::Kind::kDatagram && handle_matches(to, i.dst) && payload) {
-          if (auto m = compare(*payload, i.payload)) why += "; payload: " + m->message;
-          break;
-        }
-      }
-      fail(why, expected, "nothing matching");
-    }
-    out.actual = item->describe();
-    settle(a);
-    return;
-  }
-  if (op == "expect_doorbell") {
-    const vmci_handle doorbell = handle(args["handle"]);
-    auto rung = [&](const InboxItem& i) {
-      return i.kind == InboxItem::Kind::kDoorbell && proto::same_handle(doorbell, i.dst);
-    };
-    auto item = a.inbox().take(rung, deadline);
-    if (!item) {
-      fail("the doorbell was not rung in time; " + inbox_listing(a),
-           "doorbell " + proto::to_string(doorbell) + " rung", "nothing");
-    }
-    int taken = 1;  // and every other queued notification of it
-    while (a.inbox().take(rung, Clock::now())) ++taken;
-    out.actual = item->describe() + (taken > 1 ? " (" + std::to_string(taken) + " times)" : "");
-    settle(a);
-    return;
-  }
-  if (op == "expect_event") {
-    const uint32_t event = *proto::event_from_name(args["event"].get<std::string>());
-    const json data = args.value("data", json::object());
-    std::optional<vmci_id> cid, peer;
-    std::optional<vmci_handle> qp;
-    if (data.contains("context_id")) cid = context(data["context_id"]);
-    if (data.contains("peer_id")) peer = context(data["peer_id"]);
-    if (data.contains("handle")) qp = handle(data["handle"]);
-    std::string expected = "event " + args["event"].get<std::string>();
-    if (cid) expected += " for context " + std::to_string(*cid);
-    auto item = a.inbox().take(
-        [&](const InboxItem& i) {
-          return i.kind == InboxItem::Kind::kEvent && i.event == event &&
-                 (!cid || i.context_id == *cid) && (!peer || i.peer_id == *peer) &&
-                 (!qp || proto::same_handle(*qp, i.qp));
-        },
-        deadline);
-    if (!item) fail("no matching event arrived in time; " + inbox_listing(a), expected, "nothing");
-    out.actual = item->describe();
-    settle(a);
-    return;
-  }
-  fail("op " + op + " is not implemented by this runner yet");
-}
-
-// Once an item is taken, hostpeer has seen its acknowledgement (sent as its
-// callback started): what the next steps observe does not depend on timing.
-void settle(Actor& a) {
-  if (a.driver() != nullptr) a.driver()->sync();
 }
 
 bool Run::connect_actor(Actor& a, Clock::time_point deadline, std::string* error) {
@@ -544,93 +193,94 @@ bool Run::connect_actor(Actor& a, Clock::time_point deadline, std::string* error
   }
 }
 
-void Run::control_op(const Step& step) {
-  const std::string& op = step.op;
-  if (op == "sleep") {
-    const auto until =
-        std::min(Clock::now() + scaled(step.args["ms"].get<int64_t>()), deadline_);
-    std::this_thread::sleep_until(until);
-    return;
-  }
-  if (op == "kill") return actor(step).kill();
-  if (op == "disconnect") return actor(step).disconnect();
-  if (op == "reconnect") {
-    std::string error;
-    if (!connect_actor(actor(step), step_deadline(step, kApiTimeoutMs), &error)) {
-      fail("reconnect failed: " + error);
+void Run::control_op(const OpSpec& spec, const Step& step, StepOutcome& out) {
+  switch (spec.control) {
+    case ControlOp::kSleep: {
+      const auto until = std::min(Clock::now() + scaled(step.args["ms"].get<int64_t>()), deadline_);
+      std::this_thread::sleep_until(until);
+      return;
     }
-    return;
+    case ControlOp::kRepeat:
+      for (int64_t r = 0; r < step.count; ++r) {
+        if (!run_steps(step.steps, out.index + "[" + std::to_string(r + 1) + "]")) {
+          fail_step("repetition " + std::to_string(r + 1) + " failed");
+        }
+      }
+      return;
+    case ControlOp::kParallel: {
+      std::vector<std::future<bool>> branches;
+      for (size_t b = 0; b < step.branches.size(); ++b) {
+        branches.push_back(std::async(std::launch::async, [&, b] {
+          const bool ok = run_steps(step.branches[b], out.index + "/" + std::to_string(b + 1));
+          if (!ok) cancelled_ = true;
+          return ok;
+        }));
+      }
+      bool ok = true;
+      for (auto& b : branches) ok = b.get() && ok;
+      if (!ok) fail_step("a branch failed");
+      return;
+    }
+    case ControlOp::kKill:
+      return actor(step).kill();
+    case ControlOp::kDisconnect:
+      return actor(step).disconnect();
+    case ControlOp::kReconnect: {
+      std::string error;
+      if (!connect_actor(actor(step), step_deadline(step, kApiTimeoutMs), &error)) {
+        fail_step("reconnect failed: " + error);
+      }
+      return;
+    }
+    case ControlOp::kRestartHostpeer: {
+      hostpeer_.reset();
+      std::string error;
+      if (!start_hostpeer(&error)) fail_step("hostpeer did not start again: " + error);
+      return;
+    }
+    case ControlOp::kNone:
+      break;
   }
-  if (op == "restart_hostpeer") {
-    hostpeer_.reset();
-    std::string error;
-    if (!start_hostpeer(&error)) fail("hostpeer did not start again: " + error);
-    return;
-  }
-  fail("op " + op + " is not implemented by this runner yet");
+  fail_step("op " + step.op + " is not implemented by this runner yet");
 }
 
-bool is_actor_op(const std::string& op) {
-  return op == "get_context_id" || op.starts_with("datagram_") || op.starts_with("event_") ||
-         op.starts_with("qpair_") || op.starts_with("doorbell_") || op.starts_with("expect_") ||
-         op.ends_with("_callbacks");
+void Run::api_op(const OpSpec& spec, const Step& step, Actor& a, StepOutcome& out) {
+  // The call runs on its own thread so that a hung call fails the step.
+  auto call = std::async(std::launch::async, [&]() -> ApiResult {
+    if (a.driver() == nullptr) return {VMCI_ERROR_UNAVAILABLE, {}};  // disconnected
+    return spec.call(*this, step, a);
+  });
+  if (call.wait_until(step_deadline(step, kApiTimeoutMs)) != std::future_status::ready) {
+    a.kill();  // unblocks the call
+    call.wait();
+    fail_step("the call did not return in time (hung)");
+  }
+  const ApiResult r = call.get();
+  out.actual = proto::describe_result(r.result);
+  out.expected = step.expect.describe();
+  if (!step.expect.matches(r.result)) fail_step("unexpected result", out.expected, out.actual);
+  // `as` binds only what a successful call made.
+  if (!step.as.empty() && r.result >= VMCI_SUCCESS && r.bound) bind(step.as, *r.bound);
 }
 
 void Run::execute(const Step& step, StepOutcome& out) {
-  if (!step.actor.empty() && actor(step).spec().process && is_actor_op(step.op)) {
-    return remote(step, actor(step), out);
+  const OpSpec* spec = find_op(step.op);
+  if (spec == nullptr) fail_step("op " + step.op + " is not in the op table");  // never loaded
+  if (spec->in_process == InProcess::kChildPlaysIt && actor(step).spec().process) {
+    return remote(*spec, step, actor(step), out);
   }
-  if (step.op == "qpair_write_all" || step.op == "qpair_read_all") {
-    return stream_op(step, actor(step), out);
+  switch (spec->kind) {
+    case OpKind::kApi:
+      if (spec->call == nullptr) break;
+      return api_op(*spec, step, actor(step), out);
+    case OpKind::kWait:
+    case OpKind::kStream:
+      if (spec->play == nullptr) break;
+      return spec->play(*this, step, actor(step), out);
+    case OpKind::kControl:
+      return control_op(*spec, step, out);
   }
-  if (step.op == "get_context_id" || step.op.starts_with("datagram_") ||
-      step.op.starts_with("event_") || step.op.starts_with("qpair_") ||
-      step.op.starts_with("doorbell_")) {
-    if (!api_op_implemented(step.op)) {
-      fail("op " + step.op + " is not implemented by this runner yet");
-    }
-    Actor& a = actor(step);
-    // The call runs on its own thread so that a hung call fails the step.
-    auto call = std::async(std::launch::async, [&] { return call_api(step, a); });
-    if (call.wait_until(step_deadline(step, kApiTimeoutMs)) != std::future_status::ready) {
-      a.kill();  // unblocks the call
-      call.wait();
-      fail("the call did not return in time (hung)");
-    }
-    const ApiResult r = call.get();
-    out.actual = proto::describe_result(r.result);
-    out.expected = step.expect.describe();
-    if (!step.expect.matches(r.result)) fail("unexpected result", out.expected, out.actual);
-    // `as` binds only what a successful call made.
-    if (!step.as.empty() && r.result >= VMCI_SUCCESS && r.bound) bind(step.as, *r.bound);
-    return;
-  }
-  if (step.op == "repeat") {
-    for (int64_t r = 0; r < step.count; ++r) {
-      if (!run_steps(step.steps, out.index + "[" + std::to_string(r + 1) + "]")) {
-        fail("repetition " + std::to_string(r + 1) + " failed");
-      }
-    }
-    return;
-  }
-  if (step.op == "parallel") {
-    std::vector<std::future<bool>> branches;
-    for (size_t b = 0; b < step.branches.size(); ++b) {
-      branches.push_back(std::async(std::launch::async, [&, b] {
-        const bool ok = run_steps(step.branches[b], out.index + "/" + std::to_string(b + 1));
-        if (!ok) cancelled_ = true;
-        return ok;
-      }));
-    }
-    bool ok = true;
-    for (auto& b : branches) ok = b.get() && ok;
-    if (!ok) fail("a branch failed");
-    return;
-  }
-  if (step.op.starts_with("expect_") || step.op.ends_with("_callbacks")) {
-    return wait_op(step, actor(step), out);
-  }
-  control_op(step);
+  fail_step("op " + step.op + " is not implemented by this runner yet");
 }
 
 json to_json(const Value& v) {
@@ -712,16 +362,10 @@ json Run::resolved(const json& v, const std::string& key) {
   return v;
 }
 
-void Run::remote(const Step& step, Actor& a, StepOutcome& out) {
-  const bool api = !step.op.starts_with("expect_") && !step.op.ends_with("_callbacks") &&
-                   step.op != "qpair_write_all" && step.op != "qpair_read_all";
+void Run::remote(const OpSpec& spec, const Step& step, Actor& a, StepOutcome& out) {
+  const bool api = spec.kind == OpKind::kApi;
   if (step.args.contains("qpair")) {  // a pair is used only by the actor that bound it
-    const std::string name = step.args["qpair"];
-    const Value value = variable(name);
-    if (value.qpair_actor.empty()) fail(name + " is not a queue pair");
-    if (value.qpair_actor != a.spec().name) {
-      fail(name + " is " + value.qpair_actor + "'s queue pair, not " + a.spec().name + "'s");
-    }
+    qpair_variable(*this, step.args["qpair"].get<std::string>(), a.spec().name);
   }
   json answer;
   if (a.process() == nullptr) {
@@ -733,16 +377,16 @@ void Run::remote(const Step& step, Actor& a, StepOutcome& out) {
   }
   if (answer.contains("lost")) {
     // As for a thread actor whose connection is cut: the calls fail.
-    if (!api) fail(step.actor + "'s process is gone (" + answer["lost"].get<std::string>() + ")");
+    if (!api) fail_step(step.actor + "'s process is gone (" + answer["lost"].get<std::string>() + ")");
     out.expected = step.expect.describe();
     out.actual = proto::describe_result(VMCI_ERROR_UNAVAILABLE);
-    if (!step.expect.matches(VMCI_ERROR_UNAVAILABLE)) fail("unexpected result", out.expected, out.actual);
+    if (!step.expect.matches(VMCI_ERROR_UNAVAILABLE)) fail_step("unexpected result", out.expected, out.actual);
     return;
   }
   out.expected = answer.value("expected", "");
   out.actual = answer.value("actual", "");
   if (answer.value("status", "") != "passed") {
-    fail(answer.value("message", "failed in the actor's process"), out.expected, out.actual);
+    fail_step(answer.value("message", "failed in the actor's process"), out.expected, out.actual);
   }
   if (!step.as.empty() && answer.contains("bound")) bind(step.as, value_from_json(answer["bound"]));
 }
@@ -821,7 +465,7 @@ std::set<std::string> shm_entries() {
 proto::StatsBody Run::holdings() {
   proto::StatsBody stats{};
   const int status = watcher_ ? watcher_->hostpeer_stats(&stats) : VMCI_ERROR_UNAVAILABLE;
-  if (status < VMCI_SUCCESS) fail("hostpeer does not answer the stats request: " + proto::describe_result(status));
+  if (status < VMCI_SUCCESS) fail_step("hostpeer does not answer the stats request: " + proto::describe_result(status));
   return stats;
 }
 
@@ -897,7 +541,7 @@ void Run::kill_and_check(const std::string& victim) {
     if (name == victim || !a->connected()) continue;
     if (!running) continue;
     if (const int status = a->watch_peer_events(); status < VMCI_SUCCESS) {
-      fail(name + " could not subscribe to the crash matrix's events: " + proto::describe_result(status));
+      fail_step(name + " could not subscribe to the crash matrix's events: " + proto::describe_result(status));
     }
     Expected& e = expected[name];
     for (const auto& qp : a->live_qpairs()) {
@@ -966,7 +610,7 @@ void Run::kill_and_check(const std::string& victim) {
   if (!problems.empty()) {
     std::string text;
     for (const auto& p : problems) text += (text.empty() ? "" : "; ") + p;
-    fail(text);
+    fail_step(text);
   }
 }
 

@@ -13,93 +13,6 @@ namespace {
 
 using json = nlohmann::json;
 
-enum class OpKind { kApi, kWait, kStream, kControl };
-enum class ActorRule { kRequired, kForbidden };
-
-struct OpSpec {
-  const char* name;
-  OpKind kind;
-  ActorRule actor;
-  std::vector<std::string> required;
-  std::vector<std::string> optional;
-};
-
-const std::vector<OpSpec>& op_specs() {
-  static const std::vector<OpSpec> specs = {
-      {"get_context_id", OpKind::kApi, ActorRule::kRequired, {}, {}},
-      {"datagram_create_handle",
-       OpKind::kApi,
-       ActorRule::kRequired,
-       {},
-       {"resource", "flags", "priv_flags"}},
-      {"datagram_destroy_handle", OpKind::kApi, ActorRule::kRequired, {"handle"}, {}},
-      {"datagram_send", OpKind::kApi, ActorRule::kRequired, {"src", "dst", "payload"}, {}},
-      {"doorbell_create",
-       OpKind::kApi,
-       ActorRule::kRequired,
-       {},
-       {"handle", "flags", "priv_flags"}},
-      {"doorbell_destroy", OpKind::kApi, ActorRule::kRequired, {"handle"}, {}},
-      {"doorbell_notify", OpKind::kApi, ActorRule::kRequired, {"handle"}, {"priv_flags"}},
-      {"event_subscribe", OpKind::kApi, ActorRule::kRequired, {"event"}, {}},
-      {"event_unsubscribe", OpKind::kApi, ActorRule::kRequired, {"subscription"}, {}},
-      {"qpair_alloc",
-       OpKind::kApi,
-       ActorRule::kRequired,
-       {"produce_size", "consume_size"},
-       {"handle", "peer", "flags", "priv_flags"}},
-      {"qpair_detach", OpKind::kApi, ActorRule::kRequired, {"qpair"}, {}},
-      {"qpair_enqueue", OpKind::kApi, ActorRule::kRequired, {"qpair", "data"}, {}},
-      {"qpair_dequeue", OpKind::kApi, ActorRule::kRequired, {"qpair", "size"}, {"expect_data"}},
-      {"qpair_peek", OpKind::kApi, ActorRule::kRequired, {"qpair", "size"}, {"expect_data"}},
-      {"qpair_produce_free_space", OpKind::kApi, ActorRule::kRequired, {"qpair"}, {}},
-      {"qpair_produce_buf_ready", OpKind::kApi, ActorRule::kRequired, {"qpair"}, {}},
-      {"qpair_consume_free_space", OpKind::kApi, ActorRule::kRequired, {"qpair"}, {}},
-      {"qpair_consume_buf_ready", OpKind::kApi, ActorRule::kRequired, {"qpair"}, {}},
-      {"qpair_get_produce_indexes",
-       OpKind::kApi,
-       ActorRule::kRequired,
-       {"qpair"},
-       {"expect_indexes"}},
-      {"qpair_get_consume_indexes",
-       OpKind::kApi,
-       ActorRule::kRequired,
-       {"qpair"},
-       {"expect_indexes"}},
-      {"expect_datagram", OpKind::kWait, ActorRule::kRequired, {"handle"}, {"src", "payload"}},
-      {"expect_doorbell", OpKind::kWait, ActorRule::kRequired, {"handle"}, {}},
-      {"expect_event", OpKind::kWait, ActorRule::kRequired, {"event"}, {"data"}},
-      {"expect_nothing", OpKind::kWait, ActorRule::kRequired, {}, {"within_ms"}},
-      {"hold_callbacks", OpKind::kWait, ActorRule::kRequired, {}, {}},
-      {"release_callbacks", OpKind::kWait, ActorRule::kRequired, {}, {}},
-      {"qpair_write_all",
-       OpKind::kStream,
-       ActorRule::kRequired,
-       {"qpair", "data"},
-       {"chunk", "notify"}},
-      {"qpair_read_all",
-       OpKind::kStream,
-       ActorRule::kRequired,
-       {"qpair", "length", "expect_data"},
-       {"chunk", "wait_doorbell"}},
-      {"sleep", OpKind::kControl, ActorRule::kForbidden, {"ms"}, {}},
-      {"parallel", OpKind::kControl, ActorRule::kForbidden, {"branches"}, {}},
-      {"repeat", OpKind::kControl, ActorRule::kForbidden, {"count", "steps"}, {}},
-      {"kill", OpKind::kControl, ActorRule::kRequired, {}, {}},
-      {"disconnect", OpKind::kControl, ActorRule::kRequired, {}, {}},
-      {"reconnect", OpKind::kControl, ActorRule::kRequired, {}, {}},
-      {"restart_hostpeer", OpKind::kControl, ActorRule::kForbidden, {}, {}},
-  };
-  return specs;
-}
-
-const OpSpec* find_op(const std::string& name) {
-  for (const auto& spec : op_specs()) {
-    if (name == spec.name) return &spec;
-  }
-  return nullptr;
-}
-
 // The events the format names.
 const std::set<std::string> kEventNames = {"CTX_ID_UPDATE",  "CTX_REMOVED",    "QP_RESUMED",
                                            "QP_PEER_ATTACH", "QP_PEER_DETACH", "MEM_ACCESS_ON",
@@ -132,8 +45,7 @@ class Checker {
   void actors(const json& list, const std::string& path);
   std::vector<Step> steps(const json& list, const std::string& path, bool in_repeat);
   Step step(const json& obj, const std::string& path, bool in_repeat);
-  void argument(const std::string& op, const std::string& key, const json& value,
-                const std::string& path);
+  void argument(ValueKind kind, const json& value, const std::string& path);
   void context(const json& v, const std::string& path);
   void handle(const json& v, const std::string& path);
   void variable_use(const json& v, const std::string& path);
@@ -234,7 +146,7 @@ void Checker::actors(const json& list, const std::string& path) {
     if (a.contains("priv_flags")) {
       if (actor.host) fail(p + ".priv_flags", "only guests have context privileges");
       std::string error;
-      if (!parse_flags(a["priv_flags"], "priv_flags", &actor.priv_flags, &error)) {
+      if (!parse_flags(a["priv_flags"], ValueKind::kPrivFlags, &actor.priv_flags, &error)) {
         fail(p + ".priv_flags", error);
       }
       if (actor.priv_flags & ~VMCI_PRIVILEGE_FLAG_RESTRICTED) {
@@ -271,8 +183,7 @@ Step Checker::step(const json& obj, const std::string& path, bool in_repeat) {
   if (spec == nullptr) fail(path + ".op", "unknown op '" + st.op + "'");
 
   std::set<std::string> allowed = {"op", "note"};
-  for (const auto& k : spec->required) allowed.insert(k);
-  for (const auto& k : spec->optional) allowed.insert(k);
+  for (const KeySpec& k : spec->keys) allowed.insert(std::string(k.name));
   if (spec->actor == ActorRule::kRequired) allowed.insert("actor");
   if (spec->kind == OpKind::kApi) allowed.insert({"expect", "as", "timeout_ms"});
   if (spec->kind == OpKind::kWait || spec->kind == OpKind::kStream) allowed.insert("timeout_ms");
@@ -280,8 +191,11 @@ Step Checker::step(const json& obj, const std::string& path, bool in_repeat) {
     fail(path + ".actor", "op '" + st.op + "' takes no actor");
   }
   object_keys(obj, path, allowed);
-  for (const auto& k : spec->required) {
-    if (!obj.contains(k)) fail(path, "op '" + st.op + "' needs '" + k + "'");
+  for (const KeySpec& k : spec->keys) {
+    const std::string name(k.name);
+    if (k.need == KeyNeed::kRequired && !obj.contains(name)) {
+      fail(path, "op '" + st.op + "' needs '" + name + "'");
+    }
   }
   if (spec->actor == ActorRule::kRequired) {
     if (!obj.contains("actor") || !obj["actor"].is_string()) {
@@ -334,23 +248,25 @@ Step Checker::step(const json& obj, const std::string& path, bool in_repeat) {
         key == "as" || key.starts_with("x-")) {
       continue;
     }
-    if (key == "steps") {
-      st.steps = steps(value, path + ".steps", true);
-    } else if (key == "branches") {
+    const KeySpec* declared = spec->key(key);
+    if (declared == nullptr) fail(path + "." + key, "unknown key '" + key + "'");
+    if (declared->kind == ValueKind::kSteps) {
+      st.steps = steps(value, path + "." + key, true);
+    } else if (declared->kind == ValueKind::kBranches) {
       if (!value.is_array() || value.empty())
-        fail(path + ".branches", "must be an array of step arrays");
+        fail(path + "." + key, "must be an array of step arrays");
       for (size_t b = 0; b < value.size(); ++b) {
         st.branches.push_back(
-            steps(value[b], path + ".branches[" + std::to_string(b) + "]", in_repeat));
+            steps(value[b], path + "." + key + "[" + std::to_string(b) + "]", in_repeat));
       }
-    } else if (key == "count") {
-      integer(value, path + ".count", 0, 1000000000);
+    } else if (declared->kind == ValueKind::kCount) {
+      integer(value, path + "." + key, 0, 1000000000);
       st.count = value;
     } else {
-      argument(st.op, key, value, path + "." + key);
+      argument(declared->kind, value, path + "." + key);
     }
   }
-  if (st.op == "restart_hostpeer") s_.restarts_hostpeer = true;
+  if (spec->control == ControlOp::kRestartHostpeer) s_.restarts_hostpeer = true;
   return st;
 }
 
@@ -383,60 +299,69 @@ void Checker::handle(const json& v, const std::string& path) {
   integer(v["resource"], path + ".resource", 0, 0xFFFFFFFF);
 }
 
-void Checker::argument(const std::string& op, const std::string& key, const json& value,
-                       const std::string& path) {
+// A key's value, checked against the kind its op declares (op_table.h).
+// kSteps, kBranches and kCount are step()'s: they make the step.
+void Checker::argument(ValueKind kind, const json& value, const std::string& path) {
   std::string error;
-  if (key == "handle" || key == "src" || key == "dst" || key == "notify" ||
-      key == "wait_doorbell") {
-    handle(value, path);
-  } else if (key == "resource") {
-    if (value == "any") return;
-    integer(value, path, 0, 0xFFFFFFFF);
-  } else if (key == "flags" || key == "priv_flags") {
-    const std::string kind = key == "priv_flags"       ? "priv_flags"
-                             : op == "qpair_alloc"     ? "qpair"
-                             : op == "doorbell_create" ? "doorbell"
-                                                       : "datagram";
-    uint32_t flags;
-    if (!parse_flags(value, kind, &flags, &error)) fail(path, error);
-  } else if (key == "payload" || key == "data" || key == "expect_data") {
-    if (op == "expect_event") {
+  switch (kind) {
+    case ValueKind::kHandle:
+      return handle(value, path);
+    case ValueKind::kResource:
+      if (value == "any") return;
+      return integer(value, path, 0, 0xFFFFFFFF);
+    case ValueKind::kDatagramFlags:
+    case ValueKind::kDoorbellFlags:
+    case ValueKind::kQueuePairFlags:
+    case ValueKind::kPrivFlags: {
+      uint32_t flags;
+      if (!parse_flags(value, kind, &flags, &error)) fail(path, error);
+      return;
+    }
+    case ValueKind::kData: {
+      Data data;
+      if (!parse_data(value, &data, &error)) fail(path, error);
+      return;
+    }
+    case ValueKind::kEventMatch:
       object_keys(value, path, {"context_id", "handle", "peer_id"});
       if (value.contains("context_id")) context(value["context_id"], path + ".context_id");
       if (value.contains("peer_id")) context(value["peer_id"], path + ".peer_id");
       if (value.contains("handle")) handle(value["handle"], path + ".handle");
       return;
+    case ValueKind::kEvent:
+      if (!value.is_string() || !kEventNames.count(value.get<std::string>())) {
+        fail(path,
+             "unknown event; one of CTX_ID_UPDATE, CTX_REMOVED, QP_RESUMED, "
+             "QP_PEER_ATTACH, QP_PEER_DETACH, MEM_ACCESS_ON, MEM_ACCESS_OFF");
+      }
+      return;
+    case ValueKind::kSubscription:
+      if (is_variable(value)) return variable_use(value, path);
+      return integer(value, path, 0, 0xFFFFFFFF);
+    case ValueKind::kQueuePair:
+      if (!is_variable(value)) fail(path, "a queue pair is a variable bound by qpair_alloc");
+      return variable_use(value, path);
+    case ValueKind::kSize:
+    case ValueKind::kChunk: {
+      uint64_t n;
+      if (!parse_size(value, &n, &error)) fail(path, error);
+      if (kind == ValueKind::kChunk && n == 0) fail(path, "a chunk must be at least one byte");
+      return;
     }
-    Data data;
-    if (!parse_data(value, &data, &error)) fail(path, error);
-  } else if (key == "event") {
-    if (!value.is_string() || !kEventNames.count(value.get<std::string>())) {
-      fail(path,
-           "unknown event; one of CTX_ID_UPDATE, CTX_REMOVED, QP_RESUMED, "
-           "QP_PEER_ATTACH, QP_PEER_DETACH, MEM_ACCESS_ON, MEM_ACCESS_OFF");
-    }
-  } else if (key == "subscription") {
-    if (is_variable(value)) return variable_use(value, path);
-    integer(value, path, 0, 0xFFFFFFFF);
-  } else if (key == "qpair") {
-    if (!is_variable(value)) fail(path, "a queue pair is a variable bound by qpair_alloc");
-    variable_use(value, path);
-  } else if (key == "size" || key == "length" || key == "chunk" || key == "produce_size" ||
-             key == "consume_size") {
-    uint64_t n;
-    if (!parse_size(value, &n, &error)) fail(path, error);
-    if (key == "chunk" && n == 0) fail(path, "a chunk must be at least one byte");
-  } else if (key == "peer") {
-    context(value, path);
-  } else if (key == "expect_indexes") {
-    object_keys(value, path, {"tail", "head"});
-    for (const char* k : {"tail", "head"}) {
-      if (value.contains(k)) integer(value[k], path + "." + k, 0, INT64_MAX);
-    }
-  } else if (key == "ms" || key == "within_ms") {
-    integer(value, path, 0, INT64_MAX);
-  } else {
-    fail(path, "unknown key '" + key + "'");
+    case ValueKind::kContext:
+      return context(value, path);
+    case ValueKind::kIndexes:
+      object_keys(value, path, {"tail", "head"});
+      for (const char* k : {"tail", "head"}) {
+        if (value.contains(k)) integer(value[k], path + "." + k, 0, INT64_MAX);
+      }
+      return;
+    case ValueKind::kMilliseconds:
+      return integer(value, path, 0, INT64_MAX);
+    case ValueKind::kCount:
+    case ValueKind::kSteps:
+    case ValueKind::kBranches:
+      return;
   }
 }
 
@@ -497,11 +422,11 @@ bool parse_size(const json& value, uint64_t* out, std::string* error) {
   return false;
 }
 
-bool parse_flags(const json& value, const std::string& kind, uint32_t* out, std::string* error) {
-  const auto table = kind == "priv_flags" ? proto::privilege_flags()
-                     : kind == "qpair"    ? proto::queue_pair_flags()
-                     : kind == "doorbell" ? proto::doorbell_flags()
-                                          : proto::datagram_flags();
+bool parse_flags(const json& value, ValueKind kind, uint32_t* out, std::string* error) {
+  const auto table = kind == ValueKind::kPrivFlags        ? proto::privilege_flags()
+                     : kind == ValueKind::kQueuePairFlags ? proto::queue_pair_flags()
+                     : kind == ValueKind::kDoorbellFlags  ? proto::doorbell_flags()
+                                                          : proto::datagram_flags();
   if (!value.is_array()) {
     *error = "flags are an array of names, e.g. [\"" + std::string(table[0].name) + "\"]";
     return false;

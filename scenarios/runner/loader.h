@@ -1,7 +1,8 @@
 // loader.h: reads a scenario file and checks it against the format
 // (../shared/spec/scenario-format.md): unknown keys, names, ops and their
-// arguments, values, data, expectations, variables. A file that breaks the
-// format is refused with its JSON path and the problem.
+// arguments (as the op table declares them, ops/op_table.h), values, data,
+// expectations, variables. A file that breaks the format is refused with
+// its JSON path and the problem.
 //
 //   LoadError error;
 //   std::optional<Scenario> s = load_scenario("scenarios/demo/hello.json", &error);
@@ -13,6 +14,7 @@
 
 #include "data.h"
 #include "model.h"
+#include "ops/op_table.h"
 
 namespace vmci::scenario {
 
@@ -31,7 +33,8 @@ std::optional<Scenario> parse_scenario(const std::string& file, const std::strin
 // with *error set only for values the loader would have refused.
 bool parse_data(const nlohmann::json& value, Data* out, std::string* error);
 bool parse_size(const nlohmann::json& value, uint64_t* out, std::string* error);
-bool parse_flags(const nlohmann::json& value, const std::string& kind, uint32_t* out,
-                 std::string* error);
+// `kind`: one of the flag kinds (kDatagramFlags, kDoorbellFlags,
+// kQueuePairFlags, kPrivFlags).
+bool parse_flags(const nlohmann::json& value, ValueKind kind, uint32_t* out, std::string* error);
 
 }  // namespace vmci::scenario

@@ -5,6 +5,7 @@
 //                     [--report FILE] [--junit FILE]
 //   vmci-scenario list FILE|DIR...
 //   vmci-scenario record TRACE... -o FILE [--name NAME]
+//   vmci-scenario ops                 the ops a step may use, one line each
 //
 // Exit status: 0 all passed or skipped, 1 a scenario failed, 2 a file is not
 // a valid scenario (nothing is run), 3 the runner itself could not work.
@@ -21,6 +22,7 @@
 #include "record/trace_reader.h"
 #include "runner/executor.h"
 #include "runner/loader.h"
+#include "runner/ops/op_table.h"
 #include "runner/report.h"
 
 namespace fs = std::filesystem;
@@ -200,6 +202,9 @@ int main(int argc, char** argv) {
   rec->add_option("traces", traces, "trace files (JSON Lines)")->required();
   rec->add_option("-o,--output", record_output, "the scenario file to write")->required();
   rec->add_option("--name", record_name, "the scenario's name (default: from the file name)");
+  auto* ops = app.add_subcommand(
+      "ops", "list the ops a scenario step may use: name, keys (optional ones in brackets), "
+             "what it does");
   // A process actor's child, started by the runner itself (process_actor.h).
   std::string actor_spec;
   auto* serve = app.add_subcommand("serve-actor", "");  // hidden: no description
@@ -212,6 +217,11 @@ int main(int argc, char** argv) {
   }
 
   if (rec->parsed()) return record(traces, record_output, record_name);
+
+  if (ops->parsed()) {
+    for (const std::string& line : op_list()) std::printf("%s\n", line.c_str());
+    return 0;
+  }
 
   if (serve->parsed()) {
     const auto spec = nlohmann::json::parse(actor_spec, nullptr, false);
