@@ -357,7 +357,8 @@ json Run::resolved(const json& v, const std::string& key) {
     if (value.is_handle) return json{{"context", value.handle.context}, {"resource", value.handle.resource}};
     return value.number;
   }
-  const bool names_a_context = key == "peer" || key == "context" || key == "context_id";
+  const bool names_a_context =
+      key == "peer" || key == "context" || key == "context_id" || key == "peer_id";
   if (names_a_context && actors_.count(text)) return actors_.at(text)->context_id();
   return v;
 }
