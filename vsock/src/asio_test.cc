@@ -13,6 +13,7 @@
 
 #include "vmci/guest/driver.h"
 #include "vmci/host/hostpeer.h"
+#include "test_world.h"
 
 namespace vmci::vsock {
 namespace {
@@ -44,37 +45,18 @@ class EchoSession : public std::enable_shared_from_this<EchoSession> {
 class VsockAsio : public ::testing::Test {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/vsock-asio-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-    host::Options options;
-    options.socket_path = dir_ + "/hostpeer.sock";
-    std::string error;
-    hostpeer_ = host::HostPeer::start(options, &error);
-    ASSERT_TRUE(hostpeer_) << error;
-    host_ = hostpeer_->connect_host();
-    int status = 0;
-    guest_ = guest::Driver::connect(
-        {.socket_path = hostpeer_->socket_path(), .role = proto::Role::kGuest}, &status, &error);
-    ASSERT_TRUE(guest_) << error;
     std::error_code ec;
-    host_vsock_ = Transport::open(*host_, {}, ec);
+    host_vsock_ = Transport::open(world_.host(), {}, ec);
     guest_vsock_ = Transport::open(*guest_, {}, ec);
     ASSERT_TRUE(host_vsock_ && guest_vsock_);
   }
   void TearDown() override {
     guest_vsock_.reset();
     host_vsock_.reset();
-    guest_.reset();
-    host_.reset();
-    hostpeer_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
-  std::string dir_;
-  std::unique_ptr<host::HostPeer> hostpeer_;
-  std::unique_ptr<Endpoint> host_;
-  std::unique_ptr<guest::Driver> guest_;
+  TestWorld world_;
+  std::unique_ptr<guest::Driver> guest_ = world_.connect_guest();
   std::shared_ptr<Transport> host_vsock_, guest_vsock_;
 };
 

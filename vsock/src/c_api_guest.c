@@ -10,10 +10,37 @@
 
 #include "c_api_guest.h"
 
+/* vSockets on the guest connection to `socket_path`; NULL (errno set) if not. */
+static struct vmci_vsock *open_vsock(const char *socket_path)
+{
+	struct vmci_endpoint *ep;
+	struct vmci_vsock *vs;
+
+	if (vmci_hostpeer_connect(socket_path) != VMCI_SUCCESS) {
+		errno = ENOTCONN;
+		return NULL;
+	}
+	ep = vmci_hostpeer_endpoint();
+	vs = vmci_vsock_open(ep);
+	vmci_endpoint_release(ep);
+	return vs;
+}
+
+/* The host's address at `port`. */
+static struct sockaddr_vm host_at(unsigned int port)
+{
+	struct sockaddr_vm host;
+
+	memset(&host, 0, sizeof host);
+	host.svm_family = AF_VSOCK;
+	host.svm_cid = VMADDR_CID_HOST;
+	host.svm_port = port;
+	return host;
+}
+
 int c_guest_echo(const char *socket_path, unsigned int port)
 {
 	struct sockaddr_vm host;
-	struct vmci_endpoint *ep;
 	struct vmci_vsock *vs;
 	struct vmci_vsock_stream *s;
 	char buf[64];
@@ -21,17 +48,10 @@ int c_guest_echo(const char *socket_path, unsigned int port)
 	size_t got = 0;
 	int error = 0;
 
-	if (vmci_hostpeer_connect(socket_path) != VMCI_SUCCESS)
-		return ENOTCONN;
-	ep = vmci_hostpeer_endpoint();
-	vs = vmci_vsock_open(ep);
-	vmci_endpoint_release(ep);
+	vs = open_vsock(socket_path);
 	if (vs == NULL)
 		return errno;
-	memset(&host, 0, sizeof host);
-	host.svm_family = AF_VSOCK;
-	host.svm_cid = VMADDR_CID_HOST;
-	host.svm_port = port;
+	host = host_at(port);
 	s = vmci_vsock_connect(vs, &host, -1);
 	if (s == NULL) {
 		error = errno;
@@ -58,22 +78,14 @@ int c_guest_echo(const char *socket_path, unsigned int port)
 int c_guest_connect_error(const char *socket_path, unsigned int port)
 {
 	struct sockaddr_vm host;
-	struct vmci_endpoint *ep;
 	struct vmci_vsock *vs;
 	struct vmci_vsock_stream *s;
 	int error = 0;
 
-	if (vmci_hostpeer_connect(socket_path) != VMCI_SUCCESS)
-		return ENOTCONN;
-	ep = vmci_hostpeer_endpoint();
-	vs = vmci_vsock_open(ep);
-	vmci_endpoint_release(ep);
+	vs = open_vsock(socket_path);
 	if (vs == NULL)
 		return errno;
-	memset(&host, 0, sizeof host);
-	host.svm_family = AF_VSOCK;
-	host.svm_cid = VMADDR_CID_HOST;
-	host.svm_port = port;
+	host = host_at(port);
 	s = vmci_vsock_connect(vs, &host, -1);
 	if (s == NULL)
 		error = errno;
@@ -86,18 +98,13 @@ int c_guest_connect_error(const char *socket_path, unsigned int port)
 int c_guest_datagram(const char *socket_path, unsigned int host_port)
 {
 	struct sockaddr_vm local, host, from;
-	struct vmci_endpoint *ep;
 	struct vmci_vsock *vs;
 	struct vmci_vsock_dgram *d;
 	char buf[16];
 	ssize_t n;
 	int error = 0;
 
-	if (vmci_hostpeer_connect(socket_path) != VMCI_SUCCESS)
-		return ENOTCONN;
-	ep = vmci_hostpeer_endpoint();
-	vs = vmci_vsock_open(ep);
-	vmci_endpoint_release(ep);
+	vs = open_vsock(socket_path);
 	if (vs == NULL)
 		return errno;
 	memset(&local, 0, sizeof local);
@@ -110,9 +117,7 @@ int c_guest_datagram(const char *socket_path, unsigned int host_port)
 		vmci_vsock_close(vs);
 		return error;
 	}
-	host = local;
-	host.svm_cid = VMADDR_CID_HOST;
-	host.svm_port = host_port;
+	host = host_at(host_port);
 	if (vmci_vsock_sendto(d, "ping", 4, &host) != 4)
 		error = errno;
 	n = error ? -1 : vmci_vsock_recvfrom(d, buf, sizeof buf, &from, 5000);

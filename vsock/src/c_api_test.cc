@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "c_api_guest.h"
+#include "test_world.h"
 #include "vmci/host/hostpeer.h"
 #include "vmci/vmci_hostpeer.h"
 #include "vmci/vsock/datagram_socket.h"
@@ -21,15 +22,6 @@ using namespace std::chrono_literals;
 class VsockCApi : public ::testing::Test {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/vsock-c-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-    host::Options options;
-    options.socket_path = dir_ + "/hostpeer.sock";
-    std::string error;
-    hostpeer_ = host::HostPeer::start(options, &error);
-    ASSERT_TRUE(hostpeer_) << error;
-    host_ = hostpeer_->connect_host();
     std::error_code ec;
     vsock_ = Transport::open(*host_, {}, ec);
     ASSERT_TRUE(vsock_) << ec.message();
@@ -37,15 +29,11 @@ class VsockCApi : public ::testing::Test {
   void TearDown() override {
     vmci_hostpeer_disconnect();
     vsock_.reset();
-    host_.reset();
-    hostpeer_.reset();
-    std::filesystem::remove_all(dir_);
   }
-  const char* socket() const { return hostpeer_->socket_path().c_str(); }
+  const char* socket() const { return world_.socket_path().c_str(); }
 
-  std::string dir_;
-  std::unique_ptr<host::HostPeer> hostpeer_;
-  std::unique_ptr<Endpoint> host_;
+  TestWorld world_;
+  Endpoint* host_ = &world_.host();
   std::shared_ptr<Transport> vsock_;
 };
 

@@ -10,6 +10,7 @@
 #include "vmci/guest/driver.h"
 #include "vmci/host/hostpeer.h"
 #include "vmci/vsock/errors.h"
+#include "test_world.h"
 
 namespace vmci::vsock {
 namespace {
@@ -18,40 +19,13 @@ using namespace std::chrono_literals;
 
 class VsockDatagrams : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/vsock-dgram-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-    host::Options options;
-    options.socket_path = dir_ + "/hostpeer.sock";
-    std::string error;
-    hostpeer_ = host::HostPeer::start(options, &error);
-    ASSERT_TRUE(hostpeer_) << error;
-    host_ = hostpeer_->connect_host();
-    guest_ = connect_guest(0);
-    ASSERT_TRUE(guest_);
-  }
-  void TearDown() override {
-    guest_.reset();
-    host_.reset();
-    hostpeer_.reset();
-    std::filesystem::remove_all(dir_);
-  }
   std::unique_ptr<guest::Driver> connect_guest(uint32_t priv_flags) {
-    int status = 0;
-    std::string error;
-    auto driver = guest::Driver::connect({.socket_path = hostpeer_->socket_path(),
-                                          .role = proto::Role::kGuest,
-                                          .priv_flags = priv_flags},
-                                         &status, &error);
-    EXPECT_TRUE(driver) << error;
-    return driver;
+    return world_.connect_guest(priv_flags);
   }
 
-  std::string dir_;
-  std::unique_ptr<host::HostPeer> hostpeer_;
-  std::unique_ptr<Endpoint> host_;
-  std::unique_ptr<guest::Driver> guest_;
+  TestWorld world_;
+  Endpoint* host_ = &world_.host();
+  std::unique_ptr<guest::Driver> guest_ = world_.connect_guest();
 };
 
 TEST_F(VsockDatagrams, ADatagramAndItsAnswerCarryTheirPortsAsResourceIds) {

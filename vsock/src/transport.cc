@@ -108,6 +108,23 @@ struct Connection {
   }
 };
 
+namespace {
+
+// Sleeps on `c` until it changes or `deadline` passes (none: until it
+// changes); false once the deadline has passed.
+bool wait_for_change(Connection& c, std::unique_lock<std::mutex>& lock,
+                     std::optional<Clock::time_point> deadline) {
+  if (!deadline) {
+    c.changed_cv.wait(lock);
+    return true;
+  }
+  if (Clock::now() >= *deadline) return false;
+  c.changed_cv.wait_until(lock, *deadline);
+  return true;  // the caller looks again; the next wait sees the deadline
+}
+
+}  // namespace
+
 struct Listener::State {
   std::weak_ptr<Transport> transport;
   uint32_t port = 0;
@@ -310,26 +327,28 @@ size_t Transport::connection_count() const {
   return tables_->connections.size();
 }
 
+uint32_t Transport::take_port_locked(uint32_t port, std::error_code& ec) {
+  Tables& t = *tables_;
+  auto taken = [&](uint32_t p) { return t.listeners.count(p) || t.client_ports.count(p); };
+  ec.clear();
+  if (port != kPortAny) {
+    if (taken(port)) ec = make_error(EADDRINUSE);
+    return port;
+  }
+  for (uint32_t tries = 0; tries < 65536; ++tries) {  // a bound, as Linux tries a few
+    const uint32_t candidate = t.next_port++;
+    if (t.next_port == kPortAny) t.next_port = kLastReservedPort + 1;
+    if (!taken(candidate)) return candidate;
+  }
+  ec = make_error(EADDRNOTAVAIL);
+  return kPortAny;
+}
+
 std::unique_ptr<Listener> Transport::listen(uint32_t port, int backlog, std::error_code& ec) {
   std::lock_guard lock(tables_->mutex);
   Tables& t = *tables_;
-  if (port == kPortAny) {
-    for (uint32_t tries = 0; tries < 65536; ++tries) {
-      const uint32_t candidate = t.next_port++;
-      if (t.next_port == kPortAny) t.next_port = kLastReservedPort + 1;
-      if (!t.listeners.count(candidate) && !t.client_ports.count(candidate)) {
-        port = candidate;
-        break;
-      }
-    }
-    if (port == kPortAny) {
-      ec = make_error(EADDRNOTAVAIL);
-      return nullptr;
-    }
-  } else if (t.listeners.count(port) || t.client_ports.count(port)) {
-    ec = make_error(EADDRINUSE);
-    return nullptr;
-  }
+  port = take_port_locked(port, ec);
+  if (ec) return nullptr;
   auto state = std::make_shared<Listener::State>();
   state->transport = weak_from_this();
   state->port = port;
@@ -356,23 +375,8 @@ std::unique_ptr<Stream> Transport::connect(Address remote, std::error_code& ec, 
   Tables& t = *tables_;
   {
     std::lock_guard lock(t.mutex);
-    if (local_port == kPortAny) {
-      for (uint32_t tries = 0; tries < 65536; ++tries) {
-        const uint32_t candidate = t.next_port++;
-        if (t.next_port == kPortAny) t.next_port = kLastReservedPort + 1;
-        if (!t.listeners.count(candidate) && !t.client_ports.count(candidate)) {
-          local_port = candidate;
-          break;
-        }
-      }
-      if (local_port == kPortAny) {
-        ec = make_error(EADDRNOTAVAIL);
-        return nullptr;
-      }
-    } else if (t.listeners.count(local_port) || t.client_ports.count(local_port)) {
-      ec = make_error(EADDRINUSE);
-      return nullptr;
-    }
+    local_port = take_port_locked(local_port, ec);
+    if (ec) return nullptr;
     c->local = Address{own_cid, local_port};
     c->state = ConnectionState::kConnecting;
     c->client = true;
@@ -791,18 +795,9 @@ size_t Stream::read_some(void* buf, size_t size, Timeout timeout, std::error_cod
       lock.lock();
       continue;
     }
-    if (timeout && timeout->count() == 0) {
+    if (!wait_for_change(c, lock, deadline)) {
       ec = make_error(EAGAIN);
       return 0;
-    }
-    if (deadline) {
-      if (c.changed_cv.wait_until(lock, *deadline) == std::cv_status::timeout &&
-          Clock::now() >= *deadline) {
-        ec = make_error(EAGAIN);
-        return 0;
-      }
-    } else {
-      c.changed_cv.wait(lock);
     }
   }
 }
@@ -848,18 +843,9 @@ size_t Stream::write_some(const void* buf, size_t size, Timeout timeout, std::er
         return 0;
       }
     }
-    if (timeout && timeout->count() == 0) {
+    if (!wait_for_change(c, lock, deadline)) {
       ec = make_error(EAGAIN);
       return 0;
-    }
-    if (deadline) {
-      if (c.changed_cv.wait_until(lock, *deadline) == std::cv_status::timeout &&
-          Clock::now() >= *deadline) {
-        ec = make_error(EAGAIN);
-        return 0;
-      }
-    } else {
-      c.changed_cv.wait(lock);
     }
   }
 }

@@ -17,6 +17,7 @@
 #include "vmci/guest/driver.h"
 #include "vmci/host/hostpeer.h"
 #include "vmci/vsock/errors.h"
+#include "test_world.h"
 
 namespace vmci::vsock {
 namespace {
@@ -42,17 +43,8 @@ struct LogLines {
 class Vsock : public ::testing::Test {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/vsock-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-    host::Options options;
-    options.socket_path = dir_ + "/hostpeer.sock";
-    std::string error;
-    hostpeer_ = host::HostPeer::start(options, &error);
-    ASSERT_TRUE(hostpeer_) << error;
-    host_ = hostpeer_->connect_host();
-    guest_ = connect_guest();
-    ASSERT_TRUE(guest_);
+    host_ = &world_.host();
+    guest_ = world_.connect_guest();
     std::error_code ec;
     host_vsock_ = Transport::open(*host_, options_for(&host_log_), ec);
     ASSERT_TRUE(host_vsock_) << ec.message();
@@ -63,17 +55,9 @@ class Vsock : public ::testing::Test {
     guest_vsock_.reset();
     host_vsock_.reset();
     guest_.reset();
-    host_.reset();
-    hostpeer_.reset();
-    std::filesystem::remove_all(dir_);
   }
-  std::unique_ptr<guest::Driver> connect_guest() {
-    int status = 0;
-    std::string error;
-    auto driver = guest::Driver::connect(
-        {.socket_path = hostpeer_->socket_path(), .role = proto::Role::kGuest}, &status, &error);
-    EXPECT_TRUE(driver) << error;
-    return driver;
+  std::unique_ptr<guest::Driver> connect_guest(uint32_t priv_flags = 0) {
+    return world_.connect_guest(priv_flags);
   }
   static TransportOptions options_for(LogLines* log) {
     TransportOptions options;
@@ -94,9 +78,8 @@ class Vsock : public ::testing::Test {
     return {std::move(client), std::move(server)};
   }
 
-  std::string dir_;
-  std::unique_ptr<host::HostPeer> hostpeer_;
-  std::unique_ptr<Endpoint> host_;
+  TestWorld world_;
+  Endpoint* host_ = nullptr;
   std::unique_ptr<guest::Driver> guest_;
   LogLines host_log_, guest_log_;
   std::shared_ptr<Transport> host_vsock_, guest_vsock_;
@@ -357,13 +340,7 @@ TEST_F(Vsock, TheServerPicksTheQueueSizeWithinItsBoundsAndTheClientChecksItsOwn)
 }
 
 TEST_F(Vsock, ARestrictedGuestReachesOnlyATrustedHost) {
-  int status = 0;
-  std::string error;
-  auto restricted = guest::Driver::connect({.socket_path = hostpeer_->socket_path(),
-                                            .role = proto::Role::kGuest,
-                                            .priv_flags = VMCI_PRIVILEGE_FLAG_RESTRICTED},
-                                           &status, &error);
-  ASSERT_TRUE(restricted) << error;
+  auto restricted = connect_guest(VMCI_PRIVILEGE_FLAG_RESTRICTED);
   std::error_code ec;
   auto vsock = Transport::open(*restricted, options_for(&guest_log_), ec);
   auto listener = host_vsock_->listen(1234, 1, ec);

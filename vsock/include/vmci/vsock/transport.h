@@ -205,6 +205,11 @@ class Transport : public std::enable_shared_from_this<Transport> {
   // Under the lock: takes `c` out of the tables (closed from now on) and
   // returns its queue pair, to detach once the lock is released.
   std::unique_ptr<QueuePair> drop_locked(Connection& c);
+  // Under the lock: `port` if no listener or client has it (else
+  // EADDRINUSE), or for kPortAny the next free port above the reserved ones
+  // (EADDRNOTAVAIL if the next 65536 are all taken). Server children share their
+  // listener's port.
+  uint32_t take_port_locked(uint32_t port, std::error_code& ec);
   // A connection's queue pair (both queues `size`), trusted first if the
   // transport is.
   int alloc_queue_pair(std::unique_ptr<QueuePair>* qp, vmci_handle* handle, uint64_t size,
