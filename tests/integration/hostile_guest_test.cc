@@ -180,13 +180,14 @@ TEST(HostileGuests, AGuestHoardingDescriptorsIsCutOffWhileANewcomerConnectsAndAl
   EXPECT_GE(tries, 10);
   // Each attacker holds at most its share (256) of unread descriptors.
   EXPECT_LT(most, at_start + 2 * 256 + 64);
-  // Once the attackers are gone, hostpeer holds what it held at start.
+  // Once the attackers are gone, hostpeer holds no more than at start (a
+  // sanitizer's runtime may have had one open then that it closed since).
   size_t now = open_descriptors(pid);
   for (int i = 0; i < 100 && now > at_start; ++i) {
     std::this_thread::sleep_for(20ms);
     now = open_descriptors(pid);
   }
-  EXPECT_EQ(now, at_start);
+  EXPECT_LE(now, at_start);
 }
 
 // Floods hostpeer with requests whose small results it never reads.
@@ -209,6 +210,11 @@ uint64_t flood_without_reading(const std::string& socket) {
 }
 
 TEST(HostileGuests, PeersThatNeverReadCostHostpeerAboutTheirQueueCapInMemory) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // The sanitizer's allocator keeps freed memory and shadow of its own: the
+  // daemon's RSS says nothing of what its queues cost.
+  GTEST_SKIP() << "RSS is measured in the default build";
+#endif
   Daemon daemon;
   const pid_t pid = daemon.process().pid();
   const uint64_t rss_at_start = status_kib(pid, "VmRSS");
