@@ -133,17 +133,23 @@ std::vector<InboxItem> Actor::watched() {
   return watched_.contents();
 }
 
-std::vector<std::string> Actor::live_qpairs() {
+std::vector<vmci_handle> Actor::live_queue_pairs() {
+  std::vector<vmci_handle> handles;
   if (process_) {
-    const auto answer = process_->request({{"op", "live_qpairs"}});
-    return answer.value("names", std::vector<std::string>{});
+    const auto answer = process_->request({{"op", "live_queue_pairs"}});
+    for (const auto& h : answer.value("handles", nlohmann::json::array())) {
+      handles.push_back(VMCI_MAKE_HANDLE(h.at(0).get<vmci_id>(), h.at(1).get<vmci_id>()));
+    }
+    return handles;
   }
-  std::vector<std::string> names;
-  std::lock_guard lock(qpairs_mutex_);
-  for (const auto& [name, qp] : qpairs_) {
-    if (qp) names.push_back(name);
+  {
+    std::lock_guard lock(qpairs_mutex_);
+    for (const auto& [name, qp] : qpairs_) {
+      if (qp) handles.push_back(qp->handle());
+    }
   }
-  return names;
+  for (const vmci_handle h : vsock_.queue_pairs()) handles.push_back(h);
+  return handles;
 }
 
 std::vector<std::string> Actor::leftovers() {
@@ -160,6 +166,7 @@ std::vector<std::string> Actor::leftovers() {
 }
 
 int Actor::connect(const std::string& socket_path, std::string* error) {
+  vsock_.drop();
   driver_.reset();
   inbox_.clear();
   watched_.clear();
@@ -203,6 +210,7 @@ void Actor::kill() {
 }
 
 void Actor::disconnect() {
+  vsock_.drop();
   driver_.reset();
   if (process_) {
     process_->request({{"op", "disconnect"}});

@@ -18,6 +18,7 @@
 
 #include "model.h"
 #include "process_actor.h"
+#include "vsock_sockets.h"
 #include "vmci/guest/driver.h"
 
 namespace vmci::scenario {
@@ -81,8 +82,9 @@ class Actor {
   int watch_peer_events();
   // What those callbacks saw so far (events only).
   std::vector<InboxItem> watched();
-  // The names of this actor's queue pairs still attached (not detached).
-  std::vector<std::string> live_qpairs();
+  // The queue pairs this actor is attached to: its queue-pair variables
+  // not detached, and its vSockets connections' pairs.
+  std::vector<vmci_handle> live_queue_pairs();
 
   // Connected now: not killed, disconnected or cut off.
   bool connected();
@@ -116,6 +118,9 @@ class Actor {
   };
   DoorbellCallback doorbell_callback(std::shared_ptr<DoorbellSlot> slot);
 
+  // The actor's vSockets (a thread actor's; a process actor's are its child's).
+  VsockSockets& vsock() { return vsock_; }
+
  private:
   ActorSpec spec_;
   std::string program_;
@@ -128,6 +133,8 @@ class Actor {
   // destroyed inbox.
   std::unique_ptr<vmci::guest::Driver> driver_;
   std::unique_ptr<ProcessActor> process_;
+  // Declared after the connection: closed before it goes.
+  VsockSockets vsock_;
 };
 
 // An actor's spec as JSON and back (what a process actor's child is given).

@@ -29,6 +29,13 @@ namespace {
 using json = nlohmann::json;
 using std::chrono::milliseconds;
 
+// What an API op answers for an actor without a connection (killed,
+// disconnected, its process gone): VMCI's UNAVAILABLE, or for a vSockets
+// op ENOTCONN.
+int64_t unconnected_result(ResultDomain domain) {
+  return domain == ResultDomain::kErrno ? -ENOTCONN : VMCI_ERROR_UNAVAILABLE;
+}
+
 double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
@@ -157,6 +164,7 @@ vmci_id Run::context(const json& v) {
   if (name.starts_with("$")) {
     const Value value = variable(name);
     if (value.is_handle) fail_step(name + " is a handle, not a context");
+    if (value.owned != Owned::kNothing) fail_step(name + " is a " + owned_name(value.owned) + ", not a context");
     return static_cast<vmci_id>(value.number);
   }
   if (name == "hypervisor") return VMCI_HYPERVISOR_CONTEXT_ID;
@@ -172,11 +180,12 @@ vmci_handle Run::handle(const json& v) {
     if (name.ends_with(".handle")) {
       const std::string qp = name.substr(0, name.size() - std::string(".handle").size());
       const Value value = variable(qp);
-      if (value.qpair_actor.empty()) fail_step(qp + " is not a queue pair");
+      if (value.owned != Owned::kQueuePair) fail_step(qp + " is not a queue pair");
       return value.handle;
     }
     const Value value = variable(name);
-    if (!value.qpair_actor.empty()) fail_step(name + " is a queue pair; its handle is " + name + ".handle");
+    if (value.owned == Owned::kQueuePair) fail_step(name + " is a queue pair; its handle is " + name + ".handle");
+    if (value.owned != Owned::kNothing) fail_step(name + " is a " + owned_name(value.owned) + ", not a handle");
     if (!value.is_handle) fail_step(name + " is not a handle");
     return value.handle;
   }
@@ -247,7 +256,7 @@ void Run::control_op(const OpSpec& spec, const Step& step, StepOutcome& out) {
 void Run::api_op(const OpSpec& spec, const Step& step, Actor& a, StepOutcome& out) {
   // The call runs on its own thread so that a hung call fails the step.
   auto call = std::async(std::launch::async, [&]() -> ApiResult {
-    if (a.driver() == nullptr) return {VMCI_ERROR_UNAVAILABLE, {}};  // disconnected
+    if (a.driver() == nullptr) return {unconnected_result(spec.results), {}};  // disconnected
     return spec.call(*this, step, a);
   });
   if (call.wait_until(step_deadline(step, kApiTimeoutMs)) != std::future_status::ready) {
@@ -256,7 +265,7 @@ void Run::api_op(const OpSpec& spec, const Step& step, Actor& a, StepOutcome& ou
     fail_step("the call did not return in time (hung)");
   }
   const ApiResult r = call.get();
-  out.actual = proto::describe_result(r.result);
+  out.actual = describe_result(spec.results, r.result);
   out.expected = step.expect.describe();
   if (!step.expect.matches(r.result)) fail_step("unexpected result", out.expected, out.actual);
   // `as` binds only what a successful call made.
@@ -288,13 +297,15 @@ json to_json(const Value& v) {
               {"context", v.handle.context},
               {"resource", v.handle.resource},
               {"number", v.number},
-              {"qpair_actor", v.qpair_actor}};
+              {"owned", static_cast<int>(v.owned)},
+              {"owner", v.owner}};
 }
 
 Value value_from_json(const json& j) {
   return Value{j.at("is_handle").get<bool>(),
                VMCI_MAKE_HANDLE(j.at("context").get<vmci_id>(), j.at("resource").get<vmci_id>()),
-               j.at("number").get<int64_t>(), j.at("qpair_actor").get<std::string>()};
+               j.at("number").get<int64_t>(), static_cast<Owned>(j.at("owned").get<int>()),
+               j.at("owner").get<std::string>()};
 }
 
 json step_to_json(const Step& step, json args) {
@@ -305,6 +316,7 @@ json step_to_json(const Step& step, json args) {
          {"args", std::move(args)},
          {"expect",
           {{"kind", static_cast<int>(step.expect.kind)},
+           {"domain", static_cast<int>(step.expect.domain)},
            {"value", step.expect.value},
            {"min", step.expect.min},
            {"max", step.expect.max}}},
@@ -325,6 +337,7 @@ Step step_from_json(const json& j) {
   step.expect.value = e.at("value").get<int64_t>();
   step.expect.min = e.at("min").get<int64_t>();
   step.expect.max = e.at("max").get<int64_t>();
+  step.expect.domain = static_cast<ResultDomain>(e.at("domain").get<int>());
   step.as = j.at("as").get<std::string>();
   if (j.contains("timeout_ms")) step.timeout_ms = j["timeout_ms"].get<int64_t>();
   return step;
@@ -353,20 +366,29 @@ json Run::resolved(const json& v, const std::string& key) {
       return json{{"context", h.context}, {"resource", h.resource}};
     }
     const Value value = variable(text);
-    if (!value.qpair_actor.empty()) return v;  // the child's own name for its pair
+    // A port names the socket's port; otherwise the child's own name for
+    // what it holds.
+    if (value.owned != Owned::kNothing && value.owned != Owned::kQueuePair && key == "port") {
+      return value.number;
+    }
+    if (value.owned != Owned::kNothing) return v;
     if (value.is_handle) return json{{"context", value.handle.context}, {"resource", value.handle.resource}};
     return value.number;
   }
   const bool names_a_context =
-      key == "peer" || key == "context" || key == "context_id" || key == "peer_id";
+      key == "peer" || key == "context" || key == "context_id" || key == "peer_id" || key == "cid";
   if (names_a_context && actors_.count(text)) return actors_.at(text)->context_id();
   return v;
 }
 
 void Run::remote(const OpSpec& spec, const Step& step, Actor& a, StepOutcome& out) {
   const bool api = spec.kind == OpKind::kApi;
-  if (step.args.contains("qpair")) {  // a pair is used only by the actor that bound it
-    qpair_variable(*this, step.args["qpair"].get<std::string>(), a.spec().name);
+  // What an actor holds is used only by that actor.
+  for (const KeySpec& key : spec.keys) {
+    const std::vector<Owned> kinds = owned_kinds(key.kind);
+    if (!kinds.empty() && step.args.contains(key.name)) {
+      owned_variable(*this, step.args[std::string(key.name)].get<std::string>(), kinds, a.spec().name);
+    }
   }
   json answer;
   if (a.process() == nullptr) {
@@ -379,9 +401,10 @@ void Run::remote(const OpSpec& spec, const Step& step, Actor& a, StepOutcome& ou
   if (answer.contains("lost")) {
     // As for a thread actor whose connection is cut: the calls fail.
     if (!api) fail_step(step.actor + "'s process is gone (" + answer["lost"].get<std::string>() + ")");
+    const int64_t result = unconnected_result(spec.results);
     out.expected = step.expect.describe();
-    out.actual = proto::describe_result(VMCI_ERROR_UNAVAILABLE);
-    if (!step.expect.matches(VMCI_ERROR_UNAVAILABLE)) fail_step("unexpected result", out.expected, out.actual);
+    out.actual = describe_result(spec.results, result);
+    if (!step.expect.matches(result)) fail_step("unexpected result", out.expected, out.actual);
     return;
   }
   out.expected = answer.value("expected", "");
@@ -414,11 +437,17 @@ json Run::serve(const json& request) {
     if (auto it = actors_.find(spec.name); it != actors_.end()) it->second->disconnect();
     return json{{"status", VMCI_SUCCESS}};
   }
-  if (op == "watch" || op == "watched" || op == "live_qpairs") {
+  if (op == "watch" || op == "watched" || op == "live_queue_pairs") {
     auto it = actors_.find(spec.name);
     if (it == actors_.end()) return json{{"status", VMCI_ERROR_UNAVAILABLE}};
     if (op == "watch") return json{{"status", it->second->watch_peer_events()}};
-    if (op == "live_qpairs") return json{{"names", it->second->live_qpairs()}};
+    if (op == "live_queue_pairs") {
+      json handles = json::array();
+      for (const vmci_handle h : it->second->live_queue_pairs()) {
+        handles.push_back({h.context, h.resource});
+      }
+      return json{{"handles", handles}};
+    }
     json items = json::array();
     for (const auto& item : it->second->watched()) items.push_back(to_json(item));
     return json{{"items", items}};
@@ -531,7 +560,7 @@ void Run::kill_and_check(const std::string& victim) {
   // with the victim, and (hosts, when a guest dies) one CTX_REMOVED.
   std::set<uint64_t> victims_pairs;
   if (running) {
-    for (const auto& name : dead.live_qpairs()) victims_pairs.insert(proto::handle_key(variable(name).handle));
+    for (const vmci_handle h : dead.live_queue_pairs()) victims_pairs.insert(proto::handle_key(h));
   }
   struct Expected {
     std::set<uint64_t> detaches;
@@ -545,8 +574,8 @@ void Run::kill_and_check(const std::string& victim) {
       fail_step(name + " could not subscribe to the crash matrix's events: " + proto::describe_result(status));
     }
     Expected& e = expected[name];
-    for (const auto& qp : a->live_qpairs()) {
-      const uint64_t key = proto::handle_key(variable(qp).handle);
+    for (const vmci_handle h : a->live_queue_pairs()) {
+      const uint64_t key = proto::handle_key(h);
       if (victims_pairs.count(key)) e.detaches.insert(key);
     }
     e.removed = a->spec().host && !dead.spec().host;

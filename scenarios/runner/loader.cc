@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "runner/errno_names.h"
 #include "vmci/proto/names.h"
 
 namespace vmci::scenario {
@@ -212,22 +213,27 @@ Step Checker::step(const json& obj, const std::string& path, bool in_repeat) {
     integer(obj["timeout_ms"], path + ".timeout_ms", 0, INT64_MAX);
     st.timeout_ms = obj["timeout_ms"].get<int64_t>();
   }
+  st.expect.domain = spec->results;
   if (obj.contains("expect")) {
     const json& e = obj["expect"];
     const std::string p = path + ".expect";
-    if (e.is_string()) {
+    if (e.is_string() && spec->results == ResultDomain::kErrno) {
+      const std::optional<int> code = errno_from_name(e.get<std::string>());
+      if (!code) fail(p, "unknown errno name '" + e.get<std::string>() + "' (ECONNRESET, EPIPE, ...)");
+      st.expect = {Expectation::Kind::kExact, -*code, 0, 0, spec->results};
+    } else if (e.is_string()) {
       auto code = proto::status_from_name(e.get<std::string>());
       if (!code) fail(p, "unknown status name '" + e.get<std::string>() + "'");
-      st.expect = {Expectation::Kind::kExact, *code, 0, 0};
+      st.expect = {Expectation::Kind::kExact, *code, 0, 0, spec->results};
     } else if (e.is_number_integer()) {
-      st.expect = {Expectation::Kind::kExact, e.get<int64_t>(), 0, 0};
+      st.expect = {Expectation::Kind::kExact, e.get<int64_t>(), 0, 0, spec->results};
     } else if (e.is_object()) {
       object_keys(e, p, {"min", "max"});
       if (!e.contains("min") || !e.contains("max") || !e["min"].is_number_integer() ||
           !e["max"].is_number_integer()) {
         fail(p, "a range needs integer 'min' and 'max'");
       }
-      st.expect = {Expectation::Kind::kRange, 0, e["min"], e["max"]};
+      st.expect = {Expectation::Kind::kRange, 0, e["min"], e["max"], spec->results};
       if (st.expect.min > st.expect.max) fail(p, "min is greater than max");
     } else {
       fail(p, "must be a status name, an integer or {\"min\", \"max\"}");
@@ -362,10 +368,41 @@ void Checker::argument(ValueKind kind, const json& value, const std::string& pat
     case ValueKind::kSteps:
     case ValueKind::kBranches:
       return;
+    case ValueKind::kBoolean:
+      if (!value.is_boolean()) fail(path, "must be true or false");
+      return;
+    case ValueKind::kPort:
+      if (value == "any") return;
+      if (is_variable(value)) return variable_use(value, path);
+      return integer(value, path, 0, 0xFFFFFFFE);
+    case ValueKind::kBacklog:
+      return integer(value, path, 0, 65535);
+    case ValueKind::kShutdownHow:
+      if (value != "RD" && value != "WR" && value != "RDWR") {
+        fail(path, "must be \"RD\", \"WR\" or \"RDWR\"");
+      }
+      return;
+    case ValueKind::kVsockAddress:
+      object_keys(value, path, {"cid", "port"});
+      if (value.contains("cid")) context(value["cid"], path + ".cid");
+      if (value.contains("port")) argument(ValueKind::kPort, value["port"], path + ".port");
+      return;
+    case ValueKind::kVsockListener:
+    case ValueKind::kVsockStream:
+    case ValueKind::kVsockDatagram:
+    case ValueKind::kVsockSocket:
+      if (!is_variable(value)) fail(path, "a socket is a variable bound by the op that made it");
+      return variable_use(value, path);
   }
 }
 
 }  // namespace
+
+std::string describe_result(ResultDomain domain, int64_t result) {
+  if (domain == ResultDomain::kVmciStatus) return proto::describe_result(result);
+  if (result >= 0) return std::to_string(result);
+  return errno_name(static_cast<int>(-result)) + " (" + std::to_string(result) + ")";
+}
 
 bool Expectation::matches(int64_t result) const {
   switch (kind) {
@@ -384,7 +421,7 @@ std::string Expectation::describe() const {
     case Kind::kNonNegative:
       return "a non-negative result";
     case Kind::kExact:
-      return proto::describe_result(value);
+      return describe_result(domain, value);
     case Kind::kRange:
       return std::to_string(min) + ".." + std::to_string(max);
   }

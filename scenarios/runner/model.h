@@ -15,11 +15,20 @@ namespace vmci::scenario {
 
 // What a step's result must be: a status (exact), an integer, a range, or
 // (when absent) any non-negative result.
+// What an op's result means: a VMCI status (or a count), or, for the
+// vSockets ops, a count or a negated errno value as a system call has it.
+enum class ResultDomain { kVmciStatus, kErrno };
+
+// The result as a report shows it: "VMCI_ERROR_NOT_FOUND (-20)",
+// "ECONNRESET (-104)", or the number itself.
+std::string describe_result(ResultDomain domain, int64_t result);
+
 struct Expectation {
   enum class Kind { kNonNegative, kExact, kRange };
   Kind kind = Kind::kNonNegative;
   int64_t value = 0;         // kExact
   int64_t min = 0, max = 0;  // kRange
+  ResultDomain domain = ResultDomain::kVmciStatus;
   bool matches(int64_t result) const;
   std::string describe() const;
 };

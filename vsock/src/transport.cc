@@ -327,6 +327,15 @@ size_t Transport::connection_count() const {
   return tables_->connections.size();
 }
 
+std::vector<vmci_handle> Transport::queue_pairs() const {
+  std::lock_guard lock(tables_->mutex);
+  std::vector<vmci_handle> handles;
+  for (const auto& [key, connection] : tables_->connections) {
+    if (connection->qp) handles.push_back(connection->qp_handle);
+  }
+  return handles;
+}
+
 uint32_t Transport::take_port_locked(uint32_t port, std::error_code& ec) {
   Tables& t = *tables_;
   auto taken = [&](uint32_t p) { return t.listeners.count(p) || t.client_ports.count(p); };

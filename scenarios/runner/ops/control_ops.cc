@@ -15,7 +15,7 @@ using enum KeyNeed;
 
 ApiResult get_context_id(OpContext&, const Step&, Actor& a) {
   const vmci_id cid = a.driver()->get_context_id();
-  return {cid, Value{false, VMCI_INVALID_HANDLE, cid, {}}};
+  return {cid, Value{.number = cid}};
 }
 
 // A handle an expectation names matches a datagram's when the resources

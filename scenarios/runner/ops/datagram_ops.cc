@@ -20,7 +20,7 @@ ApiResult datagram_create_handle(OpContext&, const Step& step, Actor& a) {
   vmci_handle h = VMCI_INVALID_HANDLE;
   const int status = a.driver()->datagram_create_handle(
       resource, flags_of(step, "flags"), flags_of(step, "priv_flags"), a.datagram_callback(), &h);
-  return {status, Value{true, h, 0, {}}};
+  return {status, Value{.is_handle = true, .handle = h}};
 }
 
 ApiResult datagram_destroy_handle(OpContext& run, const Step& step, Actor& a) {

@@ -19,7 +19,7 @@ ApiResult doorbell_create(OpContext& run, const Step& step, Actor& a) {
   const int status = a.driver()->doorbell_create(
       &h, flags_of(step, "flags"), flags_of(step, "priv_flags"), a.doorbell_callback(slot));
   slot->promise.set_value(h);
-  return {status, Value{true, h, 0, {}}};
+  return {status, Value{.is_handle = true, .handle = h}};
 }
 
 ApiResult doorbell_destroy(OpContext& run, const Step& step, Actor& a) {

@@ -13,7 +13,7 @@ ApiResult event_subscribe(OpContext&, const Step& step, Actor& a) {
   vmci_id id = 0;
   const int status = a.driver()->event_subscribe(
       *proto::event_from_name(step.args["event"].get<std::string>()), a.event_callback(), &id);
-  return {status, Value{false, VMCI_INVALID_HANDLE, id, {}}};
+  return {status, Value{.number = id}};
 }
 
 ApiResult event_unsubscribe(OpContext& run, const Step& step, Actor& a) {

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "runner/actor.h"
@@ -41,13 +42,23 @@ struct StepError {
   throw StepError{std::move(expected), std::move(actual), std::move(message)};
 }
 
+// What an actor holds by a variable's name: only that actor uses it.
+enum class Owned {
+  kNothing,        // a plain value
+  kQueuePair,      // handle: the pair's
+  kVsockListener,  // number: its port
+  kVsockStream,    // number: its local port
+  kVsockDatagram,  // number: its port
+};
+
 // A bound variable: a handle, a number (context id, subscription id,
-// result), or a queue pair (its handle, and the actor whose it is).
+// result), or something an actor holds (a queue pair, a vSockets socket).
 struct Value {
   bool is_handle = false;
   vmci_handle handle = VMCI_INVALID_HANDLE;
   int64_t number = 0;
-  std::string qpair_actor;  // set for a queue pair
+  Owned owned = Owned::kNothing;
+  std::string owner = {};  // the actor that holds it, when owned
 };
 
 // What an API call returned, and what its `as` binds if the step succeeds.
@@ -78,9 +89,18 @@ class OpContext {
   virtual const std::atomic<bool>* cancelled() const = 0;
 };
 
-// The value of queue pair variable `name`, used by `actor`: a pair is used
-// only by the actor that bound it. Fails the step otherwise.
-// (ops/queue_pair_ops.cc)
+// The value of variable `name`, which must be something `actor` holds, of
+// one of `kinds`: what an actor holds is used only by that actor. Fails
+// the step otherwise. (ops/op_context.cc)
+Value owned_variable(OpContext& run, const std::string& name, std::span<const Owned> kinds,
+                     const std::string& actor);
+inline Value owned_variable(OpContext& run, const std::string& name, Owned kind,
+                            const std::string& actor) {
+  return owned_variable(run, name, std::span<const Owned>(&kind, 1), actor);
+}
+// "queue pair", "vsock listener", ... (ops/op_context.cc)
+std::string owned_name(Owned kind);
+// owned_variable() for a queue pair. (ops/queue_pair_ops.cc)
 Value qpair_variable(OpContext& run, const std::string& name, const std::string& actor);
 
 // Values the loader checked, decoded (ops/op_context.cc). flags_of: the

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "runner/ops/op_context.h"
+
 namespace vmci::scenario {
 
 const KeySpec* OpSpec::key(std::string_view name) const {
@@ -15,7 +17,8 @@ const std::vector<OpSpec>& op_table() {
   static const std::vector<OpSpec> table = [] {
     std::vector<OpSpec> all;
     // One function per family, each in its own file.
-    for (auto* family : {&datagram_ops, &event_ops, &queue_pair_ops, &doorbell_ops, &control_ops}) {
+    for (auto* family :
+         {&datagram_ops, &event_ops, &queue_pair_ops, &doorbell_ops, &control_ops, &vsock_ops}) {
       for (OpSpec& spec : family()) all.push_back(std::move(spec));
     }
     return all;
@@ -78,8 +81,43 @@ std::string_view value_kind_name(ValueKind kind) {
       return "steps";
     case ValueKind::kBranches:
       return "branches";
+    case ValueKind::kBoolean:
+      return "bool";
+    case ValueKind::kPort:
+      return "port";
+    case ValueKind::kBacklog:
+      return "backlog";
+    case ValueKind::kShutdownHow:
+      return "how";
+    case ValueKind::kVsockAddress:
+      return "address";
+    case ValueKind::kVsockListener:
+      return "listener";
+    case ValueKind::kVsockStream:
+      return "stream";
+    case ValueKind::kVsockDatagram:
+      return "dgram-socket";
+    case ValueKind::kVsockSocket:
+      return "socket";
   }
   return "?";
+}
+
+std::vector<Owned> owned_kinds(ValueKind kind) {
+  switch (kind) {
+    case ValueKind::kQueuePair:
+      return {Owned::kQueuePair};
+    case ValueKind::kVsockListener:
+      return {Owned::kVsockListener};
+    case ValueKind::kVsockStream:
+      return {Owned::kVsockStream};
+    case ValueKind::kVsockDatagram:
+      return {Owned::kVsockDatagram};
+    case ValueKind::kVsockSocket:
+      return {Owned::kVsockListener, Owned::kVsockStream, Owned::kVsockDatagram};
+    default:
+      return {};
+  }
 }
 
 std::vector<std::string> op_list() {

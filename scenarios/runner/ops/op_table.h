@@ -4,7 +4,7 @@
 // thread actor, by a process actor, or by the executor itself) and how
 // `vmci-scenario record` writes it. The declarations live one file per
 // family (ops/datagram_ops.cc, event_ops.cc, queue_pair_ops.cc,
-// doorbell_ops.cc, control_ops.cc); op_table() joins them. The loader, the
+// doorbell_ops.cc, control_ops.cc, vsock_ops.cc); op_table() joins them. The loader, the
 // executor, the recorder and `vmci-scenario ops` look ops up here and
 // nowhere else.
 //
@@ -14,18 +14,21 @@
 //   for (const std::string& line : op_list()) puts(line.c_str());  // `vmci-scenario ops`
 //
 // A new op: declare it in its family's file with its function (op_context.h
-// says what the function may use). A new family (vsock_ops.cc, say): its
-// file in scenarios/CMakeLists.txt, its function below and in op_table().
+// says what the function may use). A new family: its file in
+// scenarios/CMakeLists.txt, its function below and in op_table().
 #pragma once
 
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "runner/model.h"
+
 namespace vmci::scenario {
 
 class Actor;
 class OpContext;
+enum class Owned;
 struct ApiResult;
 struct Step;
 struct StepOutcome;
@@ -63,7 +66,19 @@ enum class ValueKind {
   kCount,           // repeat's count: 0..1000000000
   kSteps,           // an array of steps (played inside repeat)
   kBranches,        // an array of step arrays (played in parallel)
+  kBoolean,         // true or false
+  kPort,            // a vSockets port: a number, "any", or a socket variable (its port)
+  kBacklog,         // a listen backlog: 1..65535
+  kShutdownHow,     // "RD", "WR" or "RDWR"
+  kVsockAddress,    // {"cid": context, "port": port}
+  kVsockListener,   // a listener variable (vsock_listen)
+  kVsockStream,     // a stream variable (vsock_connect, vsock_accept)
+  kVsockDatagram,   // a datagram socket variable (vsock_dgram_bind)
+  kVsockSocket,     // any of the three
 };
+
+// What an actor holds that a value of `kind` names (empty: none).
+std::vector<Owned> owned_kinds(ValueKind kind);
 
 enum class KeyNeed { kRequired, kOptional };
 
@@ -143,6 +158,8 @@ struct OpSpec {
   ControlOp control = ControlOp::kNone;  // kControl
   InProcess in_process;
   Recorded recorded;
+  // kApi: what its result means, and so what `expect` names.
+  ResultDomain results = ResultDomain::kVmciStatus;
 
   // The declaration of key `key` of this op, or null.
   const KeySpec* key(std::string_view key) const;
@@ -171,5 +188,6 @@ std::vector<OpSpec> event_ops();       // ops/event_ops.cc
 std::vector<OpSpec> queue_pair_ops();  // ops/queue_pair_ops.cc
 std::vector<OpSpec> doorbell_ops();    // ops/doorbell_ops.cc
 std::vector<OpSpec> control_ops();     // ops/control_ops.cc: the actor's context, waits, control
+std::vector<OpSpec> vsock_ops();       // ops/vsock_ops.cc
 
 }  // namespace vmci::scenario

@@ -58,6 +58,23 @@ json sample(ValueKind kind) {
       return json::array();
     case ValueKind::kBranches:
       return json::array({json::array()});
+    case ValueKind::kBoolean:
+      return true;
+    case ValueKind::kPort:
+      return 1234;
+    case ValueKind::kBacklog:
+      return 4;
+    case ValueKind::kShutdownHow:
+      return "WR";
+    case ValueKind::kVsockAddress:
+      return {{"cid", "host"}, {"port", 1234}};
+    case ValueKind::kVsockListener:
+      return "$listener";
+    case ValueKind::kVsockStream:
+      return "$stream";
+    case ValueKind::kVsockDatagram:
+    case ValueKind::kVsockSocket:
+      return "$socket";
   }
   return nullptr;
 }

@@ -31,7 +31,7 @@ ApiResult qpair_alloc(OpContext& run, const Step& step, Actor& a) {
       a.driver()->qpair_alloc(&qp, &h, size_of(args["produce_size"]), size_of(args["consume_size"]),
                               peer, flags_of(step, "flags"), flags_of(step, "priv_flags"));
   if (status >= VMCI_SUCCESS && !step.as.empty()) a.set_qpair(step.as, std::move(qp));
-  return {status, Value{false, h, 0, a.spec().name}};
+  return {status, Value{false, h, 0, Owned::kQueuePair, a.spec().name}};
 }
 
 ApiResult qpair_detach(OpContext& run, const Step& step, Actor& a) {
@@ -166,12 +166,7 @@ void qpair_read_all(OpContext& run, const Step& step, Actor& a, StepOutcome& out
 }  // namespace
 
 Value qpair_variable(OpContext& run, const std::string& name, const std::string& actor) {
-  const Value value = run.variable(name);
-  if (value.qpair_actor.empty()) fail_step(name + " is not a queue pair");
-  if (value.qpair_actor != actor) {
-    fail_step(name + " is " + value.qpair_actor + "'s queue pair, not " + actor + "'s");
-  }
-  return value;
+  return owned_variable(run, name, Owned::kQueuePair, actor);
 }
 
 std::vector<OpSpec> queue_pair_ops() {

@@ -186,6 +186,9 @@ class Transport : public std::enable_shared_from_this<Transport> {
   // What the transport holds, and control packets it sent, by type (tests,
   // introspection).
   size_t connection_count() const;
+  // The queue pairs of its connections that have one (connecting, waiting
+  // for accept, or connected), by handle.
+  std::vector<vmci_handle> queue_pairs() const;
   uint64_t packets_sent(PacketType type) const;
   // Sends one encoded control packet, counting it: the endpoint's result.
   int send_packet(const std::vector<uint8_t>& packet);
