@@ -257,6 +257,10 @@ void Run::api_op(const OpSpec& spec, const Step& step, Actor& a, StepOutcome& ou
   // The call runs on its own thread so that a hung call fails the step.
   auto call = std::async(std::launch::async, [&]() -> ApiResult {
     if (a.driver() == nullptr) return {unconnected_result(spec.results), {}};  // disconnected
+    // A vSockets call of a killed actor, as of one whose process is gone.
+    if (spec.results == ResultDomain::kErrno && !a.connected()) {
+      return {unconnected_result(spec.results), {}};
+    }
     return spec.call(*this, step, a);
   });
   if (call.wait_until(step_deadline(step, kApiTimeoutMs)) != std::future_status::ready) {

@@ -194,6 +194,62 @@ TEST(Executor, QueuePairVariablesBelongToTheActorThatBoundThem) {
       << failed_step(outcome).message;
 }
 
+TEST(Executor, VsockResultsAreCountsOrErrnoNames) {
+  const auto outcome = play(R"([
+      {"op": "vsock_listen", "actor": "host", "port": "any", "as": "$l"},
+      {"op": "vsock_connect", "actor": "vm1", "cid": "host", "port": "$l", "as": "$c"},
+      {"op": "vsock_accept", "actor": "host", "listener": "$l", "as": "$s"},
+      {"op": "vsock_send", "actor": "vm1", "stream": "$c", "data": {"text": "abc"}, "expect": 3},
+      {"op": "vsock_recv", "actor": "host", "stream": "$s", "size": 2, "peek": true, "expect": 2},
+      {"op": "vsock_recv", "actor": "host", "stream": "$s", "size": 3, "expect_data": {"text": "abc"}},
+      {"op": "vsock_connect", "actor": "vm2", "cid": "host", "port": 4, "expect": "ECONNRESET"},
+      {"op": "vsock_recv", "actor": "host", "stream": "$s", "size": 1, "wait_ms": 10}])");
+  ASSERT_EQ(outcome.status, ScenarioOutcome::Status::kFailed);
+  ASSERT_EQ(outcome.steps.size(), 8u);
+  EXPECT_EQ(outcome.steps[4].actual, "2");
+  EXPECT_EQ(outcome.steps[6].actual, "ECONNRESET (-104)");
+  const StepOutcome last = failed_step(outcome);
+  EXPECT_EQ(last.index, "8");
+  EXPECT_EQ(last.expected, "a non-negative result");
+  EXPECT_EQ(last.actual, "EAGAIN (-11)");
+}
+
+TEST(Executor, VsockSocketsBelongToTheActorThatMadeThemAndCloseOnce) {
+  const auto others = play(R"([
+      {"op": "vsock_listen", "actor": "host", "port": 80, "as": "$l"},
+      {"op": "vsock_accept", "actor": "vm1", "listener": "$l"}])");
+  ASSERT_EQ(others.status, ScenarioOutcome::Status::kFailed);
+  EXPECT_NE(failed_step(others).message.find("$l is host's vsock listener, not vm1's"),
+            std::string::npos)
+      << failed_step(others).message;
+  const auto kind = play(R"([
+      {"op": "vsock_dgram_bind", "actor": "vm1", "port": 80, "as": "$d"},
+      {"op": "vsock_send", "actor": "vm1", "stream": "$d", "data": {"text": "x"}}])");
+  EXPECT_NE(failed_step(kind).message.find("$d is not a vsock stream"), std::string::npos)
+      << failed_step(kind).message;
+  const auto twice = play(R"([
+      {"op": "vsock_dgram_bind", "actor": "vm1", "port": 80, "as": "$d"},
+      {"op": "vsock_close", "actor": "vm1", "socket": "$d"},
+      {"op": "vsock_close", "actor": "vm1", "socket": "$d"}])");
+  EXPECT_NE(failed_step(twice).message.find("$d is closed already"), std::string::npos)
+      << failed_step(twice).message;
+}
+
+TEST(Executor, AVsockCallOfAnUnconnectedActorIsEnotconnAndItsSocketsGoWithAReconnect) {
+  const auto outcome = play(R"([
+      {"op": "vsock_listen", "actor": "vm1", "port": 80, "as": "$l"},
+      {"op": "kill", "actor": "vm1"},
+      {"op": "vsock_listen", "actor": "vm1", "port": 81, "expect": "ENOTCONN"},
+      {"op": "disconnect", "actor": "vm1"},
+      {"op": "vsock_listen", "actor": "vm1", "port": 81, "expect": "ENOTCONN"},
+      {"op": "reconnect", "actor": "vm1"},
+      {"op": "vsock_accept", "actor": "vm1", "listener": "$l"}])");
+  ASSERT_EQ(outcome.status, ScenarioOutcome::Status::kFailed);
+  const StepOutcome last = failed_step(outcome);
+  EXPECT_EQ(last.index, "7");
+  EXPECT_NE(last.message.find("$l is closed"), std::string::npos) << last.message;
+}
+
 TEST(Executor, ReadAllReportsTheFirstDifferingOffsetAndTheSeed) {
   const auto outcome = play(R"([
       {"op": "qpair_alloc", "actor": "vm1", "produce_size": 4096, "consume_size": 4096, "flags": ["LOCAL"], "as": "$a"},
@@ -307,6 +363,25 @@ TEST(ProcessActors, VariablesCrossBetweenTheRunnerAndTheChild) {
   const StepOutcome step = failed_step(outcome);
   EXPECT_EQ(step.index, "10") << step.message;
   EXPECT_NE(step.message.find("vm1's queue pair, not host's"), std::string::npos) << step.message;
+}
+
+TEST(ProcessActors, AChildsVsockStreamCarriesDataBothWays) {
+  const auto outcome = play_with_a_process(R"([
+    {"op": "vsock_listen", "actor": "vm1", "port": "any", "as": "$l"},
+    {"op": "vsock_connect", "actor": "host", "cid": "vm1", "port": "$l", "as": "$c"},
+    {"op": "vsock_accept", "actor": "vm1", "listener": "$l", "as": "$s"},
+    {"op": "vsock_send", "actor": "host", "stream": "$c", "data": {"pattern": {"seed": 4, "length": "100KiB"}}},
+    {"op": "vsock_recv", "actor": "vm1", "stream": "$s", "size": "100KiB",
+     "expect_data": {"pattern": {"seed": 4, "length": "100KiB"}}},
+    {"op": "vsock_close", "actor": "vm1", "socket": "$s"},
+    {"op": "vsock_recv", "actor": "host", "stream": "$c", "size": 1, "expect": 0},
+    {"op": "vsock_send", "actor": "host", "stream": "$s", "data": {"zeros": 1}}
+  ])");
+  // The last step uses vm1's stream from the host: refused in the runner.
+  EXPECT_EQ(outcome.status, ScenarioOutcome::Status::kFailed);
+  const StepOutcome step = failed_step(outcome);
+  EXPECT_EQ(step.index, "8") << step.message;
+  EXPECT_NE(step.message.find("vm1's vsock stream, not host's"), std::string::npos) << step.message;
 }
 
 TEST(ProcessActors, LeftoversComeFromTheChildsInbox) {

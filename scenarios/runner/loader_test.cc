@@ -189,6 +189,36 @@ const BadCase kBad[] = {
     {"restricted host",
      R"({"format": 1, "scenario": "a", "actors": [{"name": "h", "role": "host", "priv_flags": ["RESTRICTED"]}], "steps": []})",
      "$.actors[0].priv_flags", "only guests"},
+    {"a VMCI status for a vsock op",
+     "{" HEAD
+     R"(, "steps": [{"op": "vsock_connect", "actor": "vm1", "cid": "host", "port": 1, "expect": "VMCI_ERROR_NO_ACCESS"}])"
+     "}",
+     "$.steps[0].expect", "unknown errno name"},
+    {"an errno for a VMCI op",
+     "{" HEAD
+     R"(, "steps": [{"op": "get_context_id", "actor": "vm1", "expect": "ECONNRESET"}])"
+     "}",
+     "$.steps[0].expect", "unknown status name"},
+    {"bad shutdown mode",
+     "{" HEAD
+     R"(, "steps": [{"op": "vsock_shutdown", "actor": "vm1", "stream": "$s", "how": "BOTH"}])"
+     "}",
+     "$.steps[0].how", "\"RD\", \"WR\" or \"RDWR\""},
+    {"a port too large",
+     "{" HEAD
+     R"(, "steps": [{"op": "vsock_listen", "actor": "vm1", "port": 4294967295}])"
+     "}",
+     "$.steps[0].port", ""},
+    {"a stream that is not a variable",
+     "{" HEAD
+     R"(, "steps": [{"op": "vsock_send", "actor": "vm1", "stream": 3, "data": {"text": "x"}}])"
+     "}",
+     "$.steps[0].stream", "variable"},
+    {"an unknown key of an address",
+     "{" HEAD
+     R"(, "steps": [{"op": "vsock_recvfrom", "actor": "vm1", "socket": "$d", "size": 1, "expect_from": {"context": 2}}])"
+     "}",
+     "$.steps[0].expect_from.context", "unknown key"},
 };
 
 // Found by the scenario fuzz target: nlohmann::json throws out_of_range,
@@ -264,6 +294,19 @@ TEST(Loader, EveryOpOfTheFormatLoads) {
   EXPECT_EQ(s->steps.size(), 33u);
   EXPECT_TRUE(s->restarts_hostpeer);
   EXPECT_TRUE(s->actors[1].process);
+}
+
+TEST(Loader, AVsockOpExpectsAnErrnoName) {
+  LoadError error;
+  auto s = parse_scenario("v.json", R"({"format": 1, "scenario": "v",
+    "actors": [{"name": "vm1", "role": "guest"}],
+    "steps": [{"op": "vsock_connect", "actor": "vm1", "cid": "host", "port": 1, "expect": "ECONNRESET"},
+              {"op": "vsock_dgram_bind", "actor": "vm1", "port": "any", "expect": "EWOULDBLOCK"}]})",
+                          &error);
+  ASSERT_TRUE(s.has_value()) << error.describe();
+  EXPECT_EQ(s->steps[0].expect.value, -ECONNRESET);
+  EXPECT_EQ(s->steps[0].expect.describe(), "ECONNRESET (-104)");
+  EXPECT_EQ(s->steps[1].expect.value, -EAGAIN);  // the other name of one value
 }
 
 TEST(Expectation, MatchesAsTheFormatSays) {
