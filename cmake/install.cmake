@@ -44,3 +44,10 @@ configure_file(cmake/vmci-guest.pc.in ${CMAKE_CURRENT_BINARY_DIR}/vmci-guest.pc 
 configure_file(cmake/vmci-vsock.pc.in ${CMAKE_CURRENT_BINARY_DIR}/vmci-vsock.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/vmci-guest.pc ${CMAKE_CURRENT_BINARY_DIR}/vmci-vsock.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# The documentation, laid out as in the source tree so that README.md's
+# relative links to docs/ still resolve: share/doc/vmci-hostpeer/README.md
+# and share/doc/vmci-hostpeer/docs/*.md.
+install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs
+        FILES_MATCHING PATTERN "*.md")
