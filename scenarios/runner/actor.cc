@@ -168,6 +168,7 @@ std::vector<std::string> Actor::leftovers() {
 int Actor::connect(const std::string& socket_path, std::string* error) {
   vsock_.drop();
   driver_.reset();
+  killed_ = false;
   inbox_.clear();
   watched_.clear();
   if (spec_.process) {
@@ -201,10 +202,11 @@ int Actor::connect(const std::string& socket_path, std::string* error) {
 
 bool Actor::connected() {
   if (spec_.process) return process_ && process_->alive() && context_id_ != VMCI_INVALID_ID;
-  return driver_ && driver_->connected();
+  return !killed_ && driver_ && driver_->connected();
 }
 
 void Actor::kill() {
+  killed_ = true;  // at once: the connection's reader sees its end a moment later
   if (driver_) driver_->abort();
   if (process_) process_->kill();
 }

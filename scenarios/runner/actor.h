@@ -4,6 +4,7 @@
 // (process_actor.h), which plays the actor's steps.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -125,6 +126,7 @@ class Actor {
   ActorSpec spec_;
   std::string program_;
   vmci_id context_id_ = VMCI_INVALID_ID;
+  std::atomic<bool> killed_{false};
   std::mutex qpairs_mutex_;  // guards the map, not the pairs
   std::map<std::string, std::unique_ptr<QueuePair>> qpairs_;
   Inbox inbox_;

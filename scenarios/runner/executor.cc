@@ -372,7 +372,8 @@ json Run::resolved(const json& v, const std::string& key) {
     const Value value = variable(text);
     // A port names the socket's port; otherwise the child's own name for
     // what it holds.
-    if (value.owned != Owned::kNothing && value.owned != Owned::kQueuePair && key == "port") {
+    if (value.owned != Owned::kNothing && value.owned != Owned::kQueuePair &&
+        (key == "port" || key == "local_port")) {
       return value.number;
     }
     if (value.owned != Owned::kNothing) return v;

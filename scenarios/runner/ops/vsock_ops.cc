@@ -16,6 +16,7 @@ using enum ValueKind;
 using enum KeyNeed;
 
 constexpr int kDefaultBacklog = 16;
+constexpr int64_t kDefaultConnectTimeoutMs = 2000;  // Linux's, and the transport's
 
 int64_t failed(const std::error_code& ec) { return -static_cast<int64_t>(ec.value()); }
 
@@ -24,15 +25,14 @@ std::shared_ptr<vsock::Transport> transport(Actor& a, std::error_code& ec) {
   return a.vsock().transport(*a.driver(), ec);
 }
 
-// A port value: a number, "any", or a socket variable (its port).
+// A port value: a number, "any", or a variable: a socket (its port) or a number.
 uint32_t port_of(OpContext& run, const nlohmann::json& v) {
   if (v == "any") return vsock::kPortAny;
   if (v.is_string()) {
     const std::string name = v;
     const Value value = run.variable(name);
-    if (value.owned != Owned::kVsockListener && value.owned != Owned::kVsockStream &&
-        value.owned != Owned::kVsockDatagram) {
-      fail_step(name + " is not a vsock socket, so it has no port");
+    if (value.is_handle || value.owned == Owned::kQueuePair) {
+      fail_step(name + " is neither a vsock socket nor a number, so it is no port");
     }
     return static_cast<uint32_t>(value.number);
   }
@@ -91,10 +91,8 @@ ApiResult vsock_connect(OpContext& run, const Step& step, Actor& a) {
   const vsock::Address remote{run.context(args["cid"]), port_of(run, args["port"])};
   const uint32_t local_port =
       args.contains("local_port") ? port_of(run, args["local_port"]) : vsock::kPortAny;
-  vsock::Timeout timeout;
-  if (args.contains("connect_timeout_ms")) {
-    timeout = run.scaled(args["connect_timeout_ms"].get<int64_t>());
-  }
+  const vsock::Timeout timeout =
+      run.scaled(args.value("connect_timeout_ms", kDefaultConnectTimeoutMs));
   std::unique_ptr<vsock::Stream> stream = t->connect(remote, ec, timeout, local_port);
   if (!stream) return {failed(ec), {}};
   const uint32_t port = stream->local_address().port;
