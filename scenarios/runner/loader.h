@@ -1,5 +1,5 @@
 // loader.h: reads a scenario file and checks it against the format
-// (../shared/spec/scenario-format.md): unknown keys, names, ops and their
+// (docs/SCENARIO-FORMAT.md): unknown keys, names, ops and their
 // arguments (as the op table declares them, ops/op_table.h), values, data,
 // expectations, variables. A file that breaks the format is refused with
 // its JSON path and the problem.

@@ -1,4 +1,4 @@
-// vmci-scenario: plays JSON scenarios (../shared/spec/scenario-format.md)
+// vmci-scenario: plays JSON scenarios (docs/SCENARIO-FORMAT.md)
 // against an embedded hostpeer.
 //
 //   vmci-scenario run FILE|DIR... [--connect SOCKET] [--only NAME] [--skip NAME]
