@@ -98,20 +98,12 @@ void produce_datagrams(Control& control, size_t payload, Send&& send) {
 
 }  // namespace
 
-DatagramRateBench::DatagramRateBench() {
-  hostpeer_ = start_hostpeer(dir_.path() + "/hp.sock");
-  host_ = hostpeer_->connect_host();
-  if (!host_) throw std::runtime_error("hostpeer: no host endpoint");
-}
-
-DatagramRateBench::~DatagramRateBench() = default;
-
 Measurement DatagramRateBench::run_trial(const RateParams& params) {
   ControlPage control;
   Received received;
   vmci_handle handle = VMCI_INVALID_HANDLE;
   const size_t payload = params.payload;
-  const int status = host_->datagram_create_handle(
+  const int status = embedded_.host().datagram_create_handle(
       VMCI_INVALID_ID, 0, 0,
       [&received, payload](vmci_datagram* dg) {
         received.take(static_cast<const uint8_t*>(VMCI_DG_PAYLOAD(dg)),
@@ -123,14 +115,14 @@ Measurement DatagramRateBench::run_trial(const RateParams& params) {
     throw std::runtime_error("host datagram_create_handle: " +
                              vmci::proto::describe_result(status));
   }
-  const DatagramHandleGuard guard{host_.get(), handle};
+  const DatagramHandleGuard guard{&embedded_.host(), handle};
 
   ChildArgs args;
   args.transport = "datagram";
   args.parent = ::getpid();
   args.chunk = params.payload;
   args.control_fd = control.fd();
-  args.socket_path = hostpeer_->socket_path();
+  args.socket_path = embedded_.socket_path();
   args.handle_context = handle.context;
   args.handle_resource = handle.resource;
   Child child(args.to_command(), {control.fd()});

@@ -19,17 +19,9 @@
 // sent must arrive.
 #pragma once
 
-#include <memory>
-
+#include "endpoints.h"
 #include "stream.h"
 #include "trial.h"
-
-namespace vmci {
-class Endpoint;
-namespace host {
-class HostPeer;
-}
-}  // namespace vmci
 
 namespace bench {
 
@@ -42,19 +34,11 @@ struct RateParams {
 
 class DatagramRateBench {
  public:
-  // Starts the embedded hostpeer and its host endpoint; throws if it cannot.
-  DatagramRateBench();
-  ~DatagramRateBench();
-  DatagramRateBench(const DatagramRateBench&) = delete;
-  DatagramRateBench& operator=(const DatagramRateBench&) = delete;
-
   // One trial with a new datagram handle, destroyed afterwards.
   Measurement run_trial(const RateParams& params);
 
  private:
-  TempDir dir_;
-  std::unique_ptr<vmci::host::HostPeer> hostpeer_;
-  std::unique_ptr<vmci::Endpoint> host_;
+  EmbeddedHostpeer embedded_;  // started at construction, which throws if it cannot
 };
 
 // The baseline: one trial over a new socketpair.

@@ -1,13 +1,15 @@
 // endpoints.h: the project's endpoints as the benchmarks start them (a
-// hostpeer embedded on a socket, Driver connections: each throws
-// std::runtime_error with the reason when it cannot), a doorbell that goes
-// with its trial, and a Driver's ring counts as RingPaths.
+// hostpeer embedded on a socket with its host endpoint, Driver
+// connections: each throws std::runtime_error with the reason when it
+// cannot), a doorbell that goes with its trial, and a Driver's ring counts
+// as RingPaths.
 #pragma once
 
 #include <memory>
 #include <stdexcept>
 #include <string>
 
+#include "process.h"
 #include "ring_paths.h"
 #include "vmci/guest/driver.h"
 #include "vmci/host/hostpeer.h"
@@ -22,6 +24,28 @@ inline std::unique_ptr<vmci::host::HostPeer> start_hostpeer(const std::string& s
   if (!hostpeer) throw std::runtime_error("hostpeer: " + error);
   return hostpeer;
 }
+
+// A hostpeer embedded in this process, serving guests on a socket in a
+// temp dir of its own, and its host endpoint (context 2, no socket).
+class EmbeddedHostpeer {
+ public:
+  EmbeddedHostpeer()
+      : hostpeer_(start_hostpeer(dir_.path() + "/hp.sock")), host_(hostpeer_->connect_host()) {
+    if (!host_) throw std::runtime_error("hostpeer: no host endpoint");
+  }
+  EmbeddedHostpeer(const EmbeddedHostpeer&) = delete;
+  EmbeddedHostpeer& operator=(const EmbeddedHostpeer&) = delete;
+
+  vmci::host::HostPeer& hostpeer() const { return *hostpeer_; }
+  vmci::Endpoint& host() const { return *host_; }
+  // Where guests connect.
+  const std::string& socket_path() const { return hostpeer_->socket_path(); }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<vmci::host::HostPeer> hostpeer_;
+  std::unique_ptr<vmci::Endpoint> host_;  // goes before hostpeer_
+};
 
 inline std::unique_ptr<vmci::guest::Driver> connect_driver(const std::string& socket_path,
                                                            vmci::proto::Role role) {

@@ -26,19 +26,7 @@ namespace {
 
 std::string result_text(int64_t r) { return vmci::proto::describe_result(r); }
 
-// Counts the child's cycles over the window, then stops it and waits for
-// it. `check` throws if the other side failed.
-Measurement measure_cycles(Control& control, Child& child, const SetupParams& p,
-                           const std::function<void()>& check) {
-  const Measurement m =
-      count_window([&] { return control.cycles.load(std::memory_order_acquire); }, child,
-                   {p.warmup_s, p.window_s, p.stall_s}, check);
-  control.stop.store(1, std::memory_order_release);
-  child.wait_success(30);
-  check();
-  if (m.chunks == 0) throw std::runtime_error("no set-up cycle completed in the window");
-  return m;
-}
+CountWindow window_of(const SetupParams& p) { return {p.warmup_s, p.window_s, p.stall_s}; }
 
 // The guest's wait for the host's doorbell.
 class Signal {
@@ -73,17 +61,9 @@ struct SetupRequest {
 
 }  // namespace
 
-QpSetupBench::QpSetupBench() {
-  hostpeer_ = start_hostpeer(dir_.path() + "/hp.sock");
-  host_ = hostpeer_->connect_host();
-  if (!host_) throw std::runtime_error("hostpeer: no host endpoint");
-}
-
-QpSetupBench::~QpSetupBench() = default;
-
 Measurement QpSetupBench::run_trial(const SetupParams& params) {
   ControlPage control;
-  vmci::Endpoint* host = host_.get();
+  vmci::Endpoint* host = &embedded_.host();
   Control* shared = &control.get();
   // The host's side of a cycle, in its datagram callback: attach, detach,
   // ring the guest. A failure is kept for the measuring thread.
@@ -112,11 +92,11 @@ Measurement QpSetupBench::run_trial(const SetupParams& params) {
   args.transport = "qp-setup";
   args.parent = ::getpid();
   args.control_fd = control.fd();
-  args.socket_path = hostpeer_->socket_path();
+  args.socket_path = embedded_.socket_path();
   args.handle_context = handle.context;
   args.handle_resource = handle.resource;
   Child child(args.to_command(), {control.fd()});
-  return measure_cycles(control.get(), child, params, [&] {
+  return count_child_cycles(control.get(), child, window_of(params), [&] {
     if (const int64_t failure = shared->host_failure.load(); failure != 0) {
       throw std::runtime_error("host side of a set-up cycle: " + result_text(failure));
     }
@@ -250,7 +230,7 @@ Measurement run_memfd_handshake_trial(const SetupParams& params) {
     }
   });
   try {
-    const Measurement m = measure_cycles(control.get(), child, params, [] {});
+    const Measurement m = count_child_cycles(control.get(), child, window_of(params), [] {});
     host.join();
     if (!failure.empty()) throw std::runtime_error(failure);
     return m;

@@ -16,17 +16,9 @@
 // and reads the child's cycle count at their ends.
 #pragma once
 
-#include <memory>
-
+#include "endpoints.h"
 #include "stream.h"
 #include "trial.h"
-
-namespace vmci {
-class Endpoint;
-namespace host {
-class HostPeer;
-}
-}  // namespace vmci
 
 namespace bench {
 
@@ -41,18 +33,11 @@ struct SetupParams {
 
 class QpSetupBench {
  public:
-  QpSetupBench();
-  ~QpSetupBench();
-  QpSetupBench(const QpSetupBench&) = delete;
-  QpSetupBench& operator=(const QpSetupBench&) = delete;
-
   // One trial: cycles per second (Measurement::chunks counts cycles).
   Measurement run_trial(const SetupParams& params);
 
  private:
-  TempDir dir_;
-  std::unique_ptr<vmci::host::HostPeer> hostpeer_;
-  std::unique_ptr<vmci::Endpoint> host_;
+  EmbeddedHostpeer embedded_;  // started at construction, which throws if it cannot
 };
 
 Measurement run_memfd_handshake_trial(const SetupParams& params);

@@ -59,20 +59,12 @@ struct GuestProducer {
 
 }  // namespace
 
-QpairBench::QpairBench() {
-  hostpeer_ = start_hostpeer(dir_.path() + "/hp.sock");
-  host_ = hostpeer_->connect_host();
-  if (!host_) throw std::runtime_error("hostpeer: no host endpoint");
-}
-
-QpairBench::~QpairBench() = default;
-
 Measurement QpairBench::run_trial(const StreamParams& params) {
   ControlPage control;
-  Attachment pair{host_.get(), nullptr};
+  Attachment pair{&embedded_.host(), nullptr};
   vmci_handle handle = VMCI_INVALID_HANDLE;
   const int status =
-      host_->qpair_alloc(&pair.qp, &handle, kPairQueueSize, kPairQueueSize, VMCI_INVALID_ID, 0, 0);
+      embedded_.host().qpair_alloc(&pair.qp, &handle, kPairQueueSize, kPairQueueSize, VMCI_INVALID_ID, 0, 0);
   if (status < VMCI_SUCCESS) throw std::runtime_error("host qpair_alloc: " + result_text(status));
 
   ChildArgs args;
@@ -80,7 +72,7 @@ Measurement QpairBench::run_trial(const StreamParams& params) {
   args.parent = ::getpid();
   args.chunk = params.chunk;
   args.control_fd = control.fd();
-  args.socket_path = hostpeer_->socket_path();
+  args.socket_path = embedded_.socket_path();
   args.handle_context = handle.context;
   args.handle_resource = handle.resource;
   Child child(args.to_command(), {control.fd()});

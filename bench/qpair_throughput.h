@@ -9,17 +9,9 @@
 // QUEUEPAIR_NOTATTACHED until the guest has attached.
 #pragma once
 
-#include <memory>
-
+#include "endpoints.h"
 #include "stream.h"
 #include "trial.h"
-
-namespace vmci {
-class Endpoint;
-namespace host {
-class HostPeer;
-}
-}  // namespace vmci
 
 namespace bench {
 
@@ -28,19 +20,11 @@ inline constexpr uint64_t kPairQueueSize = 1 << 20;
 
 class QpairBench {
  public:
-  // Starts the embedded hostpeer; throws if it cannot.
-  QpairBench();
-  ~QpairBench();
-  QpairBench(const QpairBench&) = delete;
-  QpairBench& operator=(const QpairBench&) = delete;
-
   // One trial on a new pair, detached afterwards.
   Measurement run_trial(const StreamParams& params);
 
  private:
-  TempDir dir_;
-  std::unique_ptr<vmci::host::HostPeer> hostpeer_;
-  std::unique_ptr<vmci::Endpoint> host_;
+  EmbeddedHostpeer embedded_;  // started at construction, which throws if it cannot
 };
 
 // Child: connects as a guest, attaches to args' pair and enqueues.

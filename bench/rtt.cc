@@ -5,30 +5,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <stdexcept>
 #include <thread>
 #include <utility>
 
+#include "thread_costs.h"
+
 namespace bench {
 
-uint64_t context_switches(pid_t pid) {
-  uint64_t total = 0;
-  std::error_code error;
-  const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
-  for (const auto& task : std::filesystem::directory_iterator(tasks, error)) {
-    std::ifstream status(task.path() / "status");
-    std::string line;
-    while (std::getline(status, line)) {
-      // "voluntary_ctxt_switches:\t12" and "nonvoluntary_ctxt_switches:\t3"
-      if (line.find("ctxt_switches:") == std::string::npos) continue;
-      total += std::stoull(line.substr(line.find(':') + 1));
-    }
-  }
-  if (error) throw std::runtime_error("cannot read " + tasks.string() + ": " + error.message());
-  return total;
-}
+uint64_t context_switches(pid_t pid) { return threads_cost(pid).switches; }
 
 void wait_until_ready(Control& control, Child& child, double timeout_s) {
   const auto deadline =

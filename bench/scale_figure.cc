@@ -76,7 +76,7 @@ void print_scale_report(const ScaleFigure& f) {
               beyond.max < kMaxRssBeyondQueues ? "MET" : "NOT MET");
   const Summary cpu = summarize_field(f.ours, &ScaleResult::hostpeer_idle_cpu_s);
   const Summary wakeups = summarize_field(f.ours, &ScaleResult::hostpeer_idle_wakeups);
-  std::printf("  hostpeer while all idle (%.1f s): CPU %.2f s max, wake-ups %.0f max: target 0  %s\n",
+  std::printf("  hostpeer while all idle (%.1f s): CPU %.6f s max, wake-ups %.0f max: target 0  %s\n",
               p.idle_s, cpu.max, wakeups.max, cpu.max == 0 && wakeups.max == 0 ? "MET" : "NOT MET");
   std::fflush(stdout);
 }

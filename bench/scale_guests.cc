@@ -54,12 +54,10 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
-#include <iterator>
 #include <memory>
 #include <mutex>
 #include <new>
 #include <optional>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -67,6 +65,7 @@
 
 #include "endpoints.h"
 #include "rtt.h"
+#include "thread_costs.h"
 #include "stream.h"
 #include "vmci/endpoint.h"
 #include "vmci/guest/driver.h"
@@ -234,20 +233,6 @@ ProcMemory read_memory(pid_t pid) {
     if (line.starts_with("RssShmem:")) m.shmem = bytes();
   }
   return m;
-}
-
-// utime + stime of every thread of `pid` so far, in seconds.
-double cpu_seconds(pid_t pid) {
-  const std::string path = "/proc/" + std::to_string(pid) + "/stat";
-  std::ifstream in(path);
-  std::string stat;
-  if (!std::getline(in, stat)) throw std::runtime_error("cannot read " + path);
-  // Fields after the command name's ")": state is field 3, utime 14, stime 15.
-  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
-  std::vector<std::string> f{std::istream_iterator<std::string>(fields), {}};
-  if (f.size() < 13) throw std::runtime_error("short " + path);
-  const double ticks = static_cast<double>(std::stoull(f[11]) + std::stoull(f[12]));
-  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 // ---------------------------------------------------------------------------
@@ -464,12 +449,11 @@ ScaleResult stream_and_measure(Pump& pump, std::vector<StreamCheck>& checks, Gue
 
   // Idle: producers stopped (asleep, connected); hostpeer after a moment of quiet.
   std::this_thread::sleep_for(milliseconds(100));
-  const pid_t pid = hostpeer->pid();
-  const double cpu0 = cpu_seconds(pid);
-  const uint64_t switches0 = context_switches(pid);
+  const IdleMeter idle(hostpeer->pid());
   std::this_thread::sleep_for(seconds(p.idle_s));
-  r.hostpeer_idle_cpu_s = cpu_seconds(pid) - cpu0;
-  r.hostpeer_idle_wakeups = context_switches(pid) - switches0;
+  const ThreadsCost cost = idle.cost();
+  r.hostpeer_idle_cpu_s = cost.cpu_s;
+  r.hostpeer_idle_wakeups = cost.switches;
   hostpeer->check_running();
   return r;
 }

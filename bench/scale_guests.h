@@ -58,9 +58,9 @@ struct ScaleResult {
   uint64_t hostpeer_shmem_bytes = 0;              // RssShmem (queue memory it maps)
   uint64_t hostpeer_rss_beyond_queue_memory = 0;  // RssAnon + RssFile
   uint64_t queue_memory_bytes = 0;  // the pairs' memory: streams * (2 queues + 2 header pages)
-  double hostpeer_idle_cpu_s = 0;   // utime + stime over idle_s, streams stopped, guests connected
+  double hostpeer_idle_cpu_s = 0;   // run time over idle_s, streams stopped, guests connected
   uint64_t hostpeer_idle_wakeups = 0;  // context switches (all threads) over that idle window
-  // (hostpeer_idle_cpu_s has the resolution of a clock tick, 10 ms. The
+  // (Both as thread_costs.h reads them: run time to the nanosecond. The
   // bench's hostpeer child sleeps on its control page without a timeout,
   // so every wake-up counted is hostpeer's.)
 };
