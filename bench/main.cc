@@ -584,7 +584,7 @@ int run(const Options& o) {
       [&](const bench::RttParams& p) { return doorbells->run_embedded_trial(p); },
       [&](const bench::RttParams& p) { return doorbells->run_daemon_trial(p); },
       bench::run_futex_pingpong_trial,
-      bench::run_socket_pingpong_trial,
+      [](const bench::RttParams& p) { return bench::run_socket_pingpong_trial(p, 1); },
   };
   // Each run: every selected figure's own, then the baselines they share.
   std::vector<RttTransport> rtt_order;

@@ -9,8 +9,11 @@
 #include <chrono>
 #include <new>
 #include <stdexcept>
+#include <vector>
 
+#include "fd_stream.h"
 #include "futex.h"
+#include "messages.h"
 
 namespace bench {
 namespace {
@@ -37,26 +40,6 @@ void wait_for_value(std::atomic<uint32_t>& word, uint32_t want, Child& child, do
     if (std::chrono::duration<double>(now - since).count() > stall_s) {
       throw std::runtime_error("futex ping-pong: no answer for " + std::to_string(stall_s) + " s");
     }
-  }
-}
-
-void write_byte(int fd, uint8_t byte) {
-  for (;;) {
-    const ssize_t r = ::write(fd, &byte, 1);
-    if (r == 1) return;
-    if (r < 0 && errno == EINTR) continue;
-    throw std::runtime_error(errno_text("socket ping-pong: write"));
-  }
-}
-
-// False at the end of the stream.
-bool read_byte(int fd, uint8_t* byte) {
-  for (;;) {
-    const ssize_t r = ::read(fd, byte, 1);
-    if (r == 1) return true;
-    if (r == 0) return false;
-    if (errno == EINTR) continue;
-    throw std::runtime_error(errno_text("socket ping-pong: read"));
   }
 }
 
@@ -109,7 +92,8 @@ void futex_pingpong_child(const ChildArgs& args, Control& control) {
   }
 }
 
-RttResult run_socket_pingpong_trial(const RttParams& params) {
+RttResult run_socket_pingpong_trial(const RttParams& params, size_t message) {
+  if (message < 1 || message > kMaxMessage) throw std::runtime_error("bad ping-pong message size");
   ControlPage control;
   int fds[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
@@ -123,21 +107,17 @@ RttResult run_socket_pingpong_trial(const RttParams& params) {
   args.parent = ::getpid();
   args.control_fd = control.fd();
   args.data_fd = theirs.get();
+  args.chunk = message;
   Child child(args.to_command(), {control.fd(), theirs.get()});
   theirs.reset();  // so that the child's end closing ends our reads
   wait_until_ready(control.get(), child);
 
-  uint8_t n = 0;
-  const RttResult r = time_round_trips(
-      params, {{"pinger", ::getpid()}, {"ponger", child.pid()}}, [&] {
-        ++n;
-        write_byte(mine.get(), n);
-        uint8_t answer = 0;
-        if (!read_byte(mine.get(), &answer)) {
-          throw std::runtime_error("socket ping-pong: the child closed its end");
-        }
-        if (answer != n) throw std::runtime_error("socket ping-pong: wrong answer");
-      });
+  FdStream channel{mine.get()};
+  std::vector<uint8_t> buf(message);
+  uint64_t round = 0;
+  const RttResult r =
+      time_round_trips(params, {{"pinger", ::getpid()}, {"ponger", child.pid()}},
+                       [&] { ask(channel, buf, ++round); });
   ::shutdown(mine.get(), SHUT_WR);  // the child reads the end of the stream and exits
   child.wait_success(30);
   return r;
@@ -145,8 +125,8 @@ RttResult run_socket_pingpong_trial(const RttParams& params) {
 
 void socket_pingpong_child(const ChildArgs& args, Control& control) {
   say_ready(control);
-  uint8_t byte;
-  while (read_byte(args.data_fd, &byte)) write_byte(args.data_fd, byte);
+  FdStream channel{args.data_fd};
+  answer_until_end(channel, args.chunk);
 }
 
 }  // namespace bench

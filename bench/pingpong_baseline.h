@@ -1,7 +1,7 @@
-// pingpong_baseline.h: the round-trip baselines of the doorbell figures,
-// with the same pinning (pinger in this process on kConsumerCpu, ponger in
-// a child on kProducerCpu) and the same round-trip count as the doorbell
-// trials. Both sides sleep in the kernel while they wait, as the doorbell
+// pingpong_baseline.h: the round-trip baselines of the doorbell figures
+// and of vsock_rr_64B, with the same pinning (pinger in this process on
+// kConsumerCpu, ponger in a child on kProducerCpu) and the same round-trip
+// count as those trials. Both sides sleep in the kernel while they wait, as the doorbell
 // path does.
 //
 // - futex_pingpong: two 32-bit words in a memfd (each on its own 128-byte
@@ -12,9 +12,13 @@
 //   FUTEX_PRIVATE_FLAG), as hostpeer's notify memory uses. Two wake-ups and
 //   four system calls a round trip: the least a cross-process sleeping
 //   round trip can cost.
-// - socketpair_pingpong: a Unix stream socketpair; write 1 byte, read the
-//   1-byte answer (blocking calls; the child reads and writes it back).
+// - socketpair_pingpong: a Unix stream socketpair; write a `message`-byte
+//   request, read the answer of the same size (blocking calls; the child
+//   reads the request and writes the answer; messages.h: both check every
+//   byte). The doorbell figures use 1 byte; vsock_rr_64B, 64.
 #pragma once
+
+#include <cstddef>
 
 #include "rtt.h"
 #include "trial.h"
@@ -22,7 +26,7 @@
 namespace bench {
 
 RttResult run_futex_pingpong_trial(const RttParams& params);
-RttResult run_socket_pingpong_trial(const RttParams& params);
+RttResult run_socket_pingpong_trial(const RttParams& params, size_t message);
 
 // Children: answer pings until stopped.
 void futex_pingpong_child(const ChildArgs& args, Control& control);

@@ -55,9 +55,10 @@ ChildArgs parse(int argc, char** argv) {
   const bool streaming = a.transport == "qpair" || a.transport == "ring" ||
                          a.transport == "socket" || a.transport == "datagram" ||
                          a.transport == "seqpacket" || a.transport.starts_with("scale-");
+  const bool answering = a.transport == "socket-pingpong";
   const bool ringing = a.transport == "doorbell-ringer" || a.transport == "raw-ringer";
   if (a.parent <= 0 || a.control_fd < 0 || (streaming && a.chunk < 16) ||
-      (ringing && a.rings < 2)) {
+      (answering && a.chunk < 1) || (ringing && a.rings < 2)) {
     throw std::runtime_error("incomplete child command");
   }
   return a;

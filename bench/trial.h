@@ -13,9 +13,10 @@
 // (scale_guests.h: --data-fd is the guest's board, --chunk required);
 // doorbell (a guest answering doorbell rings; --handle is the host's
 // doorbell), hostpeer (serves --socket until stopped), futex-pingpong,
-// socket-pingpong; doorbell-ringer (a guest ringing the host's doorbell
-// --handle --rings times), raw-ringer (its baseline). --cpu: the CPU to pin
-// to (default kProducerCpu; -1: not pinned).
+// socket-pingpong (--chunk: the message size); doorbell-ringer (a guest
+// ringing the host's doorbell --handle --rings times), raw-ringer (its
+// baseline). --cpu: the CPU to pin to (default kProducerCpu; -1: not
+// pinned).
 #pragma once
 
 #include <sys/types.h>
@@ -31,7 +32,7 @@ namespace bench {
 struct ChildArgs {
   std::string transport;  // see above
   pid_t parent = 0;
-  size_t chunk = 0;  // streaming only
+  size_t chunk = 0;  // streaming; socket-pingpong: the message size
   int control_fd = -1;
   int data_fd = -1;         // ring, futex-pingpong: the memfd; socket(-pingpong): our end
   std::string socket_path;  // qpair, doorbell: hostpeer's socket; hostpeer: the one to serve
