@@ -1,5 +1,6 @@
-// main.cc: vmci-bench, queue-pair throughput, doorbell round trips and
-// doorbell rings while the owner is awake, measured beside their baselines.
+// main.cc: vmci-bench, queue-pair throughput, doorbell round trips,
+// doorbell rings while the owner is awake and vSockets streams, measured
+// beside their baselines.
 //
 //   vmci-bench [--quick] [--runs N] [--window SECONDS] [--rounds N]
 //              [--figure NAME] [--via-thread [--spin]] [--hostpeer-cpu N]
@@ -7,16 +8,21 @@
 //
 // For each run, for each chunk size, it runs a trial of the queue pair
 // (ours), the shared-memory ring (baseline A) and the socketpair
-// (baseline B) one after the other, so drift hits all three alike; then a
-// trial of each selected doorbell round trip (embedded, daemon) and of the
-// futex and socketpair ping-pongs; then doorbell_ring_awake's ours and raw
-// ring (ring_awake.h). Then it prints, per figure, min / median
+// (baseline B) one after the other, so drift hits all three alike; then
+// each rate figure's ours and baseline (datagram_rate_64B, qp_setup_rate,
+// vsock_stream_64KiB, vsock_connect_rate: rate_figure.h); then a trial of
+// each selected round-trip figure's ours (the doorbells, embedded and
+// daemon; vsock_rr_64B) and of the ping-pongs they are shown beside; then
+// doorbell_ring_awake's ours and raw ring (ring_awake.h); then
+// scale_64_guests' (scale_figure.h); then vsock_idle_64's (idle_figure.h).
+// Then it prints, per figure, min / median
 // / max of each and the ratio of medians against its target, and with
 // --json writes the comparisons. The exit status is 0 whether or not
 // targets are met; 1 if the benchmark itself failed (a process died, data
 // did not match); 2 for a bad command line. (`--child ...` is a trial's
 // other process: see trial.h.)
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -29,6 +35,7 @@
 
 #include "datagram_rate.h"
 #include "doorbell_rtt.h"
+#include "idle_figure.h"
 #include "pingpong_baseline.h"
 #include "process.h"
 #include "qp_setup.h"
@@ -41,6 +48,8 @@
 #include "rtt.h"
 #include "stats.h"
 #include "trial.h"
+#include "vsock_baselines.h"
+#include "vsock_bench.h"
 
 namespace {
 
@@ -84,14 +93,25 @@ std::string chunk_text(size_t chunk) {
   return chunk >= 1024 ? std::to_string(chunk / 1024) + " KiB" : std::to_string(chunk) + " B";
 }
 
-// Round trips: ours (one of the doorbell paths) against the ping-pongs.
-enum RttTransport { kDoorbellEmbedded, kDoorbellDaemon, kFutex, kSocketPingPong, kRttTransports };
-const char* const kRttName[kRttTransports] = {"doorbell_embedded", "doorbell_daemon",
-                                              "futex_pingpong", "socketpair_pingpong"};
+// Round trips: ours (one of the doorbell paths, or a vSockets stream)
+// against the ping-pongs.
+enum RttTransport {
+  kDoorbellEmbedded,
+  kDoorbellDaemon,
+  kVsockRr,
+  kFutex,
+  kSocketPingPong,
+  kSocketPingPong64,
+  kRttTransports
+};
+const char* const kRttName[kRttTransports] = {
+    "doorbell_embedded", "doorbell_daemon",     "vsock_rr",
+    "futex_pingpong",    "socketpair_pingpong", "socketpair_pingpong_64B"};
 const char* const kRttLabel[kRttTransports] = {
-    "ours (doorbell, embedded)", "ours (doorbell, daemon)", "baseline: futex ping-pong",
-    "baseline: socketpair ping-pong"};
-const RttTransport kRttBaselines[] = {kFutex, kSocketPingPong};
+    "ours (doorbell, embedded)",      "ours (doorbell, daemon)",
+    "ours (vSockets stream)",         "baseline: futex ping-pong",
+    "baseline: socketpair ping-pong", "baseline: socketpair, 64 B"};
+bool is_doorbell(RttTransport t) { return t == kDoorbellEmbedded || t == kDoorbellDaemon; }
 
 struct RttTarget {
   RttTransport baseline;
@@ -100,8 +120,10 @@ struct RttTarget {
 
 struct RttFigure {
   std::string name;
+  std::string what;  // one line under the name in the report
   RttTransport ours;
-  std::vector<RttTarget> targets;
+  std::vector<RttTransport> baselines;  // shown beside ours, in this order
+  std::vector<RttTarget> targets;       // some of them
 };
 
 // Per transport, one result per run.
@@ -232,13 +254,18 @@ std::string micros(double ns) {
   return text;
 }
 
-// How ours' pinger waits, for the report's header.
+// How the doorbell figures' pinger waits, for the report's header.
 const char* pinger_text(const bench::RttParams& p) {
   if (!p.via_thread) {
-    return ";\nours' pinger is the host's doorbell callback, which rings the next round itself";
+    return ";\nthe doorbell figures' pinger is the host's doorbell callback, which rings the next "
+           "round itself";
   }
-  if (p.spin) return ", but ours' pinger:\na measuring thread spins on an atomic count (--spin)";
-  return ";\nours' pinger is a measuring thread, on a std::condition_variable (--via-thread)";
+  if (p.spin) {
+    return ", but the doorbell figures' pinger:\na measuring thread spins on an atomic count "
+           "(--spin)";
+  }
+  return ";\nthe doorbell figures' pinger is a measuring thread, on a std::condition_variable "
+         "(--via-thread)";
 }
 
 std::string cpu_text(int cpu) { return cpu < 0 ? "no CPU (not pinned)" : "CPU " + std::to_string(cpu); }
@@ -246,21 +273,25 @@ std::string cpu_text(int cpu) { return cpu < 0 ? "no CPU (not pinned)" : "CPU " 
 void print_rtt_report(const std::vector<RttFigure>& figures, const RttResults& results, int runs,
                       const bench::RttParams& p, bool after_streaming) {
   if (figures.empty()) return;
+  const bool doorbells =
+      std::ranges::any_of(figures, [](const RttFigure& f) { return is_doorbell(f.ours); });
   std::printf(
       "%svmci-bench: round trips, %d runs of %d timed (after %d warm-up), every one timed;\n"
-      "pinger / host side on CPU %d, ponger / guest on CPU %d, daemon's hostpeer on %s;\n"
+      "pinger / host side on CPU %d, ponger / guest on CPU %d%s;\n"
       "every waiter sleeps in the kernel%s\n",
       after_streaming ? "\n" : "", runs, p.rounds, p.warmup, bench::kConsumerCpu,
-      bench::kProducerCpu, cpu_text(p.hostpeer_cpu).c_str(),
-      pinger_text(p));
+      bench::kProducerCpu,
+      doorbells ? (", daemon's hostpeer on " + cpu_text(p.hostpeer_cpu)).c_str() : "",
+      doorbells ? pinger_text(p) : "");
   for (const RttFigure& f : figures) {
     std::printf("\n%s: round-trip time in us, p50 and p99 of each run; min / median / max over runs\n",
                 f.name.c_str());
+    if (!f.what.empty()) std::printf("  %s\n", f.what.c_str());
     std::printf("  %-31s %8s %8s %8s   %8s %8s %8s  %9s\n", "", "p50 min", "median", "max",
                 "p99 min", "median", "max", "ctx sw/rt");
     bench::Summary p50[kRttTransports], p99[kRttTransports];
     std::vector<RttTransport> shown{f.ours};
-    shown.insert(shown.end(), std::begin(kRttBaselines), std::end(kRttBaselines));
+    shown.insert(shown.end(), f.baselines.begin(), f.baselines.end());
     for (RttTransport t : shown) {
       if (results[t].empty()) continue;  // --ours-only
       p50[t] = summarize_rtt(results[t], &bench::RttResult::p50_ns);
@@ -271,7 +302,7 @@ void print_rtt_report(const std::vector<RttFigure>& figures, const RttResults& r
                   micros(p50[t].max).c_str(), micros(p99[t].min).c_str(),
                   micros(p99[t].median).c_str(), micros(p99[t].max).c_str(), switches);
     }
-    for (RttTransport t : kRttBaselines) {
+    for (RttTransport t : f.baselines) {
       if (results[t].empty()) continue;
       const double ratio = p50[f.ours].median / p50[t].median;
       std::printf("  ours/%-26s p50 %7.3f  (p99 %.3f)", kRttName[t], ratio,
@@ -409,6 +440,7 @@ nlohmann::ordered_json awake_comparison(const AwakeResults& a, uint64_t rings) {
 nlohmann::ordered_json comparisons(const std::vector<Figure>& figures,
                                    const std::vector<bench::RateFigure>& rate_figures,
                                    const bench::ScaleFigure& scale,
+                                   const std::vector<bench::IdleFigure>& idle_figures,
                                    const std::vector<RttFigure>& rtt_figures,
                                    const RttResults& rtt_results, const AwakeResults& awake,
                                    uint64_t awake_rings) {
@@ -435,6 +467,7 @@ nlohmann::ordered_json comparisons(const std::vector<Figure>& figures,
   }
   bench::add_rate_comparisons(rate_figures, out);
   bench::add_scale_comparisons(scale, out);
+  bench::add_idle_comparisons(idle_figures, out);
   for (const RttFigure& f : rtt_figures) {
     const auto& ours = rtt_results[f.ours];
     for (const RttTarget& target : f.targets) {
@@ -460,6 +493,7 @@ nlohmann::ordered_json comparisons(const std::vector<Figure>& figures,
             summarize_rtt(ours, &bench::RttResult::switches_per_rtt).median},
            {"baseline_context_switches_per_rtt",
             summarize_rtt(baseline, &bench::RttResult::switches_per_rtt).median}});
+      if (!is_doorbell(f.ours)) continue;
       nlohmann::ordered_json stages = nlohmann::ordered_json::object();
       for (const bench::Stage& stage : stage_medians(ours)) stages[stage.name] = stage.p50_ns;
       out.back()["ours_stages_p50_ns"] = stages;
@@ -523,8 +557,14 @@ int run(const Options& o) {
       {"qp_msg_rate_64B", 64, true, {{kRing, 0.5}}, {}},
   };
   std::vector<RttFigure> rtt_figures = {
-      {"doorbell_rtt_embedded", kDoorbellEmbedded, {{kFutex, 1.5}}},
-      {"doorbell_rtt_daemon", kDoorbellDaemon, {{kFutex, 1.5}}},
+      {"doorbell_rtt_embedded", "", kDoorbellEmbedded, {kFutex, kSocketPingPong}, {{kFutex, 1.5}}},
+      {"doorbell_rtt_daemon", "", kDoorbellDaemon, {kFutex, kSocketPingPong}, {{kFutex, 1.5}}},
+      {"vsock_rr_64B",
+       "a 64-byte request host -> guest and a 64-byte answer over a vSockets stream, both sides "
+       "blocking in read, every byte checked",
+       kVsockRr,
+       {kSocketPingPong64},
+       {{kSocketPingPong64, 1.5}}},
   };
   bench::RateParams rate_params;
   rate_params.warmup_s = params.warmup_s;
@@ -534,6 +574,11 @@ int run(const Options& o) {
   setup_params.window_s = params.window_s;
   std::optional<bench::DatagramRateBench> datagrams;
   std::optional<bench::QpSetupBench> setups;
+  std::optional<bench::VsockBench> vsock;
+  const bench::CountWindow connect_window{params.warmup_s, params.window_s, 10};
+  StreamParams vsock_stream_params = params;
+  vsock_stream_params.chunk = 64 * 1024;
+  vsock_stream_params.every_byte = true;
   std::vector<bench::RateFigure> rate_figures = {
       {"datagram_rate_64B", "datagrams/s",
        "guest -> host endpoint, 64-byte payloads, each send's result checked, every datagram "
@@ -547,6 +592,27 @@ int run(const Options& o) {
        "baseline: memfd passed over a socket", 0.25,
        [&] { return setups->run_trial(setup_params); },
        [&] { return bench::run_memfd_handshake_trial(setup_params); }, {}, {}},
+      {"vsock_stream_64KiB", "bytes/s",
+       "guest -> host vSockets stream, blocking, 64 KiB writes, every byte checked",
+       "ours (vSockets stream)", "unix_socketpair", "baseline: unix socketpair", 1.5,
+       [&] { return vsock->run_stream_trial(vsock_stream_params); },
+       [&] { return bench::run_socket_trial(vsock_stream_params); }, {}, {}, true},
+      {"vsock_connect_rate", "cycles/s",
+       "guest connect + 1 byte + host accept + both close (the guest once it reads the end "
+       "of the stream)",
+       "ours (vSockets)", "unix_stream_connect", "baseline: unix socket on a path", 0.25,
+       [&] { return vsock->run_connect_trial(connect_window); },
+       [&] { return bench::run_unix_connect_trial(connect_window); }, {}, {}},
+  };
+  std::vector<bench::IdleFigure> idle_figures = {
+      {"vsock_idle_64", "64 established vSockets connections from one guest process",
+       "ours (vSockets connections)", "unix_socketpairs", "baseline: 64 unix socketpairs",
+       {64, 0.2, o.quick ? 0.3 : 5.0},
+       [&](const bench::IdleParams& p) { return vsock->run_idle_trial(p); },
+       [&](const bench::IdleParams& p) {
+         return bench::run_unix_idle_trial(p, vsock->host_threads());
+       },
+       {}, {}},
   };
   bench::ScaleFigure scale;
   scale.params.guests = o.quick ? 16 : 64;
@@ -558,8 +624,9 @@ int run(const Options& o) {
     std::erase_if(figures, [&](const Figure& f) { return f.name != o.only; });
     std::erase_if(rtt_figures, [&](const RttFigure& f) { return f.name != o.only; });
     std::erase_if(rate_figures, [&](const bench::RateFigure& f) { return f.name != o.only; });
-    if (figures.empty() && rtt_figures.empty() && rate_figures.empty() && o.only != kAwakeName &&
-        !scaling) {
+    std::erase_if(idle_figures, [&](const bench::IdleFigure& f) { return f.name != o.only; });
+    if (figures.empty() && rtt_figures.empty() && rate_figures.empty() && idle_figures.empty() &&
+        o.only != kAwakeName && !scaling) {
       throw std::runtime_error("no figure named " + o.only);
     }
   }
@@ -572,6 +639,14 @@ int run(const Options& o) {
     if (f.name == "datagram_rate_64B") datagrams.emplace();
     if (f.name == "qp_setup_rate") setups.emplace();
   }
+  const bool vsocks = !idle_figures.empty() ||
+                      std::ranges::any_of(rate_figures, [](const bench::RateFigure& f) {
+                        return f.name.starts_with("vsock_");
+                      }) ||
+                      std::ranges::any_of(rtt_figures, [](const RttFigure& f) {
+                        return f.ours == kVsockRr;
+                      });
+  if (vsocks) vsock.emplace();
   const std::function<Measurement(const StreamParams&)> trial[kTransports] = {
       [&](const StreamParams& p) { return qpair->run_trial(p); },
       bench::run_ring_trial,
@@ -579,18 +654,29 @@ int run(const Options& o) {
   };
   const bool awake = o.only.empty() || o.only == kAwakeName;
   std::optional<bench::DoorbellBench> doorbells;
-  if (!rtt_figures.empty() || awake) doorbells.emplace();
+  if (awake || std::ranges::any_of(rtt_figures, [](const RttFigure& f) {
+        return is_doorbell(f.ours);
+      })) {
+    doorbells.emplace();
+  }
   const std::function<bench::RttResult(const bench::RttParams&)> rtt_trial[kRttTransports] = {
       [&](const bench::RttParams& p) { return doorbells->run_embedded_trial(p); },
       [&](const bench::RttParams& p) { return doorbells->run_daemon_trial(p); },
+      [&](const bench::RttParams& p) { return vsock->run_rr_trial(p, 64); },
       bench::run_futex_pingpong_trial,
       [](const bench::RttParams& p) { return bench::run_socket_pingpong_trial(p, 1); },
+      [](const bench::RttParams& p) { return bench::run_socket_pingpong_trial(p, 64); },
   };
-  // Each run: every selected figure's own, then the baselines they share.
+  // Each run: every selected figure's own, then the baselines they show
+  // (each once).
   std::vector<RttTransport> rtt_order;
   for (const RttFigure& f : rtt_figures) rtt_order.push_back(f.ours);
-  if (!rtt_figures.empty() && !o.ours_only) {
-    rtt_order.insert(rtt_order.end(), std::begin(kRttBaselines), std::end(kRttBaselines));
+  for (const RttFigure& f : rtt_figures) {
+    for (RttTransport t : f.baselines) {
+      if (!o.ours_only && std::ranges::find(rtt_order, t) == rtt_order.end()) {
+        rtt_order.push_back(t);
+      }
+    }
   }
   RttResults rtt_results;
   AwakeResults awake_results;
@@ -623,6 +709,7 @@ int run(const Options& o) {
     }
     if (awake) run_awake_trials(*doorbells, awake_params, o.ours_only, o.verbose, awake_results);
     if (scaling) scale.run_once(o.ours_only, o.verbose);
+    for (bench::IdleFigure& f : idle_figures) f.run_once(o.ours_only, o.verbose);
   }
 
   print_report(figures, o.runs, params);
@@ -631,10 +718,11 @@ int run(const Options& o) {
   print_awake_report(awake_results, o.runs, awake_params.rings,
                      !figures.empty() || !rtt_figures.empty());
   bench::print_scale_report(scale);
+  bench::print_idle_report(idle_figures);
   if (!o.json_path.empty()) {
     std::ofstream out(o.json_path);
-    out << comparisons(figures, rate_figures, scale, rtt_figures, rtt_results, awake_results,
-                       awake_params.rings)
+    out << comparisons(figures, rate_figures, scale, idle_figures, rtt_figures, rtt_results,
+                       awake_results, awake_params.rings)
                .dump(2)
         << "\n";
     if (!out) {
@@ -654,7 +742,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "vmci-bench: VMCI queue-pair throughput beside a shared-memory ring and a "
       "socketpair; doorbell round trips beside futex and socketpair ping-pongs; doorbell "
-      "rings while the owner is awake beside a raw shared-memory ring"};
+      "rings while the owner is awake beside a raw shared-memory ring; vSockets streams, "
+      "round trips, connects and idle connections beside Unix sockets"};
   app.add_flag("--quick", o.quick, "shorter windows and fewer round trips (well under a minute)");
   app.add_option("--runs", o.runs, "interleaved runs per figure (at least 5)")
       ->check(CLI::Range(5, 1000))

@@ -1,8 +1,8 @@
 // rate_figure.h: a figure that counts events per second (datagrams a host
-// receives, set-up cycles) for ours and one baseline: each run takes one
-// trial of each, one after the other, and the report gives min / median /
-// max of each and the ratio of medians against the target (higher is
-// better).
+// receives, set-up cycles, connections) or bytes per second (a vSockets
+// stream) for ours and one baseline: each run takes one trial of each, one
+// after the other, and the report gives min / median / max of each and the
+// ratio of medians against the target (higher is better).
 #pragma once
 
 #include <functional>
@@ -25,6 +25,7 @@ struct RateFigure {
   // One trial each; Measurement::chunks counts the events.
   std::function<Measurement()> ours, baseline;
   std::vector<double> ours_values, baseline_values;  // per run
+  bool bytes = false;  // the value is Measurement::bytes_per_s (shown in GiB/s), not chunks_per_s
 
   // One run: ours, then (unless ours_only) the baseline.
   void run_once(bool ours_only, bool verbose);

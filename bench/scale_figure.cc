@@ -3,6 +3,7 @@
 
 #include <cstdio>
 
+#include "idle_figure.h"
 #include "stats.h"
 
 namespace bench {
@@ -117,21 +118,13 @@ void add_scale_comparisons(const ScaleFigure& f, nlohmann::ordered_json& out) {
                  {"met", beyond.max < kMaxRssBeyondQueues},
                  {"hostpeer_rss_median", summarize_field(f.ours, &ScaleResult::hostpeer_rss_bytes).median},
                  {"queue_memory", summarize_field(f.ours, &ScaleResult::queue_memory_bytes).median}});
-  const Summary cpu = summarize_field(f.ours, &ScaleResult::hostpeer_idle_cpu_s);
-  const Summary wakeups = summarize_field(f.ours, &ScaleResult::hostpeer_idle_wakeups);
-  out.push_back({{"name", "scale_64_guests_idle"},
-                 {"unit", "CPU seconds"},
-                 {"statistic", "hostpeer's CPU time over the idle window, every guest connected; max over runs"},
-                 {"ours", cpu.max},
-                 {"baseline", nullptr},
-                 {"baseline_name", nullptr},
-                 {"ratio", nullptr},
-                 {"target", 0},
-                 {"target_kind", "absolute: met is no CPU time and no wake-up"},
-                 {"better", "lower"},
-                 {"met", cpu.max == 0 && wakeups.max == 0},
-                 {"idle_seconds", f.params.idle_s},
-                 {"wakeups_max", wakeups.max}});
+  const ThreadsCost idle{summarize_field(f.ours, &ScaleResult::hostpeer_idle_cpu_s).max,
+                         static_cast<uint64_t>(
+                             summarize_field(f.ours, &ScaleResult::hostpeer_idle_wakeups).max)};
+  out.push_back(idle_comparison(
+      "scale_64_guests_idle",
+      "hostpeer's CPU time over the idle window, every guest connected; max over runs",
+      f.params.idle_s, idle, std::nullopt, ""));
 }
 
 }  // namespace bench

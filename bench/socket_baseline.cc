@@ -46,6 +46,7 @@ Measurement run_socket_trial(const StreamParams& params) {
   args.transport = "socket";
   args.parent = ::getpid();
   args.chunk = params.chunk;
+  args.every_byte = params.every_byte;
   args.control_fd = control.fd();
   args.data_fd = theirs.get();
   Child child(args.to_command(), {control.fd(), theirs.get()});
@@ -59,7 +60,7 @@ Measurement run_socket_trial(const StreamParams& params) {
 
 void socket_child(const ChildArgs& args, Control& control) {
   SocketChannel channel{args.data_fd};
-  produce(channel, control, args.chunk);
+  produce(channel, control, args.chunk, args.every_byte);
   // done is published: the reader may now see the end of the stream.
   ::shutdown(args.data_fd, SHUT_WR);
   wait_for_consumer(control);

@@ -6,7 +6,9 @@
 // consumer says stop; then it publishes how many it sent. The consumer
 // receives into a chunk buffer, checks every chunk's stamps (so a broken
 // path cannot look fast), warms up, measures bytes and chunks over a fixed
-// window, then says stop and drains. Both busy-poll: nothing sleeps; a
+// window, then says stop and drains. With StreamParams::every_byte (the
+// vSockets figure and its baseline) the chunks' bodies vary too and the
+// consumer compares every byte (ChunkPattern). Both busy-poll: nothing sleeps; a
 // call that found the queue empty (full) is followed by one PAUSE, as in
 // any spin loop, so a poller does not steal the line its peer is writing
 // on every few cycles.
@@ -36,6 +38,7 @@ struct StreamParams {
   double warmup_s = 0.05;  // streamed before the window opens
   double window_s = 0.25;  // the measured window
   double stall_s = 10;     // no progress for this long: the trial failed
+  bool every_byte = false;  // ChunkPattern: compare every byte, not only the stamps
 };
 
 struct Measurement {
@@ -81,16 +84,65 @@ inline double seconds_between(Clock::time_point a, Clock::time_point b) {
 
 }  // namespace detail
 
+// What the chunks of a stream hold. Chunk `seq` is body seq % bodies with
+// its stamps. Stamps only (every_byte false): one body, a fixed filler, and
+// check() reads the stamps. Every byte: three bodies of pseudo-random bytes
+// (three: no divisor of a power-of-two ring's chunk count, so what a ring
+// held a lap earlier is not the chunk expected now), and check() compares
+// every byte. The producer's cost is the same either way (it stamps a
+// ready body); the consumer's grows by a memcmp of the chunk.
+class ChunkPattern {
+ public:
+  ChunkPattern(size_t chunk, bool every_byte) : chunk_(chunk), every_byte_(every_byte) {
+    if (!every_byte) {
+      bodies_.emplace_back(chunk);
+      for (size_t i = 0; i < chunk; ++i) bodies_[0][i] = static_cast<uint8_t>(i * 131 + 7);
+      return;
+    }
+    uint64_t x = 0x9E37'79B9'7F4A'7C15;  // a linear congruential generator's state
+    for (int b = 0; b < 3; ++b) {
+      bodies_.emplace_back(chunk);
+      for (uint8_t& byte : bodies_.back()) {
+        x = x * 6364136223846793005u + 1442695040888963407u;
+        byte = static_cast<uint8_t>(x >> 56);
+      }
+    }
+  }
+  // Chunk `seq`, stamped; valid until the next call.
+  const uint8_t* stamped(uint64_t seq) {
+    std::vector<uint8_t>& body = bodies_[seq % bodies_.size()];
+    detail::stamp(body.data(), chunk_, seq);
+    return body.data();
+  }
+  // Throws std::runtime_error unless `got` (chunk bytes) is chunk `seq`.
+  void check(const uint8_t* got, uint64_t seq) const {
+    detail::check_stamp(got, chunk_, seq);
+    if (!every_byte_) return;
+    const uint8_t* want = bodies_[seq % bodies_.size()].data();
+    const size_t stamp = sizeof(uint64_t);
+    if (std::memcmp(got + stamp, want + stamp, chunk_ - 2 * stamp) == 0) return;
+    size_t at = stamp;
+    while (got[at] == want[at]) ++at;
+    throw std::runtime_error("data mismatch in chunk " + std::to_string(seq) + " at byte " +
+                             std::to_string(at));
+  }
+
+ private:
+  size_t chunk_;
+  bool every_byte_;
+  std::vector<std::vector<uint8_t>> bodies_;
+};
+
 // Streams chunks into `ch` until `control.stop`; throws if `ch` fails.
+// `every_byte`: the consumer's StreamParams::every_byte.
 template <typename Channel>
-void produce(Channel& ch, Control& control, size_t chunk) {
-  std::vector<uint8_t> buf(chunk);
-  for (size_t i = 0; i < chunk; ++i) buf[i] = static_cast<uint8_t>(i * 131 + 7);
+void produce(Channel& ch, Control& control, size_t chunk, bool every_byte = false) {
+  ChunkPattern pattern(chunk, every_byte);
   uint64_t seq = 0;
   while (control.stop.load(std::memory_order_relaxed) == 0) {
-    detail::stamp(buf.data(), chunk, seq);
+    const uint8_t* data = pattern.stamped(seq);
     for (size_t off = 0; off < chunk;) {
-      const int64_t n = ch.send(buf.data() + off, chunk - off);
+      const int64_t n = ch.send(data + off, chunk - off);
       if (n < 0) throw std::runtime_error("send failed: " + std::to_string(n));
       if (n == 0) detail::cpu_relax();
       off += static_cast<size_t>(n);
@@ -118,6 +170,7 @@ template <typename Channel>
 Measurement consume(Channel& ch, Control& control, Child& child, const StreamParams& p) {
   using detail::Clock;
   const size_t chunk = p.chunk;
+  const ChunkPattern pattern(chunk, p.every_byte);
   std::vector<uint8_t> buf(chunk);
   size_t off = 0;
   uint64_t seq = 0;       // chunks checked
@@ -141,7 +194,7 @@ Measurement consume(Channel& ch, Control& control, Child& child, const StreamPar
       off += static_cast<size_t>(n);
       received += static_cast<uint64_t>(n);
       if (off == chunk) {
-        detail::check_stamp(buf.data(), chunk, seq);
+        pattern.check(buf.data(), seq);
         ++seq;
         off = 0;
       }

@@ -19,6 +19,8 @@
 #include "ring_baseline.h"
 #include "scale_guests.h"
 #include "socket_baseline.h"
+#include "vsock_baselines.h"
+#include "vsock_bench.h"
 
 namespace bench {
 namespace {
@@ -48,17 +50,27 @@ ChildArgs parse(int argc, char** argv) {
       a.rings = std::stoull(value);
     } else if (key == "--cpu") {
       a.cpu = std::stoi(value);
+    } else if (key == "--port") {
+      a.port = static_cast<uint32_t>(std::stoul(value));
+    } else if (key == "--connections") {
+      a.connections = std::stoi(value);
+    } else if (key == "--every-byte") {
+      a.every_byte = value == "1";
     } else {
       throw std::runtime_error("unknown child option " + key);
     }
   }
   const bool streaming = a.transport == "qpair" || a.transport == "ring" ||
                          a.transport == "socket" || a.transport == "datagram" ||
-                         a.transport == "seqpacket" || a.transport.starts_with("scale-");
-  const bool answering = a.transport == "socket-pingpong";
+                         a.transport == "seqpacket" || a.transport.starts_with("scale-") ||
+                         a.transport == "vsock-stream";
+  const bool answering = a.transport == "socket-pingpong" || a.transport == "vsock-rr";
   const bool ringing = a.transport == "doorbell-ringer" || a.transport == "raw-ringer";
+  const bool vsock = a.transport.starts_with("vsock-");
   if (a.parent <= 0 || a.control_fd < 0 || (streaming && a.chunk < 16) ||
-      (answering && a.chunk < 1) || (ringing && a.rings < 2)) {
+      (answering && a.chunk < 1) || (ringing && a.rings < 2) ||
+      (vsock && (a.port == 0 || a.socket_path.empty())) ||
+      (a.transport == "vsock-idle" && a.connections < 1)) {
     throw std::runtime_error("incomplete child command");
   }
   return a;
@@ -67,7 +79,8 @@ ChildArgs parse(int argc, char** argv) {
 // The child's name in ps and perf (not "exe"); the threads it starts later
 // inherit it.
 const char* process_name(const std::string& transport) {
-  if (transport == "doorbell" || transport == "doorbell-ringer" || transport == "scale-guest") {
+  if (transport == "doorbell" || transport == "doorbell-ringer" || transport == "scale-guest" ||
+      transport.starts_with("vsock-")) {
     return "vmci-bench-gst";
   }
   if (transport == "hostpeer") return "vmci-bench-hp";
@@ -119,6 +132,18 @@ int child_main(int argc, char** argv) {
       scale_guest_child(args, control.get());
     } else if (args.transport == "scale-socket") {
       scale_socket_child(args, control.get());
+    } else if (args.transport == "vsock-stream") {
+      vsock_stream_child(args, control.get());
+    } else if (args.transport == "vsock-rr") {
+      vsock_rr_child(args, control.get());
+    } else if (args.transport == "vsock-connect") {
+      vsock_connect_child(args, control.get());
+    } else if (args.transport == "vsock-idle") {
+      vsock_idle_child(args, control.get());
+    } else if (args.transport == "unix-connect") {
+      unix_connect_child(args, control.get());
+    } else if (args.transport == "unix-idle") {
+      unix_idle_child(args, control.get());
     } else {
       throw std::runtime_error("unknown transport " + args.transport);
     }
