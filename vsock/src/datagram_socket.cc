@@ -104,11 +104,15 @@ size_t DatagramSocket::send(const void* buf, size_t size, std::error_code& ec) {
 size_t DatagramSocket::receive_from(void* buf, size_t size, Address* from, Timeout timeout,
                                     std::error_code& ec, bool* truncated, bool peek) {
   std::unique_lock lock(mutex_);
-  auto some = [&] { return !queue_.empty(); };
+  auto some = [&] { return !queue_.empty() || closed_; };
   if (!timeout) {
     arrived_.wait(lock, some);
   } else if (!arrived_.wait_for(lock, *timeout, some)) {
     ec = make_error(EAGAIN);
+    return 0;
+  }
+  if (queue_.empty()) {
+    ec = make_error(EBADF);  // closed
     return 0;
   }
   Received& next = queue_.front();
@@ -122,6 +126,14 @@ size_t DatagramSocket::receive_from(void* buf, size_t size, Address* from, Timeo
   }
   ec.clear();
   return n;
+}
+
+void DatagramSocket::close() {
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+  }
+  arrived_.notify_all();
 }
 
 size_t DatagramSocket::queued() const {

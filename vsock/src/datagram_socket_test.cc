@@ -46,6 +46,27 @@ TEST_F(VsockDatagrams, ADatagramAndItsAnswerCarryTheirPortsAsResourceIds) {
   EXPECT_EQ(from, (Address{VMCI_HOST_CONTEXT_ID, 4000}));
 }
 
+TEST_F(VsockDatagrams, CloseWakesAWaitingReceiverAfterWhatWasQueued) {
+  std::error_code ec;
+  auto host = DatagramSocket::bind(*host_, {kCidAny, 4000}, ec);
+  ASSERT_TRUE(host) << ec.message();
+  auto guest = DatagramSocket::bind(*guest_, {kCidAny, 3000}, ec);
+  ASSERT_TRUE(guest) << ec.message();
+  guest->send_to("a", 1, {VMCI_HOST_CONTEXT_ID, 4000}, ec);
+  char byte;
+  ASSERT_EQ(host->receive_from(&byte, 1, nullptr, 5s, ec, nullptr, true), 1u);  // it is there
+  std::thread closer([&] {
+    std::this_thread::sleep_for(50ms);
+    host->close();
+  });
+  EXPECT_EQ(host->receive_from(&byte, 1, nullptr, std::nullopt, ec), 1u);  // what was queued
+  std::error_code waited;
+  EXPECT_EQ(host->receive_from(&byte, 1, nullptr, std::nullopt, waited), 0u);  // woken by close
+  EXPECT_EQ(waited, make_error(EBADF));
+  closer.join();
+  EXPECT_EQ(host->send_to("b", 1, {guest_->get_context_id(), 3000}, ec), 1u);  // sending goes on
+}
+
 TEST_F(VsockDatagrams, TheLargestPayloadGoesAndOneByteMoreIsEmsgsize) {
   std::error_code ec;
   auto guest = DatagramSocket::bind(*guest_, {kCidAny, kPortAny}, ec);

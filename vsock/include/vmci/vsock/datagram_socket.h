@@ -65,6 +65,11 @@ class DatagramSocket {
   // (zero: do not wait). `peek` leaves the datagram queued.
   size_t receive_from(void* buf, size_t size, Address* from, Timeout timeout, std::error_code& ec,
                       bool* truncated = nullptr, bool peek = false);
+  // Ends the socket's receiving: a receive_from() waiting now or called
+  // later fails with EBADF once nothing is queued. Sending still works
+  // until the socket is destroyed.
+  void close();
+
   // Datagrams queued, and the size of the next one's payload (0: none).
   size_t queued() const;
   size_t next_size() const;
@@ -87,6 +92,7 @@ class DatagramSocket {
   std::deque<Received> queue_;
   size_t queued_bytes_ = 0;
   uint64_t dropped_ = 0;
+  bool closed_ = false;
   Address peer_;
 };
 
