@@ -187,6 +187,18 @@ class Outbox {
   void reply(const Packet& to, PacketType type, uint64_t u = 0, uint16_t proto = 0) {
     add(type, to.src_cid, to.dst_port, to.src_port, u, proto);
   }
+  // A server's connection whose ATTACH is in this outbox: it may be
+  // accepted (and so written to) only once the ATTACH has gone, or its
+  // client would see a WROTE before it (Transport::receive).
+  void accept_after_sending(std::shared_ptr<Listener::State> listener,
+                            std::shared_ptr<Connection> connection) {
+    to_accept_.emplace_back(std::move(listener), std::move(connection));
+  }
+  std::vector<std::pair<std::shared_ptr<Listener::State>, std::shared_ptr<Connection>>>
+  take_to_accept() {
+    return std::move(to_accept_);
+  }
+
   // Sends them all; the first failure's VMCI status, or VMCI_SUCCESS.
   int send(Transport& transport) {
     int first = VMCI_SUCCESS;
@@ -200,6 +212,8 @@ class Outbox {
 
  private:
   std::vector<std::vector<uint8_t>> packets_;
+  std::vector<std::pair<std::shared_ptr<Listener::State>, std::shared_ptr<Connection>>>
+      to_accept_;
 };
 
 namespace {
@@ -466,6 +480,7 @@ int Transport::receive(const vmci_datagram* dg) {
   }
   Outbox out;
   std::unique_ptr<QueuePair> to_detach;
+  std::vector<std::unique_ptr<QueuePair>> to_detach_later;
   {
     std::lock_guard lock(t.mutex);
     if (p.raw_type >= static_cast<uint8_t>(PacketType::kMax)) {
@@ -484,7 +499,23 @@ int Transport::receive(const vmci_datagram* dg) {
     }
   }
   out.send(*this);
+  for (auto& [listener, c] : out.take_to_accept()) {
+    std::lock_guard lock(t.mutex);
+    --listener->pending;
+    if (c->state != ConnectionState::kEstablished) continue;  // reset or closed meanwhile
+    if (listener->closed) {
+      if (auto qp = drop_locked(*c)) {
+        out.add(PacketType::kRst, c->remote.cid, c->local.port, c->remote.port);
+        to_detach_later.push_back(std::move(qp));
+      }
+      continue;
+    }
+    listener->accept_queue.push_back(c);
+    listener->changed();
+  }
+  out.send(*this);
   if (to_detach) endpoint_.qpair_detach(&to_detach);
+  for (auto& qp : to_detach_later) endpoint_.qpair_detach(&qp);
   return VMCI_SUCCESS;
 }
 
@@ -627,19 +658,20 @@ std::unique_ptr<QueuePair> Transport::receive_on_connection(Connection& c, const
       std::shared_ptr<Listener::State> listener =
           listener_it == t.pending_of.end() ? nullptr : listener_it->second.lock();
       if (listener_it != t.pending_of.end()) t.pending_of.erase(listener_it);
-      if (listener) --listener->pending;
       c.qp = std::move(qp);
       c.qp_handle = handle;
       c.start_window();
       t.by_queue_pair[proto::handle_key(handle)] = t.connections.at(key_of(c));
       if (!listener || listener->closed) {
+        if (listener) --listener->pending;
         out.reply(p, PacketType::kRst);
         return drop_locked(c);
       }
+      // Still counted in the backlog (pending) until it is in the accept
+      // queue, after its ATTACH has gone.
       c.state = ConnectionState::kEstablished;
-      listener->accept_queue.push_back(t.connections.at(key_of(c)));
-      listener->changed();
       out.reply(p, PacketType::kAttach, handle_word(handle));
+      out.accept_after_sending(listener, t.connections.at(key_of(c)));
       return nullptr;
     }
     case ConnectionState::kEstablished:

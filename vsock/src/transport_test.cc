@@ -293,6 +293,29 @@ TEST_F(Vsock, ThirtyTwoConnectionsAtOnce) {
   }
 }
 
+TEST_F(Vsock, AServerThatWritesAsSoonAsItAcceptsNeverBreaksTheClientsHandshake) {
+  // The ATTACH goes before the connection can be accepted: a WROTE of the
+  // server's first write cannot overtake it (a client in its handshake
+  // takes no WROTE: EPROTO).
+  std::error_code ec;
+  auto listener = host_vsock_->listen(1234, 4, ec);
+  constexpr int kConnections = 200;
+  std::thread server([&] {
+    for (int i = 0; i < kConnections; ++i) {
+      std::error_code server_ec;
+      auto s = listener->accept(5s, server_ec);
+      ASSERT_TRUE(s) << server_ec.message();
+      s->write_all("!", 1, server_ec);
+    }
+  });
+  for (int i = 0; i < kConnections; ++i) {
+    auto c = guest_vsock_->connect({VMCI_HOST_CONTEXT_ID, 1234}, ec);
+    ASSERT_TRUE(c) << i << ": " << ec.message();
+    EXPECT_EQ(read_exactly(*c, 1).size(), 1u);
+  }
+  server.join();
+}
+
 TEST_F(Vsock, AReadOrWriteTimesOutWithEagain) {
   auto [client, server] = guest_to_host(1234);
   uint8_t byte;

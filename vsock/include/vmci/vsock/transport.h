@@ -148,6 +148,7 @@ class Listener {
 
  private:
   friend class Transport;
+  friend class Outbox;
   struct State;
   explicit Listener(std::shared_ptr<State> state);
   std::shared_ptr<State> state_;
