@@ -1,0 +1,78 @@
+// broker.h: the vSockets of one program and everything it starts, served
+// to their processes. The broker holds the VMCI endpoint (a guest context
+// or a host connection) and its vSockets Transport; a program's vSockets
+// descriptor is one end of a socketpair whose other end the broker holds
+// (broker_protocol.h). For a connected stream the broker pumps bytes
+// between its end and the connection; the kernel gives the program's end
+// its readiness (poll, select, epoll), its end of stream and its EPIPE:
+// the broker shuts its end down as the peer shuts the connection down.
+//
+//   Broker broker(endpoint, dir + "/broker.sock");
+//   if (!broker.start(&error)) ...;
+//   // the program runs with VMCI_VSOCK_BROKER=<that path>
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "broker_protocol.h"
+#include "vmci/endpoint.h"
+#include "vmci/vsock/datagram_socket.h"
+#include "vmci/vsock/transport.h"
+
+namespace vmci::vsock_run {
+
+struct BrokerSocket;
+struct SocketTable;
+
+class Broker {
+ public:
+  // `endpoint` must outlive the broker.
+  Broker(Endpoint& endpoint, std::string socket_path);
+  ~Broker();
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  // Opens vSockets on the endpoint and listens on the socket path.
+  bool start(std::string* error);
+  const std::string& socket_path() const { return socket_path_; }
+
+ private:
+  void serve();                      // the accept loop of the control socket
+  void answer(int connection);       // one request
+  Reply handle(const Request& request, const uint8_t* payload, size_t payload_size, int attached,
+               int* reply_fd);
+  // A new socket: the broker's end in the table, the program's end named
+  // and returned in *program_end; its watch ends it when the program
+  // closes its end.
+  std::shared_ptr<BrokerSocket> make_socket(int type, int* program_end, int* error);
+
+  Reply bind(const std::shared_ptr<BrokerSocket>& s, const Request& r);
+  Reply listen(const std::shared_ptr<BrokerSocket>& s, const Request& r);
+  Reply connect(const std::shared_ptr<BrokerSocket>& s, const Request& r, int program_end);
+  Reply accept(BrokerSocket& s, int* reply_fd);
+  Reply get_option(BrokerSocket& s, const Request& r);
+  Reply set_option(BrokerSocket& s, const Request& r);
+  Reply shutdown(BrokerSocket& s, const Request& r);
+  Reply send_to(const std::shared_ptr<BrokerSocket>& s, const Request& r, const uint8_t* payload,
+                size_t size);
+  // The datagram socket of `s`, bound to any port (and receiving) if it was
+  // not bound yet.
+  std::shared_ptr<vsock::DatagramSocket> datagram_socket(const std::shared_ptr<BrokerSocket>& s,
+                                                         int* error);
+
+  Endpoint& endpoint_;
+  const std::string socket_path_;
+  std::shared_ptr<vsock::Transport> transport_;
+  int listen_fd_ = -1;
+  int stop_fd_ = -1;  // an eventfd: the accept loop ends when it is signalled
+  std::thread server_;
+  // Shared with the threads of the sockets, which may outlive the broker.
+  std::shared_ptr<SocketTable> table_;
+};
+
+}  // namespace vmci::vsock_run

@@ -1,0 +1,161 @@
+// vmci-vsock-run: runs a program, unmodified, with its AF_VSOCK sockets
+// served by this project's vSockets over VMCI instead of the kernel's.
+//
+//   vmci-vsock-run [--socket PATH] --host -- PROGRAM [ARGS...]
+//   vmci-vsock-run [--socket PATH] --guest [--cid N] -- PROGRAM [ARGS...]
+//
+// The launcher connects to hostpeer as one guest context (or as a host
+// connection), starts the broker (broker.h) on that endpoint, puts its
+// seccomp filter on itself (seccomp_filter.h) and runs PROGRAM with the
+// preload library, which sends every AF_VSOCK call of PROGRAM and of all
+// it starts to the broker. Its exit status is PROGRAM's (128 + N for a
+// signal N); a failure of its own exits 125 before PROGRAM runs (126:
+// PROGRAM cannot be run, 127: not found).
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "broker.h"
+#include "seccomp_filter.h"
+#include "vmci/guest/driver.h"
+#include "vmci/proto/socket_path.h"
+
+namespace {
+
+constexpr int kLauncherFailed = 125;
+constexpr int kCannotRun = 126;
+constexpr int kNotFound = 127;
+
+pid_t child_pid = 0;  // for the signal handler, which forwards to the program
+
+void forward_signal(int sig) {
+  if (child_pid > 0) ::kill(child_pid, sig);
+}
+
+// The preload library: $VMCI_VSOCK_PRELOAD, else next to this program (the
+// build tree), else where it is installed.
+std::string find_preload_library() {
+  if (const char* given = std::getenv("VMCI_VSOCK_PRELOAD"); given != nullptr && *given) {
+    return given;
+  }
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const auto beside = self.parent_path() / "libvmci-vsock-preload.so";
+    if (std::filesystem::exists(beside, ec)) return beside.string();
+  }
+  return VMCI_VSOCK_PRELOAD_INSTALLED;
+}
+
+// A private directory for the broker's socket, removed at the end.
+class PrivateDir {
+ public:
+  PrivateDir() {
+    char pattern[] = "/tmp/vmci-vsock-run-XXXXXX";
+    if (::mkdtemp(pattern) != nullptr) path_ = pattern;
+  }
+  ~PrivateDir() {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+[[noreturn]] void fail(const std::string& what) {
+  std::fprintf(stderr, "vmci-vsock-run: %s\n", what.c_str());
+  std::exit(kLauncherFailed);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string socket_path = vmci::proto::default_socket_path();
+  bool host = false, guest = false;
+  std::optional<uint32_t> cid;
+  std::vector<std::string> program;
+
+  CLI::App app{
+      "vmci-vsock-run: runs PROGRAM (and all it starts) as one VMCI endpoint of hostpeer, its "
+      "AF_VSOCK sockets served by vSockets over VMCI; the kernel's own AF_VSOCK is kept out of "
+      "reach by a seccomp filter."};
+  app.set_version_flag("--version", std::string("vmci-vsock-run ") + VMCI_VERSION);
+  app.add_option("--socket", socket_path, "hostpeer's control socket")->capture_default_str();
+  auto* host_flag = app.add_flag("--host", host, "be a host connection (context 2)");
+  auto* guest_flag = app.add_flag("--guest", guest, "be one guest context");
+  host_flag->excludes(guest_flag);
+  app.add_option("--cid", cid, "the guest's context id, if free (else one is assigned)")
+      ->needs(guest_flag);
+  app.add_option("program", program, "PROGRAM [ARGS...] (after --)")->required();
+  app.footer(
+      "Exit status: PROGRAM's (128+N if a signal N ended it); 125 if the launcher failed, 126 if "
+      "PROGRAM cannot be run, 127 if it was not found.");
+  CLI11_PARSE(app, argc, argv);
+  if (!host && !guest) fail("say --host or --guest");
+
+  // The filter first: nothing this process or its children do reaches the
+  // kernel's AF_VSOCK.
+  std::string error;
+  if (!vmci::vsock_run::install_vsock_filter(&error)) fail(error);
+
+  const std::string preload = find_preload_library();
+  if (::access(preload.c_str(), R_OK) != 0) {
+    fail("the preload library " + preload + " is missing (set VMCI_VSOCK_PRELOAD)");
+  }
+
+  vmci::guest::ConnectOptions options;
+  options.socket_path = socket_path;
+  options.role = host ? vmci::proto::Role::kHost : vmci::proto::Role::kGuest;
+  if (cid) options.context_id = *cid;
+  int status = 0;
+  auto endpoint = vmci::guest::Driver::connect(options, &status, &error);
+  if (!endpoint) fail("cannot connect to hostpeer at " + socket_path + ": " + error);
+
+  PrivateDir dir;
+  if (dir.path().empty()) fail(std::string("mkdtemp: ") + std::strerror(errno));
+  vmci::vsock_run::Broker broker(*endpoint, dir.path() + "/broker.sock");
+  if (!broker.start(&error)) fail(error);
+
+  ::signal(SIGPIPE, SIG_IGN);
+  const pid_t pid = ::fork();
+  if (pid < 0) fail(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    ::signal(SIGPIPE, SIG_DFL);
+    const char* before = std::getenv("LD_PRELOAD");
+    const std::string preloads =
+        before != nullptr && *before ? preload + ":" + before : preload;
+    ::setenv("LD_PRELOAD", preloads.c_str(), 1);
+    ::setenv(vmci::vsock_run::kBrokerEnv, broker.socket_path().c_str(), 1);
+    ::setenv(vmci::vsock_run::kBrokerPidEnv, std::to_string(::getppid()).c_str(), 1);
+    std::vector<char*> args;
+    for (auto& a : program) args.push_back(a.data());
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    const int why = errno;
+    std::fprintf(stderr, "vmci-vsock-run: cannot run %s: %s\n", args[0], std::strerror(why));
+    ::_exit(why == ENOENT ? kNotFound : kCannotRun);
+  }
+  child_pid = pid;
+  struct sigaction forward {};
+  forward.sa_handler = forward_signal;
+  ::sigemptyset(&forward.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::sigaction(sig, &forward, nullptr);
+
+  int wait_status = 0;
+  while (::waitpid(pid, &wait_status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
+  return WEXITSTATUS(wait_status);
+}

@@ -1,0 +1,27 @@
+/* raw_vsock_socket: asks the kernel itself for an AF_VSOCK socket with a
+ * raw system call (past any preload library) and prints what it answered.
+ * Run only under vmci-vsock-run, whose filter must refuse it: it never
+ * connects, and closes at once what it might have been given. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef AF_VSOCK
+#define AF_VSOCK 40
+#endif
+
+int main(void) {
+  const long fd = syscall(SYS_socket, AF_VSOCK, SOCK_STREAM, 0);
+  if (fd >= 0) {
+    close((int)fd);
+    printf("socket(AF_VSOCK) was given descriptor %ld: the filter is missing\n", fd);
+    return 1;
+  }
+  const int why = errno;
+  printf("socket(AF_VSOCK): %s (%s)\n", strerrorname_np(why), strerror(why));
+  return why == EAFNOSUPPORT ? 0 : 1;
+}
