@@ -598,8 +598,8 @@ int run(const Options& o) {
        [&] { return vsock->run_stream_trial(vsock_stream_params); },
        [&] { return bench::run_socket_trial(vsock_stream_params); }, {}, {}, true},
       {"vsock_connect_rate", "cycles/s",
-       "guest connect + 1 byte + host accept + both close (the guest once it reads the end "
-       "of the stream)",
+       "guest connect + host accept + both close (the guest once it reads the end of the "
+       "stream)",
        "ours (vSockets)", "unix_stream_connect", "baseline: unix socket on a path", 0.25,
        [&] { return vsock->run_connect_trial(connect_window); },
        [&] { return bench::run_unix_connect_trial(connect_window); }, {}, {}},

@@ -21,9 +21,6 @@
 namespace bench {
 namespace {
 
-// The child's first byte on a connection (as ours' guest sends it).
-constexpr uint8_t kHello = 'h';
-
 sockaddr_un unix_address(const std::string& path) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
@@ -57,17 +54,13 @@ Measurement run_unix_connect_trial(const CountWindow& window) {
   args.control_fd = control.fd();
   args.socket_path = path;
   Child child(args.to_command(), {control.fd()});
-  // This process's side of a cycle: accept, read the child's byte, close.
-  // Shutting the listening socket down ends a blocked accept().
+  // This process's side of a cycle: accept, close. Shutting the listening
+  // socket down ends a blocked accept().
   ServerThread server(
       [&](const std::atomic<bool>&) {
         UniqueFd fd(::accept4(listening.get(), nullptr, nullptr, SOCK_CLOEXEC));
         if (fd.get() < 0 && errno == EINTR) return;
         if (fd.get() < 0) throw std::runtime_error(errno_text("accept"));
-        uint8_t hello = 0;
-        if (!FdStream{fd.get()}.read_exactly(&hello, 1) || hello != kHello) {
-          throw std::runtime_error("unix connect: the child's first byte did not come");
-        }
       },
       [&] { ::shutdown(listening.get(), SHUT_RDWR); });
   return count_child_cycles(control.get(), child, window, [&] { server.check(); });
@@ -80,11 +73,9 @@ void unix_connect_child(const ChildArgs& args, Control& control) {
     while (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
       if (errno != EINTR) throw std::runtime_error(errno_text("connect " + args.socket_path));
     }
-    FdStream stream{fd.get()};
-    stream.write_all(&kHello, 1);
-    // The parent reads the byte and closes: the end of the stream.
+    // The parent accepts and closes: the end of the stream.
     uint8_t byte;
-    if (stream.read_exactly(&byte, 1)) {
+    if (FdStream{fd.get()}.read_exactly(&byte, 1)) {
       throw std::runtime_error("unix connect: data on a connection that carries none");
     }
     fd.reset();

@@ -6,9 +6,9 @@
 //
 // - vsock_connect_rate (run_unix_connect_trial): a Unix stream socket
 //   listening on a path in a temp dir (backlog 16); the child connects,
-//   writes one byte, reads until the end of the stream and closes, in a
-//   loop, counting cycles in the control page; a thread of this process
-//   accepts, reads the byte and closes.
+//   reads until the end of the stream and closes, in a loop, counting
+//   cycles in the control page; a thread of this process accepts and
+//   closes.
 // - vsock_idle_64 (run_unix_idle_trial): `connections` Unix stream
 //   socketpairs, one end of each in the child, held idle while both sides
 //   are measured as ours are (idle_cost.h; the host side being

@@ -126,20 +126,6 @@ std::function<void(double)> watch(Child& child, double stall_s) {
   };
 }
 
-// The guest's first byte on a connection, and the host's wait for it
-// (vsock_bench.h: why the guest speaks first).
-constexpr uint8_t kHello = 'h';
-
-void say_hello(Stream& stream) { VsockMessages{stream, {}, {}}.write_all(&kHello, 1); }
-
-void wait_for_hello(Stream& stream, std::function<void(double)> waited) {
-  uint8_t byte = 0;
-  if (!VsockMessages{stream, kLook, std::move(waited)}.read_exactly(&byte, 1) ||
-      byte != kHello) {
-    throw std::runtime_error("vsock: the guest's first byte did not come");
-  }
-}
-
 // The guest's side of every trial: a Driver, and vSockets on it (declared
 // after it: it goes first).
 struct GuestVsock {
@@ -240,8 +226,6 @@ RttResult VsockBench::run_rr_trial(const RttParams& params, size_t message) {
   args.chunk = message;
   HostTrial trial(*vsock_, embedded_, args, 1);
   auto stream = trial.accept(params.stall_s);
-  wait_for_hello(*stream, watch(trial.child(), params.stall_s));
-
   VsockMessages channel{*stream, kLook, watch(trial.child(), params.stall_s)};
   std::vector<uint8_t> buf(message);
   uint64_t round = 0;
@@ -256,22 +240,18 @@ RttResult VsockBench::run_rr_trial(const RttParams& params, size_t message) {
 void vsock_rr_child(const ChildArgs& args, Control&) {
   GuestVsock guest(args);
   auto stream = connect_to_host(*guest.vsock, args.port);
-  say_hello(*stream);
   VsockMessages channel{*stream, std::nullopt, {}};
   answer_until_end(channel, args.chunk);
 }
 
 Measurement VsockBench::run_connect_trial(const CountWindow& window) {
   HostTrial trial(*vsock_, embedded_, child_args("vsock-connect"), 16);
-  // This process's side of a cycle: accept, read the guest's byte, close.
-  ServerThread server([&](const std::atomic<bool>& stopping) {
+  // This process's side of a cycle: accept, close.
+  ServerThread server([&](const std::atomic<bool>&) {
     std::error_code ec;
     auto stream = trial.listener().accept(kLook, ec);
     if (timed_out(ec)) return;
     if (!stream) throw std::runtime_error("host vsock accept: " + ec.message());
-    wait_for_hello(*stream, [&](double) {
-      if (stopping.load(std::memory_order_acquire)) throw std::runtime_error("stopped");
-    });
   });
   return count_child_cycles(trial.control(), trial.child(), window, [&] { server.check(); });
 }
@@ -280,8 +260,7 @@ void vsock_connect_child(const ChildArgs& args, Control& control) {
   GuestVsock guest(args);
   while (control.stop.load(std::memory_order_acquire) == 0) {
     auto stream = connect_to_host(*guest.vsock, args.port);
-    say_hello(*stream);
-    // The host reads the byte and closes: the end of the stream.
+    // The host accepts and closes: the end of the stream.
     uint8_t byte;
     VsockMessages channel{*stream, kStall, [](double) {
                             throw std::runtime_error("vsock connect: the host never closed");

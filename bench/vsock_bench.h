@@ -22,24 +22,16 @@
 //   blocks in read_some until the 64-byte answer is in; the guest blocks in
 //   read_some for the request and writes the answer (messages.h: each side
 //   checks every byte). rtt.h times every round trip.
-// - vsock_connect_rate (run_connect_trial): the guest connects, writes one
-//   byte, reads until the end of the stream and closes, in a loop, counting
-//   cycles in the control page; a thread of this process accepts, reads
-//   the byte and closes. count_window.h measures.
+// - vsock_connect_rate (run_connect_trial): the guest connects, reads until
+//   the end of the stream and closes, in a loop, counting cycles in the
+//   control page; a thread of this process accepts and closes. count_window.h
+//   measures.
 // - vsock_idle_64 (run_idle_trial): the guest connects `connections` times
 //   and sleeps (no timeout) until stopped; the host accepts them all, lets
 //   them settle, then measures both sides over the idle window
 //   (idle_cost.h): every thread of the guest, and host_threads() (the
 //   embedded hostpeer's and its host endpoint's, where the host's vSockets
 //   run; not the other figures' hostpeers in this process).
-//
-// The guest speaks first on every connection (one byte, or the first
-// request) and the host writes or closes only once it has read it: the
-// host's Transport queues an accepted connection for accept() before it
-// sends the ATTACH that completes the guest's connect, so a WROTE or a
-// detach from a host that did not wait could overtake that ATTACH and fail
-// the connect (EPROTO, ECONNRESET). Once the guest has sent, it has had
-// its ATTACH.
 //
 //   bench::VsockBench vsock;
 //   bench::Measurement m = vsock.run_stream_trial(params);  // params.every_byte set
