@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <vector>
 
@@ -31,6 +32,21 @@ struct BrokerSocket {
   int end = -1;  // the broker's end of the socketpair
   std::mutex mutex;
   bool ended = false;  // the program closed its end: nothing more happens
+  // Which ways the broker shut its end itself (the peer's shutdown or
+  // departure); once both, its end hangs up whether the program holds its
+  // own end or not.
+  bool broker_shut_read = false;
+  bool broker_shut_write = false;
+  int pumps = 0;  // a stream's pump threads still running (they use `end`)
+  std::condition_variable pumps_done;
+
+  // Under the lock: shuts the broker's end as the peer shut the connection.
+  void shut(int how) {
+    if (end < 0) return;
+    ::shutdown(end, how);
+    if (how != SHUT_WR) broker_shut_read = true;
+    if (how != SHUT_RD) broker_shut_write = true;
+  }
   Address local{kCidAny, kPortAny};
   Address peer{kCidAny, kPortAny};
   bool connecting = false;
@@ -118,14 +134,31 @@ bool name_end(int end, uint64_t id) {
 }
 
 // The watch: when the program closes its end, the socket's connection,
-// listener or datagram handle goes, and so does its entry.
+// listener or datagram handle goes, and so does its entry. When the broker
+// shut its end both ways (the peer left), the hang-up says nothing of the
+// program: the connection is over, so the broker closes its end (having
+// read what the program wrote, so that the program reads what is left and
+// then the end, not ECONNRESET) and keeps the entry, which still answers
+// the socket's names and SO_ERROR.
 void start_watch(std::weak_ptr<SocketTable> table, std::shared_ptr<BrokerSocket> s) {
   std::thread([table, s] {
     wait_for_hang_up(s->end);
     {
-      std::lock_guard lock(s->mutex);
+      std::unique_lock lock(s->mutex);
+      if (s->broker_shut_read && s->broker_shut_write) {
+        s->pumps_done.wait(lock, [&] { return s->pumps == 0; });
+        std::vector<uint8_t> drain(65536);
+        while (::recv(s->end, drain.data(), drain.size(), MSG_DONTWAIT) > 0) {
+        }
+        if (s->stream) s->stream->close();
+        ::close(s->end);
+        s->end = -1;
+        return;
+      }
       s->ended = true;
-      if (s->stream) s->stream->close();
+      // A pumped stream is closed by its pump, once it has passed on what
+      // the program wrote before it closed.
+      if (s->stream && s->pumps == 0) s->stream->close();
       if (s->listener) s->listener->close();
       if (s->listener_wake >= 0) signal_eventfd(s->listener_wake);
       if (s->datagram) s->datagram->close();
@@ -138,34 +171,77 @@ void start_watch(std::weak_ptr<SocketTable> table, std::shared_ptr<BrokerSocket>
 // connection's bytes to the program, and each end's shutdown to the other.
 void start_stream_pump(const std::shared_ptr<BrokerSocket>& s) {
   std::shared_ptr<vsock::Stream> stream = s->stream;
+  {
+    std::lock_guard lock(s->mutex);
+    s->pumps = 3;
+  }
+  auto done = [](BrokerSocket& socket) {
+    --socket.pumps;
+    socket.pumps_done.notify_all();
+  };
   // Up: the program writes, the peer reads.
-  std::thread([s, stream] {
+  std::thread([s, stream, done] {
     std::vector<uint8_t> buf(65536);
     for (;;) {
       const ssize_t n = ::recv(s->end, buf.data(), buf.size(), 0);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;  // the program shut down writing, or closed
+      if (n <= 0) break;  // the program shut down writing, or closed it
       std::error_code ec;
       stream->write_all(buf.data(), static_cast<size_t>(n), ec);
       if (ec) {
         // The peer takes no more (it shut down receiving, or left): the
         // program's writes fail with EPIPE from now on.
-        ::shutdown(s->end, SHUT_RD);
+        std::lock_guard lock(s->mutex);
+        s->shut(SHUT_RD);
+        done(*s);
         return;
       }
     }
-    stream->shutdown(vsock::kSendShutdown);
+    // A close sends no SHUTDOWN: the peer learns of it from the detach, as
+    // from Linux's close. The program's end hangs up when it is closed;
+    // unless the broker shut its own end's writing (then a hang-up is also
+    // what the program's SHUT_WR makes).
+    // (A broker that shut its end's reading ended the loop itself: the
+    // program's writes are refused, which says nothing of its own end.)
+    std::lock_guard lock(s->mutex);
+    pollfd p{s->end, 0, 0};
+    const bool closed = ::poll(&p, 1, 0) > 0 && (p.revents & POLLHUP) != 0 && !s->broker_shut_write;
+    if (closed) {
+      stream->close();
+    } else if (!s->broker_shut_read) {
+      stream->shutdown(vsock::kSendShutdown);
+    }
+    done(*s);
+  }).detach();
+  // The peer's receiving end (its SHUT_RD, its departure, a reset): the
+  // program's writes fail with EPIPE from then on, as a kernel socket's.
+  std::thread([s, stream, done] {
+    const uint32_t peer = stream->wait_for_peer_shutdown(vsock::kReceiveShutdown, std::nullopt);
+    std::lock_guard lock(s->mutex);
+    if ((peer & vsock::kReceiveShutdown) != 0 && !s->broker_shut_read) s->shut(SHUT_RD);
+    done(*s);
   }).detach();
   // Down: the peer writes, the program reads.
-  std::thread([s, stream] {
+  std::thread([s, stream, done] {
     std::vector<uint8_t> buf(65536);
     for (;;) {
       std::error_code ec;
       const size_t n = stream->read_some(buf.data(), buf.size(), std::nullopt, ec);
       if (ec || n == 0) break;  // the peer's end of stream, a reset, or a close
-      if (!send_all(s->end, buf.data(), n)) return;  // the program closed its end
+      if (!send_all(s->end, buf.data(), n)) {  // the program closed its end
+        std::lock_guard lock(s->mutex);
+        done(*s);
+        return;
+      }
     }
-    ::shutdown(s->end, SHUT_WR);  // the program reads its end of stream
+    // The program reads its end of stream; once the peer takes no more
+    // either (it left, or shut down receiving), its writes fail with EPIPE.
+    // Both at once when both are known: a program woken by the end of
+    // stream must find its writes refused already.
+    std::lock_guard lock(s->mutex);
+    const bool peer_reads_no_more = (stream->peer_shutdown() & vsock::kReceiveShutdown) != 0;
+    s->shut(peer_reads_no_more && !s->broker_shut_read ? SHUT_RDWR : SHUT_WR);
+    done(*s);
   }).detach();
 }
 

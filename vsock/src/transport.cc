@@ -941,6 +941,19 @@ uint32_t Stream::peer_shutdown() const {
   return connection_->peer_shutdown;
 }
 
+uint32_t Stream::wait_for_peer_shutdown(uint32_t bits, Timeout timeout) {
+  auto t = connection_->transport.lock();
+  if (!t) return kShutdownMask;
+  std::optional<Clock::time_point> deadline;
+  if (timeout) deadline = Clock::now() + *timeout;
+  std::unique_lock lock(t->tables_->mutex);
+  Connection& c = *connection_;
+  while ((c.peer_shutdown & bits) != bits && c.state != ConnectionState::kClosed) {
+    if (!wait_for_change(c, lock, deadline)) break;
+  }
+  return c.peer_shutdown;
+}
+
 void Stream::close() {
   auto t = connection_->transport.lock();
   if (!t) return;

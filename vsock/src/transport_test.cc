@@ -204,6 +204,19 @@ TEST_F(Vsock, APortIsTakenOnce) {
   EXPECT_TRUE(host_vsock_->listen(1234, 1, ec));
 }
 
+TEST_F(Vsock, AWaitForThePeersShutdownEndsWhenItComesOrTheTimeoutPasses) {
+  auto [client, server] = guest_to_host(1234);
+  EXPECT_EQ(server->wait_for_peer_shutdown(kReceiveShutdown, 50ms), 0u);  // the timeout
+  std::thread shutter([c = client.get()] {
+    std::this_thread::sleep_for(50ms);
+    c->shutdown(kSendShutdown);
+    std::this_thread::sleep_for(50ms);
+    c->close();  // the peer leaves: all bits
+  });
+  EXPECT_EQ(server->wait_for_peer_shutdown(kReceiveShutdown, std::nullopt), kShutdownMask);
+  shutter.join();
+}
+
 TEST_F(Vsock, HalfCloseEndsOneDirectionOnly) {
   auto [client, server] = guest_to_host(1234);
   const std::string last = "last words";

@@ -109,6 +109,10 @@ class Stream {
   size_t writable() const;
   // The peer's shutdown bits (kShutdownMask once it left).
   uint32_t peer_shutdown() const;
+  // Waits until the peer's shutdown bits include all of `bits`, or this
+  // side closes; returns the peer's bits then (fewer: the timeout passed,
+  // or the connection was closed here).
+  uint32_t wait_for_peer_shutdown(uint32_t bits, Timeout timeout);
 
   // For event-driven callers (vmci/vsock/asio.h). If a read (kRead) or a
   // write (kWrite) would not have to wait now, returns false and drops
