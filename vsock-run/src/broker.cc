@@ -75,6 +75,11 @@ struct SocketTable {
     std::lock_guard lock(mutex);
     sockets.erase(id);
   }
+  // Ends now the sockets on `port` (listening, or datagram) whose program
+  // closed them, rather than when their watch gets to it: a close is
+  // synchronous for a program, which may bind the port again at once.
+  // True if one was ended.
+  bool end_closed_on_port(uint32_t port);
 };
 
 namespace {
@@ -133,6 +138,28 @@ bool name_end(int end, uint64_t id) {
                 static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size())) == 0;
 }
 
+// Under the socket's lock, once the program closed its end: what the
+// socket holds goes (a pumped stream is closed by its pump, once it has
+// passed on what the program wrote before it closed).
+void end_socket_locked(BrokerSocket& s) {
+  s.ended = true;
+  if (s.stream && s.pumps == 0) s.stream->close();
+  if (s.listener) s.listener->close();
+  if (s.listener_wake >= 0) signal_eventfd(s.listener_wake);
+  if (s.datagram) {
+    s.datagram->close();
+    s.datagram.reset();
+  }
+}
+
+// Whether the program has closed its end of `s` (under its lock): its end
+// hangs up, and not because the broker shut it both ways itself.
+bool program_closed_locked(const BrokerSocket& s) {
+  if (s.end < 0 || s.ended || (s.broker_shut_read && s.broker_shut_write)) return false;
+  pollfd p{s.end, 0, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)) != 0;
+}
+
 // The watch: when the program closes its end, the socket's connection,
 // listener or datagram handle goes, and so does its entry. When the broker
 // shut its end both ways (the peer left), the hang-up says nothing of the
@@ -155,13 +182,7 @@ void start_watch(std::weak_ptr<SocketTable> table, std::shared_ptr<BrokerSocket>
         s->end = -1;
         return;
       }
-      s->ended = true;
-      // A pumped stream is closed by its pump, once it has passed on what
-      // the program wrote before it closed.
-      if (s->stream && s->pumps == 0) s->stream->close();
-      if (s->listener) s->listener->close();
-      if (s->listener_wake >= 0) signal_eventfd(s->listener_wake);
-      if (s->datagram) s->datagram->close();
+      end_socket_locked(*s);
     }
     if (auto t = table.lock()) t->forget(s->id);
   }).detach();
@@ -305,6 +326,23 @@ void start_datagram_receiver(const std::shared_ptr<BrokerSocket>& s,
 }
 
 }  // namespace
+
+bool SocketTable::end_closed_on_port(uint32_t port) {
+  std::vector<std::shared_ptr<BrokerSocket>> all;
+  {
+    std::lock_guard lock(mutex);
+    for (auto& [id, s] : sockets) all.push_back(s);
+  }
+  bool ended = false;
+  for (auto& s : all) {
+    std::lock_guard lock(s->mutex);
+    if ((s->listener || s->datagram) && s->local.port == port && program_closed_locked(*s)) {
+      end_socket_locked(*s);
+      ended = true;
+    }
+  }
+  return ended;
+}
 
 Broker::Broker(Endpoint& endpoint, std::string socket_path)
     : endpoint_(endpoint), socket_path_(std::move(socket_path)),
@@ -515,6 +553,12 @@ Reply Broker::bind(const std::shared_ptr<BrokerSocket>& socket, const Request& r
     std::error_code ec;
     std::shared_ptr<vsock::DatagramSocket> bound =
         vsock::DatagramSocket::bind(endpoint_, {kCidAny, r.port}, ec);
+    if (!bound && ec.value() == EADDRINUSE) {
+      lock.unlock();
+      const bool freed = table_->end_closed_on_port(r.port);
+      lock.lock();
+      if (freed) bound = vsock::DatagramSocket::bind(endpoint_, {kCidAny, r.port}, ec);
+    }
     if (!bound) {
       reply.result = negated(ec.value());
       return reply;
@@ -551,6 +595,12 @@ Reply Broker::listen(const std::shared_ptr<BrokerSocket>& s, const Request& r) {
   std::error_code ec;
   const int backlog = static_cast<int>(std::clamp<uint64_t>(r.value, 1, 65535));
   std::unique_ptr<vsock::Listener> listener = transport_->listen(s->local.port, backlog, ec);
+  if (!listener && ec.value() == EADDRINUSE) {
+    lock.unlock();
+    const bool freed = table_->end_closed_on_port(s->local.port);
+    lock.lock();
+    if (freed) listener = transport_->listen(s->local.port, backlog, ec);
+  }
   if (!listener) {
     reply.result = negated(ec.value());
     return reply;
