@@ -235,6 +235,15 @@ bool is_vsock_device(int fd) {
   return ::strstr(target, "memfd:vmci-vsock-dev") != nullptr;
 }
 
+// What vSockets answer for receive flags a Unix socket would take
+// otherwise (0: none of them): an empty error queue (MSG_ERRQUEUE: EAGAIN,
+// as Linux's, which keeps only zerocopy notices there), no out-of-band data.
+int refused_receive_flags(int flags) {
+  if ((flags & MSG_ERRQUEUE) != 0) return EAGAIN;
+  if ((flags & MSG_OOB) != 0) return EOPNOTSUPP;
+  return 0;
+}
+
 // A datagram socket's send: the payload to the broker, which sends it.
 ssize_t send_datagram(uint64_t id, const iovec* iov, size_t count, const sockaddr* to,
                       socklen_t to_len) {
@@ -602,6 +611,9 @@ ssize_t write(int fd, const void* buf, size_t size) {
 
 ssize_t recvmsg(int fd, msghdr* msg, int flags) {
   const Kind kind = kind_of(fd);
+  if (kind != Kind::kOther) {
+    if (const int refused = refused_receive_flags(flags)) return fail(refused);
+  }
   if (kind == Kind::kDatagram) return receive_datagram(fd, msg, flags);
   const ssize_t n = REAL(recvmsg)(fd, msg, flags);
   // A stream's peer is not the broker's Unix socket.
@@ -611,6 +623,9 @@ ssize_t recvmsg(int fd, msghdr* msg, int flags) {
 
 ssize_t recvfrom(int fd, void* buf, size_t size, int flags, sockaddr* from, socklen_t* from_len) {
   const Kind kind = kind_of(fd);
+  if (kind != Kind::kOther) {
+    if (const int refused = refused_receive_flags(flags)) return fail(refused);
+  }
   if (kind == Kind::kDatagram) {
     iovec iov{buf, size};
     msghdr msg{};
@@ -631,7 +646,11 @@ ssize_t recvfrom(int fd, void* buf, size_t size, int flags, sockaddr* from, sock
 }
 
 ssize_t recv(int fd, void* buf, size_t size, int flags) {
-  if (kind_of(fd) == Kind::kDatagram) return recvfrom(fd, buf, size, flags, nullptr, nullptr);
+  const Kind kind = kind_of(fd);
+  if (kind == Kind::kDatagram) return recvfrom(fd, buf, size, flags, nullptr, nullptr);
+  if (kind == Kind::kStream) {
+    if (const int refused = refused_receive_flags(flags)) return fail(refused);
+  }
   return REAL(recv)(fd, buf, size, flags);
 }
 

@@ -64,9 +64,11 @@ class PrivateDir {
     char pattern[] = "/tmp/vmci-vsock-run-XXXXXX";
     if (::mkdtemp(pattern) != nullptr) path_ = pattern;
   }
-  ~PrivateDir() {
+  ~PrivateDir() { remove(); }
+  void remove() {
     std::error_code ec;
     if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+    path_.clear();
   }
   const std::string& path() const { return path_; }
 
@@ -156,6 +158,13 @@ int main(int argc, char** argv) {
   int wait_status = 0;
   while (::waitpid(pid, &wait_status, 0) < 0 && errno == EINTR) {
   }
-  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
-  return WEXITSTATUS(wait_status);
+  const int status_of_program =
+      WIFSIGNALED(wait_status) ? 128 + WTERMSIG(wait_status) : WEXITSTATUS(wait_status);
+  // The launcher ends with the program, at once, as a VM's context ends
+  // with the VM: its connection closes with the process (hostpeer detaches
+  // what the context held and tells its peers), and the broker's threads,
+  // which may be in the middle of a pump, are not unwound one by one.
+  dir.remove();
+  std::fflush(nullptr);
+  ::_exit(status_of_program);
 }
