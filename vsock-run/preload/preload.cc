@@ -135,16 +135,8 @@ Reply call(const Request& request, int attach = -1, int* received = nullptr,
   msghdr msg{};
   msg.msg_iov = iov;
   msg.msg_iovlen = count;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  if (attach >= 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    ::memcpy(CMSG_DATA(c), &attach, sizeof attach);
-  }
+  vmci::vsock_run::DescriptorControl control;
+  vmci::vsock_run::attach_descriptor(msg, control, attach);
   ssize_t n;
   while ((n = REAL(sendmsg)(s, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
   }
@@ -157,9 +149,9 @@ Reply call(const Request& request, int attach = -1, int* received = nullptr,
   msghdr answer{};
   answer.msg_iov = &in;
   answer.msg_iovlen = 1;
-  alignas(cmsghdr) char answer_control[CMSG_SPACE(sizeof(int))] = {};
-  answer.msg_control = answer_control;
-  answer.msg_controllen = sizeof answer_control;
+  vmci::vsock_run::DescriptorControl answer_control;
+  answer.msg_control = answer_control.bytes;
+  answer.msg_controllen = sizeof answer_control.bytes;
   while ((n = REAL(recvmsg)(s, &answer, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
     if (interruptible) {
       REAL(close)(s);
@@ -168,16 +160,11 @@ Reply call(const Request& request, int attach = -1, int* received = nullptr,
     }
   }
   if (n != static_cast<ssize_t>(sizeof reply)) reply.result = -EIO;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&answer); c != nullptr; c = CMSG_NXTHDR(&answer, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      int fd;
-      ::memcpy(&fd, CMSG_DATA(c), sizeof fd);
-      if (received != nullptr) {
-        *received = fd;
-      } else {
-        REAL(close)(fd);
-      }
-    }
+  const int fd = n >= 0 ? vmci::vsock_run::attached_descriptor(answer) : -1;
+  if (received != nullptr) {
+    *received = fd;
+  } else if (fd >= 0) {
+    REAL(close)(fd);
   }
   REAL(close)(s);
   return reply;
@@ -506,45 +493,36 @@ static int open_vsock_device(int flags) {
   return ::memfd_create("vmci-vsock-dev", (flags & O_CLOEXEC) != 0 ? MFD_CLOEXEC : 0);
 }
 
+// Declares `mode`: the mode an open-family call was given, which it is
+// only with O_CREAT or O_TMPFILE.
+#define TAKE_MODE(flags, mode)                      \
+  mode_t mode = 0;                                  \
+  if (((flags) & (O_CREAT | O_TMPFILE)) != 0) {     \
+    va_list args;                                   \
+    va_start(args, flags);                          \
+    mode = va_arg(args, mode_t);                    \
+    va_end(args);                                   \
+  }
+
+static bool is_vsock_device_path(const char* path) {
+  return ::strcmp(path, "/dev/vsock") == 0 && ::getenv(vmci::vsock_run::kBrokerEnv) != nullptr;
+}
+
 int open(const char* path, int flags, ...) {
-  mode_t mode = 0;
-  if ((flags & (O_CREAT | O_TMPFILE)) != 0) {
-    va_list args;
-    va_start(args, flags);
-    mode = va_arg(args, mode_t);
-    va_end(args);
-  }
-  if (::strcmp(path, "/dev/vsock") == 0 && ::getenv(vmci::vsock_run::kBrokerEnv)) {
-    return open_vsock_device(flags);
-  }
+  if (is_vsock_device_path(path)) return open_vsock_device(flags);
+  TAKE_MODE(flags, mode)
   return REAL(open)(path, flags, mode);
 }
 
 int open64(const char* path, int flags, ...) {
-  mode_t mode = 0;
-  if ((flags & (O_CREAT | O_TMPFILE)) != 0) {
-    va_list args;
-    va_start(args, flags);
-    mode = va_arg(args, mode_t);
-    va_end(args);
-  }
-  if (::strcmp(path, "/dev/vsock") == 0 && ::getenv(vmci::vsock_run::kBrokerEnv)) {
-    return open_vsock_device(flags);
-  }
+  if (is_vsock_device_path(path)) return open_vsock_device(flags);
+  TAKE_MODE(flags, mode)
   return REAL(open64)(path, flags, mode);
 }
 
 int openat(int dir, const char* path, int flags, ...) {
-  mode_t mode = 0;
-  if ((flags & (O_CREAT | O_TMPFILE)) != 0) {
-    va_list args;
-    va_start(args, flags);
-    mode = va_arg(args, mode_t);
-    va_end(args);
-  }
-  if (::strcmp(path, "/dev/vsock") == 0 && ::getenv(vmci::vsock_run::kBrokerEnv)) {
-    return open_vsock_device(flags);
-  }
+  if (is_vsock_device_path(path)) return open_vsock_device(flags);
+  TAKE_MODE(flags, mode)
   return REAL(openat)(dir, path, flags, mode);
 }
 

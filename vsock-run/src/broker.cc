@@ -115,16 +115,8 @@ void send_reply(int connection, const Reply& reply, int fd) {
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  if (fd >= 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  }
+  DescriptorControl control;
+  attach_descriptor(msg, control, fd);
   ::sendmsg(connection, &msg, MSG_NOSIGNAL);
 }
 
@@ -416,16 +408,11 @@ void Broker::answer(int connection) {
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
+  DescriptorControl control;
+  msg.msg_control = control.bytes;
+  msg.msg_controllen = sizeof control.bytes;
   const ssize_t n = ::recvmsg(connection, &msg, MSG_CMSG_CLOEXEC);
-  int attached = -1;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      std::memcpy(&attached, CMSG_DATA(c), sizeof attached);
-    }
-  }
+  const int attached = n >= 0 ? attached_descriptor(msg) : -1;
   int reply_fd = -1;
   Reply reply{};
   if (n < static_cast<ssize_t>(sizeof(Request)) || (msg.msg_flags & MSG_TRUNC) != 0) {

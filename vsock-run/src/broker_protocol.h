@@ -14,6 +14,8 @@
 // kernel its name: nothing about it lives only in one process's memory.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -84,6 +86,34 @@ struct DatagramHeader {
   uint32_t cid;
   uint32_t port;
 };
+
+// Room for one descriptor in a message's control data.
+struct DescriptorControl {
+  alignas(cmsghdr) char bytes[CMSG_SPACE(sizeof(int))] = {};
+};
+
+// Attaches `fd` (SCM_RIGHTS) to `msg`, in `control`; nothing for fd < 0.
+inline void attach_descriptor(msghdr& msg, DescriptorControl& control, int fd) {
+  if (fd < 0) return;
+  msg.msg_control = control.bytes;
+  msg.msg_controllen = sizeof control.bytes;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+}
+
+// The descriptor a received `msg` carries, or -1.
+inline int attached_descriptor(msghdr& msg) {
+  int fd = -1;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    }
+  }
+  return fd;
+}
 
 // The abstract name of a program's end: "\0vmci-vsock/<broker pid>/<id>".
 inline std::string end_name(long broker_pid, uint64_t id) {
