@@ -3,7 +3,7 @@
 
 VMCI_PACKAGES=(cmake ninja-build g++ pkg-config libboost-dev nlohmann-json3-dev
                libspdlog-dev libcli11-dev libgtest-dev
-               python3 socat)  # real vsock programs that vsock-run's tests run
+               python3 socat ncat)  # real vsock programs that vsock-run's tests run
 
 # Installs the Debian packages that are missing (with sudo when not root).
 vmci_ensure_packages() {
