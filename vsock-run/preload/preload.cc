@@ -160,13 +160,22 @@ Reply call(const Request& request, int attach = -1, int* received = nullptr,
     }
   }
   if (n != static_cast<ssize_t>(sizeof reply)) reply.result = -EIO;
-  const int fd = n >= 0 ? vmci::vsock_run::attached_descriptor(answer) : -1;
-  if (received != nullptr) {
-    *received = fd;
-  } else if (fd >= 0) {
-    REAL(close)(fd);
-  }
+  int fd = n >= 0 ? vmci::vsock_run::attached_descriptor(answer) : -1;
   REAL(close)(s);
+  if (fd >= 0 && received == nullptr) {
+    REAL(close)(fd);
+  } else if (fd >= 0) {
+    // The lowest free number, as the kernel gives (systemd's socket
+    // activation counts on it): the request's own socket is gone now.
+    const int lowest = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (lowest >= 0 && lowest < fd) {
+      REAL(close)(fd);
+      fd = lowest;
+    } else if (lowest >= 0) {
+      REAL(close)(lowest);
+    }
+    *received = fd;
+  }
   return reply;
 }
 
