@@ -1,9 +1,10 @@
 # Shared by scripts/demo and scripts/test: dependencies, configure, build.
 # Source it; it defines functions only.
 
+# The build's, then the real vsock programs that vsock-run's tests run.
 VMCI_PACKAGES=(cmake ninja-build g++ pkg-config libboost-dev nlohmann-json3-dev
                libspdlog-dev libcli11-dev libgtest-dev
-               python3 socat ncat)  # real vsock programs that vsock-run's tests run
+               python3 socat ncat qemu-guest-agent nbdkit libnbd-bin)
 
 # Installs the Debian packages that are missing (with sudo when not root).
 vmci_ensure_packages() {
