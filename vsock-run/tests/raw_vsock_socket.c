@@ -1,10 +1,12 @@
 /* raw_vsock_socket: asks the kernel itself for an AF_VSOCK socket with a
  * raw system call (past any preload library) and prints what it answered.
- * Run only under vmci-vsock-run, whose filter must refuse it: it never
- * connects, and closes at once what it might have been given. */
+ * Run only under vmci-vsock-run, whose filter must refuse it; it refuses
+ * to ask at all when no filter is on it, never connects, and closes at
+ * once what it might have been given. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -14,7 +16,26 @@
 #define AF_VSOCK 40
 #endif
 
+/* Whether a seccomp filter is on this process (Seccomp: 2 in its status). */
+static int filtered(void) {
+  FILE* status = fopen("/proc/self/status", "r");
+  char line[256];
+  int mode = 0;
+  if (status == NULL) return 0;
+  while (fgets(line, sizeof line, status) != NULL) {
+    if (sscanf(line, "Seccomp: %d", &mode) == 1) break;
+  }
+  fclose(status);
+  return mode == 2;
+}
+
 int main(void) {
+  /* Its own guard: without the launcher's filter the kernel would make the
+   * socket. The launcher sets VMCI_VSOCK_BROKER after putting its filter on. */
+  if (!filtered() || getenv("VMCI_VSOCK_BROKER") == NULL) {
+    printf("no seccomp filter on this process: run it under vmci-vsock-run\n");
+    return 2;
+  }
   const long fd = syscall(SYS_socket, AF_VSOCK, SOCK_STREAM, 0);
   if (fd >= 0) {
     close((int)fd);
