@@ -1,5 +1,7 @@
 #include "processes.h"
 
+#include <gtest/gtest.h>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -17,6 +19,14 @@
 #include <thread>
 
 namespace vmci::testing {
+
+std::unique_ptr<guest::Driver> connect(const std::string& socket, proto::Role role) {
+  int status;
+  std::string error;
+  auto driver = guest::Driver::connect({.socket_path = socket, .role = role}, &status, &error);
+  EXPECT_TRUE(driver) << error;
+  return driver;
+}
 
 TempDir::TempDir() {
   char tmpl[] = "/tmp/vmci-test-XXXXXX";

@@ -10,9 +10,14 @@
 #include <vector>
 
 #include "child_process.h"
+#include "vmci/guest/driver.h"
 #include "vmci/host/hostpeer.h"
 
 namespace vmci::testing {
+
+// An endpoint of this process connected to hostpeer at `socket` as `role`;
+// null, and the test failed with hostpeer's error, if it cannot connect.
+std::unique_ptr<guest::Driver> connect(const std::string& socket, proto::Role role);
 
 // A private temporary directory, removed with its contents at destruction.
 class TempDir {

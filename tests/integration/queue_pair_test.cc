@@ -20,7 +20,6 @@
 namespace vmci::testing {
 namespace {
 
-using guest::ConnectOptions;
 using guest::Driver;
 
 std::set<std::string> shm_entries() {
@@ -31,16 +30,6 @@ std::set<std::string> shm_entries() {
   return names;
 }
 
-std::unique_ptr<Driver> connect(const std::string& socket, proto::Role role) {
-  ConnectOptions options;
-  options.socket_path = socket;
-  options.role = role;
-  int status;
-  std::string error;
-  auto driver = Driver::connect(options, &status, &error);
-  EXPECT_TRUE(driver) << error;
-  return driver;
-}
 
 std::string handle_text(vmci_handle h) {
   return std::to_string(h.context) + ":" + std::to_string(h.resource);

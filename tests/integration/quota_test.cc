@@ -20,14 +20,6 @@ namespace {
 
 using std::chrono::seconds;
 
-std::unique_ptr<guest::Driver> connect(const std::string& socket, proto::Role role) {
-  int status;
-  std::string error;
-  auto driver = guest::Driver::connect({.socket_path = socket, .role = role}, &status, &error);
-  EXPECT_TRUE(driver) << error;
-  return driver;
-}
-
 // What the host received, by sending context.
 class HostInbox {
  public:

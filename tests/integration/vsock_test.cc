@@ -18,14 +18,6 @@ namespace {
 using namespace std::chrono_literals;
 using vsock::make_error;
 
-std::unique_ptr<guest::Driver> connect(const std::string& socket, proto::Role role) {
-  int status;
-  std::string error;
-  auto driver = guest::Driver::connect({.socket_path = socket, .role = role}, &status, &error);
-  EXPECT_TRUE(driver) << error;
-  return driver;
-}
-
 // A real guest (this process, over the daemon) connects and swaps a byte.
 void a_guest_gets_through(const std::string& socket, vsock::Listener& listener) {
   auto guest = connect(socket, proto::Role::kGuest);
