@@ -203,119 +203,71 @@ ApiResult vsock_recvfrom(OpContext& run, const Step& step, Actor& a) {
   return {static_cast<int64_t>(n), {}};
 }
 
+// A vSockets op: every one is an API call of an actor, played by a process
+// actor's child, not recorded (a trace holds the VMCI calls it made), and
+// answering as a system call does.
+OpSpec vsock_op(std::string_view name, ApiCall call, std::vector<KeySpec> keys,
+                std::string_view summary) {
+  return {.name = name,
+          .kind = OpKind::kApi,
+          .actor = ActorRule::kRequired,
+          .keys = std::move(keys),
+          .summary = summary,
+          .call = call,
+          .in_process = InProcess::kChildPlaysIt,
+          .recorded = {},
+          .results = ResultDomain::kErrno};
+}
+
 }  // namespace
 
 std::vector<OpSpec> vsock_ops() {
   return {
-      {.name = "vsock_listen",
-       .kind = OpKind::kApi,
-       .actor = ActorRule::kRequired,
-       .keys = {{"port", kPort}, {"backlog", kBacklog, kOptional}},
-       .summary = "listens on a stream port (\"any\": an ephemeral one) with room for "
-                  "backlog (16) connections; 0 or -errno, binds the listener",
-       .call = vsock_listen,
-       .in_process = InProcess::kChildPlaysIt,
-       .recorded = {},
-       .results = ResultDomain::kErrno},
-      {.name = "vsock_connect",
-       .kind = OpKind::kApi,
-       .actor = ActorRule::kRequired,
-       .keys = {{"cid", kContext},
+      vsock_op("vsock_listen", vsock_listen, {{"port", kPort}, {"backlog", kBacklog, kOptional}},
+               "listens on a stream port (\"any\": an ephemeral one) with room for "
+               "backlog (16) connections; 0 or -errno, binds the listener"),
+      vsock_op("vsock_connect", vsock_connect,
+               {{"cid", kContext},
                 {"port", kPort},
                 {"local_port", kPort, kOptional},
                 {"connect_timeout_ms", kMilliseconds, kOptional}},
-       .summary = "connects a stream to cid:port (the handshake done); 0 or -errno, "
-                  "binds the stream",
-       .call = vsock_connect,
-       .in_process = InProcess::kChildPlaysIt,
-       .recorded = {},
-       .results = ResultDomain::kErrno},
-      {.name = "vsock_accept",
-       .kind = OpKind::kApi,
-       .actor = ActorRule::kRequired,
-       .keys = {{"listener", kVsockListener}, {"wait_ms", kMilliseconds, kOptional}},
-       .summary = "takes the next connection, waiting wait_ms (2000); 0 or -errno "
-                  "(EAGAIN), binds the stream",
-       .call = vsock_accept,
-       .in_process = InProcess::kChildPlaysIt,
-       .recorded = {},
-       .results = ResultDomain::kErrno},
-      {.name = "vsock_send",
-       .kind = OpKind::kApi,
-       .actor = ActorRule::kRequired,
-       .keys = {{"stream", kVsockStream}, {"data", kData}, {"wait_ms", kMilliseconds, kOptional}},
-       .summary = "writes all of data, each wait for room at most wait_ms (2000); its "
-                  "size or -errno",
-       .call = vsock_send,
-       .in_process = InProcess::kChildPlaysIt,
-       .recorded = {},
-       .results = ResultDomain::kErrno},
-      {.name = "vsock_recv",
-       .kind = OpKind::kApi,
-       .actor = ActorRule::kRequired,
-       .keys = {{"stream", kVsockStream},
+               "connects a stream to cid:port (the handshake done); 0 or -errno, "
+               "binds the stream"),
+      vsock_op("vsock_accept", vsock_accept,
+               {{"listener", kVsockListener}, {"wait_ms", kMilliseconds, kOptional}},
+               "takes the next connection, waiting wait_ms (2000); 0 or -errno "
+               "(EAGAIN), binds the stream"),
+      vsock_op("vsock_send", vsock_send,
+               {{"stream", kVsockStream}, {"data", kData}, {"wait_ms", kMilliseconds, kOptional}},
+               "writes all of data, each wait for room at most wait_ms (2000); its "
+               "size or -errno"),
+      vsock_op("vsock_recv", vsock_recv,
+               {{"stream", kVsockStream},
                 {"size", kSize},
                 {"expect_data", kData, kOptional},
                 {"peek", kBoolean, kOptional},
                 {"wait_ms", kMilliseconds, kOptional}},
-       .summary = "reads until size bytes came, the stream ended or wait_ms (2000) "
-                  "passed (peek: what is there, left queued), and checks them; bytes "
-                  "read (0: end of stream) or -errno",
-       .call = vsock_recv,
-       .in_process = InProcess::kChildPlaysIt,
-       .recorded = {},
-       .results = ResultDomain::kErrno},
-      {.name = "vsock_shutdown",
-       .kind = OpKind::kApi,
-       .actor = ActorRule::kRequired,
-       .keys = {{"stream", kVsockStream}, {"how", kShutdownHow}},
-       .summary = "shuts down receiving (RD), sending (WR) or both; 0 or -errno",
-       .call = vsock_shutdown,
-       .in_process = InProcess::kChildPlaysIt,
-       .recorded = {},
-       .results = ResultDomain::kErrno},
-      {.name = "vsock_close",
-       .kind = OpKind::kApi,
-       .actor = ActorRule::kRequired,
-       .keys = {{"socket", kVsockSocket}},
-       .summary = "closes a listener, stream or datagram socket; 0",
-       .call = vsock_close,
-       .in_process = InProcess::kChildPlaysIt,
-       .recorded = {},
-       .results = ResultDomain::kErrno},
-      {.name = "vsock_dgram_bind",
-       .kind = OpKind::kApi,
-       .actor = ActorRule::kRequired,
-       .keys = {{"port", kPort}},
-       .summary = "binds a datagram socket to a port (\"any\": VMCI picks one); 0 or "
-                  "-errno, binds the socket",
-       .call = vsock_dgram_bind,
-       .in_process = InProcess::kChildPlaysIt,
-       .recorded = {},
-       .results = ResultDomain::kErrno},
-      {.name = "vsock_sendto",
-       .kind = OpKind::kApi,
-       .actor = ActorRule::kRequired,
-       .keys = {{"socket", kVsockDatagram}, {"cid", kContext}, {"port", kPort}, {"data", kData}},
-       .summary = "sends one datagram to cid:port; its size or -errno",
-       .call = vsock_sendto,
-       .in_process = InProcess::kChildPlaysIt,
-       .recorded = {},
-       .results = ResultDomain::kErrno},
-      {.name = "vsock_recvfrom",
-       .kind = OpKind::kApi,
-       .actor = ActorRule::kRequired,
-       .keys = {{"socket", kVsockDatagram},
+               "reads until size bytes came, the stream ended or wait_ms (2000) "
+               "passed (peek: what is there, left queued), and checks them; bytes "
+               "read (0: end of stream) or -errno"),
+      vsock_op("vsock_shutdown", vsock_shutdown, {{"stream", kVsockStream}, {"how", kShutdownHow}},
+               "shuts down receiving (RD), sending (WR) or both; 0 or -errno"),
+      vsock_op("vsock_close", vsock_close, {{"socket", kVsockSocket}},
+               "closes a listener, stream or datagram socket; 0"),
+      vsock_op("vsock_dgram_bind", vsock_dgram_bind, {{"port", kPort}},
+               "binds a datagram socket to a port (\"any\": VMCI picks one); 0 or "
+               "-errno, binds the socket"),
+      vsock_op("vsock_sendto", vsock_sendto,
+               {{"socket", kVsockDatagram}, {"cid", kContext}, {"port", kPort}, {"data", kData}},
+               "sends one datagram to cid:port; its size or -errno"),
+      vsock_op("vsock_recvfrom", vsock_recvfrom,
+               {{"socket", kVsockDatagram},
                 {"size", kSize},
                 {"expect_data", kData, kOptional},
                 {"expect_from", kVsockAddress, kOptional},
                 {"wait_ms", kMilliseconds, kOptional}},
-       .summary = "takes the next datagram (at most size bytes of it), waiting wait_ms "
-                  "(2000), and checks it; bytes taken or -errno",
-       .call = vsock_recvfrom,
-       .in_process = InProcess::kChildPlaysIt,
-       .recorded = {},
-       .results = ResultDomain::kErrno},
+               "takes the next datagram (at most size bytes of it), waiting wait_ms "
+               "(2000), and checks it; bytes taken or -errno"),
   };
 }
 
