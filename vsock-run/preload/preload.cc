@@ -406,7 +406,7 @@ int shutdown(int fd, int how) {
 
 int getsockopt(int fd, int level, int name, void* value, socklen_t* len) {
   if (level != SOL_SOCKET && level != vmci::vsock_run::kVsockLevel) {
-    if (level != AF_VSOCK || !identify(fd)) return REAL(getsockopt)(fd, level, name, value, len);
+    return REAL(getsockopt)(fd, level, name, value, len);
   }
   const auto identity = identify(fd);
   if (!identity) return REAL(getsockopt)(fd, level, name, value, len);
