@@ -12,8 +12,6 @@
 //   // the program runs with VMCI_VSOCK_BROKER=<that path>
 #pragma once
 
-#include <atomic>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
