@@ -61,7 +61,8 @@ struct TransportOptions {
   // How long connect() waits for the handshake (SO_VM_SOCKETS_CONNECT_TIMEOUT).
   std::chrono::milliseconds connect_timeout{2000};
   // How long a server's half-open connection may wait for the client's
-  // OFFER before it is dropped.
+  // OFFER. Past it, the child no longer counts against the backlog: the next
+  // request to its listener drops it.
   std::chrono::milliseconds pending_timeout{1000};
   // Trusted (Linux: a socket made with CAP_NET_ADMIN): the control handle
   // and queue pairs are made with VMCI_PRIVILEGE_FLAG_TRUSTED where VMCI
