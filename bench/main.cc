@@ -10,7 +10,8 @@
 // (ours), the shared-memory ring (baseline A) and the socketpair
 // (baseline B) one after the other, so drift hits all three alike; then
 // each rate figure's ours and baseline (datagram_rate_64B, qp_setup_rate,
-// vsock_stream_64KiB, vsock_connect_rate: rate_figure.h); then a trial of
+// vsock_stream_64KiB, vsock_preload_stream_64KiB, vsock_connect_rate:
+// rate_figure.h); then a trial of
 // each selected round-trip figure's ours (the doorbells, embedded and
 // daemon; vsock_rr_64B) and of the ping-pongs they are shown beside; then
 // doorbell_ring_awake's ours and raw ring (ring_awake.h); then
@@ -37,6 +38,7 @@
 #include "doorbell_rtt.h"
 #include "idle_figure.h"
 #include "pingpong_baseline.h"
+#include "preload_stream.h"
 #include "process.h"
 #include "qp_setup.h"
 #include "qpair_throughput.h"
@@ -575,6 +577,7 @@ int run(const Options& o) {
   std::optional<bench::DatagramRateBench> datagrams;
   std::optional<bench::QpSetupBench> setups;
   std::optional<bench::VsockBench> vsock;
+  std::optional<bench::PreloadStreamBench> preload;
   const bench::CountWindow connect_window{params.warmup_s, params.window_s, 10};
   StreamParams vsock_stream_params = params;
   vsock_stream_params.chunk = 64 * 1024;
@@ -597,6 +600,13 @@ int run(const Options& o) {
        "ours (vSockets stream)", "unix_socketpair", "baseline: unix socketpair", 1.5,
        [&] { return vsock->run_stream_trial(vsock_stream_params); },
        [&] { return bench::run_socket_trial(vsock_stream_params); }, {}, {}, true},
+      {"vsock_preload_stream_64KiB", "bytes/s",
+       "an unmodified C program's read() and write() over AF_VSOCK, under vmci-vsock-run at "
+       "both ends (guest -> host), 64 KiB writes, every byte checked",
+       "ours (vmci-vsock-run)", "unix_stream_socket",
+       "baseline: the same program over a unix socket", 0.8,
+       [&] { return preload->run_trial(vsock_stream_params); },
+       [&] { return preload->run_unix_trial(vsock_stream_params); }, {}, {}, true},
       {"vsock_connect_rate", "cycles/s",
        "guest connect + host accept + both close (the guest once it reads the end of the "
        "stream)",
@@ -638,10 +648,12 @@ int run(const Options& o) {
   for (const bench::RateFigure& f : rate_figures) {
     if (f.name == "datagram_rate_64B") datagrams.emplace();
     if (f.name == "qp_setup_rate") setups.emplace();
+    if (f.name == "vsock_preload_stream_64KiB") preload.emplace();
   }
   const bool vsocks = !idle_figures.empty() ||
                       std::ranges::any_of(rate_figures, [](const bench::RateFigure& f) {
-                        return f.name.starts_with("vsock_");
+                        return f.name.starts_with("vsock_") &&
+                               f.name != "vsock_preload_stream_64KiB";
                       }) ||
                       std::ranges::any_of(rtt_figures, [](const RttFigure& f) {
                         return f.ours == kVsockRr;

@@ -110,8 +110,38 @@ Child::Child(const std::vector<std::string>& args, const std::vector<int>& inher
   }
 }
 
+Child::Child(const std::string& path, const std::vector<std::string>& args, int cpu,
+             int stdout_fd)
+    : own_group_(true) {
+  // Everything the child needs is built before the fork.
+  std::vector<std::string> all{path};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (const auto& a : all) what_ += (what_.empty() ? "" : " ") + a;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (cpu >= 0) CPU_SET(cpu, &set);
+  const pid_t parent = ::getpid();
+
+  pid_ = ::fork();
+  if (pid_ < 0) throw std::runtime_error(errno_text("fork"));
+  if (pid_ == 0) {
+    // Only async-signal-safe calls between fork and exec.
+    if (::setpgid(0, 0) != 0 || ::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) ::_exit(126);
+    if (::getppid() != parent) ::_exit(126);
+    if (cpu >= 0 && ::sched_setaffinity(0, sizeof set, &set) != 0) ::_exit(126);
+    if (stdout_fd >= 0 && ::dup2(stdout_fd, STDOUT_FILENO) < 0) ::_exit(126);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::setpgid(pid_, pid_);  // (also done by the child: whichever runs first)
+}
+
 Child::~Child() {
   if (pid_ > 0) {
+    if (own_group_) ::kill(-pid_, SIGKILL);
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
   }

@@ -126,6 +126,11 @@ class Child {
   // Starts /proc/self/exe with `args` (argv[1..]) after clearing
   // close-on-exec on `inherit` in the child only. Throws on failure.
   Child(const std::vector<std::string>& args, const std::vector<int>& inherit);
+  // Starts another program: `path` with argv `path`, `args`, pinned to
+  // `cpu`, its stdout into `stdout_fd` (-1: this process's), in a process
+  // group of its own, which the destructor kills (the programs such a
+  // child starts as well). Throws on failure.
+  Child(const std::string& path, const std::vector<std::string>& args, int cpu, int stdout_fd);
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
   // Kills and reaps the child if it was not waited for.
@@ -141,6 +146,7 @@ class Child {
  private:
   std::string describe(int status) const;
   pid_t pid_ = -1;
+  bool own_group_ = false;
   std::string what_;
 };
 
