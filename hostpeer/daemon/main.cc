@@ -24,9 +24,12 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
   app.add_option("--allow-guest-uid", options.guest_uids,
-                 "another user that may connect as a guest (repeatable)");
+                 "another user that may connect as a guest (repeatable); the socket gets a "
+                 "POSIX ACL entry for it, and its directory must let it search");
   app.add_option("--allow-host-uid", options.host_uids,
-                 "another user that may connect as a host, context 2 (repeatable)");
+                 "another user that may connect as a host, context 2, or as a guest "
+                 "(repeatable); the socket gets a POSIX ACL entry for it, and its directory "
+                 "must let it search");
   app.add_option("--max-pending-datagram-bytes", options.limits.max_pending_datagram_bytes,
                  "datagram bytes one receiver may have pending")
       ->capture_default_str();

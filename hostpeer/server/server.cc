@@ -10,6 +10,8 @@
 #include <cstring>
 #include <random>
 
+#include "server/socket_access.h"
+
 namespace vmci::host {
 
 namespace asio = boost::asio;
@@ -69,8 +71,9 @@ bool Server::listen(const std::string& path, std::string* error) {
     log_->info("removing stale socket {}", path);
     ::unlink(path.c_str());
   }
-  // Bind under a name nobody knows, make it 0600, then move it into place:
-  // nobody can connect before the mode is set.
+  // Bind under a name nobody knows, make it 0600 and let the allowed users
+  // in (socket_access.h), then move it into place: nobody can connect
+  // before its permissions are set.
   const std::string temp = path + ".tmp-" + random_suffix();
   boost::system::error_code ec;
   acceptor_.open(stream(), ec);
@@ -79,7 +82,19 @@ bool Server::listen(const std::string& path, std::string* error) {
     *error = "cannot create socket " + path + ": " + ec.message();
     return false;
   }
-  if (::chmod(temp.c_str(), 0600) != 0 || ::rename(temp.c_str(), path.c_str()) != 0) {
+  if (::chmod(temp.c_str(), 0600) != 0) {
+    *error = "cannot set up socket " + path + ": " + std::strerror(errno);
+    ::unlink(temp.c_str());
+    acceptor_.close(ec);
+    return false;
+  }
+  const std::vector<uid_t> others = policy_.other_users();
+  if (!grant_socket_access(temp, others, error)) {
+    ::unlink(temp.c_str());
+    acceptor_.close(ec);
+    return false;
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
     *error = "cannot set up socket " + path + ": " + std::strerror(errno);
     ::unlink(temp.c_str());
     acceptor_.close(ec);
@@ -92,6 +107,9 @@ bool Server::listen(const std::string& path, std::string* error) {
     return false;
   }
   path_ = path;
+  for (uid_t uid : others) {
+    if (auto closed = directory_closed_to(path, uid)) log_->warn("{}", *closed);
+  }
   log_->info("listening on {} (descriptors for unread frames: at most {} per peer, {} in all)",
              path, budget_.bounds().per_peer, budget_.bounds().total);
   accept();

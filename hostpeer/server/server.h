@@ -1,7 +1,8 @@
 // server.h: the control-socket server: accepts peers on a Unix stream socket
-// (mode 0600) and gives each a Session. Runs on the caller's io_context.
-// Its sessions share one DescriptorBudget, sized from the process's
-// descriptor limit when the server is made.
+// (mode 0600, opened to the allowed users by an ACL) and gives each a
+// Session. Runs on the caller's io_context. Its sessions share one
+// DescriptorBudget, sized from the process's descriptor limit when the
+// server is made.
 #pragma once
 
 #include <chrono>
@@ -22,8 +23,11 @@ class Server {
   Server(boost::asio::io_context& io, LockedCore& core, PeerPolicy policy,
          std::chrono::milliseconds hello_deadline, std::shared_ptr<spdlog::logger> log);
 
-  // Creates the socket at `path` with mode 0600 and starts accepting. A stale
-  // socket file (nobody answers) is replaced; a live one is an error.
+  // Creates the socket at `path` with mode 0600, plus an ACL that lets the
+  // policy's other users open it (socket_access.h), and starts accepting.
+  // Fails if that ACL cannot be set; warns of each allowed user that a
+  // directory above the socket keeps out. A stale socket file (nobody
+  // answers) is replaced; a live one is an error.
   bool listen(const std::string& path, std::string* error);
   // Stops accepting, ends every session, removes the socket file. Runs on
   // the I/O thread.

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -18,6 +19,7 @@
 #include <thread>
 
 #include "server/session.h"
+#include "server/socket_access.h"
 #include "vmci/host/hostpeer.h"
 #include "vmci/proto/datagram.h"
 #include "vmci/proto/frame.h"
@@ -618,6 +620,27 @@ TEST_F(SocketServer, SocketFileHasMode0600) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
+// The allow-lists' users get read and write on the socket by an ACL entry
+// each (socket_access.h); the group and others still get nothing.
+TEST_F(SocketServer, AllowedUsersAreGivenTheSocketByAnAcl) {
+  Options options;
+  options.socket_path = path_;
+  options.logger = quiet();
+  options.guest_uids = {65534};
+  options.host_uids = {65533, ::getuid()};
+  std::string error;
+  hostpeer_ = HostPeer::start(options, &error);
+  ASSERT_TRUE(hostpeer_) << error;
+  std::vector<uint8_t> acl(256);
+  const ssize_t size = ::getxattr(path_.c_str(), "system.posix_acl_access", acl.data(), acl.size());
+  ASSERT_GT(size, 0) << std::strerror(errno);
+  acl.resize(static_cast<size_t>(size));
+  EXPECT_EQ(acl, socket_access_acl({65533, 65534}));
+  struct stat st {};
+  ASSERT_EQ(::lstat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0660u);  // the group bits show the ACL's mask
+}
+
 TEST_F(SocketServer, StaleSocketFileIsReplaced) {
   {  // A socket file nobody listens on, as a killed hostpeer leaves it.
     const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
@@ -681,6 +704,11 @@ TEST(PeerPolicy, AllowedGuestUserMayNotBeHost) {
   const PeerPolicy policy{1000, {2000}, {}};
   EXPECT_TRUE(policy.may_connect(2000));
   EXPECT_FALSE(policy.may_be_host(2000));
+}
+
+TEST(PeerPolicy, OtherUsersAreThoseOfBothListsOnceWithoutHostpeersOwn) {
+  const PeerPolicy policy{1000, {2000, 1000, 3000}, {3000, 4000}};
+  EXPECT_EQ(policy.other_users(), (std::vector<uid_t>{2000, 3000, 4000}));
 }
 
 TEST(PeerPolicy, AllowedHostUserMayConnectAndBeHost) {

@@ -25,6 +25,18 @@ bool PeerPolicy::may_be_host(uid_t uid) const {
   return uid == own_uid || std::find(host_uids.begin(), host_uids.end(), uid) != host_uids.end();
 }
 
+std::vector<uid_t> PeerPolicy::other_users() const {
+  std::vector<uid_t> users;
+  for (const auto* list : {&guest_uids, &host_uids}) {
+    for (uid_t uid : *list) {
+      if (uid != own_uid && std::find(users.begin(), users.end(), uid) == users.end()) {
+        users.push_back(uid);
+      }
+    }
+  }
+  return users;
+}
+
 namespace {
 
 void close_all(std::vector<int>& fds) {
@@ -230,8 +242,13 @@ void Session::handle_hello() {
     close_reason_ = "refused";
     arm_deadline(kGoodbyeDeadline);
   };
+  const std::string user = std::to_string(uid_);
   if (denied_) {
-    refuse(VMCI_ERROR_NO_ACCESS, "user " + std::to_string(uid_) + " may not use this hostpeer");
+    refuse(VMCI_ERROR_NO_ACCESS, "user " + user +
+                                     " may not use this hostpeer: start it with "
+                                     "--allow-guest-uid " +
+                                     user + " (as a guest) or --allow-host-uid " + user +
+                                     " (as a guest or the host)");
     return;
   }
   if (hello.major != proto::kProtocolMajor) {
@@ -245,6 +262,13 @@ void Session::handle_hello() {
   if (hello.role != static_cast<uint8_t>(proto::Role::kGuest) &&
       hello.role != static_cast<uint8_t>(proto::Role::kHost)) {
     refuse(VMCI_ERROR_INVALID_ARGS, "unknown role " + std::to_string(hello.role));
+    return;
+  }
+  if (hello.role == static_cast<uint8_t>(proto::Role::kHost) && !policy_.may_be_host(uid_)) {
+    refuse(VMCI_ERROR_NO_ACCESS, "user " + user +
+                                     " may connect only as a guest: the host role (context 2) "
+                                     "needs hostpeer started with --allow-host-uid " +
+                                     user);
     return;
   }
   std::string error;

@@ -29,13 +29,17 @@ class logger;
 
 namespace vmci::host {
 
-// Who may connect, and as what.
+// Who may connect, and as what: hostpeer's own user as either role, the
+// users of `guest_uids` as guests, those of `host_uids` as either.
 struct PeerPolicy {
   uid_t own_uid;
   std::vector<uid_t> guest_uids;
   std::vector<uid_t> host_uids;
   bool may_connect(uid_t uid) const;
   bool may_be_host(uid_t uid) const;
+  // The users of either list, other than hostpeer's own: those the socket
+  // file must let in (socket_access.h).
+  std::vector<uid_t> other_users() const;
 };
 
 class Session : public std::enable_shared_from_this<Session>,

@@ -39,7 +39,11 @@ struct Options {
   Limits limits;
   // Users, besides hostpeer's own, that may connect as guests.
   std::vector<uid_t> guest_uids;
-  // Users, besides hostpeer's own, that may connect as hosts.
+  // Users, besides hostpeer's own, that may connect as hosts (or guests).
+  // The socket file lets the users of both lists open it by a POSIX ACL;
+  // hostpeer does not start if that ACL cannot be set. The directories
+  // above the socket must let them search: hostpeer warns of each user one
+  // keeps out, and changes no directory.
   std::vector<uid_t> host_uids;
   // Non-empty: every request hostpeer serves (with its result), every
   // delivery and every peer that comes and goes is appended to this file
