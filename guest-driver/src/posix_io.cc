@@ -2,15 +2,43 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 namespace vmci::guest::internal {
 
 std::string errno_message(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+namespace {
+
+// Why this process may not open the socket at `path`, and what to do: a
+// directory above it it cannot search, or else the socket itself, which
+// hostpeer opens only to its own user and those of its allow-lists.
+std::string permission_advice(const std::string& path) {
+  const std::string user = std::to_string(::getuid());
+  std::filesystem::path dir;
+  for (const auto& part : std::filesystem::path(path).parent_path()) {
+    dir /= part;
+    if (::access(dir.c_str(), X_OK) != 0 && errno == EACCES) {
+      return "directory " + dir.string() + " does not let user " + user +
+             " through; its owner must give it search permission (setfacl -m u:" + user + ":x " +
+             dir.string() + "), or hostpeer must use a socket it can reach (--socket)";
+    }
+  }
+  struct stat st {};
+  const std::string owner =
+      ::stat(path.c_str(), &st) == 0 ? " (user " + std::to_string(st.st_uid) + ")" : "";
+  return "the hostpeer" + owner + " serving it does not admit user " + user +
+         "; start it with --allow-guest-uid " + user + " to connect as a guest, or " +
+         "--allow-host-uid " + user + " to connect as a guest or the host";
+}
+
+}  // namespace
 
 int connect_unix(const std::string& path, std::string* error) {
   sockaddr_un addr{};
@@ -30,7 +58,9 @@ int connect_unix(const std::string& path, std::string* error) {
     rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
   } while (rc < 0 && errno == EINTR);
   if (rc < 0) {
+    const int saved = errno;
     *error = errno_message("cannot reach hostpeer at " + path);
+    if (saved == EACCES || saved == EPERM) *error += ": " + permission_advice(path);
     ::close(fd);
     return -1;
   }
