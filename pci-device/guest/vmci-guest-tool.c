@@ -1,0 +1,86 @@
+/* vmci-guest-tool.c: a small static program for the guest image of
+ * vmci-vm's tests: what the guest's own kernel says over vSockets, through
+ * the VMCI device. Plain C and the C library only (built with -static on the
+ * host and copied into the guest).
+ *
+ *   vmci-guest-tool cid                         the local CID (/dev/vsock)
+ *   vmci-guest-tool dgram-ping CID PORT TEXT    send TEXT as a datagram and
+ *                                               print the answer (10 s)
+ *   vmci-guest-tool dgram-echo PORT COUNT       answer COUNT datagrams with
+ *                                               their own bytes
+ *
+ * Exit status 0 on success; 1 with a message on stderr otherwise. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <linux/vm_sockets.h>
+
+static int die(const char *what) {
+  fprintf(stderr, "vmci-guest-tool: %s: %s\n", what, strerror(errno));
+  return 1;
+}
+
+static int local_cid(void) {
+  const int fd = open("/dev/vsock", O_RDONLY);
+  if (fd < 0) return die("open /dev/vsock");
+  unsigned int cid = 0;
+  if (ioctl(fd, IOCTL_VM_SOCKETS_GET_LOCAL_CID, &cid) != 0) return die("IOCTL_VM_SOCKETS_GET_LOCAL_CID");
+  printf("%u\n", cid);
+  return 0;
+}
+
+static int dgram_ping(unsigned cid, unsigned port, const char *text) {
+  const int fd = socket(AF_VSOCK, SOCK_DGRAM, 0);
+  if (fd < 0) return die("socket");
+  struct timeval tv = {10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  struct sockaddr_vm to = {.svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port};
+  if (sendto(fd, text, strlen(text), 0, (struct sockaddr *)&to, sizeof to) < 0) return die("sendto");
+  char buf[4096];
+  struct sockaddr_vm from;
+  socklen_t len = sizeof from;
+  const ssize_t n = recvfrom(fd, buf, sizeof buf - 1, 0, (struct sockaddr *)&from, &len);
+  if (n < 0) return die("recvfrom");
+  buf[n] = '\0';
+  printf("%s (from %u:%u)\n", buf, from.svm_cid, from.svm_port);
+  return 0;
+}
+
+static int dgram_echo(unsigned port, long count) {
+  const int fd = socket(AF_VSOCK, SOCK_DGRAM, 0);
+  if (fd < 0) return die("socket");
+  struct sockaddr_vm me = {.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port};
+  if (bind(fd, (struct sockaddr *)&me, sizeof me) != 0) return die("bind");
+  printf("ready\n");
+  fflush(stdout);
+  for (long i = 0; i < count; ++i) {
+    char buf[65536];
+    struct sockaddr_vm from;
+    socklen_t len = sizeof from;
+    const ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &len);
+    if (n < 0) return die("recvfrom");
+    if (sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&from, len) < 0) return die("sendto");
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "cid") == 0) return local_cid();
+  if (argc == 5 && strcmp(argv[1], "dgram-ping") == 0) {
+    return dgram_ping((unsigned)strtoul(argv[2], NULL, 10), (unsigned)strtoul(argv[3], NULL, 10),
+                      argv[4]);
+  }
+  if (argc == 4 && strcmp(argv[1], "dgram-echo") == 0) {
+    return dgram_echo((unsigned)strtoul(argv[2], NULL, 10), strtol(argv[3], NULL, 10));
+  }
+  fprintf(stderr,
+          "usage: vmci-guest-tool cid | dgram-ping CID PORT TEXT | dgram-echo PORT COUNT\n");
+  return 1;
+}

@@ -1,0 +1,19 @@
+# dgram_peer.py: the host side of guest_kernel.sh's datagram case, run under
+# vmci-vsock-run --host.
+#   dgram_peer.py answer PORT          answers one datagram with "echo:" + it
+#   dgram_peer.py ask CID PORT TEXT    sends TEXT and prints the answer
+import socket
+import sys
+
+s = socket.socket(socket.AF_VSOCK, socket.SOCK_DGRAM)
+s.settimeout(60)
+if sys.argv[1] == "answer":
+    s.bind((socket.VMADDR_CID_ANY, int(sys.argv[2])))
+    print("ready", flush=True)
+    data, addr = s.recvfrom(65536)
+    print("host got", data, "from", addr, flush=True)
+    s.sendto(b"echo:" + data, addr)
+else:
+    s.sendto(sys.argv[4].encode(), (int(sys.argv[2]), int(sys.argv[3])))
+    data, addr = s.recvfrom(65536)
+    print("host got", data, "from", addr, flush=True)
