@@ -130,7 +130,7 @@ void PciFunction::config_write(uint32_t addr, uint32_t value, uint32_t len) {
       if (auto msg = take_pending_locked(v)) released.emplace_back(v, *msg);
     }
   }
-  for (const auto& [v, msg] : released) interrupts_.send_msi(msg.address, msg.data);
+  for (const auto& [v, msg] : released) interrupts_.send_msix(v, msg.address, msg.data);
 }
 
 uint64_t PciFunction::bar_address(int bar) const {
@@ -185,7 +185,7 @@ uint64_t PciFunction::bar_read(uint64_t addr, unsigned size, bool memory) {
 
 void PciFunction::bar_write(uint64_t addr, uint64_t value, unsigned size, bool memory) {
   std::optional<Route> r;
-  std::optional<MsiMessage> unmasked;
+  std::optional<VectorMessage> unmasked;
   bool in_msix_area = false;
   {
     std::lock_guard lock(mutex_);
@@ -198,7 +198,9 @@ void PciFunction::bar_write(uint64_t addr, uint64_t value, unsigned size, bool m
       r.reset();
     }
   }
-  if (unmasked) interrupts_.send_msi(unmasked->address, unmasked->data);
+  if (unmasked) {
+    interrupts_.send_msix(unmasked->vector, unmasked->message.address, unmasked->message.data);
+  }
   if (in_msix_area) return;
   if (!r) {
     log_->error("pci: {} write of {} bytes at {:#x} is in no BAR", memory ? "memory" : "port",
@@ -228,7 +230,7 @@ uint64_t PciFunction::msix_read(uint64_t offset, unsigned size) const {
 }
 
 void PciFunction::msix_write(uint64_t offset, uint64_t value, unsigned size,
-                             std::optional<MsiMessage>* unmasked) {
+                             std::optional<VectorMessage>* unmasked) {
   for (unsigned i = 0; i < size; ++i) {
     uint64_t at = offset + i;
     if (at < kMsixTableOffset || at >= kMsixTableOffset + 16 * kMsixVectors) continue;  // PBA: read-only
@@ -240,7 +242,9 @@ void PciFunction::msix_write(uint64_t offset, uint64_t value, unsigned size,
     *w = (*w & ~(0xffu << shift)) | (static_cast<uint32_t>((value >> (8 * i)) & 0xff) << shift);
     if (w == &e.control) e.control &= 1;  // only the mask bit is defined
   }
-  for (uint32_t v = 0; v < kMsixVectors && !*unmasked; ++v) *unmasked = take_pending_locked(v);
+  for (uint32_t v = 0; v < kMsixVectors && !*unmasked; ++v) {
+    if (auto msg = take_pending_locked(v)) *unmasked = VectorMessage{v, *msg};
+  }
 }
 
 bool PciFunction::msix_masked_locked(uint32_t vector) const {
@@ -284,6 +288,8 @@ InterruptOutcome PciFunction::raise_interrupt(uint32_t vector) {
   }
   if (outcome == InterruptOutcome::kAssertedIntx) {
     interrupts_.set_intx(true);
+  } else if (outcome == InterruptOutcome::kSentMsix) {
+    interrupts_.send_msix(vector, msg.address, msg.data);
   } else {
     interrupts_.send_msi(msg.address, msg.data);
   }

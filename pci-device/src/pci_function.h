@@ -77,10 +77,17 @@ class DeviceRegisters {
 
 // Where interrupts go. send_msi is a message the guest programmed (MSI-X
 // table entry or MSI capability); set_intx is the level of pin A.
+// send_msix is an MSI-X vector's message with the vector's number, for
+// sinks that deliver by number (IvshmemInterruptSink: ivshmem_interrupt_sink.h);
+// by default it is send_msi of the message.
 class InterruptSink {
  public:
   virtual ~InterruptSink() = default;
   virtual void send_msi(uint64_t address, uint32_t data) = 0;
+  virtual void send_msix(uint32_t vector, uint64_t address, uint32_t data) {
+    (void)vector;
+    send_msi(address, data);
+  }
   virtual void set_intx(bool asserted) = 0;
 };
 
@@ -150,9 +157,13 @@ class PciFunction {
   uint16_t word(uint32_t at) const;
   std::optional<Route> route(uint64_t addr, unsigned size, bool memory) const;
   uint64_t msix_read(uint64_t offset, unsigned size) const;
+  struct VectorMessage {
+    uint32_t vector;
+    MsiMessage message;
+  };
   // Returns a message that became deliverable (a pending vector unmasked).
   void msix_write(uint64_t offset, uint64_t value, unsigned size,
-                  std::optional<MsiMessage>* unmasked);
+                  std::optional<VectorMessage>* unmasked);
   std::optional<MsiMessage> take_pending_locked(uint32_t vector);
   bool msix_masked_locked(uint32_t vector) const;
 

@@ -31,8 +31,13 @@ struct FakeRegisters : DeviceRegisters {
 
 struct FakeSink : InterruptSink {
   void send_msi(uint64_t address, uint32_t data) override { msis.push_back({address, data}); }
+  void send_msix(uint32_t vector, uint64_t address, uint32_t data) override {
+    msix_vectors.push_back(vector);
+    send_msi(address, data);
+  }
   void set_intx(bool asserted) override { intx.push_back(asserted); }
   std::vector<MsiMessage> msis;
+  std::vector<uint32_t> msix_vectors;  // the vector of each send_msix
   std::vector<bool> intx;
 };
 
@@ -170,6 +175,30 @@ TEST_F(PciFunctionTest, MaskedMsixVectorIsPendingUntilUnmasked) {
   ASSERT_EQ(sink.msis.size(), 1u);
   EXPECT_EQ(sink.msis[0].data, 0x30u);
   EXPECT_EQ(pci.bar_read(0xfe000000 + kMsixPbaOffset, 8, true), 0u);
+}
+
+// Each MSI-X message reaches the sink with its vector's number, however it
+// was released: raised, unmasked in the table, or the function mask cleared.
+TEST_F(PciFunctionTest, MsixMessagesCarryTheirVectorNumber) {
+  assign_bars();
+  for (uint32_t v = 0; v < kMsixVectors; ++v) {
+    pci.bar_write(0xfe000000 + 16 * v, 0xfee00000, 4, true);
+    pci.bar_write(0xfe000008 + 16 * v, 0x40 + v, 4, true);
+  }
+  pci.config_write(kMsixCapOffset + 2, 0x8000, 2);
+  pci.bar_write(0xfe00000c + 16 * 2, 0, 4, true);
+  EXPECT_EQ(pci.raise_interrupt(2), InterruptOutcome::kSentMsix);  // raised
+  EXPECT_EQ(pci.raise_interrupt(1), InterruptOutcome::kPending);
+  pci.bar_write(0xfe00000c + 16 * 1, 0, 4, true);                   // unmasked
+  pci.bar_write(0xfe00000c, 0, 4, true);
+  pci.config_write(kMsixCapOffset + 2, 0xc000, 2);                  // function mask
+  EXPECT_EQ(pci.raise_interrupt(0), InterruptOutcome::kPending);
+  pci.config_write(kMsixCapOffset + 2, 0x8000, 2);                  // cleared
+  EXPECT_EQ(sink.msix_vectors, (std::vector<uint32_t>{2, 1, 0}));
+  ASSERT_EQ(sink.msis.size(), 3u);
+  EXPECT_EQ(sink.msis[0].data, 0x42u);
+  EXPECT_EQ(sink.msis[1].data, 0x41u);
+  EXPECT_EQ(sink.msis[2].data, 0x40u);
 }
 
 TEST_F(PciFunctionTest, FunctionMaskHoldsEveryVector) {
