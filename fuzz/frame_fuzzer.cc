@@ -65,6 +65,20 @@ void decode_body_of(FrameType type, std::span<const uint8_t> body) {
     case FrameType::kResult:
       decode_body<ResultBody>(body);
       break;
+    case FrameType::kGuestMemory: {
+      GuestMemoryBody fixed;
+      std::vector<GuestMemoryRegion> regions;
+      std::string error;
+      if (!decode_guest_memory(body, &fixed, &regions, &error)) check(!error.empty());
+      break;
+    }
+    case FrameType::kQueuePairMemory: {
+      QueuePairMemoryBody fixed;
+      std::vector<QueuePairExtent> extents;
+      std::string error;
+      if (!decode_queue_pair_memory(body, &fixed, &extents, &error)) check(!error.empty());
+      break;
+    }
     default:
       break;
   }
@@ -86,7 +100,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       check(!checked.error.empty());
       return 0;  // the reader closes the connection here
     }
-    check(header.body_size <= kMaxFrameBody);
+    // hostpeer's queue-pair-memory frames, to peers only, may be larger.
+    check(header.body_size <= kMaxFrameBody ||
+          (direction == Direction::kToPeer &&
+           header.type == static_cast<uint16_t>(FrameType::kQueuePairMemory)));
     if (header.body_size > stream.size()) return 0;  // the rest never came
     decode_body_of(static_cast<FrameType>(header.type), stream.first(header.body_size));
     stream = stream.subspan(header.body_size);

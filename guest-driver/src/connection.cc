@@ -51,6 +51,8 @@ bool read_frame(int fd, proto::FrameHeader* header, std::vector<uint8_t>* body,
 
 }  // namespace
 
+QueuePairMemoryFrame::~QueuePairMemoryFrame() { close_all(&fds); }
+
 Connection::Reply::Reply(Reply&& other) noexcept
     : result(other.result),
       handle(other.handle),
@@ -71,7 +73,7 @@ Connection::Reply& Connection::Reply::operator=(Reply&& other) noexcept {
 Connection::Reply::~Reply() { close_all(&fds); }
 
 std::unique_ptr<Connection> Connection::open(const ConnectOptions& options, Sink sink, int* status,
-                                             std::string* error) {
+                                             std::string* error, uint8_t features) {
   std::string local_error;
   if (error == nullptr) error = &local_error;
   const std::string path =
@@ -88,9 +90,13 @@ std::unique_ptr<Connection> Connection::open(const ConnectOptions& options, Sink
     return nullptr;
   };
 
-  proto::HelloBody hello{
-      proto::kProtocolMajor, proto::kProtocolMinor, static_cast<uint8_t>(options.role), {},
-      options.context_id,    options.priv_flags};
+  proto::HelloBody hello{proto::kProtocolMajor,
+                         proto::kProtocolMinor,
+                         static_cast<uint8_t>(options.role),
+                         features,
+                         {},
+                         options.context_id,
+                         options.priv_flags};
   const auto frame = proto::encode_frame(proto::FrameType::kHello, 0, hello);
   if (!write_all(fd, frame.data(), frame.size())) {
     return fail(VMCI_ERROR_UNAVAILABLE, errno_message("sending hello to " + path));
@@ -154,13 +160,16 @@ std::string Connection::close_reason() const {
 
 void Connection::abort() { ::shutdown(fd_, SHUT_RDWR); }
 
-bool Connection::send_frame(const std::vector<uint8_t>& frame) {
+bool Connection::send_frame(const std::vector<uint8_t>& frame, std::span<const int> fds) {
   std::lock_guard lock(write_mutex_);
-  return write_all(fd_, frame.data(), frame.size());
+  if (fds.empty()) return write_all(fd_, frame.data(), frame.size());
+  const ssize_t sent = send_with_descriptors(fd_, frame.data(), frame.size(), fds);
+  if (sent < 0) return false;
+  return write_all(fd_, frame.data() + sent, frame.size() - static_cast<size_t>(sent));
 }
 
 Connection::Reply Connection::request(proto::FrameType type, std::span<const uint8_t> body,
-                                     ResultHook hook) {
+                                     ResultHook hook, std::span<const int> fds) {
   Pending pending;
   pending.hook = std::move(hook);
   uint32_t id;
@@ -170,7 +179,9 @@ Connection::Reply Connection::request(proto::FrameType type, std::span<const uin
     id = next_request_id_++;
     pending_[id] = &pending;
   }
-  if (!send_frame(proto::encode_frame(type, id, body))) abort();
+  if (!send_frame(proto::encode_frame(type, id, body, static_cast<uint16_t>(fds.size())), fds)) {
+    abort();
+  }
   std::unique_lock lock(mutex_);
   result_ready_.wait(lock, [&] { return pending.done; });
   return std::move(pending.reply);
@@ -190,7 +201,8 @@ void Connection::read_loop() {
   std::string reason;
   while (read_frame(fd_, &header, &body, &fds, &reason)) {
     if (header.type != static_cast<uint16_t>(proto::FrameType::kResult) &&
-        header.type != static_cast<uint16_t>(proto::FrameType::kRingGrant)) {
+        header.type != static_cast<uint16_t>(proto::FrameType::kRingGrant) &&
+        header.type != static_cast<uint16_t>(proto::FrameType::kQueuePairMemory)) {
       close_all(&fds);
     }
     switch (static_cast<proto::FrameType>(header.type)) {
@@ -237,6 +249,20 @@ void Connection::read_loop() {
           }
         }
         if (sink_.ring_grant) sink_.ring_grant(grant, std::move(channel));
+        break;
+      }
+      case proto::FrameType::kQueuePairMemory: {
+        auto memory = std::make_shared<QueuePairMemoryFrame>();
+        memory->fds = std::exchange(fds, {});
+        proto::QueuePairMemoryBody fixed{};
+        std::string error;
+        if (!proto::decode_queue_pair_memory(body, &fixed, &memory->extents, &error)) {
+          reason = "hostpeer sent a bad " + error;
+          mark_closed(reason);
+          return;
+        }
+        memory->handle = fixed.handle;
+        if (sink_.queue_pair_memory) sink_.queue_pair_memory(std::move(memory));
         break;
       }
       case proto::FrameType::kRingChannelClosed:

@@ -21,6 +21,18 @@
 
 namespace vmci::guest::internal {
 
+// A kQueuePairMemory frame: a pair's memory as extents of the files that
+// came with it (owned: closed with the object).
+struct QueuePairMemoryFrame {
+  QueuePairMemoryFrame() = default;
+  QueuePairMemoryFrame(const QueuePairMemoryFrame&) = delete;
+  QueuePairMemoryFrame& operator=(const QueuePairMemoryFrame&) = delete;
+  ~QueuePairMemoryFrame();
+  vmci_handle handle = VMCI_INVALID_HANDLE;
+  std::vector<proto::QueuePairExtent> extents;
+  std::vector<int> fds;
+};
+
 class Connection {
  public:
   // Receives what hostpeer pushes. Runs on the reader thread; must not block.
@@ -33,6 +45,10 @@ class Connection {
                        std::shared_ptr<proto::RingChannel> channel)>
         ring_grant;
     std::function<void(const proto::RingChannelClosedBody& closed)> ring_channel_closed;
+    // A pair's memory as extents (host connections): before the result of
+    // the alloc that attached to a pair of guest pages, or later, when a
+    // guest supplying its pages attached to a pair this connection made.
+    std::function<void(std::shared_ptr<QueuePairMemoryFrame> memory)> queue_pair_memory;
   };
 
   // Runs on the reader thread when a result arrives, before the caller wakes.
@@ -52,9 +68,10 @@ class Connection {
     std::vector<uint8_t> extra;  // the body after the ResultBody (kStats: a StatsBody)
   };
 
-  // Connects and does the handshake; null with *status and *error on failure.
+  // Connects and does the handshake, saying `features` (frame.h's
+  // HelloFeature bits); null with *status and *error on failure.
   static std::unique_ptr<Connection> open(const ConnectOptions& options, Sink sink, int* status,
-                                          std::string* error);
+                                          std::string* error, uint8_t features = 0);
   ~Connection();
 
   vmci_id context_id() const { return context_id_; }
@@ -72,7 +89,10 @@ class Connection {
 
   // Sends a request and waits for its result: VMCI_ERROR_UNAVAILABLE at
   // once if the connection is gone, or when it goes while waiting.
-  Reply request(proto::FrameType type, std::span<const uint8_t> body, ResultHook hook = {});
+  // `fds` (the caller's) go with the frame by SCM_RIGHTS, their count in
+  // its header's flags (kGuestMemory).
+  Reply request(proto::FrameType type, std::span<const uint8_t> body, ResultHook hook = {},
+                std::span<const int> fds = {});
   // Tells hostpeer the callback for a delivery ran.
   void acknowledge(uint32_t delivery_id);
   // Cuts the connection at once; the reader thread ends.
@@ -82,7 +102,7 @@ class Connection {
   Connection(int fd, vmci_id context_id, std::shared_ptr<proto::SharedMemory> notify, Sink sink);
   void read_loop();
   void mark_closed(const std::string& reason);
-  bool send_frame(const std::vector<uint8_t>& frame);
+  bool send_frame(const std::vector<uint8_t>& frame, std::span<const int> fds = {});
 
   struct Pending {
     bool done = false;

@@ -20,6 +20,7 @@
 #include "vmci/proto/handles.h"
 #include "vmci/proto/log_rate_limit.h"
 #include "vmci/proto/queue_pair_hypercalls.h"
+#include "vmci/proto/queue.h"
 #include "vmci/proto/queue_pair_mapping.h"
 #include "vmci/trace/traced_endpoint.h"
 
@@ -45,6 +46,11 @@ struct Driver::Impl {
   int host_qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle* handle,
                        uint64_t produce_size, uint64_t consume_size, vmci_id peer,
                        uint32_t flags, uint32_t priv_flags);
+  // A kQueuePairMemory frame (reader thread): mapped over the pair now if
+  // it is mapped here, else kept for the alloc whose result follows.
+  void queue_pair_memory(std::shared_ptr<internal::QueuePairMemoryFrame> memory);
+  // Maps a memory frame over `mapping`; false (logged) if it cannot be.
+  static bool adopt(proto::HostQueueMemory& mapping, const internal::QueuePairMemoryFrame& memory);
 
   // The id this context has now: the cached one once known, else the one
   // the handshake gave.
@@ -80,6 +86,11 @@ struct Driver::Impl {
   internal::RingGrants ring_grants;  // as a ringer
   std::mutex owned_channels_mutex;
   std::map<uint32_t, std::shared_ptr<proto::RingChannel>> owned_channels;  // as an owner, by id
+  // Host connections: the pairs' mappings, and memory frames not yet
+  // taken by a mapping, by handle key.
+  std::mutex host_memory_mutex;  // guards the two below
+  std::map<uint64_t, std::weak_ptr<proto::HostQueueMemory>> host_memory;
+  std::map<uint64_t, std::shared_ptr<internal::QueuePairMemoryFrame>> host_memory_frames;
   std::atomic<uint64_t> rung_direct{0}, rung_direct_woke{0}, rung_through_hostpeer{0};
   // The calls: `direct` itself, or `traced` in front of it (VMCI_TRACE).
   std::unique_ptr<Direct> direct;
@@ -264,6 +275,9 @@ std::unique_ptr<Driver> Driver::connect(const ConnectOptions& options, int* stat
   };
   sink.ring_channel_closed = [impl](const proto::RingChannelClosedBody& closed) {
     impl->ring_channel_closed(closed);
+  };
+  sink.queue_pair_memory = [impl](std::shared_ptr<internal::QueuePairMemoryFrame> memory) {
+    impl->queue_pair_memory(std::move(memory));
   };
   // Deliveries wait until the connection is in place: the first may arrive
   // before open() returns, and its acknowledgement needs the connection.
@@ -504,13 +518,41 @@ int Driver::Impl::host_qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handl
       proto::FrameType::kQueuePairAlloc,
       proto::body_bytes(body));
   if (reply.result < VMCI_SUCCESS) return static_cast<int>(reply.result);
-  std::string error;
+  std::string error = "no memory came with the result";
   std::unique_ptr<QueuePair> mapped;
-  if (reply.fds.size() == 2) {
-    mapped = proto::map_queue_pair(reply.handle, reply.fds[0], reply.fds[1], produce_size,
-                                   consume_size, &error);
+  const uint64_t key = proto::handle_key(reply.handle);
+  std::shared_ptr<proto::HostQueueMemory> mapping;
+  {
+    std::lock_guard lock(host_memory_mutex);
+    const uint64_t total =
+        proto::queue_pair_layout(consume_size, produce_size).total;  // guest view
+    if (reply.fds.size() == 2) {  // hostpeer's memfd and the status page
+      const proto::MemoryExtent whole{reply.fds[0], 0, total};
+      mapped = proto::map_queue_pair(reply.handle, std::span(&whole, 1), reply.fds[1],
+                                     produce_size, consume_size, &error, &mapping);
+    } else if (reply.fds.size() == 1) {  // the guest's pages came in a frame before
+      auto frame = host_memory_frames.extract(key);
+      std::vector<proto::MemoryExtent> extents;
+      if (!frame.empty() &&
+          proto::extents_of(frame.mapped()->extents, frame.mapped()->fds, total, &extents,
+                            &error)) {
+        mapped = proto::map_queue_pair(reply.handle, extents, reply.fds[0], produce_size,
+                                       consume_size, &error, &mapping);
+      }
+    }
+    if (mapped) {
+      std::erase_if(host_memory, [](const auto& entry) { return entry.second.expired(); });
+      host_memory[key] = mapping;
+      // The guest's pages of a pair this connection created may have come
+      // already (a guest attached before this thread got here).
+      if (auto later = host_memory_frames.extract(key); !later.empty()) {
+        adopt(*mapping, *later.mapped());
+      }
+    }
   }
   if (!mapped) {
+    std::fprintf(stderr, "vmci: queue pair %s: %s\n", proto::to_string(reply.handle).c_str(),
+                 error.c_str());
     const proto::QueuePairDetachBody undo{reply.handle};
     connection->request(proto::FrameType::kQueuePairDetach,
                         proto::body_bytes(undo));
@@ -521,11 +563,41 @@ int Driver::Impl::host_qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handl
   return VMCI_SUCCESS;
 }
 
+void Driver::Impl::queue_pair_memory(std::shared_ptr<internal::QueuePairMemoryFrame> memory) {
+  std::lock_guard lock(host_memory_mutex);
+  const uint64_t key = proto::handle_key(memory->handle);
+  auto it = host_memory.find(key);
+  if (auto mapping = it == host_memory.end() ? nullptr : it->second.lock()) {
+    adopt(*mapping, *memory);
+    return;
+  }
+  host_memory_frames[key] = std::move(memory);
+}
+
+bool Driver::Impl::adopt(proto::HostQueueMemory& mapping,
+                         const internal::QueuePairMemoryFrame& memory) {
+  std::vector<proto::MemoryExtent> extents;
+  std::string error;
+  uint64_t total = 0;
+  for (const auto& e : memory.extents) total += uint64_t{e.page_count} * proto::kQueuePageSize;
+  if (proto::extents_of(memory.extents, memory.fds, total, &extents, &error) &&
+      mapping.adopt(extents, &error)) {
+    return true;
+  }
+  std::fprintf(stderr, "vmci: queue pair %s: the guest's pages: %s\n",
+               proto::to_string(memory.handle).c_str(), error.c_str());
+  return false;
+}
+
 int Driver::Direct::qpair_detach(std::unique_ptr<QueuePair>* qpair) {
   if (impl_->role == proto::Role::kGuest) return impl_->queue_pairs->detach(qpair);
   if (qpair == nullptr || !*qpair) return VMCI_ERROR_INVALID_ARGS;
   const proto::QueuePairDetachBody body{(*qpair)->handle()};
   qpair->reset();
+  {
+    std::lock_guard lock(impl_->host_memory_mutex);
+    impl_->host_memory_frames.erase(proto::handle_key(body.handle));
+  }
   return static_cast<int>(
       impl_->connection
           ->request(proto::FrameType::kQueuePairDetach,

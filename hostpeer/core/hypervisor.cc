@@ -1,6 +1,7 @@
 #include "hypervisor.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -96,11 +97,19 @@ Admission Hypervisor::admit_untraced(const PeerHello& hello, PeerSink* sink) {
   peer.role = hello.role;
   peer.cid = VMCI_HOST_CONTEXT_ID;
   peer.sink = sink;
-  peer.rings_through_channels = hello.rings_through_channels;
+  peer.allows_ring_channels = hello.allows_ring_channels;
+  peer.rings_through_channels = hello.rings_through_channels && hello.allows_ring_channels;
+  peer.supplies_guest_memory = hello.supplies_guest_memory;
+  peer.takes_extents = hello.takes_extents;
   if (hello.role == proto::Role::kHost) {
     if (!hello.trusted_for_host) {
       return {VMCI_ERROR_NO_ACCESS, 0, VMCI_INVALID_ID,
               "the host role (context 2) is only for trusted users"};
+    }
+    if (hello.supplies_guest_memory) {
+      return {VMCI_ERROR_INVALID_ARGS, 0, VMCI_INVALID_ID,
+              "the guest-memory feature is for guests: a host endpoint's queue-pair memory is "
+              "hostpeer's or its guest's"};
     }
   } else if (hello.role == proto::Role::kGuest) {
     if (hello.priv_flags != VMCI_NO_PRIVILEGE_FLAGS &&
@@ -202,6 +211,7 @@ int64_t Hypervisor::hypercall(const Peer& sender, std::span<const uint8_t> datag
   switch (h.dst.resource) {
     case VMCI_QUEUEPAIR_ALLOC: {
       proto::QpAllocFields f;
+      if (sender.supplies_guest_memory) return guest_pages_alloc(sender, datagram, memory);
       if (proto::parse_qp_alloc_message(datagram, &f) != VMCI_SUCCESS) {
         request_log_.write(sender.id, key_of(LoggedRefusal::kMalformedQueuePairAlloc), [&] {
           log_->warn("{}: malformed queue pair alloc hypercall ({} bytes) refused",
@@ -250,6 +260,62 @@ int64_t Hypervisor::hypercall(const Peer& sender, std::span<const uint8_t> datag
                   proto::hypercall_name(h.dst.resource));
       return VMCI_ERROR_INVALID_RESOURCE;
   }
+}
+
+int64_t Hypervisor::guest_pages_alloc(const Peer& sender, std::span<const uint8_t> datagram,
+                                      std::shared_ptr<const QueuePairMemory>* memory) {
+  auto refuse = [&](const std::string& why) {
+    request_log_.write(sender.id, key_of(LoggedRefusal::kMalformedQueuePairAlloc), [&] {
+      log_->warn("{}: queue pair alloc hypercall ({} bytes) refused: {}", describe(sender),
+                 datagram.size(), why);
+    });
+    return VMCI_ERROR_INVALID_ARGS;
+  };
+  if (!sender.guest_memory) return refuse("no guest memory map was sent (guest-memory frame)");
+  const size_t ppn_size = sender.guest_memory->ppn_size();
+  proto::QpAllocFields f;
+  if (proto::parse_qp_alloc_message(datagram, &f, ppn_size) != VMCI_SUCCESS) {
+    return refuse("malformed, with " + std::to_string(ppn_size * 8) + "-bit page numbers");
+  }
+  std::vector<QueueExtent> pages;
+  std::string error;
+  if (!sender.guest_memory->translate(
+          f.num_ppns, [&](uint64_t i) { return proto::qp_alloc_ppn(datagram, i, ppn_size); },
+          &pages, &error)) {
+    return refuse(error);
+  }
+  QueuePairReply reply = qpair_alloc_untraced(
+      sender.id, QpAllocRequest{f.handle, f.peer, f.flags, 0, f.produce_size, f.consume_size},
+      &pages);
+  if (memory != nullptr) *memory = std::move(reply.memory);
+  return reply.status;
+}
+
+int Hypervisor::set_guest_memory(PeerId id, uint32_t flags,
+                                 std::span<const proto::GuestMemoryRegion> regions,
+                                 std::vector<int> fds) {
+  auto it = peers_.find(id);
+  if (it == peers_.end()) {
+    for (int fd : fds) ::close(fd);
+    return VMCI_ERROR_UNAVAILABLE;
+  }
+  Peer& peer = it->second;
+  if (peer.role != proto::Role::kGuest || !peer.supplies_guest_memory) {
+    for (int fd : fds) ::close(fd);
+    log_->warn("{}: guest memory map refused: only a guest that said it supplies its memory "
+               "(the guest-memory feature) sends one",
+               describe(peer));
+    return VMCI_ERROR_NO_ACCESS;
+  }
+  std::string error;
+  auto map = GuestMemoryMap::create(flags, regions, std::move(fds), &error);
+  if (!map) {
+    log_->warn("{}: guest memory map refused: {}", describe(peer), error);
+    return VMCI_ERROR_INVALID_ARGS;
+  }
+  peer.guest_memory = std::move(map);
+  log_->info("{}: guest memory map of {} regions", describe(peer), regions.size());
+  return VMCI_SUCCESS;
 }
 
 int64_t Hypervisor::send_from_guest(const Peer& sender, std::span<const uint8_t> datagram) {
@@ -433,10 +499,42 @@ QpEndpoint Hypervisor::endpoint_of(const Peer& peer) const {
   return QpEndpoint{peer.id, peer.cid, peer.priv_flags};
 }
 
-QueuePairReply Hypervisor::qpair_alloc_untraced(PeerId id, const QpAllocRequest& request) {
+int Hypervisor::check_memory_for_attach(const Peer& caller, vmci_handle handle,
+                                        bool with_guest_pages) {
+  if (proto::is_invalid(handle)) return VMCI_SUCCESS;
+  const uint64_t key = proto::handle_key(handle);
+  auto memory = qp_memory_.find(key);
+  if (memory == qp_memory_.end()) return VMCI_SUCCESS;  // a create, or the broker refuses it
+  if (caller.role == proto::Role::kHost && memory->second->guest_pages() &&
+      !caller.takes_extents) {
+    log_->warn("{}: cannot attach to queue pair {}: its memory is a guest's pages, which this "
+               "peer (protocol 2.0) cannot map",
+               describe(caller), proto::to_string(handle));
+    return VMCI_ERROR_UNAVAILABLE;
+  }
+  if (with_guest_pages) {
+    auto creator = peers_.find(qp_creator_[key]);
+    if (creator != peers_.end() && creator->second.role == proto::Role::kHost &&
+        !creator->second.takes_extents) {
+      log_->warn("{}: cannot attach to queue pair {}: its creator (protocol 2.0) cannot map the "
+                 "guest's pages",
+                 describe(caller), proto::to_string(handle));
+      return VMCI_ERROR_UNAVAILABLE;
+    }
+  }
+  return VMCI_SUCCESS;
+}
+
+QueuePairReply Hypervisor::qpair_alloc_untraced(PeerId id, const QpAllocRequest& request,
+                                                std::vector<QueueExtent>* guest_pages) {
   auto it = peers_.find(id);
   if (it == peers_.end()) return {VMCI_ERROR_UNAVAILABLE, VMCI_INVALID_HANDLE, nullptr};
   const Peer& caller = it->second;
+  // What the broker cannot know: whether the memory can reach both sides.
+  if (const int ok = check_memory_for_attach(caller, request.handle, guest_pages != nullptr);
+      ok < VMCI_SUCCESS) {
+    return {ok, VMCI_INVALID_HANDLE, nullptr};
+  }
   std::vector<QpNotice> notices;
   const QpAllocResult r = broker_.alloc(endpoint_of(caller), request, &notices);
   log_->debug("{}: queue pair alloc {} ({} / {} bytes, flags {:#x}): {}", describe(caller),
@@ -444,12 +542,39 @@ QueuePairReply Hypervisor::qpair_alloc_untraced(PeerId id, const QpAllocRequest&
               request.flags, proto::describe_result(r.status));
   if (r.status < VMCI_SUCCESS) return {r.status, VMCI_INVALID_HANDLE, nullptr};
   const uint64_t key = proto::handle_key(r.handle);
+  if (!r.created && guest_pages != nullptr) {
+    // A guest supplying its pages attached to a pair the host created: the
+    // guest's pages replace hostpeer's memory, and the creator maps them
+    // before it sees its peer (the status page's memory generation).
+    std::string error;
+    std::shared_ptr<QueuePairMemory> old = qp_memory_.at(key);
+    auto memory = QueuePairMemory::from_guest_pages(r.handle, request.produce_size,
+                                                    request.consume_size, std::move(*guest_pages),
+                                                    old.get(), &error);
+    if (!memory) {
+      log_->error("{}: queue pair {}: the guest's pages cannot be used: {}", describe(caller),
+                  proto::to_string(r.handle), error);
+      std::vector<QpNotice> none;
+      broker_.detach(endpoint_of(caller), r.handle, &none);
+      settle_queue_pairs(none, {r.handle});
+      return {VMCI_ERROR_NO_RESOURCES, VMCI_INVALID_HANDLE, nullptr};
+    }
+    qp_memory_[key] = std::move(memory);
+    if (auto creator = peers_.find(qp_creator_[key]); creator != peers_.end()) {
+      creator->second.sink->queue_pair_memory(r.handle, qp_memory_.at(key));
+    }
+  }
   if (r.created) {
     // Guest view: a host creator's produce queue is the guest's consume queue.
     const bool host = caller.role == proto::Role::kHost;
     std::string error;
-    auto memory = make_memory_(r.handle, host ? request.consume_size : request.produce_size,
-                               host ? request.produce_size : request.consume_size, &error);
+    std::unique_ptr<QueuePairMemory> memory =
+        guest_pages != nullptr
+            ? QueuePairMemory::from_guest_pages(r.handle, request.produce_size,
+                                                request.consume_size, std::move(*guest_pages),
+                                                nullptr, &error)
+            : make_memory_(r.handle, host ? request.consume_size : request.produce_size,
+                           host ? request.produce_size : request.consume_size, &error);
     if (!memory) {
       log_->error("{}: no memory for queue pair {}: {}", describe(caller),
                   proto::to_string(r.handle), error);
@@ -458,6 +583,7 @@ QueuePairReply Hypervisor::qpair_alloc_untraced(PeerId id, const QpAllocRequest&
       return {VMCI_ERROR_NO_RESOURCES, VMCI_INVALID_HANDLE, nullptr};
     }
     qp_memory_[key] = std::move(memory);
+    qp_creator_[key] = caller.id;
   }
   settle_queue_pairs(notices, {r.handle});
   return {r.status, r.handle, qp_memory_.at(key)};
@@ -489,6 +615,7 @@ void Hypervisor::settle_queue_pairs(const std::vector<QpNotice>& notices,
     if (memory == qp_memory_.end()) continue;
     const int state = broker_.state_of(h);
     if (state == 0) {
+      qp_creator_.erase(memory->first);
       qp_memory_.erase(memory);  // the last endpoint left: the pair is gone
     } else {
       memory->second->set_peer_attached(state == static_cast<int>(QpState::kAttachedMem));
@@ -516,7 +643,7 @@ int Hypervisor::ring_doorbell(const Peer& sender, vmci_handle handle, uint32_t c
   if (trace_) trace_->rang(owner.id, owner.cid, handle, ring.index);
   owner.sink->ring(ring.index);
   ++doorbells_rung_;
-  if (sender.rings_through_channels && ring.peer != sender.id) {
+  if (sender.rings_through_channels && ring.peer != sender.id && owner.allows_ring_channels) {
     grant_ring_channel(sender, ring.peer, handle, caller_priv);
   }
   return VMCI_SUCCESS;
@@ -545,6 +672,12 @@ void Hypervisor::grant_datagram_lane(const Peer& sender, vmci_handle handle) {
 
 void Hypervisor::grant_slot(const Peer& sender, PeerId owner, vmci_handle handle,
                             proto::RingGrantBody body) {
+  // Both sides must allow ring channels (kFeatureNoRingChannels).
+  auto owner_peer = peers_.find(owner);
+  if (!sender.rings_through_channels || !sender.allows_ring_channels ||
+      owner_peer == peers_.end() || !owner_peer->second.allows_ring_channels) {
+    return;
+  }
   std::string error;
   const auto grant = ring_channels_.grant(sender.id, owner, handle, body.priv_flags, &error);
   if (!grant) {

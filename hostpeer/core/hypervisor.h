@@ -25,6 +25,7 @@
 #include "core/queue_pair_broker.h"
 #include "core/request_trace.h"
 #include "core/ring_channels.h"
+#include "memory/guest_memory_map.h"
 #include "memory/queue_pair_memory.h"
 #include "vmci/host/limits.h"
 #include "vmci/host/stats.h"
@@ -60,6 +61,12 @@ class PeerSink {
                      bool first) = 0;
   // A ring channel of this peer is closed (its other side went).
   virtual void close_ring_channel(uint32_t channel_id, proto::RingSide side) = 0;
+  // The memory of host-created pair `handle` is now the guest's own pages
+  // (a guest that supplies its memory attached): map `memory`'s extents
+  // over the pair in place. Only for peers that take extents. Must not
+  // block and must not call back into the core.
+  virtual void queue_pair_memory(vmci_handle /*handle*/,
+                                 std::shared_ptr<const QueuePairMemory> /*memory*/) {}
 };
 
 struct PeerHello {
@@ -70,6 +77,15 @@ struct PeerHello {
   // Does it ring through ring channels once granted? (Connections over
   // the socket do; an embedded endpoint calls the core directly.)
   bool rings_through_channels = false;
+  // May ring channels involve it at all, as ringer or as owner? (Not for a
+  // device that mirrors its notify bitmap into a guest kernel's page:
+  // frame.h's kFeatureNoRingChannels.)
+  bool allows_ring_channels = true;
+  // A guest whose queue-pair memory is its own pages (kFeatureGuestMemory).
+  bool supplies_guest_memory = false;
+  // Can it map a pair given as extents of guest RAM files (a host peer of
+  // protocol 2.1 or later, an embedded endpoint)?
+  bool takes_extents = true;
   int64_t pid = 0;  // the peer's process (traces only)
 };
 
@@ -117,6 +133,13 @@ class Hypervisor {
   // VMCI_QUEUEPAIR_ALLOC hypercall also sets *memory (if given).
   int64_t send(PeerId peer, std::span<const uint8_t> datagram,
                std::shared_ptr<const QueuePairMemory>* memory = nullptr);
+  // A guest that supplies its memory (kFeatureGuestMemory) says where its
+  // RAM is (frame.h's kGuestMemory): the map replaces the one it sent
+  // before (pairs made keep their memory). Takes `fds` (closed unless
+  // kept). VMCI_ERROR_NO_ACCESS for a host or a guest without the feature,
+  // VMCI_ERROR_INVALID_ARGS for a map that does not hold (logged).
+  int set_guest_memory(PeerId peer, uint32_t flags,
+                       std::span<const proto::GuestMemoryRegion> regions, std::vector<int> fds);
   // The broker calls (spec §6.5): the hypercalls of a guest, the direct
   // calls of a host connection. Sizes in the caller's own view.
   QueuePairReply qpair_alloc(PeerId peer, const QpAllocRequest& request);
@@ -159,7 +182,10 @@ class Hypervisor {
   Admission admit_untraced(const PeerHello& hello, PeerSink* sink);
   int64_t send_untraced(PeerId peer, std::span<const uint8_t> datagram,
                std::shared_ptr<const QueuePairMemory>* memory = nullptr);
-  QueuePairReply qpair_alloc_untraced(PeerId peer, const QpAllocRequest& request);
+  // `guest_pages`: the caller is a guest supplying the pair's memory.
+  QueuePairReply qpair_alloc_untraced(PeerId peer, const QpAllocRequest& request,
+                                      std::vector<QueueExtent>* guest_pages = nullptr);
+
   int qpair_detach_untraced(PeerId peer, vmci_handle handle);
   HandleResult create_host_doorbell_untraced(PeerId peer, vmci_id resource, uint32_t priv_flags,
                                     uint64_t notify_index);
@@ -180,6 +206,10 @@ class Hypervisor {
     uint64_t pending_bytes = 0;
     uint32_t handles = 0;  // host connections: datagram handles owned
     bool rings_through_channels = false;
+    bool allows_ring_channels = true;
+    bool supplies_guest_memory = false;
+    bool takes_extents = true;
+    std::shared_ptr<const GuestMemoryMap> guest_memory;  // guests that supply their memory
   };
   struct HostHandle {
     vmci_handle handle;  // context 2, or VMCI_INVALID_ID for any-context handles
@@ -192,6 +222,11 @@ class Hypervisor {
   int64_t hypercall(const Peer& sender, std::span<const uint8_t> datagram,
                     std::shared_ptr<const QueuePairMemory>* memory);
   QpEndpoint endpoint_of(const Peer& peer) const;
+  // Whether the pair `handle` could be attached to by `caller` as far as
+  // its memory goes (a host that cannot take extents, a creator that
+  // cannot take the guest's pages): VMCI_SUCCESS or why not (logged).
+  int check_memory_for_attach(const Peer& caller, vmci_handle handle,
+                              bool with_guest_pages);
   DoorbellOwner doorbell_owner_of(const Peer& peer) const;
   int ring_doorbell(const Peer& sender, vmci_handle handle, uint32_t caller_priv);
   // After a ring the rules allowed: a ring-channel slot for the sender's
@@ -218,6 +253,10 @@ class Hypervisor {
   void settle_queue_pairs(const std::vector<QpNotice>& notices,
                           const std::vector<vmci_handle>& touched);
   int64_t send_from_guest(const Peer& sender, std::span<const uint8_t> datagram);
+  // The VMCI_QUEUEPAIR_ALLOC hypercall of a guest that supplies its memory:
+  // its page numbers, through its guest memory map, are the pair's memory.
+  int64_t guest_pages_alloc(const Peer& sender, std::span<const uint8_t> datagram,
+                            std::shared_ptr<const QueuePairMemory>* memory);
   int64_t send_from_host(const Peer& sender, std::span<const uint8_t> datagram);
   // Linux's vmci_route for a datagram or doorbell notify from the host (a
   // host with no guest device): VMCI_SUCCESS for the host context or a guest
@@ -247,6 +286,7 @@ class Hypervisor {
   DoorbellTable doorbells_;
   RingChannels ring_channels_;
   std::map<uint64_t, std::shared_ptr<QueuePairMemory>> qp_memory_;  // by handle key
+  std::map<uint64_t, PeerId> qp_creator_;                             // by handle key
   PeerId next_peer_id_ = 1;
   vmci_id next_guest_cid_ = VMCI_RESERVED_CID_LIMIT;
   vmci_id next_host_resource_ = VMCI_RESERVED_RESOURCE_ID_MAX + 1;

@@ -832,6 +832,40 @@ TEST_F(RingChannelCore, RefusedRingsAndPeersThatCallTheCoreDirectlyGetNoGrant) {
   EXPECT_EQ(core.stats().ring_channels, 0u);
 }
 
+// kFeatureNoRingChannels: a connection that may not take part in ring
+// channels is granted none as the ringer, nor as the doorbell's owner.
+TEST_F(RingChannelCore, NoGrantWhenEitherSideRefusesRingChannels) {
+  struct Case {
+    const char* name;
+    bool ringer_allows;
+    bool owner_allows;
+    bool granted;
+  } cases[] = {
+      {"both allow", true, true, true},
+      {"the ringer refuses", false, true, false},
+      {"the owner refuses", true, false, false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    RecordingSink owner_s, ringer_s;
+    PeerHello owner_hello{proto::Role::kHost, VMCI_INVALID_ID, 0, true};
+    owner_hello.rings_through_channels = true;
+    owner_hello.allows_ring_channels = c.owner_allows;
+    const PeerId owner = core.admit(owner_hello, &owner_s).peer;
+    PeerHello ringer_hello{proto::Role::kGuest, VMCI_INVALID_ID, 0, false};
+    ringer_hello.rings_through_channels = true;
+    ringer_hello.allows_ring_channels = c.ringer_allows;
+    const PeerId ringer = core.admit(ringer_hello, &ringer_s).peer;
+    const auto bell = core.create_host_doorbell(owner, VMCI_INVALID_ID, 0, 3);
+    ASSERT_EQ(notify(ringer, bell.handle), VMCI_SUCCESS);
+    EXPECT_EQ(owner_s.rings, std::vector<uint64_t>{3});  // the ring itself goes through hostpeer
+    EXPECT_EQ(ringer_s.grants.size(), c.granted ? 1u : 0u);
+    EXPECT_EQ(owner_s.grants.size(), c.granted ? 1u : 0u);
+    core.remove(ringer);
+    core.remove(owner);
+  }
+}
+
 TEST_F(RingChannelCore, UnlinkRevokesTheSlotBeforeItReturns) {
   const Rung rung = ring_once();
   const auto& r = ringer_sink.grants.at(0);

@@ -128,14 +128,28 @@ int EmbeddedEndpoint::qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle
   const int checked = proto::check_qpair_alloc(qpair != nullptr, handle != nullptr, produce_size,
                                                consume_size, flags);
   if (checked != VMCI_SUCCESS) return checked;
+  std::string error;
+  std::unique_ptr<QueuePair> mapped;
+  // Mapped under the core's lock, so that the guest's pages cannot be
+  // handed over (queue_pair_memory) before the mapping is known.
   const QueuePairReply r = core_.with([&](Hypervisor& c) {
-    return c.qpair_alloc(peer_, QpAllocRequest{*handle, peer, flags, priv_flags, produce_size,
-                                               consume_size});
+    QueuePairReply reply = c.qpair_alloc(
+        peer_, QpAllocRequest{*handle, peer, flags, priv_flags, produce_size, consume_size});
+    if (reply.status < VMCI_SUCCESS) return reply;
+    std::vector<proto::MemoryExtent> extents;
+    for (const QueueExtent& e : reply.memory->extents()) {
+      extents.push_back(proto::MemoryExtent{e.file->get(), e.offset, e.size});
+    }
+    std::shared_ptr<proto::HostQueueMemory> memory;
+    mapped = proto::map_queue_pair(reply.handle, extents, reply.memory->status_fd(),
+                                   produce_size, consume_size, &error, &memory);
+    if (mapped) {
+      std::erase_if(host_memory_, [](const auto& entry) { return entry.second.expired(); });
+      host_memory_[proto::handle_key(reply.handle)] = memory;
+    }
+    return reply;
   });
   if (r.status < VMCI_SUCCESS) return r.status;
-  std::string error;
-  auto mapped = proto::map_queue_pair(r.handle, r.memory->fd(), r.memory->status_fd(),
-                                      produce_size, consume_size, &error);
   if (!mapped) {
     log_->error("host endpoint: queue pair {}: {}", proto::to_string(r.handle), error);
     core_.with([&](Hypervisor& c) { return c.qpair_detach(peer_, r.handle); });
@@ -144,6 +158,23 @@ int EmbeddedEndpoint::qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle
   *handle = r.handle;
   *qpair = std::move(mapped);
   return r.status;
+}
+
+void EmbeddedEndpoint::queue_pair_memory(vmci_handle handle,
+                                         std::shared_ptr<const QueuePairMemory> memory) {
+  auto it = host_memory_.find(proto::handle_key(handle));
+  std::shared_ptr<proto::HostQueueMemory> mapping =
+      it == host_memory_.end() ? nullptr : it->second.lock();
+  if (!mapping) return;  // the pair is detached here already
+  std::vector<proto::MemoryExtent> extents;
+  for (const QueueExtent& e : memory->extents()) {
+    extents.push_back(proto::MemoryExtent{e.file->get(), e.offset, e.size});
+  }
+  std::string error;
+  if (!mapping->adopt(extents, &error)) {
+    log_->error("host endpoint: queue pair {}: the guest's pages: {}", proto::to_string(handle),
+                error);
+  }
 }
 
 int EmbeddedEndpoint::qpair_detach(std::unique_ptr<QueuePair>* qpair) {

@@ -10,9 +10,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <map>
 #include <string>
 #include <thread>
 
+#include "vmci/proto/queue_pair_mapping.h"
 #include "memory/notify_memory_file.h"
 #include "vmci/proto/endpoint_datagram_lanes.h"
 #include "vmci/proto/endpoint_doorbells.h"
@@ -62,6 +64,8 @@ class EmbeddedEndpoint final : public Endpoint, public PeerSink {
   void grant(const proto::RingGrantBody& grant, const RingChannelFile& memory,
              bool first) override;
   void close_ring_channel(uint32_t channel_id, proto::RingSide side) override;
+  void queue_pair_memory(vmci_handle handle,
+                         std::shared_ptr<const QueuePairMemory> memory) override;
 
  private:
   void run_deliveries();
@@ -79,6 +83,10 @@ class EmbeddedEndpoint final : public Endpoint, public PeerSink {
   proto::EndpointDoorbells doorbells_;
   proto::EndpointDatagramLanes lanes_;  // datagrams from guests' ring channels
   PeerId peer_ = 0;
+  // The mappings of this endpoint's pairs, for the guest's pages that may
+  // replace hostpeer's memory (queue_pair_memory). Guarded by the core's
+  // lock: pairs are mapped, and the sink called, under it.
+  std::map<uint64_t, std::weak_ptr<proto::HostQueueMemory>> host_memory_;
 
   proto::EndpointInbox inbox_;
 

@@ -16,13 +16,44 @@ namespace {
 
 std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
-bool write_header(int fd, uint64_t offset, vmci_handle handle) {
-  const vmci_queue_header header{handle, 0, 0};
-  return ::pwrite(fd, &header, sizeof header, static_cast<off_t>(offset)) ==
-         static_cast<ssize_t>(sizeof header);
+proto::QueuePairStatus* status_of(proto::SharedMemory& mapping) {
+  return reinterpret_cast<proto::QueuePairStatus*>(mapping.data());
 }
 
 }  // namespace
+
+std::shared_ptr<QueuePairMemory::StatusPage> QueuePairMemory::make_status(std::string* error) {
+  const int fd = sealed_memfd("vmci-queue-pair-status", proto::kQueuePairStatusSize, error);
+  if (fd < 0) return nullptr;
+  auto page = std::make_shared<StatusPage>();
+  page->fd = std::make_shared<const OwnedFd>(fd);
+  page->mapping = proto::SharedMemory::map_fd(fd, proto::kQueuePairStatusSize, error);
+  if (!page->mapping) return nullptr;
+  return page;
+}
+
+bool QueuePairMemory::write_headers(uint64_t produce_size, uint64_t consume_size,
+                                    std::string* error) const {
+  const proto::QueuePairLayout layout = proto::queue_pair_layout(produce_size, consume_size);
+  const vmci_queue_header header{handle_, 0, 0};
+  for (const uint64_t at : {layout.produce_header, layout.consume_header}) {
+    // The extent that holds byte `at` of the pair (a header is in one page).
+    uint64_t start = 0;
+    for (const QueueExtent& e : extents_) {
+      if (at < start + e.size) {
+        const auto offset = static_cast<off_t>(e.offset + (at - start));
+        if (::pwrite(e.file->get(), &header, sizeof header, offset) !=
+            static_cast<ssize_t>(sizeof header)) {
+          *error = errno_text("writing queue headers");
+          return false;
+        }
+        break;
+      }
+      start += e.size;
+    }
+  }
+  return true;
+}
 
 std::unique_ptr<QueuePairMemory> QueuePairMemory::create(vmci_handle handle, uint64_t produce_size,
                                                          uint64_t consume_size,
@@ -30,31 +61,42 @@ std::unique_ptr<QueuePairMemory> QueuePairMemory::create(vmci_handle handle, uin
   const proto::QueuePairLayout layout = proto::queue_pair_layout(produce_size, consume_size);
   const int fd = sealed_memfd("vmci-queue-pair", layout.total, error);
   if (fd < 0) return nullptr;
-  const int status_fd = sealed_memfd("vmci-queue-pair-status", proto::kQueuePairStatusSize, error);
-  if (status_fd < 0) {
-    ::close(fd);
+  auto file = std::make_shared<const OwnedFd>(fd);
+  auto status = make_status(error);
+  if (!status) return nullptr;
+  std::unique_ptr<QueuePairMemory> memory(new QueuePairMemory(
+      handle, layout.total, false, {QueueExtent{std::move(file), 0, layout.total}},
+      std::move(status)));
+  if (!memory->write_headers(produce_size, consume_size, error)) return nullptr;
+  return memory;
+}
+
+std::unique_ptr<QueuePairMemory> QueuePairMemory::from_guest_pages(
+    vmci_handle handle, uint64_t produce_size, uint64_t consume_size,
+    std::vector<QueueExtent> extents, const QueuePairMemory* replacing, std::string* error) {
+  const proto::QueuePairLayout layout = proto::queue_pair_layout(produce_size, consume_size);
+  uint64_t total = 0;
+  for (const QueueExtent& e : extents) total += e.size;
+  if (total != layout.total) {
+    *error = "the guest's pages hold " + std::to_string(total) + " bytes, the pair " +
+             std::to_string(layout.total);
     return nullptr;
   }
-  std::unique_ptr<QueuePairMemory> memory(new QueuePairMemory(handle, fd, layout.total, status_fd));
-  if (!write_header(fd, layout.produce_header, handle) ||
-      !write_header(fd, layout.consume_header, handle)) {
-    *error = errno_text("writing queue headers");
-    return nullptr;
+  std::shared_ptr<StatusPage> status = replacing != nullptr ? replacing->status_ : make_status(error);
+  if (!status) return nullptr;
+  std::unique_ptr<QueuePairMemory> memory(
+      new QueuePairMemory(handle, layout.total, true, std::move(extents), std::move(status)));
+  if (!memory->write_headers(produce_size, consume_size, error)) return nullptr;
+  if (replacing != nullptr) {
+    std::atomic_ref<uint32_t>(status_of(*memory->status_->mapping)->memory_generation)
+        .fetch_add(1, std::memory_order_acq_rel);
   }
-  memory->status_ = proto::SharedMemory::map_fd(status_fd, proto::kQueuePairStatusSize, error);
-  if (!memory->status_) return nullptr;
   return memory;
 }
 
 void QueuePairMemory::set_peer_attached(bool attached) {
-  auto* status = reinterpret_cast<proto::QueuePairStatus*>(status_->data());
-  std::atomic_ref<uint32_t>(status->peer_attached).store(attached ? 1 : 0,
-                                                         std::memory_order_release);
-}
-
-QueuePairMemory::~QueuePairMemory() {
-  ::close(fd_);
-  ::close(status_fd_);
+  std::atomic_ref<uint32_t>(status_of(*status_->mapping)->peer_attached)
+      .store(attached ? 1 : 0, std::memory_order_release);
 }
 
 }  // namespace vmci::host

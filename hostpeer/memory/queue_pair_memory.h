@@ -1,13 +1,17 @@
-// queue_pair_memory.h: the memory of one queue pair: an anonymous memfd (no
-// name in /dev/shm or anywhere, so nothing can be left behind by a killed
-// process), laid out as VMCI does (vmci/proto/queue.h), both queue headers
-// initialised as the hypervisor does at create time, and sealed against
-// resizing so that no endpoint can shrink it under another's mapping.
+// queue_pair_memory.h: the memory of one queue pair, laid out as VMCI does
+// (vmci/proto/queue.h), as a list of extents of files. Either
+// - hostpeer's own: one anonymous memfd (no name in /dev/shm or anywhere,
+//   so nothing can be left behind by a killed process), sealed against
+//   resizing so that no endpoint can shrink it under another's mapping; or
+// - a guest's own pages (a guest with frame.h's kFeatureGuestMemory): the
+//   extents of its RAM files that its alloc hypercall's page numbers name
+//   (memory/guest_memory_map.h), as in VMCI.
+// Both queue headers are initialised as the hypervisor does at create time
+// (written with pwrite: hostpeer never maps the queues).
 //
-// hostpeer creates it and hands the descriptor to the endpoints, which map
-// it; it never maps the queues itself. With it goes the status page of a
-// host endpoint (proto::QueuePairStatus), which hostpeer maps and writes:
-// whether the guest endpoint's memory is there.
+// With it goes the status page of a host endpoint (proto::QueuePairStatus),
+// which hostpeer maps and writes: whether the guest endpoint's memory is
+// there, and how often the memory was replaced.
 //
 //   std::string error;
 //   auto memory = QueuePairMemory::create(handle, 65536, 65536, &error);
@@ -17,7 +21,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "memory/guest_memory_map.h"
 #include "vmci/proto/shared_memory.h"
 #include "vmci/vmci_defs.h"
 
@@ -25,29 +31,57 @@ namespace vmci::host {
 
 class QueuePairMemory {
  public:
-  // Sizes from the creator's point of view. Null with *error on failure.
+  // hostpeer's memfd. Sizes in guest view. Null with *error on failure.
   static std::unique_ptr<QueuePairMemory> create(vmci_handle handle, uint64_t produce_size,
                                                  uint64_t consume_size, std::string* error);
-  ~QueuePairMemory();
+  // The guest's pages, `extents` filling the layout of these sizes (guest
+  // view) exactly; the queue headers are written into them. `replacing`,
+  // when given, is the memory this replaces (a pair the host created, that
+  // a guest supplying its pages attached to): its status page is kept, and
+  // its memory generation counted up. Null with *error on failure.
+  static std::unique_ptr<QueuePairMemory> from_guest_pages(vmci_handle handle,
+                                                           uint64_t produce_size,
+                                                           uint64_t consume_size,
+                                                           std::vector<QueueExtent> extents,
+                                                           const QueuePairMemory* replacing,
+                                                           std::string* error);
+  ~QueuePairMemory() = default;
   QueuePairMemory(const QueuePairMemory&) = delete;
   QueuePairMemory& operator=(const QueuePairMemory&) = delete;
 
-  // Close-on-exec; owned by this object.
-  int fd() const { return fd_; }
   vmci_handle handle() const { return handle_; }
   uint64_t size() const { return size_; }
+  // True: the guest's own pages (passed as kQueuePairMemory extents, never
+  // to the guest itself); false: hostpeer's memfd, fd().
+  bool guest_pages() const { return guest_pages_; }
+  // The memfd (close-on-exec; owned by this object); -1 for guest pages.
+  int fd() const { return guest_pages_ ? -1 : extents_.front().file->get(); }
+  const std::vector<QueueExtent>& extents() const { return extents_; }
   // The host endpoint's status page (kQueuePairStatusSize bytes).
-  int status_fd() const { return status_fd_; }
+  int status_fd() const { return status_->fd->get(); }
   void set_peer_attached(bool attached);
 
  private:
-  QueuePairMemory(vmci_handle handle, int fd, uint64_t size, int status_fd)
-      : handle_(handle), fd_(fd), size_(size), status_fd_(status_fd) {}
+  struct StatusPage {
+    std::shared_ptr<const OwnedFd> fd;
+    std::shared_ptr<proto::SharedMemory> mapping;
+  };
+  QueuePairMemory(vmci_handle handle, uint64_t size, bool guest_pages,
+                  std::vector<QueueExtent> extents, std::shared_ptr<StatusPage> status)
+      : handle_(handle),
+        size_(size),
+        guest_pages_(guest_pages),
+        extents_(std::move(extents)),
+        status_(std::move(status)) {}
+  static std::shared_ptr<StatusPage> make_status(std::string* error);
+  // Writes both queue headers into the extents; false with *error.
+  bool write_headers(uint64_t produce_size, uint64_t consume_size, std::string* error) const;
+
   const vmci_handle handle_;
-  const int fd_;
   const uint64_t size_;
-  const int status_fd_;
-  std::shared_ptr<proto::SharedMemory> status_;
+  const bool guest_pages_;
+  const std::vector<QueueExtent> extents_;
+  const std::shared_ptr<StatusPage> status_;
 };
 
 }  // namespace vmci::host

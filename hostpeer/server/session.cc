@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "vmci/proto/handles.h"
 #include "vmci/proto/names.h"
 
 namespace vmci::host {
@@ -59,6 +60,7 @@ Session::Session(Socket socket, LockedCore& core, const PeerPolicy& policy,
 
 Session::~Session() {
   for (Outgoing& early : before_result_) close_all(early.fds);
+  close_all(received_fds_);
 }
 
 std::string Session::name() const {
@@ -99,21 +101,78 @@ void Session::arm_deadline(std::chrono::milliseconds after) {
 
 void Session::read_header() {
   if (closing_ || close_when_written_) return;
-  asio::async_read(socket_, asio::buffer(&header_, sizeof header_),
-                   [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-                     if (ec) {
-                       self->close(ec == asio::error::eof ? "connection closed" : ec.message());
-                       return;
-                     }
-                     const auto check =
-                         proto::check_frame_header(self->header_, proto::Direction::kToHostpeer);
-                     if (!check.ok) {
-                       self->log_->warn("{}: {}; connection closed", self->name(), check.error);
-                       self->goodbye(VMCI_ERROR_INVALID_ARGS, check.error);
-                       return;
-                     }
-                     self->read_body();
-                   });
+  header_read_ = 0;
+  close_all(received_fds_);
+  read_header_part();
+}
+
+// Asio cannot receive ancillary data: the header is read with recvmsg once
+// the socket is readable. Descriptors a peer sends with any other byte are
+// closed by the kernel (the body is read without room for them).
+void Session::read_header_part() {
+  socket_.async_wait(Socket::wait_read, [self = shared_from_this()](
+                                            const boost::system::error_code& ec) {
+    if (self->closing_) return;
+    if (ec) {
+      self->close(ec.message());
+      return;
+    }
+    auto* at = reinterpret_cast<uint8_t*>(&self->header_) + self->header_read_;
+    iovec iov{at, sizeof self->header_ - self->header_read_};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * proto::kMaxFrameDescriptors)];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t got =
+        ::recvmsg(self->socket_.native_handle(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      self->read_header_part();
+      return;
+    }
+    if (got <= 0) {
+      self->close(got == 0 ? "connection closed" : std::string("read failed: ") + std::strerror(errno));
+      return;
+    }
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        self->received_fds_.push_back(fd);
+      }
+    }
+    self->header_read_ += static_cast<size_t>(got);
+    if ((msg.msg_flags & MSG_CTRUNC) || self->received_fds_.size() > proto::kMaxFrameDescriptors) {
+      const std::string why = "more than " + std::to_string(proto::kMaxFrameDescriptors) +
+                              " descriptors sent with one frame";
+      self->log_->warn("{}: {}; connection closed", self->name(), why);
+      self->goodbye(VMCI_ERROR_INVALID_ARGS, why);
+      return;
+    }
+    if (self->header_read_ < sizeof self->header_) {
+      self->read_header_part();
+      return;
+    }
+    auto check = proto::check_frame_header(self->header_, proto::Direction::kToHostpeer);
+    if (check.ok && self->received_fds_.size() != self->header_.flags &&
+        self->header_.type == static_cast<uint16_t>(proto::FrameType::kGuestMemory)) {
+      check = {false, "frame guest-memory announces " + std::to_string(self->header_.flags) +
+                          " descriptors and came with " +
+                          std::to_string(self->received_fds_.size())};
+    } else if (check.ok && !self->received_fds_.empty() &&
+               self->header_.type != static_cast<uint16_t>(proto::FrameType::kGuestMemory)) {
+      check = {false, "descriptors sent with a frame that takes none"};
+    }
+    if (!check.ok) {
+      self->log_->warn("{}: {}; connection closed", self->name(), check.error);
+      self->goodbye(VMCI_ERROR_INVALID_ARGS, check.error);
+      return;
+    }
+    self->read_body();
+  });
 }
 
 void Session::read_body() {
@@ -220,6 +279,9 @@ void Session::handle_request() {
     case proto::FrameType::kStats:
       stats_result(id);
       break;
+    case proto::FrameType::kGuestMemory:
+      handle_guest_memory(id);
+      break;
     case proto::FrameType::kSync:  // frames are handled in order: all before it are done
       result(id, VMCI_SUCCESS);
       break;
@@ -228,6 +290,66 @@ void Session::handle_request() {
       goodbye(VMCI_ERROR_INVALID_ARGS, "hello may only be the first frame");
       break;
   }
+}
+
+void Session::handle_guest_memory(uint32_t request_id) {
+  std::vector<int> fds = std::exchange(received_fds_, {});
+  proto::GuestMemoryBody fixed{};
+  std::vector<proto::GuestMemoryRegion> regions;
+  std::string error;
+  if (!proto::decode_guest_memory(body_, &fixed, &regions, &error)) {
+    close_all(fds);
+    log_->warn("{}: guest memory map refused: {}", name(), error);
+    result(request_id, VMCI_ERROR_INVALID_ARGS);
+    return;
+  }
+  result(request_id, core_.with([&](Hypervisor& core) {
+           return core.set_guest_memory(peer_, fixed.flags, regions, std::move(fds));
+         }));
+}
+
+bool Session::queue_pair_memory_frame(vmci_handle handle, const QueuePairMemory& memory,
+                                      Outgoing* out) {
+  std::vector<const OwnedFd*> files;  // distinct, in order of first use
+  std::vector<proto::QueuePairExtent> table;
+  for (const QueueExtent& e : memory.extents()) {
+    auto it = std::find(files.begin(), files.end(), e.file.get());
+    if (it == files.end()) it = files.insert(files.end(), e.file.get());
+    table.push_back(proto::QueuePairExtent{e.offset, static_cast<uint32_t>(e.size / 4096),
+                                           static_cast<uint32_t>(it - files.begin())});
+  }
+  if (files.size() > proto::kMaxFrameDescriptors) {
+    log_->error("{}: queue pair {} spans {} files", name(), proto::to_string(handle),
+                files.size());
+    return false;
+  }
+  std::vector<int> fds;
+  for (const OwnedFd* file : files) {
+    const int fd = ::fcntl(file->get(), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) {
+      close_all(fds);
+      return false;
+    }
+    fds.push_back(fd);
+  }
+  const auto count = static_cast<uint16_t>(fds.size());
+  out->bytes = proto::encode_frame(proto::FrameType::kQueuePairMemory, 0,
+                                   proto::encode_queue_pair_memory(handle, table), count);
+  out->fds = std::move(fds);
+  return true;
+}
+
+void Session::queue_pair_memory(vmci_handle handle,
+                                std::shared_ptr<const QueuePairMemory> memory) {
+  Outgoing frame;
+  if (!queue_pair_memory_frame(handle, *memory, &frame)) {
+    // The host endpoint would wait for memory that never comes.
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      self->cut_off("cannot pass a queue pair's guest memory on");
+    });
+    return;
+  }
+  post_frame(std::move(frame.bytes), std::move(frame.fds));
 }
 
 void Session::handle_hello() {
@@ -284,6 +406,10 @@ void Session::handle_hello() {
   request.priv_flags = hello.priv_flags;
   request.trusted_for_host = policy_.may_be_host(uid_);
   request.rings_through_channels = true;
+  request.allows_ring_channels = (hello.features & proto::kFeatureNoRingChannels) == 0;
+  request.supplies_guest_memory = (hello.features & proto::kFeatureGuestMemory) != 0;
+  // kQueuePairMemory came with 2.1.
+  request.takes_extents = hello.minor >= 1;
   request.pid = pid_;
   const Admission admission =
       core_.with([&](Hypervisor& core) { return core.admit(request, this); });
@@ -315,7 +441,21 @@ void Session::result(uint32_t request_id, int64_t value, vmci_handle handle,
   before_result_.clear();
   const proto::ResultBody body{value, handle};
   std::vector<int> fds;
-  if (memory != nullptr && value >= VMCI_SUCCESS) {
+  if (memory != nullptr && value >= VMCI_SUCCESS && memory->guest_pages()) {
+    // A guest's memory is its own; a host gets it as extents, first.
+    if (role_ == proto::Role::kHost) {
+      Outgoing frame;
+      const int status_fd = ::fcntl(memory->status_fd(), F_DUPFD_CLOEXEC, 0);
+      if (status_fd < 0 || !queue_pair_memory_frame(handle, *memory, &frame)) {
+        if (status_fd >= 0) ::close(status_fd);
+        log_->error("{}: cannot pass queue pair memory: {}", name(), std::strerror(errno));
+        goodbye(VMCI_ERROR_NO_RESOURCES, "hostpeer is out of file descriptors");
+        return;
+      }
+      queue_frame(std::move(frame.bytes), std::move(frame.fds));
+      fds.push_back(status_fd);
+    }
+  } else if (memory != nullptr && value >= VMCI_SUCCESS) {
     fds.push_back(::fcntl(memory->fd(), F_DUPFD_CLOEXEC, 0));
     if (role_ == proto::Role::kHost) {
       fds.push_back(::fcntl(memory->status_fd(), F_DUPFD_CLOEXEC, 0));

@@ -71,9 +71,14 @@ class Session : public std::enable_shared_from_this<Session>,
   void grant(const proto::RingGrantBody& grant, const RingChannelFile& memory,
              bool first) override;
   void close_ring_channel(uint32_t channel_id, proto::RingSide side) override;
+  void queue_pair_memory(vmci_handle handle,
+                         std::shared_ptr<const QueuePairMemory> memory) override;
 
  private:
   void read_header();
+  // Reads the rest of the header with recvmsg, taking the descriptors that
+  // come with it (the only bytes that may carry any).
+  void read_header_part();
   void read_body();
   void handle_frame();
   void handle_hello();
@@ -84,6 +89,11 @@ class Session : public std::enable_shared_from_this<Session>,
   };
 
   void handle_request();
+  void handle_guest_memory(uint32_t request_id);
+  // A kQueuePairMemory frame of `memory` (the guest's pages) for `handle`,
+  // its descriptors dup'ed; false (and nothing made) when out of them.
+  bool queue_pair_memory_frame(vmci_handle handle, const QueuePairMemory& memory,
+                               Outgoing* out);
   // Closes the session unless the peer has said hello (or, after a
   // goodbye, read it) by then.
   void arm_deadline(std::chrono::milliseconds after);
@@ -119,6 +129,8 @@ class Session : public std::enable_shared_from_this<Session>,
   proto::Role role_ = proto::Role::kGuest;
   std::unique_ptr<NotifyMemoryFile> notify_;  // made at admission
   proto::FrameHeader header_{};
+  size_t header_read_ = 0;            // bytes of header_ read so far
+  std::vector<int> received_fds_;     // with the frame being read (owned)
   std::vector<uint8_t> body_;
   OutputQueue out_;
   // Frames the core made for this peer while handling its request, that

@@ -43,7 +43,28 @@ constexpr FrameRule kRules[] = {
     {FrameType::kRingChannelClosed, Direction::kToPeer, sizeof(RingChannelClosedBody),
      sizeof(RingChannelClosedBody)},
     {FrameType::kStats, Direction::kToHostpeer, sizeof(DeliveredBody), sizeof(DeliveredBody)},
+    {FrameType::kGuestMemory, Direction::kToHostpeer, sizeof(GuestMemoryBody),
+     sizeof(GuestMemoryBody) + kMaxGuestMemoryRegions * sizeof(GuestMemoryRegion)},
+    {FrameType::kQueuePairMemory, Direction::kToPeer, sizeof(QueuePairMemoryBody),
+     sizeof(QueuePairMemoryBody) + kMaxQueuePairExtents * sizeof(QueuePairExtent)},
 };
+
+// The descriptors a frame of this type may carry (FrameHeader::flags).
+uint16_t max_descriptors(FrameType type) {
+  switch (type) {
+    case FrameType::kResult:
+      return 2;
+    case FrameType::kWelcome:
+    case FrameType::kRingGrant:
+      return 1;
+    case FrameType::kGuestMemory:
+      return kMaxGuestMemoryFiles;
+    case FrameType::kQueuePairMemory:
+      return kMaxFrameDescriptors;
+    default:
+      return 0;
+  }
+}
 
 const FrameRule* rule_for(uint16_t type) {
   for (const auto& rule : kRules) {
@@ -92,6 +113,10 @@ std::string_view frame_type_name(FrameType type) {
       return "ring-channel-closed";
     case FrameType::kStats:
       return "stats";
+    case FrameType::kGuestMemory:
+      return "guest-memory";
+    case FrameType::kQueuePairMemory:
+      return "queue-pair-memory";
   }
   return "unknown";
 }
@@ -116,10 +141,7 @@ FrameCheck check_frame_header(const FrameHeader& header, Direction direction) {
   if (rule->direction != direction) {
     return {false, "frame type " + name + " sent in the wrong direction"};
   }
-  const uint16_t max_flags = rule->type == FrameType::kResult ? kMaxFrameDescriptors
-                             : rule->type == FrameType::kWelcome || rule->type == FrameType::kRingGrant
-                                 ? 1
-                                 : 0;
+  const uint16_t max_flags = max_descriptors(rule->type);
   if (header.flags > max_flags) {
     return {false, "frame " + name + " has flags " + std::to_string(header.flags)};
   }
@@ -129,6 +151,67 @@ FrameCheck check_frame_header(const FrameHeader& header, Direction direction) {
                        std::to_string(rule->max_body) + ")"};
   }
   return {true, {}};
+}
+
+namespace {
+
+template <typename Fixed, typename Entry>
+std::vector<uint8_t> encode_table(const Fixed& fixed, std::span<const Entry> entries) {
+  std::vector<uint8_t> out(sizeof(Fixed) + entries.size_bytes());
+  std::memcpy(out.data(), &fixed, sizeof fixed);
+  if (!entries.empty()) std::memcpy(out.data() + sizeof fixed, entries.data(), entries.size_bytes());
+  return out;
+}
+
+// `count` entries after the fixed part, exactly, and at most `max`.
+template <typename Fixed, typename Entry>
+bool decode_table(std::span<const uint8_t> body, uint32_t Fixed::*count, uint32_t max,
+                  const char* what, Fixed* fixed, std::vector<Entry>* entries,
+                  std::string* error) {
+  if (body.size() < sizeof(Fixed)) {
+    *error = std::string(what) + " body of " + std::to_string(body.size()) + " bytes";
+    return false;
+  }
+  std::memcpy(fixed, body.data(), sizeof(Fixed));
+  const uint64_t n = fixed->*count;
+  if (n > max) {
+    *error = std::string(what) + " has " + std::to_string(n) + " entries (at most " +
+             std::to_string(max) + ")";
+    return false;
+  }
+  if (body.size() != sizeof(Fixed) + n * sizeof(Entry)) {
+    *error = std::string(what) + " of " + std::to_string(n) + " entries in " +
+             std::to_string(body.size()) + " bytes";
+    return false;
+  }
+  entries->resize(n);
+  if (n != 0) std::memcpy(entries->data(), body.data() + sizeof(Fixed), n * sizeof(Entry));
+  return true;
+}
+
+}  // namespace
+
+std::vector<uint8_t> encode_guest_memory(uint32_t flags,
+                                         std::span<const GuestMemoryRegion> regions) {
+  return encode_table(GuestMemoryBody{static_cast<uint32_t>(regions.size()), flags}, regions);
+}
+
+bool decode_guest_memory(std::span<const uint8_t> body, GuestMemoryBody* fixed,
+                         std::vector<GuestMemoryRegion>* regions, std::string* error) {
+  return decode_table(body, &GuestMemoryBody::region_count, kMaxGuestMemoryRegions,
+                      "guest-memory", fixed, regions, error);
+}
+
+std::vector<uint8_t> encode_queue_pair_memory(vmci_handle handle,
+                                              std::span<const QueuePairExtent> extents) {
+  return encode_table(QueuePairMemoryBody{handle, static_cast<uint32_t>(extents.size()), 0},
+                      extents);
+}
+
+bool decode_queue_pair_memory(std::span<const uint8_t> body, QueuePairMemoryBody* fixed,
+                              std::vector<QueuePairExtent>* extents, std::string* error) {
+  return decode_table(body, &QueuePairMemoryBody::extent_count, kMaxQueuePairExtents,
+                      "queue-pair-memory", fixed, extents, error);
 }
 
 std::vector<uint8_t> encode_frame(FrameType type, uint32_t request_id,

@@ -10,7 +10,7 @@ FrameHeader header(FrameType type, uint32_t body_size) {
 }
 
 TEST(Frame, EncodeThenDecode) {
-  HelloBody hello{kProtocolMajor, kProtocolMinor, static_cast<uint8_t>(Role::kGuest), {}, 77, 0};
+  HelloBody hello{kProtocolMajor, kProtocolMinor, static_cast<uint8_t>(Role::kGuest), 0, {}, 77, 0};
   const auto bytes = encode_frame(FrameType::kHello, 9, hello);
   ASSERT_EQ(bytes.size(), sizeof(FrameHeader) + sizeof(HelloBody));
   const auto h = decode_body<FrameHeader>(bytes);
@@ -106,6 +106,98 @@ TEST(FrameHeader, OnlyAResultCarriesDescriptorsAndAtMostTwo) {
                     sizeof(QueuePairAllocBody), 1};
   EXPECT_TRUE(check_frame_header(alloc, Direction::kToHostpeer).ok);
   EXPECT_FALSE(check_frame_header(alloc, Direction::kToPeer).ok);
+}
+
+
+TEST(Frame, GuestMemoryFramesOnlyToHostpeerWithUpToEightDescriptors) {
+  auto h = header(FrameType::kGuestMemory, sizeof(GuestMemoryBody) + sizeof(GuestMemoryRegion));
+  EXPECT_TRUE(check_frame_header(h, Direction::kToHostpeer).ok);
+  EXPECT_FALSE(check_frame_header(h, Direction::kToPeer).ok);
+  h.flags = kMaxGuestMemoryFiles;
+  EXPECT_TRUE(check_frame_header(h, Direction::kToHostpeer).ok);
+  h.flags = kMaxGuestMemoryFiles + 1;
+  EXPECT_FALSE(check_frame_header(h, Direction::kToHostpeer).ok);
+  h = header(FrameType::kGuestMemory,
+             sizeof(GuestMemoryBody) + (kMaxGuestMemoryRegions + 1) * sizeof(GuestMemoryRegion));
+  EXPECT_FALSE(check_frame_header(h, Direction::kToHostpeer).ok);
+}
+
+TEST(Frame, QueuePairMemoryFramesOnlyToPeers) {
+  auto h = header(FrameType::kQueuePairMemory,
+                  sizeof(QueuePairMemoryBody) + kMaxQueuePairExtents * sizeof(QueuePairExtent));
+  h.flags = kMaxFrameDescriptors;
+  EXPECT_TRUE(check_frame_header(h, Direction::kToPeer).ok);
+  EXPECT_FALSE(check_frame_header(h, Direction::kToHostpeer).ok);
+  h.body_size += sizeof(QueuePairExtent);
+  EXPECT_FALSE(check_frame_header(h, Direction::kToPeer).ok);
+}
+
+TEST(Frame, ResultsCarryAtMostTwoDescriptors) {
+  auto h = header(FrameType::kResult, sizeof(ResultBody));
+  h.flags = 2;
+  EXPECT_TRUE(check_frame_header(h, Direction::kToPeer).ok);
+  h.flags = 3;
+  EXPECT_FALSE(check_frame_header(h, Direction::kToPeer).ok);
+}
+
+TEST(Frame, GuestMemoryBodyRoundTrips) {
+  const GuestMemoryRegion regions[] = {{0, 8192, 4096, 0, 0}, {1 << 20, 4096, 0, 1, 0}};
+  const auto body = encode_guest_memory(kGuestMemoryPpn64, regions);
+  GuestMemoryBody fixed{};
+  std::vector<GuestMemoryRegion> out;
+  std::string error;
+  ASSERT_TRUE(decode_guest_memory(body, &fixed, &out, &error)) << error;
+  EXPECT_EQ(fixed.flags, kGuestMemoryPpn64);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].gpa, 1u << 20);
+  EXPECT_EQ(out[1].fd_index, 1u);
+}
+
+TEST(Frame, BadTableBodiesAreRefused) {
+  struct Case {
+    const char* name;
+    uint32_t count;
+    size_t entries;  // actually present
+  } cases[] = {
+      {"fewer entries than said", 3, 2},
+      {"more entries than said", 1, 2},
+      {"more than allowed", kMaxGuestMemoryRegions + 1, kMaxGuestMemoryRegions + 1},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::vector<GuestMemoryRegion> regions(c.entries);
+    auto body = encode_guest_memory(0, regions);
+    std::memcpy(body.data(), &c.count, sizeof c.count);
+    GuestMemoryBody fixed{};
+    std::vector<GuestMemoryRegion> out;
+    std::string error;
+    EXPECT_FALSE(decode_guest_memory(body, &fixed, &out, &error));
+    EXPECT_FALSE(error.empty());
+  }
+  GuestMemoryBody fixed{};
+  std::vector<GuestMemoryRegion> out;
+  std::string error;
+  EXPECT_FALSE(decode_guest_memory(std::vector<uint8_t>(4), &fixed, &out, &error));
+}
+
+TEST(Frame, QueuePairMemoryBodyRoundTrips) {
+  const QueuePairExtent extents[] = {{4096, 3, 0}, {0, 2, 1}};
+  const auto body = encode_queue_pair_memory(VMCI_MAKE_HANDLE(16, 4096), extents);
+  QueuePairMemoryBody fixed{};
+  std::vector<QueuePairExtent> out;
+  std::string error;
+  ASSERT_TRUE(decode_queue_pair_memory(body, &fixed, &out, &error)) << error;
+  EXPECT_EQ(fixed.handle.resource, 4096u);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].page_count, 3u);
+}
+
+TEST(Frame, HelloFeaturesSitInTheOldReservedByte) {
+  HelloBody hello{kProtocolMajor, kProtocolMinor, 1, kFeatureGuestMemory, {}, 0, 0};
+  uint8_t bytes[sizeof hello];
+  std::memcpy(bytes, &hello, sizeof hello);
+  EXPECT_EQ(bytes[5], kFeatureGuestMemory);
+  EXPECT_EQ(kProtocolMinor, 1);
 }
 
 }  // namespace

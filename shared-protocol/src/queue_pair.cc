@@ -53,19 +53,25 @@ int64_t observe_bytes(QueuePairObserver& observer, const QueuePair& qp, QueuePai
 }  // namespace
 
 QueuePair::QueuePair(vmci_handle handle, proto::QueuePairView view,
-                     std::shared_ptr<const void> keep_alive, const uint32_t* peer_attached)
+                     std::shared_ptr<const void> keep_alive, const uint32_t* peer_attached,
+                     const uint32_t* memory_generation, const uint32_t* mapped_generation)
     : handle_(handle),
       view_(view),
       keep_alive_(std::move(keep_alive)),
       peer_attached_(const_cast<uint32_t*>(peer_attached)),
+      memory_generation_(const_cast<uint32_t*>(memory_generation)),
+      mapped_generation_(const_cast<uint32_t*>(mapped_generation)),
       // The copies start as the real indexes: a copy must never be ahead of
       // the peer's index, only behind it.
       peer_head_(proto::produce_indexes(view).head),
       peer_tail_(proto::consume_indexes(view).tail) {}
 
 bool QueuePair::peer_attached() const {
-  return peer_attached_ == nullptr ||
-         std::atomic_ref<uint32_t>(*peer_attached_).load(std::memory_order_acquire) != 0;
+  if (peer_attached_ == nullptr) return true;
+  if (std::atomic_ref<uint32_t>(*peer_attached_).load(std::memory_order_acquire) == 0) return false;
+  return memory_generation_ == nullptr || mapped_generation_ == nullptr ||
+         std::atomic_ref<uint32_t>(*memory_generation_).load(std::memory_order_acquire) ==
+             std::atomic_ref<uint32_t>(*mapped_generation_).load(std::memory_order_acquire);
 }
 
 int64_t QueuePair::enqueue(const void* buf, size_t size) {

@@ -39,8 +39,45 @@ Bytes make_qp_alloc_message(vmci_handle handle, vmci_id peer, uint32_t flags,
   return make_datagram(kAllocHypercall, VMCI_ANON_SRC_HANDLE, payload);
 }
 
-int parse_qp_alloc_message(std::span<const uint8_t> dg, QpAllocFields* out) {
-  if (dg.size() < sizeof(vmci_queue_pair_alloc_msg) || dg.size() > kMaxQpAllocMessage) {
+Bytes make_qp_alloc_message(vmci_handle handle, vmci_id peer, uint32_t flags,
+                            uint64_t produce_size, uint64_t consume_size,
+                            std::span<const uint64_t> ppns, size_t ppn_size) {
+  const size_t fixed = sizeof(vmci_queue_pair_alloc_msg) - sizeof(vmci_datagram);
+  Bytes payload(fixed + ppns.size() * ppn_size);
+  vmci_queue_pair_alloc_msg msg{};
+  msg.handle = handle;
+  msg.peer = peer;
+  msg.flags = flags;
+  msg.produce_size = produce_size;
+  msg.consume_size = consume_size;
+  msg.num_ppns = ppns.size();
+  std::memcpy(payload.data(), reinterpret_cast<const uint8_t*>(&msg) + sizeof(vmci_datagram),
+              fixed);
+  for (size_t i = 0; i < ppns.size(); ++i) {
+    const uint64_t wide = ppns[i];
+    const auto narrow = static_cast<uint32_t>(ppns[i]);
+    std::memcpy(payload.data() + fixed + i * ppn_size,
+                ppn_size == sizeof wide ? static_cast<const void*>(&wide) : &narrow, ppn_size);
+  }
+  return make_datagram(kAllocHypercall, VMCI_ANON_SRC_HANDLE, payload);
+}
+
+uint64_t qp_alloc_ppn(std::span<const uint8_t> dg, uint64_t i, size_t ppn_size) {
+  const uint8_t* at = dg.data() + sizeof(vmci_queue_pair_alloc_msg) + i * ppn_size;
+  if (ppn_size == sizeof(uint64_t)) {
+    uint64_t ppn;
+    std::memcpy(&ppn, at, sizeof ppn);
+    return ppn;
+  }
+  uint32_t ppn;
+  std::memcpy(&ppn, at, sizeof ppn);
+  return ppn;
+}
+
+int parse_qp_alloc_message(std::span<const uint8_t> dg, QpAllocFields* out, size_t ppn_size) {
+  if (ppn_size != sizeof(uint32_t) && ppn_size != sizeof(uint64_t)) return VMCI_ERROR_INVALID_ARGS;
+  const uint64_t max = ppn_size == sizeof(uint64_t) ? kMaxQpAllocMessage64 : kMaxQpAllocMessage;
+  if (dg.size() < sizeof(vmci_queue_pair_alloc_msg) || dg.size() > max) {
     return VMCI_ERROR_INVALID_ARGS;
   }
   vmci_queue_pair_alloc_msg msg;
@@ -50,10 +87,11 @@ int parse_qp_alloc_message(std::span<const uint8_t> dg, QpAllocFields* out) {
   // the page list must be consistent (and its arithmetic must not overflow).
   if (msg.produce_size > VMCI_MAX_GUEST_QP_MEMORY || msg.consume_size > VMCI_MAX_GUEST_QP_MEMORY ||
       msg.num_ppns != qp_page_count(msg.produce_size, msg.consume_size) ||
-      dg.size() != sizeof msg + msg.num_ppns * sizeof(uint32_t)) {
+      dg.size() != sizeof msg + msg.num_ppns * ppn_size) {
     return VMCI_ERROR_INVALID_ARGS;
   }
-  *out = QpAllocFields{msg.handle, msg.peer, msg.flags, msg.produce_size, msg.consume_size};
+  *out = QpAllocFields{msg.handle,       msg.peer,         msg.flags,
+                       msg.produce_size, msg.consume_size, msg.num_ppns};
   return VMCI_SUCCESS;
 }
 

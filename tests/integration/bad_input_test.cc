@@ -38,6 +38,7 @@ std::vector<uint8_t> hello(proto::Role role) {
   const proto::HelloBody body{proto::kProtocolMajor,
                               proto::kProtocolMinor,
                               static_cast<uint8_t>(role),
+                              0,
                               {},
                               VMCI_INVALID_ID,
                               0};
@@ -130,6 +131,7 @@ TEST(BadInput, WrongMajorVersionIsRefusedNamingBothVersions) {
   const proto::HelloBody body{static_cast<uint16_t>(proto::kProtocolMajor + 1),
                               7,
                               static_cast<uint8_t>(proto::Role::kGuest),
+                              0,
                               {},
                               VMCI_INVALID_ID,
                               0};

@@ -41,7 +41,7 @@ class RawGuest {
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
     ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &patience, sizeof patience);
     const proto::HelloBody hello{proto::kProtocolMajor, proto::kProtocolMinor,
-                                 static_cast<uint8_t>(proto::Role::kGuest), {}, VMCI_INVALID_ID,
+                                 static_cast<uint8_t>(proto::Role::kGuest), 0, {}, VMCI_INVALID_ID,
                                  0};
     if (!send(proto::encode_frame(proto::FrameType::kHello, 1, hello))) return;
     proto::FrameHeader header{};

@@ -73,8 +73,13 @@ class QueuePair {
   // when not null, says whether the peer's memory is there (a host
   // endpoint's word, written by hostpeer); while it reads 0 the data calls
   // return VMCI_ERROR_QUEUEPAIR_NOTATTACHED and the queries 0 (spec §6.8).
+  // `memory_generation` (hostpeer's, beside peer_attached) and
+  // `mapped_generation` (the endpoint's), when given, must also be equal:
+  // until the endpoint has mapped the memory hostpeer last gave the pair,
+  // the peer is not attached for it.
   QueuePair(vmci_handle handle, proto::QueuePairView view, std::shared_ptr<const void> keep_alive,
-            const uint32_t* peer_attached = nullptr);
+            const uint32_t* peer_attached = nullptr, const uint32_t* memory_generation = nullptr,
+            const uint32_t* mapped_generation = nullptr);
 
   vmci_handle handle() const { return handle_; }
   // The owner of the mapping: the pair's memory stays mapped while a copy
@@ -127,6 +132,8 @@ class QueuePair {
   proto::QueuePairView view_;
   std::shared_ptr<const void> keep_alive_;
   uint32_t* peer_attached_;
+  uint32_t* memory_generation_;
+  uint32_t* mapped_generation_;
   std::shared_ptr<QueuePairObserver> observer_;
   // The producer's and the consumer's copies of the peer's index (see
   // proto::enqueue), each on its own cache line: the two threads of the

@@ -24,21 +24,40 @@
 //                     hypercalls)                          -> kResult
 //                     kStats (host peers only: what hostpeer holds, to
 //                     check that nothing leaks)            -> kResult + StatsBody
+//                     kGuestMemory (guests that said kFeatureGuestMemory
+//                     only: the guest's RAM as file regions, the
+//                     descriptors by SCM_RIGHTS; 2.1)      -> kResult
 //   hostpeer -> peer  kDeliver (a datagram for this peer, request_id N)
 //                     kRingGrant (a ring-channel slot, the doorbell and
 //                     datagram fast path: vmci/proto/ring_channel.h; to the
 //                     ringer before the result of the notify or send it
 //                     follows)
 //                     kRingChannelClosed (forget a ring channel)
+//                     kQueuePairMemory (to a host peer: a queue pair's
+//                     memory as extents of guest RAM files, the
+//                     descriptors by SCM_RIGHTS; before the result of the
+//                     alloc that attached to a guest-memory pair, or when a
+//                     guest-memory guest attached to a pair the host
+//                     created; 2.1)
 //                     kGoodbye (the connection ends, with a reason)
 //
 // Every request carries a request_id that its kResult repeats. A kResult of
 // a successful queue-pair alloc (a hypercall or kQueuePairAlloc) carries
 // file descriptors as SCM_RIGHTS with its first byte; FrameHeader::flags
-// then says how many: the pair's memory, and for a host peer its status
-// page (vmci/proto/queue.h). A kWelcome that admits the peer carries one:
+// then says how many: the pair's memory (none for a pair whose memory is
+// the guest's own pages, to that guest; to a host peer a kQueuePairMemory
+// frame carries it then), and for a host peer its status page
+// (vmci/proto/queue.h). A kWelcome that admits the peer carries one:
 // the connection's doorbell notify memory (vmci/proto/notify_memory.h). So
 // does the first kRingGrant of a channel to a peer: the channel's page.
+// kGuestMemory and kQueuePairMemory carry theirs likewise, their count in
+// FrameHeader::flags.
+//
+// Versions: the major version changes when a peer of the other major
+// version could not work with this one; a minor version adds what a peer
+// asks for (a hello feature) or what only a peer that asked for it is sent,
+// so peers of any two minor versions of one major work together.
+// 2.1 added HelloBody::features, kGuestMemory and kQueuePairMemory.
 #pragma once
 
 #include <cstdint>
@@ -54,10 +73,11 @@
 namespace vmci::proto {
 
 inline constexpr uint16_t kProtocolMajor = 2;
-inline constexpr uint16_t kProtocolMinor = 0;
+inline constexpr uint16_t kProtocolMinor = 1;
 inline constexpr uint32_t kFrameMagic = 0x50434d56;  // "VMCP" on the wire
-// The largest body: a queue-pair alloc hypercall of a 128 MiB pair.
-inline constexpr uint32_t kMaxFrameBody = 160 * 1024;
+// The largest body a peer may send: a queue-pair alloc hypercall of a
+// 128 MiB pair with 64-bit page numbers (64 + 32770 * 8 bytes).
+inline constexpr uint32_t kMaxFrameBody = 288 * 1024;
 inline constexpr uint32_t kMaxReasonSize = 1024;
 
 enum class FrameType : uint16_t {
@@ -79,11 +99,14 @@ enum class FrameType : uint16_t {
   kRingGrant = 16,
   kRingChannelClosed = 17,
   kStats = 18,
+  kGuestMemory = 19,      // 2.1
+  kQueuePairMemory = 20,  // 2.1
 };
 
-// kResult, kWelcome and kRingGrant only: the number of descriptors sent
-// with the frame.
-inline constexpr uint16_t kMaxFrameDescriptors = 2;
+// kResult, kWelcome, kRingGrant, kGuestMemory and kQueuePairMemory only:
+// the number of descriptors sent with the frame (FrameHeader::flags). A
+// kResult carries at most 2, a kWelcome and a kRingGrant at most 1.
+inline constexpr uint16_t kMaxFrameDescriptors = 8;
 
 std::string_view frame_type_name(FrameType type);
 
@@ -98,11 +121,25 @@ struct FrameHeader {
 enum class Role : uint8_t { kGuest = 1, kHost = 2 };
 std::string_view role_name(Role role);
 
+// HelloBody::features (2.1; a 2.0 peer sends 0).
+enum HelloFeature : uint8_t {
+  // This guest supplies queue-pair memory as its own pages: its
+  // VMCI_QUEUEPAIR_ALLOC hypercalls carry guest page numbers, translated
+  // through the map it sends with kGuestMemory. Guests only.
+  kFeatureGuestMemory = 1,
+  // Never grant ring channels involving this connection, as ringer or as
+  // owner: every ring of its doorbells goes through hostpeer (which sets
+  // its notify memory's bitmap), and so do its sends and notifies.
+  kFeatureNoRingChannels = 2,
+};
+inline constexpr uint8_t kKnownFeatures = kFeatureGuestMemory | kFeatureNoRingChannels;
+
 struct HelloBody {
   uint16_t major;
   uint16_t minor;
-  uint8_t role;  // Role
-  uint8_t reserved[3];
+  uint8_t role;      // Role
+  uint8_t features;  // HelloFeature bits (2.1)
+  uint8_t reserved[2];
   vmci_id requested_cid;  // VMCI_INVALID_ID: let hostpeer choose (guests only)
   uint32_t priv_flags;    // the guest context's privileges: 0 or RESTRICTED
 };
@@ -189,6 +226,47 @@ struct DoorbellNotifyBody {
   uint32_t reserved;
 };
 
+// kGuestMemory: the guest's RAM, replacing the map it sent before (pairs
+// already made keep the memory they were given). Followed by region_count
+// GuestMemoryRegions; the descriptors (at most kMaxGuestMemoryFiles: read
+// and write, sealed against shrinking) come by SCM_RIGHTS, their count in
+// FrameHeader::flags. Region i is guest-physical [gpa, gpa + size), which
+// is bytes [file_offset, file_offset + size) of descriptor fd_index; gpa,
+// size and file_offset are multiples of 4096 and regions do not overlap.
+struct GuestMemoryBody {
+  uint32_t region_count;  // at most kMaxGuestMemoryRegions
+  uint32_t flags;         // kGuestMemoryPpn64
+};
+inline constexpr uint32_t kGuestMemoryPpn64 = 1;  // the alloc's page numbers are u64
+inline constexpr uint32_t kMaxGuestMemoryRegions = 64;
+inline constexpr uint16_t kMaxGuestMemoryFiles = kMaxFrameDescriptors;
+
+struct GuestMemoryRegion {
+  uint64_t gpa;
+  uint64_t size;
+  uint64_t file_offset;
+  uint32_t fd_index;
+  uint32_t reserved;
+};
+
+// kQueuePairMemory: the memory of queue pair `handle`, laid out as the
+// guest sees it (vmci/proto/queue.h's QueuePairLayout), as extent_count
+// QueuePairExtents that follow, in order: extent i is the next page_count
+// pages of the pair, at file_offset of descriptor fd_index. The
+// descriptors come by SCM_RIGHTS, their count in FrameHeader::flags.
+struct QueuePairMemoryBody {
+  vmci_handle handle;
+  uint32_t extent_count;  // at most kMaxQueuePairExtents
+  uint32_t reserved;
+};
+struct QueuePairExtent {
+  uint64_t file_offset;  // a multiple of 4096
+  uint32_t page_count;
+  uint32_t fd_index;
+};
+// One per page of a 128 MiB pair, headers included.
+inline constexpr uint32_t kMaxQueuePairExtents = 128 * 1024 * 1024 / 4096 + 2;
+
 // Which end of a ring channel a frame speaks to.
 enum class RingSide : uint8_t { kRinger = 1, kOwner = 2 };
 // What a ring-channel slot is for: a doorbell's rings, or a datagram
@@ -230,6 +308,19 @@ struct GoodbyeBody {
   int32_t status;
   uint32_t reserved;
 };
+
+// kGuestMemory's body: the fixed part, then the regions.
+std::vector<uint8_t> encode_guest_memory(uint32_t flags, std::span<const GuestMemoryRegion> regions);
+// Splits a kGuestMemory body; false with *error unless it is exactly a
+// GuestMemoryBody and region_count (at most kMaxGuestMemoryRegions)
+// regions. What the regions say is the reader's to check.
+bool decode_guest_memory(std::span<const uint8_t> body, GuestMemoryBody* fixed,
+                         std::vector<GuestMemoryRegion>* regions, std::string* error);
+// kQueuePairMemory's body likewise.
+std::vector<uint8_t> encode_queue_pair_memory(vmci_handle handle,
+                                              std::span<const QueuePairExtent> extents);
+bool decode_queue_pair_memory(std::span<const uint8_t> body, QueuePairMemoryBody* fixed,
+                              std::vector<QueuePairExtent>* extents, std::string* error);
 
 // Which side reads the frame: types are checked against their direction.
 enum class Direction { kToHostpeer, kToPeer };

@@ -83,6 +83,7 @@ VMCI_PIN_OFFSET(FrameHeader, body_size, 8);
 VMCI_PIN_OFFSET(FrameHeader, request_id, 12);
 VMCI_PIN_SIZE(HelloBody, 16);
 VMCI_PIN_OFFSET(HelloBody, role, 4);
+VMCI_PIN_OFFSET(HelloBody, features, 5);
 VMCI_PIN_OFFSET(HelloBody, requested_cid, 8);
 VMCI_PIN_OFFSET(HelloBody, priv_flags, 12);
 VMCI_PIN_SIZE(WelcomeBody, 16);
@@ -94,6 +95,14 @@ VMCI_PIN_SIZE(DeliveredBody, 8);
 VMCI_PIN_SIZE(HandleCreateBody, 16);
 VMCI_PIN_SIZE(HandleDestroyBody, 8);
 VMCI_PIN_SIZE(GoodbyeBody, 8);
+VMCI_PIN_SIZE(GuestMemoryBody, 8);
+VMCI_PIN_SIZE(GuestMemoryRegion, 32);
+VMCI_PIN_OFFSET(GuestMemoryRegion, file_offset, 16);
+VMCI_PIN_OFFSET(GuestMemoryRegion, fd_index, 24);
+VMCI_PIN_SIZE(QueuePairMemoryBody, 16);
+VMCI_PIN_OFFSET(QueuePairMemoryBody, extent_count, 8);
+VMCI_PIN_SIZE(QueuePairExtent, 16);
+VMCI_PIN_OFFSET(QueuePairExtent, page_count, 8);
 
 #undef VMCI_PIN_SIZE
 #undef VMCI_PIN_OFFSET

@@ -54,9 +54,16 @@ QueuePairView attacher_view(uint8_t* base, uint64_t produce_size, uint64_t consu
 // hostpeer writes it: peer_attached is 1 while the guest endpoint's memory
 // is there (the broker's *_MEM states), else 0 (spec §6.8: a host endpoint
 // then gets VMCI_ERROR_QUEUEPAIR_NOTATTACHED).
+//
+// memory_generation counts the times hostpeer replaced the pair's memory
+// after it gave the host endpoint this page: once, when a guest that
+// supplies its own pages attaches to a pair the host created (its
+// kQueuePairMemory frame is then on its way). A host endpoint treats its
+// guest as attached only once it has mapped that memory too (QueuePair's
+// mapped generation).
 struct QueuePairStatus {
   uint32_t peer_attached;
-  uint32_t reserved;
+  uint32_t memory_generation;
 };
 inline constexpr uint64_t kQueuePairStatusSize = kQueuePageSize;
 
