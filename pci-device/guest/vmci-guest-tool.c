@@ -8,6 +8,12 @@
  *                                               print the answer (10 s)
  *   vmci-guest-tool dgram-echo PORT COUNT       answer COUNT datagrams with
  *                                               their own bytes
+ *   vmci-guest-tool stream-send CID PORT FILE   connect, send FILE, shut
+ *                                               down writing, wait for the
+ *                                               peer to close
+ *   vmci-guest-tool stream-recv PORT FILE       accept one connection, write
+ *                                               what comes to FILE until the
+ *                                               end of the stream
  *
  * Exit status 0 on success; 1 with a message on stderr otherwise. */
 #define _GNU_SOURCE
@@ -71,6 +77,56 @@ static int dgram_echo(unsigned port, long count) {
   return 0;
 }
 
+static int copy(int from, int to, const char *what) {
+  static char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = read(from, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return die(what);
+    if (n == 0) return 0;
+    for (ssize_t done = 0; done < n;) {
+      const ssize_t w = write(to, buf + done, (size_t)(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return die(what);
+      done += w;
+    }
+  }
+}
+
+static int stream_send(unsigned cid, unsigned port, const char *path) {
+  const int file = open(path, O_RDONLY);
+  if (file < 0) return die(path);
+  const int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
+  if (fd < 0) return die("socket");
+  struct sockaddr_vm to = {.svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port};
+  if (connect(fd, (struct sockaddr *)&to, sizeof to) != 0) return die("connect");
+  if (copy(file, fd, "sending") != 0) return 1;
+  if (shutdown(fd, SHUT_WR) != 0) return die("shutdown");
+  char byte;
+  while (read(fd, &byte, 1) > 0) {
+  }
+  printf("sent %s\n", path);
+  return 0;
+}
+
+static int stream_recv(unsigned port, const char *path) {
+  const int file = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (file < 0) return die(path);
+  const int listener = socket(AF_VSOCK, SOCK_STREAM, 0);
+  if (listener < 0) return die("socket");
+  struct sockaddr_vm me = {.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port};
+  if (bind(listener, (struct sockaddr *)&me, sizeof me) != 0) return die("bind");
+  if (listen(listener, 1) != 0) return die("listen");
+  printf("ready\n");
+  fflush(stdout);
+  const int fd = accept(listener, NULL, NULL);
+  if (fd < 0) return die("accept");
+  if (copy(fd, file, "receiving") != 0) return 1;
+  close(fd);
+  printf("received %s\n", path);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc == 2 && strcmp(argv[1], "cid") == 0) return local_cid();
   if (argc == 5 && strcmp(argv[1], "dgram-ping") == 0) {
@@ -80,7 +136,14 @@ int main(int argc, char **argv) {
   if (argc == 4 && strcmp(argv[1], "dgram-echo") == 0) {
     return dgram_echo((unsigned)strtoul(argv[2], NULL, 10), strtol(argv[3], NULL, 10));
   }
-  fprintf(stderr,
-          "usage: vmci-guest-tool cid | dgram-ping CID PORT TEXT | dgram-echo PORT COUNT\n");
+  if (argc == 5 && strcmp(argv[1], "stream-send") == 0) {
+    return stream_send((unsigned)strtoul(argv[2], NULL, 10), (unsigned)strtoul(argv[3], NULL, 10),
+                       argv[4]);
+  }
+  if (argc == 4 && strcmp(argv[1], "stream-recv") == 0) {
+    return stream_recv((unsigned)strtoul(argv[2], NULL, 10), argv[3]);
+  }
+  fprintf(stderr, "usage: vmci-guest-tool cid | dgram-ping CID PORT TEXT | dgram-echo PORT COUNT |\n"
+                  "       stream-send CID PORT FILE | stream-recv PORT FILE\n");
   return 1;
 }

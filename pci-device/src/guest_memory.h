@@ -145,6 +145,9 @@ class GuestMemory {
 
   std::vector<RegionInfo> regions() const;
   uint64_t generation() const;  // how many maps were installed
+  // The installed map (regions and their descriptors), kept alive while
+  // held; null before the first.
+  std::shared_ptr<const GuestMemoryMap> current() const { return snapshot(); }
 
  private:
   std::shared_ptr<const GuestMemoryMap> snapshot() const;

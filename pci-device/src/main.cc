@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
   line.attach(&pci);
   ProxyDevice proxy(pci, memory, sink, log);
   ProxyLink link(UniqueFd(fd), log);
-  hostpeer->start(device);
+  hostpeer->start(device, memory);
   const LinkStatus end = link.serve(proxy);
   hostpeer->stop();
   if (end.kind == LinkStatus::Kind::kClosed) {
