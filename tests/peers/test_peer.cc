@@ -11,6 +11,9 @@
 //   unsubscribe SUBID                              -> STATUS
 //   next TIMEOUT_MS  -> "datagram DST SRC HEX" | "event SUBID NAME CID" | "none"
 //   hold | release | abort                         -> "ok"
+//   db-create RID|any                              -> "STATUS CTX:RID"; each callback
+//                                                     queues "doorbell CTX:RID" for next
+//   db-destroy CTX:RID                             -> STATUS
 //   ring-storm THREADS TIMES CTX:RID...  -> "STATUS DIRECT WOKE THROUGH_HOSTPEER": 0 or the
 //                                           first failed notify's status, then how the rings
 //                                           went (Driver::RingCounts); each thread rings
@@ -27,6 +30,7 @@
 #include <cstring>
 #include <deque>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -179,6 +183,23 @@ int main() {
       vmci_id sub = 0;
       in >> sub;
       reply = std::to_string(driver->event_unsubscribe(sub));
+    } else if (cmd == "db-create") {
+      std::string rid;
+      in >> rid;
+      vmci_handle h = VMCI_INVALID_HANDLE;  // any: the driver picks the resource
+      if (!rid.empty() && rid != "any") {
+        h = VMCI_MAKE_HANDLE(driver->get_context_id(), static_cast<vmci_id>(std::stoul(rid)));
+      }
+      auto slot = std::make_shared<vmci_handle>();  // the callback's copy of the handle
+      const int status = driver->doorbell_create(&h, 0, 0, [&inbox, slot] {
+        inbox.push("doorbell " + handle_text(*slot));
+      });
+      *slot = h;
+      reply = std::to_string(status) + " " + handle_text(h);
+    } else if (cmd == "db-destroy") {
+      std::string h;
+      in >> h;
+      reply = std::to_string(driver->doorbell_destroy(parse_handle(h)));
     } else if (cmd == "next") {
       int timeout_ms = 2000;
       in >> timeout_ms;
