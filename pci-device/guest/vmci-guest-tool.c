@@ -9,8 +9,9 @@
  *   vmci-guest-tool dgram-echo PORT COUNT       answer COUNT datagrams with
  *                                               their own bytes
  *   vmci-guest-tool stream-send CID PORT FILE   connect, send FILE, shut
- *                                               down writing, wait for the
- *                                               peer to close
+ *                                               down writing, then copy what
+ *                                               the peer sends back to stdout
+ *                                               until it closes
  *   vmci-guest-tool stream-recv PORT FILE       accept one connection, write
  *                                               what comes to FILE until the
  *                                               end of the stream
@@ -102,11 +103,9 @@ static int stream_send(unsigned cid, unsigned port, const char *path) {
   if (connect(fd, (struct sockaddr *)&to, sizeof to) != 0) return die("connect");
   if (copy(file, fd, "sending") != 0) return 1;
   if (shutdown(fd, SHUT_WR) != 0) return die("shutdown");
-  char byte;
-  while (read(fd, &byte, 1) > 0) {
-  }
   printf("sent %s\n", path);
-  return 0;
+  fflush(stdout);
+  return copy(fd, STDOUT_FILENO, "receiving the answer");
 }
 
 static int stream_recv(unsigned port, const char *path) {

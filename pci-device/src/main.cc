@@ -57,6 +57,11 @@ int main(int argc, char** argv) {
   app.add_option("--socket", socket_path,
                  "hostpeer's socket (default: $VMCI_HOSTPEER_SOCKET, else the default path)");
   app.add_option("--cid", cid, "the guest's context id, if free (else one is assigned)");
+  bool msix = false;
+  app.add_flag("--msix", msix,
+               "offer MSI-X (a vector per cause, as VMware's device) rather than MSI alone; only "
+               "for a route that delivers MSI-X: QEMU 7.2's proxy delivers none, and a guest "
+               "polling with irqpoll polls only the shared first vector's handler");
   app.add_option("--log-level", level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   app.footer("Exit status: 0 when QEMU went away, 1 when the link to QEMU broke, 2 for a bad "
@@ -85,7 +90,7 @@ int main(int argc, char** argv) {
   IrqfdInterruptSink sink(log);
   PciInterruptLine line;
   VmciDevice device(memory, *hostpeer, line, log);
-  PciFunction pci(device, sink, log);
+  PciFunction pci(device, sink, log, msix);
   line.attach(&pci);
   ProxyDevice proxy(pci, memory, sink, log);
   ProxyLink link(UniqueFd(fd), log);

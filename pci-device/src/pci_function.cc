@@ -40,8 +40,9 @@ uint64_t ones(unsigned size) { return size >= 8 ? UINT64_MAX : (uint64_t{1} << (
 }  // namespace
 
 PciFunction::PciFunction(DeviceRegisters& registers, InterruptSink& interrupts,
-                         std::shared_ptr<spdlog::logger> log)
-    : registers_(registers), interrupts_(interrupts), log_(std::move(log)) {
+                         std::shared_ptr<spdlog::logger> log, bool offer_msix)
+    : registers_(registers), interrupts_(interrupts), log_(std::move(log)),
+      offer_msix_(offer_msix) {
   auto mask = [this](uint32_t at, uint32_t value, unsigned len) {
     for (unsigned i = 0; i < len; ++i) wmask_[at + i] = static_cast<uint8_t>(value >> (8 * i));
   };
@@ -50,7 +51,7 @@ PciFunction::PciFunction(DeviceRegisters& registers, InterruptSink& interrupts,
   mask(kBar0, kBar0Mask, 4);
   mask(kBar1, kBar1Mask, 4);
   mask(kInterruptLine, 0xff, 1);
-  mask(kMsixControl, kMsixEnable | kMsixFunctionMask, 2);
+  if (offer_msix_) mask(kMsixControl, kMsixEnable | kMsixFunctionMask, 2);
   mask(kMsiControl, kMsiEnable | 0x0070, 2);  // enable, multiple message enable
   mask(kMsiCapOffset + 4, 0xfffffffc, 4);     // address low (dword aligned)
   mask(kMsiCapOffset + 8, 0xffffffff, 4);     // address high
@@ -73,13 +74,17 @@ void PciFunction::set_defaults() {
   put(kBar1, 0x0, 4);  // memory, 32-bit, non-prefetchable
   put(0x2c, kVmwareVendorId, 2);
   put(0x2e, kVmciDeviceId, 2);
-  put(kCapabilityPointer, kMsixCapOffset, 1);
   put(kInterruptLine + 1, 0x01, 1);  // interrupt pin A
-  put(kMsixCapOffset, 0x11, 1);
-  put(kMsixCapOffset + 1, kMsiCapOffset, 1);
-  put(kMsixControl, kMsixVectors - 1, 2);
-  put(kMsixCapOffset + 4, static_cast<uint32_t>(kMsixTableOffset) | 1, 4);  // BIR 1
-  put(kMsixCapOffset + 8, static_cast<uint32_t>(kMsixPbaOffset) | 1, 4);
+  if (offer_msix_) {
+    put(kCapabilityPointer, kMsixCapOffset, 1);
+    put(kMsixCapOffset, 0x11, 1);
+    put(kMsixCapOffset + 1, kMsiCapOffset, 1);
+    put(kMsixControl, kMsixVectors - 1, 2);
+    put(kMsixCapOffset + 4, static_cast<uint32_t>(kMsixTableOffset) | 1, 4);  // BIR 1
+    put(kMsixCapOffset + 8, static_cast<uint32_t>(kMsixPbaOffset) | 1, 4);
+  } else {
+    put(kCapabilityPointer, kMsiCapOffset, 1);
+  }
   put(kMsiCapOffset, 0x05, 1);
   put(kMsiCapOffset + 1, 0x00, 1);
   put(kMsiControl, kMsi64Bit, 2);

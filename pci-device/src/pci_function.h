@@ -107,9 +107,12 @@ enum class InterruptOutcome {
 
 class PciFunction {
  public:
-  // registers and interrupts must outlive this object.
+  // registers and interrupts must outlive this object. Without
+  // `offer_msix` the capability list has MSI alone: a guest that polls its
+  // interrupt handlers (Linux's irqpoll polls only shared ones) then has
+  // one handler for every cause, which reads ICR.
   PciFunction(DeviceRegisters& registers, InterruptSink& interrupts,
-              std::shared_ptr<spdlog::logger> log);
+              std::shared_ptr<spdlog::logger> log, bool offer_msix = true);
 
   // Config space. len 1, 2 or 4 and addr + len <= 256, else logged and
   // refused (reads answer all ones).
@@ -170,6 +173,7 @@ class PciFunction {
   DeviceRegisters& registers_;
   InterruptSink& interrupts_;
   std::shared_ptr<spdlog::logger> log_;
+  const bool offer_msix_;
 
   mutable std::mutex mutex_;
   std::array<uint8_t, kConfigSpaceSize> config_{};  // guarded by mutex_

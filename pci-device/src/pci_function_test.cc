@@ -246,3 +246,25 @@ TEST_F(PciFunctionTest, ResetRestoresPowerOnState) {
 
 }  // namespace
 }  // namespace vmci::pcidev
+
+namespace vmci::pcidev {
+namespace {
+
+TEST(PciFunctionWithoutMsix, TheCapabilityListIsMsiAloneAndMsixCannotBeEnabled) {
+  FakeRegisters regs;
+  FakeSink sink;
+  PciFunction pci{regs, sink, quiet(), /*offer_msix=*/false};
+  EXPECT_EQ(pci.config_read(0x34, 1), kMsiCapOffset);
+  EXPECT_EQ(pci.config_read(kMsiCapOffset, 1), 0x05u);
+  EXPECT_EQ(pci.config_read(kMsiCapOffset + 1, 1), 0x00u);  // the end of the list
+  pci.config_write(kMsixCapOffset + 2, 0x8000, 2);
+  EXPECT_FALSE(pci.msix_enabled());
+  // MSI carries every cause (the guest reads ICR).
+  pci.config_write(kMsiCapOffset + 4, 0xfee00000, 4);
+  pci.config_write(kMsiCapOffset + 12, 0x41, 2);
+  pci.config_write(kMsiCapOffset + 2, 0x0001, 2);
+  EXPECT_EQ(pci.raise_interrupt(0), InterruptOutcome::kSentMsi);
+}
+
+}  // namespace
+}  // namespace vmci::pcidev

@@ -7,6 +7,20 @@
 #   dgram-both-ways a guest datagram to a host program under vmci-vsock-run
 #                   and the answer back; then the host first, to a guest
 #                   that echoes
+#   stream-64MiB-guest-to-host
+#                   64 MiB guest -> host socat (the guest creates the queue
+#                   pair in its pages), checksums compared
+#   stream-64MiB-host-to-guest
+#                   64 MiB host socat -> guest (the host creates the pair,
+#                   the guest attaches with its pages), checksums compared
+#   stream-reset-and-half-close
+#                   a connect to a port nobody listens on is reset; the guest
+#                   shuts down writing and still reads the host's answer
+#                   (socat EXEC:sha256sum: the digest of what it sent)
+#   vm-killed-mid-stream
+#                   the VM is killed while it streams to a host socat: the
+#                   host's socket ends, and the guest's context is free again
+#                   (a new VM gets the same --cid)
 # Exit 77 (skipped) when QEMU is not installed.
 set -u
 vm=$1 run=$2 tool=$3 case=$4
@@ -50,6 +64,65 @@ case $case in
     wait $vm_pid || exit 1
     cat "$dir/host2.out"
     [ $status -eq 0 ] && grep -q "b'hello-from-the-host' from (43, 6000)" "$dir/host2.out" || exit 1
+    ;;
+  stream-64MiB-guest-to-host)
+    "$run" --host -- socat -u VSOCK-LISTEN:5001 CREATE:"$dir/up.bin" >"$dir/host.out" 2>&1 &
+    sleep 0.5
+    guest -- sh -c 'dd if=/dev/urandom of=/tmp/f bs=1M count=64 2>/dev/null &&
+      sha256sum /tmp/f && vmci-guest-tool stream-send 2 5001 /tmp/f' || exit 1
+    wait
+    sent=$(grep -E '^[0-9a-f]{64}  /tmp/f$' "$dir/guest.out" | cut -d' ' -f1)
+    got=$(sha256sum <"$dir/up.bin" | cut -d' ' -f1)
+    echo "guest -> host: $(stat -c %s "$dir/up.bin") bytes, sent $sent, got $got"
+    [ -n "$sent" ] && [ "$sent" = "$got" ] || exit 1
+    ;;
+  stream-64MiB-host-to-guest)
+    head -c 64M /dev/urandom >"$dir/down.bin"
+    want=$(sha256sum <"$dir/down.bin" | cut -d' ' -f1)
+    guest --cid 44 -- sh -c 'vmci-guest-tool stream-recv 6000 /tmp/g && sha256sum /tmp/g &&
+      echo "size $(wc -c </tmp/g)"' &
+    vm_pid=$!
+    for _ in $(seq 300); do grep -q ready "$dir/console" 2>/dev/null && break; sleep 0.1; done
+    "$run" --host -- socat -u FILE:"$dir/down.bin" VSOCK-CONNECT:44:6000 || exit 1
+    wait $vm_pid || exit 1
+    got=$(grep -E '^[0-9a-f]{64}  /tmp/g$' "$dir/guest.out" | cut -d' ' -f1)
+    echo "host -> guest: 67108864 bytes, sent $want; the guest got $(grep '^size ' "$dir/guest.out"), $got"
+    if [ "$want" != "$got" ]; then
+      # Where they differ: the guest's bytes at a few offsets, beside the host's.
+      echo "MISMATCH"; tail -40 "$dir/console"; exit 1
+    fi
+    ;;
+  stream-reset-and-half-close)
+    "$run" --host -- socat VSOCK-LISTEN:5002 EXEC:sha256sum >"$dir/host.out" 2>&1 &
+    sleep 0.5
+    guest -- sh -c 'echo -n "half-closed" >/tmp/h
+      vmci-guest-tool stream-send 2 5999 /tmp/h; echo "closed port: $?"
+      vmci-guest-tool stream-send 2 5002 /tmp/h' || exit 1
+    wait
+    grep -E 'connect|closed port' "$dir/guest.out"
+    grep -q 'connect: Connection reset by peer' "$dir/guest.out" || exit 1
+    want=$(printf half-closed | sha256sum | cut -d' ' -f1)
+    grep -q "^$want" "$dir/guest.out" || { echo "no answer after the half-close"; exit 1; }
+    echo "after SHUT_WR the guest read the host's answer: $want"
+    ;;
+  vm-killed-mid-stream)
+    "$run" --host -- socat -u VSOCK-LISTEN:5003 CREATE:"$dir/partial.bin" >"$dir/host.out" 2>&1 &
+    host_pid=$!
+    sleep 0.5
+    guest --cid 45 -- sh -c 'echo streaming; while :; do cat /bin/busybox; done |
+      vmci-guest-tool stream-send 2 5003 /proc/self/fd/0' &
+    vm_pid=$!
+    for _ in $(seq 300); do grep -q streaming "$dir/console" 2>/dev/null && break; sleep 0.1; done
+    for _ in $(seq 100); do [ "$(stat -c %s "$dir/partial.bin" 2>/dev/null || echo 0)" -gt 1000000 ] && break; sleep 0.1; done
+    launcher=$(pgrep -f "vmci-vm .*--cid 45 " | head -1)
+    pkill -KILL -P "$launcher" qemu-system-x86 || { echo "no QEMU to kill"; exit 1; }
+    wait $vm_pid
+    for _ in $(seq 100); do kill -0 $host_pid 2>/dev/null || break; sleep 0.1; done
+    if kill -0 $host_pid 2>/dev/null; then echo "the host's socat did not see the end"; exit 1; fi
+    echo "the host received $(stat -c %s "$dir/partial.bin") bytes, then its stream ended"
+    guest --cid 45 -- vmci-guest-tool cid || exit 1
+    grep -qx 45 "$dir/guest.out" || exit 1
+    echo "context 45 was free again for a new VM"
     ;;
   *) echo "unknown case $case"; exit 2 ;;
 esac
