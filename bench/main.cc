@@ -756,6 +756,7 @@ int main(int argc, char** argv) {
       "socketpair; doorbell round trips beside futex and socketpair ping-pongs; doorbell "
       "rings while the owner is awake beside a raw shared-memory ring; vSockets streams, "
       "round trips, connects and idle connections beside Unix sockets"};
+  app.set_version_flag("--version", "vmci-bench " VMCI_VERSION);
   app.add_flag("--quick", o.quick, "shorter windows and fewer round trips (well under a minute)");
   app.add_option("--runs", o.runs, "interleaved runs per figure (at least 5)")
       ->check(CLI::Range(5, 1000))

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   std::string level = "info";
 
   CLI::App app{"vmci-hostpeer: the hypervisor side of VMware's VMCI, in user space"};
+  app.set_version_flag("--version", "vmci-hostpeer " VMCI_VERSION);
   app.add_option("--socket", options.socket_path, "control socket path")->capture_default_str();
   app.add_option("--trace", options.trace_path,
                  "append every request served (with its result), every delivery and every peer "

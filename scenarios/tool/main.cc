@@ -167,6 +167,7 @@ int record(const std::vector<std::string>& traces, const std::string& output, st
 int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"vmci-scenario: plays VMCI scenarios against an embedded hostpeer or a running one"};
+  app.set_version_flag("--version", "vmci-scenario " VMCI_VERSION);
   app.require_subcommand(1);
   std::vector<std::string> inputs, only, skip;
   auto* run = app.add_subcommand("run", "play scenarios");
