@@ -238,6 +238,8 @@ def doorbell_host_rings_guest(env):
     guest = env.guest("""
 t db-create 300 || exit 1
 echo guest-doorbell-ready
+t db-count %(cid)d:300 1 30000 >/dev/null || exit 1
+sleep 2  # the storm's last callbacks run: the count below is final
 c=$(t db-count %(cid)d:300 1 30000 | tee /dev/console | sed -n 's/^ok //p')
 echo "guest-counted $c"
 [ "${c:-0}" -ge 1 ] || exit 1
