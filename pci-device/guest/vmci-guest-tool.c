@@ -6,6 +6,9 @@
  *   vmci-guest-tool cid                         the local CID (/dev/vsock)
  *   vmci-guest-tool dgram-ping CID PORT TEXT    send TEXT as a datagram and
  *                                               print the answer (10 s)
+ *   vmci-guest-tool dgram-rtt CID PORT COUNT    COUNT round trips of a
+ *                                               16-byte datagram to an echo;
+ *                                               prints min and median (us)
  *   vmci-guest-tool dgram-echo PORT COUNT       answer COUNT datagrams with
  *                                               their own bytes
  *   vmci-guest-tool stream-send CID PORT FILE   connect, send FILE, shut
@@ -26,6 +29,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/vm_sockets.h>
 
@@ -57,6 +61,44 @@ static int dgram_ping(unsigned cid, unsigned port, const char *text) {
   if (n < 0) return die("recvfrom");
   buf[n] = '\0';
   printf("%s (from %u:%u)\n", buf, from.svm_cid, from.svm_port);
+  return 0;
+}
+
+static int compare_long(const void *a, const void *b) {
+  const long x = *(const long *)a, y = *(const long *)b;
+  return (x > y) - (x < y);
+}
+
+static long now_us(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1000000L + t.tv_nsec / 1000;
+}
+
+static int dgram_rtt(unsigned cid, unsigned port, long count) {
+  if (count <= 0) {
+    errno = EINVAL;
+    return die("COUNT");
+  }
+  const int fd = socket(AF_VSOCK, SOCK_DGRAM, 0);
+  if (fd < 0) return die("socket");
+  struct timeval tv = {10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  struct sockaddr_vm to = {.svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port};
+  long *rtt = calloc((size_t)count, sizeof *rtt);
+  if (rtt == NULL) return die("calloc");
+  for (long i = 0; i < count; ++i) {
+    char out[16], in[4096];
+    snprintf(out, sizeof out, "rtt %011ld", i);
+    const long start = now_us();
+    if (sendto(fd, out, sizeof out, 0, (struct sockaddr *)&to, sizeof to) < 0) return die("sendto");
+    if (recv(fd, in, sizeof in, 0) < 0) return die("recv");
+    rtt[i] = now_us() - start;
+  }
+  qsort(rtt, (size_t)count, sizeof *rtt, compare_long);
+  printf("dgram-rtt: %ld round trips, min %ld us, median %ld us, max %ld us\n", count, rtt[0],
+         rtt[count / 2], rtt[count - 1]);
+  free(rtt);
   return 0;
 }
 
@@ -132,6 +174,10 @@ int main(int argc, char **argv) {
     return dgram_ping((unsigned)strtoul(argv[2], NULL, 10), (unsigned)strtoul(argv[3], NULL, 10),
                       argv[4]);
   }
+  if (argc == 5 && strcmp(argv[1], "dgram-rtt") == 0) {
+    return dgram_rtt((unsigned)strtoul(argv[2], NULL, 10), (unsigned)strtoul(argv[3], NULL, 10),
+                     strtol(argv[4], NULL, 10));
+  }
   if (argc == 4 && strcmp(argv[1], "dgram-echo") == 0) {
     return dgram_echo((unsigned)strtoul(argv[2], NULL, 10), strtol(argv[3], NULL, 10));
   }
@@ -142,7 +188,8 @@ int main(int argc, char **argv) {
   if (argc == 4 && strcmp(argv[1], "stream-recv") == 0) {
     return stream_recv((unsigned)strtoul(argv[2], NULL, 10), argv[3]);
   }
-  fprintf(stderr, "usage: vmci-guest-tool cid | dgram-ping CID PORT TEXT | dgram-echo PORT COUNT |\n"
+  fprintf(stderr, "usage: vmci-guest-tool cid | dgram-ping CID PORT TEXT | dgram-rtt CID PORT COUNT |\n"
+                  "       dgram-echo PORT COUNT |\n"
                   "       stream-send CID PORT FILE | stream-recv PORT FILE\n");
   return 1;
 }

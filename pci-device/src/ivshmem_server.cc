@@ -1,6 +1,7 @@
 // ivshmem_server.cc: the greeting, one client at a time, the eventfds.
 #include "ivshmem_server.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
@@ -89,8 +90,13 @@ std::unique_ptr<IvshmemServer> IvshmemServer::listen(const std::string& path,
   }
   std::unique_ptr<IvshmemServer> server(new IvshmemServer(path, options, std::move(log)));
 
-  server->shm_fd_ = UniqueFd(::memfd_create("vmci-ivshmem", MFD_CLOEXEC));
-  if (!server->shm_fd_ || ::ftruncate(server->shm_fd_.get(), static_cast<off_t>(options.shm_size)) != 0) {
+  // Sealed at its size: QEMU maps it into the guest's address space, so the
+  // proxy's SYNC_SYSMEM passes it on as guest memory, and hostpeer takes a
+  // guest memory map only from files that cannot shrink.
+  server->shm_fd_ = UniqueFd(::memfd_create("vmci-ivshmem", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!server->shm_fd_ ||
+      ::ftruncate(server->shm_fd_.get(), static_cast<off_t>(options.shm_size)) != 0 ||
+      ::fcntl(server->shm_fd_.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0) {
     *error = errno_text("ivshmem: shared memory");
     return nullptr;
   }

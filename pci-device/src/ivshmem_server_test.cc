@@ -3,6 +3,7 @@
 #include "ivshmem_server.h"
 #include "ivshmem_test_client.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <spdlog/sinks/null_sink.h>
@@ -74,6 +75,17 @@ TEST_F(IvshmemServerTest, GreetsWithVersionIdSharedMemoryThenItsOwnVectors) {
   static_cast<uint8_t*>(map)[100] = 0x5a;
   EXPECT_EQ(server->shared_memory()[100], 0x5a);
   ::munmap(map, 8192);
+}
+
+TEST_F(IvshmemServerTest, TheSharedMemoryIsSealedAtItsSize) {
+  // QEMU's proxy passes BAR2's file on as guest memory; hostpeer takes only
+  // files sealed against shrinking.
+  UniqueFd qemu = connect_to(path);
+  ASSERT_TRUE(qemu);
+  Greeted g = read_greeting(qemu.get(), 3);
+  const int seals = ::fcntl(g.shm.get(), F_GET_SEALS);
+  EXPECT_TRUE(seals >= 0 && (seals & F_SEAL_SHRINK) && (seals & F_SEAL_GROW));
+  EXPECT_NE(::ftruncate(g.shm.get(), 4096), 0);
 }
 
 TEST_F(IvshmemServerTest, NotifyWritesThatVectorsEventfdOnly) {

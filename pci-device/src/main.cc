@@ -1,13 +1,23 @@
 // main.cc: vmci-qemu-device, the VMCI PCI device for QEMU's proxy device.
 //
-//   vmci-qemu-device --fd N [--socket PATH] [--cid N] [--log-level LEVEL]
+//   vmci-qemu-device --fd N [--socket PATH] [--cid N] [--msix]
+//                    [--ivshmem PATH] [--log-level LEVEL]
 //
 // QEMU is started with `-device x-pci-proxy-dev,fd=M` where M and N are
 // the two ends of one Unix stream socketpair (vmci-vm makes it). The device
 // connects to hostpeer as one guest context (id N if asked and free), then
 // serves QEMU until QEMU goes; its context ends with it. Exit status 0 when
 // QEMU went away cleanly, 1 when the link to QEMU broke, 2 for a bad command
-// line, 3 when hostpeer could not be reached.
+// line, 3 when hostpeer could not be reached, 4 when the ivshmem socket
+// could not be made.
+//
+// Interrupts: by default through the eventfds of the proxy's SET_IRQFD,
+// which QEMU 7.2 never reads under TCG (the guest polls). With --ivshmem
+// PATH the device is the ivshmem server at PATH (serving from before this
+// returns control to QEMU's start: the socket exists once the hostpeer
+// connection is up) and offers MSI-X, each vector rung through QEMU's
+// `ivshmem-doorbell,chardev=...,vectors=3` once the guest ran
+// vmci-irq-bridge (pci-device/README.md, "Interrupts under TCG").
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -15,9 +25,12 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "guest_memory.h"
 #include "hostpeer_link.h"
+#include "ivshmem_interrupt_sink.h"
+#include "ivshmem_server.h"
 #include "pci_function.h"
 #include "proxy_device.h"
 #include "proxy_link.h"
@@ -62,10 +75,15 @@ int main(int argc, char** argv) {
                "offer MSI-X (a vector per cause, as VMware's device) rather than MSI alone; only "
                "for a route that delivers MSI-X: QEMU 7.2's proxy delivers none, and a guest "
                "polling with irqpoll polls only the shared first vector's handler");
+  std::string ivshmem_path;
+  app.add_option("--ivshmem", ivshmem_path,
+                 "be the ivshmem server at PATH and deliver the MSI-X vectors through QEMU's "
+                 "ivshmem-doorbell (implies --msix; the guest must run vmci-irq-bridge)");
   app.add_option("--log-level", level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   app.footer("Exit status: 0 when QEMU went away, 1 when the link to QEMU broke, 2 for a bad "
-             "command line, 3 when hostpeer could not be reached.");
+             "command line, 3 when hostpeer could not be reached, 4 when the ivshmem socket could not "
+             "be made.");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -86,17 +104,41 @@ int main(int argc, char** argv) {
     return 3;
   }
 
+  // The ivshmem server listens before QEMU starts (vmci-vm waits for the
+  // socket): QEMU's realize connects and blocks reading the greeting.
+  std::unique_ptr<IvshmemServer> ivshmem;
+  std::unique_ptr<IvshmemInterruptSink> ivshmem_sink;
+  std::thread ivshmem_thread;
+  if (!ivshmem_path.empty()) {
+    std::string error;
+    ivshmem = IvshmemServer::listen(ivshmem_path, {kMsixVectors, 4096}, log, &error);
+    if (!ivshmem) {
+      log->error("--ivshmem {}: {}", ivshmem_path, error);
+      return 4;
+    }
+    ivshmem_sink = std::make_unique<IvshmemInterruptSink>(*ivshmem, log);
+    ivshmem_thread = std::thread([&ivshmem] { ivshmem->serve(); });
+  }
+
   GuestMemory memory;
-  IrqfdInterruptSink sink(log);
+  IrqfdInterruptSink irqfd_sink(log);  // SET_IRQFD's eventfds (never read under TCG)
+  InterruptSink& sink = ivshmem_sink ? static_cast<InterruptSink&>(*ivshmem_sink) : irqfd_sink;
   PciInterruptLine line;
   VmciDevice device(memory, *hostpeer, line, log);
-  PciFunction pci(device, sink, log, msix);
+  PciFunction pci(device, sink, log, msix || ivshmem != nullptr);
   line.attach(&pci);
-  ProxyDevice proxy(pci, memory, sink, log);
+  ProxyDevice proxy(pci, memory, irqfd_sink, log);
   ProxyLink link(UniqueFd(fd), log);
   hostpeer->start(device, memory);
   const LinkStatus end = link.serve(proxy);
   hostpeer->stop();
+  if (ivshmem) {
+    ivshmem->stop();
+    ivshmem_thread.join();
+    log->info("ivshmem route: delivered {} undelivered {} unbridged {} stale {}",
+              ivshmem_sink->delivered(), ivshmem_sink->undelivered(), ivshmem_sink->unbridged(),
+              ivshmem_sink->stale());
+  }
   if (end.kind == LinkStatus::Kind::kClosed) {
     log->info("QEMU went away; context {} ends", hostpeer->context_id());
     return 0;

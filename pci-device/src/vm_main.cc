@@ -2,7 +2,7 @@
 //
 //   vmci-vm [--socket PATH] [--kernel VMLINUX] [--initrd FILE] [--kvm]
 //           [--cid N] [--file HOST=GUEST]... [--timeout SECONDS]
-//           [-- COMMAND...]
+//           [--interrupts ivshmem|poll] [-- COMMAND...]
 //
 // Boots Debian's kernel (the guest image of scripts/lib/guest-image-build,
 // cached outside the clone) under QEMU with vmci-qemu-device behind
@@ -15,8 +15,16 @@
 // COMMAND finished (the reason on stderr), 2 a bad command line.
 //
 // Interrupts: QEMU 7.2's proxy device cannot raise one under TCG
-// (pci-device/README.md), so the guest is booted with `irqpoll
-// nolapic_timer`: its timer tick calls the VMCI handlers (about 4 ms).
+// (pci-device/README.md). `--interrupts ivshmem` (the default): the device
+// is the server of an `ivshmem-doorbell` QEMU gets beside it, offers MSI-X,
+// and the guest runs /bin/vmci-irq-bridge (copied into the overlay) before
+// COMMAND, so each VMCI vector arrives as ivshmem's MSI-X message; a failed
+// bridge fails the run (status 125, its reason on the console) before
+// COMMAND runs. Without COMMAND the bridge runs before the shell. With
+// --initrd nothing is added to the initramfs: its /init must run the bridge.
+// `--interrupts poll`: the guest is booted with `irqpoll nolapic_timer` and
+// its timer tick calls the VMCI handlers (about 4 ms); the device offers
+// MSI alone.
 #include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <poll.h>
@@ -51,13 +59,19 @@ constexpr int kFailed = 125;
 
 fs::path self_dir() { return fs::read_symlink("/proc/self/exe").parent_path(); }
 
-// The guest image scripts: installed beside the programs' libexec, else the
-// source tree's.
-fs::path script(const std::string& name) {
+// A script that is installed in libexec/vmci-hostpeer beside the programs,
+// else the source tree's (source_dir relative to the source root).
+fs::path script(const std::string& name, const std::string& source_dir = "scripts/lib") {
   const fs::path installed = self_dir() / ".." / "libexec" / "vmci-hostpeer" / name;
   if (fs::exists(installed)) return installed;
-  return fs::path(VMCI_SOURCE_DIR) / "scripts" / "lib" / name;
+  return fs::path(VMCI_SOURCE_DIR) / source_dir / name;
 }
+
+// What the guest's /init sources as /vmci-vm/command when the bridge runs
+// first; the exit marker's status then is 125 (kFailed) if the bridge fails.
+constexpr const char* kBridgeFirst =
+    "sh /bin/vmci-irq-bridge || { echo 'vmci-vm: vmci-irq-bridge failed: no interrupts'; "
+    "exit 125; }\n";
 
 // Runs `argv` and returns what it printed on stdout (stderr passes through).
 std::string output_of(const std::vector<std::string>& argv) {
@@ -109,15 +123,28 @@ struct TempDir {
 };
 
 // The initramfs: the image's base followed by an overlay with COMMAND and
-// the files.
+// the files. With bridge, the overlay has /bin/vmci-irq-bridge and
+// /vmci-vm/command runs it first (then COMMAND, or the console's shell).
 fs::path make_initrd(const fs::path& image, const TempDir& dir,
                      const std::vector<std::string>& command,
-                     const std::vector<std::string>& files) {
+                     const std::vector<std::string>& files, bool bridge) {
   const fs::path overlay = dir.path / "overlay";
   fs::create_directories(overlay / "vmci-vm");
-  if (!command.empty()) {
+  if (bridge) {
+    const fs::path source = script("vmci-irq-bridge", "pci-device/guest");
+    if (!fs::is_regular_file(source)) fail(source.string() + ": no such file");
+    fs::create_directories(overlay / "bin");
+    fs::copy_file(source, overlay / "bin" / "vmci-irq-bridge",
+                  fs::copy_options::overwrite_existing);
+    fs::permissions(overlay / "bin" / "vmci-irq-bridge", fs::perms::owner_all |
+                    fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                    fs::perms::others_exec);
+  }
+  if (!command.empty() || bridge) {
     std::ofstream out(overlay / "vmci-vm" / "command");
+    if (bridge) out << kBridgeFirst;
     for (size_t i = 0; i < command.size(); ++i) out << (i ? " " : "") << shell_quote(command[i]);
+    if (command.empty()) out << "setsid cttyhack sh";
     out << "\n";
   }
   for (const std::string& file : files) {
@@ -178,6 +205,11 @@ int main(int argc, char** argv) {
   app.add_option("--cid", cid, "the guest's context id, if free (else one is assigned)");
   app.add_option("--file", files, "HOST[=GUEST]: copy a file into the guest (default /bin/NAME)");
   app.add_option("--timeout", timeout_s, "kill the guest after this many seconds (exit 124)");
+  std::string interrupts = "ivshmem";
+  app.add_option("--interrupts", interrupts,
+                 "ivshmem: the device's MSI-X through an ivshmem-doorbell and the guest's "
+                 "vmci-irq-bridge (default); poll: the guest polls (irqpoll, about 4 ms)")
+      ->check(CLI::IsMember({"ivshmem", "poll"}));
   app.add_option("command", command, "COMMAND [ARGS...] (after --), run by the guest's shell");
   app.footer("Exit status: COMMAND's in the guest; 124 the timeout passed; 125 the launcher or "
              "the guest failed first; 2 a bad command line.");
@@ -201,8 +233,10 @@ int main(int argc, char** argv) {
     image = out.substr(out.find_last_of('\n') + 1);
   }
   const fs::path kernel_path = kernel.empty() ? image / "vmlinux" : fs::path(kernel);
-  const fs::path initrd =
-      initrd_given.empty() ? make_initrd(image, dir, command, files) : fs::path(initrd_given);
+  const bool ivshmem = interrupts == "ivshmem";
+  const fs::path initrd = initrd_given.empty() ? make_initrd(image, dir, command, files, ivshmem)
+                                               : fs::path(initrd_given);
+  const fs::path ivshmem_socket = dir.path / "ivshmem.sock";
 
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
@@ -212,9 +246,21 @@ int main(int argc, char** argv) {
                                           std::to_string(pair[1])};
   if (!socket_path.empty()) device_argv.insert(device_argv.end(), {"--socket", socket_path});
   if (cid) device_argv.insert(device_argv.end(), {"--cid", std::to_string(*cid)});
+  if (ivshmem) device_argv.insert(device_argv.end(), {"--ivshmem", ivshmem_socket.string()});
   device_argv.insert(device_argv.end(), {"--log-level", "warn"});
   const pid_t device = spawn(device_argv, pair[1], -1);
   ::close(pair[1]);
+  // QEMU connects to the ivshmem socket while it builds the machine: wait
+  // until the device listens there (after it reached hostpeer).
+  for (int waited_ms = 0; ivshmem && !fs::exists(ivshmem_socket); waited_ms += 20) {
+    int device_status;
+    if (::waitpid(device, &device_status, WNOHANG) == device) {
+      fail("vmci-qemu-device ended before serving ivshmem (status " +
+           std::to_string(WIFEXITED(device_status) ? WEXITSTATUS(device_status) : -1) + ")");
+    }
+    if (waited_ms > 30000) fail("vmci-qemu-device did not serve " + ivshmem_socket.string());
+    ::usleep(20000);
+  }
 
   int console[2];
   if (::pipe2(console, O_CLOEXEC) != 0) fail(std::string("pipe: ") + std::strerror(errno));
@@ -222,8 +268,14 @@ int main(int argc, char** argv) {
       "qemu-system-x86_64", "-M", "pc,memory-backend=mem", "-object",
       "memory-backend-memfd,id=mem,size=512M,share=on", "-m", "512M", "-smp", "1",
       "-nographic", "-nic", "none", "-no-reboot", "-kernel", kernel_path.string(), "-initrd",
-      initrd.string(), "-append", "console=ttyS0 panic=-1 irqpoll nolapic_timer", "-device",
-      "x-pci-proxy-dev,id=vmci,fd=" + std::to_string(pair[0])};
+      initrd.string(), "-append",
+      ivshmem ? "console=ttyS0 panic=-1" : "console=ttyS0 panic=-1 irqpoll nolapic_timer",
+      "-device", "x-pci-proxy-dev,id=vmci,fd=" + std::to_string(pair[0])};
+  if (ivshmem) {
+    qemu_argv.insert(qemu_argv.end(),
+                     {"-chardev", "socket,id=ivs,path=" + ivshmem_socket.string(), "-device",
+                      "ivshmem-doorbell,chardev=ivs,vectors=3"});
+  }
   qemu_argv.insert(qemu_argv.end(), {"-accel", kvm ? "kvm" : "tcg"});
   const pid_t qemu = spawn(qemu_argv, pair[0], console[1]);
   ::close(pair[0]);
@@ -232,6 +284,7 @@ int main(int argc, char** argv) {
   // The console, to stdout, line by line, watching for the exit marker.
   const std::regex marker("vmci-vm: exit status ([0-9]+)\r?");
   std::optional<int> status;
+  bool bridge_failed = false;
   std::string line;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   bool timed_out = false;
@@ -251,6 +304,7 @@ int main(int argc, char** argv) {
         }
         std::smatch m;
         if (std::regex_match(line, m, marker)) status = std::stoi(m[1]);
+        if (line.starts_with("vmci-vm: vmci-irq-bridge failed")) bridge_failed = true;
         line.clear();
       }
     }
@@ -279,6 +333,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "vmci-vm: the guest ran past --timeout %g s; killed\n", timeout_s);
     return kTimedOut;
   }
+  if (bridge_failed) fail("the guest's vmci-irq-bridge failed (its reason is on the console)");
   if (!status) {
     fail("QEMU ended before the guest's command finished (QEMU's status " +
          std::to_string(WIFEXITED(qemu_status) ? WEXITSTATUS(qemu_status) : -1) + ")");

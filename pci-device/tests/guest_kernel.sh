@@ -1,12 +1,16 @@
 #!/bin/bash
-# guest_kernel.sh VMCI_VM VSOCK_RUN GUEST_TOOL CASE: one case of the real
-# guest kernel (Debian's 6.1, vmw_vmci and vSockets, unmodified) against the
-# hostpeer named by VMCI_HOSTPEER_SOCKET (with_hostpeer.sh starts one).
+# guest_kernel.sh VMCI_VM VSOCK_RUN GUEST_TOOL CASE [INTERRUPTS]: one case of
+# the real guest kernel (Debian's 6.1, vmw_vmci and vSockets, unmodified)
+# against the hostpeer named by VMCI_HOSTPEER_SOCKET (with_hostpeer.sh starts
+# one). INTERRUPTS (ivshmem or poll) is given to vmci-vm --interrupts; without
+# it, vmci-vm's default.
 #   context-id      the guest asks for context 42; its kernel's
 #                   IOCTL_VM_SOCKETS_GET_LOCAL_CID answers 42
 #   dgram-both-ways a guest datagram to a host program under vmci-vsock-run
 #                   and the answer back; then the host first, to a guest
 #                   that echoes
+#   dgram-rtt       200 datagram round trips guest -> host echo -> guest,
+#                   timed in the guest (min and median printed)
 #   stream-64MiB-guest-to-host
 #                   64 MiB guest -> host socat (the guest creates the queue
 #                   pair in its pages), checksums compared
@@ -24,13 +28,15 @@
 # Exit 77 (skipped) when QEMU is not installed.
 set -u
 vm=$1 run=$2 tool=$3 case=$4
+interrupts=()
+[ -n "${5:-}" ] && interrupts=(--interrupts "$5")
 command -v qemu-system-x86_64 >/dev/null || { echo "qemu-system-x86_64 missing: skipped"; exit 77; }
 dir=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
 here=$(cd "$(dirname "$0")" && pwd)
 
 guest() {  # guest COMMAND...: runs COMMAND in a fresh guest, its output in $dir/guest.out
-  "$vm" --file "$tool" --timeout 90 "$@" >"$dir/console" 2>"$dir/vm.err"
+  "$vm" "${interrupts[@]}" --file "$tool" --timeout 90 "$@" >"$dir/console" 2>"$dir/vm.err"
   local status=$?
   tr -d '\r' <"$dir/console" | grep -v '^\[ *[0-9.]*\]' >"$dir/guest.out"
   if [ $status -ne 0 ]; then
@@ -65,15 +71,25 @@ case $case in
     cat "$dir/host2.out"
     [ $status -eq 0 ] && grep -q "b'hello-from-the-host' from (43, 6000)" "$dir/host2.out" || exit 1
     ;;
+  dgram-rtt)
+    "$run" --host -- python3 "$here/dgram_peer.py" echo 5004 200 >"$dir/host.out" 2>&1 &
+    for _ in $(seq 100); do grep -q ready "$dir/host.out" && break; sleep 0.1; done
+    guest -- vmci-guest-tool dgram-rtt 2 5004 200 || exit 1
+    wait
+    grep dgram-rtt: "$dir/guest.out" || exit 1
+    ;;
   stream-64MiB-guest-to-host)
     "$run" --host -- socat -u VSOCK-LISTEN:5001 CREATE:"$dir/up.bin" >"$dir/host.out" 2>&1 &
     sleep 0.5
     guest -- sh -c 'dd if=/dev/urandom of=/tmp/f bs=1M count=64 2>/dev/null &&
-      sha256sum /tmp/f && vmci-guest-tool stream-send 2 5001 /tmp/f' || exit 1
+      sha256sum /tmp/f && start=$(cut -d" " -f1 /proc/uptime) &&
+      vmci-guest-tool stream-send 2 5001 /tmp/f &&
+      echo "stream-send took $start -> $(cut -d" " -f1 /proc/uptime) s (guest uptime)"' || exit 1
     wait
     sent=$(grep -E '^[0-9a-f]{64}  /tmp/f$' "$dir/guest.out" | cut -d' ' -f1)
     got=$(sha256sum <"$dir/up.bin" | cut -d' ' -f1)
     echo "guest -> host: $(stat -c %s "$dir/up.bin") bytes, sent $sent, got $got"
+    grep 'stream-send took' "$dir/guest.out"
     [ -n "$sent" ] && [ "$sent" = "$got" ] || exit 1
     ;;
   stream-64MiB-host-to-guest)
