@@ -4,15 +4,18 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 namespace vmci::vsock_run {
@@ -31,6 +34,10 @@ struct BrokerSocket {
   uint64_t id = 0;
   int type = SOCK_STREAM;
   int end = -1;  // the broker's end of the socketpair
+  // The up pump: bytes it took from the program and has not yet put into
+  // the connection, and whether it is over (Broker::drain reads both).
+  std::atomic<uint64_t> up_in_hand{0};
+  std::atomic<bool> up_over{false};
   std::mutex mutex;
   bool ended = false;  // the program closed its end: nothing more happens
   // Which ways the broker shut its end itself (the peer's shutdown or
@@ -66,6 +73,10 @@ struct SocketTable {
   std::mutex mutex;
   uint64_t next_id = 1;
   std::map<uint64_t, std::shared_ptr<BrokerSocket>> sockets;
+  // Every stream whose pumps were started, ended or not (Broker::drain:
+  // a socket its program closed leaves `sockets` while its pump may still
+  // hold bytes).
+  std::vector<std::weak_ptr<BrokerSocket>> pumped;
 
   std::shared_ptr<BrokerSocket> find(uint64_t id) {
     std::lock_guard lock(mutex);
@@ -183,7 +194,12 @@ void start_watch(std::weak_ptr<SocketTable> table, std::shared_ptr<BrokerSocket>
 
 // Pumps a connected stream: the program's bytes into the connection, the
 // connection's bytes to the program, and each end's shutdown to the other.
-void start_stream_pump(const std::shared_ptr<BrokerSocket>& s) {
+void start_stream_pump(SocketTable& table, const std::shared_ptr<BrokerSocket>& s) {
+  {
+    std::lock_guard lock(table.mutex);
+    std::erase_if(table.pumped, [](const std::weak_ptr<BrokerSocket>& w) { return w.expired(); });
+    table.pumped.push_back(s);
+  }
   std::shared_ptr<vsock::Stream> stream = s->stream;
   {
     std::lock_guard lock(s->mutex);
@@ -196,12 +212,40 @@ void start_stream_pump(const std::shared_ptr<BrokerSocket>& s) {
   // Up: the program writes, the peer reads.
   std::thread([s, stream, done] {
     std::vector<uint8_t> buf(65536);
+    struct Over {  // however the pump ends, drain() stops waiting for it
+      BrokerSocket& s;
+      ~Over() { s.up_over = true; }
+    } over{*s};
     for (;;) {
-      const ssize_t n = ::recv(s->end, buf.data(), buf.size(), 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;  // the program shut down writing, or closed it
+      // The bytes are claimed (up_in_hand) before they leave the socket,
+      // so that drain() never counts fewer than the pump still owes.
+      pollfd p{s->end, POLLIN, 0};
+      if (::poll(&p, 1, -1) < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      int available = 0;
+      if (::ioctl(s->end, FIONREAD, &available) != 0) break;
+      if (available <= 0) {
+        char byte;
+        const ssize_t peeked = ::recv(s->end, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (peeked == 0 || (peeked < 0 && errno != EAGAIN && errno != EINTR)) {
+          break;  // the program shut down writing, or closed it
+        }
+        continue;  // bytes came after FIONREAD: count them first
+      }
+      s->up_in_hand = static_cast<uint64_t>(available);
+      const ssize_t n = ::recv(s->end, buf.data(),
+                               std::min(buf.size(), static_cast<size_t>(available)), 0);
+      if (n <= 0) {
+        s->up_in_hand = 0;
+        if (n < 0 && errno == EINTR) continue;
+        break;
+      }
+      s->up_in_hand = static_cast<uint64_t>(n);
       std::error_code ec;
       stream->write_all(buf.data(), static_cast<size_t>(n), ec);
+      s->up_in_hand = 0;
       if (ec) {
         // The peer takes no more (it shut down receiving, or left): the
         // program's writes fail with EPIPE from now on.
@@ -340,6 +384,35 @@ bool SocketTable::end_closed_on_port(uint32_t port) {
 Broker::Broker(Endpoint& endpoint, std::string socket_path)
     : endpoint_(endpoint), socket_path_(std::move(socket_path)),
       table_(std::make_shared<SocketTable>()) {}
+
+void Broker::drain(std::chrono::milliseconds stall) const {
+  auto deadline = std::chrono::steady_clock::now() + stall;
+  uint64_t last = UINT64_MAX;
+  for (;;) {
+    uint64_t pending = 0;
+    {
+      std::lock_guard lock(table_->mutex);
+      for (const auto& weak : table_->pumped) {
+        const auto s = weak.lock();
+        if (!s || s->up_over) continue;
+        int unread = 0;
+        if (s->end >= 0 && ::ioctl(s->end, FIONREAD, &unread) == 0 && unread > 0) {
+          pending += static_cast<uint64_t>(unread);
+        }
+        pending += s->up_in_hand;
+      }
+    }
+    if (pending == 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (pending < last) {  // the peers are taking bytes: wait on
+      last = pending;
+      deadline = now + stall;
+    } else if (now > deadline) {
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
 
 Broker::~Broker() {
   if (stop_fd_ >= 0) signal_eventfd(stop_fd_);
@@ -653,7 +726,7 @@ Reply Broker::connect(const std::shared_ptr<BrokerSocket>& s, const Request& r, 
   if ((r.flags & kNonBlocking) == 0 || program_end < 0) {
     const int error = handshake();
     reply.result = error != 0 ? negated(error) : 0;
-    if (error == 0) start_stream_pump(s);
+    if (error == 0) start_stream_pump(*table_, s);
     return reply;
   }
   // Non-blocking: the program's end must not be writable before the
@@ -672,7 +745,7 @@ Reply Broker::connect(const std::shared_ptr<BrokerSocket>& s, const Request& r, 
     if (n <= 0) break;
     filled += static_cast<size_t>(n);
   }
-  std::thread([s, end, filled, sndbuf, handshake] {
+  std::thread([s, end, filled, sndbuf, handshake, table = table_] {
     const int error = handshake();
     std::vector<uint8_t> drain(4096);
     for (size_t left = filled; left > 0;) {
@@ -690,7 +763,7 @@ Reply Broker::connect(const std::shared_ptr<BrokerSocket>& s, const Request& r, 
       s->error = error;
       return;
     }
-    start_stream_pump(s);
+    start_stream_pump(*table, s);
   }).detach();
   reply.result = negated(EINPROGRESS);
   return reply;
@@ -724,7 +797,7 @@ Reply Broker::accept(BrokerSocket& s, int* reply_fd) {
     child->local = child->stream->local_address();
     child->peer = child->stream->remote_address();
   }
-  start_stream_pump(child);
+  start_stream_pump(*table_, child);
   reply.id = child->id;
   reply.cid = child->peer.cid;
   reply.port = child->peer.port;

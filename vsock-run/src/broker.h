@@ -12,6 +12,7 @@
 //   // the program runs with VMCI_VSOCK_BROKER=<that path>
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -38,6 +39,15 @@ class Broker {
   // Opens vSockets on the endpoint and listens on the socket path.
   bool start(std::string* error);
   const std::string& socket_path() const { return socket_path_; }
+
+  // Waits until every connected stream has passed on what its program
+  // wrote: nothing left unread in the broker's end of its socketpair and
+  // nothing in its pump's hands (or its pump is over). For the launcher once
+  // its program has exited: a kernel socket's write would have put those
+  // bytes into the queue pair before the program could exit, so its peer
+  // must still get them. Gives up when `stall` passes without the peers
+  // taking a byte.
+  void drain(std::chrono::milliseconds stall) const;
 
  private:
   void serve();                      // the accept loop of the control socket

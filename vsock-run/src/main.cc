@@ -160,6 +160,10 @@ int main(int argc, char** argv) {
   }
   const int status_of_program =
       WIFSIGNALED(wait_status) ? 128 + WTERMSIG(wait_status) : WEXITSTATUS(wait_status);
+  // What the program wrote before it exited reaches its peers first, as a
+  // kernel socket's writes would have (the peers have 10 s without taking a
+  // byte before the launcher gives up on them).
+  broker.drain(std::chrono::seconds(10));
   // The launcher ends with the program, at once, as a VM's context ends
   // with the VM: its connection closes with the process (hostpeer detaches
   // what the context held and tells its peers), and the broker's threads,
