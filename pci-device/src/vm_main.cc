@@ -203,7 +203,9 @@ int main(int argc, char** argv) {
                  "the whole initramfs to boot (default: the guest image's, with COMMAND)");
   app.add_flag("--kvm", kvm, "use KVM (TCG by default: nested KVM is not reliable here)");
   app.add_option("--cid", cid, "the guest's context id, if free (else one is assigned)");
-  app.add_option("--file", files, "HOST[=GUEST]: copy a file into the guest (default /bin/NAME)");
+  // One value per --file, so that "--file A -- COMMAND" ends at A.
+  app.add_option("--file", files, "HOST[=GUEST]: copy a file into the guest (default /bin/NAME)")
+      ->allow_extra_args(false);
   app.add_option("--timeout", timeout_s, "kill the guest after this many seconds (exit 124)");
   std::string interrupts = "ivshmem";
   app.add_option("--interrupts", interrupts,

@@ -21,6 +21,10 @@
 #                   a connect to a port nobody listens on is reset; the guest
 #                   shuts down writing and still reads the host's answer
 #                   (socat EXEC:sha256sum: the digest of what it sent)
+#   socat-both-ways
+#                   Debian's own socat inside the guest (with its libraries)
+#                   against a host socat under vmci-vsock-run: 8 MiB each way,
+#                   checksums compared
 #   vm-killed-mid-stream
 #                   the VM is killed while it streams to a host socat: the
 #                   host's socket ends, and the guest's context is free again
@@ -120,6 +124,36 @@ case $case in
     want=$(printf half-closed | sha256sum | cut -d' ' -f1)
     grep -q "^$want" "$dir/guest.out" || { echo "no answer after the half-close"; exit 1; }
     echo "after SHUT_WR the guest read the host's answer: $want"
+    ;;
+  socat-both-ways)
+    command -v socat >/dev/null || { echo "socat missing: skipped"; exit 77; }
+    socat_files=(--file "$(command -v socat)=/bin/socat")
+    for lib in $(ldd "$(command -v socat)" | grep -o '/[^ ]*'); do
+      socat_files+=(--file "$lib=$lib")
+    done
+    "$run" --host -- socat -u VSOCK-LISTEN:5100 CREATE:"$dir/from-guest.bin" >"$dir/host.out" 2>&1 &
+    sleep 0.5
+    guest "${socat_files[@]}" -- sh -c 'dd if=/dev/urandom of=/tmp/f bs=1M count=8 2>/dev/null &&
+      sha256sum /tmp/f && socat -u FILE:/tmp/f VSOCK-CONNECT:2:5100' || exit 1
+    wait
+    sent=$(grep -E '^[0-9a-f]{64}  /tmp/f$' "$dir/guest.out" | cut -d' ' -f1)
+    got=$(sha256sum <"$dir/from-guest.bin" | cut -d' ' -f1)
+    echo "guest socat -> host socat: $(stat -c %s "$dir/from-guest.bin") bytes, sent $sent, got $got"
+    [ -n "$sent" ] && [ "$sent" = "$got" ] || exit 1
+    head -c 8M /dev/urandom >"$dir/to-guest.bin"
+    want=$(sha256sum <"$dir/to-guest.bin" | cut -d' ' -f1)
+    guest --cid 46 "${socat_files[@]}" -- sh -c 'echo listening
+      socat -u VSOCK-LISTEN:6100 CREATE:/tmp/g && sha256sum /tmp/g' &
+    vm_pid=$!
+    for _ in $(seq 300); do grep -q listening "$dir/console" 2>/dev/null && break; sleep 0.1; done
+    for _ in $(seq 60); do  # until the guest's socat listens (a reset before)
+      "$run" --host -- socat -u FILE:"$dir/to-guest.bin" VSOCK-CONNECT:46:6100 2>/dev/null && break
+      sleep 0.5
+    done
+    wait $vm_pid || exit 1
+    got=$(grep -E '^[0-9a-f]{64}  /tmp/g$' "$dir/guest.out" | cut -d' ' -f1)
+    echo "host socat -> guest socat: 8388608 bytes, sent $want, got $got"
+    [ "$want" = "$got" ] || exit 1
     ;;
   vm-killed-mid-stream)
     "$run" --host -- socat -u VSOCK-LISTEN:5003 CREATE:"$dir/partial.bin" >"$dir/host.out" 2>&1 &
