@@ -1,14 +1,16 @@
 // vm_main.cc: vmci-vm, a real Linux guest under QEMU with the VMCI device.
 //
 //   vmci-vm [--socket PATH] [--kernel VMLINUX] [--initrd FILE] [--kvm]
-//           [--cid N] [--file HOST=GUEST]... [--timeout SECONDS]
-//           [--interrupts ivshmem|poll] [-- COMMAND...]
+//           [--cid N] [--file HOST=GUEST]... [--host-program NAME]...
+//           [--interrupts ivshmem|poll] [--timeout SECONDS] [-- COMMAND...]
 //
 // Boots Debian's kernel (the guest image of scripts/lib/guest-image-build,
 // cached outside the clone) under QEMU with vmci-qemu-device behind
 // x-pci-proxy-dev: the guest loads vmw_vmci and vSockets and is one guest
 // context of hostpeer. COMMAND (a shell command line, run by the guest's
-// /bin/sh) and the files given with --file go into an overlay initramfs;
+// /bin/sh), the files given with --file and the programs given with
+// --host-program (with the libraries they load; socat by itself when COMMAND
+// starts with it) go into an overlay initramfs;
 // without COMMAND the guest's shell is on the console. The console goes to
 // stdout; the exit status is COMMAND's in the guest. Launcher failures:
 // 124 the timeout passed, 125 the launcher or the guest failed before
@@ -34,6 +36,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -42,6 +45,7 @@
 #include <fstream>
 #include <optional>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -125,6 +129,29 @@ struct TempDir {
 // The initramfs: the image's base followed by an overlay with COMMAND and
 // the files. With bridge, the overlay has /bin/vmci-irq-bridge and
 // /vmci-vm/command runs it first (then COMMAND, or the console's shell).
+// --file entries for a host program and the libraries it loads (ldd's
+// paths), so that a dynamically linked program runs in the guest as it does
+// here: the program at /bin/NAME, each library at its own path.
+std::vector<std::string> host_program_files(const std::string& name) {
+  fs::path program = name;
+  if (name.find('/') == std::string::npos) {
+    for (const char* dir : {"/usr/bin", "/bin", "/usr/sbin", "/sbin"}) {
+      if (fs::is_regular_file(fs::path(dir) / name)) {
+        program = fs::path(dir) / name;
+        break;
+      }
+    }
+  }
+  if (!fs::is_regular_file(program)) fail("--host-program " + name + ": not found on this machine");
+  std::vector<std::string> files = {program.string() + "=/bin/" + program.filename().string()};
+  std::istringstream ldd(output_of({"/usr/bin/ldd", program.string()}));
+  std::string word;
+  while (ldd >> word) {
+    if (word.starts_with('/') && fs::is_regular_file(word)) files.push_back(word + "=" + word);
+  }
+  return files;
+}
+
 fs::path make_initrd(const fs::path& image, const TempDir& dir,
                      const std::vector<std::string>& command,
                      const std::vector<std::string>& files, bool bridge) {
@@ -203,6 +230,11 @@ int main(int argc, char** argv) {
                  "the whole initramfs to boot (default: the guest image's, with COMMAND)");
   app.add_flag("--kvm", kvm, "use KVM (TCG by default: nested KVM is not reliable here)");
   app.add_option("--cid", cid, "the guest's context id, if free (else one is assigned)");
+  std::vector<std::string> host_programs;
+  app.add_option("--host-program", host_programs,
+                 "NAME or PATH: copy a program of this machine into the guest's /bin with the "
+                 "libraries it loads (a COMMAND that starts with socat gets socat so)")
+      ->allow_extra_args(false);
   // One value per --file, so that "--file A -- COMMAND" ends at A.
   app.add_option("--file", files, "HOST[=GUEST]: copy a file into the guest (default /bin/NAME)")
       ->allow_extra_args(false);
@@ -221,10 +253,19 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
-  if (!initrd_given.empty() && (!command.empty() || !files.empty())) {
-    std::fprintf(stderr, "vmci-vm: --initrd replaces the image's initramfs: COMMAND and --file "
-                         "cannot go with it\n");
+  if (!initrd_given.empty() && (!command.empty() || !files.empty() || !host_programs.empty())) {
+    std::fprintf(stderr, "vmci-vm: --initrd replaces the image's initramfs: COMMAND, --file and "
+                         "--host-program cannot go with it\n");
     return 2;
+  }
+  // The newcomer's first command, `vmci-vm -- socat - VSOCK-CONNECT:2:PORT`,
+  // brings socat along (the image has busybox only).
+  if (!command.empty() && command[0] == "socat" &&
+      std::find(host_programs.begin(), host_programs.end(), "socat") == host_programs.end()) {
+    host_programs.push_back("socat");
+  }
+  for (const std::string& program : host_programs) {
+    for (std::string& file : host_program_files(program)) files.push_back(std::move(file));
   }
 
   TempDir dir;

@@ -22,7 +22,7 @@
 #                   shuts down writing and still reads the host's answer
 #                   (socat EXEC:sha256sum: the digest of what it sent)
 #   socat-both-ways
-#                   Debian's own socat inside the guest (with its libraries)
+#                   Debian's own socat inside the guest (--host-program)
 #                   against a host socat under vmci-vsock-run: 8 MiB each way,
 #                   checksums compared
 #   vm-killed-mid-stream
@@ -127,10 +127,7 @@ case $case in
     ;;
   socat-both-ways)
     command -v socat >/dev/null || { echo "socat missing: skipped"; exit 77; }
-    socat_files=(--file "$(command -v socat)=/bin/socat")
-    for lib in $(ldd "$(command -v socat)" | grep -o '/[^ ]*'); do
-      socat_files+=(--file "$lib=$lib")
-    done
+    socat_files=(--host-program socat)  # the host's socat, with its libraries
     "$run" --host -- socat -u VSOCK-LISTEN:5100 CREATE:"$dir/from-guest.bin" >"$dir/host.out" 2>&1 &
     sleep 0.5
     guest "${socat_files[@]}" -- sh -c 'dd if=/dev/urandom of=/tmp/f bs=1M count=8 2>/dev/null &&
