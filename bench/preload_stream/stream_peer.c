@@ -15,7 +15,8 @@
  * WINDOW_S seconds, writes "BYTES NANOSECONDS\n" to stdout, closes and exits
  * 0. send connects and writes the pattern with write() in CHUNK-sized pieces
  * until the receiver goes (EPIPE or ECONNRESET, SIGPIPE ignored), then exits
- * 0. Any other failure: a message on stderr and exit status 1; a byte that
+ * 0. A vsock address outside vmci-vsock-run (whose filter keeps the
+ * kernel's AF_VSOCK out of reach) is refused with status 1. Any other failure: a message on stderr and exit status 1; a byte that
  * does not match: exit status 2. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/vm_sockets.h>
+
+#include "under_launcher.h"
 
 /* The stream's byte at offset i is pattern[i % kPeriod]; the table holds a
  * period and a chunk more, so any chunk is one contiguous slice of it. */
@@ -184,6 +187,11 @@ int main(int argc, char **argv) {
   if (!receiving && strcmp(argv[1], "send") != 0) usage();
   int used = 0;
   const struct address a = parse_address(argc - 2, argv + 2, !receiving, &used);
+  if (a.family == AF_VSOCK && !vmci_under_launcher()) {
+    fprintf(stderr, "vmci-bench-stream-peer: vsock only under vmci-vsock-run (the kernel's "
+                    "AF_VSOCK must not be reached)\n");
+    return 1;
+  }
   char **rest = argv + 2 + used;
   const int left = argc - 2 - used;
   if (left != (receiving ? 3 : 1)) usage();

@@ -33,6 +33,8 @@
 #include <unistd.h>
 #include <linux/vm_sockets.h>
 
+#include "under_launcher.h"
+
 static int die(const char *what) {
   fprintf(stderr, "vmci-guest-tool: %s: %s\n", what, strerror(errno));
   return 1;
@@ -169,6 +171,13 @@ static int stream_recv(unsigned port, const char *path) {
 }
 
 int main(int argc, char **argv) {
+  /* Its vsock is the guest kernel's, which goes through this project's
+   * device; on any other machine only under vmci-vsock-run. */
+  if (!vmci_in_vmci_guest() && !vmci_under_launcher()) {
+    fprintf(stderr, "vmci-guest-tool: not in a guest with a VMCI device, nor under "
+                    "vmci-vsock-run: refusing to reach the kernel's vsock\n");
+    return 2;
+  }
   if (argc == 2 && strcmp(argv[1], "cid") == 0) return local_cid();
   if (argc == 5 && strcmp(argv[1], "dgram-ping") == 0) {
     return dgram_ping((unsigned)strtoul(argv[2], NULL, 10), (unsigned)strtoul(argv[3], NULL, 10),

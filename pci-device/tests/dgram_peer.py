@@ -3,8 +3,13 @@
 #   dgram_peer.py answer PORT          answers one datagram with "echo:" + it
 #   dgram_peer.py echo PORT COUNT      answers COUNT datagrams with themselves
 #   dgram_peer.py ask CID PORT TEXT    sends TEXT and prints the answer
-import socket
+import os
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "vsock-run", "guard"))
+import under_launcher  # noqa: E402,F401  (before any AF_VSOCK socket)
+
+import socket
 
 s = socket.socket(socket.AF_VSOCK, socket.SOCK_DGRAM)
 s.settimeout(60)

@@ -6,12 +6,16 @@ would write it (run it under vmci-vsock-run).
   echo.py refused CID PORT    a non-blocking connect where nobody listens:
                               EINPROGRESS, then writable, then SO_ERROR ECONNRESET
 """
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "guard"))
+import under_launcher  # noqa: E402,F401  (before any AF_VSOCK socket)
+
 import errno
 import hashlib
-import os
 import select
 import socket
-import sys
 
 
 def serve(port):

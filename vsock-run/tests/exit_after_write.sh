@@ -10,8 +10,11 @@
 set -u
 run=$1
 dir=$(mktemp -d)
+# Both programs import the guard that refuses to run outside the launcher.
+export PYTHONPATH="$(cd "$(dirname "$0")/../guard" && pwd)"
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
 "$run" --guest --cid 77 -- python3 -c '
+import under_launcher
 import socket, sys, time
 s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
 s.bind((socket.VMADDR_CID_ANY, 7100)); s.listen(1)
@@ -28,6 +31,7 @@ print("received", got, flush=True)
 reader=$!
 for _ in $(seq 100); do grep -q ready "$dir/reader.out" && break; sleep 0.05; done
 "$run" --host -- python3 -c '
+import under_launcher
 import os, socket
 s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
 s.connect((77, 7100))

@@ -12,27 +12,16 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "under_launcher.h"
+
 #ifndef AF_VSOCK
 #define AF_VSOCK 40
 #endif
 
-/* Whether a seccomp filter is on this process (Seccomp: 2 in its status). */
-static int filtered(void) {
-  FILE* status = fopen("/proc/self/status", "r");
-  char line[256];
-  int mode = 0;
-  if (status == NULL) return 0;
-  while (fgets(line, sizeof line, status) != NULL) {
-    if (sscanf(line, "Seccomp: %d", &mode) == 1) break;
-  }
-  fclose(status);
-  return mode == 2;
-}
-
 int main(void) {
   /* Its own guard: without the launcher's filter the kernel would make the
    * socket. The launcher sets VMCI_VSOCK_BROKER after putting its filter on. */
-  if (!filtered() || getenv("VMCI_VSOCK_BROKER") == NULL) {
+  if (!vmci_under_launcher()) {
     printf("no seccomp filter on this process: run it under vmci-vsock-run\n");
     return 2;
   }
