@@ -495,6 +495,19 @@ int Driver::hostpeer_stats(proto::StatsBody* out) {
   return VMCI_SUCCESS;
 }
 
+int Driver::hostpeer_stats(Stats* out) {
+  if (out == nullptr) return VMCI_ERROR_INVALID_ARGS;
+  proto::StatsBody body{};
+  const int status = hostpeer_stats(&body);
+  if (status < VMCI_SUCCESS) return status;
+  *out = Stats{body.guest_contexts,   body.host_connections, body.host_datagram_handles,
+               body.queue_pairs,      body.queue_pair_bytes, body.doorbells,
+               body.ring_channels,    body.ring_grants,      body.pending_datagrams,
+               body.pending_datagram_bytes, body.datagrams_routed, body.events_sent,
+               body.doorbells_rung};
+  return VMCI_SUCCESS;
+}
+
 int Driver::Direct::qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle* handle,
                         uint64_t produce_size, uint64_t consume_size, vmci_id peer, uint32_t flags,
                         uint32_t priv_flags) {

@@ -2,6 +2,9 @@
 //
 // The kernel API has no connection argument, so this file holds the one
 // piece of process-wide state of the library: the current Driver.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -25,11 +28,11 @@ class ImplicitConnection {
     return driver_;
   }
 
-  int connect(const ConnectOptions& options) {
+  int connect(const ConnectOptions& options, bool quiet = false) {
     std::shared_ptr<Driver> old;
     std::lock_guard lock(mutex_);
     old = std::move(driver_);
-    return connect_locked(options);
+    return connect_locked(options, quiet);
   }
 
   void disconnect() {
@@ -45,17 +48,29 @@ class ImplicitConnection {
   }
 
  private:
-  int connect_locked(const ConnectOptions& options) {
+  int connect_locked(const ConnectOptions& options, bool quiet = false) {
     int status = VMCI_ERROR_UNAVAILABLE;
     std::string error;
     driver_ = Driver::connect(options, &status, &error);
     last_error_ = driver_ ? "" : error;
+    if (!driver_ && status == VMCI_ERROR_UNAVAILABLE) report_unreachable(quiet);
     return status;
+  }
+
+  // The first failure to reach hostpeer, once, to stderr (unless quiet).
+  void report_unreachable(bool quiet) {
+    const char* env = std::getenv("VMCI_HOSTPEER_QUIET");
+    if (quiet || reported_ || (env != nullptr && *env != '\0' && std::strcmp(env, "0") != 0)) {
+      return;
+    }
+    reported_ = true;
+    std::fprintf(stderr, "vmci: %s\n", last_error_.c_str());
   }
 
   std::mutex mutex_;
   std::shared_ptr<Driver> driver_;
   std::string last_error_;
+  bool reported_ = false;
 };
 
 ImplicitConnection& implicit() {
@@ -92,7 +107,7 @@ int vmci_hostpeer_connect_options(const struct vmci_hostpeer_options* o) {
       o->role == VMCI_HOSTPEER_ROLE_HOST ? vmci::proto::Role::kHost : vmci::proto::Role::kGuest;
   options.context_id = o->context_id;
   options.priv_flags = o->priv_flags;
-  return implicit().connect(options);
+  return implicit().connect(options, (o->flags & VMCI_HOSTPEER_FLAG_QUIET) != 0);
 }
 
 void vmci_hostpeer_disconnect(void) { implicit().disconnect(); }

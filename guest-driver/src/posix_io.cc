@@ -45,8 +45,15 @@ std::string permission_advice(const std::string& path) {
 int connect_unix(const std::string& path, std::string* error) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof addr.sun_path) {
-    *error = "socket path '" + path + "' is empty or too long";
+  if (path.empty()) {
+    *error = "the hostpeer socket path is empty: give one, or set VMCI_HOSTPEER_SOCKET";
+    return -1;
+  }
+  if (path.size() >= sizeof addr.sun_path) {
+    *error = "the hostpeer socket path '" + path + "' is " + std::to_string(path.size()) +
+             " bytes; a Unix socket path may have at most " +
+             std::to_string(sizeof addr.sun_path - 1) +
+             ": use a shorter one (for the daemon too, --socket)";
     return -1;
   }
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
@@ -62,7 +69,16 @@ int connect_unix(const std::string& path, std::string* error) {
   if (rc < 0) {
     const int saved = errno;
     *error = errno_message("cannot reach hostpeer at " + path);
-    if (saved == EACCES || saved == EPERM) *error += ": " + permission_advice(path);
+    if (saved == EACCES || saved == EPERM) {
+      *error += ": " + permission_advice(path);
+    } else if (saved == ENOENT) {
+      *error += ": no hostpeer serves this path; start one (vmci-hostpeer --socket " + path +
+                "), or set VMCI_HOSTPEER_SOCKET to the socket of the one that runs";
+    } else if (saved == ECONNREFUSED) {
+      *error += ": the socket file is stale (the hostpeer that made it is gone); start "
+                "vmci-hostpeer again (it replaces a stale socket), or set "
+                "VMCI_HOSTPEER_SOCKET to the socket of the one that runs";
+    }
     ::close(fd);
     return -1;
   }

@@ -6,6 +6,13 @@
  * $VMCI_HOSTPEER_SOCKET names, else to the default
  * ($XDG_RUNTIME_DIR/vmci-hostpeer.sock or /tmp/vmci-hostpeer-<uid>.sock).
  *
+ * When that first connection fails, the reason and what to do about it
+ * (start the daemon, set VMCI_HOSTPEER_SOCKET, a stale socket, a path too
+ * long, a user the daemon does not admit) are written once per process to
+ * stderr, beginning "vmci: ". VMCI_HOSTPEER_QUIET=1 in the environment, or
+ * VMCI_HOSTPEER_FLAG_QUIET in the options of an explicit connect, turns
+ * that off; vmci_hostpeer_last_error() still says it.
+ *
  *   if (vmci_hostpeer_connect("/run/user/1000/my-proxy.sock") != VMCI_SUCCESS)
  *       fprintf(stderr, "%s\n", vmci_hostpeer_last_error());
  */
@@ -22,11 +29,15 @@ extern "C" {
 #define VMCI_HOSTPEER_ROLE_GUEST 1
 #define VMCI_HOSTPEER_ROLE_HOST 2
 
+/* vmci_hostpeer_options.flags */
+#define VMCI_HOSTPEER_FLAG_QUIET 0x1 /* no report on stderr when hostpeer is unreachable */
+
 struct vmci_hostpeer_options {
 	const char *socket_path; /* NULL: $VMCI_HOSTPEER_SOCKET or the default */
 	int role;                /* VMCI_HOSTPEER_ROLE_GUEST or _HOST */
 	vmci_id context_id;      /* guests: the id to ask for, or VMCI_INVALID_ID */
 	uint32_t priv_flags;     /* guests: 0 or VMCI_PRIVILEGE_FLAG_RESTRICTED */
+	uint32_t flags;          /* VMCI_HOSTPEER_FLAG_* */
 };
 
 /*
@@ -41,6 +52,15 @@ int vmci_hostpeer_connect_options(const struct vmci_hostpeer_options *options);
 void vmci_hostpeer_disconnect(void);
 /* Why the last connect failed or the connection ended; "" if it did not. */
 const char *vmci_hostpeer_last_error(void);
+/*
+ * The name of a VMCI status code and what it means, in one sentence:
+ * "VMCI_ERROR_NO_HANDLE: the datagram's source is not one of the sender's
+ * datagram handles." Every code of vmci_defs.h has one; a positive number
+ * that is not a code is a count (calls such as vmci_datagram_send return
+ * one), anything else "not a VMCI status code". The string is static, or
+ * (for numbers without a name) the calling thread's until its next call.
+ */
+const char *vmci_hostpeer_strerror(int status);
 /*
  * A reference to the connection the API calls use (connecting as they
  * would if there is none yet), for libraries built over any endpoint such

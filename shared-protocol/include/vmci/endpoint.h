@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 
+#include "vmci/handle.h"
 #include "vmci/proto/subscriptions.h"
 #include "vmci/queue_pair.h"
 #include "vmci/vmci_call_defs.h"

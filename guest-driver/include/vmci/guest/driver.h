@@ -23,13 +23,15 @@
 
 #include "vmci/endpoint.h"
 #include "vmci/proto/frame.h"
+#include "vmci/role.h"
+#include "vmci/stats.h"
 
 namespace vmci::guest {
 
 struct ConnectOptions {
   // Empty: $VMCI_HOSTPEER_SOCKET, else the default (vmci/proto/socket_path.h).
   std::string socket_path;
-  proto::Role role = proto::Role::kGuest;
+  Role role = Role::kGuest;  // Role::kHost: context 2 (trusted users)
   // Guests: the context id to ask for (3..0xFFFFFFFE); refused if in use.
   vmci_id context_id = VMCI_INVALID_ID;
   // Guests: 0 or VMCI_PRIVILEGE_FLAG_RESTRICTED.
@@ -92,9 +94,11 @@ class Driver final : public Endpoint {
   // Host connections: what hostpeer holds now and has done (to check that
   // nothing leaks). VMCI_ERROR_NO_ACCESS for a guest, UNAVAILABLE without
   // a connection.
+  int hostpeer_stats(Stats* out);
+  // The same, in the control channel's wire form.
   int hostpeer_stats(proto::StatsBody* out);
 
-  proto::Role role() const;
+  Role role() const;
   // Why the connection ended ("" while it is up).
   std::string close_reason() const;
 

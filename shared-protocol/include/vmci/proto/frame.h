@@ -69,6 +69,7 @@
 #include <vector>
 
 #include "vmci/vmci_call_defs.h"
+#include "vmci/role.h"
 
 namespace vmci::proto {
 
@@ -118,7 +119,8 @@ struct FrameHeader {
   uint32_t request_id;
 };
 
-enum class Role : uint8_t { kGuest = 1, kHost = 2 };
+// The connection's role (vmci/role.h), as the hello carries it.
+using Role = vmci::Role;
 std::string_view role_name(Role role);
 
 // HelloBody::features (2.1; a 2.0 peer sends 0).
