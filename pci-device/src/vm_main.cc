@@ -28,6 +28,7 @@
 // its timer tick calls the VMCI handlers (about 4 ms); the device offers
 // MSI alone.
 #include <CLI/CLI.hpp>
+#include <elf.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -129,9 +130,28 @@ struct TempDir {
 // The initramfs: the image's base followed by an overlay with COMMAND and
 // the files. With bridge, the overlay has /bin/vmci-irq-bridge and
 // /vmci-vm/command runs it first (then COMMAND, or the console's shell).
+// Whether PROGRAM is a 64-bit ELF executable that names a program
+// interpreter (the dynamic loader); nullopt if it is no 64-bit ELF at all.
+std::optional<bool> elf_is_dynamic(const fs::path& program) {
+  std::ifstream in(program, std::ios::binary);
+  Elf64_Ehdr header{};
+  if (!in.read(reinterpret_cast<char*>(&header), sizeof header) ||
+      std::memcmp(header.e_ident, ELFMAG, SELFMAG) != 0 || header.e_ident[EI_CLASS] != ELFCLASS64) {
+    return std::nullopt;
+  }
+  for (unsigned i = 0; i < header.e_phnum; ++i) {
+    Elf64_Phdr segment{};
+    in.seekg(static_cast<std::streamoff>(header.e_phoff + uint64_t{i} * header.e_phentsize));
+    if (!in.read(reinterpret_cast<char*>(&segment), sizeof segment)) return std::nullopt;
+    if (segment.p_type == PT_INTERP) return true;
+  }
+  return false;
+}
+
 // --file entries for a host program and the libraries it loads (ldd's
 // paths), so that a dynamically linked program runs in the guest as it does
-// here: the program at /bin/NAME, each library at its own path.
+// here: the program at /bin/NAME, each library at its own path. A static
+// program comes alone.
 std::vector<std::string> host_program_files(const std::string& name) {
   fs::path program = name;
   if (name.find('/') == std::string::npos) {
@@ -143,7 +163,13 @@ std::vector<std::string> host_program_files(const std::string& name) {
     }
   }
   if (!fs::is_regular_file(program)) fail("--host-program " + name + ": not found on this machine");
+  const auto dynamic = elf_is_dynamic(program);
+  if (!dynamic) {
+    fail("--host-program " + program.string() +
+         ": not a 64-bit ELF program (copy scripts and other files with --file HOST=GUEST)");
+  }
   std::vector<std::string> files = {program.string() + "=/bin/" + program.filename().string()};
+  if (!*dynamic) return files;
   std::istringstream ldd(output_of({"/usr/bin/ldd", program.string()}));
   std::string word;
   while (ldd >> word) {
@@ -266,6 +292,15 @@ int main(int argc, char** argv) {
   }
   for (const std::string& program : host_programs) {
     for (std::string& file : host_program_files(program)) files.push_back(std::move(file));
+  }
+  // What can be refused without booting is refused before the image is built.
+  for (const std::string& file : files) {
+    const fs::path host = file.substr(0, file.find('='));
+    if (!fs::is_regular_file(host)) fail("--file " + host.string() + ": no such file");
+  }
+  if (kvm && ::access("/dev/kvm", R_OK | W_OK) != 0) {
+    fail(std::string("--kvm: /dev/kvm cannot be opened (") + std::strerror(errno) +
+         "); leave --kvm out to run the guest under TCG");
   }
 
   TempDir dir;

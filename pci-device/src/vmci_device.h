@@ -7,7 +7,8 @@
 //   0x00 STATUS       bit 0: interrupts on (CONTROL's INT_ENABLE/DISABLE)
 //   0x04 CONTROL      write: bit 0 RESET, bit 1 INT_ENABLE, bit 2 INT_DISABLE
 //   0x08 ICR          the pending causes; a read takes them (0: none)
-//   0x0c IMR          the causes that may interrupt
+//   0x0c IMR          the causes that may interrupt; a write raises again
+//                     every cause that is pending and enabled
 //   0x10 DATA_OUT     port mode: the guest writes one whole datagram, bytes
 //   0x14 DATA_IN      port mode: the guest reads pending datagrams, bytes
 //   0x18 CAPS         read: offered; write: what the driver uses

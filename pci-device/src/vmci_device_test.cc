@@ -1,5 +1,5 @@
 // vmci_device_test.cc: the VMCI registers and datagram paths, driven as
-// Linux's vmw_vmci drives them, against guest RAM in a memfd and a
+// Linux's vmw_vmci and FreeBSD's vmci(4) drive them, against guest RAM in a memfd and a
 // hypervisor that records what it is sent.
 #include "vmci_device.h"
 
@@ -195,6 +195,10 @@ TEST_F(VmciDeviceTest, NoInterruptWhileInterruptsAreOffOrTheCauseIsMasked) {
   EXPECT_TRUE(line_.raised.empty());  // DATAGRAM is masked
   set(kRegImr, kCauseDatagram);
   EXPECT_EQ(line_.raised[0], 1);  // pending, now enabled
+  // Rewriting IMR unchanged raises again what is pending (vmci-irq-bridge
+  // relies on it for what was raised before it ran).
+  set(kRegImr, kCauseDatagram);
+  EXPECT_EQ(line_.raised[0], 2);
   set(kRegControl, kControlIntDisable);
   EXPECT_EQ(reg(kRegStatus), 0u);
 }
@@ -291,3 +295,49 @@ TEST_F(VmciDeviceTest, AccessesThatAreNoRegisterAreRefusedAndChangeNothing) {
 
 }  // namespace
 }  // namespace vmci::pcidev
+
+// FreeBSD's vmci(4) (sys/dev/vmware/vmci/vmci.c) drives the device its own
+// way: it keeps DATAGRAM and NOTIFICATIONS alone (no PPN64, no DMA), so page
+// numbers are 32 bits and datagrams go through the ports; with two MSI-X
+// vectors it never reads ICR, so each cause must raise its vector again
+// whenever new work arrives after the last was taken.
+TEST_F(VmciDeviceTest, FreeBsdsDriverGetsPortsThirtyTwoBitPpnsAndAVectorPerNewWork) {
+  set(kRegCaps, kCapsDatagram | kCapsNotifications);
+  EXPECT_EQ(device_.caps_in_use(), kCapsDatagram | kCapsNotifications);
+  // vmci_register_notification_bitmap: {u32 ppn, u32 pad} sent by rep outsb.
+  std::vector<uint8_t> payload(8, 0);
+  const uint32_t ppn = kBitmapPage >> 12;
+  std::memcpy(payload.data(), &ppn, sizeof ppn);
+  const auto set_bitmap = proto::make_datagram(VMCI_MAKE_HANDLE(0, VMCI_SET_NOTIFY_BITMAP),
+                                               VMCI_ANON_SRC_HANDLE, payload);
+  for (uint8_t byte : set_bitmap) device_.write(0, kRegDataOut, byte, 1);
+  EXPECT_EQ(static_cast<int32_t>(device_.read(0, kRegResultLow, 4)), VMCI_SUCCESS);
+  set(kRegImr, kCauseDatagram | kCauseNotification);
+  device_.write(0, kRegControl, kControlIntEnable, 4);
+
+  // dispatch_datagrams reads one page from DATA_IN per interrupt.
+  auto read_page = [&] {
+    std::vector<uint8_t> page(4096);
+    for (auto& byte : page) byte = static_cast<uint8_t>(device_.read(0, kRegDataIn, 1));
+    return page;
+  };
+  const auto a = datagram(16, 1, 100, 0xaa), b = datagram(16, 2, 200, 0xbb);
+  device_.deliver(1, a);
+  EXPECT_EQ(line_.raised[0], 1);
+  auto page = read_page();
+  EXPECT_TRUE(std::equal(a.begin(), a.end(), page.begin()));
+  device_.deliver(2, b);  // ICR was never read: the vector is raised again all the same
+  EXPECT_EQ(line_.raised[0], 2);
+  page = read_page();
+  EXPECT_TRUE(std::equal(b.begin(), b.end(), page.begin()));
+  EXPECT_EQ(hypervisor_.taken_ids, (std::vector<uint32_t>{1, 2}));
+
+  // A rung doorbell lands in the 32-bit-addressed bitmap and raises vector 1.
+  EXPECT_TRUE(device_.notify_indexes(std::vector<uint32_t>{5}));
+  EXPECT_EQ(guest_bytes(kBitmapPage, 8)[5], 1);
+  EXPECT_EQ(line_.raised[1], 1);
+  // Detach writes CONTROL_RESET: nothing waits afterwards.
+  device_.deliver(3, a);
+  device_.write(0, kRegControl, kControlReset, 4);
+  EXPECT_EQ(device_.read(0, kRegDataIn, 1), 0xffu);
+}

@@ -1,5 +1,5 @@
 #!/bin/bash
-# guest_kernel.sh VMCI_VM VSOCK_RUN GUEST_TOOL CASE [INTERRUPTS]: one case of
+# guest_kernel.sh VMCI_VM VSOCK_RUN GUEST_TOOL TEST_PEER CASE [INTERRUPTS]: one case of
 # the real guest kernel (Debian's 6.1, vmw_vmci and vSockets, unmodified)
 # against the hostpeer named by VMCI_HOSTPEER_SOCKET (with_hostpeer.sh starts
 # one). INTERRUPTS (ivshmem or poll) is given to vmci-vm --interrupts; without
@@ -9,6 +9,10 @@
 #   dgram-both-ways a guest datagram to a host program under vmci-vsock-run
 #                   and the answer back; then the host first, to a guest
 #                   that echoes
+#   dgram-before-the-bridge
+#                   the host sends datagrams to the guest's context from
+#                   before the VM starts: those raised before vmci-irq-bridge
+#                   ran must not wedge the guest; it echoes one of the later
 #   dgram-rtt       200 datagram round trips guest -> host echo -> guest,
 #                   timed in the guest (min and median printed)
 #   stream-64MiB-guest-to-host
@@ -27,20 +31,22 @@
 #                   checksums compared
 #   vm-killed-mid-stream
 #                   the VM is killed while it streams to a host socat: the
-#                   host's socket ends, and the guest's context is free again
-#                   (a new VM gets the same --cid)
+#                   host's socket ends, hostpeer holds nothing of the VM
+#                   (its stats through TEST_PEER: no guest context, pair,
+#                   doorbell or pending datagram), and the guest's context
+#                   is free again (a new VM gets the same --cid)
 # Exit 77 (skipped) when QEMU is not installed.
 set -u
-vm=$1 run=$2 tool=$3 case=$4
+vm=$1 run=$2 tool=$3 peer=$4 case=$5
 interrupts=()
-[ -n "${5:-}" ] && interrupts=(--interrupts "$5")
+[ -n "${6:-}" ] && interrupts=(--interrupts "$6")
 command -v qemu-system-x86_64 >/dev/null || { echo "qemu-system-x86_64 missing: skipped"; exit 77; }
 dir=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
 here=$(cd "$(dirname "$0")" && pwd)
 
 guest() {  # guest COMMAND...: runs COMMAND in a fresh guest, its output in $dir/guest.out
-  "$vm" "${interrupts[@]}" --file "$tool" --timeout 90 "$@" >"$dir/console" 2>"$dir/vm.err"
+  "$vm" "${interrupts[@]}" --host-program "$tool" --timeout 90 "$@" >"$dir/console" 2>"$dir/vm.err"
   local status=$?
   tr -d '\r' <"$dir/console" | grep -v '^\[ *[0-9.]*\]' >"$dir/guest.out"
   if [ $status -ne 0 ]; then
@@ -74,6 +80,16 @@ case $case in
     wait $vm_pid || exit 1
     cat "$dir/host2.out"
     [ $status -eq 0 ] && grep -q "b'hello-from-the-host' from (43, 6000)" "$dir/host2.out" || exit 1
+    ;;
+  dgram-before-the-bridge)
+    "$run" --host -- python3 "$here/dgram_peer.py" flood 47 6000 >"$dir/host.out" 2>&1 &
+    host_pid=$!
+    for _ in $(seq 100); do grep -q ready "$dir/host.out" && break; sleep 0.1; done
+    guest --cid 47 -- vmci-guest-tool dgram-echo 6000 1 || exit 1
+    wait $host_pid
+    status=$?
+    cat "$dir/host.out"
+    [ $status -eq 0 ] || exit 1
     ;;
   dgram-rtt)
     "$run" --host -- python3 "$here/dgram_peer.py" echo 5004 200 >"$dir/host.out" 2>&1 &
@@ -167,6 +183,15 @@ case $case in
     for _ in $(seq 100); do kill -0 $host_pid 2>/dev/null || break; sleep 0.1; done
     if kill -0 $host_pid 2>/dev/null; then echo "the host's socat did not see the end"; exit 1; fi
     echo "the host received $(stat -c %s "$dir/partial.bin") bytes, then its stream ended"
+    # Then hostpeer holds nothing of the VM: only the stats connection itself.
+    want="0 guest_contexts=0 host_connections=1 host_datagram_handles=0 queue_pairs=0 doorbells=0 ring_channels=0 pending_datagrams=0"
+    for _ in $(seq 50); do
+      held=$(printf 'connect %s host\nstats\nquit\n' "$VMCI_HOSTPEER_SOCKET" | "$peer" | tail -1)
+      [ "$held" = "$want" ] && break
+      sleep 0.1
+    done
+    echo "hostpeer's stats after the VM died: $held"
+    [ "$held" = "$want" ] || { echo "expected: $want"; exit 1; }
     guest --cid 45 -- vmci-guest-tool cid || exit 1
     grep -qx 45 "$dir/guest.out" || exit 1
     echo "context 45 was free again for a new VM"

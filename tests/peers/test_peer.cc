@@ -22,6 +22,8 @@
 //                                   bytes, each stamped (stamped_payload), retrying one refused
 //                                   with NO_RESOURCES (FULL counts those) for up to 10 s;
 //                                   STATUS is 0, or the first other failure
+//   stats  -> "STATUS guest_contexts=N host_connections=N host_datagram_handles=N queue_pairs=N
+//              doorbells=N ring_channels=N pending_datagrams=N": what hostpeer holds now
 //   quit
 #include <algorithm>
 #include <chrono>
@@ -261,6 +263,16 @@ int main() {
         }
       }
       reply = std::to_string(status) + " " + std::to_string(full);
+    } else if (cmd == "stats") {
+      vmci::Stats stats;
+      const int status = driver->hostpeer_stats(&stats);
+      reply = std::to_string(status) + " guest_contexts=" + std::to_string(stats.guest_contexts) +
+              " host_connections=" + std::to_string(stats.host_connections) +
+              " host_datagram_handles=" + std::to_string(stats.host_datagram_handles) +
+              " queue_pairs=" + std::to_string(stats.queue_pairs) +
+              " doorbells=" + std::to_string(stats.doorbells) +
+              " ring_channels=" + std::to_string(stats.ring_channels) +
+              " pending_datagrams=" + std::to_string(stats.pending_datagrams);
     } else if (cmd == "abort") {
       driver->abort();
       reply = "ok";
