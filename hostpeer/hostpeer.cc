@@ -7,6 +7,8 @@
 #include <future>
 #include <thread>
 
+#include "core/request_capture.h"
+#include "core/request_trace.h"
 #include "embedded/embedded_endpoint.h"
 #include "server/asio.h"
 #include "server/locked_core.h"
@@ -40,13 +42,25 @@ std::unique_ptr<HostPeer> HostPeer::start(const Options& options, std::string* e
   std::unique_ptr<HostPeer> peer(new HostPeer());
   peer->impl_ = std::make_unique<Impl>(options, log);
   Impl& impl = *peer->impl_;
+  std::vector<std::shared_ptr<RequestObserver>> observers;  // --trace, --capture
   if (!options.trace_path.empty()) {
     std::string local_error;
     auto file = trace::TraceFile::open(options.trace_path, error ? error : &local_error);
     if (!file) return nullptr;
-    impl.core.with([&](Hypervisor& core) {
-      core.trace_to(std::make_shared<RequestTrace>(std::move(file)));
-    });
+    observers.push_back(std::make_shared<RequestTrace>(std::move(file)));
+  }
+  if (!options.capture_path.empty()) {
+    std::string local_error;
+    auto file = trace::PcapngFile::open(options.capture_path, trace::kLinkTypeUser0,
+                                        "vmci-hostpeer", error ? error : &local_error);
+    if (!file) return nullptr;
+    observers.push_back(std::make_shared<RequestCapture>(std::move(file)));
+  }
+  if (!observers.empty()) {
+    std::shared_ptr<RequestObserver> observer =
+        observers.size() == 1 ? observers.front()
+                              : std::make_shared<RequestObservers>(std::move(observers));
+    impl.core.with([&](Hypervisor& core) { core.observe_with(std::move(observer)); });
   }
   if (!options.socket_path.empty()) {
     std::string local_error;

@@ -148,7 +148,7 @@ void Hypervisor::remove(PeerId id) {
   if (it == peers_.end()) return;
   const Peer gone = it->second;
   request_log_.forget(id);  // what was counted and not logged of it, while it has a name
-  if (trace_) trace_->removed(gone.id, gone.cid);
+  if (observer_) observer_->removed(gone.id, gone.cid);
   const QpEndpoint endpoint = endpoint_of(gone);
   peers_.erase(it);
   if (gone.role == proto::Role::kGuest) {
@@ -398,7 +398,7 @@ int64_t Hypervisor::enqueue(Peer& receiver, std::vector<uint8_t> datagram) {
   receiver.pending.emplace(id, size);
   receiver.pending_bytes += size;
   ++datagrams_routed_;
-  if (trace_) trace_->delivered(receiver.id, receiver.cid, datagram);
+  if (observer_) observer_->delivered(receiver.id, receiver.cid, datagram);
   receiver.sink->deliver(id, std::move(datagram));
   return static_cast<int64_t>(size);
 }
@@ -640,7 +640,7 @@ int Hypervisor::ring_doorbell(const Peer& sender, vmci_handle handle, uint32_t c
               proto::describe_result(ring.status));
   if (ring.status < VMCI_SUCCESS) return ring.status;
   Peer& owner = peers_.at(ring.peer);
-  if (trace_) trace_->rang(owner.id, owner.cid, handle, ring.index);
+  if (observer_) observer_->rang(owner.id, owner.cid, handle, ring.index);
   owner.sink->ring(ring.index);
   ++doorbells_rung_;
   if (sender.rings_through_channels && ring.peer != sender.id && owner.allows_ring_channels) {

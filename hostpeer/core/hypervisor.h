@@ -23,7 +23,7 @@
 
 #include "core/doorbell_table.h"
 #include "core/queue_pair_broker.h"
-#include "core/request_trace.h"
+#include "core/request_observer.h"
 #include "core/ring_channels.h"
 #include "memory/guest_memory_map.h"
 #include "memory/queue_pair_memory.h"
@@ -172,9 +172,9 @@ class Hypervisor {
 
   Stats stats() const;
 
-  // From now on every request, delivery and peer is written to `trace`
-  // (vmci-hostpeer --trace).
-  void trace_to(std::shared_ptr<RequestTrace> trace);
+  // From now on every request, delivery and peer is reported to `observer`
+  // (vmci-hostpeer --trace, --capture); null: to nobody.
+  void observe_with(std::shared_ptr<RequestObserver> observer);
 
  private:
   vmci_id cid_of(PeerId peer) const;  // VMCI_INVALID_ID for no such peer
@@ -277,7 +277,7 @@ class Hypervisor {
   // What a peer may repeat in a loop is logged at most a burst at a time,
   // per PeerId and reason (LoggedRefusal, hypervisor.cc), then counted.
   proto::LogRateLimit request_log_;
-  std::shared_ptr<RequestTrace> trace_;  // null: not tracing
+  std::shared_ptr<RequestObserver> observer_;  // null: nobody watches
   std::map<PeerId, Peer> peers_;
   std::map<vmci_id, PeerId> guests_;            // guest cid -> peer
   std::map<vmci_id, HostHandle> host_handles_;  // resource id -> handle

@@ -21,6 +21,12 @@ int main(int argc, char** argv) {
   app.add_option("--trace", options.trace_path,
                  "append every request served (with its result), every delivery and every peer "
                  "that comes and goes to FILE, as JSON Lines (for vmci-scenario record)");
+  app.add_option("--capture", options.capture_path,
+                 "write every datagram routed and delivered (header and payload: what guests "
+                 "and hosts send is in it), every hypercall and request with its result, "
+                 "contexts and queue pairs coming and going, and doorbells rung through "
+                 "hostpeer to FILE (created or truncated, mode 0600) as pcapng for Wireshark, "
+                 "with share/vmci-hostpeer/wireshark/vmci.lua (docs/CAPTURE.md)");
   app.add_option("--log-level", level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();

@@ -49,6 +49,10 @@ struct Options {
   // delivery and every peer that comes and goes is appended to this file
   // as JSON Lines, for `vmci-scenario record` (README, "Recording").
   std::string trace_path;
+  // Non-empty: the same, and every datagram whole (payloads included), is
+  // written to this file (created or truncated, mode 0600) as pcapng for
+  // Wireshark (docs/CAPTURE.md).
+  std::string capture_path;
   // Where hostpeer logs what it refuses and what happens; null: nowhere.
   std::shared_ptr<spdlog::logger> logger;
   // A connection that has not said hello this long after it was accepted
