@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "connection.h"
 #include "datagram_handles.h"
@@ -19,6 +20,7 @@
 #include "vmci/proto/endpoint_doorbells.h"
 #include "vmci/proto/handles.h"
 #include "vmci/proto/log_rate_limit.h"
+#include "vmci/proto/names.h"
 #include "vmci/proto/queue_pair_hypercalls.h"
 #include "vmci/proto/queue.h"
 #include "vmci/proto/queue_pair_mapping.h"
@@ -27,7 +29,21 @@
 namespace vmci::guest {
 
 struct Driver::Impl {
-  explicit Impl(proto::Role r) : role(r) {}
+  explicit Impl(const ConnectOptions& o) : role(o.role), options(o) {}
+
+  // What the reader thread of a connection reports to.
+  internal::Connection::Sink make_sink();
+  // The connection ended (reader thread): what it held here goes; the
+  // program is told unless it closed it itself; a reconnect starts if asked.
+  void lost(const std::string& reason);
+  // Runs the connection callback on the delivery thread, after what came before.
+  void tell(ConnectionChange change);
+  // The reconnect thread (host connections that asked for it).
+  void reconnect_loop();
+  // Re-creates this endpoint's host datagram handles and doorbells over
+  // `fresh`; says what could not be ("" if all).
+  std::string restore(internal::Connection& fresh);
+  void stop_reconnecting();
 
   void handle_delivery(internal::Delivery& delivery);
   void deliver_event(std::vector<uint8_t>& datagram);
@@ -55,10 +71,30 @@ struct Driver::Impl {
   // The id this context has now: the cached one once known, else the one
   // the handshake gave.
   vmci_id own_cid() const {
-    return context_id_known ? cached_context_id.load() : connection->context_id();
+    return context_id_known ? cached_context_id.load() : conn()->context_id();
   }
 
   const proto::Role role;
+  const ConnectOptions options;
+  std::atomic<bool> own_close{false};  // ~Driver or abort() began
+  std::mutex callback_mutex;
+  ConnectionCallback on_change;
+  std::mutex reconnect_mutex;  // guards the three below
+  std::condition_variable reconnect_changed;
+  bool reconnect_wanted = false;
+  bool stopping = false;
+  std::thread reconnector;
+  std::vector<std::shared_ptr<proto::NotifyWakeWord>> retired_notify;  // reconnect thread only
+  // Host connections: what restore() re-creates, by handle key.
+  struct HostHandle {
+    vmci_id resource;
+    uint32_t flags;
+    uint32_t priv_flags;
+    uint64_t index;  // doorbells: the notify index
+  };
+  std::mutex restorable_mutex;
+  std::map<uint64_t, HostHandle> host_handles;
+  std::map<uint64_t, HostHandle> host_doorbells;
   // Guests: the context id as the last VMCI_GET_CONTEXT_ID answered it, kept
   // verbatim, or as CTX_ID_UPDATE changed it (spec §1.5).
   std::atomic<vmci_id> cached_context_id{VMCI_INVALID_ID};
@@ -70,7 +106,13 @@ struct Driver::Impl {
   std::condition_variable subscription_done;
   // Torn down by ~Driver in order: deliveries stop, then the connection goes.
   std::unique_ptr<internal::DeliveryQueue> deliveries;
-  std::unique_ptr<internal::Connection> connection;
+  // The connection now; a reconnect replaces it (conn() takes a reference).
+  mutable std::mutex connection_mutex;
+  std::shared_ptr<internal::Connection> connection;
+  std::shared_ptr<internal::Connection> conn() const {
+    std::lock_guard lock(connection_mutex);
+    return connection;
+  }
   std::unique_ptr<internal::GuestQueuePairs> queue_pairs;  // guests only
   proto::EndpointDoorbells doorbells;
   proto::EndpointDatagramLanes lanes;  // host connections: datagrams from guests
@@ -92,6 +134,7 @@ struct Driver::Impl {
   std::map<uint64_t, std::weak_ptr<proto::HostQueueMemory>> host_memory;
   std::map<uint64_t, std::shared_ptr<internal::QueuePairMemoryFrame>> host_memory_frames;
   std::atomic<uint64_t> rung_direct{0}, rung_direct_woke{0}, rung_through_hostpeer{0};
+  QueuePairWatches qp_watches;  // the pairs' waiters, told when a peer goes
   // The calls: `direct` itself, or `traced` in front of it (VMCI_TRACE).
   std::unique_ptr<Direct> direct;
   std::unique_ptr<trace::TracedEndpoint> traced;
@@ -119,7 +162,7 @@ class Driver::Direct final : public Endpoint {
   int doorbell_notify(vmci_handle handle, uint32_t priv_flags) override;
   void hold_callbacks() override;
   void release_callbacks() override;
-  bool connected() const override { return impl_->connection->alive(); }
+  bool connected() const override { return impl_->conn()->alive(); }
 
  private:
   Impl* const impl_;
@@ -194,7 +237,7 @@ void Driver::Impl::handle_delivery(internal::Delivery& delivery) {
   // No longer pending once taken for its callback: the acknowledgement goes
   // out before the callback runs, so whatever the callback lets others do
   // next reaches hostpeer after it. (Id 0: a local event, not from hostpeer.)
-  if (delivery.id != 0) connection->acknowledge(delivery.id);
+  if (delivery.id != 0) conn()->acknowledge(delivery.id);
   const vmci_datagram header = proto::header_of(delivery.datagram);
   if (proto::is_event_datagram(header)) {
     deliver_event(delivery.datagram);
@@ -209,6 +252,9 @@ void Driver::Impl::deliver_event(std::vector<uint8_t>& datagram) {
   const size_t payload_size = datagram.size() - proto::kDatagramHeaderSize;
   std::memcpy(&event, datagram.data() + proto::kDatagramHeaderSize, payload_size);
   const uint32_t type = event.event_data.event;
+  if (type == VMCI_EVENT_QP_PEER_DETACH && payload_size >= 20) {
+    qp_watches.peer_gone(event.ev_data_payload.qp_payload.handle);
+  }
   if (type == VMCI_EVENT_CTX_ID_UPDATE && payload_size >= 12 &&
       event.ev_data_payload.context_payload.context_id != VMCI_INVALID_ID) {
     cached_context_id = event.ev_data_payload.context_payload.context_id;
@@ -248,10 +294,155 @@ Driver::Driver() = default;
 
 Driver::~Driver() {
   if (!impl_) return;
+  impl_->own_close = true;
+  impl_->stop_reconnecting();
   impl_->traced.reset();  // writes the trace's "close" line
   impl_->deliveries->stop();  // a running callback finishes; nothing more is delivered
   impl_->connection.reset();  // closes the socket, joins the reader
   impl_->deliveries.reset();
+}
+
+internal::Connection::Sink Driver::Impl::make_sink() {
+  internal::Connection::Sink sink;
+  sink.deliver = [this](uint32_t id, std::vector<uint8_t> dg) {
+    deliveries->push(internal::Delivery{id, std::move(dg)});
+  };
+  sink.closed = [this](const std::string& reason) { lost(reason); };
+  sink.ring_grant = [this](const proto::RingGrantBody& grant,
+                           std::shared_ptr<proto::RingChannel> channel) {
+    ring_grant(grant, std::move(channel));
+  };
+  sink.ring_channel_closed = [this](const proto::RingChannelClosedBody& closed) {
+    ring_channel_closed(closed);
+  };
+  sink.queue_pair_memory = [this](std::shared_ptr<internal::QueuePairMemoryFrame> memory) {
+    queue_pair_memory(std::move(memory));
+  };
+  return sink;
+}
+
+void Driver::Impl::lost(const std::string& reason) {
+  ring_grants.clear();
+  qp_watches.all_gone();
+  // The channels this endpoint owned went with hostpeer, as if it had said so.
+  std::vector<uint32_t> owned;
+  {
+    std::lock_guard lock(owned_channels_mutex);
+    for (const auto& [id, channel] : owned_channels) owned.push_back(id);
+  }
+  for (uint32_t id : owned) {
+    ring_channel_closed(proto::RingChannelClosedBody{
+        id, static_cast<uint8_t>(proto::RingSide::kOwner), {}});
+  }
+  if (own_close) return;
+  tell(ConnectionChange{ConnectionChange::Kind::kLost, reason});
+  if (options.reconnect.enabled && role == proto::Role::kHost) {
+    std::lock_guard lock(reconnect_mutex);
+    reconnect_wanted = true;
+    reconnect_changed.notify_all();
+  }
+}
+
+void Driver::Impl::tell(ConnectionChange change) {
+  ConnectionCallback callback;
+  {
+    std::lock_guard lock(callback_mutex);
+    callback = on_change;
+  }
+  if (!callback) return;
+  deliveries->inbox().push_action(
+      [callback = std::move(callback), change = std::move(change)] { callback(change); });
+}
+
+void Driver::Impl::reconnect_loop() {
+  std::unique_lock lock(reconnect_mutex);
+  for (;;) {
+    reconnect_changed.wait(lock, [&] { return stopping || reconnect_wanted; });
+    if (stopping) return;
+    reconnect_wanted = false;
+    auto delay = options.reconnect.first_delay;
+    for (;;) {
+      if (reconnect_changed.wait_for(lock, delay, [&] { return stopping; })) return;
+      lock.unlock();
+      int status = VMCI_ERROR_UNAVAILABLE;
+      std::string error;
+      std::shared_ptr<internal::Connection> fresh =
+          internal::Connection::open(options, make_sink(), &status, &error);
+      if (fresh) {
+        // In place at once, so that deliveries are acknowledged to it.
+        std::shared_ptr<internal::Connection> old;
+        {
+          std::lock_guard swap(connection_mutex);
+          old = std::exchange(connection, fresh);
+        }
+        // The delivery thread may still be reading the old notify memory:
+        // it stays mapped while the Driver lives.
+        retired_notify.push_back(old->notify_wake_word());
+        notify = fresh->notify_memory();
+        deliveries->inbox().watch(0, fresh->notify_wake_word());
+        old.reset();  // its reader ended with it
+        const std::string not_restored = restore(*fresh);
+        tell(ConnectionChange{ConnectionChange::Kind::kReconnected, not_restored});
+        lock.lock();
+        break;
+      }
+      lock.lock();
+      delay = std::min(delay * 2, options.reconnect.max_delay);
+    }
+  }
+}
+
+std::string Driver::Impl::restore(internal::Connection& fresh) {
+  std::string not_restored;
+  const auto note = [&](const std::string& what, int64_t status) {
+    if (!not_restored.empty()) not_restored += "; ";
+    not_restored += what + ": " + proto::describe_result(status);
+  };
+  std::map<uint64_t, HostHandle> handles_now, doorbells_now;
+  {
+    std::lock_guard lock(restorable_mutex);
+    handles_now = host_handles;
+    doorbells_now = host_doorbells;
+  }
+  for (const auto& [key, h] : handles_now) {
+    const proto::HandleCreateBody body{h.resource, h.flags, h.priv_flags, 0};
+    const auto reply = fresh.request(proto::FrameType::kHandleCreate, proto::body_bytes(body));
+    if (reply.result < VMCI_SUCCESS) {
+      note("datagram handle " + proto::to_string(proto::handle_from_key(key)), reply.result);
+      handles.remove(proto::handle_from_key(key), false);
+      std::lock_guard lock(restorable_mutex);
+      host_handles.erase(key);
+    }
+  }
+  for (const auto& [key, d] : doorbells_now) {
+    const proto::DoorbellCreateBody body{d.resource, d.priv_flags, d.index};
+    const auto reply = fresh.request(proto::FrameType::kDoorbellCreate, proto::body_bytes(body));
+    if (reply.result < VMCI_SUCCESS) {
+      note("doorbell " + proto::to_string(proto::handle_from_key(key)), reply.result);
+      uint64_t index = 0;
+      if (doorbells.remove(proto::handle_from_key(key), false, &index) == VMCI_SUCCESS) {
+        doorbells.release_index(index);
+      }
+      std::lock_guard lock(restorable_mutex);
+      host_doorbells.erase(key);
+    }
+  }
+  deliveries->inbox().rescan();
+  return not_restored;
+}
+
+void Driver::Impl::stop_reconnecting() {
+  {
+    std::lock_guard lock(reconnect_mutex);
+    stopping = true;
+    reconnect_changed.notify_all();
+  }
+  if (reconnector.joinable()) reconnector.join();
+}
+
+void Driver::set_connection_callback(ConnectionCallback callback) {
+  std::lock_guard lock(impl_->callback_mutex);
+  impl_->on_change = std::move(callback);
 }
 
 std::unique_ptr<Driver> Driver::connect(const ConnectOptions& options, int* status,
@@ -259,31 +450,20 @@ std::unique_ptr<Driver> Driver::connect(const ConnectOptions& options, int* stat
   int local_status;
   if (status == nullptr) status = &local_status;
   std::unique_ptr<Driver> driver(new Driver());
-  driver->impl_ = std::make_unique<Impl>(options.role);
+  driver->impl_ = std::make_unique<Impl>(options);
   Impl* impl = driver->impl_.get();
   impl->deliveries = std::make_unique<internal::DeliveryQueue>(
       [impl](internal::Delivery& d) { impl->handle_delivery(d); },
       [impl] { impl->scan(); });
-  internal::Connection::Sink sink;
-  sink.deliver = [impl](uint32_t id, std::vector<uint8_t> dg) {
-    impl->deliveries->push(internal::Delivery{id, std::move(dg)});
-  };
-  sink.closed = [impl](const std::string&) { impl->ring_grants.clear(); };
-  sink.ring_grant = [impl](const proto::RingGrantBody& grant,
-                           std::shared_ptr<proto::RingChannel> channel) {
-    impl->ring_grant(grant, std::move(channel));
-  };
-  sink.ring_channel_closed = [impl](const proto::RingChannelClosedBody& closed) {
-    impl->ring_channel_closed(closed);
-  };
-  sink.queue_pair_memory = [impl](std::shared_ptr<internal::QueuePairMemoryFrame> memory) {
-    impl->queue_pair_memory(std::move(memory));
-  };
+  internal::Connection::Sink sink = impl->make_sink();
   // Deliveries wait until the connection is in place: the first may arrive
   // before open() returns, and its acknowledgement needs the connection.
   impl->deliveries->hold();
   impl->connection = internal::Connection::open(options, std::move(sink), status, error);
   if (!impl->connection) return nullptr;
+  if (options.reconnect.enabled && options.role == proto::Role::kHost) {
+    impl->reconnector = std::thread([impl] { impl->reconnect_loop(); });
+  }
   // Before any doorbell exists, hence before any ring.
   impl->notify = impl->connection->notify_memory();
   impl->deliveries->inbox().watch(0, impl->connection->notify_wake_word());
@@ -294,7 +474,7 @@ std::unique_ptr<Driver> Driver::connect(const ConnectOptions& options, int* stat
   } else {
     impl->queue_pairs = std::make_unique<internal::GuestQueuePairs>(
         [impl](const proto::Bytes& dg) {
-          return impl->connection->request(proto::FrameType::kDatagram, dg);
+          return impl->conn()->request(proto::FrameType::kDatagram, dg);
         },
         [impl](vmci_event_type event, vmci_handle handle) {
           // Local events name this context as the peer (spec §7.4).
@@ -355,23 +535,25 @@ void Driver::hold_callbacks() { impl_->calls->hold_callbacks(); }
 void Driver::release_callbacks() { impl_->calls->release_callbacks(); }
 
 void Driver::abort() {
+  impl_->own_close = true;
+  impl_->stop_reconnecting();
   if (impl_->traced) impl_->traced->closed("kill");
-  impl_->connection->abort();
+  impl_->conn()->abort();
 }
 
-bool Driver::connected() const { return impl_->connection->alive(); }
+bool Driver::connected() const { return impl_->conn()->alive(); }
 
 proto::Role Driver::role() const { return impl_->role; }
 
-std::string Driver::close_reason() const { return impl_->connection->close_reason(); }
+std::string Driver::close_reason() const { return impl_->conn()->close_reason(); }
 
 vmci_id Driver::Direct::get_context_id() {
   if (impl_->context_id_known) return impl_->cached_context_id;
   // The lazy VMCI_GET_CONTEXT_ID hypercall; its result is cached verbatim.
   const proto::Bytes dg = proto::make_datagram(
       VMCI_MAKE_HANDLE(VMCI_HYPERVISOR_CONTEXT_ID, VMCI_GET_CONTEXT_ID), VMCI_ANON_SRC_HANDLE, {});
-  const auto result = impl_->connection->request(proto::FrameType::kDatagram, dg);
-  if (!impl_->connection->alive() && result.result == VMCI_ERROR_UNAVAILABLE) {
+  const auto result = impl_->conn()->request(proto::FrameType::kDatagram, dg);
+  if (!impl_->conn()->alive() && result.result == VMCI_ERROR_UNAVAILABLE) {
     return VMCI_INVALID_ID;  // no hypervisor answered: nothing to cache
   }
   impl_->cached_context_id = static_cast<vmci_id>(result.result);
@@ -405,8 +587,13 @@ int Driver::Impl::create_host_handle(vmci_id resource, uint32_t flags, uint32_t 
   auto hook = [&](const proto::ResultBody& r) {
     if (r.result >= VMCI_SUCCESS) handles.insert(r.handle, flags, priv_flags, callback);
   };
-  const auto result = connection->request(proto::FrameType::kHandleCreate, bytes, hook);
-  if (result.result >= VMCI_SUCCESS) *out = result.handle;
+  const auto result = conn()->request(proto::FrameType::kHandleCreate, bytes, hook);
+  if (result.result >= VMCI_SUCCESS) {
+    *out = result.handle;
+    std::lock_guard lock(restorable_mutex);
+    host_handles[proto::handle_key(result.handle)] =
+        HostHandle{result.handle.resource, flags, priv_flags, 0};
+  }
   return static_cast<int>(result.result);
 }
 
@@ -415,7 +602,7 @@ int Driver::Direct::datagram_destroy_handle(vmci_handle handle) {
   if (impl_->role == proto::Role::kHost) {
     const proto::HandleDestroyBody body{handle};
     const auto result =
-        impl_->connection->request(proto::FrameType::kHandleDestroy,
+        impl_->conn()->request(proto::FrameType::kHandleDestroy,
                                    proto::body_bytes(body));
     if (result.result < VMCI_SUCCESS && result.result != VMCI_ERROR_UNAVAILABLE) {
       return static_cast<int>(result.result);
@@ -424,6 +611,10 @@ int Driver::Direct::datagram_destroy_handle(vmci_handle handle) {
     // under the handle as hostpeer stored it (its lookup has wildcards).
     const vmci_handle stored =
         result.result >= VMCI_SUCCESS ? result.handle : handle;
+    {
+      std::lock_guard lock(impl_->restorable_mutex);
+      impl_->host_handles.erase(proto::handle_key(stored));
+    }
     const int local = impl_->handles.remove(stored, from_callback);
     return result.result == VMCI_ERROR_UNAVAILABLE ? VMCI_ERROR_UNAVAILABLE : local;
   }
@@ -458,7 +649,7 @@ int Driver::Direct::datagram_send(const vmci_datagram* dg) {
   }
   const proto::Bytes bytes = proto::make_datagram(
       header.dst, header.src, std::span(payload, static_cast<size_t>(dg->payload_size)));
-  return static_cast<int>(impl_->connection->request(proto::FrameType::kDatagram, bytes).result);
+  return static_cast<int>(impl_->conn()->request(proto::FrameType::kDatagram, bytes).result);
 }
 
 int Driver::Direct::event_subscribe(uint32_t event, EventCallback callback, vmci_id* sub_id) {
@@ -479,7 +670,7 @@ int Driver::Direct::event_unsubscribe(vmci_id sub_id) {
 int Driver::sync() {
   const proto::DeliveredBody body{};
   return static_cast<int>(
-      impl_->connection
+      impl_->conn()
           ->request(proto::FrameType::kSync,
                     proto::body_bytes(body))
           .result);
@@ -488,7 +679,7 @@ int Driver::sync() {
 int Driver::hostpeer_stats(proto::StatsBody* out) {
   if (out == nullptr) return VMCI_ERROR_INVALID_ARGS;
   const proto::DeliveredBody body{};
-  const auto reply = impl_->connection->request(proto::FrameType::kStats, proto::body_bytes(body));
+  const auto reply = impl_->conn()->request(proto::FrameType::kStats, proto::body_bytes(body));
   if (reply.result < VMCI_SUCCESS) return static_cast<int>(reply.result);
   if (reply.extra.size() != sizeof *out) return VMCI_ERROR_GENERIC;  // not hostpeer's answer
   std::memcpy(out, reply.extra.data(), sizeof *out);
@@ -511,12 +702,16 @@ int Driver::hostpeer_stats(Stats* out) {
 int Driver::Direct::qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle* handle,
                         uint64_t produce_size, uint64_t consume_size, vmci_id peer, uint32_t flags,
                         uint32_t priv_flags) {
-  if (impl_->role == proto::Role::kHost) {
-    return impl_->host_qpair_alloc(qpair, handle, produce_size, consume_size, peer, flags,
-                                   priv_flags);
+  const int status =
+      impl_->role == proto::Role::kHost
+          ? impl_->host_qpair_alloc(qpair, handle, produce_size, consume_size, peer, flags,
+                                    priv_flags)
+          : impl_->queue_pairs->alloc(impl_->own_cid(), qpair, handle, produce_size,
+                                      consume_size, peer, flags, priv_flags);
+  if (status >= VMCI_SUCCESS && qpair != nullptr && *qpair) {
+    impl_->qp_watches.add((*qpair)->handle(), (*qpair)->peer_watch());
   }
-  return impl_->queue_pairs->alloc(impl_->own_cid(), qpair, handle, produce_size, consume_size,
-                                   peer, flags, priv_flags);
+  return status;
 }
 
 int Driver::Impl::host_qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle* handle,
@@ -527,7 +722,7 @@ int Driver::Impl::host_qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handl
   if (checked != VMCI_SUCCESS) return checked;
   const proto::QueuePairAllocBody body{*handle,   peer,         flags, priv_flags,
                                        0,         produce_size, consume_size};
-  const auto reply = connection->request(
+  const auto reply = conn()->request(
       proto::FrameType::kQueuePairAlloc,
       proto::body_bytes(body));
   if (reply.result < VMCI_SUCCESS) return static_cast<int>(reply.result);
@@ -567,7 +762,7 @@ int Driver::Impl::host_qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handl
     std::fprintf(stderr, "vmci: queue pair %s: %s\n", proto::to_string(reply.handle).c_str(),
                  error.c_str());
     const proto::QueuePairDetachBody undo{reply.handle};
-    connection->request(proto::FrameType::kQueuePairDetach,
+    conn()->request(proto::FrameType::kQueuePairDetach,
                         proto::body_bytes(undo));
     return VMCI_ERROR_NO_RESOURCES;
   }
@@ -612,7 +807,7 @@ int Driver::Direct::qpair_detach(std::unique_ptr<QueuePair>* qpair) {
     impl_->host_memory_frames.erase(proto::handle_key(body.handle));
   }
   return static_cast<int>(
-      impl_->connection
+      impl_->conn()
           ->request(proto::FrameType::kQueuePairDetach,
                     proto::body_bytes(body))
           .result);
@@ -642,7 +837,7 @@ int Driver::Direct::doorbell_create(vmci_handle* handle, uint32_t flags, uint32_
         d.doorbells.activate(r.handle);
       }
     };
-    const auto reply = d.connection->request(
+    const auto reply = d.conn()->request(
         proto::FrameType::kDoorbellCreate,
         proto::body_bytes(body), hook);
     if (reply.result < VMCI_SUCCESS) {
@@ -650,6 +845,11 @@ int Driver::Direct::doorbell_create(vmci_handle* handle, uint32_t flags, uint32_
       return static_cast<int>(reply.result);
     }
     *handle = reply.handle;
+    {
+      std::lock_guard lock(d.restorable_mutex);
+      d.host_doorbells[proto::handle_key(reply.handle)] =
+          Impl::HostHandle{reply.handle.resource, 0, priv_flags, index};
+    }
     d.deliveries->inbox().rescan();  // a ring that came before the doorbell was in the table
     return VMCI_SUCCESS;
   }
@@ -666,7 +866,7 @@ int Driver::Direct::doorbell_create(vmci_handle* handle, uint32_t flags, uint32_
     return status;
   }
   d.doorbells.insert(h, index, std::move(callback));  // the claim makes the handle new here
-  const auto reply = d.connection->request(proto::FrameType::kDatagram,
+  const auto reply = d.conn()->request(proto::FrameType::kDatagram,
                                            proto::make_doorbell_link_message(h, index));
   if (reply.result < VMCI_SUCCESS) {
     d.doorbells.remove(h, d.deliveries->on_delivery_thread());
@@ -685,11 +885,13 @@ int Driver::Direct::doorbell_destroy(vmci_handle handle) {
   if (!d.doorbells.contains(handle)) return VMCI_ERROR_NOT_FOUND;
   if (d.role == proto::Role::kHost) {
     const proto::DoorbellDestroyBody body{handle};
-    d.connection->request(proto::FrameType::kDoorbellDestroy,
+    d.conn()->request(proto::FrameType::kDoorbellDestroy,
                           proto::body_bytes(body));
+    std::lock_guard lock(d.restorable_mutex);
+    d.host_doorbells.erase(proto::handle_key(handle));
   } else {
     // A failed unlink is ignored, as the drivers do (§5.1, item 28).
-    d.connection->request(proto::FrameType::kDatagram,
+    d.conn()->request(proto::FrameType::kDatagram,
                           proto::make_doorbell_message(VMCI_DOORBELL_UNLINK, handle));
   }
   const int status = d.doorbells.remove(handle, d.deliveries->on_delivery_thread());
@@ -718,14 +920,14 @@ int Driver::Direct::doorbell_notify(vmci_handle handle, uint32_t priv_flags) {
   if (impl_->role == proto::Role::kHost) {
     const proto::DoorbellNotifyBody body{handle, priv_flags, 0};
     return static_cast<int>(
-        impl_->connection
+        impl_->conn()
             ->request(proto::FrameType::kDoorbellNotify,
                       proto::body_bytes(body))
             .result);
   }
   // FreeBSD sends the hypercall; the flags are not part of it (§4.4).
   return static_cast<int>(
-      impl_->connection
+      impl_->conn()
           ->request(proto::FrameType::kDatagram,
                     proto::make_doorbell_message(VMCI_DOORBELL_NOTIFY, handle))
           .result);

@@ -2,6 +2,7 @@
 //
 // The kernel API has no connection argument, so this file holds the one
 // piece of process-wide state of the library: the current Driver.
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -35,6 +36,13 @@ class ImplicitConnection {
     return connect_locked(options, quiet);
   }
 
+  void set_callback(vmci_hostpeer_connection_cb callback, void* data) {
+    std::lock_guard lock(mutex_);
+    callback_ = callback;
+    callback_data_ = data;
+    if (driver_) driver_->set_connection_callback(bridge());
+  }
+
   void disconnect() {
     std::shared_ptr<Driver> old;
     std::lock_guard lock(mutex_);
@@ -53,6 +61,7 @@ class ImplicitConnection {
     std::string error;
     driver_ = Driver::connect(options, &status, &error);
     last_error_ = driver_ ? "" : error;
+    if (driver_) driver_->set_connection_callback(bridge());
     if (!driver_ && status == VMCI_ERROR_UNAVAILABLE) report_unreachable(quiet);
     return status;
   }
@@ -67,8 +76,20 @@ class ImplicitConnection {
     std::fprintf(stderr, "vmci: %s\n", last_error_.c_str());
   }
 
+  // The C callback as the Driver's (none: an empty one).
+  vmci::guest::ConnectionCallback bridge() const {
+    if (callback_ == nullptr) return {};
+    return [callback = callback_, data = callback_data_](const vmci::guest::ConnectionChange& c) {
+      callback(c.kind == vmci::guest::ConnectionChange::Kind::kLost ? VMCI_HOSTPEER_LOST
+                                                                    : VMCI_HOSTPEER_RECONNECTED,
+               c.reason.c_str(), data);
+    };
+  }
+
   std::mutex mutex_;
   std::shared_ptr<Driver> driver_;
+  vmci_hostpeer_connection_cb callback_ = nullptr;
+  void* callback_data_ = nullptr;
   std::string last_error_;
   bool reported_ = false;
 };
@@ -107,10 +128,15 @@ int vmci_hostpeer_connect_options(const struct vmci_hostpeer_options* o) {
       o->role == VMCI_HOSTPEER_ROLE_HOST ? vmci::proto::Role::kHost : vmci::proto::Role::kGuest;
   options.context_id = o->context_id;
   options.priv_flags = o->priv_flags;
+  options.reconnect.enabled = (o->flags & VMCI_HOSTPEER_FLAG_RECONNECT) != 0;
   return implicit().connect(options, (o->flags & VMCI_HOSTPEER_FLAG_QUIET) != 0);
 }
 
 void vmci_hostpeer_disconnect(void) { implicit().disconnect(); }
+
+void vmci_hostpeer_set_disconnect_callback(vmci_hostpeer_connection_cb callback, void* data) {
+  implicit().set_callback(callback, data);
+}
 
 const char* vmci_hostpeer_last_error(void) {
   last_error_copy = implicit().last_error();
@@ -245,6 +271,15 @@ int64_t vmci_qpair_consume_free_space(const struct vmci_qpair* qpair) {
 
 int64_t vmci_qpair_consume_buf_ready(const struct vmci_qpair* qpair) {
   return qpair ? qpair->endpoint->consume_buf_ready() : VMCI_ERROR_INVALID_ARGS;
+}
+
+int64_t vmci_qpair_wait(struct vmci_qpair* qpair, int what, int timeout_ms) {
+  if (qpair == nullptr || (what != VMCI_QPAIR_WAIT_DATA && what != VMCI_QPAIR_WAIT_SPACE)) {
+    return VMCI_ERROR_INVALID_ARGS;
+  }
+  return qpair->endpoint->wait(
+      what == VMCI_QPAIR_WAIT_DATA ? vmci::QueuePair::Wait::kData : vmci::QueuePair::Wait::kSpace,
+      std::chrono::milliseconds(timeout_ms < 0 ? -1 : timeout_ms));
 }
 
 ssize_t vmci_qpair_enqueue(struct vmci_qpair* qpair, const void* buf, size_t buf_size, int) {

@@ -156,6 +156,7 @@ int EmbeddedEndpoint::qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle
     return VMCI_ERROR_NO_RESOURCES;
   }
   *handle = r.handle;
+  qp_watches_.add(r.handle, mapped->peer_watch());
   *qpair = std::move(mapped);
   return r.status;
 }
@@ -316,6 +317,9 @@ void EmbeddedEndpoint::dispatch(std::vector<uint8_t>& datagram) {
     vmci_event_data_max event{};
     std::memcpy(&event, datagram.data() + sizeof(vmci_datagram),
                 static_cast<size_t>(dg->payload_size));
+    if (event.event_data.event == VMCI_EVENT_QP_PEER_DETACH && dg->payload_size >= 20) {
+      qp_watches_.peer_gone(event.ev_data_payload.qp_payload.handle);
+    }
     std::vector<proto::EventSubscriptions::Subscriber> subscribers;
     {
       std::lock_guard lock(mutex_);

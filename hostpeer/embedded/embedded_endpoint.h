@@ -87,6 +87,7 @@ class EmbeddedEndpoint final : public Endpoint, public PeerSink {
   // replace hostpeer's memory (queue_pair_memory). Guarded by the core's
   // lock: pairs are mapped, and the sink called, under it.
   std::map<uint64_t, std::weak_ptr<proto::HostQueueMemory>> host_memory_;
+  QueuePairWatches qp_watches_;  // the pairs' waiters, told when a guest goes
 
   proto::EndpointInbox inbox_;
 

@@ -95,13 +95,85 @@ int64_t QueuePair::peek(void* buf, size_t size) {
 int64_t QueuePair::enqueue_direct(const void* buf, size_t size) {
   if (buf == nullptr) return VMCI_ERROR_INVALID_ARGS;
   if (!peer_attached()) return VMCI_ERROR_QUEUEPAIR_NOTATTACHED;
-  return proto::enqueue(view_, buf, size, &peer_head_);
+  const int64_t n = proto::enqueue(view_, buf, size, &peer_head_);
+  if (n > 0) signal_peer();
+  return n;
 }
 
 int64_t QueuePair::dequeue_direct(void* buf, size_t size) {
   if (buf == nullptr) return VMCI_ERROR_INVALID_ARGS;
   if (!peer_attached()) return VMCI_ERROR_QUEUEPAIR_NOTATTACHED;
-  return proto::dequeue(view_, buf, size, &peer_tail_);
+  const int64_t n = proto::dequeue(view_, buf, size, &peer_tail_);
+  if (n > 0) signal_peer();
+  return n;
+}
+
+namespace {
+
+proto::NotifyWakeWord* wake_word_of(vmci_queue_header* header) {
+  return reinterpret_cast<proto::NotifyWakeWord*>(reinterpret_cast<uint8_t*>(header) +
+                                                  kQueueWakeWordOffset);
+}
+
+// How often wait() looks at a peer that does not signal the wake word.
+constexpr std::chrono::milliseconds kWaitRecheck{10};
+
+}  // namespace
+
+void QueuePair::signal_peer() { proto::signal_and_wake(wake_word_of(view_.produce_header)); }
+
+int64_t QueuePair::wait(Wait what, std::chrono::milliseconds timeout) {
+  using Clock = std::chrono::steady_clock;
+  const bool forever = timeout.count() < 0;
+  const Clock::time_point deadline = forever ? Clock::time_point::max() : Clock::now() + timeout;
+  proto::NotifyWakeWord* const words[2] = {wake_word_of(view_.consume_header), &watch_->word};
+  for (;;) {
+    const uint32_t seen[2] = {proto::sequence(words[0]), proto::sequence(words[1])};
+    if (!peer_attached()) return VMCI_ERROR_QUEUEPAIR_NOTATTACHED;
+    const int64_t n = what == Wait::kData ? proto::consume_buf_ready(view_)
+                                          : proto::produce_free_space(view_);
+    if (n != 0) return n;  // ready, or VMCI_ERROR_INVALID_SIZE
+    if (watch_->gone.load(std::memory_order_acquire)) return VMCI_ERROR_QUEUEPAIR_NOTATTACHED;
+    const Clock::time_point now = Clock::now();
+    if (now >= deadline) return VMCI_ERROR_TIMEOUT;
+    auto slice = kWaitRecheck;
+    if (!forever) {
+      slice = std::min(slice, std::chrono::ceil<std::chrono::milliseconds>(deadline - now));
+    }
+    proto::wait_for_any(words, seen, slice);
+  }
+}
+
+void QueuePairWatches::add(vmci_handle handle, std::weak_ptr<QueuePairPeerWatch> watch) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(watches_, [](const auto& entry) { return entry.second.expired(); });
+  watches_[(uint64_t{handle.context} << 32) | handle.resource] = std::move(watch);
+}
+
+namespace {
+
+void set_gone(QueuePairPeerWatch& watch) {
+  watch.gone.store(true, std::memory_order_release);
+  proto::signal_and_wake(&watch.word);
+}
+
+}  // namespace
+
+void QueuePairWatches::peer_gone(vmci_handle handle) {
+  std::shared_ptr<QueuePairPeerWatch> watch;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = watches_.find((uint64_t{handle.context} << 32) | handle.resource);
+    if (it != watches_.end()) watch = it->second.lock();
+  }
+  if (watch) set_gone(*watch);
+}
+
+void QueuePairWatches::all_gone() {
+  std::lock_guard lock(mutex_);
+  for (auto& [key, weak] : watches_) {
+    if (auto watch = weak.lock()) set_gone(*watch);
+  }
 }
 
 int64_t QueuePair::peek_direct(void* buf, size_t size) {
@@ -145,7 +217,10 @@ int64_t QueuePair::copy_vector(struct iovec* iov, size_t iov_size, int kind) {
       n = kind == kDequeue ? proto::dequeue(view_, iov->iov_base, iov_size, &peer_tail_)
                            : proto::peek(view_, iov->iov_base, iov_size, &peer_tail_);
     }
-    if (n > 0) consume_iov(iov, static_cast<size_t>(n));
+    if (n > 0) {
+      consume_iov(iov, static_cast<size_t>(n));
+      if (kind != kPeek) signal_peer();
+    }
     return n;
   }
   std::vector<uint8_t> buffer;
@@ -174,7 +249,10 @@ int64_t QueuePair::copy_vector(struct iovec* iov, size_t iov_size, int kind) {
       at += step;
     }
   }
-  if (n > 0) consume_iov(iov, static_cast<size_t>(n));
+  if (n > 0) {
+    consume_iov(iov, static_cast<size_t>(n));
+    if (kind != kPeek) signal_peer();
+  }
   return n;
 }
 

@@ -31,6 +31,9 @@ extern "C" {
 
 /* vmci_hostpeer_options.flags */
 #define VMCI_HOSTPEER_FLAG_QUIET 0x1 /* no report on stderr when hostpeer is unreachable */
+/* Host role only: connect again when hostpeer goes away, with backoff (50 ms
+ * doubling to 2 s), re-creating the datagram handles and doorbells. */
+#define VMCI_HOSTPEER_FLAG_RECONNECT 0x2
 
 struct vmci_hostpeer_options {
 	const char *socket_path; /* NULL: $VMCI_HOSTPEER_SOCKET or the default */
@@ -61,6 +64,35 @@ const char *vmci_hostpeer_last_error(void);
  * (for numbers without a name) the calling thread's until its next call.
  */
 const char *vmci_hostpeer_strerror(int status);
+/*
+ * Called once when the connection ends for any reason but the program's own
+ * (vmci_hostpeer_disconnect, or a connect that replaces it):
+ * VMCI_HOSTPEER_LOST with why; and, with VMCI_HOSTPEER_FLAG_RECONNECT,
+ * VMCI_HOSTPEER_RECONNECTED after each reconnect, with what could not be
+ * re-created ("" if everything was). It runs on the library's delivery
+ * thread. NULL turns it off. It applies to the current connection and the
+ * later ones.
+ */
+#define VMCI_HOSTPEER_LOST 1
+#define VMCI_HOSTPEER_RECONNECTED 2
+typedef void (*vmci_hostpeer_connection_cb)(int what, const char *reason, void *data);
+void vmci_hostpeer_set_disconnect_callback(vmci_hostpeer_connection_cb callback, void *data);
+/*
+ * Our extension to the queue-pair API (not in VMCI): waits until `qpair`'s
+ * consume queue holds data (VMCI_QPAIR_WAIT_DATA) or its produce queue has
+ * room (VMCI_QPAIR_WAIT_SPACE), or `timeout_ms` passes (-1: no limit).
+ * Returns the bytes ready or free (> 0), VMCI_ERROR_TIMEOUT, or
+ * VMCI_ERROR_QUEUEPAIR_NOTATTACHED when the peer is not attached or went
+ * away (detached, died, or hostpeer went) with nothing to take;
+ * VMCI_ERROR_INVALID_ARGS for a null pair or another `what`. Call it from
+ * the thread that dequeues (data) or enqueues (space). A peer using this
+ * library wakes it at once; another (a real guest kernel) is looked at
+ * every 10 ms.
+ */
+#define VMCI_QPAIR_WAIT_DATA 1
+#define VMCI_QPAIR_WAIT_SPACE 2
+struct vmci_qpair;
+int64_t vmci_qpair_wait(struct vmci_qpair *qpair, int what, int timeout_ms);
 /*
  * A reference to the connection the API calls use (connecting as they
  * would if there is none yet), for libraries built over any endpoint such

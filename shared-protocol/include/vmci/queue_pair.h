@@ -24,12 +24,17 @@
 
 #include <sys/uio.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <span>
 
 #include "vmci/proto/queue.h"
+#include "vmci/proto/wake_word.h"
 
 namespace vmci {
 
@@ -66,6 +71,34 @@ class QueuePairObserver {
   virtual ~QueuePairObserver() = default;
   virtual void observed(const QueuePair& qp, const QueuePairCall& call) = 0;
 };
+
+// What the endpoint that allocated a pair tells the pair's waiters: the
+// peer is gone (a QP_PEER_DETACH for it, or hostpeer went away). Shared
+// between the QueuePair and its endpoint's QueuePairWatches.
+struct QueuePairPeerWatch {
+  proto::NotifyWakeWord word{};  // signalled when `gone` is set
+  std::atomic<bool> gone{false};
+};
+
+// An endpoint's watches of the pairs it allocated, by handle. Thread-safe.
+class QueuePairWatches {
+ public:
+  void add(vmci_handle handle, std::weak_ptr<QueuePairPeerWatch> watch);
+  // The peer of `handle` detached: its waiters return.
+  void peer_gone(vmci_handle handle);
+  // Every pair's (the connection to hostpeer ended).
+  void all_gone();
+
+ private:
+  std::mutex mutex_;
+  std::map<uint64_t, std::weak_ptr<QueuePairPeerWatch>> watches_;
+};
+
+// Where a queue's header page holds the wake word of our wait extension
+// (QueuePair::wait): past VMCI's vmci_queue_header, on a cache line of its
+// own. Only the page's writer (the queue's producer) signals it; VMCI's own
+// drivers leave the rest of the page alone.
+inline constexpr size_t kQueueWakeWordOffset = 64;
 
 class QueuePair {
  public:
@@ -109,6 +142,25 @@ class QueuePair {
   int get_produce_indexes(uint64_t* producer_tail, uint64_t* consumer_head) const;
   int get_consume_indexes(uint64_t* consumer_tail, uint64_t* producer_head) const;
 
+  // Our extension (not in VMCI's API): waits until the consume queue holds
+  // data (kData) or the produce queue has room (kSpace), the peer is gone,
+  // or `timeout` passes; a negative timeout waits without end. Returns the
+  // bytes ready (consume_buf_ready) or free (produce_free_space), > 0;
+  // VMCI_ERROR_TIMEOUT; or VMCI_ERROR_QUEUEPAIR_NOTATTACHED when the peer
+  // is not attached (a host endpoint before its guest attached) or went
+  // away (detached, died, or hostpeer went) and there is nothing to take.
+  //
+  // It sleeps on a futex word in the peer's queue header page, which every
+  // enqueue and dequeue of this library signals (one atomic add; a system
+  // call only when someone sleeps). A peer that does not signal it (a real
+  // guest kernel's driver) is looked at every 10 ms instead. Called by the
+  // pair's consumer thread (kData) or producer thread (kSpace).
+  enum class Wait { kData, kSpace };
+  int64_t wait(Wait what, std::chrono::milliseconds timeout);
+
+  // The endpoint's side of wait(): what it sets when the peer is gone.
+  std::shared_ptr<QueuePairPeerWatch> peer_watch() const { return watch_; }
+
   // Every later data call is shown to `observer`. Set it before the pair is
   // used: it is not synchronised with the data calls.
   void set_observer(std::shared_ptr<QueuePairObserver> observer) {
@@ -135,6 +187,9 @@ class QueuePair {
   uint32_t* memory_generation_;
   uint32_t* mapped_generation_;
   std::shared_ptr<QueuePairObserver> observer_;
+  std::shared_ptr<QueuePairPeerWatch> watch_ = std::make_shared<QueuePairPeerWatch>();
+  // Tells a waiting peer that this endpoint moved an index.
+  void signal_peer();
   // The producer's and the consumer's copies of the peer's index (see
   // proto::enqueue), each on its own cache line: the two threads of the
   // contract must not share one.

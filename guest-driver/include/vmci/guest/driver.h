@@ -17,7 +17,9 @@
 // time, with no lock of the Driver held, so they may call the Driver.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -28,6 +30,31 @@
 
 namespace vmci::guest {
 
+// Host connections: connect again after hostpeer went away (it was
+// restarted, say), trying after first_delay, then after twice as long each
+// time, up to max_delay, until it works or the Driver is destroyed. The
+// new connection gets back the endpoint's datagram handles (same ids) and
+// doorbells (same handles); event subscriptions live in the Driver and
+// carry on. Queue pairs cannot come back: their broker state went with
+// hostpeer (see the connection callback).
+struct ReconnectOptions {
+  bool enabled = false;
+  std::chrono::milliseconds first_delay{50};
+  std::chrono::milliseconds max_delay{2000};
+};
+
+// What happened to the connection, for the connection callback.
+struct ConnectionChange {
+  enum class Kind {
+    kLost,         // the connection ended; `reason` says why
+    kReconnected,  // a reconnect worked; `reason` lists what could not be
+                   // re-created ("" when everything was)
+  };
+  Kind kind;
+  std::string reason;
+};
+using ConnectionCallback = std::function<void(const ConnectionChange& change)>;
+
 struct ConnectOptions {
   // Empty: $VMCI_HOSTPEER_SOCKET, else the default (vmci/proto/socket_path.h).
   std::string socket_path;
@@ -36,6 +63,8 @@ struct ConnectOptions {
   vmci_id context_id = VMCI_INVALID_ID;
   // Guests: 0 or VMCI_PRIVILEGE_FLAG_RESTRICTED.
   uint32_t priv_flags = VMCI_NO_PRIVILEGE_FLAGS;
+  // Host connections only (ignored for guests, whose context cannot come back).
+  ReconnectOptions reconnect{};
 };
 
 class Driver final : public Endpoint {
@@ -51,6 +80,15 @@ class Driver final : public Endpoint {
   // Closes the connection now, as if the process died: nothing is detached
   // or destroyed first. Later calls return VMCI_ERROR_UNAVAILABLE.
   void abort();
+
+  // `callback` is called once when the connection to hostpeer ends for any
+  // reason but this program's own (destroying the Driver, abort()): hostpeer
+  // stopped, was killed, or cut this connection off. With
+  // ConnectOptions::reconnect it is called again after each reconnect.
+  // It runs on the delivery thread, after the callbacks of what arrived
+  // before, and may call the Driver (not destroy it). When the connection
+  // ends, every QueuePair::wait of the Driver's pairs returns.
+  void set_connection_callback(ConnectionCallback callback);
 
   vmci_id get_context_id() override;
   int datagram_create_handle(vmci_id resource, uint32_t flags, uint32_t priv_flags,
