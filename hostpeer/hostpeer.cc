@@ -42,18 +42,23 @@ std::unique_ptr<HostPeer> HostPeer::start(const Options& options, std::string* e
   std::unique_ptr<HostPeer> peer(new HostPeer());
   peer->impl_ = std::make_unique<Impl>(options, log);
   Impl& impl = *peer->impl_;
+  std::string local_error;
   std::vector<std::shared_ptr<RequestObserver>> observers;  // --trace, --capture
   if (!options.trace_path.empty()) {
-    std::string local_error;
     auto file = trace::TraceFile::open(options.trace_path, error ? error : &local_error);
-    if (!file) return nullptr;
+    if (!file) {
+      if (options.listening_socket >= 0) ::close(options.listening_socket);
+      return nullptr;
+    }
     observers.push_back(std::make_shared<RequestTrace>(std::move(file)));
   }
   if (!options.capture_path.empty()) {
-    std::string local_error;
     auto file = trace::PcapngFile::open(options.capture_path, trace::kLinkTypeUser0,
                                         "vmci-hostpeer", error ? error : &local_error);
-    if (!file) return nullptr;
+    if (!file) {
+      if (options.listening_socket >= 0) ::close(options.listening_socket);
+      return nullptr;
+    }
     observers.push_back(std::make_shared<RequestCapture>(std::move(file)));
   }
   if (!observers.empty()) {
@@ -62,8 +67,10 @@ std::unique_ptr<HostPeer> HostPeer::start(const Options& options, std::string* e
                               : std::make_shared<RequestObservers>(std::move(observers));
     impl.core.with([&](Hypervisor& core) { core.observe_with(std::move(observer)); });
   }
-  if (!options.socket_path.empty()) {
-    std::string local_error;
+  if (options.listening_socket >= 0) {
+    if (!impl.server.adopt(options.listening_socket, error ? error : &local_error)) return nullptr;
+    impl.socket_path = impl.server.path();
+  } else if (!options.socket_path.empty()) {
     if (!impl.server.listen(options.socket_path, error ? error : &local_error)) return nullptr;
     impl.socket_path = options.socket_path;
   }
@@ -110,6 +117,10 @@ int HostPeer::update_context_id(vmci_id old_cid, vmci_id new_cid) {
 
 Stats HostPeer::stats() const {
   return impl_->core.with([](Hypervisor& core) { return core.stats(); });
+}
+
+Introspection HostPeer::introspect() const {
+  return impl_->core.with([](Hypervisor& core) { return core.introspect(); });
 }
 
 }  // namespace vmci::host

@@ -1,12 +1,17 @@
 // vmci-hostpeer: the hypervisor side of VMCI as a daemon.
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
+#include <optional>
 
+#include "daemon/readiness.h"
+#include "daemon/socket_activation.h"
 #include "vmci/host/hostpeer.h"
 #include "vmci/proto/socket_path.h"
 
@@ -14,10 +19,19 @@ int main(int argc, char** argv) {
   vmci::host::Options options;
   options.socket_path = vmci::proto::default_socket_path();
   std::string level = "info";
+  int ready_fd = -1;
 
   CLI::App app{"vmci-hostpeer: the hypervisor side of VMware's VMCI, in user space"};
   app.set_version_flag("--version", "vmci-hostpeer " VMCI_VERSION);
-  app.add_option("--socket", options.socket_path, "control socket path")->capture_default_str();
+  auto* socket_option =
+      app.add_option("--socket", options.socket_path,
+                     "control socket path (at most 107 bytes; ignored when systemd hands "
+                     "the socket over, LISTEN_FDS)")
+          ->capture_default_str();
+  app.add_option("--ready-fd", ready_fd,
+                 "once the socket listens, write its path and a newline to descriptor N and "
+                 "close it (closed without a line if hostpeer cannot start)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--trace", options.trace_path,
                  "append every request served (with its result), every delivery and every peer "
                  "that comes and goes to FILE, as JSON Lines (for vmci-scenario record)");
@@ -61,6 +75,39 @@ int main(int argc, char** argv) {
   log->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
   options.logger = log;
 
+  // Everything that can refuse the start is checked before the socket is
+  // made, so nobody is told "ready" by a daemon about to exit.
+  std::string error;
+  std::optional<vmci::host::daemon::ReadyDescriptor> ready;
+  if (ready_fd >= 0) {
+    ready = vmci::host::daemon::ReadyDescriptor::adopt(ready_fd, &error);
+    if (!ready) {
+      log->error("{}", error);
+      return 1;
+    }
+  }
+  auto notifier =
+      vmci::host::daemon::SystemdNotifier::from_environment(std::getenv("NOTIFY_SOCKET"), &error);
+  if (!error.empty()) log->warn("{}", error);
+  error.clear();
+  const auto activated = vmci::host::daemon::activated_socket(
+      std::getenv("LISTEN_PID"), std::getenv("LISTEN_FDS"), ::getpid(), &error);
+  if (!error.empty()) {
+    log->error("{}", error);
+    return 1;
+  }
+  if (activated) {
+    options.listening_socket = *activated;
+    if (socket_option->count() > 0)
+      log->warn("--socket {} is ignored: serving the socket handed over (LISTEN_FDS)",
+                options.socket_path);
+  }
+  // Not for what hostpeer might start: the variables describe this process.
+  ::unsetenv("LISTEN_PID");
+  ::unsetenv("LISTEN_FDS");
+  ::unsetenv("LISTEN_FDNAMES");
+  ::unsetenv("NOTIFY_SOCKET");
+
   // Each queue pair holds descriptors in hostpeer (its memory and a host
   // endpoint's status page): take all the descriptors the system allows.
   rlimit files{};
@@ -78,15 +125,19 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  std::string error;
   auto hostpeer = vmci::host::HostPeer::start(options, &error);
   if (!hostpeer) {
     log->error("{}", error);
-    return 1;
+    return 1;  // `ready` closes its descriptor without a line
   }
+  if (ready && !ready->announce(hostpeer->socket_path(), &error)) log->warn("{}", error);
+  if (notifier && !notifier->notify("READY=1\nSTATUS=listening on " + hostpeer->socket_path(),
+                                    &error))
+    log->warn("{}", error);
   int sig = 0;
   sigwait(&stop_signals, &sig);
   log->info("{}: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  if (notifier && !notifier->notify("STOPPING=1", &error)) log->warn("{}", error);
   hostpeer.reset();
   return 0;
 }

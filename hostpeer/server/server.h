@@ -27,14 +27,26 @@ class Server {
   // policy's other users open it (socket_access.h), and starts accepting.
   // Fails if that ACL cannot be set; warns of each allowed user that a
   // directory above the socket keeps out. A stale socket file (nobody
-  // answers) is replaced; a live one is an error.
+  // answers) is replaced; a live one is an error, as is a path longer
+  // than kMaxSocketPath. Each error says what to do.
   bool listen(const std::string& path, std::string* error);
-  // Stops accepting, ends every session, removes the socket file. Runs on
-  // the I/O thread.
+  // Serves `fd`, a listening Unix stream socket someone else made (socket
+  // activation), and takes ownership of it. Fails, closing it, if it is
+  // not one. The users of the allow-lists get the same ACL on its file as
+  // listen() gives; stop() leaves the file in place, since its maker will
+  // hand it over again.
+  bool adopt(int fd, std::string* error);
+  // The socket's path (empty before listen() or adopt(), or for an
+  // abstract or unnamed adopted socket).
+  const std::string& path() const { return path_; }
+  // Stops accepting, ends every session, removes the socket file (unless
+  // it was adopted). Runs on the I/O thread.
   void stop();
 
  private:
   void accept();
+  // Warns of each allowed user a directory keeps out, logs, and accepts.
+  void serve();
 
   LockedCore& core_;
   const PeerPolicy policy_;
@@ -45,6 +57,10 @@ class Server {
   boost::asio::steady_timer retry_;  // after a failed accept
   std::list<std::weak_ptr<Session>> sessions_;
   std::string path_;
+  bool owns_path_ = false;  // listen() made the file: stop() removes it
 };
+
+// The longest path a Unix socket can be bound to: sun_path less its NUL.
+inline constexpr size_t kMaxSocketPath = 107;
 
 }  // namespace vmci::host

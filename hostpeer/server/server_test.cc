@@ -657,9 +657,54 @@ TEST_F(SocketServer, LiveSocketIsRefused) {
   start_hostpeer();
   std::string error;
   EXPECT_FALSE(start({}, &error));
-  EXPECT_EQ(error, "another hostpeer is serving " + path_);
+  EXPECT_EQ(error, path_ + " is being served by a running hostpeer or another program (process " +
+                       std::to_string(::getpid()) + ", user " + std::to_string(::getuid()) +
+                       "): stop it first, or choose another socket path");
   RawClient client(path_);  // the first one still serves
   EXPECT_EQ(client.join(proto::Role::kGuest), 16u);
+}
+
+TEST_F(SocketServer, TooLongAPathIsRefusedGivingTheLimit) {
+  path_ = dir_ + "/" + std::string(108 - dir_.size(), 'p');
+  ASSERT_EQ(path_.size(), 109u);
+  std::string error;
+  EXPECT_FALSE(start({}, &error));
+  EXPECT_NE(error.find("is 109 bytes long; a Unix socket path holds at most 107"),
+            std::string::npos)
+      << error;
+}
+
+TEST_F(SocketServer, AHandedOverSocketIsServedAndItsFileLeftAtStop) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const sockaddr_un addr = address_of(path_);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 8), 0);
+  Options options;
+  options.socket_path = dir_ + "/not-used.sock";
+  options.listening_socket = fd;
+  options.logger = quiet();
+  std::string error;
+  hostpeer_ = HostPeer::start(options, &error);
+  ASSERT_TRUE(hostpeer_) << error;
+  EXPECT_EQ(hostpeer_->socket_path(), path_);
+  {
+    RawClient client(path_);
+    EXPECT_EQ(client.join(proto::Role::kGuest), 16u);
+  }
+  hostpeer_.reset();
+  EXPECT_TRUE(std::filesystem::exists(path_));
+  EXPECT_FALSE(std::filesystem::exists(options.socket_path));
+}
+
+TEST_F(SocketServer, AHandedOverSocketThatDoesNotListenIsRefusedAndClosed) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  Options options;
+  options.listening_socket = fd;
+  options.logger = quiet();
+  std::string error;
+  EXPECT_FALSE(HostPeer::start(options, &error));
+  EXPECT_NE(error.find("is not a listening Unix stream socket"), std::string::npos) << error;
+  EXPECT_EQ(::fcntl(fd, F_GETFD), -1) << "the descriptor was closed";
 }
 
 TEST_F(SocketServer, FileThatIsNotASocketIsLeftAlone) {

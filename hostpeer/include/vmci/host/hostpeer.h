@@ -36,6 +36,10 @@ namespace vmci::host {
 struct Options {
   // Empty: no socket server, embedded endpoints only.
   std::string socket_path;
+  // >= 0: a listening Unix stream socket to serve instead of creating one
+  // at socket_path (socket activation). HostPeer owns it from start() on,
+  // even if start() fails, and never removes its file.
+  int listening_socket = -1;
   Limits limits;
   // Users, besides hostpeer's own, that may connect as guests.
   std::vector<uid_t> guest_uids;
