@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # check_links.sh SOURCE_DIR: checks the relative links of the project's
-# Markdown documentation: README.md, docs/*.md, bench/README.md and
-# examples/*/README.md (those that exist).
+# Markdown documentation: every *.md file under SOURCE_DIR except those
+# under build/ and .git/.
 #
 # A link is an inline link or image, [text](target) or ![alt](target), or a
 # reference definition, [label]: target. Links inside fenced code blocks
@@ -12,7 +12,9 @@
 # relative to the file that links to it, inside SOURCE_DIR: the docs must
 # stand alone in a clone. A target that contains `../shared`, leaves
 # SOURCE_DIR, or is an absolute path fails even if it exists on this
-# machine. Anchors themselves are not checked.
+# machine. Anchors themselves are not checked. A file that names
+# `../shared/` anywhere, even in code, fails too: the team's reference
+# specs are not part of a clone.
 #
 # Prints FILE:LINE: TARGET: why, for every bad link; exits 1 if there was
 # one, 2 on a usage error, 0 otherwise.
@@ -101,9 +103,9 @@ extract_links() {
 
 cd "$root" || exit 2
 files=()
-for f in README.md docs/*.md bench/README.md examples/*/README.md; do
-  [ -f "$f" ] && files+=("$f")
-done
+while IFS= read -r -d '' f; do
+  files+=("${f#./}")
+done < <(find . \( -path ./build -o -path ./.git \) -prune -o -type f -name '*.md' -print0 | sort -z)
 if [ ${#files[@]} -eq 0 ]; then
   echo "no Markdown files found under $root" >&2
   exit 2
@@ -140,6 +142,10 @@ for file in "${files[@]}"; do
       bad=$((bad + 1))
     fi
   done < <(extract_links < "$root/$file")
+  while IFS=: read -r line _; do
+    echo "$file:$line: ../shared: names a file outside the repository"
+    bad=$((bad + 1))
+  done < <(grep -n -F '../shared/' "$root/$file")
 done
 
 echo "$checked relative link(s) checked in ${#files[@]} file(s): $bad bad"

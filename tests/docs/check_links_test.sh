@@ -31,6 +31,14 @@ Back to [the README](../README.md), and a [sibling](B.md).
 ~~~
 A [bad sibling](C.md "with a title").
 EOF
+# Any Markdown file outside build/ and .git/ is checked, however deep.
+mkdir -p "$work/tree/tools/deep" "$work/tree/build/x" "$work/tree/.git"
+cat > "$work/tree/tools/deep/NOTES.md" <<'EOF'
+[up two](../../docs/B.md) is fine; [gone](gone.md) is not.
+As `../shared/spec/vmci.md` says (a code span, still outside the clone).
+EOF
+printf '[ignored](nope.md)\n' > "$work/tree/build/x/README.md"
+printf '[ignored](nope.md)\n' > "$work/tree/.git/README.md"
 
 out=$("$checker" "$work/tree")
 status=$?
@@ -45,18 +53,22 @@ want=(
   "README.md:9: ../../etc: leaves the repository"
   "README.md:10: docs/gone.md: no such file"
   "docs/A.md:5: C.md: no such file"
-  "7 bad"
+  "tools/deep/NOTES.md:1: gone.md: no such file"
+  "tools/deep/NOTES.md:2: ../shared: names a file outside the repository"
+  "README.md:4: ../shared: names a file outside the repository"
+  "10 bad"
 )
 for line in "${want[@]}"; do
   grep -qF -- "$line" <<<"$out" || { echo "output lacks: $line"; fail=1; }
 done
 # Nothing else is reported: no URL, anchor, code span, fence or good link.
 reported=$(grep -cE '^[^ ]+:[0-9]+: ' <<<"$out")
-[ "$reported" -eq 7 ] || { echo "$reported bad links reported, expected 7"; fail=1; }
+[ "$reported" -eq 10 ] || { echo "$reported bad links reported, expected 10"; fail=1; }
 
 # A clean tree passes.
 rm "$work/tree/README.md"
 printf '[fine](docs/B.md)\n' > "$work/tree/README.md"
 printf 'See [B](B.md).\n' > "$work/tree/docs/A.md"
+rm -r "$work/tree/tools"
 "$checker" "$work/tree" || { echo "a clean tree failed"; fail=1; }
 exit "$fail"
