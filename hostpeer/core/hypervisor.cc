@@ -672,10 +672,12 @@ void Hypervisor::grant_datagram_lane(const Peer& sender, vmci_handle handle) {
 
 void Hypervisor::grant_slot(const Peer& sender, PeerId owner, vmci_handle handle,
                             proto::RingGrantBody body) {
-  // Both sides must allow ring channels (kFeatureNoRingChannels).
+  // Both sides must allow ring channels (kFeatureNoRingChannels), and no
+  // observer may need to see every datagram and ring (a capture).
   auto owner_peer = peers_.find(owner);
-  if (!sender.rings_through_channels || !sender.allows_ring_channels ||
-      owner_peer == peers_.end() || !owner_peer->second.allows_ring_channels) {
+  if ((observer_ && observer_->needs_all_traffic()) || !sender.rings_through_channels ||
+      !sender.allows_ring_channels || owner_peer == peers_.end() ||
+      !owner_peer->second.allows_ring_channels) {
     return;
   }
   std::string error;

@@ -56,6 +56,10 @@ class RequestCapture final : public RequestObserver {
  public:
   explicit RequestCapture(std::shared_ptr<trace::PcapngFile> file) : file_(std::move(file)) {}
 
+  // A capture is complete: while it runs no datagram or ring takes a fast
+  // path around hostpeer.
+  bool needs_all_traffic() const override { return true; }
+
   void started(const Limits& limits) override;
   void admitted(uint64_t peer, proto::Role role, int64_t pid, vmci_id cid, int status) override;
   void removed(uint64_t peer, vmci_id cid) override;

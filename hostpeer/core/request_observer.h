@@ -26,6 +26,11 @@ class RequestObserver {
  public:
   virtual ~RequestObserver() = default;
 
+  // True: hostpeer grants no fast paths (datagram lanes, ring channels)
+  // while this observer watches, so that every datagram and every ring
+  // passes through it and is reported.
+  virtual bool needs_all_traffic() const { return false; }
+
   virtual void started(const Limits& limits) = 0;
   // A peer's hello, and the context it got (or why it was refused).
   virtual void admitted(uint64_t peer, proto::Role role, int64_t pid, vmci_id cid,
@@ -60,6 +65,12 @@ class RequestObservers final : public RequestObserver {
  public:
   explicit RequestObservers(std::vector<std::shared_ptr<RequestObserver>> observers)
       : observers_(std::move(observers)) {}
+
+  bool needs_all_traffic() const override {
+    for (const auto& o : observers_)
+      if (o->needs_all_traffic()) return true;
+    return false;
+  }
 
   void started(const Limits& limits) override {
     for (auto& o : observers_) o->started(limits);

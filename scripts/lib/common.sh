@@ -1,10 +1,11 @@
 # Shared by scripts/demo and scripts/test: dependencies, configure, build.
 # Source it; it defines functions only.
 
-# The build's, then the real vsock programs that vsock-run's tests run.
+# The build's, then the real vsock programs that vsock-run's tests run, and
+# tshark, which reads the captures back, and tmux (vmci-ctl in a real terminal).
 VMCI_PACKAGES=(cmake ninja-build g++ pkg-config libboost-dev nlohmann-json3-dev
                libspdlog-dev libcli11-dev libgtest-dev
-               python3 socat ncat qemu-guest-agent nbdkit libnbd-bin)
+               python3 socat ncat qemu-guest-agent nbdkit libnbd-bin tshark tmux)
 
 # Installs the Debian packages that are missing (with sudo when not root).
 vmci_ensure_packages() {

@@ -381,8 +381,9 @@ bool SocketTable::end_closed_on_port(uint32_t port) {
   return ended;
 }
 
-Broker::Broker(Endpoint& endpoint, std::string socket_path)
-    : endpoint_(endpoint), socket_path_(std::move(socket_path)),
+Broker::Broker(Endpoint& endpoint, std::string socket_path,
+               std::shared_ptr<vsock::Capture> capture)
+    : endpoint_(endpoint), socket_path_(std::move(socket_path)), capture_(std::move(capture)),
       table_(std::make_shared<SocketTable>()) {}
 
 void Broker::drain(std::chrono::milliseconds stall) const {
@@ -435,6 +436,7 @@ bool Broker::start(std::string* error) {
   std::error_code ec;
   vsock::TransportOptions options;
   options.log = [](const std::string&) {};
+  options.capture = capture_;
   transport_ = vsock::Transport::open(endpoint_, options, ec);
   if (!transport_) {
     *error = "opening vSockets on the VMCI connection: " + ec.message();

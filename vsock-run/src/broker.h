@@ -30,8 +30,10 @@ struct SocketTable;
 
 class Broker {
  public:
-  // `endpoint` must outlive the broker.
-  Broker(Endpoint& endpoint, std::string socket_path);
+  // `endpoint` must outlive the broker. `capture`: where its vSockets'
+  // packets and stream bytes are recorded (vmci/vsock/capture.h); null: nowhere.
+  Broker(Endpoint& endpoint, std::string socket_path,
+         std::shared_ptr<vsock::Capture> capture = nullptr);
   ~Broker();
   Broker(const Broker&) = delete;
   Broker& operator=(const Broker&) = delete;
@@ -75,6 +77,7 @@ class Broker {
 
   Endpoint& endpoint_;
   const std::string socket_path_;
+  const std::shared_ptr<vsock::Capture> capture_;
   std::shared_ptr<vsock::Transport> transport_;
   int listen_fd_ = -1;
   int stop_fd_ = -1;  // an eventfd: the accept loop ends when it is signalled

@@ -100,6 +100,12 @@ int main(int argc, char** argv) {
   host_flag->excludes(guest_flag);
   app.add_option("--cid", cid, "the guest's context id, if free (else one is assigned)")
       ->needs(guest_flag);
+  std::string capture_path;
+  app.add_option("--capture", capture_path,
+                 "write every vSockets control packet the program's sockets send and receive "
+                 "and every byte its streams write and read (the data included) to FILE "
+                 "(created or truncated, mode 0600) as pcapng, in Linux's vsockmon format "
+                 "(LINKTYPE_VSOCK), which tshark and Wireshark decode");
   app.add_option("program", program, "PROGRAM [ARGS...] (after --)")->required();
   app.footer(
       "Exit status: PROGRAM's (128+N if a signal N ended it); 125 if the launcher failed, 126 if "
@@ -127,7 +133,12 @@ int main(int argc, char** argv) {
 
   PrivateDir dir;
   if (dir.path().empty()) fail(std::string("mkdtemp: ") + std::strerror(errno));
-  vmci::vsock_run::Broker broker(*endpoint, dir.path() + "/broker.sock");
+  std::shared_ptr<vmci::vsock::Capture> capture;
+  if (!capture_path.empty()) {
+    capture = vmci::vsock::Capture::open(capture_path, &error);
+    if (!capture) fail(error);
+  }
+  vmci::vsock_run::Broker broker(*endpoint, dir.path() + "/broker.sock", capture);
   if (!broker.start(&error)) fail(error);
 
   ::signal(SIGPIPE, SIG_IGN);

@@ -328,6 +328,7 @@ int Transport::send_packet(const std::vector<uint8_t>& packet) {
   WirePacket p;
   std::memcpy(&p, packet.data(), sizeof p);
   if (p.type < tables_->sent.size()) tables_->sent[p.type].fetch_add(1, std::memory_order_relaxed);
+  if (options_.capture) options_.capture->control(local_cid(), p.dg.dst.context, packet);
   return endpoint_.datagram_send(reinterpret_cast<const vmci_datagram*>(packet.data()));
 }
 
@@ -478,6 +479,7 @@ int Transport::receive(const vmci_datagram* dg) {
              why + " from " + proto::to_string(dg->src) + "; dropped");
     return VMCI_ERROR_NO_ACCESS;
   }
+  if (options_.capture) options_.capture->control(p.src_cid, p.dst_cid, {bytes, VMCI_DG_SIZE(dg)});
   Outbox out;
   std::unique_ptr<QueuePair> to_detach;
   std::vector<std::unique_ptr<QueuePair>> to_detach_later;
@@ -814,6 +816,10 @@ size_t Stream::read_some(void* buf, size_t size, Timeout timeout, std::error_cod
     if (ready > 0) {
       const size_t want = std::min<size_t>(size, static_cast<size_t>(ready));
       const int64_t got = peek ? c.qp->peek(buf, want) : c.qp->dequeue(buf, want);
+      if (got > 0 && !peek && t->options_.capture) {
+        t->options_.capture->payload(c.remote.cid, c.remote.port, c.local.cid, c.local.port,
+                                     {static_cast<const uint8_t*>(buf), static_cast<size_t>(got)});
+      }
       if (got > 0) {
         // The queue was full: its writer may be waiting for room.
         const bool tell = !peek && c.read_notify_due(got);
@@ -871,6 +877,10 @@ size_t Stream::write_some(const void* buf, size_t size, Timeout timeout, std::er
     if (room > 0) {
       const size_t n = std::min<size_t>(size, static_cast<size_t>(room));
       const int64_t put = c.qp->enqueue(buf, n);
+      if (put > 0 && t->options_.capture) {
+        t->options_.capture->payload(c.local.cid, c.local.port, c.remote.cid, c.remote.port,
+                                     {static_cast<const uint8_t*>(buf), static_cast<size_t>(put)});
+      }
       if (put > 0) {
         // The queue was empty: its reader may be asleep.
         const bool tell = c.qp->produce_buf_ready() == put;
@@ -962,6 +972,10 @@ void Stream::close() {
     std::lock_guard lock(t->tables_->mutex);
     if (connection_->state == ConnectionState::kClosed) return;
     qp = t->drop_locked(*connection_);
+    if (qp && t->options_.capture) {
+      const Connection& c = *connection_;
+      t->options_.capture->closed(c.local.cid, c.local.port, c.remote.cid, c.remote.port);
+    }
   }
   // No SHUTDOWN or RST: the peer learns from the pair's detach.
   if (qp) t->endpoint_.qpair_detach(&qp);

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "vmci/endpoint.h"
+#include "vmci/vsock/capture.h"
 #include "vmci/vsock/packet.h"
 
 namespace vmci::vsock {
@@ -72,6 +73,10 @@ struct TransportOptions {
   // Where the transport says what it refused (malformed or forged packets,
   // packets out of turn); rate-limited per peer and reason. Empty: stderr.
   std::function<void(const std::string&)> log;
+  // Where every control packet sent and received, every stream's bytes
+  // written and read, and every close is recorded (vmci/vsock/capture.h).
+  // Null: nothing is.
+  std::shared_ptr<Capture> capture;
 };
 
 class Transport;
