@@ -1,5 +1,7 @@
 // pattern.h: the scenario format's deterministic byte stream: the
-// little-endian bytes of SplitMix64's outputs from state `seed`.
+// little-endian bytes of SplitMix64's outputs from state `seed`. A thin
+// C++ face of vmci/vmci_pattern.h, the public functions a proxy uses to
+// make the same bytes.
 //
 //   PatternStream p(7);
 //   p.byte_at(0) == 0xd7
