@@ -51,3 +51,14 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/vmci-guest.pc ${CMAKE_CURRENT_BINARY_D
 install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs
         FILES_MATCHING PATTERN "*.md")
+
+# The examples, as sources to read and copy (share/doc/vmci-hostpeer/examples),
+# and the scenario corpus, playable as installed:
+#   vmci-scenario run <prefix>/share/vmci-hostpeer/scenarios
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples
+        FILES_MATCHING PATTERN "*.c" PATTERN "*.cc" PATTERN "*.h" PATTERN "*.sh"
+                       PATTERN "*.md" PATTERN "CMakeLists.txt")
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/scenarios/
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/vmci-hostpeer/scenarios
+        FILES_MATCHING PATTERN "*.json"
+        PATTERN runner EXCLUDE PATTERN tool EXCLUDE PATTERN record EXCLUDE)
