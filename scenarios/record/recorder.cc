@@ -45,9 +45,13 @@ ordered expect_of(int64_t result) {
   return result;
 }
 
+// One traced endpoint. Several endpoints are one actor when each later one
+// is the same program's connection again (a reconnect): `continues` names
+// the endpoint it takes over from.
 struct ActorInfo {
   std::string ep;
   std::string name;
+  std::string label;  // the open line's "label" (a process actor's name), or empty
   bool host = false;
   vmci_id cid = VMCI_INVALID_ID;
   vmci_id requested_cid = VMCI_INVALID_ID;
@@ -55,6 +59,9 @@ struct ActorInfo {
   int64_t pid = 0;
   uint64_t open_t = 0;
   bool traced_close = false;
+  std::optional<uint64_t> end_t;     // its close line, or hostpeer removing its connection
+  std::optional<size_t> continues;   // the endpoint this one reconnects in place of
+  bool continued = false;            // a later endpoint reconnects in its place
 };
 
 // One queue of a modelled pair: bytes in it as the merged order has them.
@@ -81,9 +88,10 @@ struct QpInfo {
 // One thing that happened, to be played as zero or more steps.
 struct Event {
   const TraceLine* line = nullptr;  // null: a kill that hostpeer saw
-  size_t actor = 0;
+  size_t actor = 0;                 // kNoActor: hostpeer restarting
   uint64_t t = 0;
 };
+constexpr size_t kNoActor = SIZE_MAX;
 
 enum class Readiness { kReady, kWait, kDrop };
 
@@ -100,6 +108,10 @@ class Recorder {
 
  private:
   bool find_actors(std::string* error);
+  // When hostpeer's trace says it removed the connection of endpoint `a`.
+  std::optional<uint64_t> removal_time(const ActorInfo& a) const;
+  void link_reconnects();
+  void add_hostpeer_restarts();
   void find_pairs();
   void find_causes();
   void queue_events();
@@ -118,7 +130,13 @@ class Recorder {
   ordered context_ref(vmci_id cid) const;
   ordered handle_ref(HandleKind kind, const json& h) const;
   ordered flag_names(std::span<const proto::NamedValue> table, uint32_t flags);
-  std::string bind(const char* prefix, HandleKind kind, uint64_t key);
+  std::string bind(const ActorInfo& owner, const char* prefix, HandleKind kind, uint64_t key);
+  // Is `a` the actor written alone (RecordOptions::actor)?
+  bool alone(const ActorInfo& a) const { return !options_.actor.empty() && a.name == options_.actor; }
+  // Is this actor's part written (all are, unless RecordOptions::actor)?
+  bool written(const std::string& actor) const {
+    return options_.actor.empty() || actor == options_.actor;
+  }
   QpInfo* qpair_of(const ActorInfo& a, const json& f);
   QueueModel* queue_of(const QpInfo& qp, bool produce);
   ordered step(const ActorInfo& a, std::string_view op) const {
@@ -134,7 +152,12 @@ class Recorder {
   std::vector<ActorInfo> actors_;
   std::map<std::string, size_t> actor_of_ep_;
   std::map<vmci_id, std::string> guest_names_;  // recorded cid -> actor name
+  // An actor's context id now, in the order the steps are written: a
+  // guest that reconnected has a new one, and its old id is a number.
+  mutable std::map<std::string, vmci_id> current_cid_;
+  std::set<std::string> pinned_;  // guest actors whose context_id the scenario asks for
   std::map<std::pair<HandleKind, uint64_t>, std::string> handle_vars_;  // -> variable
+  std::map<std::string, std::string> var_owners_;  // variable -> the actor whose step binds it
   std::map<std::string, int> var_counts_;
   std::map<std::pair<size_t, uint64_t>, std::string> sub_vars_;  // (actor, sub id)
   std::map<std::pair<size_t, std::string>, QpInfo> qpairs_;      // (actor, trace's qpair id)
@@ -166,10 +189,19 @@ class Recorder {
 
 bool Recorder::run(std::string* error) {
   if (!find_actors(error)) return false;
+  if (!options_.actor.empty() &&
+      std::none_of(actors_.begin(), actors_.end(),
+                   [&](const ActorInfo& a) { return a.name == options_.actor; })) {
+    std::string names;
+    for (const ActorInfo& a : actors_) names += (names.empty() ? "" : ", ") + a.name;
+    *error = "no actor \"" + options_.actor + "\" in this recording (its actors: " + names + ")";
+    return false;
+  }
   find_pairs();
   find_causes();
   queue_events();
   add_hostpeer_kills();
+  add_hostpeer_restarts();
   schedule();
   if (forced_ > 0) {
     warn(std::to_string(forced_) +
@@ -205,24 +237,10 @@ bool Recorder::find_actors(std::string* error) {
       a.requested_cid = f.value("requested_cid", VMCI_INVALID_ID);
       a.priv_flags = f.value("priv_flags", 0u);
       a.pid = f.value("pid", int64_t{0});
+      a.label = f.value("label", "");
       a.open_t = line.t;
       actor_of_ep_[ep] = actors_.size();
       actors_.push_back(a);
-    }
-  }
-  size_t starts = 0;
-  for (const TraceLine& line : lines_) starts += line.from_hostpeer && line.fields["kind"] == "start";
-  if (starts > 1) {
-    warn("hostpeer started " + std::to_string(starts) +
-         " times in these traces: the replay has one hostpeer throughout (record does not yet "
-         "write restart_hostpeer and reconnect), so it will differ after the first restart");
-  }
-  std::map<vmci_id, int> requested;
-  for (const ActorInfo& a : actors_) {
-    if (a.requested_cid != VMCI_INVALID_ID && ++requested[a.requested_cid] == 2) {
-      warn("several endpoints asked for context id " + std::to_string(a.requested_cid) +
-           " one after another (a reconnect): each is an actor of its own, connected at the "
-           "start, so only the first gets it in the replay");
     }
   }
   for (const std::string& ep : seen_eps) {
@@ -235,30 +253,122 @@ bool Recorder::find_actors(std::string* error) {
     *error = "no endpoint's trace among the files (set VMCI_TRACE for the endpoints)";
     return false;
   }
+  for (const TraceLine& line : lines_) {
+    if (!line.from_hostpeer && line.fields["kind"] == "close") {
+      ActorInfo& a = actors_[actor_of_ep_[line.fields["ep"]]];
+      a.traced_close = true;
+      a.end_t = line.t;
+    }
+  }
+  for (ActorInfo& a : actors_) {
+    if (!a.end_t) a.end_t = removal_time(a);
+  }
+  link_reconnects();
   std::vector<size_t> order(actors_.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t x, size_t y) { return actors_[x].open_t < actors_[y].open_t; });
   int hosts = 0, guests = 0;
-  std::map<vmci_id, int> cid_uses;
-  for (const ActorInfo& a : actors_) {
-    if (!a.host) ++cid_uses[a.cid];
-  }
   for (size_t i : order) {
     ActorInfo& a = actors_[i];
-    if (a.host) {
+    if (a.continues) {
+      a.name = actors_[*a.continues].name;  // opened earlier: named already
+    } else if (a.host) {
       a.name = ++hosts == 1 ? "host" : "host" + std::to_string(hosts);
     } else {
       a.name = "vm" + std::to_string(++guests);
-      if (cid_uses[a.cid] == 1) guest_names_[a.cid] = a.name;
+      current_cid_[a.name] = a.cid;
     }
   }
-  for (const TraceLine& line : lines_) {
-    if (!line.from_hostpeer && line.fields["kind"] == "close") {
-      actors_[actor_of_ep_[line.fields["ep"]]].traced_close = true;
+  // A context id names an actor when one actor alone had it. The scenario
+  // asks for it (so that bytes naming it compare equal) unless the actor
+  // reconnects without asking for an id: then the replay's hostpeer picks.
+  std::map<vmci_id, std::set<std::string>> cid_users;
+  std::map<std::string, bool> reconnects_freely;
+  for (const ActorInfo& a : actors_) {
+    if (a.host) continue;
+    cid_users[a.cid].insert(a.name);
+    if (a.continues && a.requested_cid == VMCI_INVALID_ID) reconnects_freely[a.name] = true;
+  }
+  for (const auto& [cid, users] : cid_users) {
+    if (users.size() == 1) guest_names_[cid] = *users.begin();
+  }
+  for (const ActorInfo& a : actors_) {
+    if (!a.host && !a.continues && guest_names_.count(a.cid) && !reconnects_freely[a.name]) {
+      pinned_.insert(a.name);
     }
   }
   return true;
+}
+
+std::optional<uint64_t> Recorder::removal_time(const ActorInfo& a) const {
+  // hostpeer's peer ids start again when it restarts: a removal counts
+  // only before the next start.
+  std::vector<uint64_t> starts;
+  for (const TraceLine& line : lines_) {
+    if (line.from_hostpeer && line.fields["kind"] == "start") starts.push_back(line.t);
+  }
+  std::optional<int64_t> peer;
+  uint64_t admitted = 0;
+  for (const TraceLine& line : lines_) {
+    const json& f = line.fields;
+    if (!line.from_hostpeer || f["kind"] != "admit" || f.value("status", -1) != VMCI_SUCCESS)
+      continue;
+    if (f.value("pid", int64_t{-1}) != a.pid || f.value("cid", VMCI_INVALID_ID) != a.cid ||
+        (f.value("role", "") == "host") != a.host || line.t > a.open_t || line.t < admitted)
+      continue;
+    peer = f.value("peer", int64_t{0});
+    admitted = line.t;
+  }
+  if (!peer) return std::nullopt;
+  uint64_t until = UINT64_MAX;
+  for (const uint64_t t : starts) {
+    if (t > admitted) until = std::min(until, t);
+  }
+  std::optional<uint64_t> removed;
+  for (const TraceLine& line : lines_) {
+    const json& f = line.fields;
+    if (line.from_hostpeer && f["kind"] == "remove" && f.value("peer", int64_t{0}) == *peer &&
+        line.t >= admitted && line.t < until && (!removed || line.t < *removed)) {
+      removed = line.t;
+    }
+  }
+  return removed;
+}
+
+// An endpoint that opens after an earlier one of the same program (the
+// same label, which a process actor's child writes; else the same process
+// and role) has ended, asking for the same context id if any, reconnects
+// in its place: the latest to end such.
+void Recorder::link_reconnects() {
+  for (size_t i = 0; i < actors_.size(); ++i) {
+    ActorInfo& a = actors_[i];
+    std::optional<size_t> best;
+    for (size_t j = 0; j < actors_.size(); ++j) {
+      const ActorInfo& p = actors_[j];
+      if (j == i || p.continued || p.open_t >= a.open_t || !p.end_t || *p.end_t > a.open_t) continue;
+      if (p.host != a.host || p.label != a.label || p.requested_cid != a.requested_cid) continue;
+      if (a.label.empty() && p.pid != a.pid) continue;
+      if (!best || *p.end_t > *actors_[*best].end_t) best = j;
+    }
+    if (best) {
+      a.continues = best;
+      actors_[*best].continued = true;
+    }
+  }
+}
+
+// hostpeer's trace starts again where it restarted: restart_hostpeer there.
+void Recorder::add_hostpeer_restarts() {
+  std::vector<const TraceLine*> starts;
+  for (const TraceLine& line : lines_) {
+    if (line.from_hostpeer && line.fields["kind"] == "start") starts.push_back(&line);
+  }
+  std::stable_sort(starts.begin(), starts.end(),
+                   [](const TraceLine* x, const TraceLine* y) { return x->t < y->t; });
+  for (size_t i = 1; i < starts.size(); ++i) {
+    threads_[{-2, 0}].push_back(Event{starts[i], kNoActor, starts[i]->t});
+  }
 }
 
 // Which pairs both of whose endpoints are traced: only those are modelled.
@@ -364,8 +474,11 @@ std::multiset<uint64_t>* Recorder::causes_of(const json& f) {
 void Recorder::queue_events() {
   std::vector<Event> events;
   for (const TraceLine& line : lines_) {
-    if (line.from_hostpeer || line.fields["kind"] == "open") continue;
-    events.push_back(Event{&line, actor_of_ep_[line.fields["ep"]], line.t});
+    if (line.from_hostpeer) continue;
+    const size_t actor = actor_of_ep_[line.fields["ep"]];
+    // An endpoint's open is a step only where it reconnects an actor.
+    if (line.fields["kind"] == "open" && !actors_[actor].continues) continue;
+    events.push_back(Event{&line, actor, line.t});
   }
   std::stable_sort(events.begin(), events.end(),
                    [](const Event& x, const Event& y) { return x.t < y.t; });
@@ -382,27 +495,7 @@ void Recorder::add_hostpeer_kills() {
   for (size_t i = 0; i < actors_.size(); ++i) {
     const ActorInfo& a = actors_[i];
     if (a.traced_close) continue;
-    std::optional<int64_t> peer;
-    uint64_t admitted = 0;
-    for (const TraceLine& line : lines_) {
-      const json& f = line.fields;
-      if (!line.from_hostpeer || f["kind"] != "admit" || f.value("status", -1) != VMCI_SUCCESS)
-        continue;
-      if (f.value("pid", int64_t{-1}) != a.pid || f.value("cid", VMCI_INVALID_ID) != a.cid ||
-          (f.value("role", "") == "host") != a.host || line.t > a.open_t || line.t < admitted)
-        continue;
-      peer = f.value("peer", int64_t{0});
-      admitted = line.t;
-    }
-    std::optional<uint64_t> removed;
-    for (const TraceLine& line : lines_) {
-      const json& f = line.fields;
-      if (peer && line.from_hostpeer && f["kind"] == "remove" &&
-          f.value("peer", int64_t{0}) == *peer && line.t >= admitted) {
-        removed = line.t;
-        break;
-      }
-    }
+    const std::optional<uint64_t> removed = a.end_t;
     if (removed) {
       threads_[{-1, static_cast<int64_t>(i)}].push_back(Event{nullptr, i, *removed});
     } else {
@@ -453,8 +546,13 @@ void Recorder::schedule() {
 
 Readiness Recorder::readiness(const Event& e) {
   if (!e.line) return peer_calls_pending(e.actor, std::nullopt) ? Readiness::kWait : Readiness::kReady;
+  if (e.actor == kNoActor) return Readiness::kReady;  // hostpeer restarting
   const json& f = e.line->fields;
   const std::string kind = f["kind"];
+  if (kind == "open") {
+    // A reconnect comes after the end of the connection it replaces.
+    return closed_.count(*actors_[e.actor].continues) ? Readiness::kReady : Readiness::kWait;
+  }
   if (kind == "close") {
     return peer_calls_pending(e.actor, std::nullopt) ? Readiness::kWait : Readiness::kReady;
   }
@@ -482,7 +580,7 @@ Readiness Recorder::readiness(const Event& e) {
   }
   if (op == "datagram") {
     const uint64_t key = key_of(f["handle"]);
-    if (sent_.count({key, f.value("payload", "")})) return Readiness::kReady;
+    if (sent_.count({key, f.value("payload_base64", "")})) return Readiness::kReady;
     const auto& unplayed = unplayed_sends_[key];
     return !unplayed.empty() && *unplayed.begin() < e.t ? Readiness::kWait : Readiness::kDrop;
   }
@@ -553,6 +651,10 @@ QueueModel* Recorder::queue_of(const QpInfo& qp, bool produce) {
 }
 
 void Recorder::emit(const Event& e) {
+  if (e.actor == kNoActor) {
+    add(ordered{{"op", std::string(find_op("restart_hostpeer")->name)}});
+    return;
+  }
   ActorInfo& a = actors_[e.actor];
   if (!e.line) {  // hostpeer saw its connection go
     add(step(a, find_recorded(RecordedFrom::kClose, "kill")->name));
@@ -561,6 +663,11 @@ void Recorder::emit(const Event& e) {
   }
   const json& f = e.line->fields;
   const std::string kind = f["kind"];
+  if (kind == "open") {
+    add(step(a, find_op("reconnect")->name));
+    if (!a.host) current_cid_[a.name] = a.cid;
+    return;
+  }
   if (kind == "close") {
     const bool killed = f.value("how", "") == "kill";  // else a clean close
     add(step(a, find_recorded(RecordedFrom::kClose, killed ? "kill" : "disconnect")->name));
@@ -586,14 +693,14 @@ void Recorder::emit_call(const ActorInfo& a, const json& f) {
   const bool ok = result >= 0;
   ordered s = step(a, recorded_call(op)->name);
   if (op == "get_context_id") {
-    if (a.host || guest_names_.count(a.cid)) s["expect"] = result;
+    if (a.host || (guest_names_.count(a.cid) && pinned_.count(a.name))) s["expect"] = result;
   } else if (op == "datagram_create_handle") {
     const vmci_id resource = f.value("resource", VMCI_INVALID_ID);
     s["resource"] = resource == VMCI_INVALID_ID ? ordered("any") : ordered(resource);
     s["flags"] = flag_names(proto::datagram_flags(), f.value("flags", 0u));
     s["priv_flags"] = flag_names(proto::privilege_flags(), f.value("priv_flags", 0u));
     s["expect"] = expect_of(result);
-    if (ok && f.contains("out")) s["as"] = bind("$dg", HandleKind::kDatagram, key_of(f["out"]));
+    if (ok && f.contains("out")) s["as"] = bind(a, "$dg", HandleKind::kDatagram, key_of(f["out"]));
   } else if (op == "datagram_destroy_handle" || op == "doorbell_destroy") {
     s["handle"] = handle_ref(op == "doorbell_destroy" ? HandleKind::kDoorbell : HandleKind::kDatagram,
                              f["handle"]);
@@ -603,11 +710,12 @@ void Recorder::emit_call(const ActorInfo& a, const json& f) {
     s["src"] = handle_ref(HandleKind::kDatagram, f["src"]);
     s["dst"] = handle_ref(HandleKind::kDatagram, f["dst"]);
     // An oversized payload was refused unread: only its size is known.
-    s["payload"] = f.contains("payload") ? ordered{{"hex", f["payload"]}}
-                                         : ordered{{"zeros", f.value("payload_size", uint64_t{0})}};
+    s["payload"] = f.contains("payload_base64")
+                       ? ordered{{"base64", f["payload_base64"]}}
+                       : ordered{{"zeros", f.value("payload_size", uint64_t{0})}};
     s["expect"] = expect_of(result);
     const uint64_t dst = key_of(f["dst"]);
-    if (ok) sent_.insert({dst, f.value("payload", "")});
+    if (ok) sent_.insert({dst, f.value("payload_base64", "")});
   } else if (op == "event_subscribe") {
     s["event"] = f.value("event", "");
     s["expect"] = expect_of(result);
@@ -639,6 +747,7 @@ void Recorder::emit_call(const ActorInfo& a, const json& f) {
       QpInfo info{var, key, side ? side->second : pair.attaches_emitted == 0};
       ++pair.attaches_emitted;
       if (info.creator) handle_vars_[{HandleKind::kQueuePair, key}] = var + ".handle";
+      var_owners_[var + ".handle"] = a.name;
       qpairs_[{actor_of_ep_[a.ep], f["qpair"].get<std::string>()}] = info;
       s["as"] = var;
     }
@@ -661,7 +770,7 @@ void Recorder::emit_call(const ActorInfo& a, const json& f) {
     s["flags"] = flag_names(proto::doorbell_flags(), f.value("flags", 0u));
     s["priv_flags"] = flag_names(proto::privilege_flags(), f.value("priv_flags", 0u));
     s["expect"] = expect_of(result);
-    if (ok && f.contains("out")) s["as"] = bind("$db", HandleKind::kDoorbell, key_of(f["out"]));
+    if (ok && f.contains("out")) s["as"] = bind(a, "$db", HandleKind::kDoorbell, key_of(f["out"]));
   } else if (op == "doorbell_notify") {
     s["handle"] = handle_ref(HandleKind::kDoorbell, f["handle"]);
     s["priv_flags"] = flag_names(proto::privilege_flags(), f.value("priv_flags", 0u));
@@ -691,12 +800,12 @@ void Recorder::emit_data_call(const ActorInfo& a, const json& f) {
   if (enqueue || op == "qpair_dequeue" || op == "qpair_peek") {
     QueueModel* q = queue_of(*qp, enqueue);
     const uint64_t size = f.value("size", uint64_t{0});
-    const std::string hex = f.value("data", "");
+    const std::string base64 = f.value("data_base64", "");
     if (enqueue) {
-      s["data"] = result > 0 ? ordered{{"hex", hex}} : ordered{{"zeros", size}};
+      s["data"] = result > 0 ? ordered{{"base64", base64}} : ordered{{"zeros", size}};
     } else {
       s["size"] = result > 0 ? static_cast<uint64_t>(result) : size;
-      if (result > 0) s["expect_data"] = {{"hex", hex}};
+      if (result > 0) s["expect_data"] = {{"base64", base64}};
     }
     s["expect"] = expect_of(result);
     if (q && result > 0) {
@@ -709,6 +818,26 @@ void Recorder::emit_data_call(const ActorInfo& a, const json& f) {
         q->dequeued += n;
       }
     }
+    if (alone(a)) {
+      // Against a live program the peer's timing is its own: a poll that
+      // found nothing may find something, so it is left out, and a call
+      // that moved bytes waits for them (the streaming ops) instead.
+      const int64_t nothing = enqueue ? VMCI_ERROR_QUEUEPAIR_NOSPACE : VMCI_ERROR_QUEUEPAIR_NODATA;
+      if (result == 0 || result == nothing) {
+        ++out_->dropped_polls;
+        return;
+      }
+      if (result > 0 && op != "qpair_peek") {
+        s = step(a, enqueue ? "qpair_write_all" : "qpair_read_all");
+        s["qpair"] = qp->var;
+        if (enqueue) {
+          s["data"] = {{"base64", base64}};
+        } else {
+          s["length"] = result;
+          s["expect_data"] = {{"base64", base64}};
+        }
+      }
+    }
     add(std::move(s));
     return;
   }
@@ -716,8 +845,8 @@ void Recorder::emit_data_call(const ActorInfo& a, const json& f) {
     s["expect"] = expect_of(result);
     QueueModel* q = queue_of(*qp, op == "qpair_get_produce_indexes");
     const uint64_t tail = f.value("tail", uint64_t{0}), head = f.value("head", uint64_t{0});
-    if (result == VMCI_SUCCESS && (!q || (q->enqueued % q->size == tail &&
-                                          q->dequeued % q->size == head))) {
+    if (result == VMCI_SUCCESS && !alone(a) &&
+        (!q || (q->enqueued % q->size == tail && q->dequeued % q->size == head))) {
       s["expect_indexes"] = {{"tail", tail}, {"head", head}};
     }
     add(std::move(s));
@@ -731,7 +860,9 @@ void Recorder::emit_data_call(const ActorInfo& a, const json& f) {
     const bool free = op.find("free_space") != std::string::npos;
     modelled = static_cast<int64_t>(free ? q->free() : q->ready);
   }
-  if (!modelled || *modelled == result || result < 0) {
+  if (alone(a) && result >= 0) {
+    s["note"] = "recorded " + std::to_string(result) + "; against a live program it may differ";
+  } else if (!modelled || *modelled == result || result < 0) {
     s["expect"] = expect_of(result);
   } else {
     s["note"] = "recorded " + std::to_string(result) + "; in the merged order it is " +
@@ -748,13 +879,15 @@ void Recorder::emit_callback(const ActorInfo& a, const json& f) {
   if (op == "doorbell") {
     s["handle"] = handle_ref(HandleKind::kDoorbell, f["handle"]);
     rings_[key_of(f["handle"])] = 0;
-    add(std::move(s));
+    // Against a live program, rings coalesce as its timing has it: the
+    // reads wait for their bytes instead.
+    if (!alone(a)) add(std::move(s));
   } else if (op == "datagram") {
     const uint64_t key = key_of(f["handle"]);
     s["handle"] = handle_ref(HandleKind::kDatagram, f["handle"]);
     s["src"] = handle_ref(HandleKind::kDatagram, f["src"]);
-    s["payload"] = {{"hex", f.value("payload", "")}};
-    if (auto it = sent_.find({key, f.value("payload", "")}); it != sent_.end()) sent_.erase(it);
+    s["payload"] = {{"base64", f.value("payload_base64", "")}};
+    if (auto it = sent_.find({key, f.value("payload_base64", "")}); it != sent_.end()) sent_.erase(it);
     add(std::move(s));
   } else if (op == "event") {
     s["event"] = f.value("event", "");
@@ -776,17 +909,23 @@ std::string Recorder::context_ref_name(vmci_id cid) const {
     case VMCI_INVALID_ID: return "invalid";
   }
   auto it = guest_names_.find(cid);
-  return it == guest_names_.end() ? "" : it->second;
+  if (it == guest_names_.end()) return "";
+  // After its actor reconnected, an old id is that context's, not the actor's.
+  auto now = current_cid_.find(it->second);
+  return now != current_cid_.end() && now->second != cid ? "" : it->second;
 }
 
 ordered Recorder::context_ref(vmci_id cid) const {
   const std::string name = context_ref_name(cid);
-  return name.empty() ? ordered(cid) : ordered(name);
+  // An actor left out of the scenario is named by the id it had.
+  const bool left_out = guest_names_.count(cid) && !written(name);
+  return name.empty() || left_out ? ordered(cid) : ordered(name);
 }
 
 ordered Recorder::handle_ref(HandleKind kind, const json& h) const {
   auto it = handle_vars_.find({kind, key_of(h)});
-  if (it != handle_vars_.end()) return it->second;
+  // A variable bound by an actor left out of the scenario: its value.
+  if (it != handle_vars_.end() && written(var_owners_.at(it->second))) return it->second;
   const vmci_handle v = handle_of(h);
   return ordered{{"context", context_ref(v.context)}, {"resource", v.resource}};
 }
@@ -807,9 +946,11 @@ ordered Recorder::flag_names(std::span<const proto::NamedValue> table, uint32_t 
   return names;
 }
 
-std::string Recorder::bind(const char* prefix, HandleKind kind, uint64_t key) {
+std::string Recorder::bind(const ActorInfo& owner, const char* prefix, HandleKind kind,
+                           uint64_t key) {
   const std::string var = prefix + std::to_string(++var_counts_[prefix]);
   handle_vars_[{kind, key}] = var;
+  var_owners_[var] = owner.name;
   return var;
 }
 
@@ -835,13 +976,19 @@ ordered Recorder::build_scenario() const {
   ordered s;
   s["format"] = 1;
   s["scenario"] = options_.name;
-  s["description"] = options_.description.empty()
-                         ? "recorded by vmci-scenario record from the traces of " +
-                               std::to_string(actors_.size()) + " endpoints"
-                         : options_.description;
+  s["description"] =
+      !options_.description.empty() ? options_.description
+      : options_.actor.empty()
+          ? "recorded by vmci-scenario record from the traces of " +
+                std::to_string(actors_.size()) + " endpoints"
+          : "actor " + options_.actor + " alone, recorded by vmci-scenario record --actor from the " +
+                "traces of " + std::to_string(actors_.size()) +
+                " endpoints: play it against the others' program with run --connect SOCKET";
   const uint64_t recorded_ms = last_t_ > first_t_ ? (last_t_ - first_t_) / 1000000 : 0;
   s["timeout_ms"] = std::max<uint64_t>(30000, 4 * recorded_ms + 10000);
-  if (limits_) {
+  if (limits_ && !options_.actor.empty()) {
+    // Played against a running program (--connect), which has its own.
+  } else if (limits_) {
     // Only the limits that differ from a default hostpeer's.
     const host::Limits defaults;
     const std::map<std::string, uint64_t> default_values = {
@@ -864,10 +1011,11 @@ ordered Recorder::build_scenario() const {
   std::stable_sort(order.begin(), order.end(),
                    [](const ActorInfo* x, const ActorInfo* y) { return x->open_t < y->open_t; });
   for (const ActorInfo* a : order) {
+    if (!written(a->name) || a->continues) continue;
     ordered actor{{"name", a->name}, {"role", a->host ? "host" : "guest"}};
     if (!a->host) {
       // The recorded id, so that bytes that name it compare equal.
-      if (guest_names_.count(a->cid)) actor["context_id"] = a->cid;
+      if (pinned_.count(a->name)) actor["context_id"] = a->cid;
       if (a->priv_flags & VMCI_PRIVILEGE_FLAG_RESTRICTED) {
         actor["priv_flags"] = ordered::array({"RESTRICTED"});
       }
@@ -875,7 +1023,12 @@ ordered Recorder::build_scenario() const {
     actors.push_back(actor);
   }
   s["actors"] = actors;
-  s["steps"] = fold_repeats(steps_);
+  std::vector<ordered> steps;
+  for (const ordered& step : steps_) {
+    if (written(step.value("actor", std::string()))) steps.push_back(step);
+  }
+  out_->steps = steps.size();
+  s["steps"] = fold_repeats(steps);
   return s;
 }
 

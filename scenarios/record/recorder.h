@@ -30,6 +30,12 @@ namespace vmci::scenario {
 struct RecordOptions {
   std::string name = "recorded";  // the scenario's name
   std::string description;        // empty: says where it was recorded from
+  // Non-empty: the scenario has this actor alone ("vm1", "host", ...: the
+  // names the recording gives), to be played against the other side's
+  // program (`run --connect`). Its steps are the ones the whole recording
+  // would give it; what other actors made (handles, pairs, contexts) is
+  // written as the values they had, and no `hostpeer` limits are written.
+  std::string actor;
 };
 
 struct Recording {
@@ -40,7 +46,8 @@ struct Recording {
 };
 
 // False with *error when the traces cannot make a scenario (no endpoint,
-// an endpoint without its "open" line, ...).
+// an endpoint without its "open" line, an `actor` that is none of the
+// recording's, ...).
 bool record_scenario(const std::vector<TraceLine>& lines, const RecordOptions& options,
                      Recording* out, std::string* error);
 

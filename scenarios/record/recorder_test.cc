@@ -1,8 +1,13 @@
 #include "record/recorder.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
+
+#include "record/trace_reader.h"
 
 #include "vmci/vmci_defs.h"
 
@@ -62,24 +67,24 @@ class Session {
 TEST(Recorder, ADequeueWaitsForTheEnqueueThatFedIt) {
   Session s;
   // The host's dequeue started first but took the guest's bytes.
-  s.call("h", 20, "qpair_dequeue", 3, {{"qpair", "qp1"}, {"size", 4095}, {"data", "616263"}});
-  s.call("g", 21, "qpair_enqueue", 3, {{"qpair", "qp1"}, {"size", 3}, {"data", "616263"}});
+  s.call("h", 20, "qpair_dequeue", 3, {{"qpair", "qp1"}, {"size", 4095}, {"data_base64", "YWJj"}});
+  s.call("g", 21, "qpair_enqueue", 3, {{"qpair", "qp1"}, {"size", 3}, {"data_base64", "YWJj"}});
   Recording out;
   const auto steps = s.steps(&out);
   ASSERT_EQ(steps.size(), 4u);
   EXPECT_EQ(steps[2], "vm1 qpair_enqueue");
   EXPECT_EQ(steps[3], "host qpair_dequeue");
   EXPECT_EQ(out.scenario["steps"][3]["size"], 3) << "a dequeue asks for what it got";
-  EXPECT_EQ(out.scenario["steps"][3]["expect_data"]["hex"], "616263");
+  EXPECT_EQ(out.scenario["steps"][3]["expect_data"]["base64"], "YWJj");
 }
 
 TEST(Recorder, APollThatWouldTakeDataIsLeftOut) {
   Session s;
-  s.call("g", 20, "qpair_enqueue", 3, {{"qpair", "qp1"}, {"size", 3}, {"data", "616263"}});
+  s.call("g", 20, "qpair_enqueue", 3, {{"qpair", "qp1"}, {"size", 3}, {"data_base64", "YWJj"}});
   // Recorded as finding nothing, but merged after the enqueue.
   s.call("h", 21, "qpair_dequeue", VMCI_ERROR_QUEUEPAIR_NODATA,
-         {{"qpair", "qp1"}, {"size", 4095}, {"data", ""}});
-  s.call("h", 22, "qpair_dequeue", 3, {{"qpair", "qp1"}, {"size", 4095}, {"data", "616263"}});
+         {{"qpair", "qp1"}, {"size", 4095}, {"data_base64", ""}});
+  s.call("h", 22, "qpair_dequeue", 3, {{"qpair", "qp1"}, {"size", 4095}, {"data_base64", "YWJj"}});
   Recording out;
   const auto steps = s.steps(&out);
   EXPECT_EQ(steps.size(), 4u);
@@ -89,7 +94,7 @@ TEST(Recorder, APollThatWouldTakeDataIsLeftOut) {
 TEST(Recorder, APollOnAnEmptyQueueIsKeptWithItsStatus) {
   Session s;
   s.call("h", 20, "qpair_dequeue", VMCI_ERROR_QUEUEPAIR_NODATA,
-         {{"qpair", "qp1"}, {"size", 4095}, {"data", ""}});
+         {{"qpair", "qp1"}, {"size", 4095}, {"data_base64", ""}});
   Recording out;
   ASSERT_EQ(s.steps(&out).size(), 3u);
   EXPECT_EQ(out.scenario["steps"][2]["expect"], "VMCI_ERROR_QUEUEPAIR_NODATA");
@@ -171,6 +176,39 @@ TEST(Recorder, AFieldOfTheWrongTypeIsAnErrorNotACrash) {
   std::string error;
   EXPECT_FALSE(record_scenario(s.lines, {}, &out, &error));
   EXPECT_NE(error.find("wrong type"), std::string::npos) << error;
+}
+
+// Traces written before the base64 keys carried bytes in hex as "data" and
+// "payload": they are still read, as base64.
+TEST(TraceReader, OldHexTracesAreReadAsBase64) {
+  char path[] = "/tmp/vmci-trace-reader-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  {
+    std::ofstream out(path);
+    out << R"({"t":1,"ep":"g","kind":"call","op":"qpair_enqueue","qpair":"qp1","data":"616263","result":3})"
+        << "\n"
+        << R"({"t":2,"ep":"g","kind":"callback","op":"datagram","payload":"00ff"})" << "\n"
+        << R"({"t":3,"ep":"g","kind":"callback","op":"event","data":{"context_id":16}})" << "\n"
+        << R"({"t":4,"ep":"g","kind":"call","op":"datagram_send","payload_base64":"qwE=","result":26})"
+        << "\n";
+  }
+  std::vector<TraceLine> lines;
+  std::string error;
+  ASSERT_TRUE(read_traces({path}, &lines, &error)) << error;
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0].fields["data_base64"], "YWJj");
+  EXPECT_FALSE(lines[0].fields.contains("data"));
+  EXPECT_EQ(lines[1].fields["payload_base64"], "AP8=");
+  EXPECT_EQ(lines[2].fields["data"]["context_id"], 16);  // an event's data is no bytes
+  EXPECT_EQ(lines[3].fields["payload_base64"], "qwE=");
+
+  std::ofstream(path) << R"({"t":1,"ep":"g","kind":"callback","op":"datagram","payload":"0g"})" << "\n";
+  lines.clear();
+  EXPECT_FALSE(read_traces({path}, &lines, &error));
+  EXPECT_NE(error.find(":1: "), std::string::npos) << error;
+  ::unlink(path);
 }
 
 }  // namespace

@@ -2,7 +2,24 @@
 
 #include <fstream>
 
+#include "runner/data.h"
+#include "vmci/trace/trace_file.h"
+
 namespace vmci::scenario {
+
+bool base64_from_hex_fields(nlohmann::json* fields, std::string* error) {
+  for (const char* key : {"data", "payload"}) {
+    const std::string base64_key = std::string(key) + "_base64";
+    if (!fields->contains(key) || !(*fields)[key].is_string() || fields->contains(base64_key)) {
+      continue;
+    }
+    std::vector<uint8_t> bytes;
+    if (!decode_hex((*fields)[key].get<std::string>(), &bytes, error)) return false;
+    (*fields)[base64_key] = trace::to_base64(bytes);
+    fields->erase(key);
+  }
+  return true;
+}
 
 bool read_traces(const std::vector<std::string>& files, std::vector<TraceLine>* lines,
                  std::string* error) {
@@ -28,6 +45,10 @@ bool read_traces(const std::vector<std::string>& files, std::vector<TraceLine>* 
       line.from_hostpeer = f.contains("hostpeer");
       if (!line.from_hostpeer && !(f.contains("ep") && f["ep"].is_string())) {
         *error = line.where + ": an endpoint's line without \"ep\"";
+        return false;
+      }
+      if (!line.from_hostpeer && !base64_from_hex_fields(&line.fields, error)) {
+        *error = line.where + ": " + *error;
         return false;
       }
       lines->push_back(std::move(line));

@@ -21,8 +21,16 @@ struct TraceLine {
 };
 
 // Reads every line of every file. False with *error naming the file and
-// line of the first that is not a trace line.
+// line of the first that is not a trace line. An endpoint's bytes are
+// "data_base64" / "payload_base64" in its lines; traces written before
+// those keys had "data" / "payload" in hex, which are read and turned into
+// the base64 keys here, so the recorder sees one form.
 bool read_traces(const std::vector<std::string>& files, std::vector<TraceLine>* lines,
                  std::string* error);
+
+// An old endpoint line's hex "data" / "payload" as "data_base64" /
+// "payload_base64" (a line that has the base64 key is left as it is).
+// False with *error if the hex is not hex.
+bool base64_from_hex_fields(nlohmann::json* fields, std::string* error);
 
 }  // namespace vmci::scenario

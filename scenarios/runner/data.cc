@@ -127,4 +127,22 @@ bool decode_base64(const std::string& text, std::vector<uint8_t>* out, std::stri
   return true;
 }
 
+std::optional<size_t> field_width(std::string_view type) {
+  if (type == "u8") return 1;
+  if (type == "u16") return 2;
+  if (type == "u32") return 4;
+  if (type == "u64" || type == "handle") return 8;
+  return std::nullopt;
+}
+
+void put_le(std::vector<uint8_t>* out, uint64_t value, size_t width) {
+  for (size_t i = 0; i < width; ++i) out->push_back(static_cast<uint8_t>(value >> (8 * i)));
+}
+
+uint64_t get_le(std::span<const uint8_t> bytes) {
+  uint64_t value = 0;
+  for (size_t i = 0; i < bytes.size() && i < 8; ++i) value |= uint64_t{bytes[i]} << (8 * i);
+  return value;
+}
+
 }  // namespace vmci::scenario

@@ -6,6 +6,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pattern.h"
@@ -37,6 +38,16 @@ struct Mismatch {
 // With check_length, a different total length is a mismatch too.
 std::optional<Mismatch> compare(const Data& expected, std::span<const uint8_t> actual,
                                 uint64_t start = 0, bool check_length = true);
+
+// Typed fields, as a payload's `fields` and a step's `capture` name them:
+// "u8", "u16", "u32", "u64" (little-endian) and "handle" (a vmci_handle:
+// context then resource, each a little-endian u32). The width in bytes, or
+// nullopt for another name.
+std::optional<size_t> field_width(std::string_view type);
+// Appends the low `width` bytes of `value`, little-endian.
+void put_le(std::vector<uint8_t>* out, uint64_t value, size_t width);
+// The little-endian integer of `bytes` (at most 8 of them).
+uint64_t get_le(std::span<const uint8_t> bytes);
 
 // Decoders; false with *error set on bad input.
 bool decode_hex(const std::string& hex, std::vector<uint8_t>* out, std::string* error);

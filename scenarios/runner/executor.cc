@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -84,6 +85,7 @@ class Run : public OpContext {
     return milliseconds(static_cast<int64_t>(static_cast<double>(ms) * scale_));
   }
   const std::atomic<bool>* cancelled() const override { return &cancelled_; }
+  void bind(const std::string& name, Value value) override;
 
  private:
   bool start_hostpeer(std::string* error);
@@ -97,11 +99,21 @@ class Run : public OpContext {
   // call fails the step), its result against `expect`, then `as`.
   void api_op(const OpSpec& spec, const Step& step, Actor& actor, StepOutcome& out);
   void control_op(const OpSpec& spec, const Step& step, StepOutcome& out);
-  // The crash matrix (RunOptions::kill): kills the actor, checks what the
-  // survivors saw, ends them, and checks that nothing of them is left.
-  void kill_and_check(const std::string& victim);
-  // Plays the cut before steps[i]: a step of its own, then the rest not run.
-  bool crash_matrix_cut(const std::vector<Step>& steps, size_t i);
+  // The crash matrix (RunOptions::kill). take_cut: subscribes the
+  // survivors to what they must hear, kills the victim, and stops the
+  // other parallel branches. check_cut: checks what the survivors saw,
+  // ends them, and checks that nothing of them is left; fails the step.
+  void take_cut(const std::string& victim);
+  void check_cut();
+  // Records a step of the crash matrix's own that runs `body`, then
+  // steps[from..] as not run; returns whether the step passed.
+  bool crash_matrix_step(const std::vector<Step>& steps, size_t from, const std::string& index,
+                         const std::string& op, const std::string& note,
+                         const std::function<void()>& body);
+  // Plays `step` (a streaming op) and takes the cut while it runs.
+  void play_and_cut(const Step& step, StepOutcome& out);
+  void not_run(const std::vector<Step>& steps, size_t from, const std::string& prefix,
+               const std::string& message);
   // What hostpeer holds now, through the stats request; fails the step if
   // it does not answer.
   proto::StatsBody holdings();
@@ -112,7 +124,6 @@ class Run : public OpContext {
   json resolved(const json& v, const std::string& key);
 
   Actor& actor(const Step& step) { return *actors_.at(step.actor); }
-  void bind(const std::string& name, Value value);
 
   const Scenario& s_;
   const Progress& progress_;
@@ -133,6 +144,15 @@ class Run : public OpContext {
   std::set<std::string> shm_before_;
   std::mutex detached_mutex_;
   std::set<std::string> detached_;
+  // Set by take_cut: what each survivor must hear from the victim.
+  struct CutExpectation {
+    std::set<uint64_t> detaches;  // pairs shared with the victim
+    bool removed = false;         // CTX_REMOVED (a host, when a guest dies)
+  };
+  std::string cut_victim_;
+  vmci_id cut_cid_ = VMCI_INVALID_ID;
+  std::map<std::string, CutExpectation> cut_expected_;
+  std::atomic<bool> cut_taken_{false};
   std::mutex vars_mutex_;
   std::map<std::string, Value> vars_;
   Clock::time_point deadline_;
@@ -418,6 +438,10 @@ void Run::remote(const OpSpec& spec, const Step& step, Actor& a, StepOutcome& ou
     fail_step(answer.value("message", "failed in the actor's process"), out.expected, out.actual);
   }
   if (!step.as.empty() && answer.contains("bound")) bind(step.as, value_from_json(answer["bound"]));
+  const json captured = answer.value("captured", json::object());
+  for (const auto& [name, value] : captured.items()) {
+    bind(name, value_from_json(value));
+  }
 }
 
 json Run::serve(const json& request) {
@@ -480,9 +504,14 @@ json Run::serve(const json& request) {
   }
   answer["expected"] = out.expected;
   answer["actual"] = out.actual;
+  std::lock_guard lock(vars_mutex_);
   if (!step.as.empty()) {
-    std::lock_guard lock(vars_mutex_);
     if (auto it = vars_.find(step.as); it != vars_.end()) answer["bound"] = to_json(it->second);
+  }
+  // What the step captured from the bytes it received.
+  const json captures = step.args.value("capture", json::object());
+  for (const auto& [name, _] : captures.items()) {
+    if (auto it = vars_.find(name); it != vars_.end()) answer["captured"][name] = to_json(it->second);
   }
   return answer;
 }
@@ -523,17 +552,34 @@ std::string holdings_differ(const proto::StatsBody& before, const proto::StatsBo
   return out;
 }
 
-bool Run::crash_matrix_cut(const std::vector<Step>& steps, size_t i) {
+void Run::not_run(const std::vector<Step>& steps, size_t from, const std::string& prefix,
+                  const std::string& message) {
+  for (size_t j = from; j < steps.size(); ++j) {
+    StepOutcome skipped;
+    skipped.index = prefix.empty() ? std::to_string(j + 1) : prefix + "." + std::to_string(j + 1);
+    skipped.path = steps[j].path;
+    skipped.actor = steps[j].actor;
+    skipped.op = steps[j].op;
+    skipped.message = message;
+    skipped.status = StepOutcome::Status::kNotRun;
+    std::lock_guard lock(outcome_mutex_);
+    outcome_.steps.push_back(skipped);
+  }
+}
+
+bool Run::crash_matrix_step(const std::vector<Step>& steps, size_t from, const std::string& index,
+                            const std::string& op, const std::string& note,
+                            const std::function<void()>& body) {
   StepOutcome out;
-  out.index = std::to_string(i + 1);
+  out.index = index;
   out.actor = options_.kill->actor;
-  out.op = "kill (crash matrix)";
-  out.note = "SIGKILL before step " + std::to_string(i + 1) + " (" + steps[i].op + ")";
+  out.op = op;
+  out.note = note;
   const auto start = Clock::now();
   started(out);
   bool ok = true;
   try {
-    kill_and_check(options_.kill->actor);
+    body();
     out.status = StepOutcome::Status::kPassed;
   } catch (const StepError& e) {
     out.status = StepOutcome::Status::kFailed;
@@ -544,22 +590,35 @@ bool Run::crash_matrix_cut(const std::vector<Step>& steps, size_t i) {
   }
   out.ms = ms_since(start);
   record(out);
-  for (size_t j = i; j < steps.size(); ++j) {
-    StepOutcome skipped;
-    skipped.index = std::to_string(j + 1);
-    skipped.path = steps[j].path;
-    skipped.actor = steps[j].actor;
-    skipped.op = steps[j].op;
-    skipped.status = StepOutcome::Status::kNotRun;
-    std::lock_guard lock(outcome_mutex_);
-    outcome_.steps.push_back(skipped);
-  }
+  not_run(steps, from, "", "");
   return ok;
 }
 
-void Run::kill_and_check(const std::string& victim) {
+void Run::play_and_cut(const Step& step, StepOutcome& out) {
+  auto running = std::async(std::launch::async, [&]() -> std::string {
+    try {
+      execute(step, out);
+      return {};
+    } catch (const StepError& e) {
+      return e.message;
+    }
+  });
+  // Long enough for a stream to be under way; a step that ends sooner is
+  // cut after it.
+  const bool ended = running.wait_for(scaled(50)) == std::future_status::ready;
+  take_cut(options_.kill->actor);
+  const std::string message = running.get();
+  out.status = StepOutcome::Status::kNotRun;
+  out.message = std::string("the crash matrix killed ") + options_.kill->actor +
+                (ended ? " after it ended" : " while it ran") +
+                (message.empty() ? "" : "; it ended: " + message);
+}
+
+void Run::take_cut(const std::string& victim) {
   Actor& dead = *actors_.at(victim);
-  const vmci_id cid = dead.context_id();
+  cut_victim_ = victim;
+  cut_cid_ = dead.context_id();
+  cut_expected_.clear();
   const bool running = dead.connected();
   // What each survivor must hear: one QP_PEER_DETACH per pair it shares
   // with the victim, and (hosts, when a guest dies) one CTX_REMOVED.
@@ -567,18 +626,13 @@ void Run::kill_and_check(const std::string& victim) {
   if (running) {
     for (const vmci_handle h : dead.live_queue_pairs()) victims_pairs.insert(proto::handle_key(h));
   }
-  struct Expected {
-    std::set<uint64_t> detaches;
-    bool removed = false;
-  };
-  std::map<std::string, Expected> expected;
   for (auto& [name, a] : actors_) {
     if (name == victim || !a->connected()) continue;
     if (!running) continue;
     if (const int status = a->watch_peer_events(); status < VMCI_SUCCESS) {
       fail_step(name + " could not subscribe to the crash matrix's events: " + proto::describe_result(status));
     }
-    Expected& e = expected[name];
+    CutExpectation& e = cut_expected_[name];
     for (const vmci_handle h : a->live_queue_pairs()) {
       const uint64_t key = proto::handle_key(h);
       if (victims_pairs.count(key)) e.detaches.insert(key);
@@ -586,12 +640,18 @@ void Run::kill_and_check(const std::string& victim) {
     e.removed = a->spec().host && !dead.spec().host;
   }
   dead.kill();
+  cut_taken_ = true;
+  cancelled_ = true;  // other branches start no further step
+}
 
+void Run::check_cut() {
+  const std::string& victim = cut_victim_;
+  const vmci_id cid = cut_cid_;
   // Every expected event within 5 s; then none more within 200 ms.
   std::vector<std::string> problems;
   auto tally = [&](bool final) {
     bool all = true;
-    for (auto& [name, e] : expected) {
+    for (auto& [name, e] : cut_expected_) {
       std::map<uint64_t, int> detached;
       int removed = 0;
       for (const auto& item : actors_.at(name)->watched()) {
@@ -663,25 +723,40 @@ void Run::record(StepOutcome outcome) {
 bool Run::run_steps(const std::vector<Step>& steps, const std::string& prefix) {
   for (size_t i = 0; i < steps.size(); ++i) {
     const Step& step = steps[i];
-    if (prefix.empty() && options_.kill && options_.kill->step == i) {
-      return crash_matrix_cut(steps, i);
-    }
     StepOutcome out;
     out.index = prefix.empty() ? std::to_string(i + 1) : prefix + "." + std::to_string(i + 1);
     out.path = step.path;
     out.actor = step.actor;
     out.op = step.op;
     out.note = step.note;
+    const bool cut_here = options_.kill && options_.kill->index == out.index && !cut_taken_;
+    if (cut_here && !options_.kill->during) {
+      const std::string note = "SIGKILL before step " + out.index + " (" + step.op + ")";
+      if (prefix.empty()) {
+        return crash_matrix_step(steps, i, out.index, "kill (crash matrix)", note, [&] {
+          take_cut(options_.kill->actor);
+          check_cut();
+        });
+      }
+      // In a branch: the kill now; the check once the parallel has ended.
+      take_cut(options_.kill->actor);
+      not_run(steps, i, prefix, "cut: " + note);
+      return false;
+    }
     const auto start = Clock::now();
     bool ok = true;
     if (cancelled_) {
       out.status = StepOutcome::Status::kNotRun;
-      out.message = "cancelled: another branch failed";
+      out.message = cut_taken_ ? "cut by the crash matrix" : "cancelled: another branch failed";
       ok = false;
     } else if (Clock::now() >= deadline_) {
       out.status = StepOutcome::Status::kFailed;
       out.message = "the scenario's timeout (" + std::to_string(s_.timeout_ms) +
                     " ms) passed before this step";
+      ok = false;
+    } else if (cut_here) {
+      started(out);
+      play_and_cut(step, out);
       ok = false;
     } else {
       started(out);
@@ -708,19 +783,22 @@ bool Run::run_steps(const std::vector<Step>& steps, const std::string& prefix) {
       }
     }
     out.ms = ms_since(start);
+    if (cut_taken_ && out.status != StepOutcome::Status::kNotRun) {
+      // The crash matrix cut inside this step (a branch of it): what
+      // happened after the kill is no verdict of the scenario's.
+      out.message = std::string(prefix.empty() ? "the crash matrix cut inside it"
+                                               : "ended after the crash matrix's kill") +
+                    (out.message.empty() ? "" : ": " + out.message);
+      out.status = StepOutcome::Status::kNotRun;
+    }
     record(out);
-    if (!ok) {
-      for (size_t j = i + 1; j < steps.size(); ++j) {
-        StepOutcome skipped;
-        skipped.index =
-            prefix.empty() ? std::to_string(j + 1) : prefix + "." + std::to_string(j + 1);
-        skipped.path = steps[j].path;
-        skipped.actor = steps[j].actor;
-        skipped.op = steps[j].op;
-        skipped.status = StepOutcome::Status::kNotRun;
-        std::lock_guard lock(outcome_mutex_);
-        outcome_.steps.push_back(skipped);
-      }
+    if (cut_taken_ && prefix.empty()) {
+      return crash_matrix_step(steps, i + 1, out.index + "+", "check (crash matrix)",
+                               "what the others saw of the kill, and what hostpeer still holds",
+                               [&] { check_cut(); });
+    }
+    if (!ok || cut_taken_) {
+      not_run(steps, i + 1, prefix, cut_taken_ ? "cut by the crash matrix" : "");
       return false;
     }
   }
@@ -757,6 +835,12 @@ ScenarioOutcome Run::play() {
     return outcome_;
   };
   std::string error;
+  if (!s_.played_against.empty() &&
+      (options_.connect_socket.empty() || options_.against != s_.played_against)) {
+    return finish(ScenarioOutcome::Status::kSkipped,
+                  "it is played against " + s_.played_against + " (run --connect SOCKET --against " +
+                      s_.played_against + ")");
+  }
   if (!options_.connect_socket.empty()) {
     if (s_.sets_hostpeer || s_.restarts_hostpeer) {
       return finish(ScenarioOutcome::Status::kSkipped,
@@ -797,6 +881,10 @@ ScenarioOutcome Run::play() {
     }
   }
   const bool passed = run_steps(s_.steps, "");
+  if (passed && options_.kill && !cut_taken_) {
+    return finish(ScenarioOutcome::Status::kFailed,
+                  "the crash matrix's cut (" + options_.kill->describe() + ") was never reached");
+  }
   for (auto& [name, a] : actors_) {
     for (const auto& item : a->leftovers()) outcome_.leftovers.push_back(name + ": " + item);
   }
@@ -820,12 +908,36 @@ int Executor::serve_actor(const nlohmann::json& spec, int in_fd, int out_fd) {
   Scenario scenario;
   scenario.name = "serve-actor";
   scenario.actors.push_back(actor_spec_from_json(spec));
+  // Its connections' traces (VMCI_TRACE) name the actor, so that `record`
+  // knows a new child of the same actor for a reconnect. Set before any
+  // thread starts.
+  ::setenv("VMCI_TRACE_LABEL", scenario.actors[0].name.c_str(), 1);
   RunOptions options;
   options.connect_socket = "(the runner's hostpeer)";  // never starts one of its own
   const Progress quiet;
   Run run(scenario, quiet, options);
   serve_requests(in_fd, out_fd, [&](const json& request) { return run.serve(request); });
   return 0;
+}
+
+std::vector<KillPoint> kill_points(const Scenario& scenario, const std::string& actor) {
+  std::vector<KillPoint> cuts;
+  auto add = [&](const Step& step, const std::string& index) {
+    cuts.push_back({actor, index, false, step.op});
+    const OpSpec* spec = find_op(step.op);
+    if (spec != nullptr && spec->kind == OpKind::kStream) cuts.push_back({actor, index, true, step.op});
+  };
+  for (size_t i = 0; i < scenario.steps.size(); ++i) {
+    const Step& step = scenario.steps[i];
+    add(step, std::to_string(i + 1));
+    for (size_t b = 0; b < step.branches.size(); ++b) {
+      for (size_t j = 0; j < step.branches[b].size(); ++j) {
+        add(step.branches[b][j],
+            std::to_string(i + 1) + "/" + std::to_string(b + 1) + "." + std::to_string(j + 1));
+      }
+    }
+  }
+  return cuts;
 }
 
 double effective_time_scale(const RunOptions& options) {

@@ -52,19 +52,38 @@ struct Progress {
 };
 
 // The crash matrix's cut: `actor` (a process actor) gets SIGKILL just
-// before top-level step `step` (0-based), and the steps from there are not
-// played; the runner checks instead what the others saw and that hostpeer
-// is back to what it held before the scenario.
+// before the step whose report index is `index` ("3": top-level step 3;
+// "5/2.1": the first step of the second branch of parallel step 5), or,
+// with `during`, while that step (a streaming op) runs; the steps from
+// there are not played (other parallel branches start no further step),
+// and the runner checks instead what the others saw and that hostpeer is
+// back to what it held before the scenario.
 struct KillPoint {
   std::string actor;
-  size_t step = 0;
+  std::string index;
+  bool during = false;
+  std::string op;  // the step's op, for reports
+
+  // "kill vm1 before step 5/2.1 (qpair_read_all)".
+  std::string describe() const {
+    return "kill " + actor + (during ? " during" : " before") + " step " + index + " (" + op + ")";
+  }
 };
+
+// The cuts of `scenario` for process actor `actor`, in the order of the
+// steps: before each top-level step and each step of a top-level
+// parallel's branches, and during each streaming op among them.
+std::vector<KillPoint> kill_points(const Scenario& scenario, const std::string& actor);
 
 struct RunOptions {
   // Empty: every scenario gets a hostpeer of its own, embedded in the
   // runner. Else the socket of a running hostpeer that every scenario uses;
   // scenarios that set `hostpeer` or use `restart_hostpeer` are skipped.
   std::string connect_socket;
+  // With connect_socket: the program that serves it (a device proxy), as
+  // `--against` names it. Scenarios with "played_against" are played only
+  // when it is the same name, and skipped otherwise.
+  std::string against;
   // What a process actor's child runs: vmci-scenario (by default the
   // running program, which is it).
   std::string actor_program = "/proc/self/exe";

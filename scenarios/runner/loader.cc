@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "runner/errno_names.h"
+#include "runner/suggest.h"
 #include "vmci/proto/names.h"
 
 namespace vmci::scenario {
@@ -50,10 +51,15 @@ class Checker {
   void context(const json& v, const std::string& path);
   void handle(const json& v, const std::string& path);
   void variable_use(const json& v, const std::string& path);
+  void fields(const json& list, const std::string& path);
+  void captures(const json& v, const std::string& path, bool in_repeat);
+  void bind(const std::string& name, const std::string& path, bool in_repeat);
   void integer(const json& v, const std::string& path, int64_t min, int64_t max);
   bool has_actor(const std::string& name) const;
 
   Scenario& s_;
+  // The variables bound by the steps before the one being checked, in the
+  // file's order (parallel branches one after the other).
   std::set<std::string> bound_;
 };
 
@@ -62,7 +68,10 @@ void Checker::object_keys(const json& obj, const std::string& path,
   if (!obj.is_object()) fail(path, "must be an object");
   for (const auto& [key, value] : obj.items()) {
     if (key.starts_with("x-")) continue;
-    if (!allowed.count(key)) fail(path + "." + key, "unknown key '" + key + "'");
+    if (!allowed.count(key)) {
+      fail(path + "." + key, "unknown key '" + key + "'" +
+                                 did_you_mean(key, {allowed.begin(), allowed.end()}));
+    }
   }
 }
 
@@ -81,7 +90,8 @@ bool Checker::has_actor(const std::string& name) const {
 
 void Checker::document(const json& doc) {
   object_keys(doc, "$",
-              {"format", "scenario", "description", "timeout_ms", "hostpeer", "actors", "steps"});
+              {"format", "scenario", "description", "timeout_ms", "hostpeer", "played_against",
+               "actors", "steps"});
   for (const char* key : {"format", "scenario", "actors", "steps"}) {
     if (!doc.contains(key)) fail("$", std::string("missing required key '") + key + "'");
   }
@@ -94,6 +104,17 @@ void Checker::document(const json& doc) {
   if (doc.contains("description")) {
     if (!doc["description"].is_string()) fail("$.description", "must be a string");
     s_.description = doc["description"];
+  }
+  if (doc.contains("played_against")) {
+    if (!doc["played_against"].is_string() ||
+        !std::regex_match(doc["played_against"].get<std::string>(),
+                          std::regex("[A-Za-z0-9][A-Za-z0-9._-]*"))) {
+      fail("$.played_against", "must be a program's name matching [A-Za-z0-9][A-Za-z0-9._-]*");
+    }
+    if (doc.contains("hostpeer")) {
+      fail("$.played_against", "a scenario played against a program cannot set up its own hostpeer");
+    }
+    s_.played_against = doc["played_against"];
   }
   if (doc.contains("timeout_ms")) {
     integer(doc["timeout_ms"], "$.timeout_ms", 1, INT64_MAX);
@@ -181,13 +202,19 @@ Step Checker::step(const json& obj, const std::string& path, bool in_repeat) {
   st.path = path;
   st.args = obj;
   const OpSpec* spec = find_op(st.op);
-  if (spec == nullptr) fail(path + ".op", "unknown op '" + st.op + "'");
+  if (spec == nullptr) {
+    std::vector<std::string> names;
+    for (const OpSpec& op : op_table()) names.emplace_back(op.name);
+    fail(path + ".op", "unknown op '" + st.op + "'" + did_you_mean(st.op, names) +
+                           "; `vmci-scenario ops` lists them");
+  }
 
   std::set<std::string> allowed = {"op", "note"};
   for (const KeySpec& k : spec->keys) allowed.insert(std::string(k.name));
   if (spec->actor == ActorRule::kRequired) allowed.insert("actor");
   if (spec->kind == OpKind::kApi) allowed.insert({"expect", "as", "timeout_ms"});
   if (spec->kind == OpKind::kWait || spec->kind == OpKind::kStream) allowed.insert("timeout_ms");
+  if (spec->kind == OpKind::kStream) allowed.insert("expect");  // how the stream ends
   if (obj.contains("actor") && spec->actor == ActorRule::kForbidden) {
     fail(path + ".actor", "op '" + st.op + "' takes no actor");
   }
@@ -246,8 +273,6 @@ Step Checker::step(const json& obj, const std::string& path, bool in_repeat) {
       fail(p, "must be a variable name like \"$name\"");
     }
     st.as = obj["as"];
-    if (in_repeat) fail(p, "variables may not be bound inside repeat");
-    if (!bound_.insert(st.as).second) fail(p, "variable " + st.as + " is bound twice");
   }
   for (const auto& [key, value] : obj.items()) {
     if (key == "op" || key == "note" || key == "actor" || key == "timeout_ms" || key == "expect" ||
@@ -268,18 +293,95 @@ Step Checker::step(const json& obj, const std::string& path, bool in_repeat) {
     } else if (declared->kind == ValueKind::kCount) {
       integer(value, path + "." + key, 0, 1000000000);
       st.count = value;
+    } else if (declared->kind == ValueKind::kCapture) {
+      continue;  // binds: after every use of the step is checked, below
     } else {
       argument(declared->kind, value, path + "." + key);
     }
+  }
+  // What the step binds is bound for the steps after it, not for its own
+  // keys.
+  if (!st.as.empty()) bind(st.as, path + ".as", in_repeat);
+  if (const KeySpec* capture = spec->key("capture");
+      capture != nullptr && capture->kind == ValueKind::kCapture && obj.contains("capture")) {
+    captures(obj["capture"], path + ".capture", in_repeat);
   }
   if (spec->control == ControlOp::kRestartHostpeer) s_.restarts_hostpeer = true;
   return st;
 }
 
 void Checker::variable_use(const json& v, const std::string& path) {
-  if (!std::regex_match(v.get<std::string>(),
-                        std::regex("\\$[A-Za-z_][A-Za-z0-9_]*(\\.handle)?"))) {
-    fail(path, "'" + v.get<std::string>() + "' is not a variable name");
+  std::string name = v.get<std::string>();
+  if (!std::regex_match(name, std::regex("\\$[A-Za-z_][A-Za-z0-9_]*(\\.handle)?"))) {
+    fail(path, "'" + name + "' is not a variable name");
+  }
+  if (name.ends_with(".handle")) name.resize(name.size() - std::string(".handle").size());
+  if (!bound_.count(name)) {
+    fail(path, "variable " + name + " is used before any step binds it (with \"as\" or " +
+                   "\"capture\")" + did_you_mean(name, {bound_.begin(), bound_.end()}));
+  }
+}
+
+void Checker::bind(const std::string& name, const std::string& path, bool in_repeat) {
+  if (!std::regex_match(name, std::regex("\\$[A-Za-z_][A-Za-z0-9_]*"))) {
+    fail(path, "must be a variable name like \"$name\"");
+  }
+  if (in_repeat) fail(path, "variables may not be bound inside repeat");
+  if (!bound_.insert(name).second) fail(path, "variable " + name + " is bound twice");
+}
+
+// {"$name": {"offset": SIZE, "type": "u8"|"u16"|"u32"|"u64"|"handle"}, ...}
+void Checker::captures(const json& v, const std::string& path, bool in_repeat) {
+  if (!v.is_object() || v.empty()) {
+    fail(path, "capture is an object of variables: {\"$n\": {\"offset\": 0, \"type\": \"u32\"}}");
+  }
+  for (const auto& [name, field] : v.items()) {
+    const std::string p = path + "." + name;
+    object_keys(field, p, {"offset", "type"});
+    if (!field.contains("offset") || !field.contains("type")) {
+      fail(p, "a capture needs 'offset' and 'type'");
+    }
+    std::string error;
+    uint64_t offset;
+    if (!parse_size(field["offset"], &offset, &error)) fail(p + ".offset", error);
+    if (!field["type"].is_string() || !field_width(field["type"].get<std::string>())) {
+      fail(p + ".type", "must be \"u8\", \"u16\", \"u32\", \"u64\" or \"handle\"");
+    }
+    bind(name, p, in_repeat);
+  }
+}
+
+// [{"u32": 7}, {"handle": "$h"}, {"text": "hi"}, ...]
+void Checker::fields(const json& list, const std::string& path) {
+  if (!list.is_array() || list.empty()) {
+    fail(path, "fields are a non-empty array like [{\"u32\": 7}, {\"handle\": \"$h\"}]");
+  }
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string p = path + "[" + std::to_string(i) + "]";
+    const json& field = list[i];
+    if (!field.is_object() || field.size() != 1) {
+      fail(p, "a field is an object of one key: u8, u16, u32, u64, handle, or a data form");
+    }
+    const std::string kind = field.begin().key();
+    const json& value = field.begin().value();
+    const std::string vp = p + "." + kind;
+    if (kind == "handle") {
+      handle(value, vp);
+    } else if (const std::optional<size_t> width = field_width(kind)) {
+      if (is_variable(value)) {
+        variable_use(value, vp);
+      } else if (!value.is_number_unsigned() && !(value.is_number_integer() && value.get<int64_t>() >= 0)) {
+        fail(vp, "must be an integer >= 0 or a variable holding a number");
+      } else if (*width < 8 && value.get<uint64_t>() >> (8 * *width) != 0) {
+        fail(vp, "does not fit in " + std::to_string(8 * *width) + " bits");
+      }
+    } else if (kind == "fields") {
+      fail(vp, "fields do not nest");
+    } else {
+      std::string error;
+      Data data;
+      if (!parse_data(field, &data, &error)) fail(p, error);
+    }
   }
 }
 
@@ -324,6 +426,9 @@ void Checker::argument(ValueKind kind, const json& value, const std::string& pat
       return;
     }
     case ValueKind::kData: {
+      if (value.is_object() && value.size() == 1 && value.contains("fields")) {
+        return fields(value["fields"], path + ".fields");
+      }
       Data data;
       if (!parse_data(value, &data, &error)) fail(path, error);
       return;
@@ -367,6 +472,7 @@ void Checker::argument(ValueKind kind, const json& value, const std::string& pat
     case ValueKind::kCount:
     case ValueKind::kSteps:
     case ValueKind::kBranches:
+    case ValueKind::kCapture:
       return;
     case ValueKind::kBoolean:
       if (!value.is_boolean()) fail(path, "must be true or false");
@@ -486,7 +592,8 @@ bool parse_flags(const json& value, ValueKind kind, uint32_t* out, std::string* 
 
 bool parse_data(const json& value, Data* out, std::string* error) {
   if (!value.is_object() || value.size() != 1) {
-    *error = "data is one of {\"text\"}, {\"hex\"}, {\"base64\"}, {\"zeros\"}, {\"pattern\"}";
+    *error = "data is one of {\"text\"}, {\"hex\"}, {\"base64\"}, {\"zeros\"}, {\"pattern\"}, "
+             "{\"fields\"}";
     return false;
   }
   const auto entry = value.begin();
@@ -499,6 +606,11 @@ bool parse_data(const json& value, Data* out, std::string* error) {
     return true;
   }
   if (kind == "hex" && v.is_string()) return decode_hex(v, &out->bytes, error);
+  if (kind == "fields") {
+    // Their variables are resolved by the run (data_of, ops/op_context.h).
+    *error = "fields are built when the step runs";
+    return false;
+  }
   if (kind == "base64" && v.is_string()) return decode_base64(v, &out->bytes, error);
   if (kind == "zeros") {
     out->kind = Data::Kind::kZeros;
@@ -525,7 +637,8 @@ bool parse_data(const json& value, Data* out, std::string* error) {
     if (v.contains("offset") && !parse_size(v["offset"], &out->offset, error)) return false;
     return true;
   }
-  *error = "data is one of {\"text\"}, {\"hex\"}, {\"base64\"}, {\"zeros\"}, {\"pattern\"}";
+  *error = "data is one of {\"text\"}, {\"hex\"}, {\"base64\"}, {\"zeros\"}, {\"pattern\"}, "
+           "{\"fields\"}";
   return false;
 }
 

@@ -91,7 +91,8 @@ const BadCase kBad[] = {
      "$.steps[0].expect", "unknown status"},
     {"bad hex",
      "{" HEAD
-     R"(, "steps": [{"op": "datagram_send", "actor": "vm1", "src": "$a", "dst": "$b", "payload": {"hex": "abc"}}])"
+     R"(, "steps": [{"op": "datagram_send", "actor": "vm1", "src": {"context": 2, "resource": 1},
+                     "dst": {"context": 2, "resource": 2}, "payload": {"hex": "abc"}}])"
      "}",
      "$.steps[0].payload", "odd"},
     {"bad flag",
@@ -219,6 +220,88 @@ const BadCase kBad[] = {
      R"(, "steps": [{"op": "vsock_recvfrom", "actor": "vm1", "socket": "$d", "size": 1, "expect_from": {"context": 2}}])"
      "}",
      "$.steps[0].expect_from.context", "unknown key"},
+    {"a misspelt op names the nearest",
+     "{" HEAD R"(, "steps": [{"op": "datagram_sned", "actor": "vm1"}])"
+     "}",
+     "$.steps[0].op", "unknown op 'datagram_sned' (did you mean 'datagram_send'?)"},
+    {"a misspelt key names the nearest",
+     "{" HEAD R"(, "steps": [{"op": "datagram_create_handle", "actor": "vm1", "resorce": 1}])"
+     "}",
+     "$.steps[0].resorce", "unknown key 'resorce' (did you mean 'resource'?)"},
+    {"a misspelt top-level key names the nearest",
+     "{" HEAD R"(, "steps": [], "descripton": "x"})", "$.descripton", "did you mean 'description'?"},
+    {"a variable nothing binds",
+     "{" HEAD R"(, "steps": [{"op": "datagram_destroy_handle", "actor": "vm1", "handle": "$nope"}])"
+     "}",
+     "$.steps[0].handle", "variable $nope is used before any step binds it"},
+    {"a variable bound only later",
+     "{" HEAD
+     R"(, "steps": [{"op": "sleep", "ms": 1}, {"op": "doorbell_notify", "actor": "vm1", "handle": "$d"},
+                    {"op": "doorbell_create", "actor": "vm1", "as": "$d"}])"
+     "}",
+     "$.steps[1].handle", "used before"},
+    {"a step's own variable in its keys",
+     "{" HEAD
+     R"(, "steps": [{"op": "qpair_alloc", "actor": "vm1", "handle": "$q.handle", "produce_size": 1,
+                     "consume_size": 1, "as": "$q"}])"
+     "}",
+     "$.steps[0].handle", "used before"},
+    {"a misspelt variable names the bound one",
+     "{" HEAD
+     R"(, "steps": [{"op": "doorbell_create", "actor": "vm1", "as": "$bell"},
+                    {"op": "doorbell_notify", "actor": "vm1", "handle": "$bel"}])"
+     "}",
+     "$.steps[1].handle", "did you mean '$bell'?"},
+    {"a capture of an unknown type",
+     "{" HEAD
+     R"(, "steps": [{"op": "expect_datagram", "actor": "vm1", "handle": {"context": 2, "resource": 1},
+                     "capture": {"$n": {"offset": 0, "type": "u24"}}}])"
+     "}",
+     "$.steps[0].capture.$n.type", "\"u8\", \"u16\""},
+    {"a capture without an offset",
+     "{" HEAD
+     R"(, "steps": [{"op": "expect_datagram", "actor": "vm1", "handle": {"context": 2, "resource": 1},
+                     "capture": {"$n": {"type": "u8"}}}])"
+     "}",
+     "$.steps[0].capture.$n", "needs 'offset' and 'type'"},
+    {"a capture that binds a bound variable",
+     "{" HEAD
+     R"(, "steps": [{"op": "get_context_id", "actor": "vm1", "as": "$n"},
+                    {"op": "expect_datagram", "actor": "vm1", "handle": {"context": 2, "resource": 1},
+                     "capture": {"$n": {"offset": 0, "type": "u8"}}}])"
+     "}",
+     "$.steps[1].capture.$n", "bound twice"},
+    {"a capture inside repeat",
+     "{" HEAD
+     R"(, "steps": [{"op": "repeat", "count": 2, "steps": [{"op": "expect_datagram", "actor": "vm1",
+                     "handle": {"context": 2, "resource": 1}, "capture": {"$n": {"offset": 0, "type": "u8"}}}]}])"
+     "}",
+     "$.steps[0].steps[0].capture.$n", "inside repeat"},
+    {"capture on an op that sends",
+     "{" HEAD
+     R"(, "steps": [{"op": "datagram_send", "actor": "vm1", "src": {"context": 2, "resource": 1},
+                     "dst": {"context": 2, "resource": 1}, "payload": {"zeros": 1},
+                     "capture": {"$n": {"offset": 0, "type": "u8"}}}])"
+     "}",
+     "$.steps[0].capture", "unknown key"},
+    {"a field too wide for its type",
+     "{" HEAD
+     R"(, "steps": [{"op": "datagram_send", "actor": "vm1", "src": {"context": 2, "resource": 1},
+                     "dst": {"context": 2, "resource": 1}, "payload": {"fields": [{"u8": 256}]}}])"
+     "}",
+     "$.steps[0].payload.fields[0].u8", "does not fit in 8 bits"},
+    {"a field of an unknown type",
+     "{" HEAD
+     R"(, "steps": [{"op": "datagram_send", "actor": "vm1", "src": {"context": 2, "resource": 1},
+                     "dst": {"context": 2, "resource": 1}, "payload": {"fields": [{"i32": -1}]}}])"
+     "}",
+     "$.steps[0].payload.fields[0]", "data is one of"},
+    {"a field's unbound variable",
+     "{" HEAD
+     R"(, "steps": [{"op": "datagram_send", "actor": "vm1", "src": {"context": 2, "resource": 1},
+                     "dst": {"context": 2, "resource": 1}, "payload": {"fields": [{"handle": "$h"}]}}])"
+     "}",
+     "$.steps[0].payload.fields[0].handle", "used before"},
 };
 
 // Found by the scenario fuzz target: nlohmann::json throws out_of_range,
@@ -294,6 +377,28 @@ TEST(Loader, EveryOpOfTheFormatLoads) {
   EXPECT_EQ(s->steps.size(), 33u);
   EXPECT_TRUE(s->restarts_hostpeer);
   EXPECT_TRUE(s->actors[1].process);
+}
+
+TEST(Loader, FieldsAndCapturesLoadAndBindInFileOrder) {
+  LoadError error;
+  auto s = parse_scenario("c.json", R"({"format": 1, "scenario": "c",
+    "actors": [{"name": "vm1", "role": "guest"}, {"name": "host", "role": "host"}],
+    "steps": [
+      {"op": "datagram_create_handle", "actor": "host", "as": "$svc"},
+      {"op": "datagram_create_handle", "actor": "vm1", "as": "$me"},
+      {"op": "datagram_send", "actor": "vm1", "src": "$me", "dst": "$svc",
+       "payload": {"fields": [{"u32": 7}, {"u64": 18446744073709551615}, {"handle": "$me"},
+                              {"text": "hi"}, {"u8": 255}, {"u16": 65535}]}},
+      {"op": "expect_datagram", "actor": "host", "handle": "$svc",
+       "capture": {"$seven": {"offset": 0, "type": "u32"}, "$peer": {"offset": "12", "type": "handle"}}},
+      {"op": "parallel", "branches": [
+        [{"op": "get_context_id", "actor": "vm1", "as": "$cid"}],
+        [{"op": "datagram_send", "actor": "host", "src": "$svc", "dst": "$peer",
+          "payload": {"fields": [{"u32": "$seven"}, {"u32": "$cid"}]}}]]}
+    ]})",
+                          &error);
+  ASSERT_TRUE(s.has_value()) << error.describe();
+  EXPECT_EQ(s->steps[3].args["capture"].size(), 2u);
 }
 
 TEST(Loader, AVsockOpExpectsAnErrnoName) {

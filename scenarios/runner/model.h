@@ -63,6 +63,9 @@ struct Scenario {
   bool sets_hostpeer = false;              // has a "hostpeer" object
   std::map<std::string, uint64_t> limits;  // hostpeer.limits
   bool restarts_hostpeer = false;          // uses restart_hostpeer
+  // "played_against": the program the scenario talks to (a device proxy);
+  // played only with --connect to it and --against naming it.
+  std::string played_against;
   std::vector<ActorSpec> actors;
   std::vector<Step> steps;
 };

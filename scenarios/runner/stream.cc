@@ -68,6 +68,7 @@ StreamResult write_all(QueuePair& qp, const Data& data, const StreamLimits& limi
       continue;
     }
     if (n != VMCI_ERROR_QUEUEPAIR_NOSPACE && n != 0) {
+      r.cut_by = n;
       r.message = "enqueue returned " + proto::describe_result(n) + " after " +
                   std::to_string(r.bytes) + " bytes";
       return r;
@@ -105,6 +106,7 @@ StreamResult read_all(QueuePair& qp, uint64_t length, const Data& expected,
       continue;
     }
     if (n != VMCI_ERROR_QUEUEPAIR_NODATA && n != 0) {
+      r.cut_by = n;
       r.message = "dequeue returned " + proto::describe_result(n) + " after " +
                   std::to_string(r.bytes) + " bytes";
       return r;

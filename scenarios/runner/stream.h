@@ -32,6 +32,9 @@ struct StreamResult {
   uint64_t bytes = 0;     // moved before it ended
   std::string message;    // why it failed
   uint64_t mismatch_at = 0;  // read_all: the first differing offset
+  // The VMCI status of the enqueue or dequeue that cut the stream (one
+  // other than NOSPACE / NODATA), or 0 when it ended otherwise.
+  int64_t cut_by = 0;
 };
 
 // Enqueues all of `data`.

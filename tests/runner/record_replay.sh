@@ -42,15 +42,18 @@ tail -1 "$dir/replay.out"
 # A replay that checks nothing would pass this too: change one byte the
 # device echoed and the replay must fail, naming that step.
 python3 - "$dir/echo-session.json" "$dir/tampered.json" <<'PY'
-import json, sys
+import base64, json, sys
 s = json.load(open(sys.argv[1]))
 steps = s["steps"]
 for i, step in enumerate(steps):
     if step.get("op") == "qpair_dequeue" and step.get("actor", "").startswith("vm") and "expect_data" in step:
-        hexdata = step["expect_data"]["hex"]
-        step["expect_data"]["hex"] = ("00" if hexdata[:2] != "00" else "ff") + hexdata[2:]
+        data = bytearray(base64.b64decode(step["expect_data"]["base64"]))
+        data[0] ^= 0xff
+        step["expect_data"]["base64"] = base64.b64encode(bytes(data)).decode()
         print(f"changed the first byte expected at step {i + 1}")
         break
+else:
+    sys.exit("no guest dequeue with expect_data in the recording")
 json.dump(s, open(sys.argv[2], "w"))
 PY
 if "$scenario" run "$dir/tampered.json" > "$dir/tampered.out"; then

@@ -1,5 +1,7 @@
 #include "vmci/trace/trace_file.h"
 
+#include <algorithm>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -48,6 +50,24 @@ std::string to_hex(std::span<const uint8_t> bytes) {
   for (size_t i = 0; i < bytes.size(); ++i) {
     out[2 * i] = kDigits[bytes[i] >> 4];
     out[2 * i + 1] = kDigits[bytes[i] & 15];
+  }
+  return out;
+}
+
+std::string to_base64(std::span<const uint8_t> bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const size_t n = std::min<size_t>(3, bytes.size() - i);
+    uint32_t group = uint32_t{bytes[i]} << 16;
+    if (n > 1) group |= uint32_t{bytes[i + 1]} << 8;
+    if (n > 2) group |= bytes[i + 2];
+    out += kAlphabet[(group >> 18) & 63];
+    out += kAlphabet[(group >> 12) & 63];
+    out += n > 1 ? kAlphabet[(group >> 6) & 63] : '=';
+    out += n > 2 ? kAlphabet[group & 63] : '=';
   }
   return out;
 }

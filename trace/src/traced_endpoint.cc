@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -82,7 +83,7 @@ class TracedEndpoint::QueuePairTrace final : public QueuePairObserver {
       case QueuePairCall::Op::kDequeue:
       case QueuePairCall::Op::kPeek:
         fields["size"] = call.size;
-        fields["data"] = to_hex(call.data);
+        fields["data_base64"] = to_base64(call.data);
         break;
       case QueuePairCall::Op::kGetProduceIndexes:
       case QueuePairCall::Op::kGetConsumeIndexes:
@@ -110,6 +111,12 @@ TracedEndpoint::TracedEndpoint(Endpoint& inner, std::shared_ptr<TraceFile> file,
                {"priv_flags", identity.priv_flags}};
   if (identity.requested_context_id != VMCI_INVALID_ID) {
     open["requested_cid"] = identity.requested_context_id;
+  }
+  // A name for the program's connection that outlives it (the runner's
+  // process actors set it): `record` takes a later endpoint of the same
+  // label for the same actor reconnecting.
+  if (const char* label = std::getenv("VMCI_TRACE_LABEL"); label != nullptr && *label != '\0') {
+    open["label"] = label;
   }
   lines_->write(monotonic_ns(), "open", std::move(open));
 }
@@ -151,7 +158,8 @@ int TracedEndpoint::datagram_create_handle(vmci_id resource, uint32_t flags, uin
                    {{"op", "datagram"},
                     {"handle", handle_json(dg->dst)},
                     {"src", handle_json(dg->src)},
-                    {"payload", to_hex({reinterpret_cast<const uint8_t*>(dg + 1), static_cast<size_t>(dg->payload_size)})}});
+                    {"payload_base64", to_base64({reinterpret_cast<const uint8_t*>(dg + 1),
+                                                  static_cast<size_t>(dg->payload_size)})}});
       return callback(dg);
     };
   }
@@ -178,8 +186,8 @@ int TracedEndpoint::datagram_send(const vmci_datagram* dg) {
     // The payload is read only where an endpoint reads it: an oversized
     // datagram is refused unread, and its buffer may be shorter than it says.
     if (VMCI_DG_SIZE(dg) <= VMCI_MAX_DG_SIZE) {
-      fields["payload"] = to_hex({reinterpret_cast<const uint8_t*>(dg + 1),
-                                  static_cast<size_t>(dg->payload_size)});
+      fields["payload_base64"] = to_base64({reinterpret_cast<const uint8_t*>(dg + 1),
+                                            static_cast<size_t>(dg->payload_size)});
     } else {
       fields["payload_size"] = dg->payload_size;
     }

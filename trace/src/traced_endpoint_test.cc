@@ -2,6 +2,8 @@
 // tracing reads no more of the caller's memory than the endpoint does.
 #include "vmci/trace/traced_endpoint.h"
 
+#include "vmci/trace/trace_file.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -115,7 +117,7 @@ TEST_F(TracedEndpointTest, EachCallAndCallbackIsALineWithItsResult) {
   EXPECT_EQ(l[3]["kind"], "callback");
   EXPECT_EQ(l[3]["handle"]["resource"], 1024) << "a doorbell callback names its doorbell";
   EXPECT_EQ(l[4]["op"], "datagram");
-  EXPECT_EQ(l[4]["payload"], "ab01");
+  EXPECT_EQ(l[4]["payload_base64"], "qwE=");
   EXPECT_EQ(l[5]["op"], "qpair_alloc");
   EXPECT_EQ(l[5]["result"], VMCI_ERROR_NO_RESOURCES);
   EXPECT_FALSE(l[5].contains("qpair")) << "a failed alloc made no pair";
@@ -142,9 +144,25 @@ TEST_F(TracedEndpointTest, AnOversizedDatagramIsTracedByItsSizeNotRead) {
   }
   const auto l = lines();
   ASSERT_EQ(l.size(), 3u);
-  EXPECT_FALSE(l[1].contains("payload"));
+  EXPECT_FALSE(l[1].contains("payload_base64"));
   EXPECT_EQ(l[1]["payload_size"], 70000);
   EXPECT_EQ(l[2]["how"], "kill") << "closed() is said once";
+}
+
+// RFC 4648's test vectors, and the last two characters of the alphabet.
+TEST(TraceFile, Base64AsRfc4648) {
+  auto b64 = [](std::string_view text) {
+    return to_base64({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+  };
+  EXPECT_EQ(b64(""), "");
+  EXPECT_EQ(b64("f"), "Zg==");
+  EXPECT_EQ(b64("fo"), "Zm8=");
+  EXPECT_EQ(b64("foo"), "Zm9v");
+  EXPECT_EQ(b64("foob"), "Zm9vYg==");
+  EXPECT_EQ(b64("fooba"), "Zm9vYmE=");
+  EXPECT_EQ(b64("foobar"), "Zm9vYmFy");
+  const std::vector<uint8_t> high = {0xfb, 0xff, 0xbf};
+  EXPECT_EQ(to_base64(high), "+/+/");
 }
 
 }  // namespace

@@ -65,7 +65,7 @@ void expect_datagram(OpContext& run, const Step& step, Actor& a, StepOutcome& ou
   std::optional<vmci_handle> from;
   if (args.contains("src")) from = run.handle(args["src"]);
   std::optional<Data> payload;
-  if (args.contains("payload")) payload = data_of(args["payload"]);
+  if (args.contains("payload")) payload = data_of(run, args["payload"]);
   std::string expected = "a datagram to " + proto::to_string(to);
   if (from) expected += " from " + proto::to_string(*from);
   if (payload) expected += " with " + payload->describe();
@@ -89,6 +89,7 @@ void expect_datagram(OpContext& run, const Step& step, Actor& a, StepOutcome& ou
   }
   out.actual = item->describe();
   settle(a);
+  capture(run, step, item->payload);
 }
 
 void expect_doorbell(OpContext& run, const Step& step, Actor& a, StepOutcome& out) {
@@ -149,8 +150,12 @@ std::vector<OpSpec> control_ops() {
       {.name = "expect_datagram",
        .kind = OpKind::kWait,
        .actor = ActorRule::kRequired,
-       .keys = {{"handle", kHandle}, {"src", kHandle, kOptional}, {"payload", kData, kOptional}},
-       .summary = "takes one datagram to handle (from src, with payload) from the inbox",
+       .keys = {{"handle", kHandle},
+                {"src", kHandle, kOptional},
+                {"payload", kData, kOptional},
+                {"capture", kCapture, kOptional}},
+       .summary = "takes one datagram to handle (from src, with payload) from the inbox and "
+                  "captures fields of its payload",
        .play = expect_datagram,
        .in_process = InProcess::kChildPlaysIt,
        .recorded = {RecordedFrom::kCallback, "datagram"}},

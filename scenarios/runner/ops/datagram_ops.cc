@@ -28,7 +28,7 @@ ApiResult datagram_destroy_handle(OpContext& run, const Step& step, Actor& a) {
 }
 
 ApiResult datagram_send(OpContext& run, const Step& step, Actor& a) {
-  const std::vector<uint8_t> payload = data_of(step.args["payload"]).materialize();
+  const std::vector<uint8_t> payload = data_of(run, step.args["payload"]).materialize();
   std::vector<uint8_t> buf(sizeof(vmci_datagram) + payload.size());
   vmci_datagram header{run.handle(step.args["dst"]), run.handle(step.args["src"]), payload.size()};
   std::memcpy(buf.data(), &header, sizeof header);

@@ -87,6 +87,8 @@ class OpContext {
   virtual std::chrono::milliseconds scaled(int64_t ms) const = 0;
   // Set once another parallel branch failed: a long op stops.
   virtual const std::atomic<bool>* cancelled() const = 0;
+  // Binds variable `name` (the loader checked that no other step binds it).
+  virtual void bind(const std::string& name, Value value) = 0;
 };
 
 // The value of variable `name`, which must be something `actor` holds, of
@@ -107,7 +109,13 @@ Value qpair_variable(OpContext& run, const std::string& name, const std::string&
 // flags of key `key` of the step, of the kind its op declares (op_table.h),
 // or 0 if the step has no such key.
 uint32_t flags_of(const Step& step, const char* key);
-Data data_of(const nlohmann::json& v);
+// data_of: a data value; `fields` are built here, their variables
+// resolved by `run` (a field's variable that holds no number, or no
+// handle for a "handle" field, fails the step).
+Data data_of(OpContext& run, const nlohmann::json& v);
+// Binds the step's `capture` variables (if it has that key) from `bytes`,
+// what the step received; fails the step if a field lies beyond them.
+void capture(OpContext& run, const Step& step, std::span<const uint8_t> bytes);
 uint64_t size_of(const nlohmann::json& v);
 
 }  // namespace vmci::scenario

@@ -99,6 +99,8 @@ std::string_view value_kind_name(ValueKind kind) {
       return "dgram-socket";
     case ValueKind::kVsockSocket:
       return "socket";
+    case ValueKind::kCapture:
+      return "capture";
   }
   return "?";
 }

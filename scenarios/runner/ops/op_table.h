@@ -38,7 +38,8 @@ struct StepOutcome;
 enum class OpKind {
   kApi,      // one kernel API call: `expect`, `as` and `timeout_ms` (a hung call) allowed
   kWait,     // waits for what arrives, or holds callbacks: `timeout_ms` allowed
-  kStream,   // whole data through a queue pair: `timeout_ms` (no progress) allowed
+  kStream,   // whole data through a queue pair: `timeout_ms` (no progress) and `expect`
+             // (bytes moved, or the status that cut it) allowed
   kControl,  // played by the executor itself, not by an actor's connection
 };
 
@@ -75,6 +76,7 @@ enum class ValueKind {
   kVsockStream,     // a stream variable (vsock_connect, vsock_accept)
   kVsockDatagram,   // a datagram socket variable (vsock_dgram_bind)
   kVsockSocket,     // any of the three
+  kCapture,         // {"$n": {"offset": 0, "type": "u32"}}: fields of what the step received
 };
 
 // What an actor holds that a value of `kind` names (empty: none).

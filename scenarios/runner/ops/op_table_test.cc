@@ -75,6 +75,8 @@ json sample(ValueKind kind) {
     case ValueKind::kVsockDatagram:
     case ValueKind::kVsockSocket:
       return "$socket";
+    case ValueKind::kCapture:
+      return {{"$captured", {{"offset", 0}, {"type", "u8"}}}};
   }
   return nullptr;
 }
@@ -90,12 +92,20 @@ json sample_step(const OpSpec& spec, bool all) {
   return step;
 }
 
+// `steps` after one step (steps[0]) that binds the variables the samples
+// use: a variable is used only after a step binds it.
 std::optional<Scenario> load(const json& steps, LoadError* error) {
+  json branches = json::array();
+  for (const char* var : {"$qp", "$listener", "$stream", "$socket"}) {
+    branches.push_back(json::array({{{"op", "get_context_id"}, {"actor", "vm1"}, {"as", var}}}));
+  }
+  json all = json::array({{{"op", "parallel"}, {"branches", branches}}});
+  all.insert(all.end(), steps.begin(), steps.end());
   const json doc = {
       {"format", 1},
       {"scenario", "ops"},
       {"actors", {{{"name", "host"}, {"role", "host"}}, {{"name", "vm1"}, {"role", "guest"}}}},
-      {"steps", steps}};
+      {"steps", all}};
   return parse_scenario("ops.json", doc.dump(), error);
 }
 
@@ -175,7 +185,7 @@ TEST(OpTable, TheListHasALineForEveryOpTheLoaderTakesAndTheLoaderNoOther) {
   // An op that is not listed does not load.
   LoadError error;
   EXPECT_FALSE(load(json::array({{{"op", "vsock_fly"}, {"actor", "vm1"}}}), &error).has_value());
-  EXPECT_EQ(error.path, "$.steps[0].op");
+  EXPECT_EQ(error.path, "$.steps[1].op");
   EXPECT_NE(error.message.find("unknown op"), std::string::npos);
 }
 

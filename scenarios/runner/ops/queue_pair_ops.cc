@@ -41,25 +41,26 @@ ApiResult qpair_detach(OpContext& run, const Step& step, Actor& a) {
 
 ApiResult qpair_enqueue(OpContext& run, const Step& step, Actor& a) {
   QueuePair& qp = own_qpair(run, step, a);
-  std::vector<uint8_t> bytes = data_of(step.args["data"]).materialize();
+  std::vector<uint8_t> bytes = data_of(run, step.args["data"]).materialize();
   const size_t size = bytes.size();
   bytes.reserve(1);  // a 0-byte call still passes a buffer, as a C caller would
   return {qp.enqueue(bytes.data(), size), {}};
 }
 
 // A dequeue or a peek, its data checked against `expect_data` when the
-// step has it.
+// step has it, then captured (`capture`).
 ApiResult read(OpContext& run, const Step& step, Actor& a, bool dequeue) {
   QueuePair& qp = own_qpair(run, step, a);
   const uint64_t size = size_of(step.args["size"]);
   std::vector<uint8_t> buf(std::max<uint64_t>(size, 1));
   const int64_t n = dequeue ? qp.dequeue(buf.data(), size) : qp.peek(buf.data(), size);
   if (step.args.contains("expect_data") && n >= 0) {
-    const Data expected = data_of(step.args["expect_data"]);
+    const Data expected = data_of(run, step.args["expect_data"]);
     if (auto m = compare(expected, std::span(buf.data(), static_cast<size_t>(n)))) {
       fail_step("data differs: " + m->message, expected.describe(), std::to_string(n) + " bytes");
     }
   }
+  if (n >= 0) capture(run, step, std::span(buf.data(), static_cast<size_t>(n)));
   return {n, {}};
 }
 
@@ -142,25 +143,39 @@ StreamLimits stream_limits(OpContext& run, const Step& step, Actor& a) {
   return limits;
 }
 
+// A stream's verdict. Its result is the bytes moved when it moved them
+// all, or the VMCI status that cut it; `expect` (any non-negative result
+// when absent) is checked against that. A stream that ended any other way
+// (a byte that differs, no progress, the scenario's time) fails whatever
+// `expect` says.
+void stream_verdict(const Step& step, const StreamResult& r, const std::string& what,
+                    StepOutcome& out) {
+  const int64_t result = r.ok ? static_cast<int64_t>(r.bytes) : r.cut_by;
+  out.expected = step.args.contains("expect") ? step.expect.describe() : what;
+  out.actual = r.ok || r.cut_by == 0 ? std::to_string(r.bytes) + " bytes"
+                                     : describe_result(ResultDomain::kVmciStatus, r.cut_by) +
+                                           " after " + std::to_string(r.bytes) + " bytes";
+  if (!r.ok && r.cut_by == 0) fail_step(r.message, out.expected, out.actual);
+  if (!step.expect.matches(result)) {
+    fail_step(r.ok ? "the stream was not cut" : r.message, out.expected, out.actual);
+  }
+}
+
 void qpair_write_all(OpContext& run, const Step& step, Actor& a, StepOutcome& out) {
   QueuePair& qp = own_qpair(run, step, a);
   const StreamLimits limits = stream_limits(run, step, a);
-  const Data data = data_of(step.args["data"]);
-  out.expected = data.describe() + " enqueued";
+  const Data data = data_of(run, step.args["data"]);
   const StreamResult r = write_all(qp, data, limits);
-  out.actual = std::to_string(r.bytes) + " bytes";
-  if (!r.ok) fail_step(r.message, out.expected, out.actual);
+  stream_verdict(step, r, data.describe() + " enqueued", out);
 }
 
 void qpair_read_all(OpContext& run, const Step& step, Actor& a, StepOutcome& out) {
   QueuePair& qp = own_qpair(run, step, a);
   const StreamLimits limits = stream_limits(run, step, a);
   const uint64_t length = size_of(step.args["length"]);
-  const Data expected = data_of(step.args["expect_data"]);
-  out.expected = std::to_string(length) + " bytes of " + expected.describe();
+  const Data expected = data_of(run, step.args["expect_data"]);
   const StreamResult r = read_all(qp, length, expected, limits);
-  out.actual = std::to_string(r.bytes) + " bytes";
-  if (!r.ok) fail_step(r.message, out.expected, out.actual);
+  stream_verdict(step, r, std::to_string(length) + " bytes of " + expected.describe(), out);
 }
 
 }  // namespace
@@ -204,16 +219,22 @@ std::vector<OpSpec> queue_pair_ops() {
       {.name = "qpair_dequeue",
        .kind = OpKind::kApi,
        .actor = ActorRule::kRequired,
-       .keys = {{"qpair", kQueuePair}, {"size", kSize}, {"expect_data", kData, kOptional}},
-       .summary = "dequeues up to size bytes and checks them; bytes dequeued or status",
+       .keys = {{"qpair", kQueuePair},
+                {"size", kSize},
+                {"expect_data", kData, kOptional},
+                {"capture", kCapture, kOptional}},
+       .summary = "dequeues up to size bytes, checks and captures them; bytes dequeued or status",
        .call = qpair_dequeue,
        .in_process = InProcess::kChildPlaysIt,
        .recorded = {RecordedFrom::kDataCall, "qpair_dequeue"}},
       {.name = "qpair_peek",
        .kind = OpKind::kApi,
        .actor = ActorRule::kRequired,
-       .keys = {{"qpair", kQueuePair}, {"size", kSize}, {"expect_data", kData, kOptional}},
-       .summary = "peeks at up to size bytes and checks them; bytes peeked or status",
+       .keys = {{"qpair", kQueuePair},
+                {"size", kSize},
+                {"expect_data", kData, kOptional},
+                {"capture", kCapture, kOptional}},
+       .summary = "peeks at up to size bytes, checks and captures them; bytes peeked or status",
        .call = qpair_peek,
        .in_process = InProcess::kChildPlaysIt,
        .recorded = {RecordedFrom::kDataCall, "qpair_peek"}},
@@ -273,7 +294,7 @@ std::vector<OpSpec> queue_pair_ops() {
                 {"chunk", kChunk, kOptional},
                 {"notify", kHandle, kOptional}},
        .summary = "enqueues all of data, chunk bytes at a time (4096), waiting for room and "
-                  "ringing notify after each enqueue",
+                  "ringing notify after each enqueue; bytes, or the status that cut it",
        .play = qpair_write_all,
        .in_process = InProcess::kChildPlaysIt,
        .recorded = {}},
@@ -286,7 +307,7 @@ std::vector<OpSpec> queue_pair_ops() {
                 {"chunk", kChunk, kOptional},
                 {"wait_doorbell", kHandle, kOptional}},
        .summary = "dequeues exactly length bytes, chunk at a time (4096), and checks them; waits "
-                  "on wait_doorbell instead of polling",
+                  "on wait_doorbell instead of polling; bytes, or the status that cut it",
        .play = qpair_read_all,
        .in_process = InProcess::kChildPlaysIt,
        .recorded = {}},

@@ -59,14 +59,17 @@ Value bound(Owned kind, uint32_t port, Actor& a) {
   return Value{false, VMCI_INVALID_HANDLE, port, kind, a.spec().name};
 }
 
-// Fails the step if the bytes read differ from `expect_data` (when the step has it).
-void check_data(const Step& step, const std::vector<uint8_t>& got) {
-  if (!step.args.contains("expect_data")) return;
-  const Data expected = data_of(step.args["expect_data"]);
-  if (auto m = compare(expected, got)) {
-    fail_step("data differs: " + m->message, expected.describe(),
-              std::to_string(got.size()) + " bytes");
+// Fails the step if the bytes read differ from `expect_data` (when the
+// step has it); then binds its `capture` variables from them.
+void check_data(OpContext& run, const Step& step, const std::vector<uint8_t>& got) {
+  if (step.args.contains("expect_data")) {
+    const Data expected = data_of(run, step.args["expect_data"]);
+    if (auto m = compare(expected, got)) {
+      fail_step("data differs: " + m->message, expected.describe(),
+                std::to_string(got.size()) + " bytes");
+    }
   }
+  capture(run, step, got);
 }
 
 ApiResult vsock_listen(OpContext& run, const Step& step, Actor& a) {
@@ -112,7 +115,7 @@ ApiResult vsock_accept(OpContext& run, const Step& step, Actor& a) {
 
 ApiResult vsock_send(OpContext& run, const Step& step, Actor& a) {
   auto stream = socket_of<vsock::Stream>(run, step, a, "stream", Owned::kVsockStream);
-  const std::vector<uint8_t> bytes = data_of(step.args["data"]).materialize();
+  const std::vector<uint8_t> bytes = data_of(run, step.args["data"]).materialize();
   std::error_code ec;
   const size_t written = stream->write_all(bytes.data(), bytes.size(), ec, wait_of(run, step));
   if (ec) return {failed(ec), {}};
@@ -141,7 +144,7 @@ ApiResult vsock_recv(OpContext& run, const Step& step, Actor& a) {
   }
   if (have == 0 && ec) return {failed(ec), {}};
   got.resize(have);
-  check_data(step, got);
+  check_data(run, step, got);
   return {static_cast<int64_t>(have), {}};
 }
 
@@ -176,7 +179,7 @@ ApiResult vsock_dgram_bind(OpContext& run, const Step& step, Actor& a) {
 
 ApiResult vsock_sendto(OpContext& run, const Step& step, Actor& a) {
   auto socket = socket_of<vsock::DatagramSocket>(run, step, a, "socket", Owned::kVsockDatagram);
-  const std::vector<uint8_t> bytes = data_of(step.args["data"]).materialize();
+  const std::vector<uint8_t> bytes = data_of(run, step.args["data"]).materialize();
   const vsock::Address to{run.context(step.args["cid"]), port_of(run, step.args["port"])};
   std::error_code ec;
   const size_t sent = socket->send_to(bytes.data(), bytes.size(), to, ec);
@@ -192,7 +195,7 @@ ApiResult vsock_recvfrom(OpContext& run, const Step& step, Actor& a) {
       socket->receive_from(got.data(), size_of(step.args["size"]), &from, wait_of(run, step), ec);
   if (ec) return {failed(ec), {}};
   got.resize(n);
-  check_data(step, got);
+  check_data(run, step, got);
   if (step.args.contains("expect_from")) {
     const nlohmann::json& want = step.args["expect_from"];
     const bool cid_ok = !want.contains("cid") || run.context(want["cid"]) == from.cid;
@@ -246,10 +249,11 @@ std::vector<OpSpec> vsock_ops() {
                 {"size", kSize},
                 {"expect_data", kData, kOptional},
                 {"peek", kBoolean, kOptional},
-                {"wait_ms", kMilliseconds, kOptional}},
+                {"wait_ms", kMilliseconds, kOptional},
+                {"capture", kCapture, kOptional}},
                "reads until size bytes came, the stream ended or wait_ms (2000) "
-               "passed (peek: what is there, left queued), and checks them; bytes "
-               "read (0: end of stream) or -errno"),
+               "passed (peek: what is there, left queued), checks and captures them; "
+               "bytes read (0: end of stream) or -errno"),
       vsock_op("vsock_shutdown", vsock_shutdown, {{"stream", kVsockStream}, {"how", kShutdownHow}},
                "shuts down receiving (RD), sending (WR) or both; 0 or -errno"),
       vsock_op("vsock_close", vsock_close, {{"socket", kVsockSocket}},
@@ -265,9 +269,10 @@ std::vector<OpSpec> vsock_ops() {
                 {"size", kSize},
                 {"expect_data", kData, kOptional},
                 {"expect_from", kVsockAddress, kOptional},
-                {"wait_ms", kMilliseconds, kOptional}},
+                {"wait_ms", kMilliseconds, kOptional},
+                {"capture", kCapture, kOptional}},
                "takes the next datagram (at most size bytes of it), waiting wait_ms "
-               "(2000), and checks it; bytes taken or -errno"),
+               "(2000), checks and captures it; bytes taken or -errno"),
   };
 }
 

@@ -51,7 +51,11 @@ class TraceFile {
 // the file cannot be opened: null, and *error says why.
 std::shared_ptr<TraceFile> trace_file_from_environment(std::string* error);
 
-// Bytes as lower-case hex, as trace lines carry data.
+// Bytes as lower-case hex (hostpeer's own trace lines carry datagram
+// payloads so, as "payload").
 std::string to_hex(std::span<const uint8_t> bytes);
+// Bytes as standard base64 (`+`, `/`, padded with `=`), as an endpoint's
+// trace lines carry data ("data_base64", "payload_base64").
+std::string to_base64(std::span<const uint8_t> bytes);
 
 }  // namespace vmci::trace
