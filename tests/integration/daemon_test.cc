@@ -289,7 +289,8 @@ TEST(Daemon, StatsAreForHostConnectionsOnly) {
   ASSERT_TRUE(guest) << error;
   proto::StatsBody stats{};
   EXPECT_EQ(guest->hostpeer_stats(&stats), VMCI_ERROR_NO_ACCESS);
-  EXPECT_EQ(guest->hostpeer_stats(nullptr), VMCI_ERROR_INVALID_ARGS);
+  EXPECT_EQ(guest->hostpeer_stats(static_cast<proto::StatsBody*>(nullptr)), VMCI_ERROR_INVALID_ARGS);
+  EXPECT_EQ(guest->hostpeer_stats(static_cast<Stats*>(nullptr)), VMCI_ERROR_INVALID_ARGS);
 }
 
 }  // namespace
