@@ -603,9 +603,10 @@ void Run::play_and_cut(const Step& step, StepOutcome& out) {
       return e.message;
     }
   });
-  // Long enough for a stream to be under way; a step that ends sooner is
-  // cut after it.
-  const bool ended = running.wait_for(scaled(50)) == std::future_status::ready;
+  // Time for the stream to be under way (a process actor's step has to
+  // reach its child), short enough to come before the end of most; a step
+  // that ends sooner is cut after it, and the report says so.
+  const bool ended = running.wait_for(scaled(1)) == std::future_status::ready;
   take_cut(options_.kill->actor);
   const std::string message = running.get();
   out.status = StepOutcome::Status::kNotRun;
