@@ -40,7 +40,9 @@ int main(int argc, char** argv) {
                  "and hosts send is in it), every hypercall and request with its result, "
                  "contexts and queue pairs coming and going, and doorbells rung through "
                  "hostpeer to FILE (created or truncated, mode 0600) as pcapng for Wireshark, "
-                 "with share/vmci-hostpeer/wireshark/vmci.lua (docs/CAPTURE.md)");
+                 "with share/vmci-hostpeer/wireshark/vmci.lua (docs/CAPTURE.md); while it "
+                 "captures, no datagram or ring takes a fast path around hostpeer")
+      ->type_name("FILE");
   app.add_option("--log-level", level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();

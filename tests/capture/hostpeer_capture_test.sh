@@ -145,4 +145,29 @@ if [ -n "$detach" ]; then
     expect "the host's own detach" "8,2,,,,SUCCESS," "$detach"
   fi
 fi
+# Bad records: the dissector marks them and tshark goes on (exit 0): not a
+# record, a body past the packet's end, a send shorter than a datagram
+# header, an unknown kind (shown as such).
+python3 - "$dir/bad.pcapng" <<'PY'
+import struct, sys
+def block(t, body):
+    body += b'\0' * ((-len(body)) % 4)
+    n = len(body) + 12
+    return struct.pack('<II', t, n) + body + struct.pack('<I', n)
+out = block(0x0A0D0D0A, struct.pack('<IHHq', 0x1A2B3C4D, 1, 0, -1))
+out += block(1, struct.pack('<HHI', 147, 0, 0))
+def packet(data):
+    return block(6, struct.pack('<IIIII', 0, 0, 0, len(data), len(data)) + data)
+hdr = lambda kind, body_size: b'VMCI' + struct.pack('<BBHQIIq', 1, kind, 32, 1, 77, body_size, 0)
+out += packet(b'not a record at all')
+out += packet(hdr(4, 100) + b'\0' * 10)           # body_size past the end
+out += packet(hdr(4, 10) + b'\0' * 10)            # a send shorter than a datagram header
+out += packet(hdr(99, 0))                          # an unknown kind
+open(sys.argv[1], 'wb').write(out)
+PY
+expect "bad records" "1  Not a vmci-hostpeer capture record
+2 4 Not a vmci-hostpeer capture record
+3 4 Not a vmci-hostpeer capture record
+4 99 " "$(tshark -X lua_script:"$lua" -r "$dir/bad.pcapng" -T fields -E separator=' ' \
+             -e frame.number -e vmci.kind -e _ws.expert.message)"
 echo "hostpeer's capture decodes as expected"

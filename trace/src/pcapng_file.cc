@@ -7,6 +7,8 @@
 
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <vector>
 
 namespace vmci::trace {
@@ -117,6 +119,47 @@ void PcapngFile::write_packet(std::span<const uint8_t> data) {
     std::fprintf(stderr, "vmci capture: writing %s failed: %s\n", path_.c_str(),
                  std::strerror(errno));
   }
+}
+
+bool PcapngFile::read_packets(const std::string& path,
+                              std::vector<std::vector<uint8_t>>* packets, std::string* error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    if (error) *error = "cannot open " + path;
+    return false;
+  }
+  const std::vector<uint8_t> bytes{std::istreambuf_iterator<char>(in),
+                                   std::istreambuf_iterator<char>()};
+  auto u32_at = [&](size_t offset) {
+    uint32_t v;
+    std::memcpy(&v, bytes.data() + offset, sizeof v);
+    return v;
+  };
+  size_t offset = 0;
+  while (offset < bytes.size()) {
+    if (bytes.size() - offset < 12) {
+      if (error) *error = path + ": a block cut short at offset " + std::to_string(offset);
+      return false;
+    }
+    const uint32_t type = u32_at(offset);
+    const uint32_t length = u32_at(offset + 4);
+    if (length < 12 || length % 4 != 0 || length > bytes.size() - offset ||
+        u32_at(offset + length - 4) != length) {
+      if (error) *error = path + ": a bad block length at offset " + std::to_string(offset);
+      return false;
+    }
+    if (type == kEnhancedPacketBlock) {
+      const uint32_t captured = length >= 32 ? u32_at(offset + 20) : length;
+      if (length < 32 || captured > length - 32) {
+        if (error) *error = path + ": a bad packet length at offset " + std::to_string(offset);
+        return false;
+      }
+      const auto* data = bytes.data() + offset + 28;
+      packets->emplace_back(data, data + captured);
+    }
+    offset += length;
+  }
+  return true;
 }
 
 bool PcapngFile::write_block(std::span<const uint8_t> block) {

@@ -61,6 +61,26 @@ TEST(PcapngFile, WritesSectionInterfaceAndPaddedPackets) {
   EXPECT_EQ(types, (std::vector<uint32_t>{0x0A0D0D0A, 1, 6}));
 }
 
+TEST(PcapngFile, ReadPacketsGivesBackWhatWasWrittenInOrder) {
+  const std::string path = temp_path("pcapng_round_trip");
+  std::string error;
+  auto file = PcapngFile::open(path, kLinkTypeUser0, "vmci", &error);
+  ASSERT_TRUE(file) << error;
+  const std::vector<std::vector<uint8_t>> written = {{}, {1}, {1, 2, 3, 4}, {9, 8, 7, 6, 5}};
+  for (const auto& p : written) file->write_packet(p);
+  file.reset();
+  std::vector<std::vector<uint8_t>> read;
+  ASSERT_TRUE(PcapngFile::read_packets(path, &read, &error)) << error;
+  EXPECT_EQ(read, written);
+
+  // A file cut in the middle of a block is an error that says where.
+  ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(read_all(path).size() - 6)), 0);
+  read.clear();
+  EXPECT_FALSE(PcapngFile::read_packets(path, &read, &error));
+  EXPECT_NE(error.find("offset"), std::string::npos) << error;
+  ::unlink(path.c_str());
+}
+
 TEST(PcapngFile, OpenTruncatesAnEarlierCapture) {
   const std::string path = temp_path("pcapng_truncate");
   std::string error;

@@ -105,7 +105,8 @@ int main(int argc, char** argv) {
                  "write every vSockets control packet the program's sockets send and receive "
                  "and every byte its streams write and read (the data included) to FILE "
                  "(created or truncated, mode 0600) as pcapng, in Linux's vsockmon format "
-                 "(LINKTYPE_VSOCK), which tshark and Wireshark decode");
+                 "(LINKTYPE_VSOCK), which tshark and Wireshark decode")
+      ->type_name("FILE");
   app.add_option("program", program, "PROGRAM [ARGS...] (after --)")->required();
   app.footer(
       "Exit status: PROGRAM's (128+N if a signal N ended it); 125 if the launcher failed, 126 if "

@@ -19,6 +19,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace vmci::trace {
 
@@ -43,6 +44,12 @@ class PcapngFile {
   void write_packet(std::span<const uint8_t> data);
 
   const std::string& path() const { return path_; }
+
+  // Reads back the packets of a file this class wrote (one section, host
+  // byte order), in order, for tests and tools. False with *error naming
+  // the offset if a block is cut short or its lengths disagree.
+  static bool read_packets(const std::string& path, std::vector<std::vector<uint8_t>>* packets,
+                           std::string* error);
 
  private:
   PcapngFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
