@@ -119,4 +119,8 @@ Stats HostPeer::stats() const {
   return impl_->core.with([](Hypervisor& core) { return core.stats(); });
 }
 
+Introspection HostPeer::introspect() const {
+  return impl_->core.with([](Hypervisor& core) { return core.introspect(); });
+}
+
 }  // namespace vmci::host

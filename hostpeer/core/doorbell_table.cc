@@ -14,6 +14,21 @@ bool DoorbellTable::contains(vmci_handle handle) const {
   return doorbells_.count(proto::handle_key(handle)) != 0;
 }
 
+void DoorbellTable::count_ring(vmci_handle handle) {
+  if (auto it = doorbells_.find(proto::handle_key(handle)); it != doorbells_.end()) {
+    ++it->second.rings;
+  }
+}
+
+std::vector<DoorbellTable::Entry> DoorbellTable::list() const {
+  std::vector<Entry> out;
+  out.reserve(doorbells_.size());
+  for (const auto& [key, d] : doorbells_) {
+    out.push_back({proto::handle_from_key(key), d.owner, d.index, d.priv_flags, d.rings});
+  }
+  return out;
+}
+
 int DoorbellTable::link(const DoorbellOwner& owner, vmci_handle handle, uint64_t index,
                         uint32_t priv_flags) {
   if (proto::is_invalid(handle) || handle.resource == VMCI_INVALID_ID ||
@@ -23,7 +38,7 @@ int DoorbellTable::link(const DoorbellOwner& owner, vmci_handle handle, uint64_t
   if (handle.context != owner.cid) return VMCI_ERROR_NO_ACCESS;
   if (doorbells_.count(proto::handle_key(handle))) return VMCI_ERROR_DUPLICATE_ENTRY;
   if (count_of(owner.peer) >= limits_.max_doorbells_per_context) return VMCI_ERROR_NO_RESOURCES;
-  doorbells_.emplace(proto::handle_key(handle), Doorbell{owner, index, priv_flags});
+  doorbells_.emplace(proto::handle_key(handle), Doorbell{owner, index, priv_flags, 0});
   return VMCI_SUCCESS;
 }
 

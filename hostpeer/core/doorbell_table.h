@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <vector>
 
 #include "vmci/host/limits.h"
 #include "vmci/vmci_defs.h"
@@ -67,15 +68,28 @@ class DoorbellTable {
   DoorbellRing notify(const DoorbellNotifier& from, vmci_handle dst,
                       std::optional<uint32_t> dst_context_priv) const;
 
+  // A ring that notify() allowed was passed on (counted for introspection).
+  void count_ring(vmci_handle handle);
+
   size_t count() const { return doorbells_.size(); }
   bool contains(vmci_handle handle) const;
   size_t count_of(uint64_t peer) const;
+
+  struct Entry {
+    vmci_handle handle;
+    DoorbellOwner owner;
+    uint64_t index;
+    uint32_t priv_flags;
+    uint64_t rings;  // passed on since it was linked
+  };
+  std::vector<Entry> list() const;
 
  private:
   struct Doorbell {
     DoorbellOwner owner;
     uint64_t index;
     uint32_t priv_flags;  // host doorbells: their own; guests: unused
+    uint64_t rings = 0;
   };
   const Limits limits_;
   std::map<uint64_t, Doorbell> doorbells_;  // by handle key

@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <tuple>
 
 #include "vmci/proto/datagram.h"
 #include "vmci/proto/datagram_lane.h"
@@ -14,6 +16,16 @@
 #include "vmci/proto/queue_pair_hypercalls.h"
 
 namespace vmci::host {
+namespace {
+
+int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
 namespace {
 
 // The hypercalls this hypervisor answers; VMCI_RESOURCES_QUERY reports them.
@@ -63,6 +75,7 @@ Hypervisor::Hypervisor(Limits limits, std::shared_ptr<spdlog::logger> log,
                        QueuePairMemoryFactory make_memory, RingChannelFactory make_ring_channel)
     : limits_(limits),
       log_(std::move(log)),
+      started_unix_ms_(unix_ms_now()),
       request_log_([this](const proto::LogSuppressed& s) {
         auto it = peers_.find(s.peer);
         const auto reason = static_cast<LoggedRefusal>(s.reason);
@@ -101,6 +114,9 @@ Admission Hypervisor::admit_untraced(const PeerHello& hello, PeerSink* sink) {
   peer.rings_through_channels = hello.rings_through_channels && hello.allows_ring_channels;
   peer.supplies_guest_memory = hello.supplies_guest_memory;
   peer.takes_extents = hello.takes_extents;
+  peer.pid = hello.pid;
+  peer.uid = hello.uid;
+  peer.since_unix_ms = unix_ms_now();
   if (hello.role == proto::Role::kHost) {
     if (!hello.trusted_for_host) {
       return {VMCI_ERROR_NO_ACCESS, 0, VMCI_INVALID_ID,
@@ -177,6 +193,17 @@ void Hypervisor::remove(PeerId id) {
 
 int64_t Hypervisor::send_untraced(PeerId id, std::span<const uint8_t> datagram,
                          std::shared_ptr<const QueuePairMemory>* memory) {
+  const int64_t result = route_datagram(id, datagram, memory);
+  if (auto it = peers_.find(id); it != peers_.end()) {
+    ++it->second.datagrams_sent;
+    it->second.bytes_sent += datagram.size();
+    if (result < VMCI_SUCCESS) ++it->second.refused;
+  }
+  return result;
+}
+
+int64_t Hypervisor::route_datagram(PeerId id, std::span<const uint8_t> datagram,
+                                   std::shared_ptr<const QueuePairMemory>* memory) {
   auto it = peers_.find(id);
   if (it == peers_.end()) return VMCI_ERROR_UNAVAILABLE;
   const Peer& sender = it->second;
@@ -397,6 +424,13 @@ int64_t Hypervisor::enqueue(Peer& receiver, std::vector<uint8_t> datagram) {
   if (id == 0) id = receiver.next_delivery_id++;
   receiver.pending.emplace(id, size);
   receiver.pending_bytes += size;
+  ++receiver.datagrams_received;
+  receiver.bytes_received += size;
+  if (from_hypervisor && size >= sizeof(vmci_event_msg)) {
+    vmci_event_msg event;
+    std::memcpy(&event, datagram.data(), sizeof event);
+    ++receiver.events_received[event.event_data.event];
+  }
   ++datagrams_routed_;
   if (observer_) observer_->delivered(receiver.id, receiver.cid, datagram);
   receiver.sink->deliver(id, std::move(datagram));
@@ -642,6 +676,7 @@ int Hypervisor::ring_doorbell(const Peer& sender, vmci_handle handle, uint32_t c
   Peer& owner = peers_.at(ring.peer);
   if (observer_) observer_->rang(owner.id, owner.cid, handle, ring.index);
   owner.sink->ring(ring.index);
+  doorbells_.count_ring(handle);
   ++doorbells_rung_;
   if (sender.rings_through_channels && ring.peer != sender.id && owner.allows_ring_channels) {
     grant_ring_channel(sender, ring.peer, handle, caller_priv);
@@ -798,6 +833,96 @@ Stats Hypervisor::stats() const {
   s.datagrams_routed = datagrams_routed_;
   s.events_sent = events_sent_;
   return s;
+}
+
+namespace {
+
+std::string state_text(QpState state) {
+  switch (state) {
+    case QpState::kCreatedNoMem:
+      return "created-no-mem";
+    case QpState::kCreatedMem:
+      return "created-mem";
+    case QpState::kAttachedNoMem:
+      return "attached-no-mem";
+    case QpState::kAttachedMem:
+      return "attached-mem";
+    case QpState::kShutdownNoMem:
+      return "shutdown-no-mem";
+    case QpState::kShutdownMem:
+      return "shutdown-mem";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+Introspection Hypervisor::introspect() const {
+  Introspection snap;
+  snap.version = VMCI_VERSION;
+  snap.protocol = std::to_string(proto::kProtocolMajor) + "." + std::to_string(proto::kProtocolMinor);
+  snap.started_unix_ms = started_unix_ms_;
+  snap.now_unix_ms = unix_ms_now();
+  snap.limits = {{"max_pending_datagram_bytes", limits_.max_pending_datagram_bytes},
+                 {"max_host_datagram_handles", limits_.max_host_datagram_handles},
+                 {"max_qp_memory_per_context", limits_.max_qp_memory_per_context},
+                 {"max_queue_pairs_per_context", limits_.max_queue_pairs_per_context},
+                 {"max_doorbells_per_context", limits_.max_doorbells_per_context}};
+  snap.stats = stats();
+  for (const auto& [id, peer] : peers_) {
+    ContextInfo c;
+    c.connection = id;
+    c.cid = peer.cid;
+    c.role = peer.role;
+    c.priv_flags = peer.priv_flags;
+    c.pid = peer.pid;
+    c.uid = peer.uid;
+    c.since_unix_ms = peer.since_unix_ms;
+    c.datagrams_sent = peer.datagrams_sent;
+    c.bytes_sent = peer.bytes_sent;
+    c.refused = peer.refused;
+    c.datagrams_received = peer.datagrams_received;
+    c.bytes_received = peer.bytes_received;
+    c.pending_datagrams = peer.pending.size();
+    c.pending_bytes = peer.pending_bytes;
+    for (const auto& [event, count] : peer.events_received) {
+      c.events_received[std::string(proto::event_name(event))] = count;
+    }
+    snap.contexts.push_back(std::move(c));
+  }
+  for (const QueuePairBroker::Entry& e : broker_.list()) {
+    PairInfo p;
+    p.handle = e.handle;
+    p.flags = e.flags;
+    p.state = state_text(e.state);
+    p.creator_cid = e.creator.cid;
+    p.creator_connection = e.creator.owner;
+    if (e.has_attacher) {
+      p.attacher_cid = e.attacher.cid;
+      p.attacher_connection = e.attacher.owner;
+    }
+    // Sizes and memory are in guest view: the first queue is the guest
+    // endpoint's produce queue, and the creator is that endpoint unless it
+    // is the host.
+    const bool creator_is_guest = !e.creator.is_host();
+    QueueFill first{e.produce_size, 0}, second{e.consume_size, 0};
+    if (auto memory = qp_memory_.find(proto::handle_key(e.handle)); memory != qp_memory_.end()) {
+      p.guest_pages = memory->second->guest_pages();
+      std::tie(first.used, second.used) = memory->second->fill(e.produce_size, e.consume_size);
+    }
+    p.creator_to_attacher = creator_is_guest ? first : second;
+    p.attacher_to_creator = creator_is_guest ? second : first;
+    snap.pairs.push_back(std::move(p));
+  }
+  for (const DoorbellTable::Entry& e : doorbells_.list()) {
+    snap.doorbells.push_back({e.handle, e.owner.peer, e.owner.cid, e.index, e.priv_flags, e.rings,
+                              ring_channels_.slots_for(e.handle)});
+  }
+  for (const auto& [resource, h] : host_handles_) {
+    snap.handles.push_back(
+        {h.handle, h.owner, h.flags, h.priv_flags, ring_channels_.slots_for(h.handle)});
+  }
+  return snap;
 }
 
 }  // namespace vmci::host

@@ -29,6 +29,7 @@
 #include "memory/queue_pair_memory.h"
 #include "vmci/host/limits.h"
 #include "vmci/host/stats.h"
+#include "vmci/introspection.h"
 #include "vmci/proto/frame.h"
 #include "vmci/proto/log_rate_limit.h"
 
@@ -86,7 +87,8 @@ struct PeerHello {
   // Can it map a pair given as extents of guest RAM files (a host peer of
   // protocol 2.1 or later, an embedded endpoint)?
   bool takes_extents = true;
-  int64_t pid = 0;  // the peer's process (traces only)
+  int64_t pid = 0;   // the peer's process (traces and introspection)
+  int64_t uid = -1;  // its user, -1 if not known (introspection)
 };
 
 struct Admission {
@@ -171,6 +173,9 @@ class Hypervisor {
   int update_context_id(vmci_id old_cid, vmci_id new_cid);
 
   Stats stats() const;
+  // Everything it holds, per connection, pair, doorbell and handle
+  // (vmci/introspection.h).
+  Introspection introspect() const;
 
   // From now on every request, delivery and peer is reported to `observer`
   // (vmci-hostpeer --trace, --capture); null: to nobody.
@@ -180,8 +185,11 @@ class Hypervisor {
   vmci_id cid_of(PeerId peer) const;  // VMCI_INVALID_ID for no such peer
   // The requests themselves; the public calls add the trace.
   Admission admit_untraced(const PeerHello& hello, PeerSink* sink);
+  // Routes the datagram and counts it in the sender's figures.
   int64_t send_untraced(PeerId peer, std::span<const uint8_t> datagram,
                std::shared_ptr<const QueuePairMemory>* memory = nullptr);
+  int64_t route_datagram(PeerId peer, std::span<const uint8_t> datagram,
+                         std::shared_ptr<const QueuePairMemory>* memory);
   // `guest_pages`: the caller is a guest supplying the pair's memory.
   QueuePairReply qpair_alloc_untraced(PeerId peer, const QpAllocRequest& request,
                                       std::vector<QueueExtent>* guest_pages = nullptr);
@@ -210,6 +218,16 @@ class Hypervisor {
     bool supplies_guest_memory = false;
     bool takes_extents = true;
     std::shared_ptr<const GuestMemoryMap> guest_memory;  // guests that supply their memory
+    // What introspect() shows of it.
+    int64_t pid = 0;
+    int64_t uid = -1;
+    int64_t since_unix_ms = 0;
+    uint64_t datagrams_sent = 0;
+    uint64_t bytes_sent = 0;
+    uint64_t refused = 0;
+    uint64_t datagrams_received = 0;
+    uint64_t bytes_received = 0;
+    std::map<uint32_t, uint64_t> events_received;  // by event type
   };
   struct HostHandle {
     vmci_handle handle;  // context 2, or VMCI_INVALID_ID for any-context handles
@@ -274,6 +292,7 @@ class Hypervisor {
 
   const Limits limits_;
   std::shared_ptr<spdlog::logger> log_;
+  const int64_t started_unix_ms_;
   // What a peer may repeat in a loop is logged at most a burst at a time,
   // per PeerId and reason (LoggedRefusal, hypervisor.cc), then counted.
   proto::LogRateLimit request_log_;

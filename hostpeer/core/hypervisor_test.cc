@@ -11,6 +11,7 @@
 #include "vmci/proto/datagram.h"
 #include "vmci/proto/doorbell_hypercalls.h"
 #include "vmci/proto/handles.h"
+#include "vmci/proto/names.h"
 #include "vmci/proto/queue.h"
 #include "vmci/proto/queue_pair_hypercalls.h"
 
@@ -975,6 +976,82 @@ TEST(CoreLog, RequestsAGuestRepeatsAreLoggedABurstThenOneCountWhenItGoes) {
     EXPECT_EQ(count(summary), 1u) << "no line starting with: " << summary;
     EXPECT_LE(lines->last_formatted().size(), burst + 4);  // connected, connected, gone
   }
+}
+
+}  // namespace
+}  // namespace vmci::host
+
+namespace vmci::host {
+namespace {
+
+// introspect(): what each connection sent, received and holds, each pair's
+// endpoints and fill (read from the queue headers the endpoints write), and
+// each doorbell's rings.
+TEST_F(Core, Introspect_ShowsConnectionsPairsFillDoorbellsAndHandles) {
+  RecordingSink vm_sink, host_sink;
+  PeerHello guest_hello;
+  guest_hello.requested_cid = 40;
+  guest_hello.pid = 4242;
+  guest_hello.uid = 1000;
+  const PeerId vm = core.admit(guest_hello, &vm_sink).peer;
+  const PeerId hp = host(&host_sink);
+  const vmci_handle service = handle(hp, 5000);
+  EXPECT_EQ(send(vm, VMCI_MAKE_HANDLE(40, 1), service, 10), 34);
+  EXPECT_LT(send(vm, VMCI_MAKE_HANDLE(40, 1), VMCI_MAKE_HANDLE(2, 9999), 10), 0);  // refused
+
+  std::shared_ptr<const QueuePairMemory> memory;
+  const vmci_handle pair = VMCI_MAKE_HANDLE(40, 2000);
+  ASSERT_EQ(core.send(vm, proto::make_qp_alloc_message(pair, VMCI_INVALID_ID, 0, 8192, 4096), &memory),
+            VMCI_SUCCESS);
+  ASSERT_EQ(core.qpair_alloc(hp, {pair, VMCI_INVALID_ID, 0, 0, 4096, 8192}).status, VMCI_SUCCESS);
+  // The guest enqueued 100 bytes: its produce queue's tail moves.
+  const auto layout = proto::queue_pair_layout(8192, 4096);
+  const uint64_t tail = 100;
+  ASSERT_EQ(::pwrite(memory->fd(), &tail, sizeof tail,
+                     static_cast<off_t>(layout.produce_header + offsetof(vmci_queue_header, producer_tail))),
+            static_cast<ssize_t>(sizeof tail));
+
+  const auto bell = core.create_host_doorbell(hp, VMCI_INVALID_ID, 0, 7);
+  ASSERT_EQ(bell.status, VMCI_SUCCESS);
+  EXPECT_EQ(core.send(vm, proto::make_doorbell_message(VMCI_DOORBELL_NOTIFY, bell.handle)), VMCI_SUCCESS);
+
+  const Introspection snap = core.introspect();
+  EXPECT_FALSE(snap.version.empty());
+  EXPECT_EQ(snap.protocol, std::to_string(proto::kProtocolMajor) + "." + std::to_string(proto::kProtocolMinor));
+  EXPECT_GE(snap.now_unix_ms, snap.started_unix_ms);
+  ASSERT_EQ(snap.contexts.size(), 2u);
+  const ContextInfo& g = snap.contexts[0];
+  EXPECT_EQ(g.connection, vm);
+  EXPECT_EQ(g.cid, 40u);
+  EXPECT_EQ(g.pid, 4242);
+  EXPECT_EQ(g.uid, 1000);
+  EXPECT_EQ(g.datagrams_sent, 4u);  // two datagrams, the alloc and the notify hypercalls
+  EXPECT_EQ(g.refused, 1u);
+  EXPECT_EQ(g.events_received.at(std::string(proto::event_name(VMCI_EVENT_QP_PEER_ATTACH))), 1u);
+  const ContextInfo& h = snap.contexts[1];
+  EXPECT_EQ(h.role, proto::Role::kHost);
+  EXPECT_EQ(h.datagrams_received, 1u);
+  EXPECT_EQ(h.bytes_received, 34u);
+  EXPECT_EQ(h.pending_datagrams, 1u);  // not acknowledged here
+
+  ASSERT_EQ(snap.pairs.size(), 1u);
+  const PairInfo& p = snap.pairs[0];
+  EXPECT_EQ(p.state, "attached-mem");
+  EXPECT_EQ(p.creator_cid, 40u);
+  EXPECT_EQ(p.attacher_cid, VMCI_HOST_CONTEXT_ID);
+  EXPECT_EQ(p.attacher_connection, hp);
+  EXPECT_EQ(p.creator_to_attacher.size, 8192u);
+  EXPECT_EQ(p.creator_to_attacher.used, 100u);
+  EXPECT_EQ(p.attacher_to_creator.size, 4096u);
+  EXPECT_EQ(p.attacher_to_creator.used, 0u);
+
+  ASSERT_EQ(snap.doorbells.size(), 1u);
+  EXPECT_EQ(snap.doorbells[0].owner_connection, hp);
+  EXPECT_EQ(snap.doorbells[0].notify_index, 7u);
+  EXPECT_EQ(snap.doorbells[0].rings, 1u);
+  ASSERT_EQ(snap.handles.size(), 1u);
+  EXPECT_EQ(snap.handles[0].handle.resource, 5000u);
+  EXPECT_EQ(snap.handles[0].owner_connection, hp);
 }
 
 }  // namespace

@@ -181,4 +181,14 @@ std::vector<vmci_handle> QueuePairBroker::detach_all(const QpEndpoint& caller,
   return mine;
 }
 
+std::vector<QueuePairBroker::Entry> QueuePairBroker::list() const {
+  std::vector<Entry> out;
+  out.reserve(pairs_.size());
+  for (const auto& [key, p] : pairs_) {
+    out.push_back({p.handle, p.flags, p.state, p.produce_size, p.consume_size, p.creator,
+                   p.has_attacher, p.attacher});
+  }
+  return out;
+}
+
 }  // namespace vmci::host

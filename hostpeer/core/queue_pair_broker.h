@@ -87,6 +87,18 @@ class QueuePairBroker {
   // The state of a pair, for tests and stats; 0 if it does not exist.
   int state_of(vmci_handle handle) const;
 
+  struct Entry {
+    vmci_handle handle;
+    uint32_t flags;
+    QpState state;
+    uint64_t produce_size;  // guest view, as kept
+    uint64_t consume_size;
+    QpEndpoint creator;
+    bool has_attacher;
+    QpEndpoint attacher;
+  };
+  std::vector<Entry> list() const;
+
  private:
   struct Pair {
     vmci_handle handle;

@@ -22,6 +22,15 @@ size_t RingChannels::slot_count() const {
   return n;
 }
 
+size_t RingChannels::slots_for(vmci_handle handle) const {
+  const uint64_t key = proto::handle_key(handle);
+  size_t n = 0;
+  for (const auto& [id, c] : channels_) {
+    for (const auto& [number, slot] : c.slots) n += slot.handle_key == key;
+  }
+  return n;
+}
+
 RingChannels::Channel* RingChannels::find_or_make(uint64_t ringer, uint64_t owner, bool* made,
                                                   std::string* error) {
   *made = false;

@@ -72,6 +72,8 @@ class RingChannels {
 
   size_t channel_count() const { return channels_.size(); }
   size_t slot_count() const;
+  // Slots granted now for `handle` (a doorbell or a datagram handle).
+  size_t slots_for(vmci_handle handle) const;
 
  private:
   struct Slot {

@@ -42,6 +42,7 @@ EmbeddedEndpoint::EmbeddedEndpoint(LockedCore& core, std::shared_ptr<spdlog::log
   }
   PeerHello hello;
   hello.pid = getpid();
+  hello.uid = getuid();
   hello.role = proto::Role::kHost;
   hello.trusted_for_host = true;
   peer_ = core_.with([&](Hypervisor& c) { return c.admit(hello, this).peer; });

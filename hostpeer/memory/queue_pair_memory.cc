@@ -37,22 +37,42 @@ bool QueuePairMemory::write_headers(uint64_t produce_size, uint64_t consume_size
   const proto::QueuePairLayout layout = proto::queue_pair_layout(produce_size, consume_size);
   const vmci_queue_header header{handle_, 0, 0};
   for (const uint64_t at : {layout.produce_header, layout.consume_header}) {
-    // The extent that holds byte `at` of the pair (a header is in one page).
-    uint64_t start = 0;
-    for (const QueueExtent& e : extents_) {
-      if (at < start + e.size) {
-        const auto offset = static_cast<off_t>(e.offset + (at - start));
-        if (::pwrite(e.file->get(), &header, sizeof header, offset) !=
-            static_cast<ssize_t>(sizeof header)) {
-          *error = errno_text("writing queue headers");
-          return false;
-        }
-        break;
-      }
-      start += e.size;
+    const auto [fd, offset] = locate(at);  // a header is in one page, so in one extent
+    if (fd < 0 || ::pwrite(fd, &header, sizeof header, offset) != static_cast<ssize_t>(sizeof header)) {
+      *error = errno_text("writing queue headers");
+      return false;
     }
   }
   return true;
+}
+
+std::pair<int, off_t> QueuePairMemory::locate(uint64_t at) const {
+  uint64_t start = 0;
+  for (const QueueExtent& e : extents_) {
+    if (at < start + e.size) return {e.file->get(), static_cast<off_t>(e.offset + (at - start))};
+    start += e.size;
+  }
+  return {-1, 0};
+}
+
+std::pair<uint64_t, uint64_t> QueuePairMemory::fill(uint64_t produce_size,
+                                                    uint64_t consume_size) const {
+  const proto::QueuePairLayout layout = proto::queue_pair_layout(produce_size, consume_size);
+  vmci_queue_header first{}, second{};
+  for (auto [at, header] : {std::pair{layout.produce_header, &first},
+                            std::pair{layout.consume_header, &second}}) {
+    const auto [fd, offset] = locate(at);
+    if (fd < 0 || ::pread(fd, header, sizeof *header, offset) != static_cast<ssize_t>(sizeof *header)) {
+      return {0, 0};
+    }
+  }
+  // A queue's tail is in its own header; its reader's head in the other's.
+  const auto used = [](uint64_t tail, uint64_t head, uint64_t size) -> uint64_t {
+    if (size == 0 || tail >= size || head >= size) return 0;
+    return (tail + size - head) % size;
+  };
+  return {used(first.producer_tail, second.consumer_head, produce_size),
+          used(second.producer_tail, first.consumer_head, consume_size)};
 }
 
 std::unique_ptr<QueuePairMemory> QueuePairMemory::create(vmci_handle handle, uint64_t produce_size,

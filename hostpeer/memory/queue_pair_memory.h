@@ -18,9 +18,12 @@
 //   send_with_fd(memory->fd());
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "memory/guest_memory_map.h"
@@ -57,6 +60,12 @@ class QueuePairMemory {
   // The memfd (close-on-exec; owned by this object); -1 for guest pages.
   int fd() const { return guest_pages_ ? -1 : extents_.front().file->get(); }
   const std::vector<QueueExtent>& extents() const { return extents_; }
+  // The bytes waiting in each queue now, read from the queue headers
+  // (which the endpoints write): {the first queue, the second}, in the
+  // order of the layout of these sizes (guest view, as made). A header
+  // value past its queue's size reads as an empty queue.
+  std::pair<uint64_t, uint64_t> fill(uint64_t produce_size, uint64_t consume_size) const;
+
   // The host endpoint's status page (kQueuePairStatusSize bytes).
   int status_fd() const { return status_->fd->get(); }
   void set_peer_attached(bool attached);
@@ -76,6 +85,8 @@ class QueuePairMemory {
   static std::shared_ptr<StatusPage> make_status(std::string* error);
   // Writes both queue headers into the extents; false with *error.
   bool write_headers(uint64_t produce_size, uint64_t consume_size, std::string* error) const;
+  // The file and offset of byte `at` of the pair; {-1, 0} past its end.
+  std::pair<int, off_t> locate(uint64_t at) const;
 
   const vmci_handle handle_;
   const uint64_t size_;

@@ -279,6 +279,9 @@ void Session::handle_request() {
     case proto::FrameType::kStats:
       stats_result(id);
       break;
+    case proto::FrameType::kIntrospect:
+      introspection_result(id);
+      break;
     case proto::FrameType::kGuestMemory:
       handle_guest_memory(id);
       break;
@@ -411,6 +414,7 @@ void Session::handle_hello() {
   // kQueuePairMemory came with 2.1.
   request.takes_extents = hello.minor >= 1;
   request.pid = pid_;
+  request.uid = uid_;
   const Admission admission =
       core_.with([&](Hypervisor& core) { return core.admit(request, this); });
   if (admission.status < VMCI_SUCCESS) {
@@ -492,6 +496,22 @@ void Session::stats_result(uint32_t request_id) {
   const auto* bytes = reinterpret_cast<const char*>(&stats);
   queue_frame(proto::encode_frame(proto::FrameType::kResult, request_id, body,
                                   std::string_view(bytes, sizeof stats)));
+}
+
+void Session::introspection_result(uint32_t request_id) {
+  if (role_ != proto::Role::kHost) {
+    result(request_id, VMCI_ERROR_NO_ACCESS);
+    return;
+  }
+  const std::string json = to_json(core_.with([](Hypervisor& core) { return core.introspect(); }));
+  const proto::ResultBody body{VMCI_SUCCESS, VMCI_INVALID_HANDLE};
+  if (sizeof body + json.size() > proto::kMaxFrameBody) {
+    log_->warn("{}: the introspection snapshot ({} bytes) is larger than a frame; refused", name(),
+               json.size());
+    result(request_id, VMCI_ERROR_NO_RESOURCES);
+    return;
+  }
+  queue_frame(proto::encode_frame(proto::FrameType::kResult, request_id, body, json));
 }
 
 void Session::post_frame(std::vector<uint8_t> frame, std::vector<int> fds) {

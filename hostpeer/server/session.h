@@ -102,6 +102,8 @@ class Session : public std::enable_shared_from_this<Session>,
               const QueuePairMemory* memory = nullptr);
   // The answer to kStats.
   void stats_result(uint32_t request_id);
+  // kIntrospect: the snapshot's JSON after the result (host peers only).
+  void introspection_result(uint32_t request_id);
   void queue_frame(std::vector<uint8_t> frame, std::vector<int> fds = {});
   // Queues a frame from any thread (after what the I/O thread queued).
   void post_frame(std::vector<uint8_t> frame, std::vector<int> fds = {});

@@ -18,8 +18,7 @@ constexpr FrameRule kRules[] = {
     {FrameType::kWelcome, Direction::kToPeer, sizeof(WelcomeBody),
      sizeof(WelcomeBody) + kMaxReasonSize},
     {FrameType::kDatagram, Direction::kToHostpeer, sizeof(vmci_datagram), kMaxFrameBody},
-    {FrameType::kResult, Direction::kToPeer, sizeof(ResultBody),
-     sizeof(ResultBody) + sizeof(StatsBody)},
+    {FrameType::kResult, Direction::kToPeer, sizeof(ResultBody), kMaxFrameBody},
     {FrameType::kDeliver, Direction::kToPeer, sizeof(vmci_datagram), VMCI_MAX_DG_SIZE},
     {FrameType::kDelivered, Direction::kToHostpeer, sizeof(DeliveredBody), sizeof(DeliveredBody)},
     {FrameType::kHandleCreate, Direction::kToHostpeer, sizeof(HandleCreateBody),
@@ -43,6 +42,7 @@ constexpr FrameRule kRules[] = {
     {FrameType::kRingChannelClosed, Direction::kToPeer, sizeof(RingChannelClosedBody),
      sizeof(RingChannelClosedBody)},
     {FrameType::kStats, Direction::kToHostpeer, sizeof(DeliveredBody), sizeof(DeliveredBody)},
+    {FrameType::kIntrospect, Direction::kToHostpeer, sizeof(DeliveredBody), sizeof(DeliveredBody)},
     {FrameType::kGuestMemory, Direction::kToHostpeer, sizeof(GuestMemoryBody),
      sizeof(GuestMemoryBody) + kMaxGuestMemoryRegions * sizeof(GuestMemoryRegion)},
     {FrameType::kQueuePairMemory, Direction::kToPeer, sizeof(QueuePairMemoryBody),
@@ -117,6 +117,8 @@ std::string_view frame_type_name(FrameType type) {
       return "guest-memory";
     case FrameType::kQueuePairMemory:
       return "queue-pair-memory";
+    case FrameType::kIntrospect:
+      return "introspect";
   }
   return "unknown";
 }

@@ -26,6 +26,7 @@
 #include "vmci/endpoint.h"
 #include "vmci/host/limits.h"
 #include "vmci/host/stats.h"
+#include "vmci/introspection.h"
 
 namespace spdlog {
 class logger;
@@ -87,6 +88,9 @@ class HostPeer {
   int update_context_id(vmci_id old_cid, vmci_id new_cid);
   // Counts of what hostpeer holds now.
   Stats stats() const;
+  // What it holds, connection by connection, pair by pair (the snapshot
+  // `vmci-ctl` shows for a daemon; vmci/introspection.h).
+  Introspection introspect() const;
 
  private:
   HostPeer();

@@ -27,6 +27,10 @@
 //                     kGuestMemory (guests that said kFeatureGuestMemory
 //                     only: the guest's RAM as file regions, the
 //                     descriptors by SCM_RIGHTS; 2.1)      -> kResult
+//                     kIntrospect (host peers only: a snapshot of what
+//                     hostpeer holds, vmci/introspection.h; 2.2; send it
+//                     only to a hostpeer whose welcome says 2.2 or
+//                     later)                               -> kResult + JSON
 //   hostpeer -> peer  kDeliver (a datagram for this peer, request_id N)
 //                     kRingGrant (a ring-channel slot, the doorbell and
 //                     datagram fast path: vmci/proto/ring_channel.h; to the
@@ -57,7 +61,8 @@
 // version could not work with this one; a minor version adds what a peer
 // asks for (a hello feature) or what only a peer that asked for it is sent,
 // so peers of any two minor versions of one major work together.
-// 2.1 added HelloBody::features, kGuestMemory and kQueuePairMemory.
+// 2.1 added HelloBody::features, kGuestMemory and kQueuePairMemory; 2.2
+// kIntrospect.
 #pragma once
 
 #include <cstdint>
@@ -74,7 +79,7 @@
 namespace vmci::proto {
 
 inline constexpr uint16_t kProtocolMajor = 2;
-inline constexpr uint16_t kProtocolMinor = 1;
+inline constexpr uint16_t kProtocolMinor = 2;
 inline constexpr uint32_t kFrameMagic = 0x50434d56;  // "VMCP" on the wire
 // The largest body a peer may send: a queue-pair alloc hypercall of a
 // 128 MiB pair with 64-bit page numbers (64 + 32770 * 8 bytes).
@@ -102,6 +107,7 @@ enum class FrameType : uint16_t {
   kStats = 18,
   kGuestMemory = 19,      // 2.1
   kQueuePairMemory = 20,  // 2.1
+  kIntrospect = 21,       // 2.2
 };
 
 // kResult, kWelcome, kRingGrant, kGuestMemory and kQueuePairMemory only:
@@ -155,7 +161,8 @@ struct WelcomeBody {
   uint32_t reserved;
 };
 
-// A kResult's body; the answer to kStats is followed by a StatsBody.
+// A kResult's body; the answer to kStats is followed by a StatsBody, the
+// answer to kIntrospect by the snapshot's JSON (at most kMaxFrameBody in all).
 struct ResultBody {
   int64_t result;      // what the kernel API call returns
   vmci_handle handle;  // kHandleCreate: the handle created
