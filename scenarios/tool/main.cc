@@ -252,7 +252,8 @@ int main(int argc, char** argv) {
              "what it does");
   // A process actor's child, started by the runner itself (process_actor.h).
   std::string actor_spec;
-  auto* serve = app.add_subcommand("serve-actor", "");  // hidden: no description
+  auto* serve = app.add_subcommand("serve-actor", "");
+  serve->group("");  // hidden from --help
   serve->add_option("spec", actor_spec)->required();
   try {
     app.parse(argc, argv);
