@@ -293,9 +293,6 @@ TEST_F(VmciDeviceTest, AccessesThatAreNoRegisterAreRefusedAndChangeNothing) {
   EXPECT_EQ(device_.caps_in_use(), 0u);
 }
 
-}  // namespace
-}  // namespace vmci::pcidev
-
 // FreeBSD's vmci(4) (sys/dev/vmware/vmci/vmci.c) drives the device its own
 // way: it keeps DATAGRAM and NOTIFICATIONS alone (no PPN64, no DMA), so page
 // numbers are 32 bits and datagrams go through the ports; with two MSI-X
@@ -341,3 +338,6 @@ TEST_F(VmciDeviceTest, FreeBsdsDriverGetsPortsThirtyTwoBitPpnsAndAVectorPerNewWo
   device_.write(0, kRegControl, kControlReset, 4);
   EXPECT_EQ(device_.read(0, kRegDataIn, 1), 0xffu);
 }
+
+}  // namespace
+}  // namespace vmci::pcidev
