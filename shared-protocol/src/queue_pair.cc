@@ -115,19 +115,54 @@ proto::NotifyWakeWord* wake_word_of(vmci_queue_header* header) {
                                                   kQueueWakeWordOffset);
 }
 
+std::atomic_ref<uint32_t> waiters_of(proto::NotifyWakeWord* word) {
+  return std::atomic_ref<uint32_t>(word->sleepers);
+}
+
 // How often wait() looks at a peer that does not signal the wake word.
 constexpr std::chrono::milliseconds kWaitRecheck{10};
+// The first look after wait() announced itself: soon, for a signal lost
+// to the race described in signal_peer().
+constexpr std::chrono::milliseconds kFirstRecheck{1};
+
+// wait()'s presence in the word's `sleepers` from construction to
+// destruction, so that the peer signals. A process that dies inside wait()
+// leaves the count up: its peer then signals every call, as if always
+// watched, which costs time, never correctness.
+class AnnouncedWaiter {
+ public:
+  explicit AnnouncedWaiter(proto::NotifyWakeWord* word) : word_(word) {
+    waiters_of(word_).fetch_add(1, std::memory_order_seq_cst);
+  }
+  ~AnnouncedWaiter() { waiters_of(word_).fetch_sub(1, std::memory_order_seq_cst); }
+  AnnouncedWaiter(const AnnouncedWaiter&) = delete;
+  AnnouncedWaiter& operator=(const AnnouncedWaiter&) = delete;
+
+ private:
+  proto::NotifyWakeWord* const word_;
+};
 
 }  // namespace
 
-void QueuePair::signal_peer() { proto::signal_and_wake(wake_word_of(view_.produce_header)); }
+void QueuePair::signal_peer() {
+  // Only a peer inside wait() is signalled: the data path pays one load of
+  // a line that is written only when a wait begins or ends, instead of an
+  // atomic add (a full barrier) per call. The load is not ordered after
+  // the index this call published, so a wait() announced at that very
+  // instant may miss the index and the signal; it looks again
+  // kFirstRecheck after announcing, by when the index is visible.
+  proto::NotifyWakeWord* const word = wake_word_of(view_.produce_header);
+  if (waiters_of(word).load(std::memory_order_relaxed) != 0) proto::signal_and_wake(word);
+}
 
 int64_t QueuePair::wait(Wait what, std::chrono::milliseconds timeout) {
   using Clock = std::chrono::steady_clock;
   const bool forever = timeout.count() < 0;
   const Clock::time_point deadline = forever ? Clock::time_point::max() : Clock::now() + timeout;
   proto::NotifyWakeWord* const words[2] = {wake_word_of(view_.consume_header), &watch_->word};
-  for (;;) {
+  const AnnouncedWaiter announced(words[0]);
+  auto slice = kFirstRecheck;
+  for (;; slice = kWaitRecheck) {
     const uint32_t seen[2] = {proto::sequence(words[0]), proto::sequence(words[1])};
     if (!peer_attached()) return VMCI_ERROR_QUEUEPAIR_NOTATTACHED;
     const int64_t n = what == Wait::kData ? proto::consume_buf_ready(view_)
@@ -136,7 +171,6 @@ int64_t QueuePair::wait(Wait what, std::chrono::milliseconds timeout) {
     if (watch_->gone.load(std::memory_order_acquire)) return VMCI_ERROR_QUEUEPAIR_NOTATTACHED;
     const Clock::time_point now = Clock::now();
     if (now >= deadline) return VMCI_ERROR_TIMEOUT;
-    auto slice = kWaitRecheck;
     if (!forever) {
       slice = std::min(slice, std::chrono::ceil<std::chrono::milliseconds>(deadline - now));
     }

@@ -4,11 +4,16 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
+#include <future>
+#include <thread>
 #include <vector>
 
 #include "vmci/proto/queue_pair_hypercalls.h"
 #include "vmci/proto/shared_memory.h"
+#include "vmci/proto/wake_word.h"
 
 namespace vmci {
 namespace {
@@ -219,6 +224,77 @@ TEST(QueuePair, CachedIndexesGiveTheSameResultsAsFreshOnes) {
   EXPECT_EQ(p.attacher->dequeue(buf.data(), 0), 0);
   EXPECT_EQ(p.attacher->dequeue(buf.data(), 200), 99);
   EXPECT_EQ(p.attacher->dequeue(buf.data(), 0), VMCI_ERROR_QUEUEPAIR_NODATA);
+}
+
+
+// The wake word of each queue's header page (kQueueWakeWordOffset): its
+// producer signals it only while the consumer is inside wait(), which
+// waits on it for data and for room alike.
+proto::NotifyWakeWord* wake_word(vmci_queue_header* header) {
+  return reinterpret_cast<proto::NotifyWakeWord*>(reinterpret_cast<uint8_t*>(header) +
+                                                  kQueueWakeWordOffset);
+}
+
+uint32_t waiters(const proto::NotifyWakeWord* word) {
+  return std::atomic_ref<uint32_t>(const_cast<uint32_t&>(word->sleepers)).load();
+}
+
+// Waits until a thread is inside wait() on `word` (5 s at most).
+bool someone_waits_on(const proto::NotifyWakeWord* word) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (waiters(word) == 0) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+TEST(QueuePairWakeWord, NobodyWaiting_EnqueueAndDequeueLeaveTheWordAlone) {
+  Pair p(4096, 4096);
+  const auto view = proto::creator_view(p.memory->data(), 4096, 4096);
+  proto::NotifyWakeWord* const to_attacher = wake_word(view.produce_header);
+  proto::NotifyWakeWord* const to_creator = wake_word(view.consume_header);
+  char buf[8] = {};
+  ASSERT_EQ(p.creator->enqueue("abc", 3), 3);
+  ASSERT_EQ(p.attacher->dequeue(buf, 3), 3);
+  ASSERT_EQ(p.attacher->enqueue("de", 2), 2);
+  ASSERT_EQ(p.creator->dequeue(buf, 2), 2);
+  EXPECT_EQ(proto::sequence(to_attacher), 0u);
+  EXPECT_EQ(proto::sequence(to_creator), 0u);
+}
+
+TEST(QueuePairWakeWord, AWaiterForDataIsSignalledByTheEnqueue) {
+  Pair p(4096, 4096);
+  proto::NotifyWakeWord* const word =
+      wake_word(proto::creator_view(p.memory->data(), 4096, 4096).produce_header);
+  auto waiting = std::async(std::launch::async,
+                            [&] { return p.attacher->wait(QueuePair::Wait::kData, std::chrono::seconds(30)); });
+  ASSERT_TRUE(someone_waits_on(word));
+  ASSERT_EQ(p.creator->enqueue("abc", 3), 3);
+  EXPECT_EQ(waiting.get(), 3);
+  EXPECT_EQ(proto::sequence(word), 1u);
+  EXPECT_EQ(waiters(word), 0u);  // wait() took itself out
+}
+
+TEST(QueuePairWakeWord, AWaiterForRoomIsSignalledByThePeersDequeue) {
+  Pair p(100, 100);
+  proto::NotifyWakeWord* const word =
+      wake_word(proto::creator_view(p.memory->data(), 100, 100).produce_header);
+  std::vector<uint8_t> buf(99, 1);
+  ASSERT_EQ(p.attacher->enqueue(buf.data(), 99), 99);  // the attacher's produce queue is full
+  auto waiting = std::async(std::launch::async,
+                            [&] { return p.attacher->wait(QueuePair::Wait::kSpace, std::chrono::seconds(30)); });
+  ASSERT_TRUE(someone_waits_on(word));
+  ASSERT_EQ(p.creator->dequeue(buf.data(), 10), 10);
+  EXPECT_EQ(waiting.get(), 10);
+  EXPECT_EQ(proto::sequence(word), 1u);
+}
+
+TEST(QueuePairWakeWord, WaitWithNothingComingTimesOut) {
+  Pair p(4096, 4096);
+  EXPECT_EQ(p.attacher->wait(QueuePair::Wait::kData, std::chrono::milliseconds(0)), VMCI_ERROR_TIMEOUT);
+  EXPECT_EQ(p.attacher->wait(QueuePair::Wait::kData, std::chrono::milliseconds(20)), VMCI_ERROR_TIMEOUT);
+  EXPECT_EQ(p.attacher->wait(QueuePair::Wait::kSpace, std::chrono::milliseconds(0)), 4095);
 }
 
 }  // namespace

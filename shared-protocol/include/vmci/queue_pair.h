@@ -95,9 +95,14 @@ class QueuePairWatches {
 };
 
 // Where a queue's header page holds the wake word of our wait extension
-// (QueuePair::wait): past VMCI's vmci_queue_header, on a cache line of its
-// own. Only the page's writer (the queue's producer) signals it; VMCI's own
-// drivers leave the rest of the page alone.
+// (QueuePair::wait): a proto::NotifyWakeWord past VMCI's 24-byte
+// vmci_queue_header, on a cache line of its own. VMCI's drivers leave the
+// rest of the page alone. Contract: the queue's consumer counts itself in
+// `sleepers` while it is inside wait() (waiting for data in this queue, or
+// for room in its own produce queue); the queue's producer, after each
+// enqueue or dequeue that moved an index, bumps `sequence` (and makes the
+// futex call if someone sleeps) only when `sleepers` is not 0. A peer that
+// never signals (a real guest kernel) is looked at every 10 ms instead.
 inline constexpr size_t kQueueWakeWordOffset = 64;
 
 class QueuePair {
@@ -150,11 +155,13 @@ class QueuePair {
   // is not attached (a host endpoint before its guest attached) or went
   // away (detached, died, or hostpeer went) and there is nothing to take.
   //
-  // It sleeps on a futex word in the peer's queue header page, which every
-  // enqueue and dequeue of this library signals (one atomic add; a system
-  // call only when someone sleeps). A peer that does not signal it (a real
-  // guest kernel's driver) is looked at every 10 ms instead. Called by the
-  // pair's consumer thread (kData) or producer thread (kSpace).
+  // It announces itself in the wake word of its consume queue's header page
+  // (kQueueWakeWordOffset) and sleeps on it; while it is announced, the
+  // peer's enqueues and dequeues (this library's) signal the word, and a
+  // system call is made only to wake a sleeper. Without a waiter they only
+  // load it. A peer that does not signal (a real guest kernel's driver) is
+  // looked at every 10 ms instead. Called by the pair's consumer thread
+  // (kData) or producer thread (kSpace).
   enum class Wait { kData, kSpace };
   int64_t wait(Wait what, std::chrono::milliseconds timeout);
 
