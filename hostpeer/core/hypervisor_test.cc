@@ -1,4 +1,5 @@
 #include "core/hypervisor.h"
+#include "core/request_capture.h"
 
 #include <gtest/gtest.h>
 #include <spdlog/sinks/null_sink.h>
@@ -818,6 +819,26 @@ TEST_F(RingChannelCore, AnAllowedRingGrantsASlotToTheOwnerFirstThenTheRinger) {
   ASSERT_EQ(notify(rung.ringer, rung.bell), VMCI_SUCCESS);
   EXPECT_EQ(ringer_sink.grants.size(), 1u);
   EXPECT_EQ(core.stats().ring_grants, 1u);
+}
+
+TEST_F(RingChannelCore, WhileACaptureRunsNoRingTakesAFastPathAndEachIsCaptured) {
+  const std::string path = ::testing::TempDir() + "ring_capture_" + std::to_string(::getpid());
+  std::string error;
+  auto file = trace::PcapngFile::open(path, trace::kLinkTypeUser0, "vmci-hostpeer", &error);
+  ASSERT_TRUE(file) << error;
+  core.observe_with(std::make_shared<RequestCapture>(std::move(file)));
+  const Rung rung = ring_once();
+  ASSERT_EQ(notify(rung.ringer, rung.bell), VMCI_SUCCESS);
+  EXPECT_TRUE(owner_sink.grants.empty());
+  EXPECT_TRUE(ringer_sink.grants.empty());
+  EXPECT_EQ(owner_sink.rings, (std::vector<uint64_t>{3, 3}));  // both went through the core
+  core.observe_with(nullptr);
+  std::vector<std::vector<uint8_t>> records;
+  ASSERT_TRUE(trace::PcapngFile::read_packets(path, &records, &error)) << error;
+  ::unlink(path.c_str());
+  size_t rings = 0;
+  for (const auto& r : records) rings += r.at(5) == static_cast<uint8_t>(CaptureKind::kRing);
+  EXPECT_EQ(rings, 2u);
 }
 
 TEST_F(RingChannelCore, RefusedRingsAndPeersThatCallTheCoreDirectlyGetNoGrant) {

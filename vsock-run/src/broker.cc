@@ -614,13 +614,16 @@ Reply Broker::bind(const std::shared_ptr<BrokerSocket>& socket, const Request& r
   }
   if (s.type == SOCK_DGRAM) {
     std::error_code ec;
-    std::shared_ptr<vsock::DatagramSocket> bound =
-        vsock::DatagramSocket::bind(endpoint_, {kCidAny, r.port}, ec);
+    auto bind_port = [&] {
+      return vsock::DatagramSocket::bind(endpoint_, {kCidAny, r.port}, ec,
+                                         vsock::DatagramSocket::kDefaultReceiveBytes, capture_);
+    };
+    std::shared_ptr<vsock::DatagramSocket> bound = bind_port();
     if (!bound && ec.value() == EADDRINUSE) {
       lock.unlock();
       const bool freed = table_->end_closed_on_port(r.port);
       lock.lock();
-      if (freed) bound = vsock::DatagramSocket::bind(endpoint_, {kCidAny, r.port}, ec);
+      if (freed) bound = bind_port();
     }
     if (!bound) {
       reply.result = negated(ec.value());
@@ -927,7 +930,8 @@ std::shared_ptr<vsock::DatagramSocket> Broker::datagram_socket(
     if (s->datagram) return s->datagram;
     // Linux binds an unbound datagram socket to any port at its first send.
     std::error_code ec;
-    socket = vsock::DatagramSocket::bind(endpoint_, {kCidAny, kPortAny}, ec);
+    socket = vsock::DatagramSocket::bind(endpoint_, {kCidAny, kPortAny}, ec,
+                                         vsock::DatagramSocket::kDefaultReceiveBytes, capture_);
     if (!socket) {
       *error = ec.value();
       return nullptr;

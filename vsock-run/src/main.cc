@@ -102,9 +102,9 @@ int main(int argc, char** argv) {
       ->needs(guest_flag);
   std::string capture_path;
   app.add_option("--capture", capture_path,
-                 "write every vSockets control packet the program's sockets send and receive "
-                 "and every byte its streams write and read (the data included) to FILE "
-                 "(created or truncated, mode 0600) as pcapng, in Linux's vsockmon format "
+                 "write every vSockets control packet the program's sockets send and receive, "
+                 "every byte its streams write and read and every datagram (the data included) "
+                 "to FILE (created or truncated, mode 0600) as pcapng, in Linux's vsockmon format "
                  "(LINKTYPE_VSOCK), which tshark and Wireshark decode")
       ->type_name("FILE");
   app.add_option("program", program, "PROGRAM [ARGS...] (after --)")->required();

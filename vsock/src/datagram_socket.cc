@@ -16,17 +16,19 @@ constexpr uint32_t kHypervisorDatagramPort = 14;
 
 }  // namespace
 
-DatagramSocket::DatagramSocket(Endpoint& endpoint, size_t receive_bytes)
-    : endpoint_(endpoint), receive_bytes_(receive_bytes) {}
+DatagramSocket::DatagramSocket(Endpoint& endpoint, size_t receive_bytes,
+                               std::shared_ptr<Capture> capture)
+    : endpoint_(endpoint), receive_bytes_(receive_bytes), capture_(std::move(capture)) {}
 
 std::unique_ptr<DatagramSocket> DatagramSocket::bind(Endpoint& endpoint, Address local,
-                                                     std::error_code& ec, size_t receive_bytes) {
+                                                     std::error_code& ec, size_t receive_bytes,
+                                                     std::shared_ptr<Capture> capture) {
   const vmci_id own = endpoint.get_context_id();
   if (local.cid != kCidAny && local.cid != own) {
     ec = make_error(EADDRNOTAVAIL);
     return nullptr;
   }
-  std::unique_ptr<DatagramSocket> s(new DatagramSocket(endpoint, receive_bytes));
+  std::unique_ptr<DatagramSocket> s(new DatagramSocket(endpoint, receive_bytes, std::move(capture)));
   DatagramSocket* self = s.get();
   const uint32_t flags = local.cid == kCidAny ? VMCI_FLAG_ANYCID_DG_HND : 0;
   const int status = endpoint.datagram_create_handle(
@@ -79,6 +81,10 @@ size_t DatagramSocket::send_to(const void* buf, size_t size, Address to, std::er
     ec = make_error(errno_of_vmci(result));
     return 0;
   }
+  if (capture_) {
+    capture_->payload(endpoint_.get_context_id(), handle_.resource, to.cid, to.port,
+                      std::span<const uint8_t>(bytes, size));
+  }
   ec.clear();
   return size;
 }
@@ -121,6 +127,10 @@ size_t DatagramSocket::receive_from(void* buf, size_t size, Address* from, Timeo
   if (from != nullptr) *from = next.from;
   if (truncated != nullptr) *truncated = next.payload.size() > size;
   if (!peek) {
+    if (capture_) {
+      capture_->payload(next.from.cid, next.from.port, endpoint_.get_context_id(),
+                        handle_.resource, next.payload);
+    }
     queued_bytes_ -= next.payload.size();
     queue_.pop_front();
   }

@@ -1,8 +1,8 @@
-// capture.h: what a Transport's sockets send and receive, written to a
-// pcapng file as Linux's vsockmon records (LINKTYPE_VSOCK, 271), which
-// Wireshark's and tshark's own vsock dissector reads (vsock.src_cid,
-// vsock.dst_port, vsock.op, vsock.payload, ...). `vmci-vsock-run --capture
-// FILE` makes one for its program's sockets.
+// capture.h: what a Transport's sockets and datagram sockets send and
+// receive, written to a pcapng file as Linux's vsockmon records
+// (LINKTYPE_VSOCK, 271), which Wireshark's and tshark's own vsock
+// dissector reads (vsock.src_cid, vsock.dst_port, vsock.op, vsock.payload,
+// ...). `vmci-vsock-run --capture FILE` makes one for its program's sockets.
 //
 // A record is `struct af_vsockmon_hdr` (Linux's include/uapi/linux/
 // vsockmon.h, 32 bytes, little-endian), then a transport header of `len`
@@ -16,6 +16,8 @@
 //     information), the bytes as payload;
 //   - a stream closed here (its pair detached, no packet): op DISCONNECT,
 //     transport 1, nothing more.
+//   - a datagram socket's datagram sent or taken (DatagramSocket::bind's
+//     `capture`): op PAYLOAD, transport 1, its payload.
 // Records carry the data the sockets carry: the file is made with mode 0600.
 //
 //   std::string error;

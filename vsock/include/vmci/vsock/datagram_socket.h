@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "vmci/endpoint.h"
+#include "vmci/vsock/capture.h"
 #include "vmci/vsock/transport.h"
 
 namespace vmci::vsock {
@@ -37,10 +38,13 @@ class DatagramSocket {
   // Binds to `local` on `endpoint` (which must outlive the socket): port
   // kPortAny lets VMCI pick a free resource id from 1024 up; cid kCidAny
   // (or the endpoint's own) makes an any-context handle. EADDRINUSE if the
-  // port is taken, EADDRNOTAVAIL for another context's id.
+  // port is taken, EADDRNOTAVAIL for another context's id. `capture`:
+  // where each datagram sent and each taken is recorded (op PAYLOAD,
+  // vmci/vsock/capture.h); null: nowhere.
   static std::unique_ptr<DatagramSocket> bind(Endpoint& endpoint, Address local,
                                               std::error_code& ec,
-                                              size_t receive_bytes = kDefaultReceiveBytes);
+                                              size_t receive_bytes = kDefaultReceiveBytes,
+                                              std::shared_ptr<Capture> capture = nullptr);
   ~DatagramSocket();
   DatagramSocket(const DatagramSocket&) = delete;
   DatagramSocket& operator=(const DatagramSocket&) = delete;
@@ -81,11 +85,12 @@ class DatagramSocket {
     Address from;
     std::vector<uint8_t> payload;
   };
-  DatagramSocket(Endpoint& endpoint, size_t receive_bytes);
+  DatagramSocket(Endpoint& endpoint, size_t receive_bytes, std::shared_ptr<Capture> capture);
   int deliver(const vmci_datagram* dg);
 
   Endpoint& endpoint_;
   const size_t receive_bytes_;
+  const std::shared_ptr<Capture> capture_;
   vmci_handle handle_ = VMCI_INVALID_HANDLE;
   mutable std::mutex mutex_;
   std::condition_variable arrived_;
