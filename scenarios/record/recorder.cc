@@ -59,9 +59,9 @@ struct ActorInfo {
   int64_t pid = 0;
   uint64_t open_t = 0;
   bool traced_close = false;
-  std::optional<uint64_t> end_t;     // its close line, or hostpeer removing its connection
-  std::optional<size_t> continues;   // the endpoint this one reconnects in place of
-  bool continued = false;            // a later endpoint reconnects in its place
+  std::optional<uint64_t> end_t;    // its close line, or hostpeer removing its connection
+  std::optional<size_t> continues;  // the endpoint this one reconnects in place of
+  bool continued = false;           // a later endpoint reconnects in its place
 };
 
 // One queue of a modelled pair: bytes in it as the merged order has them.
@@ -132,7 +132,9 @@ class Recorder {
   ordered flag_names(std::span<const proto::NamedValue> table, uint32_t flags);
   std::string bind(const ActorInfo& owner, const char* prefix, HandleKind kind, uint64_t key);
   // Is `a` the actor written alone (RecordOptions::actor)?
-  bool alone(const ActorInfo& a) const { return !options_.actor.empty() && a.name == options_.actor; }
+  bool alone(const ActorInfo& a) const {
+    return !options_.actor.empty() && a.name == options_.actor;
+  }
   // Is this actor's part written (all are, unless RecordOptions::actor)?
   bool written(const std::string& actor) const {
     return options_.actor.empty() || actor == options_.actor;
@@ -346,7 +348,8 @@ void Recorder::link_reconnects() {
     std::optional<size_t> best;
     for (size_t j = 0; j < actors_.size(); ++j) {
       const ActorInfo& p = actors_[j];
-      if (j == i || p.continued || p.open_t >= a.open_t || !p.end_t || *p.end_t > a.open_t) continue;
+      if (j == i || p.continued || p.open_t >= a.open_t || !p.end_t || *p.end_t > a.open_t)
+        continue;
       if (p.host != a.host || p.label != a.label || p.requested_cid != a.requested_cid) continue;
       if (a.label.empty() && p.pid != a.pid) continue;
       if (!best || *p.end_t > *actors_[*best].end_t) best = j;
@@ -887,7 +890,8 @@ void Recorder::emit_callback(const ActorInfo& a, const json& f) {
     s["handle"] = handle_ref(HandleKind::kDatagram, f["handle"]);
     s["src"] = handle_ref(HandleKind::kDatagram, f["src"]);
     s["payload"] = {{"base64", f.value("payload_base64", "")}};
-    if (auto it = sent_.find({key, f.value("payload_base64", "")}); it != sent_.end()) sent_.erase(it);
+    if (auto it = sent_.find({key, f.value("payload_base64", "")}); it != sent_.end())
+      sent_.erase(it);
     add(std::move(s));
   } else if (op == "event") {
     s["event"] = f.value("event", "");
@@ -981,8 +985,9 @@ ordered Recorder::build_scenario() const {
       : options_.actor.empty()
           ? "recorded by vmci-scenario record from the traces of " +
                 std::to_string(actors_.size()) + " endpoints"
-          : "actor " + options_.actor + " alone, recorded by vmci-scenario record --actor from the " +
-                "traces of " + std::to_string(actors_.size()) +
+          : "actor " + options_.actor +
+                " alone, recorded by vmci-scenario record --actor from the " + "traces of " +
+                std::to_string(actors_.size()) +
                 " endpoints: play it against the others' program with run --connect SOCKET";
   const uint64_t recorded_ms = last_t_ > first_t_ ? (last_t_ - first_t_) / 1000000 : 0;
   s["timeout_ms"] = std::max<uint64_t>(30000, 4 * recorded_ms + 10000);

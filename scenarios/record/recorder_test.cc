@@ -8,7 +8,6 @@
 #include <fstream>
 
 #include "record/trace_reader.h"
-
 #include "vmci/vmci_defs.h"
 
 namespace vmci::scenario {
@@ -189,8 +188,10 @@ TEST(TraceReader, OldHexTracesAreReadAsBase64) {
     std::ofstream out(path);
     out << R"({"t":1,"ep":"g","kind":"call","op":"qpair_enqueue","qpair":"qp1","data":"616263","result":3})"
         << "\n"
-        << R"({"t":2,"ep":"g","kind":"callback","op":"datagram","payload":"00ff"})" << "\n"
-        << R"({"t":3,"ep":"g","kind":"callback","op":"event","data":{"context_id":16}})" << "\n"
+        << R"({"t":2,"ep":"g","kind":"callback","op":"datagram","payload":"00ff"})"
+        << "\n"
+        << R"({"t":3,"ep":"g","kind":"callback","op":"event","data":{"context_id":16}})"
+        << "\n"
         << R"({"t":4,"ep":"g","kind":"call","op":"datagram_send","payload_base64":"qwE=","result":26})"
         << "\n";
   }
@@ -204,7 +205,8 @@ TEST(TraceReader, OldHexTracesAreReadAsBase64) {
   EXPECT_EQ(lines[2].fields["data"]["context_id"], 16);  // an event's data is no bytes
   EXPECT_EQ(lines[3].fields["payload_base64"], "qwE=");
 
-  std::ofstream(path) << R"({"t":1,"ep":"g","kind":"callback","op":"datagram","payload":"0g"})" << "\n";
+  std::ofstream(path) << R"({"t":1,"ep":"g","kind":"callback","op":"datagram","payload":"0g"})"
+                      << "\n";
   lines.clear();
   EXPECT_FALSE(read_traces({path}, &lines, &error));
   EXPECT_NE(error.find(":1: "), std::string::npos) << error;

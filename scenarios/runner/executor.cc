@@ -1,12 +1,11 @@
 #include "executor.h"
 
-#include <cstdlib>
-
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -511,7 +510,8 @@ json Run::serve(const json& request) {
   // What the step captured from the bytes it received.
   const json captures = step.args.value("capture", json::object());
   for (const auto& [name, _] : captures.items()) {
-    if (auto it = vars_.find(name); it != vars_.end()) answer["captured"][name] = to_json(it->second);
+    if (auto it = vars_.find(name); it != vars_.end())
+      answer["captured"][name] = to_json(it->second);
   }
   return answer;
 }
@@ -838,9 +838,9 @@ ScenarioOutcome Run::play() {
   std::string error;
   if (!s_.played_against.empty() &&
       (options_.connect_socket.empty() || options_.against != s_.played_against)) {
-    return finish(ScenarioOutcome::Status::kSkipped,
-                  "it is played against " + s_.played_against + " (run --connect SOCKET --against " +
-                      s_.played_against + ")");
+    return finish(ScenarioOutcome::Status::kSkipped, "it is played against " + s_.played_against +
+                                                         " (run --connect SOCKET --against " +
+                                                         s_.played_against + ")");
   }
   if (!options_.connect_socket.empty()) {
     if (s_.sets_hostpeer || s_.restarts_hostpeer) {
@@ -926,7 +926,8 @@ std::vector<KillPoint> kill_points(const Scenario& scenario, const std::string& 
   auto add = [&](const Step& step, const std::string& index) {
     cuts.push_back({actor, index, false, step.op});
     const OpSpec* spec = find_op(step.op);
-    if (spec != nullptr && spec->kind == OpKind::kStream) cuts.push_back({actor, index, true, step.op});
+    if (spec != nullptr && spec->kind == OpKind::kStream)
+      cuts.push_back({actor, index, true, step.op});
   };
   for (size_t i = 0; i < scenario.steps.size(); ++i) {
     const Step& step = scenario.steps[i];

@@ -69,8 +69,8 @@ void Checker::object_keys(const json& obj, const std::string& path,
   for (const auto& [key, value] : obj.items()) {
     if (key.starts_with("x-")) continue;
     if (!allowed.count(key)) {
-      fail(path + "." + key, "unknown key '" + key + "'" +
-                                 did_you_mean(key, {allowed.begin(), allowed.end()}));
+      fail(path + "." + key,
+           "unknown key '" + key + "'" + did_you_mean(key, {allowed.begin(), allowed.end()}));
     }
   }
 }
@@ -112,7 +112,8 @@ void Checker::document(const json& doc) {
       fail("$.played_against", "must be a program's name matching [A-Za-z0-9][A-Za-z0-9._-]*");
     }
     if (doc.contains("hostpeer")) {
-      fail("$.played_against", "a scenario played against a program cannot set up its own hostpeer");
+      fail("$.played_against",
+           "a scenario played against a program cannot set up its own hostpeer");
     }
     s_.played_against = doc["played_against"];
   }
@@ -370,7 +371,8 @@ void Checker::fields(const json& list, const std::string& path) {
     } else if (const std::optional<size_t> width = field_width(kind)) {
       if (is_variable(value)) {
         variable_use(value, vp);
-      } else if (!value.is_number_unsigned() && !(value.is_number_integer() && value.get<int64_t>() >= 0)) {
+      } else if (!value.is_number_unsigned() &&
+                 !(value.is_number_integer() && value.get<int64_t>() >= 0)) {
         fail(vp, "must be an integer >= 0 or a variable holding a number");
       } else if (*width < 8 && value.get<uint64_t>() >> (8 * *width) != 0) {
         fail(vp, "does not fit in " + std::to_string(8 * *width) + " bits");
@@ -592,8 +594,9 @@ bool parse_flags(const json& value, ValueKind kind, uint32_t* out, std::string* 
 
 bool parse_data(const json& value, Data* out, std::string* error) {
   if (!value.is_object() || value.size() != 1) {
-    *error = "data is one of {\"text\"}, {\"hex\"}, {\"base64\"}, {\"zeros\"}, {\"pattern\"}, "
-             "{\"fields\"}";
+    *error =
+        "data is one of {\"text\"}, {\"hex\"}, {\"base64\"}, {\"zeros\"}, {\"pattern\"}, "
+        "{\"fields\"}";
     return false;
   }
   const auto entry = value.begin();
@@ -637,8 +640,9 @@ bool parse_data(const json& value, Data* out, std::string* error) {
     if (v.contains("offset") && !parse_size(v["offset"], &out->offset, error)) return false;
     return true;
   }
-  *error = "data is one of {\"text\"}, {\"hex\"}, {\"base64\"}, {\"zeros\"}, {\"pattern\"}, "
-           "{\"fields\"}";
+  *error =
+      "data is one of {\"text\"}, {\"hex\"}, {\"base64\"}, {\"zeros\"}, {\"pattern\"}, "
+      "{\"fields\"}";
   return false;
 }
 

@@ -196,8 +196,7 @@ const BadCase kBad[] = {
      "}",
      "$.steps[0].expect", "unknown errno name"},
     {"an errno for a VMCI op",
-     "{" HEAD
-     R"(, "steps": [{"op": "get_context_id", "actor": "vm1", "expect": "ECONNRESET"}])"
+     "{" HEAD R"(, "steps": [{"op": "get_context_id", "actor": "vm1", "expect": "ECONNRESET"}])"
      "}",
      "$.steps[0].expect", "unknown status name"},
     {"bad shutdown mode",
@@ -206,8 +205,7 @@ const BadCase kBad[] = {
      "}",
      "$.steps[0].how", "\"RD\", \"WR\" or \"RDWR\""},
     {"a port too large",
-     "{" HEAD
-     R"(, "steps": [{"op": "vsock_listen", "actor": "vm1", "port": 4294967295}])"
+     "{" HEAD R"(, "steps": [{"op": "vsock_listen", "actor": "vm1", "port": 4294967295}])"
      "}",
      "$.steps[0].port", ""},
     {"a stream that is not a variable",
@@ -228,8 +226,8 @@ const BadCase kBad[] = {
      "{" HEAD R"(, "steps": [{"op": "datagram_create_handle", "actor": "vm1", "resorce": 1}])"
      "}",
      "$.steps[0].resorce", "unknown key 'resorce' (did you mean 'resource'?)"},
-    {"a misspelt top-level key names the nearest",
-     "{" HEAD R"(, "steps": [], "descripton": "x"})", "$.descripton", "did you mean 'description'?"},
+    {"a misspelt top-level key names the nearest", "{" HEAD R"(, "steps": [], "descripton": "x"})",
+     "$.descripton", "did you mean 'description'?"},
     {"a variable nothing binds",
      "{" HEAD R"(, "steps": [{"op": "datagram_destroy_handle", "actor": "vm1", "handle": "$nope"}])"
      "}",

@@ -66,7 +66,8 @@ TEST(Pattern, TheCheckValuesInTheFormatReferenceAreTheCodes) {
     const uint64_t seed = std::stoull((*it)[1].str());
     std::istringstream hex((*it)[2].str());
     std::vector<uint8_t> documented;
-    for (std::string byte; hex >> byte;) documented.push_back(static_cast<uint8_t>(std::stoul(byte, nullptr, 16)));
+    for (std::string byte; hex >> byte;)
+      documented.push_back(static_cast<uint8_t>(std::stoul(byte, nullptr, 16)));
     SCOPED_TRACE("seed " + std::to_string(seed));
     std::vector<uint8_t> made(documented.size());
     vmci_pattern_fill(seed, 0, made.data(), made.size());

@@ -11,8 +11,12 @@ TEST(Suggest, EditDistanceCountsOneByteEdits) {
     const char* b;
     size_t distance;
   };
-  const Case kCases[] = {{"", "", 0},         {"abc", "abc", 0},     {"abc", "", 3},
-                         {"", "ab", 2},       {"expcet", "expect", 2}, {"kitten", "sitting", 3},
+  const Case kCases[] = {{"", "", 0},
+                         {"abc", "abc", 0},
+                         {"abc", "", 3},
+                         {"", "ab", 2},
+                         {"expcet", "expect", 2},
+                         {"kitten", "sitting", 3},
                          {"payload", "paylod", 1}};
   for (const Case& c : kCases) {
     SCOPED_TRACE(std::string(c.a) + " / " + c.b);

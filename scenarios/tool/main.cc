@@ -284,8 +284,10 @@ int main(int argc, char** argv) {
   size_t skipped_files = 0;
   for (const auto& file : files) {
     if (file.found_in_directory && plainly_not_a_scenario(file.path)) {
-      std::fprintf(stderr, "vmci-scenario: note: %s is not a scenario (no \"scenario\", "
-                           "\"actors\" or \"steps\"): skipped\n", file.path.c_str());
+      std::fprintf(stderr,
+                   "vmci-scenario: note: %s is not a scenario (no \"scenario\", "
+                   "\"actors\" or \"steps\"): skipped\n",
+                   file.path.c_str());
       ++skipped_files;
       continue;
     }

@@ -1,11 +1,10 @@
 #include "vmci/trace/trace_file.h"
 
-#include <algorithm>
-
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>

@@ -186,8 +186,8 @@ int TracedEndpoint::datagram_send(const vmci_datagram* dg) {
     // The payload is read only where an endpoint reads it: an oversized
     // datagram is refused unread, and its buffer may be shorter than it says.
     if (VMCI_DG_SIZE(dg) <= VMCI_MAX_DG_SIZE) {
-      fields["payload_base64"] = to_base64({reinterpret_cast<const uint8_t*>(dg + 1),
-                                            static_cast<size_t>(dg->payload_size)});
+      fields["payload_base64"] = to_base64(
+          {reinterpret_cast<const uint8_t*>(dg + 1), static_cast<size_t>(dg->payload_size)});
     } else {
       fields["payload_size"] = dg->payload_size;
     }

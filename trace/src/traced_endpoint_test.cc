@@ -2,8 +2,6 @@
 // tracing reads no more of the caller's memory than the endpoint does.
 #include "vmci/trace/traced_endpoint.h"
 
-#include "vmci/trace/trace_file.h"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -11,6 +9,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <vector>
+
+#include "vmci/trace/trace_file.h"
 
 namespace vmci::trace {
 namespace {
