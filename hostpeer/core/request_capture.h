@@ -37,7 +37,7 @@ inline constexpr uint8_t kCaptureVersion = 1;
 
 enum class CaptureKind : uint8_t {
   kStart = 1,            // body: the limits, 5 x u64
-  kAdmit = 2,            // body: u8 role, 7 reserved, i64 pid; result: status
+  kAdmit = 2,            // body: u8 role (proto::Role), 7 reserved, i64 pid; result: status
   kRemove = 3,           // no body
   kSend = 4,             // body: the VMCI datagram; result: the send's
   kDeliver = 5,          // body: the VMCI datagram handed to the peer

@@ -20,7 +20,7 @@ local kinds = {
   [10] = "doorbell_destroy", [11] = "doorbell_notify", [12] = "datagram_create_handle",
   [13] = "datagram_destroy_handle", [14] = "update_context_id",
 }
-local roles = { [0] = "guest", [1] = "host" }
+local roles = { [1] = "guest", [2] = "host" }
 local hypercalls = {
   [0] = "RESOURCES_QUERY", [1] = "GET_CONTEXT_ID", [2] = "SET_NOTIFY_BITMAP",
   [3] = "DOORBELL_LINK", [4] = "DOORBELL_UNLINK", [5] = "DOORBELL_NOTIFY",
@@ -119,18 +119,25 @@ local e_malformed = ProtoExpert.new("vmci.malformed", "Not a vmci-hostpeer captu
                                     expert.group.MALFORMED, expert.severity.ERROR)
 vmci.experts = { e_malformed }
 
+-- An id as the Info column shows it: VMCI_INVALID_ID (any) as "*".
+local function id_text(id)
+  if id == 0xFFFFFFFF then return "*" end
+  return tostring(id)
+end
+
 local function add_handle(tree, buf, context_field, resource_field)
   tree:add_le(context_field, buf(0, 4))
   tree:add_le(resource_field, buf(4, 4))
-  return string.format("%u:%u", buf(0, 4):le_uint(), buf(4, 4):le_uint())
+  return id_text(buf(0, 4):le_uint()) .. ":" .. id_text(buf(4, 4):le_uint())
 end
 
 local function result_text(r)
   return results[r] or tostring(r)
 end
 
--- The vSockets control packet (32 bytes after the datagram header).
-local function dissect_vsock(buf, tree, src, dst)
+-- The vSockets control packet (32 bytes after the datagram header), from
+-- context `src_cid` to `dst_cid` (as the Info column shows them).
+local function dissect_vsock(buf, tree, src_cid, dst_cid)
   local t = tree:add(vmci, buf, "vSockets control packet")
   t:add(f.vs_version, buf(0, 1))
   t:add(f.vs_type, buf(1, 1))
@@ -139,8 +146,8 @@ local function dissect_vsock(buf, tree, src, dst)
   t:add_le(f.vs_dst_port, buf(8, 4))
   local ptype = buf(1, 1):uint()
   local name = vsock_types[ptype] or ("type " .. ptype)
-  local text = string.format("vSockets %s %s:%u -> %s:%u", name, src, buf(4, 4):le_uint(), dst,
-                             buf(8, 4):le_uint())
+  local text = string.format("vSockets %s %s:%u -> %s:%u", name, src_cid, buf(4, 4):le_uint(),
+                             dst_cid, buf(8, 4):le_uint())
   if ptype == 1 or ptype == 2 or ptype == 11 or ptype == 12 then
     t:add_le(f.vs_size, buf(16, 8))
     text = text .. " size " .. tostring(buf(16, 8):le_uint64())
@@ -166,14 +173,17 @@ local function dissect_datagram(buf, tree)
   t:add_le(f.dg_payload_size, buf(16, 8))
   local size = buf:len() - 24
   local text = string.format("%s -> %s %u bytes", src, dst, size)
+  local dst_context, dst_resource = buf(0, 4):le_uint(), buf(4, 4):le_uint()
+  local src_context, src_resource = buf(8, 4):le_uint(), buf(12, 4):le_uint()
+  local is_hypercall = dst_context == 0 and dst_resource ~= 15
+  if is_hypercall then
+    t:add_le(f.hypercall, buf(4, 4))
+    text = "hypercall " .. (hypercalls[dst_resource] or tostring(dst_resource))
+  end
   if size == 0 then return text end
   local payload = buf(24, size)
   t:add(f.dg_payload, payload)
-  local dst_context, dst_resource = buf(0, 4):le_uint(), buf(4, 4):le_uint()
-  local src_context, src_resource = buf(8, 4):le_uint(), buf(12, 4):le_uint()
-  if dst_context == 0 and dst_resource ~= 15 then
-    t:add_le(f.hypercall, buf(4, 4))
-    text = "hypercall " .. (hypercalls[dst_resource] or tostring(dst_resource))
+  if is_hypercall then
     if (dst_resource == 10 and size >= 40) then
       local qp = add_handle(t, payload(0, 8), f.handle_context, f.handle_resource)
       t:add_le(f.peer_context, payload(8, 4))
@@ -191,7 +201,7 @@ local function dissect_datagram(buf, tree)
       t:add_le(f.notify_index, payload(8, 8))
     end
   elseif (dst_resource == 1 or (dst_context == 0 and dst_resource == 15)) and size == 32 then
-    text = dissect_vsock(payload, t, src, dst)
+    text = dissect_vsock(payload, t, id_text(src_context), id_text(dst_context))
   elseif src_context == 0 and src_resource == 0 and dst_resource == 0 and size >= 8 then
     t:add_le(f.event, payload(0, 4))
     local event = payload(0, 4):le_uint()
@@ -247,8 +257,8 @@ function vmci.dissector(buf, pinfo, tree)
   elseif kind == 2 then
     root:add(f.role, body(0, 1))
     root:add_le(f.pid, body(8, 8))
-    text = string.format("admit %s pid %s as context %u: %s", roles[body(0, 1):uint()] or "?",
-                         tostring(body(8, 8):le_int64()), cid, result_text(result))
+    text = string.format("admit %s pid %s as context %s: %s", roles[body(0, 1):uint()] or "?",
+                         tostring(body(8, 8):le_int64()), id_text(cid), result_text(result))
   elseif kind == 3 then
     text = string.format("remove context %u", cid)
   elseif kind == 4 then

@@ -93,6 +93,11 @@ expect "the datagram" "5 2 77 4243 2 4242 5 0
        vmci.dg.src.resource vmci.dg.dst.context vmci.dg.dst.resource vmci.dg.payload_size \
        vmci.result)"
 
+# The test peers' hellos: the host (role 2) got context 2, the guest (role
+# 1) the 77 it asked for.
+expect "the admissions" "2 2 SUCCESS
+1 77 SUCCESS" "$(fields 'vmci.kind == 2' vmci.role vmci.cid vmci.result_name | head -2)"
+
 # The handshake as delivered (sources as routing stamped them): type, source
 # and destination contexts, source and
 # destination ports (C: the client's port, whatever it was given), size
