@@ -154,6 +154,7 @@ Admission Hypervisor::admit_untraced(const PeerHello& hello, PeerSink* sink) {
     return {VMCI_ERROR_INVALID_ARGS, 0, VMCI_INVALID_ID, "unknown role"};
   }
   ++next_peer_id_;
+  ++connections_admitted_;
   peers_.emplace(peer.id, peer);
   log_->info("{} connected", describe(peer));
   return {VMCI_SUCCESS, peer.id, peer.cid, {}};
@@ -197,7 +198,10 @@ int64_t Hypervisor::send_untraced(PeerId id, std::span<const uint8_t> datagram,
   if (auto it = peers_.find(id); it != peers_.end()) {
     ++it->second.datagrams_sent;
     it->second.bytes_sent += datagram.size();
-    if (result < VMCI_SUCCESS) ++it->second.refused;
+    if (result < VMCI_SUCCESS) {
+      ++it->second.refused;
+      ++refusals_by_status_[result];
+    }
   }
   return result;
 }
@@ -869,6 +873,11 @@ Introspection Hypervisor::introspect() const {
                  {"max_queue_pairs_per_context", limits_.max_queue_pairs_per_context},
                  {"max_doorbells_per_context", limits_.max_doorbells_per_context}};
   snap.stats = stats();
+  snap.connections_admitted = connections_admitted_;
+  for (const auto& [status, count] : refusals_by_status_) {
+    const std::string_view name = proto::status_name(status);
+    snap.refusals_by_status[name.empty() ? std::to_string(status) : std::string(name)] += count;
+  }
   for (const auto& [id, peer] : peers_) {
     ContextInfo c;
     c.connection = id;

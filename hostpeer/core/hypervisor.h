@@ -312,6 +312,8 @@ class Hypervisor {
   uint64_t datagrams_routed_ = 0;
   uint64_t events_sent_ = 0;
   uint64_t doorbells_rung_ = 0;
+  uint64_t connections_admitted_ = 0;
+  std::map<int64_t, uint64_t> refusals_by_status_;  // datagrams and hypercalls refused
 };
 
 }  // namespace vmci::host

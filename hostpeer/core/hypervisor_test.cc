@@ -1018,7 +1018,8 @@ TEST_F(Core, Introspect_ShowsConnectionsPairsFillDoorbellsAndHandles) {
   const PeerId hp = host(&host_sink);
   const vmci_handle service = handle(hp, 5000);
   EXPECT_EQ(send(vm, VMCI_MAKE_HANDLE(40, 1), service, 10), 34);
-  EXPECT_LT(send(vm, VMCI_MAKE_HANDLE(40, 1), VMCI_MAKE_HANDLE(2, 9999), 10), 0);  // refused
+  const int64_t refusal = send(vm, VMCI_MAKE_HANDLE(40, 1), VMCI_MAKE_HANDLE(2, 9999), 10);
+  EXPECT_LT(refusal, 0);
 
   std::shared_ptr<const QueuePairMemory> memory;
   const vmci_handle pair = VMCI_MAKE_HANDLE(40, 2000);
@@ -1040,6 +1041,9 @@ TEST_F(Core, Introspect_ShowsConnectionsPairsFillDoorbellsAndHandles) {
   EXPECT_FALSE(snap.version.empty());
   EXPECT_EQ(snap.protocol, std::to_string(proto::kProtocolMajor) + "." + std::to_string(proto::kProtocolMinor));
   EXPECT_GE(snap.now_unix_ms, snap.started_unix_ms);
+  EXPECT_EQ(snap.connections_admitted, 2u);
+  EXPECT_EQ(snap.refusals_by_status,
+            (std::map<std::string, uint64_t>{{std::string(proto::status_name(refusal)), 1}}));
   ASSERT_EQ(snap.contexts.size(), 2u);
   const ContextInfo& g = snap.contexts[0];
   EXPECT_EQ(g.connection, vm);
@@ -1073,6 +1077,12 @@ TEST_F(Core, Introspect_ShowsConnectionsPairsFillDoorbellsAndHandles) {
   ASSERT_EQ(snap.handles.size(), 1u);
   EXPECT_EQ(snap.handles[0].handle.resource, 5000u);
   EXPECT_EQ(snap.handles[0].owner_connection, hp);
+
+  // Hostpeer-wide figures outlive the connection that made them.
+  core.remove(vm);
+  const Introspection after = core.introspect();
+  EXPECT_EQ(after.connections_admitted, 2u);
+  EXPECT_EQ(after.refusals_by_status, snap.refusals_by_status);
 }
 
 }  // namespace

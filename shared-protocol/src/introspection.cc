@@ -130,6 +130,8 @@ std::string to_json(const Introspection& snap) {
                     {"now_unix_ms", snap.now_unix_ms},
                     {"limits", snap.limits},
                     {"stats", stats_json(snap.stats)},
+                    {"connections_admitted", snap.connections_admitted},
+                    {"refusals_by_status", snap.refusals_by_status},
                     {"contexts", contexts},
                     {"pairs", pairs},
                     {"doorbells", doorbells},
@@ -153,6 +155,9 @@ bool parse_introspection(std::string_view text, Introspection* out, std::string*
     snap.now_unix_ms = j.value("now_unix_ms", int64_t{0});
     snap.limits = j.value("limits", std::map<std::string, uint64_t>{});
     snap.stats = stats_from(j.value("stats", json::object()));
+    snap.connections_admitted = j.value("connections_admitted", uint64_t{0});
+    snap.refusals_by_status =
+        j.value("refusals_by_status", std::map<std::string, uint64_t>{});
     for (const json& c : j.value("contexts", json::array())) {
       ContextInfo info;
       info.connection = c.at("connection").get<uint64_t>();

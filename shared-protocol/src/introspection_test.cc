@@ -16,6 +16,8 @@ Introspection sample() {
   s.limits = {{"max_queue_pair_memory_per_context", 1u << 30}};
   s.stats.guest_contexts = 1;
   s.stats.queue_pairs = 1;
+  s.connections_admitted = 7;
+  s.refusals_by_status = {{"VMCI_ERROR_NO_ACCESS", 3}, {"VMCI_ERROR_INVALID_ARGS", 1}};
   ContextInfo guest;
   guest.connection = 3;
   guest.cid = 42;
@@ -54,6 +56,8 @@ TEST(Introspection, TheJsonReadsBackAsWritten) {
   EXPECT_EQ(out.version, "1.2.3");
   EXPECT_EQ(out.limits, in.limits);
   EXPECT_EQ(out.stats.queue_pairs, 1u);
+  EXPECT_EQ(out.connections_admitted, 7u);
+  EXPECT_EQ(out.refusals_by_status, in.refusals_by_status);
   ASSERT_EQ(out.contexts.size(), 2u);
   EXPECT_EQ(out.contexts[0].cid, 42u);
   EXPECT_EQ(out.contexts[0].uid, 1000);

@@ -102,6 +102,13 @@ struct Introspection {
   int64_t now_unix_ms = 0;      // when the snapshot was taken
   std::map<std::string, uint64_t> limits;  // Limits, by field name
   Stats stats;
+  // Connections admitted since hostpeer started (guests and hosts).
+  uint64_t connections_admitted = 0;
+  // Datagrams and hypercalls hostpeer answered with an error since it
+  // started, by status name ("VMCI_ERROR_NO_ACCESS", ...: vmci/proto/names.h,
+  // or the number for a code without a name); the sum of every
+  // connection's `refused`, those of connections gone included.
+  std::map<std::string, uint64_t> refusals_by_status;
   std::vector<ContextInfo> contexts;
   std::vector<PairInfo> pairs;
   std::vector<DoorbellInfo> doorbells;
