@@ -10,6 +10,8 @@
 #include "core/request_capture.h"
 #include "core/request_trace.h"
 #include "embedded/embedded_endpoint.h"
+#include "metrics/metrics_server.h"
+#include "metrics/metrics_text.h"
 #include "server/asio.h"
 #include "server/locked_core.h"
 #include "server/server.h"
@@ -30,6 +32,9 @@ struct HostPeer::Impl {
   Server server;
   std::string socket_path;
   std::thread io_thread;
+  std::string metrics_address;
+  // Last, so it stops before what it renders goes.
+  std::unique_ptr<MetricsServer> metrics;
 };
 
 HostPeer::HostPeer() = default;
@@ -67,6 +72,21 @@ std::unique_ptr<HostPeer> HostPeer::start(const Options& options, std::string* e
                               : std::make_shared<RequestObservers>(std::move(observers));
     impl.core.with([&](Hypervisor& core) { core.observe_with(std::move(observer)); });
   }
+  if (!options.metrics_address.empty()) {
+    auto render = [&impl] {
+      std::string ignored;  // a scrape without process figures still has hostpeer's
+      return metrics_text(impl.core.with([](Hypervisor& core) { return core.introspect(); }),
+                          read_process_figures(&ignored));
+    };
+    impl.metrics = MetricsServer::start(options.metrics_address, std::move(render), {}, log,
+                                        error ? error : &local_error);
+    if (!impl.metrics) {
+      if (options.listening_socket >= 0) ::close(options.listening_socket);
+      return nullptr;
+    }
+    impl.metrics_address = impl.metrics->address();
+    log->info("metrics on http://{}/metrics", impl.metrics_address);
+  }
   if (options.listening_socket >= 0) {
     if (!impl.server.adopt(options.listening_socket, error ? error : &local_error)) return nullptr;
     impl.socket_path = impl.server.path();
@@ -83,6 +103,7 @@ std::unique_ptr<HostPeer> HostPeer::start(const Options& options, std::string* e
 
 HostPeer::~HostPeer() {
   if (!impl_) return;
+  impl_->metrics.reset();
   if (impl_->io_thread.joinable()) {
     std::promise<void> stopped;
     boost::asio::post(impl_->io, [&] {
@@ -96,6 +117,8 @@ HostPeer::~HostPeer() {
 }
 
 const std::string& HostPeer::socket_path() const { return impl_->socket_path; }
+
+const std::string& HostPeer::metrics_address() const { return impl_->metrics_address; }
 
 std::unique_ptr<Endpoint> HostPeer::connect_host() {
   auto endpoint = std::make_unique<EmbeddedEndpoint>(impl_->core, impl_->logger);

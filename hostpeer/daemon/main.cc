@@ -43,6 +43,14 @@ int main(int argc, char** argv) {
                  "with share/vmci-hostpeer/wireshark/vmci.lua (docs/CAPTURE.md); while it "
                  "captures, no datagram or ring takes a fast path around hostpeer")
       ->type_name("FILE");
+  app.add_option("--metrics", options.metrics_address,
+                 "serve Prometheus metrics (per-context datagram and byte counts, pending "
+                 "datagrams, queue pairs and each queue's fill, doorbell rings, refusals by "
+                 "status, process figures) at http://ADDR:PORT/metrics, e.g. 127.0.0.1:9464 "
+                 "(port 0: any free port, logged); off by default. Another address than a "
+                 "loopback one shows every context's figures to whoever reaches it: hostpeer "
+                 "warns")
+      ->type_name("ADDR:PORT");
   app.add_option("--log-level", level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();

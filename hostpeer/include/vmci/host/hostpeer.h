@@ -58,6 +58,13 @@ struct Options {
   // written to this file (created or truncated, mode 0600) as pcapng for
   // Wireshark (docs/CAPTURE.md).
   std::string capture_path;
+  // Non-empty: GET /metrics is served on this ADDR:PORT (127.0.0.1:9464,
+  // [::1]:9464; port 0 picks one, see metrics_address()) in Prometheus's
+  // text format, from a thread of its own, each scrape one introspect()
+  // (docs/INTROSPECTION.md, "Prometheus metrics"). Another address than a
+  // loopback one is served with a warning in the log: anyone who reaches
+  // it sees every context's figures.
+  std::string metrics_address;
   // Where hostpeer logs what it refuses and what happens; null: nowhere.
   std::shared_ptr<spdlog::logger> logger;
   // A connection that has not said hello this long after it was accepted
@@ -91,6 +98,9 @@ class HostPeer {
   // What it holds, connection by connection, pair by pair (the snapshot
   // `vmci-ctl` shows for a daemon; vmci/introspection.h).
   Introspection introspect() const;
+  // Where the metrics are served, with the port it got
+  // ("127.0.0.1:40123"); empty when Options::metrics_address was.
+  const std::string& metrics_address() const;
 
  private:
   HostPeer();
