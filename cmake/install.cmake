@@ -4,9 +4,21 @@
 # and the pkg-config files vmci-guest.pc and vmci-vsock.pc for C programs.
 include(CMakePackageConfigHelpers)
 
-install(DIRECTORY shared-protocol/include/ trace/include/ guest-driver/include/ hostpeer/include/
+# Public headers: vmci/*.h, vmci/guest/, vmci/host/ and vmci/vsock/ (README,
+# "Public headers"). vmci/proto/ and vmci/trace/ are internal and stay out,
+# but for the four proto headers that public ones include (QueuePair's
+# memory view and wake word, the event callback type, the wire form of
+# Driver::hostpeer_stats): installed as those headers' details, not as API.
+# tests/install/c99_program_test.sh compiles every installed header alone.
+install(DIRECTORY shared-protocol/include/ guest-driver/include/ hostpeer/include/
                   vsock/include/
-        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+        PATTERN proto EXCLUDE)
+install(FILES shared-protocol/include/vmci/proto/frame.h
+              shared-protocol/include/vmci/proto/queue.h
+              shared-protocol/include/vmci/proto/subscriptions.h
+              shared-protocol/include/vmci/proto/wake_word.h
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/vmci/proto)
 
 # Imported as vmci::proto, vmci::guest, vmci::hostpeer (the names of the aliases).
 set_target_properties(vmci_proto PROPERTIES EXPORT_NAME proto)

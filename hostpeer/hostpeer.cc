@@ -1,6 +1,5 @@
 #include "vmci/host/hostpeer.h"
 
-#include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -10,6 +9,7 @@
 #include "core/request_capture.h"
 #include "core/request_trace.h"
 #include "embedded/embedded_endpoint.h"
+#include "log_sink.h"
 #include "metrics/metrics_server.h"
 #include "metrics/metrics_text.h"
 #include "server/asio.h"
@@ -40,10 +40,7 @@ struct HostPeer::Impl {
 HostPeer::HostPeer() = default;
 
 std::unique_ptr<HostPeer> HostPeer::start(const Options& options, std::string* error) {
-  auto log = options.logger;
-  if (!log)
-    log = std::make_shared<spdlog::logger>("hostpeer",
-                                           std::make_shared<spdlog::sinks::null_sink_mt>());
+  auto log = make_logger(options.log, options.log_level);
   std::unique_ptr<HostPeer> peer(new HostPeer());
   peer->impl_ = std::make_unique<Impl>(options, log);
   Impl& impl = *peer->impl_;

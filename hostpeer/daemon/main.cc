@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -83,7 +84,13 @@ int main(int argc, char** argv) {
   auto log = spdlog::stderr_color_mt("vmci-hostpeer");
   log->set_level(spdlog::level::from_str(level));
   log->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
-  options.logger = log;
+  // hostpeer's messages, out through this logger (LogLevel and spdlog's
+  // levels run in the same order, trace to error).
+  static_assert(static_cast<int>(vmci::host::LogLevel::kError) == spdlog::level::err);
+  options.log = [log](vmci::host::LogLevel level, std::string_view message) {
+    log->log(static_cast<spdlog::level::level_enum>(level), "{}", message);
+  };
+  options.log_level = static_cast<vmci::host::LogLevel>(std::min<int>(log->level(), spdlog::level::err));
 
   // Everything that can refuse the start is checked before the socket is
   // made, so nobody is told "ready" by a daemon about to exit.

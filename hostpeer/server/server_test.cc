@@ -4,8 +4,6 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
-#include <spdlog/sinks/null_sink.h>
-#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -32,10 +30,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using proto::FrameType;
-
-std::shared_ptr<spdlog::logger> quiet() {
-  return std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
-}
 
 sockaddr_un address_of(const std::string& path) {
   sockaddr_un addr{};
@@ -218,7 +212,6 @@ class SocketServer : public ::testing::Test {
     Options options;
     options.socket_path = path_;
     options.limits = limits;
-    options.logger = quiet();
     std::string local_error;
     return HostPeer::start(options, error ? error : &local_error);
   }
@@ -574,7 +567,6 @@ TEST_F(SocketServer, PeerThatStopsReadingIsCutOff) {
 TEST_F(SocketServer, AConnectionThatSaysNoHelloIsClosedAtItsDeadline) {
   Options options;
   options.socket_path = path_;
-  options.logger = quiet();
   options.hello_deadline = std::chrono::milliseconds(200);
   std::string error;
   hostpeer_ = HostPeer::start(options, &error);
@@ -625,7 +617,6 @@ TEST_F(SocketServer, SocketFileHasMode0600) {
 TEST_F(SocketServer, AllowedUsersAreGivenTheSocketByAnAcl) {
   Options options;
   options.socket_path = path_;
-  options.logger = quiet();
   options.guest_uids = {65534};
   options.host_uids = {65533, ::getuid()};
   std::string error;
@@ -682,7 +673,6 @@ TEST_F(SocketServer, AHandedOverSocketIsServedAndItsFileLeftAtStop) {
   Options options;
   options.socket_path = dir_ + "/not-used.sock";
   options.listening_socket = fd;
-  options.logger = quiet();
   std::string error;
   hostpeer_ = HostPeer::start(options, &error);
   ASSERT_TRUE(hostpeer_) << error;
@@ -700,7 +690,6 @@ TEST_F(SocketServer, AHandedOverSocketThatDoesNotListenIsRefusedAndClosed) {
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   Options options;
   options.listening_socket = fd;
-  options.logger = quiet();
   std::string error;
   EXPECT_FALSE(HostPeer::start(options, &error));
   EXPECT_NE(error.find("is not a listening Unix stream socket"), std::string::npos) << error;

@@ -5,7 +5,7 @@
 # tshark, which reads the captures back, and tmux (vmci-ctl in a real terminal).
 VMCI_PACKAGES=(cmake ninja-build g++ pkg-config libboost-dev nlohmann-json3-dev
                libspdlog-dev libcli11-dev libgtest-dev
-               python3 socat ncat qemu-guest-agent nbdkit libnbd-bin tshark tmux)
+               python3 socat ncat qemu-guest-agent nbdkit libnbd-bin tshark tmux prometheus)
 
 # Installs the Debian packages that are missing (with sudo when not root).
 vmci_ensure_packages() {

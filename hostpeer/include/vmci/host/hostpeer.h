@@ -19,8 +19,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vmci/endpoint.h"
@@ -28,11 +30,21 @@
 #include "vmci/host/stats.h"
 #include "vmci/introspection.h"
 
-namespace spdlog {
-class logger;
-}
-
 namespace vmci::host {
+
+// How much a message of hostpeer's matters, least first.
+enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
+
+// Receives hostpeer's messages: one line each, without a newline or a time
+// stamp. Called on hostpeer's threads (its I/O thread, the thread of an
+// embedded endpoint's call), one call at a time, so it needs no lock of
+// its own; it must not call the HostPeer. For example, to stderr:
+//
+//   options.log = [](vmci::host::LogLevel level, std::string_view message) {
+//     std::fprintf(stderr, "hostpeer %d: %.*s\n", static_cast<int>(level),
+//                  static_cast<int>(message.size()), message.data());
+//   };
+using LogCallback = std::function<void(LogLevel level, std::string_view message)>;
 
 struct Options {
   // Empty: no socket server, embedded endpoints only.
@@ -65,8 +77,10 @@ struct Options {
   // loopback one is served with a warning in the log: anyone who reaches
   // it sees every context's figures.
   std::string metrics_address;
-  // Where hostpeer logs what it refuses and what happens; null: nowhere.
-  std::shared_ptr<spdlog::logger> logger;
+  // Where hostpeer logs what it refuses and what happens; empty: nowhere.
+  LogCallback log;
+  // The least level passed to `log`; messages below it are not even made.
+  LogLevel log_level = LogLevel::kInfo;
   // A connection that has not said hello this long after it was accepted
   // is closed (it holds a descriptor of hostpeer's).
   std::chrono::milliseconds hello_deadline{10000};
