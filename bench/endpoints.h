@@ -5,6 +5,7 @@
 // as RingPaths.
 #pragma once
 
+#include <cstdlib>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -16,9 +17,13 @@
 
 namespace bench {
 
+// VMCI_BENCH_METRICS=ADDR:PORT: each hostpeer serves its metrics there
+// (Options::metrics_address), so a scraper can run during the figures
+// (docs/PERFORMANCE.md); the hostpeers of a run then take turns on it.
 inline std::unique_ptr<vmci::host::HostPeer> start_hostpeer(const std::string& socket_path) {
   vmci::host::Options options;
   options.socket_path = socket_path;
+  if (const char* metrics = std::getenv("VMCI_BENCH_METRICS")) options.metrics_address = metrics;
   std::string error;
   auto hostpeer = vmci::host::HostPeer::start(options, &error);
   if (!hostpeer) throw std::runtime_error("hostpeer: " + error);
