@@ -8,8 +8,9 @@ set -u
 ctl=$1 device=$2 guest=$3
 command -v tmux >/dev/null || { echo "tmux missing: skipped"; exit 77; }
 dir=$(mktemp -d)
-session="vmci-ctl-test-$$"
-trap 'tmux kill-session -t "$session" 2>/dev/null; kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+# A tmux server of this test's own (-L), so that nothing else's sessions matter.
+tm() { tmux -L "vmci-ctl-test-$$" "$@"; }
+trap 'tm kill-server 2>/dev/null; kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 "$device" "$dir/echo.sock" >"$dir/device.log" 2>&1 &
@@ -46,19 +47,19 @@ print("json: %d guests %s, %d pairs attached-mem, %d doorbells, %d handles" % (
 PY
 
 # The tables, in a real terminal.
-tmux new-session -d -s "$session" -x 160 -y 40 \
-  "'$ctl' --socket '$dir/echo.sock' contexts; '$ctl' --socket '$dir/echo.sock' pairs; sleep 30"
-for _ in $(seq 50); do tmux capture-pane -p -t "$session" >"$dir/screen" 2>/dev/null; grep -q HANDLE "$dir/screen" && grep -q attached "$dir/screen" && break; sleep 0.1; done
+tm new-session -d -s tables -x 160 -y 40 \
+  "'$ctl' --socket '$dir/echo.sock' contexts; '$ctl' --socket '$dir/echo.sock' pairs; sleep 60"
+for _ in $(seq 50); do tm capture-pane -p -t tables >"$dir/screen" 2>/dev/null; grep -q HANDLE "$dir/screen" && grep -q attached "$dir/screen" && break; sleep 0.1; done
 cat "$dir/screen" | sed '/^$/d'
 grep -q '^CONN  *CID  *ROLE  *PID  *UID' "$dir/screen" || fail "no contexts header on the terminal"
 [ "$(grep -cE '^[0-9]+ +[0-9]+ +guest ' "$dir/screen")" = 2 ] || fail "not two guest rows"
 [ "$(grep -cE ' attached-mem .* hostpeer ' "$dir/screen")" = 2 ] || fail "not two attached pairs"
-tmux kill-session -t "$session"
 
-# watch redraws (twice here) and ends.
-tmux new-session -d -s "$session" -x 160 -y 40 \
-  "'$ctl' --socket '$dir/echo.sock' watch doorbells --interval 0.2 --count 3; echo watch-ended; sleep 30"
-for _ in $(seq 50); do tmux capture-pane -p -t "$session" >"$dir/screen" 2>/dev/null; grep -q watch-ended "$dir/screen" && break; sleep 0.1; done
+# watch redraws (twice here) and ends. (The first session stays: its
+# server then stays up for this one.)
+tm new-session -d -s watch -x 160 -y 40 \
+  "'$ctl' --socket '$dir/echo.sock' watch doorbells --interval 0.2 --count 3; echo watch-ended; sleep 60"
+for _ in $(seq 50); do tm capture-pane -p -t watch >"$dir/screen" 2>/dev/null; grep -q watch-ended "$dir/screen" && break; sleep 0.1; done
 grep -q '^vmci-ctl watch doorbells' "$dir/screen" || fail "watch drew no header"
 grep -q watch-ended "$dir/screen" || fail "watch --count 3 did not end"
 [ "$(grep -c '^vmci-ctl watch' "$dir/screen")" = 1 ] || fail "watch did not redraw in place"
