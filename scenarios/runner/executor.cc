@@ -752,7 +752,7 @@ bool Run::run_steps(const std::vector<Step>& steps, const std::string& prefix) {
       ok = false;
     } else if (Clock::now() >= deadline_) {
       out.status = StepOutcome::Status::kFailed;
-      out.message = "the scenario's timeout (" + std::to_string(s_.timeout_ms) +
+      out.message = "the scenario's timeout (" + std::to_string(scaled(s_.timeout_ms).count()) +
                     " ms) passed before this step";
       ok = false;
     } else if (cut_here) {
@@ -767,7 +767,7 @@ bool Run::run_steps(const std::vector<Step>& steps, const std::string& prefix) {
         if (Clock::now() >= deadline_) {
           // The step ended, but past the whole scenario's limit.
           out.status = StepOutcome::Status::kFailed;
-          out.message = "the scenario's timeout of " + std::to_string(s_.timeout_ms) +
+          out.message = "the scenario's timeout of " + std::to_string(scaled(s_.timeout_ms).count()) +
                         " ms passed during this step";
           ok = false;
         }
@@ -777,7 +777,7 @@ bool Run::run_steps(const std::vector<Step>& steps, const std::string& prefix) {
         if (!e.actual.empty()) out.actual = e.actual;
         out.message = e.message;
         if (Clock::now() >= deadline_) {
-          out.message += " (the scenario's timeout of " + std::to_string(s_.timeout_ms) +
+          out.message += " (the scenario's timeout of " + std::to_string(scaled(s_.timeout_ms).count()) +
                          " ms passed during this step)";
         }
         ok = false;
