@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -84,6 +85,16 @@ class Run : public OpContext {
     return milliseconds(static_cast<int64_t>(static_cast<double>(ms) * scale_));
   }
   const std::atomic<bool>* cancelled() const override { return &cancelled_; }
+  // "1500 ms", or "1500 ms (3000 ms at time scale 2)" when stretched.
+  std::string timeout_text() const {
+    std::string text = std::to_string(s_.timeout_ms) + " ms";
+    if (scale_ > 1) {
+      char factor[32];
+      std::snprintf(factor, sizeof factor, "%g", scale_);
+      text += " (" + std::to_string(scaled(s_.timeout_ms).count()) + " ms at time scale " + factor + ")";
+    }
+    return text;
+  }
   void bind(const std::string& name, Value value) override;
 
  private:
@@ -752,8 +763,8 @@ bool Run::run_steps(const std::vector<Step>& steps, const std::string& prefix) {
       ok = false;
     } else if (Clock::now() >= deadline_) {
       out.status = StepOutcome::Status::kFailed;
-      out.message = "the scenario's timeout (" + std::to_string(scaled(s_.timeout_ms).count()) +
-                    " ms) passed before this step";
+      out.message = "the scenario's timeout (" + timeout_text() +
+                    ") passed before this step";
       ok = false;
     } else if (cut_here) {
       started(out);
@@ -767,8 +778,8 @@ bool Run::run_steps(const std::vector<Step>& steps, const std::string& prefix) {
         if (Clock::now() >= deadline_) {
           // The step ended, but past the whole scenario's limit.
           out.status = StepOutcome::Status::kFailed;
-          out.message = "the scenario's timeout of " + std::to_string(scaled(s_.timeout_ms).count()) +
-                        " ms passed during this step";
+          out.message = "the scenario's timeout of " + timeout_text() +
+                        " passed during this step";
           ok = false;
         }
       } catch (const StepError& e) {
@@ -777,8 +788,8 @@ bool Run::run_steps(const std::vector<Step>& steps, const std::string& prefix) {
         if (!e.actual.empty()) out.actual = e.actual;
         out.message = e.message;
         if (Clock::now() >= deadline_) {
-          out.message += " (the scenario's timeout of " + std::to_string(scaled(s_.timeout_ms).count()) +
-                         " ms passed during this step)";
+          out.message += " (the scenario's timeout of " + timeout_text() +
+                         " passed during this step)";
         }
         ok = false;
       }
