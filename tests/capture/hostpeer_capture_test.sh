@@ -26,30 +26,9 @@ for _ in $(seq 200); do [ -S "$dir/hp.sock" ] && break; sleep 0.05; done
 
 # One datagram: guest 77 sends "hello" to the host's handle 2:4242.
 # Each test peer reads commands from a FIFO and answers into a file.
-start_peer() {  # start_peer NAME
-  mkfifo "$dir/$1.in"
-  "$test_peer" <"$dir/$1.in" >"$dir/$1.out" &
-  eval "${1}_pid=$!"
-  exec {fd}>"$dir/$1.in"
-  eval "${1}_fd=$fd"
-}
+. "$(dirname "$0")/../lib/test_peer_fifo.sh"
 start_peer host
 start_peer guest
-ask() {  # ask NAME LINE: sends LINE, prints the answer (the peer's next line)
-  local fd_var=${1}_fd lines
-  lines=$(wc -l <"$dir/$1.out")
-  echo "$2" >&"${!fd_var}"
-  for _ in $(seq 200); do
-    [ "$(wc -l <"$dir/$1.out")" -gt "$lines" ] && break
-    sleep 0.05
-  done
-  sed -n "$((lines + 1))p" "$dir/$1.out"
-}
-answers() {  # answers NAME LINE EXPECTED
-  local got
-  got=$(ask "$1" "$2")
-  [ "$got" = "$3" ] || { echo "$1: '$2' answered '$got', not '$3'"; exit 1; }
-}
 answers host "connect $dir/hp.sock host" "0 2"
 answers host "create 4242" "0 2:4242"
 answers guest "connect $dir/hp.sock guest 77" "0 77"

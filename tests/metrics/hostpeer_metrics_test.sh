@@ -30,27 +30,7 @@ address=$(sed -n 's|.*metrics on http://\([^/]*\)/metrics.*|\1|p' "$dir/hostpeer
 url=http://$address/metrics
 echo "metrics at $url"
 
-start_peer() {  # start_peer NAME: a test peer reading commands from a FIFO
-  mkfifo "$dir/$1.in"
-  "$test_peer" <"$dir/$1.in" >"$dir/$1.out" &
-  exec {fd}>"$dir/$1.in"
-  eval "${1}_fd=$fd"
-}
-ask() {  # ask NAME LINE: sends LINE, prints the answer (the peer's next line)
-  local fd_var=${1}_fd lines
-  lines=$(wc -l <"$dir/$1.out")
-  echo "$2" >&"${!fd_var}"
-  for _ in $(seq 200); do
-    [ "$(wc -l <"$dir/$1.out")" -gt "$lines" ] && break
-    sleep 0.05
-  done
-  sed -n "$((lines + 1))p" "$dir/$1.out"
-}
-answers() {  # answers NAME LINE EXPECTED
-  local got
-  got=$(ask "$1" "$2")
-  [ "$got" = "$3" ] || { echo "$1: '$2' answered '$got', not '$3'"; exit 1; }
-}
+. "$(dirname "$0")/../lib/test_peer_fifo.sh"
 scrape() {  # scrape FILE: GET /metrics into FILE, checked by promtool
   curl -fsS --max-time 5 -o "$1" -D "$1.headers" "$url"
   grep -qi '^content-type: text/plain; version=0.0.4' "$1.headers" \
