@@ -1,8 +1,6 @@
 // snapshot_client.h: a host connection to a running hostpeer that asks it
-// for introspection snapshots (frame.h's kIntrospect, protocol 2.2). It
-// holds nothing in hostpeer but the connection itself, and acknowledges at
-// once what hostpeer delivers to it (every host connection hears of guest
-// contexts that go).
+// for introspection snapshots (Driver::hostpeer_introspection, protocol
+// 2.2). It holds nothing in hostpeer but the connection itself.
 //
 //   std::string error;
 //   auto client = SnapshotClient::open(socket_path, &error);
@@ -13,8 +11,8 @@
 #include <memory>
 #include <string>
 
-namespace vmci::guest::internal {
-class Connection;
+namespace vmci::guest {
+class Driver;
 }
 
 namespace vmci::ctl {
@@ -30,10 +28,8 @@ class SnapshotClient {
   bool fetch(std::string* json, std::string* error);
 
  private:
-  SnapshotClient();
-  struct Holder;
-  std::shared_ptr<Holder> holder_;
-  std::unique_ptr<guest::internal::Connection> connection_;
+  explicit SnapshotClient(std::unique_ptr<guest::Driver> driver);
+  std::unique_ptr<guest::Driver> driver_;
 };
 
 }  // namespace vmci::ctl

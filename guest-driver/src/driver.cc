@@ -686,6 +686,16 @@ int Driver::hostpeer_stats(proto::StatsBody* out) {
   return VMCI_SUCCESS;
 }
 
+int Driver::hostpeer_introspection(std::string* json) {
+  if (json == nullptr) return VMCI_ERROR_INVALID_ARGS;
+  const proto::DeliveredBody body{};
+  const auto reply =
+      impl_->conn()->request(proto::FrameType::kIntrospect, proto::body_bytes(body));
+  if (reply.result < VMCI_SUCCESS) return static_cast<int>(reply.result);
+  json->assign(reply.extra.begin(), reply.extra.end());
+  return VMCI_SUCCESS;
+}
+
 int Driver::hostpeer_stats(Stats* out) {
   if (out == nullptr) return VMCI_ERROR_INVALID_ARGS;
   proto::StatsBody body{};

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "actor.h"
+#include "hostpeer_watch.h"
 #include "ops/op_context.h"
 #include "ops/op_table.h"
 #include "vmci/host/hostpeer.h"
@@ -109,6 +110,10 @@ class Run : public OpContext {
   // call fails the step), its result against `expect`, then `as`.
   void api_op(const OpSpec& spec, const Step& step, Actor& actor, StepOutcome& out);
   void control_op(const OpSpec& spec, const Step& step, StepOutcome& out);
+  // kill or disconnect: ends the actor's connection, then waits until
+  // hostpeer has let it go (a guest's context is gone; a host connection no
+  // longer counted), so the next step sees what the end caused.
+  void end_connection(const Step& step, bool kill);
   // The crash matrix (RunOptions::kill). take_cut: subscribes the
   // survivors to what they must hear, kills the victim, and stops the
   // other parallel branches. check_cut: checks what the survivors saw,
@@ -146,10 +151,12 @@ class Run : public OpContext {
   }
   std::unique_ptr<host::HostPeer> hostpeer_;
   std::map<std::string, std::unique_ptr<Actor>> actors_;
-  // The crash matrix: the runner's own host connection (for the stats
-  // request), what hostpeer held and /dev/shm had before the scenario, and
-  // the queue-pair variables detached since.
-  std::unique_ptr<vmci::guest::Driver> watcher_;
+  // The runner's own host connection: kill and disconnect wait through it
+  // until hostpeer has let the actor's connection go; the crash matrix
+  // asks it what hostpeer holds.
+  std::optional<HostpeerWatch> watch_;
+  // The crash matrix: what hostpeer held and /dev/shm had before the
+  // scenario, and the queue-pair variables detached since.
   proto::StatsBody held_before_{};
   std::set<std::string> shm_before_;
   std::mutex detached_mutex_;
@@ -261,9 +268,9 @@ void Run::control_op(const OpSpec& spec, const Step& step, StepOutcome& out) {
       return;
     }
     case ControlOp::kKill:
-      return actor(step).kill();
+      return end_connection(step, true);
     case ControlOp::kDisconnect:
-      return actor(step).disconnect();
+      return end_connection(step, false);
     case ControlOp::kReconnect: {
       std::string error;
       if (!connect_actor(actor(step), step_deadline(step, kApiTimeoutMs), &error)) {
@@ -538,10 +545,31 @@ std::set<std::string> shm_entries() {
 }
 
 proto::StatsBody Run::holdings() {
-  proto::StatsBody stats{};
-  const int status = watcher_ ? watcher_->hostpeer_stats(&stats) : VMCI_ERROR_UNAVAILABLE;
-  if (status < VMCI_SUCCESS) fail_step("hostpeer does not answer the stats request: " + proto::describe_result(status));
-  return stats;
+  std::string error;
+  const auto stats = watch_->held(&error);
+  if (!stats) fail_step(error);
+  return *stats;
+}
+
+void Run::end_connection(const Step& step, bool kill) {
+  Actor& a = actor(step);
+  const bool was_connected = a.connected();
+  const vmci_id cid = a.context_id();
+  std::string error;
+  std::optional<std::set<uint64_t>> hosts;
+  if (was_connected && a.spec().host && !(hosts = watch_->host_connections(&error))) {
+    fail_step(error);
+  }
+  if (kill) {
+    a.kill();
+  } else {
+    a.disconnect();
+  }
+  if (!was_connected) return;
+  const auto deadline = step_deadline(step, kApiTimeoutMs);
+  const bool let_go = hosts ? watch_->wait_until_one_gone(*hosts, deadline, &error)
+                            : watch_->wait_until_context_gone(cid, deadline, &error);
+  if (!let_go) fail_step("hostpeer did not let the connection go in time: " + error);
 }
 
 // What the crash matrix compares: what hostpeer holds, not what it counted.
@@ -866,11 +894,8 @@ ScenarioOutcome Run::play() {
   } else if (!start_hostpeer(&error)) {
     return finish(ScenarioOutcome::Status::kError, "hostpeer did not start: " + error);
   }
+  watch_.emplace(socket_path());
   if (options_.kill) {
-    int status;
-    watcher_ = vmci::guest::Driver::connect(
-        {.socket_path = socket_path(), .role = proto::Role::kHost}, &status, &error);
-    if (!watcher_) return finish(ScenarioOutcome::Status::kError, "the crash matrix's host connection: " + error);
     try {
       held_before_ = holdings();
     } catch (const StepError& e) {

@@ -396,5 +396,59 @@ TEST(ProcessActors, LeftoversComeFromTheChildsInbox) {
   EXPECT_NE(outcome.leftovers[0].find("vm1: datagram"), std::string::npos) << outcome.leftovers[0];
 }
 
+
+TEST(Executor, KillAndDisconnectEndOnceHostpeerHasLetTheConnectionGo) {
+  // Each step after a kill or disconnect sees its effect at once: the
+  // a guest's context is unreachable, a host's resources are free again.
+  std::string steps =
+      R"([{"op": "datagram_create_handle", "actor": "host", "resource": 900, "as": "$h"})";
+  for (int round = 0; round < 20; ++round) {
+    const std::string c1 = "$c1_" + std::to_string(round), c2 = "$c2_" + std::to_string(round);
+    steps += R"(,
+      {"op": "get_context_id", "actor": "vm1", "as": ")" + c1 + R"("},
+      {"op": "get_context_id", "actor": "vm2", "as": ")" + c2 + R"("},
+      {"op": "kill", "actor": "vm1"},
+      {"op": "datagram_send", "actor": "host", "src": "$h", "dst": {"context": ")" + c1 + R"(", "resource": 1},
+       "payload": {"text": "x"}, "expect": "VMCI_ERROR_DST_UNREACHABLE"},
+      {"op": "disconnect", "actor": "vm2"},
+      {"op": "datagram_send", "actor": "host", "src": "$h", "dst": {"context": ")" + c2 + R"(", "resource": 1},
+       "payload": {"text": "x"}, "expect": "VMCI_ERROR_DST_UNREACHABLE"},
+      {"op": "reconnect", "actor": "vm1"},
+      {"op": "reconnect", "actor": "vm2"})";
+  }
+  // A host's resource is free again as soon as its killed connection is.
+  for (int round = 0; round < 20; ++round) {
+    steps += R"(,
+      {"op": "kill", "actor": "host"},
+      {"op": "reconnect", "actor": "host"},
+      {"op": "datagram_create_handle", "actor": "host", "resource": 900, "as": "$h_)" +
+             std::to_string(round) + R"("})";
+  }
+  steps += "]";
+  const auto outcome = play(steps);
+  EXPECT_EQ(outcome.status, ScenarioOutcome::Status::kPassed) << outcome.reason;
+}
+
+TEST(ProcessActors, AfterAKillTheHostsPairIsNotattachedAtOnce) {
+  // The host's enqueue does not go through hostpeer: it reads the status
+  // page hostpeer writes when it has let the dead guest go.
+  std::string steps = "[";
+  for (int round = 0; round < 20; ++round) {
+    const std::string n = std::to_string(round);
+    steps += std::string(round ? "," : "") + R"(
+      {"op": "qpair_alloc", "actor": "vm1", "produce_size": 4096, "consume_size": 4096, "peer": "host", "as": "$g)" + n + R"("},
+      {"op": "qpair_alloc", "actor": "host", "handle": "$g)" + n + R"(.handle", "produce_size": 4096,
+       "consume_size": 4096, "as": "$p)" + n + R"("},
+      {"op": "kill", "actor": "vm1"},
+      {"op": "qpair_enqueue", "actor": "host", "qpair": "$p)" + n + R"(", "data": {"text": "x"},
+       "expect": "VMCI_ERROR_QUEUEPAIR_NOTATTACHED"},
+      {"op": "qpair_detach", "actor": "host", "qpair": "$p)" + n + R"("},
+      {"op": "reconnect", "actor": "vm1"})";
+  }
+  steps += "]";
+  const auto outcome = play_with_a_process(steps);
+  EXPECT_EQ(outcome.status, ScenarioOutcome::Status::kPassed) << outcome.reason;
+}
+
 }  // namespace
 }  // namespace vmci::scenario

@@ -135,6 +135,11 @@ class Driver final : public Endpoint {
   int hostpeer_stats(Stats* out);
   // The same, in the control channel's wire form.
   int hostpeer_stats(proto::StatsBody* out);
+  // Host connections: hostpeer's introspection snapshot, as the JSON that
+  // vmci::parse_introspection() reads (vmci/introspection.h). NO_ACCESS for
+  // a guest; UNAVAILABLE without a connection or from a hostpeer older than
+  // protocol 2.2 (which ends the connection).
+  int hostpeer_introspection(std::string* json);
 
   Role role() const;
   // Why the connection ended ("" while it is up).
