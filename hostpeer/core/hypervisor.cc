@@ -720,11 +720,16 @@ void Hypervisor::grant_slot(const Peer& sender, PeerId owner, vmci_handle handle
     return;
   }
   std::string error;
-  const auto grant = ring_channels_.grant(sender.id, owner, handle, body.priv_flags, &error);
+  bool first_refusal = false;
+  const auto grant =
+      ring_channels_.grant(sender.id, owner, handle, body.priv_flags, &error, &first_refusal);
   if (!grant) {
+    // A bound reached is logged once (until the peer has room again), then
+    // only counted (the snapshot's ring_channel_refusals).
     if (!error.empty()) {
-      log_->debug("{}: {} goes through hostpeer: {}", describe(sender), proto::to_string(handle),
-                  error);
+      log_->log(first_refusal ? spdlog::level::warn : spdlog::level::debug,
+                "{}: {} of {} goes through hostpeer: {}", describe(sender),
+                proto::to_string(handle), describe(owner_peer->second), error);
     }
     return;
   }
@@ -874,6 +879,11 @@ Introspection Hypervisor::introspect() const {
                  {"max_doorbells_per_context", limits_.max_doorbells_per_context}};
   snap.stats = stats();
   snap.connections_admitted = connections_admitted_;
+  const RingChannels::Refusals& refused = ring_channels_.refusals();
+  snap.ring_channel_refusals = {{"owner_channels", refused.owner_channels},
+                                {"ringer_channels", refused.ringer_channels},
+                                {"slots", refused.slots},
+                                {"memory", refused.memory}};
   for (const auto& [status, count] : refusals_by_status_) {
     const std::string_view name = proto::status_name(status);
     snap.refusals_by_status[name.empty() ? std::to_string(status) : std::string(name)] += count;

@@ -821,6 +821,31 @@ TEST_F(RingChannelCore, AnAllowedRingGrantsASlotToTheOwnerFirstThenTheRinger) {
   EXPECT_EQ(core.stats().ring_grants, 1u);
 }
 
+TEST_F(RingChannelCore, RingersPastTheOwnersChannelBoundRingThroughTheCoreAndAreCounted) {
+  const PeerId owner = host(&owner_sink);
+  const auto bell = core.create_host_doorbell(owner, VMCI_INVALID_ID, 0, 3);
+  ASSERT_EQ(bell.status, VMCI_SUCCESS);
+  std::vector<std::unique_ptr<RecordingSink>> sinks;
+  std::vector<PeerId> ringers;
+  for (size_t i = 0; i <= kMaxRingChannelsPerOwner; ++i) {  // one more than the owner may own
+    sinks.push_back(std::make_unique<RecordingSink>());
+    ringers.push_back(socket_guest(sinks.back().get()));
+    ASSERT_EQ(notify(ringers.back(), bell.handle), VMCI_SUCCESS);
+  }
+  EXPECT_EQ(owner_sink.grants.size(), kMaxRingChannelsPerOwner);
+  EXPECT_TRUE(sinks.back()->grants.empty());  // the 121st ringer holds no slot...
+  ASSERT_EQ(notify(ringers.back(), bell.handle), VMCI_SUCCESS);  // ...so its rings still work,
+  EXPECT_EQ(owner_sink.rings.size(), kMaxRingChannelsPerOwner + 2);  // through the core
+  EXPECT_EQ(core.stats().ring_channels, kMaxRingChannelsPerOwner);
+  const Introspection snap = core.introspect();
+  EXPECT_EQ(snap.ring_channel_refusals.at("owner_channels"), 2u);  // each refusal counted
+  EXPECT_EQ(snap.ring_channel_refusals.at("ringer_channels"), 0u);
+  // A ringer goes: the owner has room for the 121st's next ring.
+  core.remove(ringers.front());
+  ASSERT_EQ(notify(ringers.back(), bell.handle), VMCI_SUCCESS);
+  EXPECT_EQ(sinks.back()->grants.size(), 1u);
+}
+
 TEST_F(RingChannelCore, WhileACaptureRunsNoRingTakesAFastPathAndEachIsCaptured) {
   const std::string path = ::testing::TempDir() + "ring_capture_" + std::to_string(::getpid());
   std::string error;

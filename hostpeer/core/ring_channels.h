@@ -19,7 +19,9 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "memory/ring_channel_file.h"
@@ -54,6 +56,14 @@ struct ClosedRingChannel {
 
 class RingChannels {
  public:
+  // Grants refused since construction, by the bound that refused them.
+  struct Refusals {
+    uint64_t owner_channels = 0;   // the owner has kMaxRingChannelsPerOwner
+    uint64_t ringer_channels = 0;  // the ringer has kMaxRingChannelsPerRinger
+    uint64_t slots = 0;            // the channel's slots are used up
+    uint64_t memory = 0;           // no page could be made
+  };
+
   explicit RingChannels(RingChannelFactory make = RingChannelFile::create)
       : make_(std::move(make)) {}
 
@@ -61,8 +71,12 @@ class RingChannels {
   // `owner`, with `priv_flags`. Nullopt if the ringer holds one already, or none can be
   // had (channels or slots used up, no memory: *error says which); rings
   // then keep going through the core, which is always correct.
+  // *first_refusal (if given) says whether this refusal is the first since
+  // the peer that reached the bound last had room under it: the one to
+  // log, so that a bound is reported once, not once per ring.
   std::optional<RingGrant> grant(uint64_t ringer, uint64_t owner, vmci_handle handle,
-                                 uint32_t priv_flags, std::string* error);
+                                 uint32_t priv_flags, std::string* error,
+                                 bool* first_refusal = nullptr);
   // The handle is gone: rings of (datagrams through) its slots are refused
   // from now on.
   void revoke(vmci_handle handle);
@@ -71,6 +85,7 @@ class RingChannels {
   std::vector<ClosedRingChannel> close_all(uint64_t peer);
 
   size_t channel_count() const { return channels_.size(); }
+  const Refusals& refusals() const { return refusals_; }
   size_t slot_count() const;
   // Slots granted now for `handle` (a doorbell or a datagram handle).
   size_t slots_for(vmci_handle handle) const;
@@ -91,12 +106,21 @@ class RingChannels {
     std::vector<uint32_t> generations;  // kRingChannelSlots of them
   };
 
-  size_t owned_by(uint64_t peer) const;
-  size_t rung_by(uint64_t peer) const;
-  Channel* find_or_make(uint64_t ringer, uint64_t owner, bool* made, std::string* error);
+  enum class Bound { kOwnerChannels, kRingerChannels, kSlots, kMemory };
+
+  Channel* find(uint64_t ringer, uint64_t owner);
+  Channel* find_or_make(uint64_t ringer, uint64_t owner, bool* made, std::string* error,
+                        std::optional<std::pair<uint64_t, Bound>>* refused);
+  // Counts the refusal; true if `peer` had not been refused for `bound`
+  // since it last had room.
+  bool refuse(uint64_t peer, Bound bound);
 
   RingChannelFactory make_;
   std::map<uint32_t, Channel> channels_;  // by id
+  std::map<std::pair<uint64_t, uint64_t>, uint32_t> by_sides_;  // (ringer, owner) -> id
+  std::map<uint64_t, size_t> owned_, rung_;  // channels per owner, per ringer
+  std::set<std::pair<uint64_t, Bound>> reported_;  // refused since they last had room
+  Refusals refusals_;
   uint32_t next_id_ = 1;
 };
 

@@ -104,13 +104,60 @@ TEST(RingChannels, ChannelsPerOwnerAreBoundedNotThoseARingerRingsThrough) {
     ASSERT_TRUE(channels.grant(ringer, 2, kDoorbell, 0, &error)) << error;
   }
   EXPECT_FALSE(channels.grant(9, 2, kDoorbell, 0, &error));
-  EXPECT_EQ(error, "ring channels used up");
+  EXPECT_NE(error.find("the owner has 120 ring channels"), std::string::npos) << error;
   // A ringer may ring through more channels than an owner may own (a
   // device proxy ringing 200 guests).
   error.clear();
   for (uint64_t owner = 1000; owner < 1200; ++owner) {
     ASSERT_TRUE(channels.grant(3, owner, kDoorbell, 0, &error)) << error << " " << owner;
   }
+}
+
+TEST(RingChannels, TheOwnerBoundIsCountedOnEveryRefusalAndReportedOncePerEpisode) {
+  RingChannels channels;
+  std::string error;
+  for (uint64_t ringer = 10; ringer < 10 + kMaxRingChannelsPerOwner; ++ringer) {
+    ASSERT_TRUE(channels.grant(ringer, 2, kDoorbell, 0, &error)) << error;
+  }
+  // The 121st ringer, and then the 122nd, and the 121st again.
+  bool first = false;
+  EXPECT_FALSE(channels.grant(500, 2, kDoorbell, 0, &error, &first));
+  EXPECT_TRUE(first);
+  EXPECT_FALSE(channels.grant(501, 2, kDoorbell, 0, &error, &first));
+  EXPECT_FALSE(first);
+  EXPECT_FALSE(channels.grant(500, 2, kDoorbell, 0, &error, &first));
+  EXPECT_FALSE(first);
+  EXPECT_EQ(channels.refusals().owner_channels, 3u);
+  EXPECT_EQ(channels.refusals().ringer_channels, 0u);
+  EXPECT_EQ(channels.channel_count(), kMaxRingChannelsPerOwner);
+  // Another owner is not bounded by this one's channels.
+  EXPECT_TRUE(channels.grant(500, 3, kDoorbell, 0, &error, &first)) << error;
+  // A ringer goes: its channel closes, the owner has room for one more, and
+  // a later refusal is news again.
+  EXPECT_EQ(channels.close_all(10).size(), 1u);
+  ASSERT_TRUE(channels.grant(500, 2, kDoorbell, 0, &error)) << error;
+  EXPECT_FALSE(channels.grant(501, 2, kDoorbell, 0, &error, &first));
+  EXPECT_TRUE(first);
+  EXPECT_EQ(channels.refusals().owner_channels, 4u);
+}
+
+TEST(RingChannels, TheRingerBoundIsCountedAndReportedOnce) {
+  RingChannels channels;
+  std::string error;
+  for (uint64_t owner = 1000; owner < 1000 + kMaxRingChannelsPerRinger; ++owner) {
+    ASSERT_TRUE(channels.grant(3, owner, kDoorbell, 0, &error)) << error;
+  }
+  bool first = false;
+  EXPECT_FALSE(channels.grant(3, 5000, kDoorbell, 0, &error, &first));
+  EXPECT_TRUE(first);
+  EXPECT_NE(error.find("the ringer rings through 1024 ring channels"), std::string::npos) << error;
+  EXPECT_FALSE(channels.grant(3, 5001, kDoorbell, 0, &error, &first));
+  EXPECT_FALSE(first);
+  EXPECT_EQ(channels.refusals().ringer_channels, 2u);
+  // The ringer goes: every channel it rang through closes.
+  EXPECT_EQ(channels.close_all(3).size(), kMaxRingChannelsPerRinger);
+  EXPECT_EQ(channels.channel_count(), 0u);
+  EXPECT_TRUE(channels.grant(3, 5000, kDoorbell, 0, &error)) << error;
 }
 
 TEST(RingChannels, NoMemoryMeansNoGrant) {
@@ -122,6 +169,7 @@ TEST(RingChannels, NoMemoryMeansNoGrant) {
   EXPECT_FALSE(channels.grant(1, 2, kDoorbell, 0, &error));
   EXPECT_EQ(error, "no memory (injected)");
   EXPECT_EQ(channels.channel_count(), 0u);
+  EXPECT_EQ(channels.refusals().memory, 1u);
 }
 
 }  // namespace

@@ -132,6 +132,7 @@ std::string to_json(const Introspection& snap) {
                     {"stats", stats_json(snap.stats)},
                     {"connections_admitted", snap.connections_admitted},
                     {"refusals_by_status", snap.refusals_by_status},
+                    {"ring_channel_refusals", snap.ring_channel_refusals},
                     {"contexts", contexts},
                     {"pairs", pairs},
                     {"doorbells", doorbells},
@@ -158,6 +159,8 @@ bool parse_introspection(std::string_view text, Introspection* out, std::string*
     snap.connections_admitted = j.value("connections_admitted", uint64_t{0});
     snap.refusals_by_status =
         j.value("refusals_by_status", std::map<std::string, uint64_t>{});
+    snap.ring_channel_refusals =
+        j.value("ring_channel_refusals", std::map<std::string, uint64_t>{});
     for (const json& c : j.value("contexts", json::array())) {
       ContextInfo info;
       info.connection = c.at("connection").get<uint64_t>();

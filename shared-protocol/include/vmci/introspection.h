@@ -109,6 +109,11 @@ struct Introspection {
   // or the number for a code without a name); the sum of every
   // connection's `refused`, those of connections gone included.
   std::map<std::string, uint64_t> refusals_by_status;
+  // Fast-path grants hostpeer refused since it started, by the bound
+  // reached ("owner_channels": the owner's 120 ring channels,
+  // "ringer_channels": the ringer's 1024, "slots": a channel's slots,
+  // "memory": no page); those rings and datagrams went through hostpeer.
+  std::map<std::string, uint64_t> ring_channel_refusals;
   std::vector<ContextInfo> contexts;
   std::vector<PairInfo> pairs;
   std::vector<DoorbellInfo> doorbells;
