@@ -3,7 +3,7 @@
 // beside their baselines.
 //
 //   vmci-bench [--quick] [--runs N] [--window SECONDS] [--rounds N]
-//              [--figure NAME] [--via-thread [--spin]] [--hostpeer-cpu N]
+//              [--figure NAME] [--via-thread [--spin]] [--hostpeer-cpu N] [--guests N]
 //              [--verbose] [--json FILE]
 //
 // For each run, for each chunk size, it runs a trial of the queue pair
@@ -15,7 +15,8 @@
 // each selected round-trip figure's ours (the doorbells, embedded and
 // daemon; vsock_rr_64B) and of the ping-pongs they are shown beside; then
 // doorbell_ring_awake's ours and raw ring (ring_awake.h); then
-// scale_64_guests' (scale_figure.h); then vsock_idle_64's (idle_figure.h).
+// scale_64_guests' (scale_figure.h); then scale_1024_guests'
+// (many_guests_figure.h); then vsock_idle_64's (idle_figure.h).
 // Then it prints, per figure, min / median
 // / max of each and the ratio of medians against its target, and with
 // --json writes the comparisons. The exit status is 0 whether or not
@@ -37,6 +38,7 @@
 #include "datagram_rate.h"
 #include "doorbell_rtt.h"
 #include "idle_figure.h"
+#include "many_guests_figure.h"
 #include "pingpong_baseline.h"
 #include "preload_stream.h"
 #include "process.h"
@@ -332,6 +334,7 @@ struct AwakeResults {
 };
 constexpr const char* kAwakeName = "doorbell_ring_awake";
 constexpr const char* kScaleName = "scale_64_guests";
+constexpr const char* kManyGuestsName = "scale_1024_guests";
 constexpr const char* kAwakeBaselineName = "shm_fetch_or_ring";
 constexpr double kAwakeTarget = 0.001;  // rings making a system call, per ring, at most
 
@@ -442,6 +445,7 @@ nlohmann::ordered_json awake_comparison(const AwakeResults& a, uint64_t rings) {
 nlohmann::ordered_json comparisons(const std::vector<Figure>& figures,
                                    const std::vector<bench::RateFigure>& rate_figures,
                                    const bench::ScaleFigure& scale,
+                                   const bench::ManyGuestsFigure& many_guests,
                                    const std::vector<bench::IdleFigure>& idle_figures,
                                    const std::vector<RttFigure>& rtt_figures,
                                    const RttResults& rtt_results, const AwakeResults& awake,
@@ -469,6 +473,7 @@ nlohmann::ordered_json comparisons(const std::vector<Figure>& figures,
   }
   bench::add_rate_comparisons(rate_figures, out);
   bench::add_scale_comparisons(scale, out);
+  bench::add_many_guests_comparisons(many_guests, out);
   bench::add_idle_comparisons(idle_figures, out);
   for (const RttFigure& f : rtt_figures) {
     const auto& ours = rtt_results[f.ours];
@@ -536,6 +541,7 @@ struct Options {
   bool spin = false;
   bool ours_only = false;
   int hostpeer_cpu = bench::kConsumerCpu;
+  int guests = 0;  // scale_1024_guests; 0: the default
   bool verbose = false;
   std::string json_path;
 };
@@ -630,13 +636,24 @@ int run(const Options& o) {
   scale.params.window_s = o.quick ? 0.3 : 1.0;
   scale.params.idle_s = o.quick ? 0.3 : 1.0;
   const bool scaling = o.only.empty() || o.only == kScaleName;
+  bench::ManyGuestsFigure many_guests;
+  many_guests.requested = o.guests > 0 ? o.guests : o.quick ? 160 : 1024;
+  many_guests.params.guests = bench::guests_that_fit(many_guests.requested, &many_guests.limit);
+  many_guests.params.warmup_s = o.quick ? 0.2 : 0.5;
+  many_guests.params.window_s = o.quick ? 0.3 : 1.0;
+  many_guests.params.idle_s = o.quick ? 0.3 : 1.0;
+  const bool many = o.only.empty() || o.only == kManyGuestsName;
+  if (many && many_guests.params.guests < 1) {
+    throw std::runtime_error(std::string(kManyGuestsName) + ": no guest fits: " +
+                             many_guests.limit);
+  }
   if (!o.only.empty()) {
     std::erase_if(figures, [&](const Figure& f) { return f.name != o.only; });
     std::erase_if(rtt_figures, [&](const RttFigure& f) { return f.name != o.only; });
     std::erase_if(rate_figures, [&](const bench::RateFigure& f) { return f.name != o.only; });
     std::erase_if(idle_figures, [&](const bench::IdleFigure& f) { return f.name != o.only; });
     if (figures.empty() && rtt_figures.empty() && rate_figures.empty() && idle_figures.empty() &&
-        o.only != kAwakeName && !scaling) {
+        o.only != kAwakeName && !scaling && !many) {
       throw std::runtime_error("no figure named " + o.only);
     }
   }
@@ -721,6 +738,7 @@ int run(const Options& o) {
     }
     if (awake) run_awake_trials(*doorbells, awake_params, o.ours_only, o.verbose, awake_results);
     if (scaling) scale.run_once(o.ours_only, o.verbose);
+    if (many) many_guests.run_once(o.ours_only, o.verbose);
     for (bench::IdleFigure& f : idle_figures) f.run_once(o.ours_only, o.verbose);
   }
 
@@ -730,10 +748,11 @@ int run(const Options& o) {
   print_awake_report(awake_results, o.runs, awake_params.rings,
                      !figures.empty() || !rtt_figures.empty());
   bench::print_scale_report(scale);
+  bench::print_many_guests_report(many_guests);
   bench::print_idle_report(idle_figures);
   if (!o.json_path.empty()) {
     std::ofstream out(o.json_path);
-    out << comparisons(figures, rate_figures, scale, idle_figures, rtt_figures, rtt_results,
+    out << comparisons(figures, rate_figures, scale, many_guests, idle_figures, rtt_figures, rtt_results,
                        awake_results, awake_params.rings)
                .dump(2)
         << "\n";
@@ -783,6 +802,10 @@ int main(int argc, char** argv) {
   app.add_flag("--ours-only", o.ours_only,
                "run no baseline (to count system calls of ours with perf): no ratios, no JSON "
                "comparisons");
+  app.add_option("--guests", o.guests,
+                 "scale_1024_guests: guest processes (default 1024, --quick 160; fewer if this "
+                 "process's limits allow fewer, named in the report)")
+      ->check(CLI::Range(1, bench::kMaxManyGuests));
   app.add_flag("--verbose", o.verbose, "print every trial's result to stderr");
   app.add_option("--json", o.json_path, "also write the comparisons as JSON to FILE");
   try {

@@ -22,6 +22,20 @@
 
 namespace bench {
 
+AllCpus::AllCpus() {
+  if (::sched_getaffinity(0, sizeof saved_, &saved_) != 0) {
+    throw std::runtime_error(errno_text("sched_getaffinity"));
+  }
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) CPU_SET(cpu, &all);
+  if (::sched_setaffinity(0, sizeof all, &all) != 0) {
+    throw std::runtime_error(errno_text("sched_setaffinity(all)"));
+  }
+}
+
+AllCpus::~AllCpus() { ::sched_setaffinity(0, sizeof saved_, &saved_); }
+
 std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
 
 void pin_to_cpu(int cpu) {

@@ -9,6 +9,7 @@
 // the producer says how many chunks it sent, the consumer says it has them.
 #pragma once
 
+#include <sched.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -29,6 +30,21 @@ inline constexpr int kProducerCpu = 1;
 // Pins the calling thread (and the threads it starts later) to `cpu`;
 // throws std::runtime_error if it cannot.
 void pin_to_cpu(int cpu);
+
+// Widens the calling thread's CPU set to every CPU for a trial (the
+// children and threads started meanwhile inherit it: bench's main thread
+// is pinned to kConsumerCpu), and restores it afterwards. Throws
+// std::runtime_error if it cannot.
+class AllCpus {
+ public:
+  AllCpus();
+  AllCpus(const AllCpus&) = delete;
+  AllCpus& operator=(const AllCpus&) = delete;
+  ~AllCpus();
+
+ private:
+  cpu_set_t saved_;
+};
 
 // "what: strerror(errno)".
 std::string errno_text(const std::string& what);

@@ -64,6 +64,7 @@
 #include <vector>
 
 #include "endpoints.h"
+#include "proc_status.h"
 #include "rtt.h"
 #include "thread_costs.h"
 #include "stream.h"
@@ -161,30 +162,6 @@ class RingCount {
   std::atomic<uint64_t> count_{0};
 };
 
-// Widens the calling thread's CPU set to every CPU for the trial (the
-// children and threads started meanwhile inherit it: bench's main thread
-// is pinned to kConsumerCpu), and restores it afterwards.
-class AllCpus {
- public:
-  AllCpus() {
-    if (::sched_getaffinity(0, sizeof saved_, &saved_) != 0) {
-      throw std::runtime_error(errno_text("sched_getaffinity"));
-    }
-    cpu_set_t all;
-    CPU_ZERO(&all);
-    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) CPU_SET(cpu, &all);
-    if (::sched_setaffinity(0, sizeof all, &all) != 0) {
-      throw std::runtime_error(errno_text("sched_setaffinity(all)"));
-    }
-  }
-  AllCpus(const AllCpus&) = delete;
-  AllCpus& operator=(const AllCpus&) = delete;
-  ~AllCpus() { ::sched_setaffinity(0, sizeof saved_, &saved_); }
-
- private:
-  cpu_set_t saved_;
-};
-
 // A pair allocated or attached through `endpoint`, detached when this ends.
 struct PairAttachment {
   vmci::Endpoint* endpoint;
@@ -210,29 +187,6 @@ std::vector<uint8_t> filler(size_t chunk) {
   std::vector<uint8_t> buf(chunk);
   for (size_t i = 0; i < chunk; ++i) buf[i] = static_cast<uint8_t>(i * 131 + 7);
   return buf;
-}
-
-// ---------------------------------------------------------------------------
-// /proc.
-
-struct ProcMemory {
-  uint64_t rss = 0, anon = 0, file = 0, shmem = 0;  // bytes
-};
-
-ProcMemory read_memory(pid_t pid) {
-  const std::string path = "/proc/" + std::to_string(pid) + "/status";
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  ProcMemory m;
-  std::string line;
-  auto bytes = [&] { return std::stoull(line.substr(line.find(':') + 1)) * 1024; };  // "N kB"
-  while (std::getline(in, line)) {
-    if (line.starts_with("VmRSS:")) m.rss = bytes();
-    if (line.starts_with("RssAnon:")) m.anon = bytes();
-    if (line.starts_with("RssFile:")) m.file = bytes();
-    if (line.starts_with("RssShmem:")) m.shmem = bytes();
-  }
-  return m;
 }
 
 // ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "datagram_rate.h"
+#include "many_guests.h"
 #include "doorbell_rtt.h"
 #include "pingpong_baseline.h"
 #include "qp_setup.h"
@@ -56,6 +57,8 @@ ChildArgs parse(int argc, char** argv) {
       a.connections = std::stoi(value);
     } else if (key == "--every-byte") {
       a.every_byte = value == "1";
+    } else if (key == "--guest-index") {
+      a.guest_index = std::stoi(value);
     } else {
       throw std::runtime_error("unknown child option " + key);
     }
@@ -70,7 +73,8 @@ ChildArgs parse(int argc, char** argv) {
   if (a.parent <= 0 || a.control_fd < 0 || (streaming && a.chunk < 16) ||
       (answering && a.chunk < 1) || (ringing && a.rings < 2) ||
       (vsock && (a.port == 0 || a.socket_path.empty())) ||
-      (a.transport == "vsock-idle" && a.connections < 1)) {
+      (a.transport == "vsock-idle" && a.connections < 1) ||
+      (a.transport.starts_with("many-") && (a.guest_index < 0 || a.data_fd < 0 || a.chunk < 16))) {
     throw std::runtime_error("incomplete child command");
   }
   return a;
@@ -80,7 +84,7 @@ ChildArgs parse(int argc, char** argv) {
 // inherit it.
 const char* process_name(const std::string& transport) {
   if (transport == "doorbell" || transport == "doorbell-ringer" || transport == "scale-guest" ||
-      transport.starts_with("vsock-")) {
+      transport == "many-guest" || transport.starts_with("vsock-")) {
     return "vmci-bench-gst";
   }
   if (transport == "hostpeer") return "vmci-bench-hp";
@@ -132,6 +136,10 @@ int child_main(int argc, char** argv) {
       scale_guest_child(args, control.get());
     } else if (args.transport == "scale-socket") {
       scale_socket_child(args, control.get());
+    } else if (args.transport == "many-guest") {
+      many_guest_child(args, control.get());
+    } else if (args.transport == "many-socket") {
+      many_socket_child(args, control.get());
     } else if (args.transport == "vsock-stream") {
       vsock_stream_child(args, control.get());
     } else if (args.transport == "vsock-rr") {

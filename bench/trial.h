@@ -5,6 +5,7 @@
 //   vmci-bench --child TRANSPORT --parent PID --control-fd FD [--chunk BYTES]
 //              [--data-fd FD] [--socket PATH --handle CTX:RID] [--rings N]
 //              [--cpu N] [--port N] [--connections N] [--every-byte 1]
+//              [--guest-index N]
 //
 // TRANSPORT: qpair, ring, socket (streaming producers, --chunk required;
 // --every-byte 1: StreamParams::every_byte); datagram, seqpacket (datagram
@@ -19,7 +20,9 @@
 // (--chunk: the message size), vsock-connect, vsock-idle (--connections: a
 // guest's vSockets to the host's --port: vsock_bench.h) and the baselines
 // that only they have, unix-connect (--socket is the listening path) and
-// unix-idle (vsock_baselines.h). --cpu: the CPU to pin to (default
+// unix-idle (vsock_baselines.h); many-guest, many-socket (many_guests.h:
+// --data-fd is the roster, --guest-index the guest's entry, --chunk the
+// storm's payload size). --cpu: the CPU to pin to (default
 // kProducerCpu; -1: not pinned).
 #pragma once
 
@@ -46,6 +49,7 @@ struct ChildArgs {
   uint32_t port = 0;         // vsock-*: the host's listening port
   int connections = 0;       // vsock-idle: how many to hold
   bool every_byte = false;   // streaming: StreamParams::every_byte
+  int guest_index = -1;      // many-guest, many-socket: its entry in the roster
 
   std::vector<std::string> to_command() const {
     std::vector<std::string> a{"--child",      transport, "--parent", std::to_string(parent),
@@ -57,6 +61,7 @@ struct ChildArgs {
     if (port != 0) a.insert(a.end(), {"--port", std::to_string(port)});
     if (connections > 0) a.insert(a.end(), {"--connections", std::to_string(connections)});
     if (every_byte) a.insert(a.end(), {"--every-byte", "1"});
+    if (guest_index >= 0) a.insert(a.end(), {"--guest-index", std::to_string(guest_index)});
     if (!socket_path.empty()) a.insert(a.end(), {"--socket", socket_path});
     if (handle_context != 0 || handle_resource != 0) {
       a.insert(a.end(), {"--handle",
