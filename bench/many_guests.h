@@ -15,8 +15,9 @@
 // each guest rings the host's twice (the second ring shows whether it got a
 // ring channel: a connection owns at most 120). Then the storm: every guest
 // sends 64-byte datagrams to the host's handle in a loop (a send refused
-// with NO_RESOURCES, the host behind, is sent again); the host's callback
-// checks each (sender, sequence, in order per sender) and counts. After the
+// with NO_RESOURCES, the host behind, is sent again after a sleep of 50 us
+// doubling to 1 ms); the host's callback checks each (sender, sequence, in
+// order per sender) and counts. After the
 // storm every datagram a guest was told was sent must have arrived. Then,
 // every guest still connected, hostpeer's and the host endpoint's threads
 // are measured over an idle window.

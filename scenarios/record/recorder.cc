@@ -179,6 +179,9 @@ class Recorder {
   std::optional<Side> side_of(size_t actor, const json& f) const;
   bool saw_peer_attached(const ActorInfo& a, const json& f) const;
   bool peer_calls_pending(size_t actor, std::optional<std::string> qpair_id) const;
+  // Has `actor` a QP_PEER_DETACH of its pair `qpair_id` still to play? It
+  // heard its peer leave, so its own detach took effect after that.
+  bool peer_detach_unplayed(size_t actor, const std::string& qpair_id) const;
   void forget(const Event& e);
   std::multiset<uint64_t>* causes_of(const json& f);
   void actor_gone(size_t actor);
@@ -437,6 +440,28 @@ bool Recorder::peer_calls_pending(size_t actor, std::optional<std::string> qpair
   return false;
 }
 
+bool Recorder::peer_detach_unplayed(size_t actor, const std::string& qpair_id) const {
+  const auto side = sides_.find({actor, qpair_id});
+  if (side == sides_.end()) return false;
+  for (const auto& [thread, queue] : threads_) {
+    for (const Event& e : queue) {
+      if (!e.line || e.actor != actor) continue;
+      const json& f = e.line->fields;
+      if (f["kind"] != "callback" || f.value("op", "") != "event" ||
+          f.value("event", "") != "QP_PEER_DETACH") {
+        continue;
+      }
+      // (A local pair's: its own other side left, which is no peer's end.)
+      const json data = f.value("data", json::object());
+      if (data.contains("handle") && key_of(data["handle"]) == side->second.first &&
+          data.value("peer_id", VMCI_INVALID_ID) != actors_[actor].cid) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 void Recorder::actor_gone(size_t actor) {
   closed_.insert(actor);
   for (const auto& [owner, side] : sides_) {
@@ -562,8 +587,10 @@ Readiness Recorder::readiness(const Event& e) {
   if (kind == "call") {
     const std::string op = f["op"];
     if (op == "qpair_detach" && f.contains("qpair")) {
-      return peer_calls_pending(e.actor, f["qpair"].get<std::string>()) ? Readiness::kWait
-                                                                         : Readiness::kReady;
+      const std::string qpair = f["qpair"];
+      return peer_calls_pending(e.actor, qpair) || peer_detach_unplayed(e.actor, qpair)
+                 ? Readiness::kWait
+                 : Readiness::kReady;
     }
     if (is_data_call(op)) return data_readiness(e, f);
     return Readiness::kReady;

@@ -135,6 +135,25 @@ TEST(Recorder, AConnectionThatHostpeerSawGoIsAKill) {
   EXPECT_EQ(steps[2], "vm1 kill");
 }
 
+TEST(Recorder, AHostsDetachThatHeardItsPeerLeaveComesAfterThePeersEnd) {
+  Session s;
+  s.call("h", 12, "event_subscribe", 0, {{"event", "QP_PEER_DETACH"}, {"subscription", 1}});
+  s.add({{"t", 2}, {"hostpeer", 9}, {"kind", "admit"}, {"peer", 5}, {"role", "guest"},
+         {"pid", 2}, {"cid", 16}, {"status", 0}});
+  // The host's detach started before hostpeer saw the guest go, yet the host
+  // heard the guest leave the pair: the guest went first.
+  s.call("h", 30, "qpair_detach", 0, {{"qpair", "qp1"}});
+  s.add({{"t", 40}, {"hostpeer", 9}, {"kind", "remove"}, {"peer", 5}, {"cid", 16}});
+  s.add({{"t", 45}, {"ep", "h"}, {"pid", 1}, {"tid", 1}, {"kind", "callback"}, {"op", "event"},
+         {"event", "QP_PEER_DETACH"}, {"subscription", 1},
+         {"data", {{"handle", {{"context", 16}, {"resource", 1024}}}, {"peer_id", 16}}}});
+  const auto steps = s.steps();
+  ASSERT_EQ(steps.size(), 6u);
+  EXPECT_EQ(steps[3], "vm1 kill");
+  EXPECT_EQ(steps[4], "host expect_event");
+  EXPECT_EQ(steps[5], "host qpair_detach");
+}
+
 TEST(Recorder, HandlesBecomeVariablesAndGuestsKeepTheirIds) {
   Session s;
   s.call("g", 20, "qpair_detach", 0, {{"qpair", "qp1"}});
