@@ -76,23 +76,7 @@ struct Roster {
   RosterEntry entry[kMaxManyGuests];
 };
 
-constexpr size_t kRosterSize = (sizeof(Roster) + 4095) / 4096 * 4096;
-
-class RosterPage {
- public:
-  RosterPage() : fd_(make_memfd("vmci-bench-roster", kRosterSize)), map_(fd_.get(), kRosterSize) {
-    new (map_.data()) Roster();
-  }
-  explicit RosterPage(int fd) : fd_(fd), map_(fd, kRosterSize) {
-    if (fd_size(fd) < kRosterSize) throw std::runtime_error("roster too small");
-  }
-  int fd() const { return fd_.get(); }
-  Roster& get() const { return *reinterpret_cast<Roster*>(map_.data()); }
-
- private:
-  UniqueFd fd_;
-  Mapping map_;
-};
+using RosterPage = SharedPage<Roster>;
 
 // Child: sleeps until `word` is not 0, or the parent says stop (false).
 bool wait_for_word(std::atomic<uint32_t>& word, Control& control) {
@@ -543,7 +527,7 @@ ManyGuestsResult run_many_guests_trial(const ManyGuestsParams& p) {
   datagrams_guard.emplace(host.get(), datagrams);
 
   // Every guest's pair, from the host, before the guests start.
-  RosterPage roster_page;
+  RosterPage roster_page("vmci-bench-roster");
   Roster& roster = roster_page.get();
   roster.host_doorbell = host_doorbell.handle;
   roster.host_datagrams = datagrams;
@@ -624,7 +608,7 @@ ManyGuestsResult run_many_sockets_trial(const ManyGuestsParams& p) {
   ManyGuestsResult r;
   r.guests = p.guests;
   TempDir dir;
-  RosterPage roster_page;
+  RosterPage roster_page("vmci-bench-roster");
   Roster& roster = roster_page.get();
   roster.queue_size = p.queue_size;
 

@@ -15,6 +15,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -85,6 +87,34 @@ class Mapping {
 UniqueFd make_memfd(const char* name, size_t size);
 // The size of the file behind `fd`; throws on failure.
 size_t fd_size(int fd);
+
+// A `T` in shared memory: made by the parent (a new memfd, `T`
+// constructed in it), or mapped by a child from the descriptor it
+// inherited (which must be at least as large).
+//
+//   SharedPage<Board> board("vmci-bench-board");   // parent; board.fd() to the child
+//   const SharedPage<Board> page(args.data_fd);    // child
+template <typename T>
+class SharedPage {
+ public:
+  static constexpr size_t kSize = (sizeof(T) + 4095) / 4096 * 4096;
+
+  explicit SharedPage(const char* name)
+      : fd_(make_memfd(name, kSize)), mapping_(fd_.get(), kSize) {
+    new (mapping_.data()) T();
+  }
+  explicit SharedPage(int fd) : fd_(check_size(fd)), mapping_(fd, kSize) {}
+  int fd() const { return fd_.get(); }
+  T& get() const { return *reinterpret_cast<T*>(mapping_.data()); }
+
+ private:
+  static int check_size(int fd) {
+    if (fd_size(fd) < kSize) throw std::runtime_error("a shared page smaller than its contents");
+    return fd;
+  }
+  UniqueFd fd_;
+  Mapping mapping_;
+};
 
 // The control page. Each field has one writer and its own cache line.
 // Round-trip trials use `stop` (the parent: end now; children sleep on it

@@ -115,23 +115,7 @@ struct GuestBoard {
 };
 static_assert(sizeof(GuestBoard) <= kBoardSize);
 
-class BoardPage {
- public:
-  // A new board (parent side).
-  BoardPage() : fd_(make_memfd("vmci-bench-board", kBoardSize)), mapping_(fd_.get(), kBoardSize) {
-    new (mapping_.data()) GuestBoard();
-  }
-  // The board behind an inherited descriptor (child side).
-  explicit BoardPage(int fd) : fd_(fd), mapping_(fd, kBoardSize) {
-    if (fd_size(fd) < kBoardSize) throw std::runtime_error("board too small");
-  }
-  int fd() const { return fd_.get(); }
-  GuestBoard& get() const { return *reinterpret_cast<GuestBoard*>(mapping_.data()); }
-
- private:
-  UniqueFd fd_;
-  Mapping mapping_;
-};
+using BoardPage = SharedPage<GuestBoard>;
 
 // ---------------------------------------------------------------------------
 // Small pieces.
@@ -227,7 +211,7 @@ class StreamCheck {
 // A guest child with its control page and board.
 struct GuestProcess {
   ControlPage control;
-  BoardPage board;
+  BoardPage board{"vmci-bench-board"};
   std::optional<Child> child;
 };
 using Guests = std::vector<std::unique_ptr<GuestProcess>>;
