@@ -430,23 +430,12 @@ RttResult DoorbellBench::run_embedded_trial(const RttParams& params) {
 }
 
 RttResult DoorbellBench::run_daemon_trial(const RttParams& params) {
-  TempDir dir;
-  ControlPage control;
-  ChildArgs args;
-  args.transport = "hostpeer";
-  args.parent = ::getpid();
-  args.control_fd = control.fd();
-  args.socket_path = dir.path() + "/hp.sock";
-  args.cpu = params.hostpeer_cpu;
-  Child hostpeer(args.to_command(), {control.fd()});
-  wait_until_ready(control.get(), hostpeer);
-
-  auto host = connect_driver(args.socket_path, vmci::proto::Role::kHost);
-  const RttResult r =
-      ping_guest({host.get(), args.socket_path, host.get(), nullptr, &hostpeer}, params);
+  HostpeerDaemon hostpeer(params.hostpeer_cpu);
+  auto host = connect_driver(hostpeer.socket_path(), vmci::proto::Role::kHost);
+  const RttResult r = ping_guest(
+      {host.get(), hostpeer.socket_path(), host.get(), nullptr, &hostpeer.child()}, params);
   host.reset();
-  stop_child(control.get());
-  hostpeer.wait_success(30);
+  hostpeer.stop(30);
   return r;
 }
 

@@ -5,13 +5,18 @@
 // as RingPaths.
 #pragma once
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "process.h"
 #include "ring_paths.h"
+#include "rtt.h"
+#include "trial.h"
 #include "vmci/guest/driver.h"
 #include "vmci/host/hostpeer.h"
 
@@ -50,6 +55,43 @@ class EmbeddedHostpeer {
   TempDir dir_;
   std::unique_ptr<vmci::host::HostPeer> hostpeer_;
   std::unique_ptr<vmci::Endpoint> host_;  // goes before hostpeer_
+};
+
+// The hostpeer daemon as a child process (`--child hostpeer`, pinned to
+// `cpu`, -1 for none) on a socket in a temp dir of its own; ready once
+// constructed. Its destructor kills it if stop() was not called.
+class HostpeerDaemon {
+ public:
+  explicit HostpeerDaemon(int cpu) : child_(command(cpu), {control_.fd()}) {
+    wait_until_ready(control_.get(), child_);
+  }
+  HostpeerDaemon(const HostpeerDaemon&) = delete;
+  HostpeerDaemon& operator=(const HostpeerDaemon&) = delete;
+
+  const std::string& socket_path() const { return socket_path_; }
+  Child& child() { return child_; }
+  pid_t pid() const { return child_.pid(); }
+  // Asks it to end; throws unless it exits cleanly within `timeout_s`.
+  void stop(double timeout_s) {
+    stop_child(control_.get());
+    child_.wait_success(timeout_s);
+  }
+
+ private:
+  std::vector<std::string> command(int cpu) const {
+    ChildArgs args;
+    args.transport = "hostpeer";
+    args.parent = ::getpid();
+    args.control_fd = control_.fd();
+    args.socket_path = socket_path_;
+    args.cpu = cpu;
+    return args.to_command();
+  }
+
+  TempDir dir_;
+  ControlPage control_;
+  const std::string socket_path_ = dir_.path() + "/hp.sock";
+  Child child_;
 };
 
 inline std::unique_ptr<vmci::guest::Driver> connect_driver(const std::string& socket_path,

@@ -489,18 +489,9 @@ ManyGuestsResult run_many_guests_trial(const ManyGuestsParams& p) {
   r.guests = p.guests;
 
   // The hostpeer daemon; the host connection with its doorbell and datagram handle.
-  TempDir dir;
-  ControlPage hostpeer_control;
-  ChildArgs hp;
-  hp.transport = "hostpeer";
-  hp.parent = ::getpid();
-  hp.control_fd = hostpeer_control.fd();
-  hp.socket_path = dir.path() + "/hp.sock";
-  hp.cpu = -1;
-  Child hostpeer(hp.to_command(), {hostpeer_control.fd()});
-  wait_until_ready(hostpeer_control.get(), hostpeer);
+  HostpeerDaemon hostpeer(-1);
   const std::set<pid_t> threads_before = thread_ids(::getpid());
-  auto host = connect_driver(hp.socket_path, vmci::proto::Role::kHost);
+  auto host = connect_driver(hostpeer.socket_path(), vmci::proto::Role::kHost);
   const std::set<pid_t> host_threads = threads_started_since(threads_before);
   std::atomic<uint64_t> host_rings{0};
   DoorbellGuard host_doorbell{host.get()};
@@ -550,7 +541,7 @@ ManyGuestsResult run_many_guests_trial(const ManyGuestsParams& p) {
   r.queue_memory = static_cast<uint64_t>(p.guests) * pair_bytes(p.queue_size);
 
   GuestFleet fleet(p, roster_page);
-  fleet.start("many-guest", hp.socket_path, &hostpeer);
+  fleet.start("many-guest", hostpeer.socket_path(), &hostpeer.child());
   r.setup_s = time_setup(fleet, roster, p.guests);
   sample_hostpeer(hostpeer.pid(), r);
   r.hostpeer_fds = open_descriptors(hostpeer.pid());
@@ -590,15 +581,14 @@ ManyGuestsResult run_many_guests_trial(const ManyGuestsParams& p) {
   r.idle_hostpeer_wakeups = hp_cost.switches;
   r.idle_cpu_s = hp_cost.cpu_s + host_cost.cpu_s;
   r.idle_wakeups = hp_cost.switches + host_cost.switches;
-  hostpeer.check_running();
+  hostpeer.child().check_running();
 
   fleet.finish();
   pairs.clear();
   datagrams_guard.reset();
   host_doorbell.destroy();
   host.reset();
-  stop_child(hostpeer_control.get());
-  hostpeer.wait_success(60);
+  hostpeer.stop(60);
   return r;
 }
 

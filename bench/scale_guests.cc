@@ -622,17 +622,8 @@ ScaleResult run_scale_trial(const ScaleParams& p) {
   AllCpus unpinned;
 
   // The hostpeer daemon, and the host connection (the device proxy) with its doorbell.
-  TempDir dir;
-  ControlPage hostpeer_control;
-  ChildArgs hp;
-  hp.transport = "hostpeer";
-  hp.parent = ::getpid();
-  hp.control_fd = hostpeer_control.fd();
-  hp.socket_path = dir.path() + "/hp.sock";
-  hp.cpu = -1;
-  Child hostpeer(hp.to_command(), {hostpeer_control.fd()});
-  wait_until_ready(hostpeer_control.get(), hostpeer);
-  auto host = connect_driver(hp.socket_path, vmci::proto::Role::kHost);
+  HostpeerDaemon hostpeer(-1);
+  auto host = connect_driver(hostpeer.socket_path(), vmci::proto::Role::kHost);
   RingCount host_rings;
   DoorbellGuard host_doorbell{host.get()};
   if (const int status =
@@ -661,7 +652,7 @@ ScaleResult run_scale_trial(const ScaleParams& p) {
       pairs.push_back(std::move(pair));
     }
   }
-  for (auto& g : guests) start_guest(*g, "scale-guest", hp.socket_path, p.chunk);
+  for (auto& g : guests) start_guest(*g, "scale-guest", hostpeer.socket_path(), p.chunk);
   for (auto& g : guests) wait_until_ready(g->control.get(), *g->child);
 
   std::vector<HostPump::Stream> streams;
@@ -672,7 +663,7 @@ ScaleResult run_scale_trial(const ScaleParams& p) {
   }
   HostPump pump(*host, host_rings, std::move(streams), p.queue_size);
   std::vector<StreamCheck> checks = make_checks(p);
-  ScaleResult r = stream_and_measure(pump, checks, guests, p, &hostpeer);
+  ScaleResult r = stream_and_measure(pump, checks, guests, p, &hostpeer.child());
   r.queue_memory_bytes =
       r.streams * vmci::proto::queue_pair_layout(p.queue_size, p.queue_size).total;
 
@@ -686,8 +677,7 @@ ScaleResult run_scale_trial(const ScaleParams& p) {
   pairs.clear();
   host_doorbell.destroy();
   host.reset();
-  stop_child(hostpeer_control.get());
-  hostpeer.wait_success(30);
+  hostpeer.stop(30);
   return r;
 }
 
