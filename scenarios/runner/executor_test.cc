@@ -396,39 +396,6 @@ TEST(ProcessActors, LeftoversComeFromTheChildsInbox) {
   EXPECT_NE(outcome.leftovers[0].find("vm1: datagram"), std::string::npos) << outcome.leftovers[0];
 }
 
-
-TEST(Executor, KillAndDisconnectEndOnceHostpeerHasLetTheConnectionGo) {
-  // Each step after a kill or disconnect sees its effect at once: the
-  // a guest's context is unreachable, a host's resources are free again.
-  std::string steps =
-      R"([{"op": "datagram_create_handle", "actor": "host", "resource": 900, "as": "$h"})";
-  for (int round = 0; round < 20; ++round) {
-    const std::string c1 = "$c1_" + std::to_string(round), c2 = "$c2_" + std::to_string(round);
-    steps += R"(,
-      {"op": "get_context_id", "actor": "vm1", "as": ")" + c1 + R"("},
-      {"op": "get_context_id", "actor": "vm2", "as": ")" + c2 + R"("},
-      {"op": "kill", "actor": "vm1"},
-      {"op": "datagram_send", "actor": "host", "src": "$h", "dst": {"context": ")" + c1 + R"(", "resource": 1},
-       "payload": {"text": "x"}, "expect": "VMCI_ERROR_DST_UNREACHABLE"},
-      {"op": "disconnect", "actor": "vm2"},
-      {"op": "datagram_send", "actor": "host", "src": "$h", "dst": {"context": ")" + c2 + R"(", "resource": 1},
-       "payload": {"text": "x"}, "expect": "VMCI_ERROR_DST_UNREACHABLE"},
-      {"op": "reconnect", "actor": "vm1"},
-      {"op": "reconnect", "actor": "vm2"})";
-  }
-  // A host's resource is free again as soon as its killed connection is.
-  for (int round = 0; round < 20; ++round) {
-    steps += R"(,
-      {"op": "kill", "actor": "host"},
-      {"op": "reconnect", "actor": "host"},
-      {"op": "datagram_create_handle", "actor": "host", "resource": 900, "as": "$h_)" +
-             std::to_string(round) + R"("})";
-  }
-  steps += "]";
-  const auto outcome = play(steps);
-  EXPECT_EQ(outcome.status, ScenarioOutcome::Status::kPassed) << outcome.reason;
-}
-
 TEST(ProcessActors, AfterAKillTheHostsPairIsNotattachedAtOnce) {
   // The host's enqueue does not go through hostpeer: it reads the status
   // page hostpeer writes when it has let the dead guest go.
