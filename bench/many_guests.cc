@@ -641,12 +641,22 @@ ManyGuestsResult run_many_sockets_trial(const ManyGuestsParams& p) {
 // ---------------------------------------------------------------------------
 // The children.
 
-void many_guest_child(const ChildArgs& args, Control& control) {
-  const RosterPage page(args.data_fd);
-  Roster& roster = page.get();
+namespace {
+
+// A child's entry in the roster, marked started.
+RosterEntry& started_entry(Roster& roster, const ChildArgs& args) {
   if (args.guest_index >= kMaxManyGuests) throw std::runtime_error("guest index out of range");
   RosterEntry& me = roster.entry[args.guest_index];
   enter_stage(me, kStarted);
+  return me;
+}
+
+}  // namespace
+
+void many_guest_child(const ChildArgs& args, Control& control) {
+  const RosterPage page(args.data_fd);
+  Roster& roster = page.get();
+  RosterEntry& me = started_entry(roster, args);
   if (!wait_for_word(roster.go, control)) return;
 
   auto guest = connect_driver(args.socket_path, vmci::proto::Role::kGuest);
@@ -718,9 +728,7 @@ void many_guest_child(const ChildArgs& args, Control& control) {
 void many_socket_child(const ChildArgs& args, Control& control) {
   const RosterPage page(args.data_fd);
   Roster& roster = page.get();
-  if (args.guest_index >= kMaxManyGuests) throw std::runtime_error("guest index out of range");
-  RosterEntry& me = roster.entry[args.guest_index];
-  enter_stage(me, kStarted);
+  RosterEntry& me = started_entry(roster, args);
   if (!wait_for_word(roster.go, control)) return;
 
   const UniqueFd sock(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
