@@ -144,6 +144,17 @@ class AnnouncedWaiter {
 
 }  // namespace
 
+namespace {
+
+// A query reads the peer's index only after this endpoint's own last
+// enqueue or dequeue is visible to the peer, as the kernel's queue-pair
+// lock orders them. Without it a writer and a reader can each miss the
+// other's index (store-buffering): the writer sees the old data still
+// queued and sends no WROTE, the reader sees nothing queued and sleeps.
+void order_after_own_writes() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+
+}  // namespace
+
 void QueuePair::signal_peer() {
   // Only a peer inside wait() is signalled: the data path pays one load of
   // a line that is written only when a wait begins or ends, instead of an
@@ -305,6 +316,7 @@ int64_t QueuePair::peekv(struct iovec* iov, size_t iov_size) {
 
 int64_t QueuePair::count(QueuePairCall::Op op,
                          int64_t (*query)(const proto::QueuePairView&)) const {
+  order_after_own_writes();
   // Not attached: the queries return 0 (spec §6.8).
   if (!observer_) return peer_attached() ? query(view_) : 0;
   QueuePairCall call = start_call(op, 0);
@@ -328,6 +340,7 @@ int64_t QueuePair::consume_buf_ready() const {
 
 int QueuePair::indexes(QueuePairCall::Op op, proto::QueueIndexes (*query)(const proto::QueuePairView&),
                        uint64_t queue_size, uint64_t* tail, uint64_t* head) const {
+  order_after_own_writes();
   QueuePairCall call;
   call.op = op;
   if (observer_) call.started_ns = proto::monotonic_ns();  // no clock read untraced

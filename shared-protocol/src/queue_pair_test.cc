@@ -299,3 +299,52 @@ TEST(QueuePairWakeWord, WaitWithNothingComingTimesOut) {
 
 }  // namespace
 }  // namespace vmci
+
+namespace vmci {
+namespace {
+
+// One round of the store-buffering litmus test on a queue that holds one
+// byte: the producer adds a byte and asks produce_buf_ready (VMCI's "was it
+// empty?" test before a WROTE notification), while the consumer takes the
+// byte it saw and asks consume_buf_ready (its "is there more?" test before
+// it sleeps). Each publishes its index, then reads the other's: if both
+// reads missed the other's write, the producer would see 2 bytes (no
+// notification) and the consumer 0 (sleep), with a byte in the queue and
+// nobody to wake the consumer. A query must therefore be ordered after the
+// caller's own enqueue or dequeue, as the kernel's queue-pair lock orders it.
+TEST(QueuePair, AQueryIsOrderedAfterTheCallersOwnEnqueueOrDequeue) {
+  Pair p(4096, 4096);
+  ASSERT_EQ(p.creator->enqueue("a", 1), 1);
+  constexpr int kRounds = 200000;
+  std::atomic<int> go{0}, done{0};
+  std::vector<int64_t> producer_saw(kRounds), consumer_saw(kRounds);
+  std::vector<int64_t> enqueued(kRounds), dequeued(kRounds);
+  std::thread consumer([&] {
+    char byte;
+    for (int round = 1; round <= kRounds; ++round) {
+      while (go.load(std::memory_order_acquire) < round) {
+      }
+      dequeued[round - 1] = p.attacher->dequeue(&byte, 1);
+      consumer_saw[round - 1] = p.attacher->consume_buf_ready();
+      done.fetch_add(1, std::memory_order_acq_rel);
+    }
+  });
+  for (int round = 1; round <= kRounds; ++round) {
+    go.store(round, std::memory_order_release);
+    enqueued[round - 1] = p.creator->enqueue("b", 1);
+    producer_saw[round - 1] = p.creator->produce_buf_ready();
+    while (done.load(std::memory_order_acquire) < round) {
+    }
+  }
+  consumer.join();
+  int lost = 0, failed_calls = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    if (enqueued[round] != 1 || dequeued[round] != 1) ++failed_calls;
+    if (producer_saw[round] == 2 && consumer_saw[round] == 0) ++lost;
+  }
+  EXPECT_EQ(failed_calls, 0);
+  EXPECT_EQ(lost, 0) << "rounds in which neither side saw the other's index";
+}
+
+}  // namespace
+}  // namespace vmci
