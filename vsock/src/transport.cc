@@ -25,8 +25,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Why a packet was refused, for the log's rate limit.
-enum class Refusal : uint32_t { kMalformed, kForged, kOutOfTurn, kUnknownType };
+// What the log's rate limit counts: why a packet was refused, or a
+// notification that could not be sent.
+enum class Refusal : uint32_t { kMalformed, kForged, kOutOfTurn, kUnknownType, kNotifyLost };
 
 // How often a WROTE or READ is sent again when the send fails (Linux's
 // VMCI_TRANSPORT_MAX_DGRAM_RESENDS).
@@ -218,14 +219,6 @@ class Outbox {
 
 namespace {
 
-// Sends a WROTE or READ, again on failure (a full pending queue).
-void notify_peer(Transport& transport, const Connection& c, PacketType type) {
-  const auto bytes = encode(type, c.remote.cid, c.local.port, c.remote.port);
-  for (int i = 0; i < kNotifyResends; ++i) {
-    if (transport.send_packet(bytes) >= VMCI_SUCCESS) return;
-  }
-}
-
 }  // namespace
 
 // --- Transport -------------------------------------------------------------
@@ -330,6 +323,21 @@ int Transport::send_packet(const std::vector<uint8_t>& packet) {
   if (p.type < tables_->sent.size()) tables_->sent[p.type].fetch_add(1, std::memory_order_relaxed);
   if (options_.capture) options_.capture->control(local_cid(), p.dg.dst.context, packet);
   return endpoint_.datagram_send(reinterpret_cast<const vmci_datagram*>(packet.data()));
+}
+
+void Transport::notify_peer(const Connection& c, PacketType type) {
+  const auto bytes = encode(type, c.remote.cid, c.local.port, c.remote.port);
+  int status = VMCI_SUCCESS;
+  for (int i = 0; i < kNotifyResends; ++i) {
+    status = send_packet(bytes);
+    if (status >= VMCI_SUCCESS) return;
+  }
+  std::lock_guard lock(tables_->mutex);
+  tables_->refuse(c.remote.cid, Refusal::kNotifyLost,
+                  std::string(packet_type_name(type)) + " from " + to_string(c.local) + " to " +
+                      to_string(c.remote) + " not sent after " + std::to_string(kNotifyResends) +
+                      " tries (VMCI status " + std::to_string(status) +
+                      "); the peer learns of the change only with the next one");
 }
 
 uint64_t Transport::packets_sent(PacketType type) const {
@@ -824,7 +832,7 @@ size_t Stream::read_some(void* buf, size_t size, Timeout timeout, std::error_cod
         // The queue was full: its writer may be waiting for room.
         const bool tell = !peek && c.read_notify_due(got);
         lock.unlock();
-        if (tell) notify_peer(*t, c, PacketType::kRead);
+        if (tell) t->notify_peer(c, PacketType::kRead);
         ec.clear();
         return static_cast<size_t>(got);
       }
@@ -838,7 +846,7 @@ size_t Stream::read_some(void* buf, size_t size, Timeout timeout, std::error_cod
     c.window = std::min(c.window + kPage, c.qp_size);
     if (c.read_notify_due(0)) {
       lock.unlock();
-      notify_peer(*t, c, PacketType::kRead);
+      t->notify_peer(c, PacketType::kRead);
       lock.lock();
       continue;
     }
@@ -885,7 +893,7 @@ size_t Stream::write_some(const void* buf, size_t size, Timeout timeout, std::er
         // The queue was empty: its reader may be asleep.
         const bool tell = c.qp->produce_buf_ready() == put;
         lock.unlock();
-        if (tell) notify_peer(*t, c, PacketType::kWrote);
+        if (tell) t->notify_peer(c, PacketType::kWrote);
         ec.clear();
         return static_cast<size_t>(put);
       }

@@ -228,6 +228,9 @@ class Transport : public std::enable_shared_from_this<Transport> {
   // transport is.
   int alloc_queue_pair(std::unique_ptr<QueuePair>* qp, vmci_handle* handle, uint64_t size,
                        vmci_id peer, uint32_t flags);
+  // Sends a WROTE or READ for `c`, again on failure (a full pending queue),
+  // and logs it if every try failed. Not under the lock.
+  void notify_peer(const Connection& c, PacketType type);
   // Under the lock: drops the listener's children that have waited for
   // their OFFER too long.
   void expire_pending_locked(std::vector<std::unique_ptr<QueuePair>>* to_detach);
