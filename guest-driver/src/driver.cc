@@ -13,12 +13,12 @@
 #include "datagram_handles.h"
 #include "delivery_queue.h"
 #include "guest_queue_pairs.h"
-#include "ring_grants.h"
 #include "vmci/proto/datagram.h"
 #include "vmci/proto/doorbell_hypercalls.h"
 #include "vmci/proto/endpoint_datagram_lanes.h"
 #include "vmci/proto/endpoint_doorbells.h"
 #include "vmci/proto/handles.h"
+#include "vmci/proto/ringer_grants.h"
 #include "vmci/proto/log_rate_limit.h"
 #include "vmci/proto/names.h"
 #include "vmci/proto/queue_pair_hypercalls.h"
@@ -53,6 +53,10 @@ struct Driver::Impl {
   // The delivery thread's scan: runs the callbacks of the doorbells rung,
   // and of the datagrams waiting in the lanes this endpoint owns.
   void scan();
+  // Before a delivery of hostpeer's: the lanes' datagrams sent before it
+  // (all those not held back by a barrier record), so that nothing a
+  // ringer sent before what made hostpeer deliver comes after it.
+  void take_lanes_before_delivery();
   void ring_grant(const proto::RingGrantBody& grant, std::shared_ptr<proto::RingChannel> channel);
   void ring_channel_closed(const proto::RingChannelClosedBody& closed);
   // What a lane's owner dropped, and why (a hostile or broken ringer), to
@@ -125,7 +129,11 @@ struct Driver::Impl {
                  static_cast<double>(s.over_ns()) / 1e9);
   }};
   std::atomic<proto::NotifyMemory*> notify{nullptr};  // once connected
-  internal::RingGrants ring_grants;  // as a ringer
+  proto::RingerGrants ring_grants;  // as a ringer
+  // The delivery thread's: hostpeer's deliveries taken on this connection,
+  // and whether a lane waits for more (its barrier).
+  uint64_t deliveries_taken = 0;
+  bool lanes_waiting = false;
   std::mutex owned_channels_mutex;
   std::map<uint32_t, std::shared_ptr<proto::RingChannel>> owned_channels;  // as an owner, by id
   // Host connections: the pairs' mappings, and memory frames not yet
@@ -181,9 +189,17 @@ void Driver::Impl::scan() {
   const auto deliver = [this](std::vector<uint8_t>& datagram) { deliver_datagram(datagram); };
   const auto dropped = [this](vmci_id ringer_cid, proto::EndpointDatagramLanes::Refusal reason,
                               const std::string& why) { report_dropped(ringer_cid, reason, why); };
-  if (lanes.drain(proto::kLaneDrainShare, deliver, dropped).more) {
-    deliveries->inbox().rescan();
-  }
+  const auto drained =
+      lanes.drain(proto::kLaneDrainShare, deliver, dropped, deliveries_taken);
+  lanes_waiting = drained.waiting;
+  if (drained.more) deliveries->inbox().rescan();
+}
+
+void Driver::Impl::take_lanes_before_delivery() {
+  const auto deliver = [this](std::vector<uint8_t>& datagram) { deliver_datagram(datagram); };
+  const auto dropped = [this](vmci_id ringer_cid, proto::EndpointDatagramLanes::Refusal reason,
+                              const std::string& why) { report_dropped(ringer_cid, reason, why); };
+  lanes_waiting = lanes.drain(proto::kLaneRecordsAtMost, deliver, dropped, deliveries_taken).waiting;
 }
 
 void Driver::Impl::ring_grant(const proto::RingGrantBody& grant,
@@ -203,7 +219,8 @@ void Driver::Impl::ring_grant(const proto::RingGrantBody& grant,
       return;
     }
   }
-  if (static_cast<proto::SlotKind>(grant.kind) == proto::SlotKind::kDatagram) {
+  if (static_cast<proto::SlotKind>(grant.kind) == proto::SlotKind::kDatagram ||
+      static_cast<proto::SlotKind>(grant.kind) == proto::SlotKind::kDatagramFromHost) {
     lanes.grant_in_turn(deliveries->inbox(), grant, std::move(channel));
     return;
   }
@@ -237,12 +254,19 @@ void Driver::Impl::handle_delivery(internal::Delivery& delivery) {
   // No longer pending once taken for its callback: the acknowledgement goes
   // out before the callback runs, so whatever the callback lets others do
   // next reaches hostpeer after it. (Id 0: a local event, not from hostpeer.)
-  if (delivery.id != 0) conn()->acknowledge(delivery.id);
+  if (delivery.id != 0) {
+    conn()->acknowledge(delivery.id);
+    take_lanes_before_delivery();
+  }
   const vmci_datagram header = proto::header_of(delivery.datagram);
   if (proto::is_event_datagram(header)) {
     deliver_event(delivery.datagram);
   } else {
     deliver_datagram(delivery.datagram);
+  }
+  if (delivery.id != 0) {
+    ++deliveries_taken;
+    if (lanes_waiting) deliveries->inbox().rescan();
   }
 }
 
@@ -303,6 +327,12 @@ Driver::~Driver() {
 }
 
 internal::Connection::Sink Driver::Impl::make_sink() {
+  // hostpeer counts its deliveries per connection: a new one starts at 0,
+  // after what the last one delivered.
+  deliveries->inbox().push_action([this] {
+    deliveries_taken = 0;
+    lanes_waiting = false;
+  });
   internal::Connection::Sink sink;
   sink.deliver = [this](uint32_t id, std::vector<uint8_t> dg) {
     deliveries->push(internal::Delivery{id, std::move(dg)});
@@ -367,7 +397,8 @@ void Driver::Impl::reconnect_loop() {
       int status = VMCI_ERROR_UNAVAILABLE;
       std::string error;
       std::shared_ptr<internal::Connection> fresh =
-          internal::Connection::open(options, make_sink(), &status, &error);
+          internal::Connection::open(options, make_sink(), &status, &error,
+                                     proto::kFeatureHostLanes);
       if (fresh) {
         // In place at once, so that deliveries are acknowledged to it.
         std::shared_ptr<internal::Connection> old;
@@ -459,7 +490,8 @@ std::unique_ptr<Driver> Driver::connect(const ConnectOptions& options, int* stat
   // Deliveries wait until the connection is in place: the first may arrive
   // before open() returns, and its acknowledgement needs the connection.
   impl->deliveries->hold();
-  impl->connection = internal::Connection::open(options, std::move(sink), status, error);
+  impl->connection = internal::Connection::open(options, std::move(sink), status, error,
+                                                proto::kFeatureHostLanes);
   if (!impl->connection) return nullptr;
   if (options.reconnect.enabled && options.role == proto::Role::kHost) {
     impl->reconnector = std::thread([impl] { impl->reconnect_loop(); });
@@ -633,17 +665,26 @@ int Driver::Direct::datagram_send(const vmci_datagram* dg) {
     if (header.src.context == VMCI_INVALID_ID) header.src.context = impl_->own_cid();
   }
   const auto* payload = reinterpret_cast<const uint8_t*>(dg) + sizeof(vmci_datagram);
-  // Through a datagram lane if hostpeer granted one for this destination
-  // (it grants them to guests, for host datagram handles it routed to).
-  if (impl_->role == proto::Role::kGuest && header.dst.context == VMCI_HOST_CONTEXT_ID) {
+  // Through a datagram lane if hostpeer granted one: to guests for host
+  // datagram handles it routed to, to hosts for (source handle, guest)
+  // pairs it routed between. A host's source context is filled in as
+  // hostpeer's routing would.
+  vmci_datagram lane_header = header;
+  if (impl_->role == proto::Role::kHost && lane_header.src.context == VMCI_INVALID_ID) {
+    lane_header.src.context = VMCI_HOST_CONTEXT_ID;
+  }
+  const bool lane_kind = impl_->role == proto::Role::kGuest
+                             ? header.dst.context == VMCI_HOST_CONTEXT_ID
+                             : VMCI_CONTEXT_IS_VM(header.dst.context);
+  if (lane_kind) {
     const std::span body(payload, static_cast<size_t>(dg->payload_size));
-    switch (impl_->ring_grants.send(header, body)) {
-      case internal::RingGrants::Send::kSent:
-      case internal::RingGrants::Send::kSentAndWoke:
+    switch (impl_->ring_grants.send(lane_header, body)) {
+      case proto::RingerGrants::Send::kSent:
+      case proto::RingerGrants::Send::kSentAndWoke:
         return static_cast<int>(VMCI_DG_SIZE(dg));
-      case internal::RingGrants::Send::kFull:
+      case proto::RingerGrants::Send::kFull:
         return VMCI_ERROR_NO_RESOURCES;
-      case internal::RingGrants::Send::kNotGranted:
+      case proto::RingerGrants::Send::kNotGranted:
         break;
     }
   }
@@ -917,13 +958,13 @@ int Driver::Direct::doorbell_notify(vmci_handle handle, uint32_t priv_flags) {
   // not sent, so its grants are for 0).
   const uint32_t granted_for = impl_->role == proto::Role::kHost ? priv_flags : 0;
   switch (impl_->ring_grants.ring(handle, granted_for)) {
-    case internal::RingGrants::Ring::kRung:
+    case proto::RingerGrants::Ring::kRung:
       impl_->rung_direct.fetch_add(1, std::memory_order_relaxed);
       return VMCI_SUCCESS;
-    case internal::RingGrants::Ring::kRungAndWoke:
+    case proto::RingerGrants::Ring::kRungAndWoke:
       impl_->rung_direct_woke.fetch_add(1, std::memory_order_relaxed);
       return VMCI_SUCCESS;
-    case internal::RingGrants::Ring::kNotGranted:
+    case proto::RingerGrants::Ring::kNotGranted:
       break;
   }
   impl_->rung_through_hostpeer.fetch_add(1, std::memory_order_relaxed);

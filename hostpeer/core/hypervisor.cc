@@ -112,6 +112,7 @@ Admission Hypervisor::admit_untraced(const PeerHello& hello, PeerSink* sink) {
   peer.sink = sink;
   peer.allows_ring_channels = hello.allows_ring_channels;
   peer.rings_through_channels = hello.rings_through_channels && hello.allows_ring_channels;
+  peer.takes_host_lanes = hello.takes_host_lanes && hello.allows_ring_channels;
   peer.supplies_guest_memory = hello.supplies_guest_memory;
   peer.takes_extents = hello.takes_extents;
   peer.pid = hello.pid;
@@ -400,7 +401,9 @@ int64_t Hypervisor::send_from_host(const Peer& sender, std::span<const uint8_t> 
   }
   Peer* guest = find_guest(h.dst.context);
   if (proto::deny_interaction(src->priv_flags, guest->priv_flags)) return VMCI_ERROR_NO_ACCESS;
-  return enqueue(*guest, std::move(copy));
+  const int64_t result = enqueue(*guest, std::move(copy));
+  if (result >= VMCI_SUCCESS) grant_host_lane(sender, h.src, *guest);
+  return result;
 }
 
 int64_t Hypervisor::deliver_to_host_handle(vmci_handle dst, uint32_t sender_priv,
@@ -436,6 +439,10 @@ int64_t Hypervisor::enqueue(Peer& receiver, std::vector<uint8_t> datagram) {
     ++receiver.events_received[event.event_data.event];
   }
   ++datagrams_routed_;
+  ++receiver.deliveries_queued;
+  if (receiver.takes_host_lanes) {
+    ring_channels_.publish_owner_deliveries(receiver.id, receiver.deliveries_queued);
+  }
   if (observer_) observer_->delivered(receiver.id, receiver.cid, datagram);
   receiver.sink->deliver(id, std::move(datagram));
   return static_cast<int64_t>(size);
@@ -696,6 +703,21 @@ void Hypervisor::grant_ring_channel(const Peer& sender, PeerId owner, vmci_handl
   grant_slot(sender, owner, handle, body);
 }
 
+void Hypervisor::grant_host_lane(const Peer& sender, vmci_handle source, const Peer& guest) {
+  if (!sender.takes_host_lanes || !guest.takes_host_lanes) return;
+  // The lane's cap leaves room for what is pending through hostpeer now
+  // (the datagram that earned it, at least), so that while the guest holds
+  // its callbacks the two together refuse where hostpeer alone would. Not
+  // while less than a largest datagram would be left: the lane must take
+  // any datagram once it is empty.
+  const uint64_t cap = std::min<uint64_t>(limits_.max_pending_datagram_bytes, proto::kMaxLaneCap);
+  if (guest.pending_bytes >= cap || cap - guest.pending_bytes <= VMCI_MAX_DG_SIZE) return;
+  proto::RingGrantBody body{};
+  body.kind = static_cast<uint8_t>(proto::SlotKind::kDatagramFromHost);
+  body.lane_cap = static_cast<uint32_t>(cap - guest.pending_bytes);
+  grant_slot(sender, guest.id, source, body);
+}
+
 void Hypervisor::grant_datagram_lane(const Peer& sender, vmci_handle handle) {
   const HostHandle* host_handle = find_host_handle(handle.resource);
   if (!sender.rings_through_channels || host_handle == nullptr ||
@@ -713,10 +735,10 @@ void Hypervisor::grant_slot(const Peer& sender, PeerId owner, vmci_handle handle
                             proto::RingGrantBody body) {
   // Both sides must allow ring channels (kFeatureNoRingChannels), and no
   // observer may need to see every datagram and ring (a capture).
+  // (Whether the sender writes slots of this kind is its caller's to check.)
   auto owner_peer = peers_.find(owner);
-  if ((observer_ && observer_->needs_all_traffic()) || !sender.rings_through_channels ||
-      !sender.allows_ring_channels || owner_peer == peers_.end() ||
-      !owner_peer->second.allows_ring_channels) {
+  if ((observer_ && observer_->needs_all_traffic()) || !sender.allows_ring_channels ||
+      owner_peer == peers_.end() || !owner_peer->second.allows_ring_channels) {
     return;
   }
   std::string error;
@@ -738,8 +760,12 @@ void Hypervisor::grant_slot(const Peer& sender, PeerId owner, vmci_handle handle
   body.generation = grant->generation;
   body.handle = handle;
   body.ringer_cid = sender.cid;
+  body.owner_cid = owner_peer->second.cid;
   // The owner hears first: a ring in the slot (or a datagram in the lane)
   // before it knows waits there.
+  if (owner_peer->second.takes_host_lanes) {
+    ring_channels_.publish_owner_deliveries(owner, owner_peer->second.deliveries_queued);
+  }
   body.side = static_cast<uint8_t>(proto::RingSide::kOwner);
   peers_.at(owner).sink->grant(body, *grant->memory, grant->first_for_owner);
   body.side = static_cast<uint8_t>(proto::RingSide::kRinger);

@@ -82,6 +82,10 @@ struct PeerHello {
   // device that mirrors its notify bitmap into a guest kernel's page:
   // frame.h's kFeatureNoRingChannels.)
   bool allows_ring_channels = true;
+  // Does it take part in datagram lanes from hosts to guests
+  // (kFeatureHostLanes): a guest reading them as owner, a host writing
+  // them as ringer? (Both sides must; an embedded endpoint does.)
+  bool takes_host_lanes = false;
   // A guest whose queue-pair memory is its own pages (kFeatureGuestMemory).
   bool supplies_guest_memory = false;
   // Can it map a pair given as extents of guest RAM files (a host peer of
@@ -212,9 +216,11 @@ class Hypervisor {
     uint32_t next_delivery_id = 1;
     std::unordered_map<uint32_t, uint64_t> pending;  // delivery id -> bytes
     uint64_t pending_bytes = 0;
+    uint64_t deliveries_queued = 0;  // on this connection, each id once
     uint32_t handles = 0;  // host connections: datagram handles owned
     bool rings_through_channels = false;
     bool allows_ring_channels = true;
+    bool takes_host_lanes = false;
     bool supplies_guest_memory = false;
     bool takes_extents = true;
     std::shared_ptr<const GuestMemoryMap> guest_memory;  // guests that supply their memory
@@ -255,6 +261,11 @@ class Hypervisor {
   // a slot of the ring channel to the handle's owner, for the guest's next
   // datagrams to it through the channel's lane, told to both sides.
   void grant_datagram_lane(const Peer& sender, vmci_handle handle);
+  // After a host's datagram from its handle `source` to `guest` was
+  // routed: a slot of the ring channel to the guest, for the host's next
+  // datagrams from that handle to it (any resource), if both take host
+  // lanes.
+  void grant_host_lane(const Peer& sender, vmci_handle source, const Peer& guest);
   // Grants `sender` a slot for `handle` owned by `owner` and tells both
   // sides, in `body` (kind, flags, lane cap set); nothing if none can be had.
   void grant_slot(const Peer& sender, PeerId owner, vmci_handle handle, proto::RingGrantBody body);

@@ -1,5 +1,7 @@
 #include "core/ring_channels.h"
 
+#include <atomic>
+
 #include "vmci/proto/handles.h"
 
 namespace vmci::host {
@@ -73,6 +75,7 @@ RingChannels::Channel* RingChannels::find_or_make(
   Channel channel{id, ringer, owner, std::move(memory), {},
                   std::vector<uint32_t>(proto::kRingChannelSlots, 0)};
   by_sides_[{ringer, owner}] = id;
+  by_owner_.emplace(owner, id);
   ++owned_[owner];
   ++rung_[ringer];
   return &channels_.emplace(id, std::move(channel)).first->second;
@@ -110,6 +113,14 @@ std::optional<RingGrant> RingChannels::grant(uint64_t ringer, uint64_t owner, vm
   return RingGrant{channel->id, slot, generation, ringer, owner, channel->memory, made, made};
 }
 
+void RingChannels::publish_owner_deliveries(uint64_t owner, uint64_t count) {
+  const auto [first, last] = by_owner_.equal_range(owner);
+  for (auto it = first; it != last; ++it) {
+    std::atomic_ref<uint64_t>(channels_.at(it->second).memory->channel()->owner_deliveries)
+        .store(count, std::memory_order_release);
+  }
+}
+
 void RingChannels::revoke(vmci_handle handle) {
   const uint64_t key = proto::handle_key(handle);
   for (auto& entry : channels_) {
@@ -136,6 +147,7 @@ std::vector<ClosedRingChannel> RingChannels::close_all(uint64_t peer) {
   // Each side of a closed channel has room again: its next refusal is news.
   for (const ClosedRingChannel& c : closed) {
     by_sides_.erase({c.ringer, c.owner});
+    std::erase_if(by_owner_, [&](const auto& o) { return o.second == c.channel_id; });
     if (--owned_[c.owner] == 0) owned_.erase(c.owner);
     if (--rung_[c.ringer] == 0) rung_.erase(c.ringer);
     std::erase_if(reported_, [&](const auto& r) { return r.first == c.ringer || r.first == c.owner; });

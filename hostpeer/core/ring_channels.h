@@ -80,6 +80,11 @@ class RingChannels {
   // The handle is gone: rings of (datagrams through) its slots are refused
   // from now on.
   void revoke(vmci_handle handle);
+  // hostpeer has queued `count` deliveries for `owner` so far: written into
+  // each channel it owns (RingChannel::owner_deliveries), for its ringers'
+  // barrier records. For owners that said kFeatureHostLanes: called for
+  // each delivery, and before a new channel is told of.
+  void publish_owner_deliveries(uint64_t owner, uint64_t count);
   // The peer is gone (or its doorbells' handles changed): every channel it
   // is a side of is revoked and closed. Returns them, to tell the other side.
   std::vector<ClosedRingChannel> close_all(uint64_t peer);
@@ -118,6 +123,7 @@ class RingChannels {
   RingChannelFactory make_;
   std::map<uint32_t, Channel> channels_;  // by id
   std::map<std::pair<uint64_t, uint64_t>, uint32_t> by_sides_;  // (ringer, owner) -> id
+  std::multimap<uint64_t, uint32_t> by_owner_;                   // owner -> ids
   std::map<uint64_t, size_t> owned_, rung_;  // channels per owner, per ringer
   std::set<std::pair<uint64_t, Bound>> reported_;  // refused since they last had room
   Refusals refusals_;

@@ -45,6 +45,7 @@ EmbeddedEndpoint::EmbeddedEndpoint(LockedCore& core, std::shared_ptr<spdlog::log
   hello.uid = getuid();
   hello.role = proto::Role::kHost;
   hello.trusted_for_host = true;
+  hello.takes_host_lanes = true;
   peer_ = core_.with([&](Hypervisor& c) { return c.admit(hello, this).peer; });
   thread_ = std::thread([this] { run_deliveries(); });
 }
@@ -103,6 +104,22 @@ int EmbeddedEndpoint::datagram_send(const vmci_datagram* dg) {
     return VMCI_ERROR_INVALID_ARGS;
   }
   const auto* bytes = reinterpret_cast<const uint8_t*>(dg);
+  // To a guest, through the lane hostpeer granted for this (source, guest)
+  // once it routed one (the source context filled in as its routing does).
+  if (VMCI_CONTEXT_IS_VM(dg->dst.context)) {
+    vmci_datagram header = *dg;
+    if (header.src.context == VMCI_INVALID_ID) header.src.context = VMCI_HOST_CONTEXT_ID;
+    const std::span payload(bytes + sizeof(vmci_datagram), static_cast<size_t>(dg->payload_size));
+    switch (host_lanes_.send(header, payload)) {
+      case proto::RingerGrants::Send::kSent:
+      case proto::RingerGrants::Send::kSentAndWoke:
+        return static_cast<int>(VMCI_DG_SIZE(dg));
+      case proto::RingerGrants::Send::kFull:
+        return VMCI_ERROR_NO_RESOURCES;
+      case proto::RingerGrants::Send::kNotGranted:
+        break;
+    }
+  }
   const std::span<const uint8_t> datagram(bytes, VMCI_DG_SIZE(dg));
   return static_cast<int>(core_.with([&](Hypervisor& c) { return c.send(peer_, datagram); }));
 }
@@ -200,9 +217,13 @@ void EmbeddedEndpoint::ring(uint64_t index) {
 
 void EmbeddedEndpoint::grant(const proto::RingGrantBody& grant, const RingChannelFile& memory,
                              bool first) {
-  // Only as an owner: this endpoint rings through the core, never a channel.
-  if (static_cast<proto::RingSide>(grant.side) != proto::RingSide::kOwner) return;
+  // As a ringer only for its datagrams to guests: it rings doorbells
+  // through the core, never a channel.
   const std::shared_ptr<proto::RingChannel>& channel = memory.channel();
+  if (static_cast<proto::RingSide>(grant.side) == proto::RingSide::kRinger) {
+    host_lanes_.add(grant, first ? channel : nullptr);
+    return;
+  }
   if (first && !inbox_.watch(grant.channel_id, {channel, &channel->wake})) return;
   if (static_cast<proto::SlotKind>(grant.kind) == proto::SlotKind::kDatagram) {
     lanes_.grant_in_turn(inbox_, grant, channel);
@@ -216,7 +237,10 @@ void EmbeddedEndpoint::grant(const proto::RingGrantBody& grant, const RingChanne
 }
 
 void EmbeddedEndpoint::close_ring_channel(uint32_t channel_id, proto::RingSide side) {
-  if (side != proto::RingSide::kOwner) return;
+  if (side == proto::RingSide::kRinger) {
+    host_lanes_.close_channel(channel_id);
+    return;
+  }
   doorbells_.drop_channel(channel_id);
   // What its lane still holds goes to the callbacks first; then what was
   // counted and not logged of its ringer is.
@@ -278,6 +302,8 @@ void EmbeddedEndpoint::run_deliveries() {
   const auto deliver = [this](std::vector<uint8_t>& datagram) { dispatch(datagram); };
   const auto refused = [this](vmci_id ringer_cid, proto::EndpointDatagramLanes::Refusal reason,
                               const std::string& why) { this->refused(ringer_cid, reason, why); };
+  uint64_t deliveries_taken = 0;  // hostpeer's, for the lanes' barriers
+  bool lanes_waiting = false;
   for (;;) {
     proto::EndpointInbox::Next next = inbox_.next();
     switch (next.kind) {
@@ -287,7 +313,12 @@ void EmbeddedEndpoint::run_deliveries() {
         if (notify_) {
           for (const auto& rung : doorbells_.take_rung(notify_->memory())) doorbells_.run(rung);
         }
-        if (lanes_.drain(proto::kLaneDrainShare, deliver, refused).more) inbox_.rescan();
+        {
+          const auto drained =
+              lanes_.drain(proto::kLaneDrainShare, deliver, refused, deliveries_taken);
+          lanes_waiting = drained.waiting;
+          if (drained.more) inbox_.rescan();
+        }
         break;
       case proto::EndpointInbox::Kind::kAction:
         next.action();
@@ -295,7 +326,13 @@ void EmbeddedEndpoint::run_deliveries() {
       case proto::EndpointInbox::Kind::kDelivery:
         // No longer pending once taken for its callback (as the guest driver).
         core_.with([&](Hypervisor& c) { c.delivered(peer_, next.delivery.id); });
+        // First what the lanes hold that was sent before it (as the guest
+        // driver).
+        lanes_waiting =
+            lanes_.drain(proto::kLaneRecordsAtMost, deliver, refused, deliveries_taken).waiting;
         dispatch(next.delivery.datagram);
+        ++deliveries_taken;
+        if (lanes_waiting) inbox_.rescan();
         break;
     }
   }

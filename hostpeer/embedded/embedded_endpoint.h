@@ -20,6 +20,7 @@
 #include "vmci/proto/endpoint_doorbells.h"
 #include "vmci/proto/endpoint_inbox.h"
 #include "vmci/proto/log_rate_limit.h"
+#include "vmci/proto/ringer_grants.h"
 #include "server/locked_core.h"
 #include "vmci/endpoint.h"
 
@@ -82,6 +83,7 @@ class EmbeddedEndpoint final : public Endpoint, public PeerSink {
   std::unique_ptr<NotifyMemoryFile> notify_;  // this endpoint's doorbell notify memory
   proto::EndpointDoorbells doorbells_;
   proto::EndpointDatagramLanes lanes_;  // datagrams from guests' ring channels
+  proto::RingerGrants host_lanes_;      // its datagrams to guests, through their channels
   PeerId peer_ = 0;
   // The mappings of this endpoint's pairs, for the guest's pages that may
   // replace hostpeer's memory (queue_pair_memory). Guarded by the core's

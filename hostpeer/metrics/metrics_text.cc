@@ -194,7 +194,8 @@ void write_doorbells_and_handles(const Introspection& s, FamilyWriter& w) {
           "Ring-channel slots granted now for ringing the doorbell without hostpeer.");
   for (const DoorbellInfo& d : s.doorbells) w.sample({{"handle", handle_text(d.handle)}}, d.fast_path_grants);
   w.begin("vmci_hostpeer_datagram_handle_fast_path_grants", "gauge",
-          "Datagram lanes granted now to a host connection's datagram handle.");
+          "Datagram lanes granted now for a host connection's datagram handle: guests' lanes "
+          "to it, and its lanes to guests.");
   for (const HandleInfo& h : s.handles) w.sample({{"handle", handle_text(h.handle)}}, h.fast_path_grants);
 }
 

@@ -411,6 +411,7 @@ void Session::handle_hello() {
   request.rings_through_channels = true;
   request.allows_ring_channels = (hello.features & proto::kFeatureNoRingChannels) == 0;
   request.supplies_guest_memory = (hello.features & proto::kFeatureGuestMemory) != 0;
+  request.takes_host_lanes = (hello.features & proto::kFeatureHostLanes) != 0;
   // kQueuePairMemory came with 2.1.
   request.takes_extents = hello.minor >= 1;
   request.pid = pid_;

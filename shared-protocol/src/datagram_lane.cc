@@ -55,9 +55,18 @@ LaneSend LaneWriter::send(uint32_t slot, uint32_t generation, const vmci_datagra
   const uint64_t taken = load(control->taken_bytes);
   if (tail > head_ || taken > sent_) return LaneSend::kFull;
   if (sent_ - taken + size >= lane_cap) return LaneSend::kFull;
-  if (head_ - tail + record > kDatagramLaneDataSize) return LaneSend::kFull;
+  const uint64_t deliveries = load(channel_->owner_deliveries);
+  const uint64_t barrier = deliveries != barrier_ ? kLaneBarrierRecordSize : 0;
+  if (head_ - tail + barrier + record > kDatagramLaneDataSize) return LaneSend::kFull;
 
   uint8_t* data = data_of(channel_);
+  if (barrier != 0) {
+    const uint32_t barrier_tag[2] = {kLaneBarrierSlot, 0};
+    copy_in(data, head_, barrier_tag, sizeof barrier_tag);
+    copy_in(data, head_ + sizeof barrier_tag, &deliveries, sizeof deliveries);
+    head_ += kLaneBarrierRecordSize;
+    barrier_ = deliveries;
+  }
   const uint32_t tag[2] = {slot, generation};
   copy_in(data, head_, tag, sizeof tag);
   copy_in(data, head_ + sizeof tag, &header, sizeof header);
@@ -74,11 +83,16 @@ void LaneReader::seal() {
   sealed_ = true;
 }
 
+void LaneReader::take_barrier() {
+  tail_ += kLaneBarrierRecordSize;
+  store(control_of(channel_)->tail, tail_);
+}
+
 uint64_t LaneReader::head() const {
   return sealed_ ? sealed_head_ : load(control_of(channel_)->head);
 }
 
-LanePeek LaneReader::peek(LaneRecord* record, std::string* why) {
+LanePeek LaneReader::peek(LaneRecord* record, uint64_t* barrier, std::string* why) {
   const uint64_t head = this->head();
   if (head == tail_) return LanePeek::kEmpty;
   const uint64_t available = head - tail_;
@@ -90,11 +104,23 @@ LanePeek LaneReader::peek(LaneRecord* record, std::string* why) {
   const uint8_t* data = data_of(channel_);
   uint32_t tag[2];
   vmci_datagram header;
-  if (available < sizeof tag + sizeof header) {
+  if (available < sizeof tag) {
     *why = "a record of " + std::to_string(available) + " bytes is shorter than its header";
     return LanePeek::kCorrupt;
   }
   copy_out(data, tail_, tag, sizeof tag);
+  if (tag[0] == kLaneBarrierSlot) {
+    if (available < kLaneBarrierRecordSize) {
+      *why = "a barrier record of " + std::to_string(available) + " bytes is cut short";
+      return LanePeek::kCorrupt;
+    }
+    copy_out(data, tail_ + sizeof tag, barrier, sizeof *barrier);
+    return LanePeek::kBarrier;
+  }
+  if (available < sizeof tag + sizeof header) {
+    *why = "a record of " + std::to_string(available) + " bytes is shorter than its header";
+    return LanePeek::kCorrupt;
+  }
   copy_out(data, tail_ + sizeof tag, &header, sizeof header);
   // payload_size first: a huge one would wrap the sum around to a small size.
   if (header.payload_size > VMCI_MAX_DG_SIZE - sizeof header) {

@@ -47,8 +47,9 @@ TEST(DatagramLane, DatagramsArriveWholeAndInOrderAcrossTheWrap) {
     const auto payload = payload_of(n, static_cast<uint8_t>(i));
     ASSERT_NE(writer.send(5, gen, header_for(n), payload, kMaxLaneCap), LaneSend::kFull) << i;
     LaneRecord r;
+    uint64_t barrier = 0;
     std::string why;
-    ASSERT_EQ(reader.peek(&r, &why), LanePeek::kRecord) << why;
+    ASSERT_EQ(reader.peek(&r, &barrier, &why), LanePeek::kRecord) << why;
     EXPECT_EQ(r.slot, 5u);
     EXPECT_EQ(r.generation, gen);
     ASSERT_EQ(r.size, sizeof(vmci_datagram) + n);
@@ -56,7 +57,7 @@ TEST(DatagramLane, DatagramsArriveWholeAndInOrderAcrossTheWrap) {
     ASSERT_TRUE(reader.take(r, &dg));
     ASSERT_EQ(0, std::memcmp(dg.data() + sizeof(vmci_datagram), payload.data(), n)) << i;
     std::string none;
-    EXPECT_EQ(reader.peek(&r, &none), LanePeek::kEmpty);
+    EXPECT_EQ(reader.peek(&r, &barrier, &none), LanePeek::kEmpty);
   }
 }
 
@@ -71,8 +72,9 @@ TEST(DatagramLane, ASendIsRefusedAtTheCapAsSpecSection35CountsIt) {
   EXPECT_EQ(sent, 9);
   LaneReader reader(channel.get());
   LaneRecord r;
+  uint64_t barrier = 0;
   std::string why;
-  ASSERT_EQ(reader.peek(&r, &why), LanePeek::kRecord);
+  ASSERT_EQ(reader.peek(&r, &barrier, &why), LanePeek::kRecord);
   reader.take(r, nullptr);  // room for one more
   EXPECT_NE(writer.send(0, gen, header_for(76), payload, 1000), LaneSend::kFull);
   EXPECT_EQ(writer.send(0, gen, header_for(76), payload, 1000), LaneSend::kFull);
@@ -93,9 +95,10 @@ TEST(DatagramLane, IndexesOrRecordsARingerForgedAreCorruptNeverReadPast) {
   auto channel = new_channel();
   LaneReader reader(channel.get());
   LaneRecord r;
+  uint64_t barrier = 0;
   std::string why;
   control_of(channel.get())->head = kDatagramLaneDataSize + 8;  // more than the data holds
-  EXPECT_EQ(reader.peek(&r, &why), LanePeek::kCorrupt);
+  EXPECT_EQ(reader.peek(&r, &barrier, &why), LanePeek::kCorrupt);
   EXPECT_NE(why.find("head"), std::string::npos) << why;
 
   auto other = new_channel();
@@ -107,13 +110,60 @@ TEST(DatagramLane, IndexesOrRecordsARingerForgedAreCorruptNeverReadPast) {
                                                   kRingChannelSize + kDatagramLaneControlSize + 8);
   header->payload_size = 4000;
   LaneReader other_reader(other.get());
-  EXPECT_EQ(other_reader.peek(&r, &why), LanePeek::kCorrupt);
+  EXPECT_EQ(other_reader.peek(&r, &barrier, &why), LanePeek::kCorrupt);
   header->payload_size = VMCI_MAX_DG_SIZE;  // larger than any datagram
-  EXPECT_EQ(other_reader.peek(&r, &why), LanePeek::kCorrupt);
+  EXPECT_EQ(other_reader.peek(&r, &barrier, &why), LanePeek::kCorrupt);
   // So large that 24 + it wraps around to 8 bytes (found by the fuzzer).
   header->payload_size = ~uint64_t{0} - 15;
-  EXPECT_EQ(other_reader.peek(&r, &why), LanePeek::kCorrupt);
+  EXPECT_EQ(other_reader.peek(&r, &barrier, &why), LanePeek::kCorrupt);
   EXPECT_NE(why.find("claims a payload"), std::string::npos) << why;
+}
+
+// hostpeer's count of its deliveries to the owner moved since the ringer's
+// last record: a barrier record with the new count goes first, once.
+TEST(DatagramLane, ABarrierRecordGoesBeforeTheFirstDatagramAfterTheOwnersDeliveriesMoved) {
+  auto channel = new_channel();
+  const uint32_t gen = grant_slot(channel.get(), 3, 0);
+  LaneWriter writer(channel.get());
+  LaneReader reader(channel.get());
+  LaneRecord r;
+  uint64_t barrier = 0;
+  std::string why;
+  std::vector<uint8_t> dg;
+  ASSERT_NE(writer.send(3, gen, header_for(8), payload_of(8, 1), kMaxLaneCap), LaneSend::kFull);
+  ASSERT_EQ(reader.peek(&r, &barrier, &why), LanePeek::kRecord) << why;  // count still 0
+  ASSERT_TRUE(reader.take(r, &dg));
+
+  channel->owner_deliveries = 7;
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_NE(writer.send(3, gen, header_for(8), payload_of(8, 2), kMaxLaneCap), LaneSend::kFull);
+  }
+  ASSERT_EQ(reader.peek(&r, &barrier, &why), LanePeek::kBarrier) << why;
+  EXPECT_EQ(barrier, 7u);
+  EXPECT_EQ(reader.peek(&r, &barrier, &why), LanePeek::kBarrier);  // until taken
+  reader.take_barrier();
+  for (int i = 0; i < 2; ++i) {  // the count did not move again: no second barrier
+    ASSERT_EQ(reader.peek(&r, &barrier, &why), LanePeek::kRecord) << i << why;
+    ASSERT_TRUE(reader.take(r, &dg));
+  }
+  EXPECT_EQ(reader.peek(&r, &barrier, &why), LanePeek::kEmpty);
+  EXPECT_EQ(control_of(channel.get())->taken_bytes, 3 * (sizeof(vmci_datagram) + 8))
+      << "a barrier counts no datagram bytes against the cap";
+}
+
+TEST(DatagramLane, ABarrierRecordCutShortIsCorrupt) {
+  auto channel = new_channel();
+  const uint32_t tag[2] = {kLaneBarrierSlot, 0};
+  std::memcpy(reinterpret_cast<uint8_t*>(channel.get()) + kRingChannelSize +
+                  kDatagramLaneControlSize,
+              tag, sizeof tag);
+  control_of(channel.get())->head = sizeof tag;  // the tag, without its count
+  LaneReader reader(channel.get());
+  LaneRecord r;
+  uint64_t barrier = 0;
+  std::string why;
+  EXPECT_EQ(reader.peek(&r, &barrier, &why), LanePeek::kCorrupt);
+  EXPECT_NE(why.find("barrier"), std::string::npos) << why;
 }
 
 TEST(DatagramLane, ARecordRewrittenBetweenPeekAndTakeIsDroppedNotHandedOver) {
@@ -123,15 +173,16 @@ TEST(DatagramLane, ARecordRewrittenBetweenPeekAndTakeIsDroppedNotHandedOver) {
   ASSERT_NE(writer.send(0, gen, header_for(64), payload_of(64, 0), kMaxLaneCap), LaneSend::kFull);
   LaneReader reader(channel.get());
   LaneRecord r;
+  uint64_t barrier = 0;
   std::string why;
-  ASSERT_EQ(reader.peek(&r, &why), LanePeek::kRecord);
+  ASSERT_EQ(reader.peek(&r, &barrier, &why), LanePeek::kRecord);
   auto* header = reinterpret_cast<vmci_datagram*>(reinterpret_cast<uint8_t*>(channel.get()) +
                                                   kRingChannelSize + kDatagramLaneControlSize + 8);
   header->payload_size = 8;  // after the peek: the copy must not be trusted
   std::vector<uint8_t> dg;
   EXPECT_FALSE(reader.take(r, &dg));
   EXPECT_TRUE(dg.empty());
-  EXPECT_EQ(reader.peek(&r, &why), LanePeek::kEmpty);  // taken all the same
+  EXPECT_EQ(reader.peek(&r, &barrier, &why), LanePeek::kEmpty);  // taken all the same
 }
 
 TEST(DatagramLane, AnOwnerThatForgesItsIndexesOnlyMakesTheLaneLookFull) {
@@ -163,8 +214,9 @@ TEST(DatagramLane, TwoThreadsStreamEveryDatagramIntact) {
   std::vector<uint8_t> dg;
   for (int i = 0; i < kCount;) {
     LaneRecord r;
+    uint64_t barrier = 0;
     std::string why;
-    const LanePeek p = reader.peek(&r, &why);
+    const LanePeek p = reader.peek(&r, &barrier, &why);
     ASSERT_NE(p, LanePeek::kCorrupt) << why;
     if (p == LanePeek::kEmpty) {
       std::this_thread::yield();

@@ -11,7 +11,8 @@ namespace vmci::proto {
 void EndpointDatagramLanes::grant_in_turn(EndpointInbox& inbox, const RingGrantBody& body,
                                           std::shared_ptr<RingChannel> channel) {
   const Grant grant{body.channel_id, std::move(channel), body.slot,
-                    body.generation, body.handle,        body.ringer_cid};
+                    body.generation,  body.handle,        body.ringer_cid,
+                    static_cast<SlotKind>(body.kind), body.owner_cid};
   inbox.push_action([this, grant] { add_grant(grant); });
   inbox.rescan();
 }
@@ -47,7 +48,8 @@ void EndpointDatagramLanes::add_grant(const Grant& grant) {
     it = lanes_.emplace(grant.channel_id, std::make_shared<Lane>(grant.channel, grant.ringer_cid))
              .first;
   }
-  it->second->slots[grant.slot] = SlotGrant{grant.generation, grant.handle};
+  it->second->slots[grant.slot] =
+      SlotGrant{grant.generation, grant.handle, grant.kind, grant.owner_cid};
 }
 
 size_t EndpointDatagramLanes::close_channel(uint32_t channel_id, const Deliver& deliver,
@@ -66,9 +68,11 @@ size_t EndpointDatagramLanes::close_channel(uint32_t channel_id, const Deliver& 
   // closed the channel. A record still waiting for its grant then never had
   // one, and is dropped. The ringer may still write the page: what it
   // writes from now on is not read.
+  // No barrier: the deliveries it waits for may never come now.
   lane->reader.seal();
-  bool more = false;
-  return drain_lane(*lane, std::numeric_limits<size_t>::max(), deliver, refused, &more);
+  Drained ignored;
+  return drain_lane(*lane, std::numeric_limits<size_t>::max(), deliver, refused,
+                    std::numeric_limits<uint64_t>::max(), &ignored);
 }
 
 size_t EndpointDatagramLanes::lane_count() const {
@@ -78,7 +82,8 @@ size_t EndpointDatagramLanes::lane_count() const {
 
 EndpointDatagramLanes::Drained EndpointDatagramLanes::drain(size_t max_per_lane,
                                                             const Deliver& deliver,
-                                                            const Refused& refused) {
+                                                            const Refused& refused,
+                                                            uint64_t deliveries_taken) {
   std::vector<std::shared_ptr<Lane>> lanes;
   {
     std::lock_guard lock(mutex_);
@@ -87,19 +92,22 @@ EndpointDatagramLanes::Drained EndpointDatagramLanes::drain(size_t max_per_lane,
   Drained drained;
   for (const auto& lane : lanes) {
     if (lane->corrupt) continue;
-    drained.delivered += drain_lane(*lane, max_per_lane, deliver, refused, &drained.more);
+    drained.delivered +=
+        drain_lane(*lane, max_per_lane, deliver, refused, deliveries_taken, &drained);
   }
   return drained;
 }
 
 size_t EndpointDatagramLanes::drain_lane(Lane& lane, size_t max, const Deliver& deliver,
-                                         const Refused& refused, bool* more) {
+                                         const Refused& refused, uint64_t deliveries_taken,
+                                         Drained* drained) {
   size_t delivered = 0;
   std::vector<uint8_t> datagram;
   for (size_t taken = 0;; ++taken) {
     LaneRecord record;
+    uint64_t barrier = 0;
     std::string why;
-    const LanePeek peeked = lane.reader.peek(&record, &why);
+    const LanePeek peeked = lane.reader.peek(&record, &barrier, &why);
     if (peeked == LanePeek::kEmpty) break;
     if (peeked == LanePeek::kCorrupt) {
       lane.corrupt = true;
@@ -109,8 +117,18 @@ size_t EndpointDatagramLanes::drain_lane(Lane& lane, size_t max, const Deliver& 
       break;
     }
     if (taken == max) {
-      *more = true;
+      drained->more = true;
       break;
+    }
+    if (peeked == LanePeek::kBarrier) {
+      // The ringer's word: a ringer that lies only holds up, or hurries,
+      // its own lane.
+      if (barrier > deliveries_taken) {
+        drained->waiting = true;
+        break;
+      }
+      lane.reader.take_barrier();
+      continue;
     }
     std::optional<SlotGrant> grant;
     {
@@ -133,6 +151,26 @@ size_t EndpointDatagramLanes::drain_lane(Lane& lane, size_t max, const Deliver& 
     }
     vmci_datagram header;
     std::memcpy(&header, datagram.data(), sizeof header);
+    if (grant->kind == SlotKind::kDatagramFromHost) {
+      // From the slot's host handle, to this endpoint's context.
+      if (header.src.context != grant->handle.context ||
+          header.src.resource != grant->handle.resource) {
+        refused(lane.ringer_cid, Refusal::kForgedSource,
+                "a datagram in the slot of host handle " + to_string(grant->handle) +
+                    " names source " + to_string(header.src) + "; dropped");
+        continue;
+      }
+      if (header.dst.context != grant->owner_cid) {
+        refused(lane.ringer_cid, Refusal::kOtherDestination,
+                "a datagram from " + to_string(header.src) + " to " + to_string(header.dst) +
+                    " came through a lane to context " + std::to_string(grant->owner_cid) +
+                    "; dropped");
+        continue;
+      }
+      deliver(datagram);
+      ++delivered;
+      continue;
+    }
     if (header.src.context != lane.ringer_cid) {
       refused(lane.ringer_cid, Refusal::kForgedSource,
               "a datagram in the lane of context " + std::to_string(lane.ringer_cid) +

@@ -52,7 +52,8 @@ struct Taken {
       ringers.push_back(ringer_cid);
     };
   }
-  EndpointDatagramLanes::Drained drain(EndpointDatagramLanes& lanes, size_t max = 1000) {
+  EndpointDatagramLanes::Drained drain(EndpointDatagramLanes& lanes, size_t max = 1000,
+                                       uint64_t deliveries_taken = 0) {
     return lanes.drain(
         max,
         [&](std::vector<uint8_t>& dg) {
@@ -60,7 +61,7 @@ struct Taken {
           std::memcpy(&v, dg.data() + sizeof(vmci_datagram), sizeof v);
           values.push_back(v);
         },
-        refuser());
+        refuser(), deliveries_taken);
   }
 };
 
@@ -101,6 +102,46 @@ TEST(EndpointDatagramLanes, ASpoofedSourceOrAnotherHandleIsDroppedAndTheRestGoOn
   EXPECT_EQ(taken.reasons,
             (std::vector<Refusal>{Refusal::kForgedSource, Refusal::kOtherDestination}));
   EXPECT_EQ(taken.ringers, (std::vector<vmci_id>{kGuest, kGuest}));
+}
+
+TEST(EndpointDatagramLanes, AHostsLaneHandsOverOnlyItsHandlesDatagramsToThisContext) {
+  Sent sent;
+  EndpointDatagramLanes lanes;
+  constexpr vmci_id kOwner = 50;
+  const vmci_handle host_handle = VMCI_MAKE_HANDLE(VMCI_HOST_CONTEXT_ID, 1);
+  EndpointDatagramLanes::Grant grant = sent.grant();
+  grant.handle = host_handle;
+  grant.ringer_cid = VMCI_HOST_CONTEXT_ID;
+  grant.kind = SlotKind::kDatagramFromHost;
+  grant.owner_cid = kOwner;
+  lanes.add_grant(grant);
+  sent.send(1, VMCI_MAKE_HANDLE(kOwner, 9), VMCI_HOST_CONTEXT_ID);
+  sent.send(2, VMCI_MAKE_HANDLE(kOwner, 9), 3);                     // another source
+  sent.send(3, VMCI_MAKE_HANDLE(kOwner + 1, 9), VMCI_HOST_CONTEXT_ID);  // another context
+  sent.send(4, VMCI_MAKE_HANDLE(kOwner, 77), VMCI_HOST_CONTEXT_ID);  // any of its resources
+  Taken taken;
+  taken.drain(lanes);
+  EXPECT_EQ(taken.values, (std::vector<uint32_t>{1, 4}));
+  EXPECT_EQ(taken.reasons,
+            (std::vector<Refusal>{Refusal::kForgedSource, Refusal::kOtherDestination}));
+}
+
+TEST(EndpointDatagramLanes, ALaneStopsAtABarrierUntilThatManyDeliveriesAreTaken) {
+  Sent sent;
+  EndpointDatagramLanes lanes;
+  lanes.add_grant(sent.grant());
+  sent.send(1);
+  sent.channel->owner_deliveries = 2;  // hostpeer delivered twice since
+  sent.send(2);
+  sent.send(3);
+  Taken taken;
+  EXPECT_TRUE(taken.drain(lanes, 1000, 0).waiting);
+  EXPECT_EQ(taken.values, (std::vector<uint32_t>{1}));
+  EXPECT_TRUE(taken.drain(lanes, 1000, 1).waiting);
+  EXPECT_EQ(taken.values, (std::vector<uint32_t>{1}));
+  EXPECT_FALSE(taken.drain(lanes, 1000, 2).waiting);
+  EXPECT_EQ(taken.values, (std::vector<uint32_t>{1, 2, 3}));
+  EXPECT_TRUE(taken.refused.empty());
 }
 
 TEST(EndpointDatagramLanes, DatagramsOfAnEarlierGrantOfTheSlotAreDropped) {
@@ -157,7 +198,7 @@ TEST(EndpointDatagramLanes, AForgersFloodIsLoggedAsABurstThenOneCountOnceItsLane
   const auto deliver = [](std::vector<uint8_t>&) { FAIL() << "a forged datagram was delivered"; };
   for (uint32_t batch = 0; batch < 100; ++batch) {  // what the lane holds at once, 100 times
     for (uint32_t i = 0; i < 1000; ++i) sent.send(i, kHandle, kGuest + 1);
-    lanes.drain(1000, deliver, refused);
+    lanes.drain(1000, deliver, refused, 0);
   }
   EXPECT_EQ(log.size(), LogRateLimitOptions{}.burst);
   vmci_id ringer = VMCI_INVALID_ID;

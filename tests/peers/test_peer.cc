@@ -22,6 +22,10 @@
 //                                   bytes, each stamped (stamped_payload), retrying one refused
 //                                   with NO_RESOURCES (FULL counts those) for up to 10 s;
 //                                   STATUS is 0, or the first other failure
+//   dg-check COUNT TIMEOUT_MS  -> "RECEIVED WRONG FIRST_WRONG": takes COUNT items of next's
+//                                 queue (each waited for up to TIMEOUT_MS), expecting the
+//                                 datagrams of a dg-storm: stamped 0, 1, ... in order; WRONG
+//                                 counts the others (events included)
 //   stats  -> "STATUS guest_contexts=N host_connections=N host_datagram_handles=N queue_pairs=N
 //              doorbells=N ring_channels=N pending_datagrams=N": what hostpeer holds now
 //   quit
@@ -263,6 +267,24 @@ int main() {
         }
       }
       reply = std::to_string(status) + " " + std::to_string(full);
+    } else if (cmd == "dg-check") {
+      uint64_t count = 0, received = 0, wrong = 0, first_wrong = 0;
+      int timeout_ms = 5000;
+      in >> count >> timeout_ms;
+      for (; received < count; ++received) {
+        std::istringstream item(inbox.next(timeout_ms));
+        std::string kind, dst, src, hex;
+        item >> kind >> dst >> src >> hex;
+        if (kind == "none") break;
+        const std::vector<uint8_t> payload = from_hex(hex);
+        const bool right = kind == "datagram" && payload.size() >= 8 &&
+                           vmci::testing::stamped_sequence(payload.data(), payload.size()) ==
+                               received;
+        if (!right && wrong++ == 0) first_wrong = received;
+      }
+      driver->sync();
+      reply = std::to_string(received) + " " + std::to_string(wrong) + " " +
+              std::to_string(first_wrong);
     } else if (cmd == "stats") {
       vmci::Stats stats;
       const int status = driver->hostpeer_stats(&stats);

@@ -91,13 +91,13 @@ struct HandleInfo {
   uint64_t owner_connection = 0;
   uint32_t flags = 0;
   uint32_t priv_flags = 0;
-  uint64_t fast_path_grants = 0;  // datagram lanes granted to it now
+  uint64_t fast_path_grants = 0;  // datagram lanes granted now: to it, and from it to guests
 };
 
 struct Introspection {
   uint32_t format = kIntrospectionFormat;
   std::string version;          // hostpeer's (e.g. "0.9.0")
-  std::string protocol;         // its control protocol ("2.2")
+  std::string protocol;         // its control protocol ("2.3")
   int64_t started_unix_ms = 0;  // when this hostpeer started
   int64_t now_unix_ms = 0;      // when the snapshot was taken
   std::map<std::string, uint64_t> limits;  // Limits, by field name

@@ -11,6 +11,17 @@
 //
 // A record is: u32 slot, u32 generation, the datagram (header and
 // payload), padded to 8 bytes; it may wrap around the end of the data.
+//
+// A barrier record (slot kLaneBarrierSlot, generation 0, then a u64) holds
+// back the records after it until the owner has taken that many of
+// hostpeer's deliveries on its connection. The ringer writes one before a
+// datagram whenever RingChannel::owner_deliveries has moved since its last
+// record, so that what it sends after something hostpeer delivered for it
+// (an event of its detach, a datagram it sent through hostpeer) comes after
+// that delivery; the owner, for its part, takes what the lanes hold before
+// each delivery of hostpeer's. hostpeer publishes owner_deliveries (2.3)
+// only to owners that said kFeatureHostLanes, so a lane to an older owner
+// never holds one.
 // head and sent_bytes are the ringer's to write, tail and taken_bytes the
 // owner's, and each side keeps its own copy: neither trusts what the other
 // writes. The owner checks every index and record (a lane that breaks a
@@ -49,6 +60,11 @@ static_assert(sizeof(DatagramLaneControl) <= kDatagramLaneControlSize);
 inline constexpr uint64_t lane_record_size(uint64_t datagram_size) {
   return (8 + datagram_size + 7) & ~uint64_t{7};
 }
+// The slot of a barrier record, and its size.
+inline constexpr uint32_t kLaneBarrierSlot = 0xFFFFFFFF;
+inline constexpr uint64_t kLaneBarrierRecordSize = 16;
+// The records a lane holds at most (all of them barriers).
+inline constexpr uint64_t kLaneRecordsAtMost = kDatagramLaneDataSize / kLaneBarrierRecordSize;
 // The largest lane_cap hostpeer grants: any datagram under it fits.
 inline constexpr uint64_t kMaxLaneCap =
     kDatagramLaneDataSize - lane_record_size(VMCI_MAX_DG_SIZE);
@@ -72,6 +88,7 @@ class LaneWriter {
  private:
   RingChannel* const channel_;
   uint64_t head_ = 0, sent_ = 0;
+  uint64_t barrier_ = 0;  // the last barrier written (owner_deliveries starts at 0)
 };
 
 struct LaneRecord {
@@ -80,14 +97,22 @@ struct LaneRecord {
   uint64_t size;  // the datagram's: header and payload
 };
 
-enum class LanePeek { kRecord, kEmpty, kCorrupt };
+enum class LanePeek {
+  kRecord,
+  kBarrier,  // *barrier: the deliveries to take before the records after it
+  kEmpty,
+  kCorrupt,
+};
 
 class LaneReader {
  public:
   explicit LaneReader(RingChannel* channel) : channel_(channel) {}
   // The next record, not taken yet; kCorrupt (with *why) if the indexes or
-  // the record break the lane's rules.
-  LanePeek peek(LaneRecord* record, std::string* why);
+  // the record break the lane's rules. A barrier record gives kBarrier and
+  // its count in *barrier.
+  LanePeek peek(LaneRecord* record, uint64_t* barrier, std::string* why);
+  // Takes the barrier record peek() returned.
+  void take_barrier();
   // Takes the record peek() returned: copies its datagram into *datagram
   // (null: drops it) and frees its room. False (nothing copied, the record
   // still taken) if the copy's header no longer matches what peek() read:

@@ -2,7 +2,11 @@
 // (vmci/proto/datagram_lane.h): which slot of which channel hostpeer granted
 // for which of its datagram handles, and the drain that takes the lanes'
 // datagrams, checks them, and hands each over as a private copy. Shared by
-// the guest driver (a host connection) and embedded host endpoints.
+// the guest driver and embedded host endpoints. A kDatagram slot carries a
+// guest's datagrams to one of this (host) endpoint's handles; a
+// kDatagramFromHost slot a host handle's datagrams to this (guest)
+// endpoint's context, any resource of it (the endpoint drops those for a
+// resource it has no handle of, as it does hostpeer's deliveries).
 //
 // Order: a lane's datagrams are handed over in the order they were sent.
 // A record for a slot the owner has not been granted yet (its grant is on
@@ -51,12 +55,17 @@ class EndpointDatagramLanes {
     std::shared_ptr<RingChannel> channel;  // mapped whole
     uint32_t slot;
     uint32_t generation;
-    vmci_handle handle;  // the endpoint's datagram handle
+    vmci_handle handle;  // the endpoint's datagram handle (kDatagramFromHost: the host's)
     vmci_id ringer_cid;  // the context whose datagrams the lane carries
+    SlotKind kind = SlotKind::kDatagram;
+    vmci_id owner_cid = VMCI_INVALID_ID;  // kDatagramFromHost: this endpoint's context
   };
   struct Drained {
     size_t delivered = 0;
     bool more = false;  // a lane was left with datagrams: drain again
+    // A lane waits for deliveries of hostpeer the endpoint has not taken
+    // yet (its barrier): drain again once one is taken.
+    bool waiting = false;
   };
   // Why a datagram, or a whole lane, was dropped: the ringer broke a rule.
   enum class Refusal : uint32_t {
@@ -94,14 +103,22 @@ class EndpointDatagramLanes {
   // Hands over at most `max_per_lane` datagrams from each lane. `refused`
   // hears of each datagram or lane dropped for breaking a rule (Refusal):
   // a corrupt lane, a datagram rewritten while copied, a source that is not
-  // the ringer's context, a destination other than the slot's handle.
-  Drained drain(size_t max_per_lane, const Deliver& deliver, const Refused& refused);
+  // the ringer's context (kDatagramFromHost: not the slot's host handle), a
+  // destination other than the slot's handle (kDatagramFromHost: another
+  // context than this endpoint's).
+  // `deliveries_taken`: how many of hostpeer's deliveries the endpoint has
+  // taken on this connection; a lane stops at a barrier record
+  // (datagram_lane.h) that asks for more.
+  Drained drain(size_t max_per_lane, const Deliver& deliver, const Refused& refused,
+                uint64_t deliveries_taken);
   size_t lane_count() const;
 
  private:
   struct SlotGrant {
     uint32_t generation;
     vmci_handle handle;
+    SlotKind kind;
+    vmci_id owner_cid;
   };
   struct Lane {
     explicit Lane(std::shared_ptr<RingChannel> c, vmci_id cid)
@@ -114,8 +131,9 @@ class EndpointDatagramLanes {
   };
 
   // Drains one lane (delivery thread, no lock held).
+  // (No barrier applies with deliveries_taken = UINT64_MAX.)
   size_t drain_lane(Lane& lane, size_t max, const Deliver& deliver, const Refused& refused,
-                    bool* more);
+                    uint64_t deliveries_taken, Drained* drained);
 
   mutable std::mutex mutex_;
   std::map<uint32_t, std::shared_ptr<Lane>> lanes_;  // by channel id

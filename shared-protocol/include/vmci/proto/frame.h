@@ -62,7 +62,8 @@
 // asks for (a hello feature) or what only a peer that asked for it is sent,
 // so peers of any two minor versions of one major work together.
 // 2.1 added HelloBody::features, kGuestMemory and kQueuePairMemory; 2.2
-// kIntrospect.
+// kIntrospect; 2.3 kFeatureHostLanes, with SlotKind::kDatagramFromHost and
+// RingGrantBody::owner_cid.
 #pragma once
 
 #include <cstdint>
@@ -79,7 +80,7 @@
 namespace vmci::proto {
 
 inline constexpr uint16_t kProtocolMajor = 2;
-inline constexpr uint16_t kProtocolMinor = 2;
+inline constexpr uint16_t kProtocolMinor = 3;
 inline constexpr uint32_t kFrameMagic = 0x50434d56;  // "VMCP" on the wire
 // The largest body a peer may send: a queue-pair alloc hypercall of a
 // 128 MiB pair with 64-bit page numbers (64 + 32770 * 8 bytes).
@@ -139,8 +140,13 @@ enum HelloFeature : uint8_t {
   // owner: every ring of its doorbells goes through hostpeer (which sets
   // its notify memory's bitmap), and so do its sends and notifies.
   kFeatureNoRingChannels = 2,
+  // Datagram lanes from hosts to guests (2.3): a guest saying it reads
+  // SlotKind::kDatagramFromHost lanes it owns, a host that it sends
+  // through those it is granted. Both sides must say it.
+  kFeatureHostLanes = 4,
 };
-inline constexpr uint8_t kKnownFeatures = kFeatureGuestMemory | kFeatureNoRingChannels;
+inline constexpr uint8_t kKnownFeatures =
+    kFeatureGuestMemory | kFeatureNoRingChannels | kFeatureHostLanes;
 
 struct HelloBody {
   uint16_t major;
@@ -281,16 +287,22 @@ enum class RingSide : uint8_t { kRinger = 1, kOwner = 2 };
 // What a ring-channel slot is for: a doorbell's rings, or a datagram
 // handle's datagrams (written into the channel's datagram lane:
 // vmci/proto/datagram_lane.h).
-enum class SlotKind : uint8_t { kDoorbell = 1, kDatagram = 2 };
+// kDatagramFromHost (2.3): a host datagram handle's datagrams to the
+// owner's context (any of its resources), for peers that said
+// kFeatureHostLanes.
+enum class SlotKind : uint8_t { kDoorbell = 1, kDatagram = 2, kDatagramFromHost = 3 };
 
 // To the ringer: its rings of doorbell `handle` with `priv_flags` (a host
 // caller's flags; 0 for guests) may set `slot` of the channel; or, for a
 // datagram slot, its datagrams to datagram handle `handle` may go into the
 // channel's lane tagged with `slot` and `generation`, while fewer than
-// `lane_cap` datagram bytes are pending there. To the handle's owner: rings
-// in `slot` (or lane datagrams tagged) with `generation` are the handle's,
-// from context `ringer_cid`. The first grant of a channel to a peer carries
-// the channel's memory (flags = 1).
+// `lane_cap` datagram bytes are pending there; for a kDatagramFromHost
+// slot, its datagrams from its host datagram handle `handle` to context
+// `owner_cid`. To the handle's owner: rings in `slot` (or lane datagrams
+// tagged) with `generation` are the handle's, from context `ringer_cid`
+// (kDatagramFromHost: datagrams from host handle `handle` to its own
+// context `owner_cid`). The first grant of a channel to a peer carries the
+// channel's memory (flags = 1).
 struct RingGrantBody {
   uint32_t channel_id;
   uint32_t slot;
@@ -302,7 +314,7 @@ struct RingGrantBody {
   uint32_t priv_flags;
   vmci_id ringer_cid;
   uint32_t lane_cap;  // datagram slots: pending bytes a datagram must stay under
-  uint32_t reserved2;
+  vmci_id owner_cid;  // the channel owner's context (2.3; 0 from older hostpeers)
 };
 
 // The channel is gone (a side went): drop its grants and unmap it.

@@ -46,7 +46,13 @@ inline constexpr uint32_t kSlotRevoked = 2;
 
 struct RingChannel {
   NotifyWakeWord wake;  // the owner sleeps on it
-  uint32_t reserved[14];
+  // hostpeer's: how many deliveries it has queued for the owner so far
+  // (2.3, to owners that said kFeatureHostLanes; else 0). A ringer writes
+  // it into its lane as a barrier record (datagram_lane.h), so that the
+  // owner takes what the ringer sent after, say, its detach only once it
+  // has taken the detach's event.
+  uint64_t owner_deliveries;
+  uint32_t reserved[12];
   uint32_t slots[kRingChannelSlots];
 };
 static_assert(sizeof(RingChannel) == kRingChannelSize);
