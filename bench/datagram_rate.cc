@@ -96,14 +96,11 @@ void produce_datagrams(Control& control, size_t payload, Send&& send) {
   control.done.store(1, std::memory_order_release);
 }
 
-}  // namespace
-
-Measurement DatagramRateBench::run_trial(const RateParams& params) {
-  ControlPage control;
-  Received received;
+// A new datagram handle of `consumer` whose callback checks and counts
+// into `received`.
+vmci_handle counting_handle(vmci::Endpoint& consumer, Received& received, size_t payload) {
   vmci_handle handle = VMCI_INVALID_HANDLE;
-  const size_t payload = params.payload;
-  const int status = embedded_.host().datagram_create_handle(
+  const int status = consumer.datagram_create_handle(
       VMCI_INVALID_ID, 0, 0,
       [&received, payload](vmci_datagram* dg) {
         received.take(static_cast<const uint8_t*>(VMCI_DG_PAYLOAD(dg)),
@@ -112,9 +109,42 @@ Measurement DatagramRateBench::run_trial(const RateParams& params) {
       },
       &handle);
   if (status < VMCI_SUCCESS) {
-    throw std::runtime_error("host datagram_create_handle: " +
-                             vmci::proto::describe_result(status));
+    throw std::runtime_error("datagram_create_handle: " + vmci::proto::describe_result(status));
   }
+  return handle;
+}
+
+// The producing child's loop: stamped datagrams from a new handle of
+// `endpoint` to args' handle.
+void send_datagrams(vmci::Endpoint& endpoint, const ChildArgs& args, Control& control) {
+  vmci_handle own = VMCI_INVALID_HANDLE;
+  const int status = endpoint.datagram_create_handle(VMCI_INVALID_ID, 0, 0,
+                                                     [](vmci_datagram*) { return 0; }, &own);
+  if (status < VMCI_SUCCESS) {
+    throw std::runtime_error("datagram_create_handle: " + vmci::proto::describe_result(status));
+  }
+  std::vector<uint8_t> dg(sizeof(vmci_datagram) + args.chunk);
+  auto* header = reinterpret_cast<vmci_datagram*>(dg.data());
+  header->dst = VMCI_MAKE_HANDLE(args.handle_context, args.handle_resource);
+  header->src = own;
+  header->payload_size = args.chunk;
+  const int expected = static_cast<int>(dg.size());
+  produce_datagrams(control, args.chunk, [&](const std::vector<uint8_t>& payload) {
+    std::memcpy(dg.data() + sizeof(vmci_datagram), payload.data(), payload.size());
+    const int result = endpoint.datagram_send(header);
+    if (result == expected) return true;
+    if (result == VMCI_ERROR_NO_RESOURCES) return false;  // the consumer is behind: again
+    throw std::runtime_error("datagram_send: " + vmci::proto::describe_result(result));
+  });
+  wait_for_consumer(control);
+}
+
+}  // namespace
+
+Measurement DatagramRateBench::run_trial(const RateParams& params) {
+  ControlPage control;
+  Received received;
+  const vmci_handle handle = counting_handle(embedded_.host(), received, params.payload);
   const DatagramHandleGuard guard{&embedded_.host(), handle};
 
   ChildArgs args;
@@ -133,27 +163,33 @@ Measurement DatagramRateBench::run_trial(const RateParams& params) {
 
 void datagram_child(const ChildArgs& args, Control& control) {
   auto guest = connect_driver(args.socket_path, vmci::proto::Role::kGuest);
-  vmci_handle own = VMCI_INVALID_HANDLE;
-  const int status =
-      guest->datagram_create_handle(VMCI_INVALID_ID, 0, 0, [](vmci_datagram*) { return 0; }, &own);
-  if (status < VMCI_SUCCESS) {
-    throw std::runtime_error("guest datagram_create_handle: " +
-                             vmci::proto::describe_result(status));
-  }
-  std::vector<uint8_t> dg(sizeof(vmci_datagram) + args.chunk);
-  auto* header = reinterpret_cast<vmci_datagram*>(dg.data());
-  header->dst = VMCI_MAKE_HANDLE(args.handle_context, args.handle_resource);
-  header->src = own;
-  header->payload_size = args.chunk;
-  const int expected = static_cast<int>(dg.size());
-  produce_datagrams(control, args.chunk, [&](const std::vector<uint8_t>& payload) {
-    std::memcpy(dg.data() + sizeof(vmci_datagram), payload.data(), payload.size());
-    const int result = guest->datagram_send(header);
-    if (result == expected) return true;
-    if (result == VMCI_ERROR_NO_RESOURCES) return false;  // the host is behind: again
-    throw std::runtime_error("guest datagram_send: " + vmci::proto::describe_result(result));
-  });
-  wait_for_consumer(control);
+  send_datagrams(*guest, args, control);
+}
+
+Measurement DatagramRateBench::run_host_to_guest_trial(const RateParams& params) {
+  if (!guest_) guest_ = connect_driver(embedded_.socket_path(), vmci::proto::Role::kGuest);
+  ControlPage control;
+  Received received;
+  const vmci_handle handle = counting_handle(*guest_, received, params.payload);
+  const DatagramHandleGuard guard{guest_.get(), handle};
+
+  ChildArgs args;
+  args.transport = "datagram-from-host";
+  args.parent = ::getpid();
+  args.chunk = params.payload;
+  args.control_fd = control.fd();
+  args.socket_path = embedded_.socket_path();
+  args.handle_context = handle.context;
+  args.handle_resource = handle.resource;
+  Child child(args.to_command(), {control.fd()});
+  const Measurement m = measure(received, child, params);
+  finish(control.get(), received, child, params);
+  return m;
+}
+
+void host_datagram_child(const ChildArgs& args, Control& control) {
+  auto host = connect_driver(args.socket_path, vmci::proto::Role::kHost);
+  send_datagrams(*host, args, control);
 }
 
 Measurement run_seqpacket_trial(const RateParams& params) {

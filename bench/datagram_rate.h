@@ -13,6 +13,12 @@
 // baseline: the child send()s the same payloads into a SOCK_SEQPACKET
 // socketpair, one message per call; a thread of the parent recv()s them,
 // checks and counts.
+// datagram_rate_64B_host_to_guest, the other way: a guest in the parent
+// (vmci::guest::Driver on the embedded hostpeer's socket) holds the handle
+// whose callback checks and counts; the child connects as a host
+// (vmci::guest::Driver, host role, as a device proxy on the daemon does)
+// and sends to it. Once hostpeer has routed the first, the host's
+// datagrams take its lane to the guest (protocol 2.3).
 // Both: the consumer side is on CPU 0, the producer on CPU 1; the parent's
 // measuring thread sleeps through the warm-up and the window and reads the
 // count at their ends; then the producer is stopped and every datagram it
@@ -36,16 +42,22 @@ class DatagramRateBench {
  public:
   // One trial with a new datagram handle, destroyed afterwards.
   Measurement run_trial(const RateParams& params);
+  // One trial the other way: a host in the child sends to a new handle of
+  // a guest in this process.
+  Measurement run_host_to_guest_trial(const RateParams& params);
 
  private:
   EmbeddedHostpeer embedded_;  // started at construction, which throws if it cannot
+  std::unique_ptr<vmci::guest::Driver> guest_;  // the consumer of host-to-guest trials
 };
 
 // The baseline: one trial over a new socketpair.
 Measurement run_seqpacket_trial(const RateParams& params);
 
-// Children: a guest sending to args' handle; a socket end sending.
+// Children: a guest, or a host, sending to args' handle; a socket end
+// sending.
 void datagram_child(const ChildArgs& args, Control& control);
+void host_datagram_child(const ChildArgs& args, Control& control);
 void seqpacket_child(const ChildArgs& args, Control& control);
 
 }  // namespace bench

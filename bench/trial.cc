@@ -64,7 +64,7 @@ ChildArgs parse(int argc, char** argv) {
     }
   }
   const bool streaming = a.transport == "qpair" || a.transport == "ring" ||
-                         a.transport == "socket" || a.transport == "datagram" ||
+                         a.transport == "socket" || a.transport.starts_with("datagram") ||
                          a.transport == "seqpacket" || a.transport.starts_with("scale-") ||
                          a.transport == "vsock-stream";
   const bool answering = a.transport == "socket-pingpong" || a.transport == "vsock-rr";
@@ -114,6 +114,8 @@ int child_main(int argc, char** argv) {
       socket_child(args, control.get());
     } else if (args.transport == "datagram") {
       datagram_child(args, control.get());
+    } else if (args.transport == "datagram-from-host") {
+      host_datagram_child(args, control.get());
     } else if (args.transport == "seqpacket") {
       seqpacket_child(args, control.get());
     } else if (args.transport == "qp-setup") {
