@@ -142,13 +142,27 @@ void send_datagrams(vmci::Endpoint& endpoint, const ChildArgs& args, Control& co
 }  // namespace
 
 Measurement DatagramRateBench::run_trial(const RateParams& params) {
+  return run_into(embedded_.host(), "datagram", params);
+}
+
+Measurement DatagramRateBench::run_host_to_guest_trial(const RateParams& params) {
+  if (!guest_) guest_ = connect_driver(embedded_.socket_path(), vmci::proto::Role::kGuest);
+  return run_into(*guest_, "datagram-from-host", params);
+}
+
+Measurement DatagramRateBench::run_host_to_host_trial(const RateParams& params) {
+  return run_into(embedded_.host(), "datagram-from-host", params);
+}
+
+Measurement DatagramRateBench::run_into(vmci::Endpoint& consumer, const std::string& transport,
+                                        const RateParams& params) {
   ControlPage control;
   Received received;
-  const vmci_handle handle = counting_handle(embedded_.host(), received, params.payload);
-  const DatagramHandleGuard guard{&embedded_.host(), handle};
+  const vmci_handle handle = counting_handle(consumer, received, params.payload);
+  const DatagramHandleGuard guard{&consumer, handle};
 
   ChildArgs args;
-  args.transport = "datagram";
+  args.transport = transport;
   args.parent = ::getpid();
   args.chunk = params.payload;
   args.control_fd = control.fd();
@@ -164,27 +178,6 @@ Measurement DatagramRateBench::run_trial(const RateParams& params) {
 void datagram_child(const ChildArgs& args, Control& control) {
   auto guest = connect_driver(args.socket_path, vmci::proto::Role::kGuest);
   send_datagrams(*guest, args, control);
-}
-
-Measurement DatagramRateBench::run_host_to_guest_trial(const RateParams& params) {
-  if (!guest_) guest_ = connect_driver(embedded_.socket_path(), vmci::proto::Role::kGuest);
-  ControlPage control;
-  Received received;
-  const vmci_handle handle = counting_handle(*guest_, received, params.payload);
-  const DatagramHandleGuard guard{guest_.get(), handle};
-
-  ChildArgs args;
-  args.transport = "datagram-from-host";
-  args.parent = ::getpid();
-  args.chunk = params.payload;
-  args.control_fd = control.fd();
-  args.socket_path = embedded_.socket_path();
-  args.handle_context = handle.context;
-  args.handle_resource = handle.resource;
-  Child child(args.to_command(), {control.fd()});
-  const Measurement m = measure(received, child, params);
-  finish(control.get(), received, child, params);
-  return m;
 }
 
 void host_datagram_child(const ChildArgs& args, Control& control) {

@@ -19,6 +19,10 @@
 // (vmci::guest::Driver, host role, as a device proxy on the daemon does)
 // and sends to it. Once hostpeer has routed the first, the host's
 // datagrams take its lane to the guest (protocol 2.3).
+// datagram_rate_64B_host_to_host: the same host child sends to a handle of
+// the parent's embedded host endpoint; every datagram goes through
+// hostpeer (there are no lanes between hosts), so this figure is the cost
+// of hostpeer's own datagram path.
 // Both: the consumer side is on CPU 0, the producer on CPU 1; the parent's
 // measuring thread sleeps through the warm-up and the window and reads the
 // count at their ends; then the producer is stopped and every datagram it
@@ -45,8 +49,15 @@ class DatagramRateBench {
   // One trial the other way: a host in the child sends to a new handle of
   // a guest in this process.
   Measurement run_host_to_guest_trial(const RateParams& params);
+  // One trial host to host: a host in the child sends to a new handle of
+  // the embedded host endpoint.
+  Measurement run_host_to_host_trial(const RateParams& params);
 
  private:
+  // A trial whose child (`transport`) sends to a new handle of `consumer`.
+  Measurement run_into(vmci::Endpoint& consumer, const std::string& transport,
+                       const RateParams& params);
+
   EmbeddedHostpeer embedded_;  // started at construction, which throws if it cannot
   std::unique_ptr<vmci::guest::Driver> guest_;  // the consumer of host-to-guest trials
 };

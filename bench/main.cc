@@ -601,6 +601,12 @@ int run(const Options& o) {
        "ours (datagram_send)", "unix_seqpacket_socketpair", "baseline: SOCK_SEQPACKET socketpair",
        1.0, [&] { return datagrams->run_host_to_guest_trial(rate_params); },
        [&] { return bench::run_seqpacket_trial(rate_params); }, {}, {}},
+      {"datagram_rate_64B_host_to_host", "datagrams/s",
+       "host connection in another process -> embedded host endpoint, 64-byte payloads, every "
+       "datagram through hostpeer (no lanes between hosts), each send's result checked",
+       "ours (datagram_send)", "unix_seqpacket_socketpair", "baseline: SOCK_SEQPACKET socketpair",
+       0.03, [&] { return datagrams->run_host_to_host_trial(rate_params); },
+       [&] { return bench::run_seqpacket_trial(rate_params); }, {}, {}},
       {"qp_setup_rate", "cycles/s",
        "guest alloc + host attach + both detach (64 KiB queues), told by datagram and doorbell",
        "ours (qpair_alloc/detach)", "memfd_handshake",
