@@ -175,8 +175,9 @@ void Hypervisor::remove(PeerId id) {
     // CTX_REMOVED of every guest context; design decision 6).
     for (auto& [peer_id, peer] : peers_) {
       if (peer.role != proto::Role::kHost) continue;
-      if (enqueue(peer, proto::make_context_event(VMCI_HOST_CONTEXT_ID, VMCI_EVENT_CTX_REMOVED,
-                                                  gone.cid)) >= 0) {
+      if (enqueue(peer,
+                  proto::make_context_event(VMCI_HOST_CONTEXT_ID, VMCI_EVENT_CTX_REMOVED, gone.cid),
+                  id) >= 0) {
         ++events_sent_;
       }
     }
@@ -189,7 +190,7 @@ void Hypervisor::remove(PeerId id) {
   close_ring_channels(id);
   // Then its queue pairs are detached (spec §8).
   std::vector<QpNotice> notices;
-  settle_queue_pairs(notices, broker_.detach_all(endpoint, &notices));
+  settle_queue_pairs(id, notices, broker_.detach_all(endpoint, &notices));
   log_->info("{} gone ({} pending datagrams dropped)", describe(gone), gone.pending.size());
 }
 
@@ -360,12 +361,12 @@ int64_t Hypervisor::send_from_guest(const Peer& sender, std::span<const uint8_t>
     return VMCI_ERROR_NO_ACCESS;
   }
   if (h.dst.context == VMCI_HOST_CONTEXT_ID) {
-    const int64_t result = deliver_to_host_handle(h.dst, sender.priv_flags, datagram);
+    const int64_t result = deliver_to_host_handle(sender.id, h.dst, sender.priv_flags, datagram);
     if (result >= VMCI_SUCCESS) grant_datagram_lane(sender, h.dst);
     return result;
   }
   if (h.dst.context == sender.cid) {  // to itself, through the hypervisor
-    return enqueue(peers_.at(sender.id), {datagram.begin(), datagram.end()});
+    return enqueue(peers_.at(sender.id), {datagram.begin(), datagram.end()}, sender.id);
   }
   return VMCI_ERROR_DST_UNREACHABLE;  // VM to VM, or the obsolete well-known context
 }
@@ -397,24 +398,24 @@ int64_t Hypervisor::send_from_host(const Peer& sender, std::span<const uint8_t> 
   std::vector<uint8_t> copy(datagram.begin(), datagram.end());
   std::memcpy(copy.data(), &h, sizeof h);
   if (h.dst.context == VMCI_HOST_CONTEXT_ID) {
-    return deliver_to_host_handle(h.dst, src->priv_flags, copy);
+    return deliver_to_host_handle(sender.id, h.dst, src->priv_flags, copy);
   }
   Peer* guest = find_guest(h.dst.context);
   if (proto::deny_interaction(src->priv_flags, guest->priv_flags)) return VMCI_ERROR_NO_ACCESS;
-  const int64_t result = enqueue(*guest, std::move(copy));
+  const int64_t result = enqueue(*guest, std::move(copy), sender.id);
   if (result >= VMCI_SUCCESS) grant_host_lane(sender, h.src, *guest);
   return result;
 }
 
-int64_t Hypervisor::deliver_to_host_handle(vmci_handle dst, uint32_t sender_priv,
+int64_t Hypervisor::deliver_to_host_handle(PeerId sender, vmci_handle dst, uint32_t sender_priv,
                                            std::span<const uint8_t> datagram) {
   const HostHandle* handle = find_host_handle(dst.resource);
   if (handle == nullptr) return VMCI_ERROR_INVALID_RESOURCE;
   if (proto::deny_interaction(sender_priv, handle->priv_flags)) return VMCI_ERROR_NO_ACCESS;
-  return enqueue(peers_.at(handle->owner), {datagram.begin(), datagram.end()});
+  return enqueue(peers_.at(handle->owner), {datagram.begin(), datagram.end()}, sender);
 }
 
-int64_t Hypervisor::enqueue(Peer& receiver, std::vector<uint8_t> datagram) {
+int64_t Hypervisor::enqueue(Peer& receiver, std::vector<uint8_t> datagram, PeerId cause) {
   const uint64_t size = datagram.size();
   const vmci_datagram h = proto::header_of(datagram);
   const bool from_hypervisor =
@@ -440,12 +441,19 @@ int64_t Hypervisor::enqueue(Peer& receiver, std::vector<uint8_t> datagram) {
   }
   ++datagrams_routed_;
   ++receiver.deliveries_queued;
-  if (receiver.takes_host_lanes) {
-    ring_channels_.publish_owner_deliveries(receiver.id, receiver.deliveries_queued);
-  }
+  publish_deliveries(receiver, cause);
   if (observer_) observer_->delivered(receiver.id, receiver.cid, datagram);
   receiver.sink->deliver(id, std::move(datagram));
   return static_cast<int64_t>(size);
+}
+
+void Hypervisor::publish_deliveries(const Peer& receiver, PeerId cause) {
+  if (!receiver.takes_host_lanes) return;
+  if (receiver.role == proto::Role::kGuest) {
+    ring_channels_.publish_owner_deliveries(receiver.id, receiver.deliveries_queued);
+  } else if (cause != kNoPeer) {
+    ring_channels_.publish_owner_deliveries(cause, receiver.id, receiver.deliveries_queued);
+  }
 }
 
 void Hypervisor::delivered(PeerId id, uint32_t delivery_id) {
@@ -533,7 +541,8 @@ int Hypervisor::update_context_id_untraced(vmci_id old_cid, vmci_id new_cid) {
   broker_.rename_context(guest->id, new_cid);
   // Grants name its doorbells by their old handles.
   close_ring_channels(guest->id);
-  if (enqueue(*guest, proto::make_context_event(new_cid, VMCI_EVENT_CTX_ID_UPDATE, new_cid)) >= 0) {
+  if (enqueue(*guest, proto::make_context_event(new_cid, VMCI_EVENT_CTX_ID_UPDATE, new_cid),
+              guest->id) >= 0) {
     ++events_sent_;
   }
   log_->info("guest context {} is now context {}", old_cid, new_cid);
@@ -601,7 +610,7 @@ QueuePairReply Hypervisor::qpair_alloc_untraced(PeerId id, const QpAllocRequest&
                   proto::to_string(r.handle), error);
       std::vector<QpNotice> none;
       broker_.detach(endpoint_of(caller), r.handle, &none);
-      settle_queue_pairs(none, {r.handle});
+      settle_queue_pairs(caller.id, none, {r.handle});
       return {VMCI_ERROR_NO_RESOURCES, VMCI_INVALID_HANDLE, nullptr};
     }
     qp_memory_[key] = std::move(memory);
@@ -630,7 +639,7 @@ QueuePairReply Hypervisor::qpair_alloc_untraced(PeerId id, const QpAllocRequest&
     qp_memory_[key] = std::move(memory);
     qp_creator_[key] = caller.id;
   }
-  settle_queue_pairs(notices, {r.handle});
+  settle_queue_pairs(caller.id, notices, {r.handle});
   return {r.status, r.handle, qp_memory_.at(key)};
 }
 
@@ -641,17 +650,18 @@ int Hypervisor::qpair_detach_untraced(PeerId id, vmci_handle handle) {
   const int status = broker_.detach(endpoint_of(it->second), handle, &notices);
   log_->debug("{}: queue pair detach {}: {}", describe(it->second), proto::to_string(handle),
               proto::describe_result(status));
-  if (status >= VMCI_SUCCESS) settle_queue_pairs(notices, {handle});
+  if (status >= VMCI_SUCCESS) settle_queue_pairs(id, notices, {handle});
   return status;
 }
 
-void Hypervisor::settle_queue_pairs(const std::vector<QpNotice>& notices,
+void Hypervisor::settle_queue_pairs(PeerId cause, const std::vector<QpNotice>& notices,
                                     const std::vector<vmci_handle>& touched) {
   for (const QpNotice& n : notices) {
     auto peer = peers_.find(n.to);
     if (peer == peers_.end()) continue;
-    if (enqueue(peer->second, proto::make_queue_pair_event(n.to_cid, n.event, n.handle,
-                                                           n.peer_id)) >= 0) {
+    if (enqueue(peer->second,
+                proto::make_queue_pair_event(n.to_cid, n.event, n.handle, n.peer_id),
+                cause) >= 0) {
       ++events_sent_;
     }
   }
@@ -764,7 +774,7 @@ void Hypervisor::grant_slot(const Peer& sender, PeerId owner, vmci_handle handle
   // The owner hears first: a ring in the slot (or a datagram in the lane)
   // before it knows waits there.
   if (owner_peer->second.takes_host_lanes) {
-    ring_channels_.publish_owner_deliveries(owner, owner_peer->second.deliveries_queued);
+    ring_channels_.publish_owner_deliveries(sender.id, owner, owner_peer->second.deliveries_queued);
   }
   body.side = static_cast<uint8_t>(proto::RingSide::kOwner);
   peers_.at(owner).sink->grant(body, *grant->memory, grant->first_for_owner);

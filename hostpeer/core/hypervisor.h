@@ -41,6 +41,7 @@ namespace vmci::host {
 
 // One connection to hostpeer: a guest context or a host connection.
 using PeerId = uint64_t;
+inline constexpr PeerId kNoPeer = 0;  // never a peer's id
 
 // Where the core hands what it delivers to a peer.
 class PeerSink {
@@ -279,7 +280,8 @@ class Hypervisor {
   bool host_resource_taken(vmci_id resource) const;
   // Sends the broker's events and brings each touched pair's memory up to
   // date with its state (status page; memory freed with the pair).
-  void settle_queue_pairs(const std::vector<QpNotice>& notices,
+  // `cause`: the peer whose call or end made the notices.
+  void settle_queue_pairs(PeerId cause, const std::vector<QpNotice>& notices,
                           const std::vector<vmci_handle>& touched);
   int64_t send_from_guest(const Peer& sender, std::span<const uint8_t> datagram);
   // The VMCI_QUEUEPAIR_ALLOC hypercall of a guest that supplies its memory:
@@ -292,11 +294,20 @@ class Hypervisor {
   // context that exists; INVALID_ARGS for VMCI_INVALID_ID; DEVICE_NOT_FOUND
   // for the hypervisor; DST_UNREACHABLE for any other context.
   int route_from_host(vmci_id dst_context) const;
-  // Delivers to the owner of host handle `dst`, checking privileges.
-  int64_t deliver_to_host_handle(vmci_handle dst, uint32_t sender_priv,
+  // Delivers `sender`'s datagram to the owner of host handle `dst`,
+  // checking privileges (`sender_priv`: the sending handle's or context's).
+  int64_t deliver_to_host_handle(PeerId sender, vmci_handle dst, uint32_t sender_priv,
                                  std::span<const uint8_t> datagram);
-  // Queues a datagram for `receiver` within its pending cap.
-  int64_t enqueue(Peer& receiver, std::vector<uint8_t> datagram);
+  // Queues a datagram for `receiver` within its pending cap; `cause` is the
+  // peer that sent it or whose call or end made it (kNoPeer: none).
+  int64_t enqueue(Peer& receiver, std::vector<uint8_t> datagram, PeerId cause);
+  // After a delivery to `receiver`: tells the rings of its lanes' ringers
+  // that must write a barrier record before their next datagram. A guest's
+  // deliveries are one queue in VMCI (its device's), so every ringer's; a
+  // host's are dispatched as they come (Linux's dg_dispatch_as_host, event
+  // callbacks in the caller's context), so only `cause`'s, which must not
+  // overtake what it caused.
+  void publish_deliveries(const Peer& receiver, PeerId cause);
   const HostHandle* find_host_handle(vmci_id resource) const;
   Peer* find_guest(vmci_id cid);
   std::string describe(const Peer& peer) const;

@@ -6,6 +6,7 @@
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cstring>
 #include <functional>
 
@@ -941,6 +942,67 @@ TEST_F(RingChannelCore, AGuestsNewContextIdClosesItsChannels) {
   EXPECT_EQ(ringer_sink.closed_channels.size(), 1u);
   EXPECT_EQ(owner_sink.closed_channels.size(), 1u);
   EXPECT_EQ(core.stats().ring_channels, 0u);
+}
+
+// The deliveries a lane's ringer must let the owner take before its next
+// datagram (RingChannel::owner_deliveries, for barrier records).
+class LaneBarrierCore : public RingChannelCore {
+ protected:
+  Admission lane_peer(proto::Role role, RecordingSink* sink) {
+    PeerHello hello{role, VMCI_INVALID_ID, 0, role == proto::Role::kHost};
+    hello.rings_through_channels = true;
+    hello.takes_host_lanes = true;
+    const Admission a = core.admit(hello, sink);
+    EXPECT_EQ(a.status, VMCI_SUCCESS) << a.reason;
+    return a;
+  }
+  static uint64_t published(const RecordingSink::Grant& grant) {
+    return std::atomic_ref<uint64_t>(grant.channel->owner_deliveries).load();
+  }
+};
+
+TEST_F(LaneBarrierCore, AHostsLaneWaitsOnlyForWhatItsOwnGuestCaused) {
+  RecordingSink hs, as, bs;
+  const PeerId hp = lane_peer(proto::Role::kHost, &hs).peer;
+  const Admission ga = lane_peer(proto::Role::kGuest, &as);
+  const Admission gb = lane_peer(proto::Role::kGuest, &bs);
+  const PeerId a = ga.peer, b = gb.peer;
+  const vmci_id a_cid = ga.cid, b_cid = gb.cid;
+  const vmci_handle h = handle(hp, 7);
+  ASSERT_EQ(send(a, VMCI_MAKE_HANDLE(a_cid, 1), h), 28);  // earns a's lane to the host
+  ASSERT_EQ(send(b, VMCI_MAKE_HANDLE(b_cid, 1), h), 28);
+  ASSERT_EQ(as.grants.size(), 1u);
+  ASSERT_EQ(bs.grants.size(), 1u);
+  const uint64_t a_before = published(as.grants[0]);
+  EXPECT_EQ(a_before, 1u);  // at its grant: the datagram that earned it
+  // b's datagrams through hostpeer do not hold a's lane back: the host
+  // takes each sender's as they come, as Linux's host dispatch does.
+  ASSERT_EQ(send(b, VMCI_MAKE_HANDLE(b_cid, 1), h), 28);
+  EXPECT_EQ(published(as.grants[0]), a_before);
+  EXPECT_EQ(published(bs.grants[0]), 3u);
+  // What a causes (its pair's QP_PEER_DETACH to the host) does.
+  const vmci_handle pair = VMCI_MAKE_HANDLE(a_cid, 1024);
+  ASSERT_EQ(core.send(a, proto::make_qp_alloc_message(pair, VMCI_HOST_CONTEXT_ID, 0, 4096, 4096)),
+            VMCI_SUCCESS);
+  ASSERT_EQ(core.qpair_alloc(hp, {pair, VMCI_INVALID_ID, 0, 0, 4096, 4096}).status, VMCI_SUCCESS);
+  ASSERT_EQ(core.send(a, proto::make_qp_detach_message(pair)), VMCI_SUCCESS);
+  EXPECT_EQ(published(as.grants[0]), 4u);  // the host's fourth delivery: the detach event
+  EXPECT_EQ(published(bs.grants[0]), 3u);
+}
+
+TEST_F(LaneBarrierCore, AGuestsLanesWaitForEveryDeliveryBeforeThem) {
+  RecordingSink gs, h1s, h2s;
+  const vmci_id cid = lane_peer(proto::Role::kGuest, &gs).cid;
+  const PeerId h1 = lane_peer(proto::Role::kHost, &h1s).peer;
+  const PeerId h2 = lane_peer(proto::Role::kHost, &h2s).peer;
+  const vmci_handle from1 = handle(h1, 7), from2 = handle(h2, 8);
+  ASSERT_EQ(send(h1, from1, VMCI_MAKE_HANDLE(cid, 1)), 28);  // earns h1's lane to the guest
+  ASSERT_EQ(h1s.grants.size(), 1u);
+  EXPECT_EQ(published(h1s.grants[0]), 1u);
+  // One queue in VMCI (the guest's device): h2's datagram through hostpeer
+  // is ahead of h1's next lane record too.
+  ASSERT_EQ(send(h2, from2, VMCI_MAKE_HANDLE(cid, 1)), 28);
+  EXPECT_EQ(published(h1s.grants[0]), 2u);
 }
 
 // What a guest can make the core log once per request, repeated 10000

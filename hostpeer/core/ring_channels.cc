@@ -121,6 +121,13 @@ void RingChannels::publish_owner_deliveries(uint64_t owner, uint64_t count) {
   }
 }
 
+void RingChannels::publish_owner_deliveries(uint64_t ringer, uint64_t owner, uint64_t count) {
+  const Channel* c = find(ringer, owner);
+  if (c == nullptr) return;
+  std::atomic_ref<uint64_t>(c->memory->channel()->owner_deliveries)
+      .store(count, std::memory_order_release);
+}
+
 void RingChannels::revoke(vmci_handle handle) {
   const uint64_t key = proto::handle_key(handle);
   for (auto& entry : channels_) {

@@ -82,9 +82,10 @@ class RingChannels {
   void revoke(vmci_handle handle);
   // hostpeer has queued `count` deliveries for `owner` so far: written into
   // each channel it owns (RingChannel::owner_deliveries), for its ringers'
-  // barrier records. For owners that said kFeatureHostLanes: called for
-  // each delivery, and before a new channel is told of.
+  // barrier records; or only into the channel `ringer` rings `owner`
+  // through, if there is one. For owners that said kFeatureHostLanes.
   void publish_owner_deliveries(uint64_t owner, uint64_t count);
+  void publish_owner_deliveries(uint64_t ringer, uint64_t owner, uint64_t count);
   // The peer is gone (or its doorbells' handles changed): every channel it
   // is a side of is revoked and closed. Returns them, to tell the other side.
   std::vector<ClosedRingChannel> close_all(uint64_t peer);

@@ -21,7 +21,8 @@
 // that delivery; the owner, for its part, takes what the lanes hold before
 // each delivery of hostpeer's. hostpeer publishes owner_deliveries (2.3)
 // only to owners that said kFeatureHostLanes, so a lane to an older owner
-// never holds one.
+// never holds one; to a guest owner's channels every delivery, to a host
+// owner's only what the channel's ringer caused.
 // head and sent_bytes are the ringer's to write, tail and taken_bytes the
 // owner's, and each side keeps its own copy: neither trusts what the other
 // writes. The owner checks every index and record (a lane that breaks a
