@@ -26,8 +26,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string result_text(int64_t result) { return vmci::proto::describe_result(result); }
-
 // One round's clock reads (steady clock, ns): the host's ring (its
 // doorbell_notify call started, and returned), the guest's callback started
 // (from the control page), the host's callback started and (via-thread

@@ -19,8 +19,12 @@
 #include "trial.h"
 #include "vmci/guest/driver.h"
 #include "vmci/host/hostpeer.h"
+#include "vmci/proto/names.h"
 
 namespace bench {
+
+// A VMCI result as its name and sentence, for the bench's errors.
+inline std::string result_text(int64_t result) { return vmci::proto::describe_result(result); }
 
 // VMCI_BENCH_METRICS=ADDR:PORT: each hostpeer serves its metrics there
 // (Options::metrics_address), so a scraper can run during the figures

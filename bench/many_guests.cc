@@ -44,8 +44,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-std::string result_text(int64_t result) { return vmci::proto::describe_result(result); }
-
 void sleep_s(double s) { std::this_thread::sleep_for(std::chrono::duration<double>(s)); }
 
 // ---------------------------------------------------------------------------

@@ -24,8 +24,6 @@
 namespace bench {
 namespace {
 
-std::string result_text(int64_t r) { return vmci::proto::describe_result(r); }
-
 CountWindow window_of(const SetupParams& p) { return {p.warmup_s, p.window_s, p.stall_s}; }
 
 // The guest's wait for the host's doorbell.

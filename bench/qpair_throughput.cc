@@ -17,8 +17,6 @@
 namespace bench {
 namespace {
 
-std::string result_text(int64_t result) { return vmci::proto::describe_result(result); }
-
 // Detaches a pair through its endpoint when the trial ends, however it ends.
 struct Attachment {
   vmci::Endpoint* endpoint;

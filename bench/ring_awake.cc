@@ -134,8 +134,6 @@ struct ReleaseOnExit {
   ~ReleaseOnExit() { owner.release(); }
 };
 
-std::string result_text(int64_t result) { return vmci::proto::describe_result(result); }
-
 // --- baseline ---------------------------------------------------------------
 
 struct RawRingWords {

@@ -84,8 +84,6 @@ constexpr int kMaxStreamsPerGuest = 16;
 constexpr int kMaxDoorbellsPerGuest = 16;
 constexpr size_t kBoardSize = 4096;
 
-std::string result_text(int64_t result) { return vmci::proto::describe_result(result); }
-
 Clock::duration seconds(double s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
 }

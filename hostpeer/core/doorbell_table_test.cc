@@ -5,10 +5,10 @@
 namespace vmci::host {
 namespace {
 
-const DoorbellOwner kVm16{1, 16};
-const DoorbellOwner kVm17{2, 17};
-const DoorbellOwner kHost{3, VMCI_HOST_CONTEXT_ID};
-const DoorbellOwner kRestricted{4, 18, VMCI_PRIVILEGE_FLAG_RESTRICTED};
+const DoorbellOwner kVm16Owner{1, 16};
+const DoorbellOwner kVm17Owner{2, 17};
+const DoorbellOwner kHostOwner{3, VMCI_HOST_CONTEXT_ID};
+const DoorbellOwner kRestrictedOwner{4, 18, VMCI_PRIVILEGE_FLAG_RESTRICTED};
 
 const DoorbellNotifier kFromHost{VMCI_HOST_CONTEXT_ID};
 const DoorbellNotifier kFromVm16{16};
@@ -20,17 +20,17 @@ class Doorbells : public ::testing::Test {
 };
 
 TEST_F(Doorbells, ARingComesOutAsTheOwnersBitmapIndex) {
-  ASSERT_EQ(table.link(kVm16, VMCI_MAKE_HANDLE(16, 1024), 5, 0), VMCI_SUCCESS);
+  ASSERT_EQ(table.link(kVm16Owner, VMCI_MAKE_HANDLE(16, 1024), 5, 0), VMCI_SUCCESS);
   const DoorbellRing ring = table.notify(kFromHost, VMCI_MAKE_HANDLE(16, 1024), 0u);
   EXPECT_EQ(ring.status, VMCI_SUCCESS);
-  EXPECT_EQ(ring.peer, kVm16.peer);
+  EXPECT_EQ(ring.peer, kVm16Owner.peer);
   EXPECT_EQ(ring.index, 5u);
   // A guest may ring its own doorbell.
   EXPECT_EQ(table.notify(kFromVm16, VMCI_MAKE_HANDLE(16, 1024), 0u).status, VMCI_SUCCESS);
 }
 
 TEST_F(Doorbells, Item30_VmToOtherVmIsDstUnreachable) {
-  ASSERT_EQ(table.link(kVm16, VMCI_MAKE_HANDLE(16, 1024), 0, 0), VMCI_SUCCESS);
+  ASSERT_EQ(table.link(kVm16Owner, VMCI_MAKE_HANDLE(16, 1024), 0, 0), VMCI_SUCCESS);
   EXPECT_EQ(table.notify(kFromVm17, VMCI_MAKE_HANDLE(16, 1024), 0u).status,
             VMCI_ERROR_DST_UNREACHABLE);
   // Even to a doorbell that does not exist: the VM-to-VM rule comes first.
@@ -44,8 +44,8 @@ TEST_F(Doorbells, Item30_ADoorbellTheVmNeverLinkedIsNotFound) {
   EXPECT_EQ(table.notify(kFromHost, VMCI_MAKE_HANDLE(99, 1024), std::nullopt).status,
             VMCI_ERROR_NOT_FOUND);
   // Unlinked: gone.
-  ASSERT_EQ(table.link(kVm16, VMCI_MAKE_HANDLE(16, 1024), 0, 0), VMCI_SUCCESS);
-  ASSERT_EQ(table.unlink(kVm16, VMCI_MAKE_HANDLE(16, 1024)), VMCI_SUCCESS);
+  ASSERT_EQ(table.link(kVm16Owner, VMCI_MAKE_HANDLE(16, 1024), 0, 0), VMCI_SUCCESS);
+  ASSERT_EQ(table.unlink(kVm16Owner, VMCI_MAKE_HANDLE(16, 1024)), VMCI_SUCCESS);
   EXPECT_EQ(table.notify(kFromHost, VMCI_MAKE_HANDLE(16, 1024), 0u).status, VMCI_ERROR_NOT_FOUND);
 }
 
@@ -59,23 +59,24 @@ TEST_F(Doorbells, InvalidHandlesAndTheHypervisorAreInvalidArgs) {
 }
 
 TEST_F(Doorbells, LinkRules) {
-  EXPECT_EQ(table.link(kVm16, VMCI_INVALID_HANDLE, 0, 0), VMCI_ERROR_INVALID_ARGS);
-  EXPECT_EQ(table.link(kVm16, VMCI_MAKE_HANDLE(16, 1024), kNotifyIndexCount, 0),
+  EXPECT_EQ(table.link(kVm16Owner, VMCI_INVALID_HANDLE, 0, 0), VMCI_ERROR_INVALID_ARGS);
+  EXPECT_EQ(table.link(kVm16Owner, VMCI_MAKE_HANDLE(16, 1024), kNotifyIndexCount, 0),
             VMCI_ERROR_INVALID_ARGS);
-  EXPECT_EQ(table.link(kVm16, VMCI_MAKE_HANDLE(17, 1024), 0, 0), VMCI_ERROR_NO_ACCESS)
+  EXPECT_EQ(table.link(kVm16Owner, VMCI_MAKE_HANDLE(17, 1024), 0, 0), VMCI_ERROR_NO_ACCESS)
       << "a guest cannot link a doorbell in another context's name";
-  EXPECT_EQ(table.link(kVm16, VMCI_MAKE_HANDLE(16, 1024), 0, 0), VMCI_SUCCESS);
-  EXPECT_EQ(table.link(kVm16, VMCI_MAKE_HANDLE(16, 1024), 1, 0), VMCI_ERROR_DUPLICATE_ENTRY);
-  EXPECT_EQ(table.unlink(kVm17, VMCI_MAKE_HANDLE(16, 1024)), VMCI_ERROR_NOT_FOUND)
+  EXPECT_EQ(table.link(kVm16Owner, VMCI_MAKE_HANDLE(16, 1024), 0, 0), VMCI_SUCCESS);
+  EXPECT_EQ(table.link(kVm16Owner, VMCI_MAKE_HANDLE(16, 1024), 1, 0), VMCI_ERROR_DUPLICATE_ENTRY);
+  EXPECT_EQ(table.unlink(kVm17Owner, VMCI_MAKE_HANDLE(16, 1024)), VMCI_ERROR_NOT_FOUND)
       << "only its owner unlinks a doorbell";
-  EXPECT_EQ(table.unlink(kVm16, VMCI_MAKE_HANDLE(16, 1024)), VMCI_SUCCESS);
-  EXPECT_EQ(table.unlink(kVm16, VMCI_MAKE_HANDLE(16, 1024)), VMCI_ERROR_NOT_FOUND);
+  EXPECT_EQ(table.unlink(kVm16Owner, VMCI_MAKE_HANDLE(16, 1024)), VMCI_SUCCESS);
+  EXPECT_EQ(table.unlink(kVm16Owner, VMCI_MAKE_HANDLE(16, 1024)), VMCI_ERROR_NOT_FOUND);
 }
 
 TEST_F(Doorbells, RestrictedAndTrusted) {
-  ASSERT_EQ(table.link(kRestricted, VMCI_MAKE_HANDLE(18, 1024), 0, 0), VMCI_SUCCESS);
-  ASSERT_EQ(table.link(kHost, VMCI_MAKE_HANDLE(VMCI_HOST_CONTEXT_ID, 2000), 1, 0), VMCI_SUCCESS);
-  ASSERT_EQ(table.link(kHost, VMCI_MAKE_HANDLE(VMCI_HOST_CONTEXT_ID, 2001), 2,
+  ASSERT_EQ(table.link(kRestrictedOwner, VMCI_MAKE_HANDLE(18, 1024), 0, 0), VMCI_SUCCESS);
+  ASSERT_EQ(table.link(kHostOwner, VMCI_MAKE_HANDLE(VMCI_HOST_CONTEXT_ID, 2000), 1, 0),
+            VMCI_SUCCESS);
+  ASSERT_EQ(table.link(kHostOwner, VMCI_MAKE_HANDLE(VMCI_HOST_CONTEXT_ID, 2001), 2,
                        VMCI_PRIVILEGE_FLAG_TRUSTED),
             VMCI_SUCCESS);
   const uint32_t restricted = VMCI_PRIVILEGE_FLAG_RESTRICTED;
@@ -106,14 +107,14 @@ TEST_F(Doorbells, OwnersDoorbellsGoWithTheirConnectionAndAreCounted) {
   Limits limits;
   limits.max_doorbells_per_context = 2;
   DoorbellTable small(limits);
-  EXPECT_EQ(small.link(kVm16, VMCI_MAKE_HANDLE(16, 1024), 0, 0), VMCI_SUCCESS);
-  EXPECT_EQ(small.link(kVm16, VMCI_MAKE_HANDLE(16, 1025), 1, 0), VMCI_SUCCESS);
-  EXPECT_EQ(small.link(kVm16, VMCI_MAKE_HANDLE(16, 1026), 2, 0), VMCI_ERROR_NO_RESOURCES);
-  EXPECT_EQ(small.link(kVm17, VMCI_MAKE_HANDLE(17, 1024), 0, 0), VMCI_SUCCESS);
-  small.unlink_all(kVm16.peer);
+  EXPECT_EQ(small.link(kVm16Owner, VMCI_MAKE_HANDLE(16, 1024), 0, 0), VMCI_SUCCESS);
+  EXPECT_EQ(small.link(kVm16Owner, VMCI_MAKE_HANDLE(16, 1025), 1, 0), VMCI_SUCCESS);
+  EXPECT_EQ(small.link(kVm16Owner, VMCI_MAKE_HANDLE(16, 1026), 2, 0), VMCI_ERROR_NO_RESOURCES);
+  EXPECT_EQ(small.link(kVm17Owner, VMCI_MAKE_HANDLE(17, 1024), 0, 0), VMCI_SUCCESS);
+  small.unlink_all(kVm16Owner.peer);
   EXPECT_EQ(small.count(), 1u);
-  EXPECT_EQ(small.count_of(kVm16.peer), 0u);
-  EXPECT_EQ(small.link(kVm16, VMCI_MAKE_HANDLE(16, 1026), 2, 0), VMCI_SUCCESS);
+  EXPECT_EQ(small.count_of(kVm16Owner.peer), 0u);
+  EXPECT_EQ(small.link(kVm16Owner, VMCI_MAKE_HANDLE(16, 1026), 2, 0), VMCI_SUCCESS);
 }
 
 }  // namespace

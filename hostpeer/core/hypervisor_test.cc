@@ -1,23 +1,23 @@
 #include "core/hypervisor.h"
-#include "core/request_capture.h"
 
 #include <gtest/gtest.h>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstring>
 #include <functional>
 
+#include "core/request_capture.h"
+#include "quiet_logger.h"
 #include "vmci/proto/datagram.h"
 #include "vmci/proto/doorbell_hypercalls.h"
 #include "vmci/proto/handles.h"
 #include "vmci/proto/names.h"
 #include "vmci/proto/queue.h"
 #include "vmci/proto/queue_pair_hypercalls.h"
-
-#include <unistd.h>
 
 namespace vmci::host {
 namespace {
@@ -50,13 +50,9 @@ class RecordingSink : public PeerSink {
   std::vector<Item> deliveries;
 };
 
-std::shared_ptr<spdlog::logger> quiet() {
-  return std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
-}
-
 class Core : public ::testing::Test {
  protected:
-  explicit Core(Limits limits = {}) : core(limits, quiet()) {}
+  explicit Core(Limits limits = {}) : core(limits, test_support::quiet_logger()) {}
 
   PeerId guest(vmci_id cid = VMCI_INVALID_ID, uint32_t priv = 0, RecordingSink* sink = nullptr) {
     const auto a = core.admit({proto::Role::kGuest, cid, priv, false}, sink ? sink : &spare);
@@ -505,7 +501,7 @@ TEST_F(Core, HostHandle_CreationRules) {
 }
 
 TEST_F(Core, HostHandle_LimitPerConnection) {
-  Hypervisor small(Limits{.max_host_datagram_handles = 2}, quiet());
+  Hypervisor small(Limits{.max_host_datagram_handles = 2}, test_support::quiet_logger());
   RecordingSink h;
   const PeerId hp = small.admit({proto::Role::kHost, VMCI_INVALID_ID, 0, true}, &h).peer;
   EXPECT_EQ(small.create_host_handle(hp, VMCI_INVALID_ID, 0, 0).status, VMCI_SUCCESS);
@@ -673,10 +669,11 @@ TEST_F(Core, QueuePair_RemovedContextDetachesItsPairsAfterCtxRemoved) {
 }
 
 TEST_F(Core, QueuePair_NoMemoryIsNoResourcesAndLeavesNoPair) {
-  Hypervisor starved({}, quiet(), [](vmci_handle, uint64_t, uint64_t, std::string* error) {
-    *error = "injected";
-    return std::unique_ptr<QueuePairMemory>();
-  });
+  Hypervisor starved({}, test_support::quiet_logger(),
+                     [](vmci_handle, uint64_t, uint64_t, std::string* error) {
+                       *error = "injected";
+                       return std::unique_ptr<QueuePairMemory>();
+                     });
   const auto a = starved.admit({proto::Role::kGuest, 30, 0, false}, &spare);
   std::shared_ptr<const QueuePairMemory> memory;
   EXPECT_EQ(starved.send(a.peer,

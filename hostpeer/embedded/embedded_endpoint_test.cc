@@ -11,6 +11,7 @@
 #include <cstring>
 #include <thread>
 
+#include "quiet_logger.h"
 #include "vmci/proto/datagram.h"
 #include "vmci/proto/datagram_lane.h"
 #include "vmci/proto/wake_word.h"
@@ -19,10 +20,6 @@ namespace vmci::host {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::shared_ptr<spdlog::logger> quiet() {
-  return std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
-}
 
 // Collects what callbacks saw.
 class Inbox {
@@ -62,7 +59,7 @@ DatagramCallback recorder(Inbox& inbox) {
 
 class Embedded : public ::testing::Test {
  protected:
-  LockedCore core{Limits{}, quiet()};
+  LockedCore core{Limits{}, test_support::quiet_logger()};
 };
 
 TEST_F(Embedded, TwoHostEndpointsExchangeDatagramsInContext2) {

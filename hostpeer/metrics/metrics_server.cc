@@ -68,13 +68,15 @@ struct Shared {
 
 // One client connection: reads requests one after the other (keep-alive),
 // answers each, and ends at the first error, timeout or close.
-class Session : public std::enable_shared_from_this<Session> {
+class ScrapeConnection : public std::enable_shared_from_this<ScrapeConnection> {
  public:
-  Session(tcp::socket socket, std::shared_ptr<Shared> shared)
-      : stream_(std::move(socket)), shared_(std::move(shared)), buffer_(shared_->limits.max_request_bytes) {
+  ScrapeConnection(tcp::socket socket, std::shared_ptr<Shared> shared)
+      : stream_(std::move(socket)),
+        shared_(std::move(shared)),
+        buffer_(shared_->limits.max_request_bytes) {
     ++shared_->connections;
   }
-  ~Session() { --shared_->connections; }
+  ~ScrapeConnection() { --shared_->connections; }
 
   void start() { read(); }
 
@@ -214,7 +216,7 @@ struct MetricsServer::Impl {
         beast::error_code ignored;
         socket.close(ignored);
       } else {
-        std::make_shared<Session>(std::move(socket), shared)->start();
+        std::make_shared<ScrapeConnection>(std::move(socket), shared)->start();
       }
       accept();
     });

@@ -16,12 +16,10 @@
 #include <atomic>
 #include <chrono>
 
+#include "quiet_logger.h"
+
 namespace vmci::host {
 namespace {
-
-std::shared_ptr<spdlog::logger> quiet() {
-  return std::make_shared<spdlog::logger>("metrics", std::make_shared<spdlog::sinks::null_sink_mt>());
-}
 
 uint16_t port_of(const std::string& address) {
   return static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
@@ -74,8 +72,8 @@ class MetricsServerTest : public ::testing::Test {
   void start(MetricsServerLimits limits = {}) {
     std::string error;
     server = MetricsServer::start(
-        "127.0.0.1:0", [this] { return "scrape_number " + std::to_string(++renders) + "\n"; }, limits,
-        quiet(), &error);
+        "127.0.0.1:0", [this] { return "scrape_number " + std::to_string(++renders) + "\n"; },
+        limits, test_support::quiet_logger(), &error);
     ASSERT_TRUE(server) << error;
     port = port_of(server->address());
   }
@@ -171,14 +169,18 @@ TEST_F(MetricsServerTest, ClientsPastTheLimitAreClosedAtOnce) {
 
 TEST(MetricsServer, APortInUseOrABadAddressIsAnErrorThatSaysSo) {
   std::string error;
-  auto first = MetricsServer::start("127.0.0.1:0", [] { return std::string(); }, {}, quiet(), &error);
+  auto first = MetricsServer::start(
+      "127.0.0.1:0", [] { return std::string(); }, {}, test_support::quiet_logger(), &error);
   ASSERT_TRUE(first) << error;
-  auto second = MetricsServer::start(first->address(), [] { return std::string(); }, {}, quiet(), &error);
+  auto second = MetricsServer::start(
+      first->address(), [] { return std::string(); }, {}, test_support::quiet_logger(), &error);
   EXPECT_FALSE(second);
   EXPECT_NE(error.find("in use"), std::string::npos) << error;
-  EXPECT_FALSE(MetricsServer::start("192.0.2.1:0", [] { return std::string(); }, {}, quiet(), &error));
+  EXPECT_FALSE(MetricsServer::start(
+      "192.0.2.1:0", [] { return std::string(); }, {}, test_support::quiet_logger(), &error));
   EXPECT_NE(error.find("cannot listen on 192.0.2.1:0"), std::string::npos) << error;
-  EXPECT_FALSE(MetricsServer::start("nowhere", [] { return std::string(); }, {}, quiet(), &error));
+  EXPECT_FALSE(MetricsServer::start(
+      "nowhere", [] { return std::string(); }, {}, test_support::quiet_logger(), &error));
   EXPECT_NE(error.find("no port"), std::string::npos) << error;
 }
 

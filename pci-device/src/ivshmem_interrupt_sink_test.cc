@@ -13,15 +13,12 @@
 #include <thread>
 
 #include "ivshmem_test_client.h"
+#include "quiet_logger.h"
 
 namespace vmci::pcidev {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::shared_ptr<spdlog::logger> quiet() {
-  return std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
-}
 
 struct NoRegisters : DeviceRegisters {
   uint64_t read(int, uint64_t, unsigned) override { return 0; }
@@ -49,14 +46,14 @@ class IvshmemInterruptSinkTest : public testing::Test {
  protected:
   void SetUp() override {
     std::string error;
-    server = IvshmemServer::listen(
-        (std::filesystem::temp_directory_path() / ("ivshmem-sink-" + std::to_string(::getpid()) + ".sock"))
-            .string(),
-        {kMsixVectors, 4096}, quiet(), &error);
+    server = IvshmemServer::listen((std::filesystem::temp_directory_path() /
+                                    ("ivshmem-sink-" + std::to_string(::getpid()) + ".sock"))
+                                       .string(),
+                                   {kMsixVectors, 4096}, test_support::quiet_logger(), &error);
     ASSERT_TRUE(server) << error;
     thread = std::thread([this] { server->serve(); });
-    sink = std::make_unique<IvshmemInterruptSink>(*server, quiet());
-    pci = std::make_unique<PciFunction>(regs, *sink, quiet());
+    sink = std::make_unique<IvshmemInterruptSink>(*server, test_support::quiet_logger());
+    pci = std::make_unique<PciFunction>(regs, *sink, test_support::quiet_logger());
   }
   void TearDown() override {
     server->stop();

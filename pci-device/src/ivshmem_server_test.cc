@@ -1,7 +1,6 @@
 // ivshmem_server_test.cc: the greeting as QEMU's ivshmem reads it, the
 // eventfds, one client at a time, hang-ups, misbehaving clients, the socket.
 #include "ivshmem_server.h"
-#include "ivshmem_test_client.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -18,14 +17,13 @@
 #include <filesystem>
 #include <thread>
 
+#include "ivshmem_test_client.h"
+#include "quiet_logger.h"
+
 namespace vmci::pcidev {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::shared_ptr<spdlog::logger> quiet() {
-  return std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
-}
 
 std::string temp_socket_path() {
   static int n = 0;
@@ -38,7 +36,7 @@ class IvshmemServerTest : public testing::Test {
  protected:
   void SetUp() override {
     std::string error;
-    server = IvshmemServer::listen(path, {3, 8192}, quiet(), &error);
+    server = IvshmemServer::listen(path, {3, 8192}, test_support::quiet_logger(), &error);
     ASSERT_TRUE(server) << error;
     thread = std::thread([this] { server->serve(); });
   }
@@ -176,16 +174,16 @@ TEST(IvshmemServerListen, ReplacesAStaleSocketRefusesALiveOneAndOtherFiles) {
     std::memcpy(addr.sun_path, path.data(), path.size());
     ASSERT_EQ(::bind(stale.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   }
-  auto live = IvshmemServer::listen(path, {}, quiet(), &error);
+  auto live = IvshmemServer::listen(path, {}, test_support::quiet_logger(), &error);
   ASSERT_TRUE(live) << error;
-  EXPECT_FALSE(IvshmemServer::listen(path, {}, quiet(), &error));
+  EXPECT_FALSE(IvshmemServer::listen(path, {}, test_support::quiet_logger(), &error));
   EXPECT_NE(error.find("live"), std::string::npos) << error;
   struct stat st;
   EXPECT_EQ(::lstat(path.c_str(), &st), 0);  // the refusal left the live one's socket
 
   std::string file = temp_socket_path();
   { FILE* f = std::fopen(file.c_str(), "w"); ASSERT_TRUE(f); std::fclose(f); }
-  EXPECT_FALSE(IvshmemServer::listen(file, {}, quiet(), &error));
+  EXPECT_FALSE(IvshmemServer::listen(file, {}, test_support::quiet_logger(), &error));
   EXPECT_NE(error.find("not a socket"), std::string::npos) << error;
   ::unlink(file.c_str());
 }
@@ -198,14 +196,15 @@ TEST(IvshmemServerListen, RefusesBadOptions) {
   for (const Case& c : cases) {
     SCOPED_TRACE(testing::Message() << c.vectors << " " << c.shm_size);
     std::string error;
-    EXPECT_FALSE(IvshmemServer::listen(temp_socket_path(), {c.vectors, c.shm_size}, quiet(), &error));
+    EXPECT_FALSE(IvshmemServer::listen(temp_socket_path(), {c.vectors, c.shm_size},
+                                       test_support::quiet_logger(), &error));
     EXPECT_FALSE(error.empty());
   }
 }
 
 TEST(IvshmemServerListen, StopBeforeServeMakesServeReturn) {
   std::string error;
-  auto server = IvshmemServer::listen(temp_socket_path(), {}, quiet(), &error);
+  auto server = IvshmemServer::listen(temp_socket_path(), {}, test_support::quiet_logger(), &error);
   ASSERT_TRUE(server) << error;
   server->stop();
   server->serve();  // returns at once

@@ -8,12 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "quiet_logger.h"
+
 namespace vmci::pcidev {
 namespace {
-
-std::shared_ptr<spdlog::logger> quiet() {
-  return std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
-}
 
 struct FakeRegisters : DeviceRegisters {
   uint64_t read(int bar, uint64_t offset, unsigned size) override {
@@ -50,7 +48,7 @@ class PciFunctionTest : public testing::Test {
   }
   FakeRegisters regs;
   FakeSink sink;
-  PciFunction pci{regs, sink, quiet()};
+  PciFunction pci{regs, sink, test_support::quiet_logger()};
 };
 
 TEST_F(PciFunctionTest, IdentifiesAsVmci) {
@@ -253,7 +251,7 @@ namespace {
 TEST(PciFunctionWithoutMsix, TheCapabilityListIsMsiAloneAndMsixCannotBeEnabled) {
   FakeRegisters regs;
   FakeSink sink;
-  PciFunction pci{regs, sink, quiet(), /*offer_msix=*/false};
+  PciFunction pci{regs, sink, test_support::quiet_logger(), /*offer_msix=*/false};
   EXPECT_EQ(pci.config_read(0x34, 1), kMsiCapOffset);
   EXPECT_EQ(pci.config_read(kMsiCapOffset, 1), 0x05u);
   EXPECT_EQ(pci.config_read(kMsiCapOffset + 1, 1), 0x00u);  // the end of the list

@@ -11,12 +11,10 @@
 #include <cstring>
 #include <vector>
 
+#include "quiet_logger.h"
+
 namespace vmci::pcidev {
 namespace {
-
-std::shared_ptr<spdlog::logger> quiet() {
-  return std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
-}
 
 // QEMU's end of the link, as a test drives it.
 class FakeQemu {
@@ -130,7 +128,7 @@ class RecordingHandler : public ProxyMessageHandler {
 
 TEST(ProxyLink, ConfigAndBarRequestsAreAnsweredWithRet) {
   FakeQemu qemu;
-  ProxyLink link(qemu.take_device_end(), quiet());
+  ProxyLink link(qemu.take_device_end(), test_support::quiet_logger());
   RecordingHandler handler;
   qemu.send(3, config_body(0, 0, 4));
   qemu.send(2, config_body(0x10, 0xc000, 4));
@@ -147,7 +145,7 @@ TEST(ProxyLink, ConfigAndBarRequestsAreAnsweredWithRet) {
 
 TEST(ProxyLink, RetValuesReachQemu) {
   FakeQemu qemu;
-  ProxyLink link(qemu.take_device_end(), quiet());
+  ProxyLink link(qemu.take_device_end(), test_support::quiet_logger());
   RecordingHandler handler;
   qemu.send(3, config_body(0, 0, 4));
   ProxyMessage m;
@@ -162,7 +160,7 @@ TEST(ProxyLink, RetValuesReachQemu) {
 
 TEST(ProxyLink, SyncSysmemCarriesRegionsAndOwnsTheirDescriptors) {
   FakeQemu qemu;
-  ProxyLink link(qemu.take_device_end(), quiet());
+  ProxyLink link(qemu.take_device_end(), test_support::quiet_logger());
   int a = ::memfd_create("a", MFD_CLOEXEC), b = ::memfd_create("b", MFD_CLOEXEC);
   std::vector<uint8_t> body(192);
   put<uint64_t>(body, 0, 0);
@@ -187,7 +185,7 @@ TEST(ProxyLink, SyncSysmemCarriesRegionsAndOwnsTheirDescriptors) {
 
 TEST(ProxyLink, SetIrqfdTakesTwoDescriptors) {
   FakeQemu qemu;
-  ProxyLink link(qemu.take_device_end(), quiet());
+  ProxyLink link(qemu.take_device_end(), test_support::quiet_logger());
   int a = ::memfd_create("a", MFD_CLOEXEC), b = ::memfd_create("b", MFD_CLOEXEC);
   qemu.send(6, {}, {a, b});
   ::close(a);
@@ -200,7 +198,7 @@ TEST(ProxyLink, SetIrqfdTakesTwoDescriptors) {
 
 TEST(ProxyLink, UnknownCommandEndsTheLink) {
   FakeQemu qemu;
-  ProxyLink link(qemu.take_device_end(), quiet());
+  ProxyLink link(qemu.take_device_end(), test_support::quiet_logger());
   qemu.send(8, {});
   ProxyMessage m;
   EXPECT_EQ(link.read_message(&m).kind, LinkStatus::Kind::kMalformed);
@@ -208,7 +206,7 @@ TEST(ProxyLink, UnknownCommandEndsTheLink) {
 
 TEST(ProxyLink, NegativeCommandEndsTheLink) {
   FakeQemu qemu;
-  ProxyLink link(qemu.take_device_end(), quiet());
+  ProxyLink link(qemu.take_device_end(), test_support::quiet_logger());
   qemu.send(-1, {});
   ProxyMessage m;
   EXPECT_EQ(link.read_message(&m).kind, LinkStatus::Kind::kMalformed);
@@ -216,7 +214,7 @@ TEST(ProxyLink, NegativeCommandEndsTheLink) {
 
 TEST(ProxyLink, OversizedBodyEndsTheLinkBeforeItIsRead) {
   FakeQemu qemu;
-  ProxyLink link(qemu.take_device_end(), quiet());
+  ProxyLink link(qemu.take_device_end(), test_support::quiet_logger());
   qemu.send(5, {}, {}, 1u << 30);
   ProxyMessage m;
   LinkStatus s = link.read_message(&m);
@@ -226,7 +224,7 @@ TEST(ProxyLink, OversizedBodyEndsTheLinkBeforeItIsRead) {
 
 TEST(ProxyLink, WrongBodySizeIsAnsweredWithAnErrorAndTheLinkGoesOn) {
   FakeQemu qemu;
-  ProxyLink link(qemu.take_device_end(), quiet());
+  ProxyLink link(qemu.take_device_end(), test_support::quiet_logger());
   qemu.send(5, std::vector<uint8_t>(12));  // BAR_READ with a config body
   ProxyMessage m;
   EXPECT_EQ(link.read_message(&m).kind, LinkStatus::Kind::kRejected);
@@ -238,7 +236,7 @@ TEST(ProxyLink, WrongBodySizeIsAnsweredWithAnErrorAndTheLinkGoesOn) {
 
 TEST(ProxyLink, BarRequestWithADescriptorIsRejectedAndTheDescriptorClosed) {
   FakeQemu qemu;
-  ProxyLink link(qemu.take_device_end(), quiet());
+  ProxyLink link(qemu.take_device_end(), test_support::quiet_logger());
   int a = ::memfd_create("a", MFD_CLOEXEC);
   qemu.send(4, bar_body(0xc000, 1, 4, false), {a});
   ::close(a);
@@ -249,7 +247,7 @@ TEST(ProxyLink, BarRequestWithADescriptorIsRejectedAndTheDescriptorClosed) {
 
 TEST(ProxyLink, SyncSysmemWithoutDescriptorsIsRejectedWithoutReply) {
   FakeQemu qemu;
-  ProxyLink link(qemu.take_device_end(), quiet());
+  ProxyLink link(qemu.take_device_end(), test_support::quiet_logger());
   RecordingHandler handler;
   qemu.send(0, std::vector<uint8_t>(192));
   qemu.send(7, {});
@@ -260,7 +258,7 @@ TEST(ProxyLink, SyncSysmemWithoutDescriptorsIsRejectedWithoutReply) {
 
 TEST(ProxyLink, SetIrqfdWithOneDescriptorIsRejected) {
   FakeQemu qemu;
-  ProxyLink link(qemu.take_device_end(), quiet());
+  ProxyLink link(qemu.take_device_end(), test_support::quiet_logger());
   int a = ::memfd_create("a", MFD_CLOEXEC);
   qemu.send(6, {}, {a});
   ::close(a);
@@ -270,7 +268,7 @@ TEST(ProxyLink, SetIrqfdWithOneDescriptorIsRejected) {
 
 TEST(ProxyLink, RetFromQemuIsDroppedAndTheLinkGoesOn) {
   FakeQemu qemu;
-  ProxyLink link(qemu.take_device_end(), quiet());
+  ProxyLink link(qemu.take_device_end(), test_support::quiet_logger());
   RecordingHandler handler;
   std::vector<uint8_t> v(8);
   qemu.send(1, v);
@@ -282,7 +280,7 @@ TEST(ProxyLink, RetFromQemuIsDroppedAndTheLinkGoesOn) {
 
 TEST(ProxyLink, TruncatedMessageIsAnIoError) {
   FakeQemu qemu;
-  ProxyLink link(qemu.take_device_end(), quiet());
+  ProxyLink link(qemu.take_device_end(), test_support::quiet_logger());
   qemu.send(3, {}, {}, 12);  // promises 12 bytes, sends none
   qemu.close();
   ProxyMessage m;
@@ -291,7 +289,7 @@ TEST(ProxyLink, TruncatedMessageIsAnIoError) {
 
 TEST(ProxyLink, CloseBetweenMessagesIsClosed) {
   FakeQemu qemu;
-  ProxyLink link(qemu.take_device_end(), quiet());
+  ProxyLink link(qemu.take_device_end(), test_support::quiet_logger());
   qemu.close();
   ProxyMessage m;
   EXPECT_EQ(link.read_message(&m).kind, LinkStatus::Kind::kClosed);

@@ -5,17 +5,11 @@
 #include <cstring>
 #include <thread>
 
+#include "test_support/anonymous_ring_channel.h"
 #include "vmci/proto/shared_memory.h"
 
 namespace vmci::proto {
 namespace {
-
-std::shared_ptr<RingChannel> new_channel() {
-  std::string error;
-  auto memory = SharedMemory::anonymous(kRingChannelFileSize, &error);
-  auto* page = reinterpret_cast<RingChannel*>(memory->data());
-  return std::shared_ptr<RingChannel>(std::move(memory), page);
-}
 
 DatagramLaneControl* control_of(RingChannel* channel) {
   return reinterpret_cast<DatagramLaneControl*>(reinterpret_cast<uint8_t*>(channel) +
@@ -37,7 +31,7 @@ std::vector<uint8_t> payload_of(size_t n, uint8_t seed) {
 }
 
 TEST(DatagramLane, DatagramsArriveWholeAndInOrderAcrossTheWrap) {
-  auto channel = new_channel();
+  auto channel = test_support::anonymous_ring_channel();
   const uint32_t gen = grant_slot(channel.get(), 5, 0);
   LaneWriter writer(channel.get());
   LaneReader reader(channel.get());
@@ -62,7 +56,7 @@ TEST(DatagramLane, DatagramsArriveWholeAndInOrderAcrossTheWrap) {
 }
 
 TEST(DatagramLane, ASendIsRefusedAtTheCapAsSpecSection35CountsIt) {
-  auto channel = new_channel();
+  auto channel = test_support::anonymous_ring_channel();
   const uint32_t gen = grant_slot(channel.get(), 0, 0);
   LaneWriter writer(channel.get());
   const auto payload = payload_of(76, 1);  // DG_SIZE 100
@@ -81,7 +75,7 @@ TEST(DatagramLane, ASendIsRefusedAtTheCapAsSpecSection35CountsIt) {
 }
 
 TEST(DatagramLane, ARevokedOrRegrantedSlotRefusesTheSend) {
-  auto channel = new_channel();
+  auto channel = test_support::anonymous_ring_channel();
   const uint32_t gen = grant_slot(channel.get(), 2, 0);
   LaneWriter writer(channel.get());
   revoke_slot(channel.get(), 2);
@@ -92,7 +86,7 @@ TEST(DatagramLane, ARevokedOrRegrantedSlotRefusesTheSend) {
 }
 
 TEST(DatagramLane, IndexesOrRecordsARingerForgedAreCorruptNeverReadPast) {
-  auto channel = new_channel();
+  auto channel = test_support::anonymous_ring_channel();
   LaneReader reader(channel.get());
   LaneRecord r;
   uint64_t barrier = 0;
@@ -101,7 +95,7 @@ TEST(DatagramLane, IndexesOrRecordsARingerForgedAreCorruptNeverReadPast) {
   EXPECT_EQ(reader.peek(&r, &barrier, &why), LanePeek::kCorrupt);
   EXPECT_NE(why.find("head"), std::string::npos) << why;
 
-  auto other = new_channel();
+  auto other = test_support::anonymous_ring_channel();
   const uint32_t gen = grant_slot(other.get(), 0, 0);
   LaneWriter writer(other.get());
   ASSERT_NE(writer.send(0, gen, header_for(8), payload_of(8, 0), kMaxLaneCap), LaneSend::kFull);
@@ -122,7 +116,7 @@ TEST(DatagramLane, IndexesOrRecordsARingerForgedAreCorruptNeverReadPast) {
 // hostpeer's count of its deliveries to the owner moved since the ringer's
 // last record: a barrier record with the new count goes first, once.
 TEST(DatagramLane, ABarrierRecordGoesBeforeTheFirstDatagramAfterTheOwnersDeliveriesMoved) {
-  auto channel = new_channel();
+  auto channel = test_support::anonymous_ring_channel();
   const uint32_t gen = grant_slot(channel.get(), 3, 0);
   LaneWriter writer(channel.get());
   LaneReader reader(channel.get());
@@ -152,7 +146,7 @@ TEST(DatagramLane, ABarrierRecordGoesBeforeTheFirstDatagramAfterTheOwnersDeliver
 }
 
 TEST(DatagramLane, ABarrierRecordCutShortIsCorrupt) {
-  auto channel = new_channel();
+  auto channel = test_support::anonymous_ring_channel();
   const uint32_t tag[2] = {kLaneBarrierSlot, 0};
   std::memcpy(reinterpret_cast<uint8_t*>(channel.get()) + kRingChannelSize +
                   kDatagramLaneControlSize,
@@ -167,7 +161,7 @@ TEST(DatagramLane, ABarrierRecordCutShortIsCorrupt) {
 }
 
 TEST(DatagramLane, ARecordRewrittenBetweenPeekAndTakeIsDroppedNotHandedOver) {
-  auto channel = new_channel();
+  auto channel = test_support::anonymous_ring_channel();
   const uint32_t gen = grant_slot(channel.get(), 0, 0);
   LaneWriter writer(channel.get());
   ASSERT_NE(writer.send(0, gen, header_for(64), payload_of(64, 0), kMaxLaneCap), LaneSend::kFull);
@@ -186,7 +180,7 @@ TEST(DatagramLane, ARecordRewrittenBetweenPeekAndTakeIsDroppedNotHandedOver) {
 }
 
 TEST(DatagramLane, AnOwnerThatForgesItsIndexesOnlyMakesTheLaneLookFull) {
-  auto channel = new_channel();
+  auto channel = test_support::anonymous_ring_channel();
   const uint32_t gen = grant_slot(channel.get(), 0, 0);
   LaneWriter writer(channel.get());
   control_of(channel.get())->tail = 1u << 30;  // beyond anything written
@@ -194,7 +188,7 @@ TEST(DatagramLane, AnOwnerThatForgesItsIndexesOnlyMakesTheLaneLookFull) {
 }
 
 TEST(DatagramLane, TwoThreadsStreamEveryDatagramIntact) {
-  auto channel = new_channel();
+  auto channel = test_support::anonymous_ring_channel();
   const uint32_t gen = grant_slot(channel.get(), 1, 0);
   constexpr int kCount = 100000;
   std::thread producer([&] {

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "test_support/anonymous_ring_channel.h"
 #include "vmci/proto/log_rate_limit.h"
 #include "vmci/proto/shared_memory.h"
 
@@ -13,15 +14,8 @@ namespace {
 constexpr vmci_id kGuest = 40;
 const vmci_handle kHandle = VMCI_MAKE_HANDLE(2, 7);
 
-std::shared_ptr<RingChannel> new_channel() {
-  std::string error;
-  auto memory = SharedMemory::anonymous(kRingChannelFileSize, &error);
-  auto* page = reinterpret_cast<RingChannel*>(memory->data());
-  return std::shared_ptr<RingChannel>(std::move(memory), page);
-}
-
 struct Sent {
-  std::shared_ptr<RingChannel> channel = new_channel();
+  std::shared_ptr<RingChannel> channel = test_support::anonymous_ring_channel();
   LaneWriter writer{channel.get()};
   uint32_t generation = grant_slot(channel.get(), 3, 0);
 

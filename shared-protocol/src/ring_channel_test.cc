@@ -1,28 +1,21 @@
 #include "vmci/proto/ring_channel.h"
 
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <thread>
 
+#include "test_support/anonymous_ring_channel.h"
 #include "vmci/proto/shared_memory.h"
 
 namespace vmci::proto {
 namespace {
 
-std::shared_ptr<RingChannel> new_channel() {
-  std::string error;
-  auto memory = SharedMemory::anonymous(kRingChannelFileSize, &error);
-  auto* page = reinterpret_cast<RingChannel*>(memory->data());
-  return std::shared_ptr<RingChannel>(std::move(memory), page);
-}
-
 TEST(RingChannel, AGrantedSlotRingsAndIsTakenOnceHoweverManyRings) {
-  auto channel = new_channel();
+  auto channel = test_support::anonymous_ring_channel();
   const uint32_t generation = grant_slot(channel.get(), 3, 0);
   EXPECT_NE(generation, 0u);
   EXPECT_FALSE(take_slot(channel.get(), 3, generation));
@@ -34,14 +27,14 @@ TEST(RingChannel, AGrantedSlotRingsAndIsTakenOnceHoweverManyRings) {
 }
 
 TEST(RingChannel, ASlotNeverGrantedOrOutOfRangeRefuses) {
-  auto channel = new_channel();
+  auto channel = test_support::anonymous_ring_channel();
   EXPECT_EQ(ring_slot(channel.get(), 0, 0), SlotRing::kRefused);  // generation 0 is never granted
   EXPECT_EQ(ring_slot(channel.get(), kRingChannelSlots, 1), SlotRing::kRefused);
   EXPECT_FALSE(take_slot(channel.get(), kRingChannelSlots, 1));
 }
 
 TEST(RingChannel, ARevokedSlotRefusesAndItsPendingRingIsNotTaken) {
-  auto channel = new_channel();
+  auto channel = test_support::anonymous_ring_channel();
   const uint32_t generation = grant_slot(channel.get(), 0, 0);
   EXPECT_EQ(ring_slot(channel.get(), 0, generation), SlotRing::kRung);
   revoke_slot(channel.get(), 0);
@@ -58,7 +51,7 @@ TEST(RingChannel, ARevokedSlotRefusesAndItsPendingRingIsNotTaken) {
 // The ringer can write anything into the page; the owner takes only the
 // slots and generations hostpeer told it of.
 TEST(RingChannel, AForgedGenerationIsNotTakenByTheOwner) {
-  auto channel = new_channel();
+  auto channel = test_support::anonymous_ring_channel();
   const uint32_t granted = grant_slot(channel.get(), 5, 0);
   std::atomic_ref<uint32_t>(channel->slots[5]).store(((granted + 7) << 8) | kSlotRung);
   EXPECT_FALSE(take_slot(channel.get(), 5, granted));
@@ -67,7 +60,7 @@ TEST(RingChannel, AForgedGenerationIsNotTakenByTheOwner) {
 }
 
 TEST(RingChannel, ARingWakesASleepingOwner) {
-  auto channel = new_channel();
+  auto channel = test_support::anonymous_ring_channel();
   const uint32_t generation = grant_slot(channel.get(), 1, 0);
   NotifyWakeWord* word = &channel->wake;
   const uint32_t seen = sequence(word);

@@ -30,9 +30,9 @@ constexpr uint64_t kMiB = 1024 * 1024;
 constexpr uint64_t kPage = 4096;
 
 // A guest connection whose RAM is a sealed memfd (QEMU's memory-backend-memfd).
-class RawGuest {
+class GuestWithRam {
  public:
-  RawGuest(const std::string& socket, uint8_t features, uint64_t ram_size = 16 * kMiB) {
+  GuestWithRam(const std::string& socket, uint8_t features, uint64_t ram_size = 16 * kMiB) {
     ram_ = ::memfd_create("guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     EXPECT_EQ(::ftruncate(ram_, static_cast<off_t>(ram_size)), 0);
     EXPECT_EQ(::fcntl(ram_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
@@ -47,7 +47,7 @@ class RawGuest {
     connection_ = Connection::open(options, std::move(sink), &status, &error, features);
     EXPECT_TRUE(connection_) << error;
   }
-  ~RawGuest() { ::close(ram_); }
+  ~GuestWithRam() { ::close(ram_); }
 
   int64_t send_map(std::span<const proto::GuestMemoryRegion> regions, std::vector<int> fds) {
     return connection_
@@ -140,7 +140,7 @@ std::vector<uint64_t> pages(uint64_t first, uint64_t count) {
 }
 
 // Moves data both ways between `host` and the guest's pages, then detaches.
-void exchange(Endpoint& host, RawGuest& guest, const GuestPair& pair, vmci_handle handle) {
+void exchange(Endpoint& host, GuestWithRam& guest, const GuestPair& pair, vmci_handle handle) {
   std::unique_ptr<QueuePair> qp;
   vmci_handle h = handle;
   ASSERT_EQ(host.qpair_alloc(&qp, &h, pair.consume_size, pair.produce_size, VMCI_INVALID_ID, 0, 0),
@@ -170,7 +170,7 @@ constexpr uint8_t kRealGuest = proto::kFeatureGuestMemory | proto::kFeatureNoRin
 TEST(GuestMemory, GuestCreatedPairInOneRegion_EmbeddedHostMovesDataBothWays) {
   EmbeddedHostpeer hostpeer;
   {
-    RawGuest guest(hostpeer.socket_path(), kRealGuest);
+    GuestWithRam guest(hostpeer.socket_path(), kRealGuest);
     ASSERT_EQ(guest.send_whole_ram(), VMCI_SUCCESS);
     const vmci_handle handle = VMCI_MAKE_HANDLE(guest.cid(), 4096);
     const GuestPair pair{guest.ram(), [](uint64_t i) { return (256 + i) * kPage; }, 8192, 16384};
@@ -186,7 +186,7 @@ TEST(GuestMemory, GuestCreatedPairInOneRegion_EmbeddedHostMovesDataBothWays) {
 
 TEST(GuestMemory, PairStraddlingTwoRegions_DaemonHostMovesDataBothWays) {
   Daemon daemon;
-  RawGuest guest(daemon.socket_path(), kRealGuest);
+  GuestWithRam guest(daemon.socket_path(), kRealGuest);
   // gpa [0, 8 MiB) is the file's second half, gpa [8 MiB, 16 MiB) its first.
   const proto::GuestMemoryRegion regions[] = {{0, 8 * kMiB, 8 * kMiB, 0, 0},
                                               {8 * kMiB, 8 * kMiB, 0, 0, 0}};
@@ -210,7 +210,7 @@ TEST(GuestMemory, HostCreatedPair_GuestAttachesWithItsPages_EmbeddedAndDaemon) {
   auto embedded = hostpeer->connect_host();
   auto daemon_host = connect(hostpeer.socket_path(), proto::Role::kHost);
   ASSERT_TRUE(daemon_host);
-  RawGuest guest(hostpeer.socket_path(), kRealGuest);
+  GuestWithRam guest(hostpeer.socket_path(), kRealGuest);
   ASSERT_EQ(guest.send_whole_ram(), VMCI_SUCCESS);
   uint64_t next_page = 512;
   for (Endpoint* host : {static_cast<Endpoint*>(embedded.get()),
@@ -254,7 +254,7 @@ TEST(GuestMemory, AGuestThatGoesLeavesNothingBehind) {
   auto host = hostpeer->connect_host();
   std::unique_ptr<QueuePair> qp;
   {
-    RawGuest guest(hostpeer.socket_path(), kRealGuest);
+    GuestWithRam guest(hostpeer.socket_path(), kRealGuest);
     ASSERT_EQ(guest.send_whole_ram(), VMCI_SUCCESS);
     const vmci_handle handle = VMCI_MAKE_HANDLE(guest.cid(), 4096);
     ASSERT_EQ(guest.alloc(handle, 4096, 4096, pages(100, 4)).result, VMCI_SUCCESS);
@@ -272,7 +272,7 @@ TEST(GuestMemory, AGuestThatGoesLeavesNothingBehind) {
 
 TEST(GuestMemory, APageOutsideRamIsInvalidArgs) {
   EmbeddedHostpeer hostpeer;
-  RawGuest guest(hostpeer.socket_path(), kRealGuest);
+  GuestWithRam guest(hostpeer.socket_path(), kRealGuest);
   ASSERT_EQ(guest.send_whole_ram(), VMCI_SUCCESS);
   const vmci_handle handle = VMCI_MAKE_HANDLE(guest.cid(), 4096);
   EXPECT_EQ(guest.alloc(handle, 4096, 4096, pages(16 * kMiB / kPage - 2, 4)).result,
@@ -282,28 +282,28 @@ TEST(GuestMemory, APageOutsideRamIsInvalidArgs) {
 
 TEST(GuestMemory, AnAllocBeforeAnyMapIsInvalidArgs) {
   EmbeddedHostpeer hostpeer;
-  RawGuest guest(hostpeer.socket_path(), kRealGuest);
+  GuestWithRam guest(hostpeer.socket_path(), kRealGuest);
   EXPECT_EQ(guest.alloc(VMCI_MAKE_HANDLE(guest.cid(), 4096), 4096, 4096, pages(0, 4)).result,
             VMCI_ERROR_INVALID_ARGS);
 }
 
 TEST(GuestMemory, OverlappingRegionsAreInvalidArgs) {
   EmbeddedHostpeer hostpeer;
-  RawGuest guest(hostpeer.socket_path(), kRealGuest);
+  GuestWithRam guest(hostpeer.socket_path(), kRealGuest);
   const proto::GuestMemoryRegion regions[] = {{0, 8 * kMiB, 0, 0, 0}, {4 * kMiB, kMiB, 0, 0, 0}};
   EXPECT_EQ(guest.send_map(regions, {guest.ram()}), VMCI_ERROR_INVALID_ARGS);
 }
 
 TEST(GuestMemory, TooFewDescriptorsIsInvalidArgs) {
   EmbeddedHostpeer hostpeer;
-  RawGuest guest(hostpeer.socket_path(), kRealGuest);
+  GuestWithRam guest(hostpeer.socket_path(), kRealGuest);
   const proto::GuestMemoryRegion regions[] = {{0, kMiB, 0, 0, 0}, {kMiB, kMiB, 0, 1, 0}};
   EXPECT_EQ(guest.send_map(regions, {guest.ram()}), VMCI_ERROR_INVALID_ARGS);
 }
 
 TEST(GuestMemory, AGuestWithoutTheFeatureIsRefusedItsMap) {
   EmbeddedHostpeer hostpeer;
-  RawGuest guest(hostpeer.socket_path(), 0);
+  GuestWithRam guest(hostpeer.socket_path(), 0);
   EXPECT_EQ(guest.send_whole_ram(), VMCI_ERROR_NO_ACCESS);
 }
 

@@ -29,9 +29,9 @@ using namespace std::chrono_literals;
 
 // A guest speaking the frame protocol by hand: it reads its welcome, then
 // only writes.
-class RawGuest {
+class SilentGuest {
  public:
-  explicit RawGuest(const std::string& path) {
+  explicit SilentGuest(const std::string& path) {
     fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -58,11 +58,11 @@ class RawGuest {
     if (!rest.empty()) ::recv(fd_, rest.data(), rest.size(), MSG_WAITALL);
     cid_ = welcome.context_id;
   }
-  ~RawGuest() {
+  ~SilentGuest() {
     if (fd_ >= 0) ::close(fd_);
   }
-  RawGuest(const RawGuest&) = delete;
-  RawGuest& operator=(const RawGuest&) = delete;
+  SilentGuest(const SilentGuest&) = delete;
+  SilentGuest& operator=(const SilentGuest&) = delete;
 
   bool joined() const { return cid_ != VMCI_INVALID_ID; }
   vmci_id cid() const { return cid_; }
@@ -115,7 +115,7 @@ struct Hoarder {
   void run(const std::string& socket) {
     uint32_t rid = 5000;
     while (!stop) {
-      RawGuest guest(socket);
+      SilentGuest guest(socket);
       if (!guest.joined()) {
         std::this_thread::sleep_for(10ms);
         continue;
@@ -192,7 +192,7 @@ TEST(HostileGuests, AGuestHoardingDescriptorsIsCutOffWhileANewcomerConnectsAndAl
 
 // Floods hostpeer with requests whose small results it never reads.
 uint64_t flood_without_reading(const std::string& socket) {
-  RawGuest guest(socket);
+  SilentGuest guest(socket);
   if (!guest.joined()) return 0;
   const auto get_cid = proto::make_datagram(VMCI_MAKE_HANDLE(0, VMCI_GET_CONTEXT_ID),
                                             VMCI_MAKE_HANDLE(guest.cid(), VMCI_INVALID_ID), {});

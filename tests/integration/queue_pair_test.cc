@@ -120,7 +120,7 @@ TEST(QueuePairs, RandomizedStreamsAcrossProcessesCheckedByteForByte) {
 
 // hostpeer embedded in this process (as a device proxy runs it), so that
 // its counts can be read; the other endpoints are separate processes.
-class EmbeddedHostpeer : public ::testing::Test {
+class QueuePairsWithEmbeddedHostpeer : public ::testing::Test {
  protected:
   void SetUp() override {
     shm_before_ = shm_entries();
@@ -147,7 +147,7 @@ class EmbeddedHostpeer : public ::testing::Test {
   std::unique_ptr<host::HostPeer> hostpeer_;
 };
 
-TEST_F(EmbeddedHostpeer, GuestKilledMidTransfer_HostGetsPeerDetachAndThePairIsFreed) {
+TEST_F(QueuePairsWithEmbeddedHostpeer, GuestKilledMidTransfer_HostGetsPeerDetachAndThePairIsFreed) {
   EventLog detaches;  // before the endpoint: it outlives every callback
   auto host = hostpeer_->connect_host();
   vmci_id sub;
@@ -188,7 +188,7 @@ TEST_F(EmbeddedHostpeer, GuestKilledMidTransfer_HostGetsPeerDetachAndThePairIsFr
   EXPECT_TRUE(hostpeer_holds_nothing());
 }
 
-TEST_F(EmbeddedHostpeer, HostKilledMidTransfer_GuestGetsPeerDetachAndKeepsItsMemory) {
+TEST_F(QueuePairsWithEmbeddedHostpeer, HostKilledMidTransfer_GuestGetsPeerDetachAndKeepsItsMemory) {
   EventLog detaches;  // before the endpoint: it outlives every callback
   auto guest = connect(hostpeer_->socket_path(), proto::Role::kGuest);
   ASSERT_TRUE(guest);
