@@ -1,7 +1,7 @@
 #include "server/server.h"
 
-#include <spdlog/spdlog.h>
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <string>
 
 #include "server/socket_access.h"
 
@@ -236,6 +238,13 @@ void Server::accept() {
   acceptor_.async_accept([this](const boost::system::error_code& ec, stream::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
+      if (failed_accepts_ != 0) {
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - first_failed_accept_);
+        log_->warn("accepting again, after {} failed accepts over {} ms", failed_accepts_,
+                   ms.count());
+        failed_accepts_ = 0;
+      }
       auto session = std::make_shared<Session>(std::move(socket), core_, policy_, budget_,
                                                hello_deadline_, log_);
       sessions_.remove_if([](const std::weak_ptr<Session>& s) { return s.expired(); });
@@ -244,12 +253,39 @@ void Server::accept() {
       accept();
       return;
     }
-    // Out of descriptors, say: try again a little later rather than spin.
-    log_->warn("accept failed: {}; retrying in 100 ms", ec.message());
-    retry_.expires_after(std::chrono::milliseconds(100));
-    retry_.async_wait([this](const boost::system::error_code& wait_ec) {
-      if (!wait_ec && acceptor_.is_open()) accept();
-    });
+    accept_failed(ec);
+  });
+}
+
+void Server::accept_failed(const boost::system::error_code& ec) {
+  if (failed_accepts_++ == 0) {
+    first_failed_accept_ = std::chrono::steady_clock::now();
+    std::string advice;
+    if (ec == asio::error::no_descriptors) {  // EMFILE
+      rlimit files{};
+      ::getrlimit(RLIMIT_NOFILE, &files);
+      advice = fmt::format(
+          " (hostpeer's descriptors are all in use: RLIMIT_NOFILE is {} soft, {} hard; each "
+          "guest holds about 4, see docs/PERFORMANCE.md; raise it with `ulimit -n` or "
+          "LimitNOFILE= in the systemd unit)",
+          files.rlim_cur == RLIM_INFINITY ? std::string("unlimited")
+                                          : std::to_string(files.rlim_cur),
+          files.rlim_max == RLIM_INFINITY ? std::string("unlimited")
+                                          : std::to_string(files.rlim_max));
+    } else if (ec.value() == ENFILE) {
+      advice = " (the system's open-file table is full: see fs.file-max)";
+    }
+    log_->warn(
+        "accept failed: {}{}; retrying every 100 ms until it works (further failures "
+        "are logged at debug)",
+        ec.message(), advice);
+  } else {
+    log_->debug("accept failed again ({} in a row): {}", failed_accepts_, ec.message());
+  }
+  // Try again a little later rather than spin.
+  retry_.expires_after(std::chrono::milliseconds(100));
+  retry_.async_wait([this](const boost::system::error_code& wait_ec) {
+    if (!wait_ec && acceptor_.is_open()) accept();
   });
 }
 

@@ -45,6 +45,10 @@ class Server {
 
  private:
   void accept();
+  // An accept failed: the first of a run is logged at warn (out of
+  // descriptors: naming RLIMIT_NOFILE and how to raise it), the rest at
+  // debug; the next success logs how many failed. Retries in 100 ms.
+  void accept_failed(const boost::system::error_code& ec);
   // Warns of each allowed user a directory keeps out, logs, and accepts.
   void serve();
 
@@ -55,6 +59,8 @@ class Server {
   std::shared_ptr<spdlog::logger> log_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
   boost::asio::steady_timer retry_;  // after a failed accept
+  uint64_t failed_accepts_ = 0;      // in a row, since the last that worked
+  std::chrono::steady_clock::time_point first_failed_accept_;
   std::list<std::weak_ptr<Session>> sessions_;
   std::string path_;
   bool owns_path_ = false;  // listen() made the file: stop() removes it
