@@ -133,12 +133,16 @@ std::unique_ptr<Connection> Connection::open(const ConnectOptions& options, Sink
   if (!notify) return fail(VMCI_ERROR_UNAVAILABLE, "hostpeer's welcome: " + map_error);
   *status = VMCI_SUCCESS;
   return std::unique_ptr<Connection>(
-      new Connection(fd, welcome.context_id, std::move(notify), std::move(sink)));
+      new Connection(fd, welcome.context_id, welcome.minor, std::move(notify), std::move(sink)));
 }
 
-Connection::Connection(int fd, vmci_id context_id, std::shared_ptr<proto::SharedMemory> notify,
-                       Sink sink)
-    : fd_(fd), context_id_(context_id), notify_(std::move(notify)), sink_(std::move(sink)) {
+Connection::Connection(int fd, vmci_id context_id, uint16_t hostpeer_minor,
+                       std::shared_ptr<proto::SharedMemory> notify, Sink sink)
+    : fd_(fd),
+      context_id_(context_id),
+      hostpeer_minor_(hostpeer_minor),
+      notify_(std::move(notify)),
+      sink_(std::move(sink)) {
   reader_ = std::thread([this] { read_loop(); });
 }
 

@@ -75,6 +75,8 @@ class Connection {
   ~Connection();
 
   vmci_id context_id() const { return context_id_; }
+  // The protocol minor version of hostpeer's welcome.
+  uint16_t hostpeer_minor() const { return hostpeer_minor_; }
   // The connection's doorbell notify memory (vmci/proto/notify_memory.h),
   // mapped; it stays mapped while the connection object lives.
   proto::NotifyMemory* notify_memory() const {
@@ -99,7 +101,8 @@ class Connection {
   void abort();
 
  private:
-  Connection(int fd, vmci_id context_id, std::shared_ptr<proto::SharedMemory> notify, Sink sink);
+  Connection(int fd, vmci_id context_id, uint16_t hostpeer_minor,
+             std::shared_ptr<proto::SharedMemory> notify, Sink sink);
   void read_loop();
   void mark_closed(const std::string& reason);
   bool send_frame(const std::vector<uint8_t>& frame, std::span<const int> fds = {});
@@ -112,6 +115,7 @@ class Connection {
 
   const int fd_;
   const vmci_id context_id_;
+  const uint16_t hostpeer_minor_;
   const std::shared_ptr<proto::SharedMemory> notify_;
   Sink sink_;
   std::mutex write_mutex_;

@@ -113,6 +113,7 @@ struct Driver::Impl {
   // The connection now; a reconnect replaces it (conn() takes a reference).
   mutable std::mutex connection_mutex;
   std::shared_ptr<internal::Connection> connection;
+  std::mutex introspection_mutex;  // hostpeer_introspection's pieces, one snapshot at a time
   std::shared_ptr<internal::Connection> conn() const {
     std::lock_guard lock(connection_mutex);
     return connection;
@@ -729,12 +730,23 @@ int Driver::hostpeer_stats(proto::StatsBody* out) {
 
 int Driver::hostpeer_introspection(std::string* json) {
   if (json == nullptr) return VMCI_ERROR_INVALID_ARGS;
-  const proto::DeliveredBody body{};
-  const auto reply =
-      impl_->conn()->request(proto::FrameType::kIntrospect, proto::body_bytes(body));
-  if (reply.result < VMCI_SUCCESS) return static_cast<int>(reply.result);
-  json->assign(reply.extra.begin(), reply.extra.end());
-  return VMCI_SUCCESS;
+  const std::shared_ptr<internal::Connection> conn = impl_->conn();
+  // One snapshot at a time per connection: hostpeer keeps the one being
+  // answered in pieces.
+  std::lock_guard lock(impl_->introspection_mutex);
+  json->clear();
+  uint64_t offset = 0;
+  for (;;) {
+    const proto::IntrospectBody body{offset};
+    const auto reply = conn->request(proto::FrameType::kIntrospect, proto::body_bytes(body));
+    if (reply.result < VMCI_SUCCESS) return static_cast<int>(reply.result);
+    json->append(reply.extra.begin(), reply.extra.end());
+    if (conn->hostpeer_minor() < 4) return VMCI_SUCCESS;  // whole, in one answer
+    const auto total = static_cast<uint64_t>(reply.result);
+    offset += reply.extra.size();
+    if (offset == total) return VMCI_SUCCESS;
+    if (reply.extra.empty() || offset > total) return VMCI_ERROR_GENERIC;  // not hostpeer's answer
+  }
 }
 
 int Driver::hostpeer_stats(Stats* out) {

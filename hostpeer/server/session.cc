@@ -427,6 +427,7 @@ void Session::handle_hello() {
   peer_ = admission.peer;
   cid_ = admission.cid;
   role_ = request.role;
+  peer_minor_ = hello.minor;
   const proto::WelcomeBody welcome{proto::kProtocolMajor, proto::kProtocolMinor, VMCI_SUCCESS, cid_,
                                    0};
   const int notify_fd = ::fcntl(notify_->fd(), F_DUPFD_CLOEXEC, 0);
@@ -504,15 +505,33 @@ void Session::introspection_result(uint32_t request_id) {
     result(request_id, VMCI_ERROR_NO_ACCESS);
     return;
   }
-  const std::string json = to_json(core_.with([](Hypervisor& core) { return core.introspect(); }));
-  const proto::ResultBody body{VMCI_SUCCESS, VMCI_INVALID_HANDLE};
-  if (sizeof body + json.size() > proto::kMaxFrameBody) {
-    log_->warn("{}: the introspection snapshot ({} bytes) is larger than a frame; refused", name(),
-               json.size());
-    result(request_id, VMCI_ERROR_NO_RESOURCES);
+  const uint64_t offset = proto::decode_body<proto::IntrospectBody>(body_).offset;
+  if (peer_minor_ < 4) {  // the whole snapshot in one answer
+    const std::string json =
+        to_json(core_.with([](Hypervisor& core) { return core.introspect(); }));
+    const proto::ResultBody body{VMCI_SUCCESS, VMCI_INVALID_HANDLE};
+    if (sizeof body + json.size() > proto::kMaxFrameBody) {
+      log_->warn(
+          "{}: the introspection snapshot ({} bytes) is larger than a frame, and the peer "
+          "(protocol 2.{}) cannot take it in pieces; refused",
+          name(), json.size(), peer_minor_);
+      result(request_id, VMCI_ERROR_NO_RESOURCES);
+      return;
+    }
+    queue_frame(proto::encode_frame(proto::FrameType::kResult, request_id, body, json));
     return;
   }
-  queue_frame(proto::encode_frame(proto::FrameType::kResult, request_id, body, json));
+  if (offset == 0) {
+    introspection_ = to_json(core_.with([](Hypervisor& core) { return core.introspect(); }));
+  } else if (offset > introspection_.size()) {
+    result(request_id, VMCI_ERROR_INVALID_ARGS);
+    return;
+  }
+  const size_t piece = std::min<size_t>(proto::kMaxIntrospectPiece, introspection_.size() - offset);
+  const proto::ResultBody body{static_cast<int64_t>(introspection_.size()), VMCI_INVALID_HANDLE};
+  queue_frame(proto::encode_frame(proto::FrameType::kResult, request_id, body,
+                                  std::string_view(introspection_).substr(offset, piece)));
+  if (offset + piece == introspection_.size()) introspection_ = {};  // answered whole
 }
 
 void Session::post_frame(std::vector<uint8_t> frame, std::vector<int> fds) {

@@ -102,7 +102,8 @@ class Session : public std::enable_shared_from_this<Session>,
               const QueuePairMemory* memory = nullptr);
   // The answer to kStats.
   void stats_result(uint32_t request_id);
-  // kIntrospect: the snapshot's JSON after the result (host peers only).
+  // kIntrospect: the snapshot's JSON after the result (host peers only),
+  // whole for peers before 2.4, else in pieces (frame.h's IntrospectBody).
   void introspection_result(uint32_t request_id);
   void queue_frame(std::vector<uint8_t> frame, std::vector<int> fds = {});
   // Queues a frame from any thread (after what the I/O thread queued).
@@ -129,6 +130,8 @@ class Session : public std::enable_shared_from_this<Session>,
   PeerId peer_ = 0;
   vmci_id cid_ = VMCI_INVALID_ID;
   proto::Role role_ = proto::Role::kGuest;
+  uint16_t peer_minor_ = 0;                   // the protocol minor version of its hello
+  std::string introspection_;                 // the snapshot being answered in pieces
   std::unique_ptr<NotifyMemoryFile> notify_;  // made at admission
   proto::FrameHeader header_{};
   size_t header_read_ = 0;            // bytes of header_ read so far

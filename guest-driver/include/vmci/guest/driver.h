@@ -136,9 +136,11 @@ class Driver final : public Endpoint {
   // The same, in the control channel's wire form.
   int hostpeer_stats(proto::StatsBody* out);
   // Host connections: hostpeer's introspection snapshot, as the JSON that
-  // vmci::parse_introspection() reads (vmci/introspection.h). NO_ACCESS for
-  // a guest; UNAVAILABLE without a connection or from a hostpeer older than
-  // protocol 2.2 (which ends the connection).
+  // vmci::parse_introspection() reads (vmci/introspection.h), of any size
+  // (asked for in pieces from a hostpeer of protocol 2.4 or later; an older
+  // one answers NO_RESOURCES for a snapshot larger than a frame). NO_ACCESS
+  // for a guest; UNAVAILABLE without a connection or from a hostpeer older
+  // than protocol 2.2 (which ends the connection).
   int hostpeer_introspection(std::string* json);
 
   Role role() const;

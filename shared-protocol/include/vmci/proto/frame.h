@@ -30,7 +30,7 @@
 //                     kIntrospect (host peers only: a snapshot of what
 //                     hostpeer holds, vmci/introspection.h; 2.2; send it
 //                     only to a hostpeer whose welcome says 2.2 or
-//                     later)                               -> kResult + JSON
+//                     later; IntrospectBody)               -> kResult + JSON
 //   hostpeer -> peer  kDeliver (a datagram for this peer, request_id N)
 //                     kRingGrant (a ring-channel slot, the doorbell and
 //                     datagram fast path: vmci/proto/ring_channel.h; to the
@@ -63,7 +63,8 @@
 // so peers of any two minor versions of one major work together.
 // 2.1 added HelloBody::features, kGuestMemory and kQueuePairMemory; 2.2
 // kIntrospect; 2.3 kFeatureHostLanes, with SlotKind::kDatagramFromHost and
-// RingGrantBody::owner_cid.
+// RingGrantBody::owner_cid; 2.4 the snapshot of kIntrospect in pieces
+// (IntrospectBody) for peers of 2.4 or later.
 #pragma once
 
 #include <cstdint>
@@ -80,7 +81,7 @@
 namespace vmci::proto {
 
 inline constexpr uint16_t kProtocolMajor = 2;
-inline constexpr uint16_t kProtocolMinor = 3;
+inline constexpr uint16_t kProtocolMinor = 4;
 inline constexpr uint32_t kFrameMagic = 0x50434d56;  // "VMCP" on the wire
 // The largest body a peer may send: a queue-pair alloc hypercall of a
 // 128 MiB pair with 64-bit page numbers (64 + 32770 * 8 bytes).
@@ -168,11 +169,15 @@ struct WelcomeBody {
 };
 
 // A kResult's body; the answer to kStats is followed by a StatsBody, the
-// answer to kIntrospect by the snapshot's JSON (at most kMaxFrameBody in all).
+// answer to kIntrospect by the snapshot's JSON (at most kMaxFrameBody in all;
+// see IntrospectBody).
 struct ResultBody {
   int64_t result;      // what the kernel API call returns
   vmci_handle handle;  // kHandleCreate: the handle created
 };
+
+// The most snapshot bytes one answer to kIntrospect carries.
+inline constexpr uint32_t kMaxIntrospectPiece = kMaxFrameBody - sizeof(ResultBody);
 
 // What hostpeer holds and has done (the answer to kStats). After every peer
 // of a test went away, the holdings are back to what they were before.
@@ -196,6 +201,18 @@ struct StatsBody {
 
 struct DeliveredBody {
   uint64_t reserved;
+};
+
+// kIntrospect's request. From a peer of 2.4 or later: offset 0 takes a new
+// snapshot, which hostpeer keeps for the connection, and answers its first
+// piece; a later offset answers the kept snapshot's bytes from there. The
+// answer's result is the snapshot's whole size in bytes, the piece (at most
+// kMaxIntrospectPiece bytes) follows the ResultBody; an offset past the
+// end is VMCI_ERROR_INVALID_ARGS. A peer of 2.2 or 2.3 sends 0 and gets
+// the whole snapshot with result VMCI_SUCCESS, or VMCI_ERROR_NO_RESOURCES
+// if it does not fit in one frame.
+struct IntrospectBody {
+  uint64_t offset;
 };
 
 struct HandleCreateBody {

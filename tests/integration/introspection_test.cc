@@ -1,0 +1,58 @@
+// hostpeer's introspection snapshot through a host connection
+// (Driver::hostpeer_introspection, which vmci-ctl uses): a snapshot larger
+// than one frame arrives whole, in pieces (protocol 2.4).
+#include "vmci/introspection.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "processes.h"
+#include "vmci/guest/driver.h"
+#include "vmci/proto/frame.h"
+
+namespace vmci::testing {
+namespace {
+
+TEST(Introspection, ASnapshotLargerThanAFrameArrivesWholeInPieces) {
+  EmbeddedHostpeer hostpeer;
+  int status = 0;
+  std::string error;
+  auto host = guest::Driver::connect({.socket_path = hostpeer.socket_path(), .role = Role::kHost},
+                                     &status, &error);
+  ASSERT_TRUE(host) << error;
+  constexpr int kHandles = 4000;  // about 100 bytes of JSON each
+  for (int i = 0; i < kHandles; ++i) {
+    vmci_handle handle = VMCI_INVALID_HANDLE;
+    ASSERT_EQ(host->datagram_create_handle(
+                  VMCI_INVALID_ID, 0, 0, [](vmci_datagram*) { return 0; }, &handle),
+              VMCI_SUCCESS);
+  }
+  auto guest = guest::Driver::connect({.socket_path = hostpeer.socket_path()}, &status, &error);
+  ASSERT_TRUE(guest) << error;
+
+  std::string json;
+  ASSERT_EQ(host->hostpeer_introspection(&json), VMCI_SUCCESS);
+  EXPECT_GT(json.size(), size_t{proto::kMaxIntrospectPiece});  // two pieces at least
+  Introspection snap;
+  ASSERT_TRUE(parse_introspection(json, &snap, &error)) << error;
+  EXPECT_EQ(snap.handles.size(), size_t{kHandles});
+  EXPECT_EQ(snap.contexts.size(), 2u);  // the host connection and the guest
+
+  // Again, with something changed in between: a new snapshot, not the
+  // rest of the old one.
+  guest.reset();
+  std::string again;
+  ASSERT_EQ(host->hostpeer_introspection(&again), VMCI_SUCCESS);
+  ASSERT_TRUE(parse_introspection(again, &snap, &error)) << error;
+  EXPECT_EQ(snap.contexts.size(), 1u);
+  EXPECT_EQ(snap.handles.size(), size_t{kHandles});
+
+  // A guest may not ask.
+  auto other = guest::Driver::connect({.socket_path = hostpeer.socket_path()}, &status, &error);
+  ASSERT_TRUE(other) << error;
+  EXPECT_EQ(other->hostpeer_introspection(&again), VMCI_ERROR_NO_ACCESS);
+}
+
+}  // namespace
+}  // namespace vmci::testing
