@@ -1,11 +1,12 @@
 #include "vmci/guest/driver.h"
 
 #include <atomic>
-#include <cstdio>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -18,12 +19,12 @@
 #include "vmci/proto/endpoint_datagram_lanes.h"
 #include "vmci/proto/endpoint_doorbells.h"
 #include "vmci/proto/handles.h"
-#include "vmci/proto/ringer_grants.h"
 #include "vmci/proto/log_rate_limit.h"
 #include "vmci/proto/names.h"
-#include "vmci/proto/queue_pair_hypercalls.h"
 #include "vmci/proto/queue.h"
+#include "vmci/proto/queue_pair_hypercalls.h"
 #include "vmci/proto/queue_pair_mapping.h"
+#include "vmci/proto/ringer_grants.h"
 #include "vmci/trace/traced_endpoint.h"
 
 namespace vmci::guest {
@@ -679,14 +680,8 @@ int Driver::Direct::datagram_send(const vmci_datagram* dg) {
                              : VMCI_CONTEXT_IS_VM(header.dst.context);
   if (lane_kind) {
     const std::span body(payload, static_cast<size_t>(dg->payload_size));
-    switch (impl_->ring_grants.send(lane_header, body)) {
-      case proto::RingerGrants::Send::kSent:
-      case proto::RingerGrants::Send::kSentAndWoke:
-        return static_cast<int>(VMCI_DG_SIZE(dg));
-      case proto::RingerGrants::Send::kFull:
-        return VMCI_ERROR_NO_RESOURCES;
-      case proto::RingerGrants::Send::kNotGranted:
-        break;
+    if (const std::optional<int> result = impl_->ring_grants.send_result(lane_header, body)) {
+      return *result;
     }
   }
   const proto::Bytes bytes = proto::make_datagram(

@@ -1,15 +1,15 @@
 #include "embedded/embedded_endpoint.h"
 
-#include <unistd.h>
-
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <cstring>
+#include <optional>
 
 #include "vmci/proto/datagram.h"
-#include "vmci/proto/handles.h"
 #include "vmci/proto/doorbell_hypercalls.h"
+#include "vmci/proto/handles.h"
 #include "vmci/proto/names.h"
 #include "vmci/proto/queue_pair_hypercalls.h"
 #include "vmci/proto/queue_pair_mapping.h"
@@ -110,15 +110,7 @@ int EmbeddedEndpoint::datagram_send(const vmci_datagram* dg) {
     vmci_datagram header = *dg;
     if (header.src.context == VMCI_INVALID_ID) header.src.context = VMCI_HOST_CONTEXT_ID;
     const std::span payload(bytes + sizeof(vmci_datagram), static_cast<size_t>(dg->payload_size));
-    switch (host_lanes_.send(header, payload)) {
-      case proto::RingerGrants::Send::kSent:
-      case proto::RingerGrants::Send::kSentAndWoke:
-        return static_cast<int>(VMCI_DG_SIZE(dg));
-      case proto::RingerGrants::Send::kFull:
-        return VMCI_ERROR_NO_RESOURCES;
-      case proto::RingerGrants::Send::kNotGranted:
-        break;
-    }
+    if (const std::optional<int> result = host_lanes_.send_result(header, payload)) return *result;
   }
   const std::span<const uint8_t> datagram(bytes, VMCI_DG_SIZE(dg));
   return static_cast<int>(core_.with([&](Hypervisor& c) { return c.send(peer_, datagram); }));

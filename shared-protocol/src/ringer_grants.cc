@@ -116,4 +116,18 @@ RingerGrants::Send RingerGrants::send(const vmci_datagram& header,
   return sent;
 }
 
+std::optional<int> RingerGrants::send_result(const vmci_datagram& header,
+                                             std::span<const uint8_t> payload) {
+  switch (send(header, payload)) {
+    case Send::kSent:
+    case Send::kSentAndWoke:
+      return static_cast<int>(sizeof(vmci_datagram) + payload.size());
+    case Send::kFull:
+      return VMCI_ERROR_NO_RESOURCES;
+    case Send::kNotGranted:
+      break;
+  }
+  return std::nullopt;
+}
+
 }  // namespace vmci::proto

@@ -34,6 +34,16 @@ std::string connect_with_handle(Peer& peer, const std::string& socket, const std
   return created.substr(2);
 }
 
+// A new datagram handle of `host` that only sends (its callback ignores
+// anything); VMCI_INVALID_HANDLE if it cannot be made.
+vmci_handle sending_handle(Endpoint& host) {
+  vmci_handle handle = VMCI_INVALID_HANDLE;
+  const int status = host.datagram_create_handle(
+      VMCI_INVALID_ID, 0, 0, [](vmci_datagram*) { return 0; }, &handle);
+  EXPECT_EQ(status, VMCI_SUCCESS);
+  return handle;
+}
+
 // Sends `count` stamped datagrams of `size` payload bytes from `src` to
 // `dst`, retrying one refused with NO_RESOURCES (the guest is reading).
 int send_stamped(Endpoint& host, vmci_handle src, vmci_handle dst, uint64_t count, size_t size) {
@@ -60,10 +70,8 @@ int send_stamped(Endpoint& host, vmci_handle src, vmci_handle dst, uint64_t coun
 TEST(HostDatagramLane, AnEmbeddedHostsStormReachesAGuestProcessWholeInOrderAllButTheFirstSkipHostpeer) {
   EmbeddedHostpeer hostpeer;
   auto host = hostpeer->connect_host();
-  vmci_handle src = VMCI_INVALID_HANDLE;
-  ASSERT_EQ(host->datagram_create_handle(VMCI_INVALID_ID, 0, 0, [](vmci_datagram*) { return 0; },
-                                         &src),
-            VMCI_SUCCESS);
+  const vmci_handle src = sending_handle(*host);
+  ASSERT_FALSE(VMCI_HANDLE_INVALID(src));
   Peer guest;
   const vmci_handle dst = parse(connect_with_handle(guest, hostpeer.socket_path(), "guest"));
   constexpr uint64_t kCount = 20000;
@@ -95,10 +103,8 @@ TEST(HostDatagramLane, ADaemonHostConnectionsStormReachesAGuestWholeAndInOrder) 
 TEST(HostDatagramLane, TheLaneRefusesWithNoResourcesWhereHostpeerWouldWhileTheGuestHoldsItsCallbacks) {
   EmbeddedHostpeer hostpeer;
   auto host = hostpeer->connect_host();
-  vmci_handle src = VMCI_INVALID_HANDLE;
-  ASSERT_EQ(host->datagram_create_handle(VMCI_INVALID_ID, 0, 0, [](vmci_datagram*) { return 0; },
-                                         &src),
-            VMCI_SUCCESS);
+  const vmci_handle src = sending_handle(*host);
+  ASSERT_FALSE(VMCI_HANDLE_INVALID(src));
   Peer guest;
   const vmci_handle dst = parse(connect_with_handle(guest, hostpeer.socket_path(), "guest"));
   ASSERT_EQ(guest.call("hold"), "ok");
@@ -214,10 +220,8 @@ class CallbackLog {
 TEST(HostDatagramLane, ADetachsEventComesBetweenTheDatagramsSentBeforeAndAfterIt) {
   EmbeddedHostpeer hostpeer;
   auto host = hostpeer->connect_host();
-  vmci_handle src = VMCI_INVALID_HANDLE;
-  ASSERT_EQ(host->datagram_create_handle(VMCI_INVALID_ID, 0, 0, [](vmci_datagram*) { return 0; },
-                                         &src),
-            VMCI_SUCCESS);
+  const vmci_handle src = sending_handle(*host);
+  ASSERT_FALSE(VMCI_HANDLE_INVALID(src));
   int status;
   std::string error;
   auto guest = guest::Driver::connect({.socket_path = hostpeer.socket_path()}, &status, &error);

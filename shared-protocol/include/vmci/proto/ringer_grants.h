@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <tuple>
 #include <utility>
@@ -55,6 +56,10 @@ class RingerGrants {
   // invalid) and header.dst.context. kFull: the lane holds too many
   // pending bytes (VMCI_ERROR_NO_RESOURCES).
   Send send(const vmci_datagram& header, std::span<const uint8_t> payload);
+  // The same, as datagram_send's result: VMCI_DG_SIZE once in the lane,
+  // VMCI_ERROR_NO_RESOURCES while it is full; nullopt without a grant (the
+  // datagram goes to hostpeer).
+  std::optional<int> send_result(const vmci_datagram& header, std::span<const uint8_t> payload);
 
  private:
   struct Channel {
