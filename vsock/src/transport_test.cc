@@ -407,7 +407,9 @@ TEST_F(Vsock, AReaderWakesAWaitingWriterOnlyOnceAPageIsFree) {
   std::error_code ec;
   const auto fill = pattern(client->writable(), 9);
   ASSERT_EQ(client->write_all(fill.data(), fill.size(), ec), fill.size());
-  std::thread writer([&, c = client.get()] { c->write_all("more", 4, ec); });  // waits for room
+  std::error_code writer_ec;  // the writer's own: ec is the reader's
+  // The writer waits for room.
+  std::thread writer([&, c = client.get()] { c->write_all("more", 4, writer_ec); });
   std::this_thread::sleep_for(50ms);
   const uint64_t reads_before = host_vsock_->packets_sent(PacketType::kRead);
   std::vector<uint8_t> got;
@@ -423,6 +425,7 @@ TEST_F(Vsock, AReaderWakesAWaitingWriterOnlyOnceAPageIsFree) {
   got.insert(got.end(), rest.begin(), rest.end());
   EXPECT_TRUE(std::equal(got.begin(), got.end(), fill.begin()));
   EXPECT_FALSE(ec) << ec.message();
+  EXPECT_FALSE(writer_ec) << writer_ec.message();
 }
 
 // Packets fed straight to the transport's receive callback.
