@@ -54,10 +54,10 @@ struct Driver::Impl {
   // The delivery thread's scan: runs the callbacks of the doorbells rung,
   // and of the datagrams waiting in the lanes this endpoint owns.
   void scan();
-  // Before a delivery of hostpeer's: the lanes' datagrams sent before it
-  // (all those not held back by a barrier record), so that nothing a
-  // ringer sent before what made hostpeer deliver comes after it.
-  void take_lanes_before_delivery();
+  // What the lanes hand over goes to deliver_datagram; what they drop, to
+  // report_dropped.
+  proto::EndpointDatagramLanes::Deliver lane_deliver();
+  proto::EndpointDatagramLanes::Refused lane_dropped();
   void ring_grant(const proto::RingGrantBody& grant, std::shared_ptr<proto::RingChannel> channel);
   void ring_channel_closed(const proto::RingChannelClosedBody& closed);
   // What a lane's owner dropped, and why (a hostile or broken ringer), to
@@ -131,11 +131,7 @@ struct Driver::Impl {
                  static_cast<double>(s.over_ns()) / 1e9);
   }};
   std::atomic<proto::NotifyMemory*> notify{nullptr};  // once connected
-  proto::RingerGrants ring_grants;  // as a ringer
-  // The delivery thread's: hostpeer's deliveries taken on this connection,
-  // and whether a lane waits for more (its barrier).
-  uint64_t deliveries_taken = 0;
-  bool lanes_waiting = false;
+  proto::RingerGrants ring_grants;                    // as a ringer
   std::mutex owned_channels_mutex;
   std::map<uint32_t, std::shared_ptr<proto::RingChannel>> owned_channels;  // as an owner, by id
   // Host connections: the pairs' mappings, and memory frames not yet
@@ -188,20 +184,18 @@ void Driver::Impl::scan() {
   if (proto::NotifyMemory* memory = notify.load()) {
     for (const auto& rung : doorbells.take_rung(memory)) doorbells.run(rung);
   }
-  const auto deliver = [this](std::vector<uint8_t>& datagram) { deliver_datagram(datagram); };
-  const auto dropped = [this](vmci_id ringer_cid, proto::EndpointDatagramLanes::Refusal reason,
-                              const std::string& why) { report_dropped(ringer_cid, reason, why); };
-  const auto drained =
-      lanes.drain(proto::kLaneDrainShare, deliver, dropped, deliveries_taken);
-  lanes_waiting = drained.waiting;
-  if (drained.more) deliveries->inbox().rescan();
+  if (lanes.drain(proto::kLaneDrainShare, lane_deliver(), lane_dropped()).more) {
+    deliveries->inbox().rescan();
+  }
 }
 
-void Driver::Impl::take_lanes_before_delivery() {
-  const auto deliver = [this](std::vector<uint8_t>& datagram) { deliver_datagram(datagram); };
-  const auto dropped = [this](vmci_id ringer_cid, proto::EndpointDatagramLanes::Refusal reason,
-                              const std::string& why) { report_dropped(ringer_cid, reason, why); };
-  lanes_waiting = lanes.drain(proto::kLaneRecordsAtMost, deliver, dropped, deliveries_taken).waiting;
+proto::EndpointDatagramLanes::Deliver Driver::Impl::lane_deliver() {
+  return [this](std::vector<uint8_t>& datagram) { deliver_datagram(datagram); };
+}
+
+proto::EndpointDatagramLanes::Refused Driver::Impl::lane_dropped() {
+  return [this](vmci_id ringer_cid, proto::EndpointDatagramLanes::Refusal reason,
+                const std::string& why) { report_dropped(ringer_cid, reason, why); };
 }
 
 void Driver::Impl::ring_grant(const proto::RingGrantBody& grant,
@@ -258,7 +252,7 @@ void Driver::Impl::handle_delivery(internal::Delivery& delivery) {
   // next reaches hostpeer after it. (Id 0: a local event, not from hostpeer.)
   if (delivery.id != 0) {
     conn()->acknowledge(delivery.id);
-    take_lanes_before_delivery();
+    lanes.drain_before_delivery(lane_deliver(), lane_dropped());
   }
   const vmci_datagram header = proto::header_of(delivery.datagram);
   if (proto::is_event_datagram(header)) {
@@ -266,10 +260,7 @@ void Driver::Impl::handle_delivery(internal::Delivery& delivery) {
   } else {
     deliver_datagram(delivery.datagram);
   }
-  if (delivery.id != 0) {
-    ++deliveries_taken;
-    if (lanes_waiting) deliveries->inbox().rescan();
-  }
+  if (delivery.id != 0 && lanes.delivery_taken()) deliveries->inbox().rescan();
 }
 
 void Driver::Impl::deliver_event(std::vector<uint8_t>& datagram) {
@@ -331,10 +322,7 @@ Driver::~Driver() {
 internal::Connection::Sink Driver::Impl::make_sink() {
   // hostpeer counts its deliveries per connection: a new one starts at 0,
   // after what the last one delivered.
-  deliveries->inbox().push_action([this] {
-    deliveries_taken = 0;
-    lanes_waiting = false;
-  });
+  deliveries->inbox().push_action([this] { lanes.restart_delivery_count(); });
   internal::Connection::Sink sink;
   sink.deliver = [this](uint32_t id, std::vector<uint8_t> dg) {
     deliveries->push(internal::Delivery{id, std::move(dg)});

@@ -294,8 +294,6 @@ void EmbeddedEndpoint::run_deliveries() {
   const auto deliver = [this](std::vector<uint8_t>& datagram) { dispatch(datagram); };
   const auto refused = [this](vmci_id ringer_cid, proto::EndpointDatagramLanes::Refusal reason,
                               const std::string& why) { this->refused(ringer_cid, reason, why); };
-  uint64_t deliveries_taken = 0;  // hostpeer's, for the lanes' barriers
-  bool lanes_waiting = false;
   for (;;) {
     proto::EndpointInbox::Next next = inbox_.next();
     switch (next.kind) {
@@ -305,12 +303,7 @@ void EmbeddedEndpoint::run_deliveries() {
         if (notify_) {
           for (const auto& rung : doorbells_.take_rung(notify_->memory())) doorbells_.run(rung);
         }
-        {
-          const auto drained =
-              lanes_.drain(proto::kLaneDrainShare, deliver, refused, deliveries_taken);
-          lanes_waiting = drained.waiting;
-          if (drained.more) inbox_.rescan();
-        }
+        if (lanes_.drain(proto::kLaneDrainShare, deliver, refused).more) inbox_.rescan();
         break;
       case proto::EndpointInbox::Kind::kAction:
         next.action();
@@ -320,11 +313,9 @@ void EmbeddedEndpoint::run_deliveries() {
         core_.with([&](Hypervisor& c) { c.delivered(peer_, next.delivery.id); });
         // First what the lanes hold that was sent before it (as the guest
         // driver).
-        lanes_waiting =
-            lanes_.drain(proto::kLaneRecordsAtMost, deliver, refused, deliveries_taken).waiting;
+        lanes_.drain_before_delivery(deliver, refused);
         dispatch(next.delivery.datagram);
-        ++deliveries_taken;
-        if (lanes_waiting) inbox_.rescan();
+        if (lanes_.delivery_taken()) inbox_.rescan();
         break;
     }
   }

@@ -82,8 +82,7 @@ size_t EndpointDatagramLanes::lane_count() const {
 
 EndpointDatagramLanes::Drained EndpointDatagramLanes::drain(size_t max_per_lane,
                                                             const Deliver& deliver,
-                                                            const Refused& refused,
-                                                            uint64_t deliveries_taken) {
+                                                            const Refused& refused) {
   std::vector<std::shared_ptr<Lane>> lanes;
   {
     std::lock_guard lock(mutex_);
@@ -93,9 +92,24 @@ EndpointDatagramLanes::Drained EndpointDatagramLanes::drain(size_t max_per_lane,
   for (const auto& lane : lanes) {
     if (lane->corrupt) continue;
     drained.delivered +=
-        drain_lane(*lane, max_per_lane, deliver, refused, deliveries_taken, &drained);
+        drain_lane(*lane, max_per_lane, deliver, refused, deliveries_taken_, &drained);
   }
+  waiting_ = drained.waiting;
   return drained;
+}
+
+void EndpointDatagramLanes::drain_before_delivery(const Deliver& deliver, const Refused& refused) {
+  drain(kLaneRecordsAtMost, deliver, refused);
+}
+
+bool EndpointDatagramLanes::delivery_taken() {
+  ++deliveries_taken_;
+  return waiting_;
+}
+
+void EndpointDatagramLanes::restart_delivery_count() {
+  deliveries_taken_ = 0;
+  waiting_ = false;
 }
 
 size_t EndpointDatagramLanes::drain_lane(Lane& lane, size_t max, const Deliver& deliver,

@@ -46,8 +46,7 @@ struct Taken {
       ringers.push_back(ringer_cid);
     };
   }
-  EndpointDatagramLanes::Drained drain(EndpointDatagramLanes& lanes, size_t max = 1000,
-                                       uint64_t deliveries_taken = 0) {
+  EndpointDatagramLanes::Drained drain(EndpointDatagramLanes& lanes, size_t max = 1000) {
     return lanes.drain(
         max,
         [&](std::vector<uint8_t>& dg) {
@@ -55,7 +54,7 @@ struct Taken {
           std::memcpy(&v, dg.data() + sizeof(vmci_datagram), sizeof v);
           values.push_back(v);
         },
-        refuser(), deliveries_taken);
+        refuser());
   }
 };
 
@@ -129,12 +128,25 @@ TEST(EndpointDatagramLanes, ALaneStopsAtABarrierUntilThatManyDeliveriesAreTaken)
   sent.send(2);
   sent.send(3);
   Taken taken;
-  EXPECT_TRUE(taken.drain(lanes, 1000, 0).waiting);
+  EXPECT_TRUE(taken.drain(lanes).waiting);
   EXPECT_EQ(taken.values, (std::vector<uint32_t>{1}));
-  EXPECT_TRUE(taken.drain(lanes, 1000, 1).waiting);
+  EXPECT_TRUE(lanes.delivery_taken());  // a lane waits: scan again
+  EXPECT_TRUE(taken.drain(lanes).waiting);
   EXPECT_EQ(taken.values, (std::vector<uint32_t>{1}));
-  EXPECT_FALSE(taken.drain(lanes, 1000, 2).waiting);
+  EXPECT_TRUE(lanes.delivery_taken());
+  EXPECT_FALSE(taken.drain(lanes).waiting);
   EXPECT_EQ(taken.values, (std::vector<uint32_t>{1, 2, 3}));
+  EXPECT_FALSE(lanes.delivery_taken());  // nothing waits
+  // A new connection counts from 0 again: its third delivery is awaited.
+  lanes.restart_delivery_count();
+  sent.channel->owner_deliveries = 3;
+  sent.send(4);
+  EXPECT_TRUE(taken.drain(lanes).waiting);
+  EXPECT_EQ(taken.values, (std::vector<uint32_t>{1, 2, 3}));
+  taken.values.clear();
+  lanes.drain_before_delivery([&](std::vector<uint8_t>&) { taken.values.push_back(0); },
+                              taken.refuser());
+  EXPECT_TRUE(taken.values.empty());  // still held at the barrier
   EXPECT_TRUE(taken.refused.empty());
 }
 
@@ -192,7 +204,7 @@ TEST(EndpointDatagramLanes, AForgersFloodIsLoggedAsABurstThenOneCountOnceItsLane
   const auto deliver = [](std::vector<uint8_t>&) { FAIL() << "a forged datagram was delivered"; };
   for (uint32_t batch = 0; batch < 100; ++batch) {  // what the lane holds at once, 100 times
     for (uint32_t i = 0; i < 1000; ++i) sent.send(i, kHandle, kGuest + 1);
-    lanes.drain(1000, deliver, refused, 0);
+    lanes.drain(1000, deliver, refused);
   }
   EXPECT_EQ(log.size(), LogRateLimitOptions{}.burst);
   vmci_id ringer = VMCI_INVALID_ID;

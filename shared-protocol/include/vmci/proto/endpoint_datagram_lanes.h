@@ -106,11 +106,20 @@ class EndpointDatagramLanes {
   // the ringer's context (kDatagramFromHost: not the slot's host handle), a
   // destination other than the slot's handle (kDatagramFromHost: another
   // context than this endpoint's).
-  // `deliveries_taken`: how many of hostpeer's deliveries the endpoint has
-  // taken on this connection; a lane stops at a barrier record
-  // (datagram_lane.h) that asks for more.
-  Drained drain(size_t max_per_lane, const Deliver& deliver, const Refused& refused,
-                uint64_t deliveries_taken);
+  // A lane stops at a barrier record (datagram_lane.h) that asks for more
+  // of hostpeer's deliveries than the endpoint has taken (below).
+  Drained drain(size_t max_per_lane, const Deliver& deliver, const Refused& refused);
+
+  // The owner's half of the barrier records, for the delivery thread alone,
+  // around each delivery of hostpeer's on its connection:
+  // Before it: hands over what every lane holds up to its barrier, so that
+  // nothing a ringer sent before what made hostpeer deliver comes after.
+  void drain_before_delivery(const Deliver& deliver, const Refused& refused);
+  // After it: one more taken; true if a lane was waiting at a barrier
+  // (scan again).
+  bool delivery_taken();
+  // A new connection to hostpeer: its deliveries are counted from 0.
+  void restart_delivery_count();
   size_t lane_count() const;
 
  private:
@@ -134,6 +143,10 @@ class EndpointDatagramLanes {
   // (No barrier applies with deliveries_taken = UINT64_MAX.)
   size_t drain_lane(Lane& lane, size_t max, const Deliver& deliver, const Refused& refused,
                     uint64_t deliveries_taken, Drained* drained);
+  // The delivery thread's: hostpeer's deliveries taken on this connection,
+  // and whether the last drain left a lane at a barrier.
+  uint64_t deliveries_taken_ = 0;
+  bool waiting_ = false;
 
   mutable std::mutex mutex_;
   std::map<uint32_t, std::shared_ptr<Lane>> lanes_;  // by channel id
