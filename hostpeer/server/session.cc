@@ -363,9 +363,7 @@ void Session::handle_hello() {
                                      VMCI_INVALID_ID, 0};
     queue_frame(
         proto::encode_frame(proto::FrameType::kWelcome, header_.request_id, refusal, reason));
-    close_when_written_ = true;
-    close_reason_ = "refused";
-    arm_deadline(kGoodbyeDeadline);
+    close_once_written("refused");
   };
   const std::string user = std::to_string(uid_);
   if (denied_) {
@@ -597,79 +595,61 @@ void Session::queue_frame(std::vector<uint8_t> frame, std::vector<int> fds) {
   if (!writing_) write_next();
 }
 
+// Writes at once while the socket takes it (no reactor round per frame);
+// waits for room only when the socket is full.
 void Session::write_next() {
-  if (closing_) return;
-  if (out_.empty()) {
-    writing_ = false;
-    if (close_when_written_) close(close_reason_);
-    return;
-  }
-  writing_ = true;
-  if (!out_.next_fds().empty()) {
-    write_with_descriptors();
-    return;
-  }
-  const std::span<const uint8_t> bytes = out_.next();
-  asio::async_write(socket_, asio::buffer(bytes.data(), bytes.size()),
-                    [self = shared_from_this()](const boost::system::error_code& ec,
-                                                size_t bytes) { self->written(ec, bytes); });
-}
-
-void Session::written(const boost::system::error_code& ec, size_t bytes) {
-  if (closing_) return;  // the queue is cleared
-  if (ec) {
-    close("write failed: " + ec.message());
-    return;
-  }
-  out_.consumed(bytes);
-  write_next();
-}
-
-// Asio cannot send ancillary data: the first part of the frame goes out
-// with sendmsg (SCM_RIGHTS) once the socket is writable, the rest as usual.
-void Session::write_with_descriptors() {
-  socket_.async_wait(Socket::wait_write, [self = shared_from_this()](
-                                             const boost::system::error_code& ec) {
-    if (self->closing_) return;
-    if (ec) {
-      self->close("write failed: " + ec.message());
+  while (!closing_ && !out_.empty()) {
+    const ssize_t sent = send_next();
+    if (sent < 0 && errno == EINTR) continue;
+    if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      writing_ = true;
+      socket_.async_wait(Socket::wait_write,
+                         [self = shared_from_this()](const boost::system::error_code& ec) {
+                           if (self->closing_) return;
+                           if (ec) {
+                             self->close("write failed: " + ec.message());
+                             return;
+                           }
+                           self->write_next();
+                         });
       return;
     }
-    const std::span<const uint8_t> bytes = self->out_.next();
-    const std::vector<int>& fds = self->out_.next_fds();
-    iovec iov{const_cast<uint8_t*>(bytes.data()), bytes.size()};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * proto::kMaxFrameDescriptors)] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
-    const ssize_t sent =
-        ::sendmsg(self->socket_.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (sent < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-        self->write_with_descriptors();
-      } else {
-        self->close(std::string("write failed: ") + std::strerror(errno));
-      }
+      close(std::string("write failed: ") + std::strerror(errno));
       return;
     }
+    const bool passed_fds = !out_.next_fds().empty();
     // The descriptors went with the first byte: the peer has its own copies.
-    self->out_.consumed(static_cast<size_t>(sent));
-    self->budget_.hold(self.get(), self->out_.descriptors());
-    self->write_next();
-  });
+    out_.consumed(static_cast<size_t>(sent));
+    if (passed_fds) budget_.hold(this, out_.descriptors());
+  }
+  writing_ = false;
+  if (close_when_written_ && !closing_) close(close_reason_);
 }
 
-void Session::goodbye(int status, const std::string& reason) {
-  const proto::GoodbyeBody body{status, 0};
-  const std::string text = reason.substr(0, proto::kMaxReasonSize);
-  queue_frame(proto::encode_frame(proto::FrameType::kGoodbye, 0, body, text));
+// Asio cannot send ancillary data: a frame's descriptors go by sendmsg
+// (SCM_RIGHTS) with its first byte.
+ssize_t Session::send_next() {
+  const std::span<const uint8_t> bytes = out_.next();
+  const std::vector<int>& fds = out_.next_fds();
+  const int fd = socket_.native_handle();
+  if (fds.empty()) return ::send(fd, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  iovec iov{const_cast<uint8_t*>(bytes.data()), bytes.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * proto::kMaxFrameDescriptors)] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+  std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
+  return ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+void Session::close_once_written(const std::string& reason) {
   close_when_written_ = true;
   close_reason_ = reason;
   if (!writing_) {
@@ -677,6 +657,13 @@ void Session::goodbye(int status, const std::string& reason) {
     return;
   }
   arm_deadline(kGoodbyeDeadline);
+}
+
+void Session::goodbye(int status, const std::string& reason) {
+  const proto::GoodbyeBody body{status, 0};
+  const std::string text = reason.substr(0, proto::kMaxReasonSize);
+  queue_frame(proto::encode_frame(proto::FrameType::kGoodbye, 0, body, text));
+  close_once_written(reason);
 }
 
 void Session::cut_off(const std::string& reason) {

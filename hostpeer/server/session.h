@@ -109,10 +109,12 @@ class Session : public std::enable_shared_from_this<Session>,
   // Queues a frame from any thread (after what the I/O thread queued).
   void post_frame(std::vector<uint8_t> frame, std::vector<int> fds = {});
   void write_next();
-  void write_with_descriptors();
-  void written(const boost::system::error_code& ec, size_t bytes);
+  // One send of out_.next() (with its descriptors): sent bytes, or -1 with errno.
+  ssize_t send_next();
   // Sends a goodbye, then closes once it is written.
   void goodbye(int status, const std::string& reason);
+  // Closes once what is queued is written (or after kGoodbyeDeadline).
+  void close_once_written(const std::string& reason);
   std::string name() const;
 
   Socket socket_;
