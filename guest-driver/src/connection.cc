@@ -132,15 +132,18 @@ std::unique_ptr<Connection> Connection::open(const ConnectOptions& options, Sink
   close_all(&fds);
   if (!notify) return fail(VMCI_ERROR_UNAVAILABLE, "hostpeer's welcome: " + map_error);
   *status = VMCI_SUCCESS;
-  return std::unique_ptr<Connection>(
-      new Connection(fd, welcome.context_id, welcome.minor, std::move(notify), std::move(sink)));
+  // Counted deliveries came with 2.5.
+  const bool counts = (features & proto::kFeatureCountedDeliveries) != 0 && welcome.minor >= 5;
+  return std::unique_ptr<Connection>(new Connection(fd, welcome.context_id, welcome.minor, counts,
+                                                    std::move(notify), std::move(sink)));
 }
 
-Connection::Connection(int fd, vmci_id context_id, uint16_t hostpeer_minor,
+Connection::Connection(int fd, vmci_id context_id, uint16_t hostpeer_minor, bool counts_deliveries,
                        std::shared_ptr<proto::SharedMemory> notify, Sink sink)
     : fd_(fd),
       context_id_(context_id),
       hostpeer_minor_(hostpeer_minor),
+      counts_deliveries_(counts_deliveries),
       notify_(std::move(notify)),
       sink_(std::move(sink)) {
   reader_ = std::thread([this] { read_loop(); });
@@ -192,6 +195,10 @@ Connection::Reply Connection::request(proto::FrameType type, std::span<const uin
 }
 
 void Connection::acknowledge(uint32_t delivery_id) {
+  if (counts_deliveries_) {
+    proto::publish_deliveries_reached(notify_memory(), ++deliveries_reached_);
+    return;
+  }
   const proto::DeliveredBody body{};
   if (!send_frame(proto::encode_frame(proto::FrameType::kDelivered, delivery_id, body))) {
     abort();

@@ -95,13 +95,16 @@ class Connection {
   // its header's flags (kGuestMemory).
   Reply request(proto::FrameType type, std::span<const uint8_t> body, ResultHook hook = {},
                 std::span<const int> fds = {});
-  // Tells hostpeer the callback for a delivery ran.
+  // Tells hostpeer a delivery is taken for its callback: by counting it in
+  // the notify memory if hostpeer takes counts (kFeatureCountedDeliveries
+  // said and welcomed), else by a kDelivered frame. Calls must be
+  // serialised (the delivery thread's, through a DeliveryAcknowledger).
   void acknowledge(uint32_t delivery_id);
   // Cuts the connection at once; the reader thread ends.
   void abort();
 
  private:
-  Connection(int fd, vmci_id context_id, uint16_t hostpeer_minor,
+  Connection(int fd, vmci_id context_id, uint16_t hostpeer_minor, bool counts_deliveries,
              std::shared_ptr<proto::SharedMemory> notify, Sink sink);
   void read_loop();
   void mark_closed(const std::string& reason);
@@ -116,6 +119,8 @@ class Connection {
   const int fd_;
   const vmci_id context_id_;
   const uint16_t hostpeer_minor_;
+  const bool counts_deliveries_;
+  uint32_t deliveries_reached_ = 0;  // acknowledge()'s count
   const std::shared_ptr<proto::SharedMemory> notify_;
   Sink sink_;
   std::mutex write_mutex_;

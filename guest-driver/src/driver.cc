@@ -12,6 +12,7 @@
 
 #include "connection.h"
 #include "datagram_handles.h"
+#include "delivery_acknowledger.h"
 #include "delivery_queue.h"
 #include "guest_queue_pairs.h"
 #include "vmci/proto/datagram.h"
@@ -28,12 +29,19 @@
 #include "vmci/trace/traced_endpoint.h"
 
 namespace vmci::guest {
+namespace {
+
+// What every connection of this driver asks hostpeer for (frame.h).
+constexpr uint8_t kFeatures = proto::kFeatureHostLanes | proto::kFeatureCountedDeliveries;
+
+}  // namespace
 
 struct Driver::Impl {
   explicit Impl(const ConnectOptions& o) : role(o.role), options(o) {}
 
-  // What the reader thread of a connection reports to.
-  internal::Connection::Sink make_sink();
+  // What the reader thread of a connection reports to; its deliveries are
+  // acknowledged through `acks`, bound to it once open.
+  internal::Connection::Sink make_sink(std::shared_ptr<internal::DeliveryAcknowledger> acks);
   // The connection ended (reader thread): what it held here goes; the
   // program is told unless it closed it itself; a reconnect starts if asked.
   void lost(const std::string& reason);
@@ -111,6 +119,9 @@ struct Driver::Impl {
   std::condition_variable subscription_done;
   // Torn down by ~Driver in order: deliveries stop, then the connection goes.
   std::unique_ptr<internal::DeliveryQueue> deliveries;
+  // Where deliveries are acknowledged: the connection they came from
+  // (delivery thread only; set by each connection's first queued action).
+  std::shared_ptr<internal::DeliveryAcknowledger> acknowledging;
   // The connection now; a reconnect replaces it (conn() takes a reference).
   mutable std::mutex connection_mutex;
   std::shared_ptr<internal::Connection> connection;
@@ -251,7 +262,7 @@ void Driver::Impl::handle_delivery(internal::Delivery& delivery) {
   // out before the callback runs, so whatever the callback lets others do
   // next reaches hostpeer after it. (Id 0: a local event, not from hostpeer.)
   if (delivery.id != 0) {
-    conn()->acknowledge(delivery.id);
+    acknowledging->acknowledge(delivery.id);
     lanes.drain_before_delivery(lane_deliver(), lane_dropped());
   }
   const vmci_datagram header = proto::header_of(delivery.datagram);
@@ -319,10 +330,14 @@ Driver::~Driver() {
   impl_->deliveries.reset();
 }
 
-internal::Connection::Sink Driver::Impl::make_sink() {
+internal::Connection::Sink Driver::Impl::make_sink(
+    std::shared_ptr<internal::DeliveryAcknowledger> acks) {
   // hostpeer counts its deliveries per connection: a new one starts at 0,
-  // after what the last one delivered.
-  deliveries->inbox().push_action([this] { lanes.restart_delivery_count(); });
+  // after what the last one delivered, and is acknowledged anew.
+  deliveries->inbox().push_action([this, acks = std::move(acks)] {
+    lanes.restart_delivery_count();
+    acknowledging = acks;
+  });
   internal::Connection::Sink sink;
   sink.deliver = [this](uint32_t id, std::vector<uint8_t> dg) {
     deliveries->push(internal::Delivery{id, std::move(dg)});
@@ -386,10 +401,11 @@ void Driver::Impl::reconnect_loop() {
       lock.unlock();
       int status = VMCI_ERROR_UNAVAILABLE;
       std::string error;
+      auto acks = std::make_shared<internal::DeliveryAcknowledger>();
       std::shared_ptr<internal::Connection> fresh =
-          internal::Connection::open(options, make_sink(), &status, &error,
-                                     proto::kFeatureHostLanes);
+          internal::Connection::open(options, make_sink(acks), &status, &error, kFeatures);
       if (fresh) {
+        acks->bind(fresh);
         // In place at once, so that deliveries are acknowledged to it.
         std::shared_ptr<internal::Connection> old;
         {
@@ -476,13 +492,14 @@ std::unique_ptr<Driver> Driver::connect(const ConnectOptions& options, int* stat
   impl->deliveries = std::make_unique<internal::DeliveryQueue>(
       [impl](internal::Delivery& d) { impl->handle_delivery(d); },
       [impl] { impl->scan(); });
-  internal::Connection::Sink sink = impl->make_sink();
+  auto acks = std::make_shared<internal::DeliveryAcknowledger>();
+  internal::Connection::Sink sink = impl->make_sink(acks);
   // Deliveries wait until the connection is in place: the first may arrive
-  // before open() returns, and its acknowledgement needs the connection.
+  // before open() returns.
   impl->deliveries->hold();
-  impl->connection = internal::Connection::open(options, std::move(sink), status, error,
-                                                proto::kFeatureHostLanes);
+  impl->connection = internal::Connection::open(options, std::move(sink), status, error, kFeatures);
   if (!impl->connection) return nullptr;
+  acks->bind(impl->connection);
   if (options.reconnect.enabled && options.role == proto::Role::kHost) {
     impl->reconnector = std::thread([impl] { impl->reconnect_loop(); });
   }

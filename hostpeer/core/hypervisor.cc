@@ -114,6 +114,7 @@ Admission Hypervisor::admit_untraced(const PeerHello& hello, PeerSink* sink) {
   peer.rings_through_channels = hello.rings_through_channels && hello.allows_ring_channels;
   peer.takes_host_lanes = hello.takes_host_lanes && hello.allows_ring_channels;
   peer.supplies_guest_memory = hello.supplies_guest_memory;
+  peer.pending = PendingDeliveries(hello.counts_deliveries);
   peer.takes_extents = hello.takes_extents;
   peer.pid = hello.pid;
   peer.uid = hello.uid;
@@ -191,7 +192,7 @@ void Hypervisor::remove(PeerId id) {
   // Then its queue pairs are detached (spec §8).
   std::vector<QpNotice> notices;
   settle_queue_pairs(id, notices, broker_.detach_all(endpoint, &notices));
-  log_->info("{} gone ({} pending datagrams dropped)", describe(gone), gone.pending.size());
+  log_->info("{} gone ({} pending datagrams dropped)", describe(gone), gone.pending.count());
 }
 
 int64_t Hypervisor::send_untraced(PeerId id, std::span<const uint8_t> datagram,
@@ -421,17 +422,17 @@ int64_t Hypervisor::enqueue(Peer& receiver, std::vector<uint8_t> datagram, PeerI
   const bool from_hypervisor =
       h.src.context == VMCI_HYPERVISOR_CONTEXT_ID && h.src.resource == VMCI_CONTEXT_RESOURCE_ID;
   const uint64_t cap = limits_.max_pending_datagram_bytes + (from_hypervisor ? kEventHeadroom : 0);
-  if (receiver.pending_bytes + size >= cap) {
+  settle_pending(receiver);
+  if (receiver.pending.bytes() + size >= cap) {
     request_log_.write(receiver.id, key_of(LoggedRefusal::kOverPendingCap), [&] {
       log_->info("{}: {} pending datagram bytes, {} more refused", describe(receiver),
-                 receiver.pending_bytes, size);
+                 receiver.pending.bytes(), size);
     });
     return VMCI_ERROR_NO_RESOURCES;
   }
   uint32_t id = receiver.next_delivery_id++;
   if (id == 0) id = receiver.next_delivery_id++;
-  receiver.pending.emplace(id, size);
-  receiver.pending_bytes += size;
+  receiver.pending.add(id, size);
   ++receiver.datagrams_received;
   receiver.bytes_received += size;
   if (from_hypervisor && size >= sizeof(vmci_event_msg)) {
@@ -460,15 +461,23 @@ void Hypervisor::delivered(PeerId id, uint32_t delivery_id) {
   auto it = peers_.find(id);
   if (it == peers_.end()) return;
   Peer& peer = it->second;
-  auto pending = peer.pending.find(delivery_id);
-  if (pending == peer.pending.end()) {
+  if (!peer.pending.take(delivery_id)) {
     request_log_.write(id, key_of(LoggedRefusal::kUnknownDelivery), [&] {
       log_->warn("{}: acknowledged delivery {} that it was not given", describe(peer), delivery_id);
     });
-    return;
   }
-  peer.pending_bytes -= pending->second;
-  peer.pending.erase(pending);
+}
+
+void Hypervisor::settle_pending(const Peer& peer) const {
+  if (!peer.pending.counted()) return;
+  const uint32_t reached = peer.sink->deliveries_reached();
+  const uint64_t before = peer.pending.count();
+  if (!peer.pending.settle(reached)) {
+    request_log_.write(peer.id, key_of(LoggedRefusal::kUnknownDelivery), [&] {
+      log_->warn("{}: counted {} deliveries reached where {} were pending", describe(peer), reached,
+                 before);
+    });
+  }
 }
 
 const Hypervisor::HostHandle* Hypervisor::find_host_handle(vmci_id resource) const {
@@ -721,10 +730,10 @@ void Hypervisor::grant_host_lane(const Peer& sender, vmci_handle source, const P
   // while less than a largest datagram would be left: the lane must take
   // any datagram once it is empty.
   const uint64_t cap = std::min<uint64_t>(limits_.max_pending_datagram_bytes, proto::kMaxLaneCap);
-  if (guest.pending_bytes >= cap || cap - guest.pending_bytes <= VMCI_MAX_DG_SIZE) return;
+  if (guest.pending.bytes() >= cap || cap - guest.pending.bytes() <= VMCI_MAX_DG_SIZE) return;
   proto::RingGrantBody body{};
   body.kind = static_cast<uint8_t>(proto::SlotKind::kDatagramFromHost);
-  body.lane_cap = static_cast<uint32_t>(cap - guest.pending_bytes);
+  body.lane_cap = static_cast<uint32_t>(cap - guest.pending.bytes());
   grant_slot(sender, guest.id, source, body);
 }
 
@@ -865,8 +874,9 @@ Stats Hypervisor::stats() const {
     } else {
       ++s.host_connections;
     }
-    s.pending_datagrams += peer.pending.size();
-    s.pending_datagram_bytes += peer.pending_bytes;
+    settle_pending(peer);
+    s.pending_datagrams += peer.pending.count();
+    s.pending_datagram_bytes += peer.pending.bytes();
   }
   s.host_datagram_handles = host_handles_.size();
   s.queue_pairs = broker_.count();
@@ -938,8 +948,9 @@ Introspection Hypervisor::introspect() const {
     c.refused = peer.refused;
     c.datagrams_received = peer.datagrams_received;
     c.bytes_received = peer.bytes_received;
-    c.pending_datagrams = peer.pending.size();
-    c.pending_bytes = peer.pending_bytes;
+    settle_pending(peer);
+    c.pending_datagrams = peer.pending.count();
+    c.pending_bytes = peer.pending.bytes();
     for (const auto& [event, count] : peer.events_received) {
       c.events_received[std::string(proto::event_name(event))] = count;
     }

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/doorbell_table.h"
+#include "core/pending_deliveries.h"
 #include "core/queue_pair_broker.h"
 #include "core/request_observer.h"
 #include "core/ring_channels.h"
@@ -69,6 +70,10 @@ class PeerSink {
   // block and must not call back into the core.
   virtual void queue_pair_memory(vmci_handle /*handle*/,
                                  std::shared_ptr<const QueuePairMemory> /*memory*/) {}
+  // For a peer that counts the deliveries it reached (PeerHello::
+  // counts_deliveries): that count, as the peer wrote it. Must not block
+  // and must not call back into the core.
+  virtual uint32_t deliveries_reached() const { return 0; }
 };
 
 struct PeerHello {
@@ -89,6 +94,9 @@ struct PeerHello {
   bool takes_host_lanes = false;
   // A guest whose queue-pair memory is its own pages (kFeatureGuestMemory).
   bool supplies_guest_memory = false;
+  // Does it count the deliveries it reached (PeerSink::deliveries_reached,
+  // kFeatureCountedDeliveries) instead of acknowledging each?
+  bool counts_deliveries = false;
   // Can it map a pair given as extents of guest RAM files (a host peer of
   // protocol 2.1 or later, an embedded endpoint)?
   bool takes_extents = true;
@@ -215,8 +223,9 @@ class Hypervisor {
     uint32_t priv_flags = 0;
     PeerSink* sink = nullptr;
     uint32_t next_delivery_id = 1;
-    std::unordered_map<uint32_t, uint64_t> pending;  // delivery id -> bytes
-    uint64_t pending_bytes = 0;
+    // Settled from the peer's count before it is read (settle_pending), also
+    // by stats() and introspect(): hence mutable.
+    mutable PendingDeliveries pending{false};
     uint64_t deliveries_queued = 0;  // on this connection, each id once
     uint32_t handles = 0;  // host connections: datagram handles owned
     bool rings_through_channels = false;
@@ -308,6 +317,8 @@ class Hypervisor {
   // callbacks in the caller's context), so only `cause`'s, which must not
   // overtake what it caused.
   void publish_deliveries(const Peer& receiver, PeerId cause);
+  // Takes in what a counting peer says it reached (PendingDeliveries::settle).
+  void settle_pending(const Peer& peer) const;
   const HostHandle* find_host_handle(vmci_id resource) const;
   Peer* find_guest(vmci_id cid);
   std::string describe(const Peer& peer) const;
@@ -317,7 +328,8 @@ class Hypervisor {
   const int64_t started_unix_ms_;
   // What a peer may repeat in a loop is logged at most a burst at a time,
   // per PeerId and reason (LoggedRefusal, hypervisor.cc), then counted.
-  proto::LogRateLimit request_log_;
+  // Mutable: settle_pending may report from stats() and introspect().
+  mutable proto::LogRateLimit request_log_;
   std::shared_ptr<RequestObserver> observer_;  // null: nobody watches
   std::map<PeerId, Peer> peers_;
   std::map<vmci_id, PeerId> guests_;            // guest cid -> peer

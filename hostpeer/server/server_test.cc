@@ -22,6 +22,7 @@
 #include "vmci/proto/datagram.h"
 #include "vmci/proto/frame.h"
 #include "vmci/proto/handles.h"
+#include "vmci/proto/notify_memory.h"
 #include "vmci/proto/queue.h"
 #include "vmci/proto/queue_pair_hypercalls.h"
 
@@ -90,11 +91,12 @@ class RawClient {
     return send_bytes(proto::encode_frame(FrameType::kDatagram, request_id, datagram));
   }
   bool hello(proto::Role role, uint16_t major = proto::kProtocolMajor,
-             vmci_id requested_cid = VMCI_INVALID_ID) {
+             vmci_id requested_cid = VMCI_INVALID_ID, uint8_t features = 0) {
     proto::HelloBody hello{};
     hello.major = major;
     hello.minor = proto::kProtocolMinor;
     hello.role = static_cast<uint8_t>(role);
+    hello.features = features;
     hello.requested_cid = requested_cid;
     return send(FrameType::kHello, 1, hello);
   }
@@ -475,6 +477,55 @@ TEST_F(SocketServer, GuestDatagramReachesAHostConnectionAndIsPendingUntilAcknowl
   ASSERT_TRUE(
       host.send(FrameType::kDelivered, delivery->header.request_id, proto::DeliveredBody{}));
   EXPECT_TRUE(pending_becomes(0));
+}
+
+TEST_F(SocketServer, APeerThatCountsItsDeliveriesInItsNotifyMemoryRetiresThemByCount) {
+  start_hostpeer();
+  RawClient host(path_), guest(path_);
+  ASSERT_TRUE(host.hello(proto::Role::kHost, proto::kProtocolMajor, VMCI_INVALID_ID,
+                         proto::kFeatureCountedDeliveries));
+  std::vector<int> fds;
+  const auto welcome = host.read_frame_with_fds(&fds);
+  ASSERT_TRUE(welcome);
+  ASSERT_EQ(welcome->as<proto::WelcomeBody>().minor, proto::kProtocolMinor);
+  ASSERT_EQ(fds.size(), 1u);
+  std::string error;
+  const auto notify = proto::SharedMemory::map_fd(fds[0], proto::kNotifyMemorySize, &error);
+  ::close(fds[0]);
+  ASSERT_TRUE(notify) << error;
+  auto* memory = reinterpret_cast<proto::NotifyMemory*>(notify->data());
+  ASSERT_EQ(guest.join(proto::Role::kGuest), 16u);
+  ASSERT_TRUE(host.send(FrameType::kHandleCreate, 2, proto::HandleCreateBody{4242, 0, 0, 0}));
+  ASSERT_TRUE(host.read_reply());
+
+  // The next delivery, past the lane grants the host is sent as owner.
+  const auto next_delivery = [&host] {
+    for (;;) {
+      std::vector<int> fds;
+      auto frame = host.read_frame_with_fds(&fds);
+      for (int fd : fds) ::close(fd);
+      if (!frame || frame->type() == FrameType::kDeliver) return frame.has_value();
+    }
+  };
+  const auto dg = proto::make_datagram(VMCI_MAKE_HANDLE(2, 4242), VMCI_MAKE_HANDLE(16, 1024),
+                                       std::vector<uint8_t>(8, 'x'));
+  for (uint32_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(guest.send_datagram(10 + i, dg));
+    ASSERT_TRUE(next_delivery());
+  }
+  EXPECT_TRUE(pending_becomes(3));
+  proto::publish_deliveries_reached(memory, 2);
+  EXPECT_EQ(hostpeer_->stats().pending_datagrams, 1u);  // settled when looked at
+  proto::publish_deliveries_reached(memory, 3);
+  EXPECT_EQ(hostpeer_->stats().pending_datagrams, 0u);
+  // A count of more than was given is a claim: it retires what is pending,
+  // is logged, and the connection goes on.
+  ASSERT_TRUE(guest.send_datagram(20, dg));
+  ASSERT_TRUE(next_delivery());
+  proto::publish_deliveries_reached(memory, 1000);
+  EXPECT_EQ(hostpeer_->stats().pending_datagrams, 0u);
+  ASSERT_TRUE(guest.send_datagram(21, dg));
+  EXPECT_TRUE(next_delivery());
 }
 
 TEST_F(SocketServer, AGuestThatForgesAnotherContextAsSourceIsRefusedWithNoAccess) {

@@ -410,6 +410,7 @@ void Session::handle_hello() {
   request.allows_ring_channels = (hello.features & proto::kFeatureNoRingChannels) == 0;
   request.supplies_guest_memory = (hello.features & proto::kFeatureGuestMemory) != 0;
   request.takes_host_lanes = (hello.features & proto::kFeatureHostLanes) != 0;
+  request.counts_deliveries = (hello.features & proto::kFeatureCountedDeliveries) != 0;
   // kQueuePairMemory came with 2.1.
   request.takes_extents = hello.minor >= 1;
   request.pid = pid_;
@@ -544,6 +545,10 @@ void Session::deliver(uint32_t delivery_id, std::vector<uint8_t> datagram) {
 }
 
 void Session::ring(uint64_t index) { notify_->ring(index); }
+
+uint32_t Session::deliveries_reached() const {
+  return proto::deliveries_reached(notify_->memory());
+}
 
 void Session::grant(const proto::RingGrantBody& grant, const RingChannelFile& memory, bool first) {
   std::vector<int> fds;

@@ -68,6 +68,7 @@ class Session : public std::enable_shared_from_this<Session>,
   // PeerSink: called under the core's lock, from any thread.
   void deliver(uint32_t delivery_id, std::vector<uint8_t> datagram) override;
   void ring(uint64_t index) override;
+  uint32_t deliveries_reached() const override;
   void grant(const proto::RingGrantBody& grant, const RingChannelFile& memory,
              bool first) override;
   void close_ring_channel(uint32_t channel_id, proto::RingSide side) override;

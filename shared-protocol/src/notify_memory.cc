@@ -14,4 +14,14 @@ bool take(NotifyMemory* memory, uint64_t index) {
           1) != 0;
 }
 
+void publish_deliveries_reached(NotifyMemory* memory, uint32_t reached) {
+  std::atomic_ref<uint32_t>(memory->deliveries_reached).store(reached, std::memory_order_seq_cst);
+}
+
+uint32_t deliveries_reached(const NotifyMemory* memory) {
+  // atomic_ref needs a non-const object; the load does not write.
+  return std::atomic_ref<uint32_t>(const_cast<NotifyMemory*>(memory)->deliveries_reached)
+      .load(std::memory_order_seq_cst);
+}
+
 }  // namespace vmci::proto

@@ -13,7 +13,8 @@
 //                     datagrams to context 0)             -> kResult
 //                     kHandleCreate / kHandleDestroy (host peers only; host
 //                     datagram handles live in hostpeer)   -> kResult
-//                     kDelivered (delivery N is taken for its callback)
+//                     kDelivered (delivery N is taken for its callback;
+//                     none from a peer of kFeatureCountedDeliveries)
 //                     kSync (answered once everything sent before it is
 //                     handled)                             -> kResult
 //                     kQueuePairAlloc / kQueuePairDetach (host peers only:
@@ -64,7 +65,7 @@
 // 2.1 added HelloBody::features, kGuestMemory and kQueuePairMemory; 2.2
 // kIntrospect; 2.3 kFeatureHostLanes, with SlotKind::kDatagramFromHost and
 // RingGrantBody::owner_cid; 2.4 the snapshot of kIntrospect in pieces
-// (IntrospectBody) for peers of 2.4 or later.
+// (IntrospectBody) for peers of 2.4 or later; 2.5 kFeatureCountedDeliveries.
 #pragma once
 
 #include <cstdint>
@@ -81,7 +82,7 @@
 namespace vmci::proto {
 
 inline constexpr uint16_t kProtocolMajor = 2;
-inline constexpr uint16_t kProtocolMinor = 4;
+inline constexpr uint16_t kProtocolMinor = 5;
 inline constexpr uint32_t kFrameMagic = 0x50434d56;  // "VMCP" on the wire
 // The largest body a peer may send: a queue-pair alloc hypercall of a
 // 128 MiB pair with 64-bit page numbers (64 + 32770 * 8 bytes).
@@ -145,9 +146,13 @@ enum HelloFeature : uint8_t {
   // SlotKind::kDatagramFromHost lanes it owns, a host that it sends
   // through those it is granted. Both sides must say it.
   kFeatureHostLanes = 4,
+  // This endpoint counts the deliveries it reaches in its notify memory
+  // (NotifyMemory::deliveries_reached) instead of a kDelivered frame each
+  // (2.5): it does so once hostpeer's welcome says 2.5 or later.
+  kFeatureCountedDeliveries = 8,
 };
 inline constexpr uint8_t kKnownFeatures =
-    kFeatureGuestMemory | kFeatureNoRingChannels | kFeatureHostLanes;
+    kFeatureGuestMemory | kFeatureNoRingChannels | kFeatureHostLanes | kFeatureCountedDeliveries;
 
 struct HelloBody {
   uint16_t major;
