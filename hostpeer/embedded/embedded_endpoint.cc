@@ -151,8 +151,8 @@ int EmbeddedEndpoint::qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle
       extents.push_back(proto::MemoryExtent{e.file->get(), e.offset, e.size});
     }
     std::shared_ptr<proto::HostQueueMemory> memory;
-    mapped = proto::map_queue_pair(reply.handle, extents, reply.memory->status_fd(),
-                                   produce_size, consume_size, &error, &memory);
+    mapped = proto::map_host_queue_pair(reply.handle, extents, reply.memory->status_mapping(),
+                                        produce_size, consume_size, &error, &memory);
     if (mapped) {
       std::erase_if(host_memory_, [](const auto& entry) { return entry.second.expired(); });
       host_memory_[proto::handle_key(reply.handle)] = memory;

@@ -68,6 +68,9 @@ class QueuePairMemory {
 
   // The host endpoint's status page (kQueuePairStatusSize bytes).
   int status_fd() const { return status_->fd->get(); }
+  // hostpeer's own mapping of it, for an endpoint in hostpeer's process
+  // (an embedded host endpoint), which needs no mapping of its own.
+  std::shared_ptr<proto::SharedMemory> status_mapping() const { return status_->mapping; }
   void set_peer_attached(bool attached);
 
  private:

@@ -25,29 +25,52 @@ std::unique_ptr<QueuePair> map_queue_pair(vmci_handle handle, int queue_fd, int 
                         error);
 }
 
+namespace {
+
+// The queues of a pair laid out in the guest's view, `guest_produce` and
+// `guest_consume` bytes. Null with *error on failure.
+std::shared_ptr<SharedMemory> map_queues(std::span<const MemoryExtent> extents,
+                                         uint64_t guest_produce, uint64_t guest_consume,
+                                         std::string* error) {
+  const QueuePairLayout layout = queue_pair_layout(guest_produce, guest_consume);
+  // A whole file from its start (hostpeer's memfd) is mapped as it is.
+  const bool whole_file =
+      extents.size() == 1 && extents[0].offset == 0 && extents[0].size == layout.total;
+  return whole_file ? SharedMemory::map_fd(extents[0].fd, layout.total, error)
+                    : SharedMemory::map_extents(extents, layout.total, error);
+}
+
+}  // namespace
+
 std::unique_ptr<QueuePair> map_queue_pair(vmci_handle handle,
                                           std::span<const MemoryExtent> extents, int status_fd,
                                           uint64_t produce_size, uint64_t consume_size,
                                           std::string* error,
                                           std::shared_ptr<HostQueueMemory>* host_memory) {
-  const bool host = status_fd >= 0;
-  // hostpeer lays the pair out in the guest's view.
-  const uint64_t guest_produce = host ? consume_size : produce_size;
-  const uint64_t guest_consume = host ? produce_size : consume_size;
-  const QueuePairLayout layout = queue_pair_layout(guest_produce, guest_consume);
-  // A whole file from its start (hostpeer's memfd) is mapped as it is.
-  const bool whole_file =
-      extents.size() == 1 && extents[0].offset == 0 && extents[0].size == layout.total;
-  std::shared_ptr<SharedMemory> queues =
-      whole_file ? SharedMemory::map_fd(extents[0].fd, layout.total, error)
-                 : SharedMemory::map_extents(extents, layout.total, error);
-  if (!queues) return nullptr;
-  if (!host) {
-    const QueuePairView view = creator_view(queues->data(), guest_produce, guest_consume);
-    return std::make_unique<QueuePair>(handle, view, std::move(queues));
+  if (status_fd >= 0) {
+    auto status = SharedMemory::map_fd(status_fd, kQueuePairStatusSize, error);
+    if (!status) return nullptr;
+    return map_host_queue_pair(handle, extents, std::move(status), produce_size, consume_size,
+                               error, host_memory);
   }
-  auto status = SharedMemory::map_fd(status_fd, kQueuePairStatusSize, error);
-  if (!status) return nullptr;
+  std::shared_ptr<SharedMemory> queues = map_queues(extents, produce_size, consume_size, error);
+  if (!queues) return nullptr;
+  const QueuePairView view = creator_view(queues->data(), produce_size, consume_size);
+  return std::make_unique<QueuePair>(handle, view, std::move(queues));
+}
+
+std::unique_ptr<QueuePair> map_host_queue_pair(vmci_handle handle,
+                                               std::span<const MemoryExtent> extents,
+                                               std::shared_ptr<SharedMemory> status,
+                                               uint64_t produce_size, uint64_t consume_size,
+                                               std::string* error,
+                                               std::shared_ptr<HostQueueMemory>* host_memory) {
+  // hostpeer lays the pair out in the guest's view: a host's produce queue
+  // is the guest's consume queue.
+  const uint64_t guest_produce = consume_size;
+  const uint64_t guest_consume = produce_size;
+  std::shared_ptr<SharedMemory> queues = map_queues(extents, guest_produce, guest_consume, error);
+  if (!queues) return nullptr;
   auto memory = std::make_shared<HostQueueMemory>(std::move(queues), std::move(status));
   const QueuePairView view = attacher_view(memory->queues(), guest_produce, guest_consume);
   const QueuePairStatus* s = memory->status();

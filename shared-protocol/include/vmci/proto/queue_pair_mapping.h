@@ -66,6 +66,15 @@ std::unique_ptr<QueuePair> map_queue_pair(vmci_handle handle,
                                           uint64_t produce_size, uint64_t consume_size,
                                           std::string* error,
                                           std::shared_ptr<HostQueueMemory>* host_memory = nullptr);
+// A host endpoint's, as above, with its status page mapped already
+// (`status`, kQueuePairStatusSize bytes: hostpeer's own mapping, for an
+// endpoint in hostpeer's process).
+std::unique_ptr<QueuePair> map_host_queue_pair(vmci_handle handle,
+                                               std::span<const MemoryExtent> extents,
+                                               std::shared_ptr<SharedMemory> status,
+                                               uint64_t produce_size, uint64_t consume_size,
+                                               std::string* error,
+                                               std::shared_ptr<HostQueueMemory>* host_memory);
 
 // The extents a kQueuePairMemory frame describes, over the descriptors that
 // came with it; false with *error if an extent names a descriptor that is
