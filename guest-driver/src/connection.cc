@@ -176,7 +176,8 @@ bool Connection::send_frame(const std::vector<uint8_t>& frame, std::span<const i
 }
 
 Connection::Reply Connection::request(proto::FrameType type, std::span<const uint8_t> body,
-                                     ResultHook hook, std::span<const int> fds) {
+                                      ResultHook hook, std::span<const int> fds,
+                                      const std::function<void()>& while_waiting) {
   Pending pending;
   pending.hook = std::move(hook);
   uint32_t id;
@@ -189,6 +190,7 @@ Connection::Reply Connection::request(proto::FrameType type, std::span<const uin
   if (!send_frame(proto::encode_frame(type, id, body, static_cast<uint16_t>(fds.size())), fds)) {
     abort();
   }
+  if (while_waiting) while_waiting();
   std::unique_lock lock(mutex_);
   result_ready_.wait(lock, [&] { return pending.done; });
   return std::move(pending.reply);

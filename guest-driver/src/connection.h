@@ -93,8 +93,10 @@ class Connection {
   // once if the connection is gone, or when it goes while waiting.
   // `fds` (the caller's) go with the frame by SCM_RIGHTS, their count in
   // its header's flags (kGuestMemory).
+  // `while_waiting` runs on the caller's thread once the frame is sent,
+  // before the wait: work that overlaps hostpeer's.
   Reply request(proto::FrameType type, std::span<const uint8_t> body, ResultHook hook = {},
-                std::span<const int> fds = {});
+                std::span<const int> fds = {}, const std::function<void()>& while_waiting = {});
   // Tells hostpeer a delivery is taken for its callback: by counting it in
   // the notify memory if hostpeer takes counts (kFeatureCountedDeliveries
   // said and welcomed), else by a kDelivered frame. Calls must be

@@ -512,8 +512,8 @@ std::unique_ptr<Driver> Driver::connect(const ConnectOptions& options, int* stat
     impl->context_id_known = true;
   } else {
     impl->queue_pairs = std::make_unique<internal::GuestQueuePairs>(
-        [impl](const proto::Bytes& dg) {
-          return impl->conn()->request(proto::FrameType::kDatagram, dg);
+        [impl](const proto::Bytes& dg, const std::function<void()>& while_waiting) {
+          return impl->conn()->request(proto::FrameType::kDatagram, dg, {}, {}, while_waiting);
         },
         [impl](vmci_event_type event, vmci_handle handle) {
           // Local events name this context as the peer (spec §7.4).

@@ -97,7 +97,7 @@ int GuestQueuePairs::create_remote(vmci_handle handle, uint64_t produce_size,
                                    uint64_t consume_size, vmci_id peer, uint32_t flags,
                                    std::unique_ptr<QueuePair>* qpair) {
   Connection::Reply reply =
-      hypercall_(proto::make_qp_alloc_message(handle, peer, flags, produce_size, consume_size));
+      hypercall_(proto::make_qp_alloc_message(handle, peer, flags, produce_size, consume_size), {});
   if (reply.result < VMCI_SUCCESS) return static_cast<int>(reply.result);
   std::string error;
   std::unique_ptr<QueuePair> mapped;
@@ -106,7 +106,7 @@ int GuestQueuePairs::create_remote(vmci_handle handle, uint64_t produce_size,
   }
   if (!mapped) {
     // hostpeer made the pair but it cannot be used here: undo it.
-    hypercall_(proto::make_qp_detach_message(handle));
+    hypercall_(proto::make_qp_detach_message(handle), {});
     return VMCI_ERROR_NO_RESOURCES;
   }
   entries_[proto::handle_key(handle)] =
@@ -126,7 +126,10 @@ int GuestQueuePairs::detach(std::unique_ptr<QueuePair>* qpair) {
   if (entry.local) {
     if (entry.ref_count > 1) local_event_(VMCI_EVENT_QP_PEER_DETACH, handle);
   } else {
-    const Connection::Reply reply = hypercall_(proto::make_qp_detach_message(handle));
+    // Unmapping costs about as much as the round trip (a TLB shootdown):
+    // it overlaps hostpeer's work instead of following it.
+    const Connection::Reply reply =
+        hypercall_(proto::make_qp_detach_message(handle), [&entry] { entry.memory.reset(); });
     if (reply.result < VMCI_SUCCESS) return static_cast<int>(reply.result);  // entry kept
   }
   if (--entry.ref_count == 0) entries_.erase(it);

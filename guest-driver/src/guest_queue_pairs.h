@@ -17,8 +17,10 @@ namespace vmci::guest::internal {
 
 class GuestQueuePairs {
  public:
-  // Sends a hypercall datagram and returns hostpeer's reply.
-  using Hypercall = std::function<Connection::Reply(const proto::Bytes& datagram)>;
+  // Sends a hypercall datagram and returns hostpeer's reply; runs
+  // `while_waiting` (if any) once it is sent, before it waits.
+  using Hypercall = std::function<Connection::Reply(const proto::Bytes& datagram,
+                                                    const std::function<void()>& while_waiting)>;
   // Delivers a local QP_PEER_ATTACH / QP_PEER_DETACH to this context's
   // subscribers (not on the caller's thread).
   using LocalEvent = std::function<void(vmci_event_type event, vmci_handle handle)>;
@@ -34,7 +36,10 @@ class GuestQueuePairs {
             uint64_t produce_size, uint64_t consume_size, vmci_id peer, uint32_t flags,
             uint32_t priv_flags);
   // vmci_qpair_detach: *qpair goes whatever the result; a failed detach
-  // hypercall keeps the entry (and its memory) and returns the error.
+  // hypercall keeps the entry and returns the error. A pair in hostpeer's
+  // memory is unmapped here while hostpeer answers, whatever the result:
+  // with *qpair gone nothing here can reach it, and the memory lives on
+  // for the peer. (A local pair's memory goes with its last endpoint.)
   int detach(std::unique_ptr<QueuePair>* qpair);
 
  private:
