@@ -397,8 +397,12 @@ void Broker::drain(std::chrono::milliseconds stall) const {
         const auto s = weak.lock();
         if (!s || s->up_over) continue;
         int unread = 0;
-        if (s->end >= 0 && ::ioctl(s->end, FIONREAD, &unread) == 0 && unread > 0) {
-          pending += static_cast<uint64_t>(unread);
+        {
+          // The watch closes `end` under the socket's lock.
+          std::lock_guard socket_lock(s->mutex);
+          if (s->end >= 0 && ::ioctl(s->end, FIONREAD, &unread) == 0 && unread > 0) {
+            pending += static_cast<uint64_t>(unread);
+          }
         }
         pending += s->up_in_hand;
       }
