@@ -17,7 +17,8 @@
 //
 //   op  request                 arguments
 //    0  admit                   slot:u8 cid:C bits:u8 (bit 0: rings through channels,
-//                               bit 1: untrusted host / bogus guest privileges)
+//                               bit 1: untrusted host / bogus guest privileges,
+//                               bit 2: counts the deliveries it reached)
 //    1  remove                  slot:u8
 //    2  send raw bytes          slot:u8 len:u16, then len bytes of the input
 //    3  send a datagram         slot:u8 dst:H src:H payload:u16 (bytes, up to 1 over the max)
@@ -35,7 +36,10 @@
 //    6  destroy host handle     slot:u8 handle:H
 //    7  delivered               slot:u8 which:u8, then if which >= 224 or nothing is
 //                               pending id:u32 (often bogus), else none: the
-//                               (which % pending)th pending delivery
+//                               (which % pending)th pending delivery. A slot
+//                               that counts reports a count instead: which %
+//                               (pending + 1) more, or the u32 (often a claim
+//                               of deliveries it was never given)
 //    8  acknowledge every delivery of a slot   slot:u8
 //    9  qpair_alloc (direct)    slot:u8 handle:H peer:C flags:u8 priv:u8 produce:Z consume:Z
 //   10  qpair_detach (direct)   slot:u8 handle:H
@@ -57,13 +61,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
 #include <vector>
 
-#include "fuzz_input.h"
 #include "core/hypervisor.h"
+#include "fuzz_input.h"
 #include "vmci/proto/datagram.h"
 #include "vmci/proto/doorbell_hypercalls.h"
 #include "vmci/proto/handles.h"
@@ -118,6 +123,7 @@ class Sink : public PeerSink {
   void ring(uint64_t index) override;
   void grant(const proto::RingGrantBody& grant, const RingChannelFile& memory, bool first) override;
   void close_ring_channel(uint32_t channel_id, proto::RingSide side) override;
+  uint32_t deliveries_reached() const override;
 
  private:
   Fuzz* const fuzz_;
@@ -131,6 +137,12 @@ struct Slot {
   bool rings_through_channels = false;
   std::map<uint32_t, uint64_t> pending;  // delivery id -> bytes
   uint64_t pending_bytes = 0;
+  // A slot that counts the deliveries it reached: the count it reports,
+  // the count the core settled, and its pending ids in delivery order.
+  bool counts = false;
+  uint32_t reached = 0;
+  uint32_t settled = 0;
+  std::deque<uint32_t> order;
 };
 
 // A queue pair as the model sees it.
@@ -341,6 +353,7 @@ struct Fuzz {
     check(!s.pending.count(t.id) && t.id != 0);
     s.pending.emplace(t.id, t.size);
     s.pending_bytes += t.size;
+    if (s.counts) s.order.push_back(t.id);
     check(s.pending_bytes <
           limits.max_pending_datagram_bytes + (from_hypervisor ? kEventHeadroom : 0));
     ++deliveries;
@@ -525,6 +538,24 @@ struct Fuzz {
     for (auto& entry : pairs) entry.second.endpoints.erase(slot);
     slots[slot].pending.clear();
     slots[slot].pending_bytes = 0;
+    slots[slot].order.clear();
+  }
+
+  // A counting slot reports `reached`: the core settles it (stats() looks),
+  // and so does the model, by PendingDeliveries' rule: oldest first, all of
+  // them for a count beyond what is pending.
+  void report_reached(Slot& s, uint32_t reached) {
+    s.reached = reached;
+    core.stats();
+    const uint32_t fresh = reached - s.settled;
+    s.settled = reached;
+    const size_t retire = fresh <= s.order.size() ? fresh : s.order.size();
+    for (size_t i = 0; i < retire; ++i) {
+      auto it = s.pending.find(s.order.front());
+      s.pending_bytes -= it->second;
+      s.pending.erase(it);
+      s.order.pop_front();
+    }
   }
 
   // --- Requests ----------------------------------------------------------
@@ -534,6 +565,10 @@ struct Fuzz {
     if (s.live) return;
     PeerHello hello;
     hello.rings_through_channels = bits & 1;
+    hello.counts_deliveries = (bits & 4) != 0;
+    s.counts = hello.counts_deliveries;
+    s.reached = 0;
+    s.settled = 0;
     if (is_host_slot(slot)) {
       hello.role = proto::Role::kHost;
       hello.trusted_for_host = !(bits & 2);
@@ -715,6 +750,11 @@ struct Fuzz {
       }
       case 7: {
         const uint8_t which = in.take<uint8_t>();
+        if (s.live && s.counts) {
+          report_reached(
+              s, which < 224 ? s.settled + which % (s.order.size() + 1) : in.take<uint32_t>());
+          break;
+        }
         uint32_t id;
         if (which < 224 && !s.pending.empty()) {
           id = std::next(s.pending.begin(), which % s.pending.size())->first;
@@ -731,6 +771,10 @@ struct Fuzz {
         break;
       }
       case 8:
+        if (s.live && s.counts) {
+          report_reached(s, s.settled + static_cast<uint32_t>(s.order.size()));
+          break;
+        }
         while (s.live && !s.pending.empty()) {
           core.delivered(s.peer, s.pending.begin()->first);
           s.pending_bytes -= s.pending.begin()->second;
@@ -907,6 +951,8 @@ struct Fuzz {
     for (const auto& weak : channel_memory) check(weak.expired());
   }
 };
+
+uint32_t Sink::deliveries_reached() const { return fuzz_->slots[slot_].reached; }
 
 void Sink::deliver(uint32_t delivery_id, std::vector<uint8_t> datagram) {
   check(fuzz_->slots[slot_].live);
