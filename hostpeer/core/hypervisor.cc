@@ -88,7 +88,16 @@ Hypervisor::Hypervisor(Limits limits, std::shared_ptr<spdlog::logger> log,
       make_memory_(std::move(make_memory)),
       broker_(limits),
       doorbells_(limits),
-      ring_channels_(std::move(make_ring_channel)) {}
+      ring_channels_(std::move(make_ring_channel)) {
+  if (!make_memory_) {
+    make_memory_ = [this](vmci_handle handle, uint64_t produce, uint64_t consume,
+                          std::string* error) {
+      return memory_reserve_.take(handle, produce, consume, error);
+    };
+  }
+}
+
+void Hypervisor::restock_memory() { memory_reserve_.restock(); }
 
 std::string Hypervisor::describe(const Peer& peer) const {
   if (peer.role == proto::Role::kHost) return "host connection #" + std::to_string(peer.id);
@@ -193,6 +202,7 @@ void Hypervisor::remove(PeerId id) {
   std::vector<QpNotice> notices;
   settle_queue_pairs(id, notices, broker_.detach_all(endpoint, &notices));
   log_->info("{} gone ({} pending datagrams dropped)", describe(gone), gone.pending.count());
+  if (peers_.empty()) memory_reserve_.clear();  // nothing held for nobody
 }
 
 int64_t Hypervisor::send_untraced(PeerId id, std::span<const uint8_t> datagram,

@@ -28,6 +28,7 @@
 #include "core/ring_channels.h"
 #include "memory/guest_memory_map.h"
 #include "memory/queue_pair_memory.h"
+#include "memory/queue_pair_memory_reserve.h"
 #include "vmci/host/limits.h"
 #include "vmci/host/stats.h"
 #include "vmci/introspection.h"
@@ -126,14 +127,14 @@ struct QueuePairReply {
 };
 
 // Makes a new pair's memory (sizes in guest view); null with *error if it
-// cannot.
+// cannot. None given: hostpeer's QueuePairMemoryReserve.
 using QueuePairMemoryFactory = std::function<std::unique_ptr<QueuePairMemory>(
     vmci_handle handle, uint64_t produce_size, uint64_t consume_size, std::string* error)>;
 
 class Hypervisor {
  public:
   Hypervisor(Limits limits, std::shared_ptr<spdlog::logger> log,
-             QueuePairMemoryFactory make_memory = QueuePairMemory::create,
+             QueuePairMemoryFactory make_memory = {},
              RingChannelFactory make_ring_channel = RingChannelFile::create);
 
   // Admits a peer (spec §1.5, design decisions 2 and 6).
@@ -186,6 +187,10 @@ class Hypervisor {
   int update_context_id(vmci_id old_cid, vmci_id new_cid);
 
   Stats stats() const;
+  // Makes queue-pair memory ahead for the next allocs (QueuePairMemoryReserve,
+  // unless a factory was given): for a caller that nobody waits on, such as
+  // a session once an alloc's result is written.
+  void restock_memory();
   // Everything it holds, per connection, pair, doorbell and handle
   // (vmci/introspection.h).
   Introspection introspect() const;
@@ -334,6 +339,7 @@ class Hypervisor {
   std::map<PeerId, Peer> peers_;
   std::map<vmci_id, PeerId> guests_;            // guest cid -> peer
   std::map<vmci_id, HostHandle> host_handles_;  // resource id -> handle
+  QueuePairMemoryReserve memory_reserve_;
   QueuePairMemoryFactory make_memory_;
   QueuePairBroker broker_;
   DoorbellTable doorbells_;

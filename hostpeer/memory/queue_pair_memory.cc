@@ -75,20 +75,40 @@ std::pair<uint64_t, uint64_t> QueuePairMemory::fill(uint64_t produce_size,
           used(second.producer_tail, first.consumer_head, consume_size)};
 }
 
-std::unique_ptr<QueuePairMemory> QueuePairMemory::create(vmci_handle handle, uint64_t produce_size,
-                                                         uint64_t consume_size,
-                                                         std::string* error) {
-  const proto::QueuePairLayout layout = proto::queue_pair_layout(produce_size, consume_size);
-  const int fd = sealed_memfd("vmci-queue-pair", layout.total, error);
+std::unique_ptr<QueuePairMemory::Blank> QueuePairMemory::make_blank(uint64_t size,
+                                                                    std::string* error) {
+  const int fd = sealed_memfd("vmci-queue-pair", size, error);
   if (fd < 0) return nullptr;
   auto file = std::make_shared<const OwnedFd>(fd);
   auto status = make_status(error);
   if (!status) return nullptr;
+  return std::unique_ptr<Blank>(new Blank(size, std::move(file), std::move(status)));
+}
+
+std::unique_ptr<QueuePairMemory> QueuePairMemory::from_blank(vmci_handle handle,
+                                                             uint64_t produce_size,
+                                                             uint64_t consume_size,
+                                                             std::unique_ptr<Blank> blank,
+                                                             std::string* error) {
+  const proto::QueuePairLayout layout = proto::queue_pair_layout(produce_size, consume_size);
+  if (!blank || blank->size_ != layout.total) {
+    *error = "blank queue pair memory of the wrong size";
+    return nullptr;
+  }
   std::unique_ptr<QueuePairMemory> memory(new QueuePairMemory(
-      handle, layout.total, false, {QueueExtent{std::move(file), 0, layout.total}},
-      std::move(status)));
+      handle, layout.total, false, {QueueExtent{std::move(blank->file_), 0, layout.total}},
+      std::move(blank->status_)));
   if (!memory->write_headers(produce_size, consume_size, error)) return nullptr;
   return memory;
+}
+
+std::unique_ptr<QueuePairMemory> QueuePairMemory::create(vmci_handle handle, uint64_t produce_size,
+                                                         uint64_t consume_size,
+                                                         std::string* error) {
+  const proto::QueuePairLayout layout = proto::queue_pair_layout(produce_size, consume_size);
+  std::unique_ptr<Blank> blank = make_blank(layout.total, error);
+  if (!blank) return nullptr;
+  return from_blank(handle, produce_size, consume_size, std::move(blank), error);
 }
 
 std::unique_ptr<QueuePairMemory> QueuePairMemory::from_guest_pages(

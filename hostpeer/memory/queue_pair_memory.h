@@ -48,6 +48,18 @@ class QueuePairMemory {
                                                            std::vector<QueueExtent> extents,
                                                            const QueuePairMemory* replacing,
                                                            std::string* error);
+  // hostpeer's memory before it is a pair's: a sealed memfd of a layout's
+  // whole size, zeroed, and a status page, neither ever handed to anyone
+  // (QueuePairMemoryReserve makes these ahead).
+  class Blank;
+  // A blank of `size` bytes (a layout's total); null with *error.
+  static std::unique_ptr<Blank> make_blank(uint64_t size, std::string* error);
+  // A pair's memory from `blank`, which must be of the layout's total size:
+  // the queue headers are written. Null with *error on failure.
+  static std::unique_ptr<QueuePairMemory> from_blank(vmci_handle handle, uint64_t produce_size,
+                                                     uint64_t consume_size,
+                                                     std::unique_ptr<Blank> blank,
+                                                     std::string* error);
   ~QueuePairMemory() = default;
   QueuePairMemory(const QueuePairMemory&) = delete;
   QueuePairMemory& operator=(const QueuePairMemory&) = delete;
@@ -86,6 +98,7 @@ class QueuePairMemory {
         extents_(std::move(extents)),
         status_(std::move(status)) {}
   static std::shared_ptr<StatusPage> make_status(std::string* error);
+  friend class Blank;
   // Writes both queue headers into the extents; false with *error.
   bool write_headers(uint64_t produce_size, uint64_t consume_size, std::string* error) const;
   // The file and offset of byte `at` of the pair; {-1, 0} past its end.
@@ -96,6 +109,20 @@ class QueuePairMemory {
   const bool guest_pages_;
   const std::vector<QueueExtent> extents_;
   const std::shared_ptr<StatusPage> status_;
+};
+
+class QueuePairMemory::Blank {
+ public:
+  uint64_t size() const { return size_; }
+
+ private:
+  friend class QueuePairMemory;
+  Blank(uint64_t size, std::shared_ptr<const OwnedFd> file,
+        std::shared_ptr<QueuePairMemory::StatusPage> status)
+      : size_(size), file_(std::move(file)), status_(std::move(status)) {}
+  uint64_t size_;
+  std::shared_ptr<const OwnedFd> file_;
+  std::shared_ptr<QueuePairMemory::StatusPage> status_;
 };
 
 }  // namespace vmci::host

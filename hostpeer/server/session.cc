@@ -478,6 +478,10 @@ void Session::result(uint32_t request_id, int64_t value, vmci_handle handle,
   const auto count = static_cast<uint16_t>(fds.size());
   queue_frame(proto::encode_frame(proto::FrameType::kResult, request_id, body, {}, count),
               std::move(fds));
+  // Memory for the next alloc, made now that this one's caller has its answer.
+  if (memory != nullptr && value >= VMCI_SUCCESS && !memory->guest_pages()) {
+    core_.with([](Hypervisor& core) { core.restock_memory(); });
+  }
 }
 
 void Session::stats_result(uint32_t request_id) {
