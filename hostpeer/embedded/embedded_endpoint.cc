@@ -191,7 +191,11 @@ void EmbeddedEndpoint::queue_pair_memory(vmci_handle handle,
 int EmbeddedEndpoint::qpair_detach(std::unique_ptr<QueuePair>* qpair) {
   if (qpair == nullptr || !*qpair) return VMCI_ERROR_INVALID_ARGS;
   const vmci_handle handle = (*qpair)->handle();
-  qpair->reset();
+  if (on_delivery_thread()) {
+    unmap_after_callback_.push_back(std::move(*qpair));
+  } else {
+    qpair->reset();
+  }
   return core_.with([&](Hypervisor& c) { return c.qpair_detach(peer_, handle); });
 }
 
@@ -318,6 +322,7 @@ void EmbeddedEndpoint::run_deliveries() {
         if (lanes_.delivery_taken()) inbox_.rescan();
         break;
     }
+    unmap_after_callback_.clear();
   }
 }
 

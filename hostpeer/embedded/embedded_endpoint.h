@@ -10,19 +10,19 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <map>
 #include <string>
 #include <thread>
+#include <vector>
 
-#include "vmci/proto/queue_pair_mapping.h"
 #include "memory/notify_memory_file.h"
+#include "server/locked_core.h"
+#include "vmci/endpoint.h"
 #include "vmci/proto/endpoint_datagram_lanes.h"
 #include "vmci/proto/endpoint_doorbells.h"
 #include "vmci/proto/endpoint_inbox.h"
 #include "vmci/proto/log_rate_limit.h"
+#include "vmci/proto/queue_pair_mapping.h"
 #include "vmci/proto/ringer_grants.h"
-#include "server/locked_core.h"
-#include "vmci/endpoint.h"
 
 namespace spdlog {
 class logger;
@@ -50,6 +50,8 @@ class EmbeddedEndpoint final : public Endpoint, public PeerSink {
   int qpair_alloc(std::unique_ptr<QueuePair>* qpair, vmci_handle* handle, uint64_t produce_size,
                   uint64_t consume_size, vmci_id peer, uint32_t flags,
                   uint32_t priv_flags) override;
+  // Inside one of this endpoint's callbacks, the pair's mapping goes when
+  // the callback returns (*qpair is null at once, as always).
   int qpair_detach(std::unique_ptr<QueuePair>* qpair) override;
   int doorbell_create(vmci_handle* handle, uint32_t flags, uint32_t priv_flags,
                       DoorbellCallback callback) override;
@@ -90,6 +92,10 @@ class EmbeddedEndpoint final : public Endpoint, public PeerSink {
   // lock: pairs are mapped, and the sink called, under it.
   std::map<uint64_t, std::weak_ptr<proto::HostQueueMemory>> host_memory_;
   QueuePairWatches qp_watches_;  // the pairs' waiters, told when a guest goes
+  // Pairs a callback detached: unmapped once it returns, so that what it
+  // does after the detach does not wait for the unmapping (a TLB shootdown
+  // across hostpeer's threads). Delivery thread only.
+  std::vector<std::unique_ptr<QueuePair>> unmap_after_callback_;
 
   proto::EndpointInbox inbox_;
 

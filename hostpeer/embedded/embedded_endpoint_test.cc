@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 #include "quiet_logger.h"
@@ -130,6 +131,55 @@ TEST_F(Embedded, ACallbackMayDestroyItsOwnHandle) {
   ASSERT_EQ(send(a, datagram(hb, ha, "x")), 25);
   EXPECT_EQ(inbox.wait_for(1), std::vector<std::string>{"0"});
   EXPECT_EQ(send(a, datagram(hb, ha, "x")), VMCI_ERROR_INVALID_RESOURCE);
+}
+
+// Mappings of pairs' queues (hostpeer's memfds) in this process.
+int queue_mappings() {
+  std::ifstream maps("/proc/self/maps");
+  int n = 0;
+  for (std::string line; std::getline(maps, line);) {
+    if (line.find("/memfd:vmci-queue-pair (deleted)") != std::string::npos) ++n;
+  }
+  return n;
+}
+
+TEST_F(Embedded, APairDetachedByACallbackIsUnmappedOnceTheCallbackReturns) {
+  EmbeddedEndpoint a(core), b(core);
+  std::unique_ptr<QueuePair> qp;
+  vmci_handle pair = VMCI_INVALID_HANDLE;
+  ASSERT_EQ(a.qpair_alloc(&qp, &pair, 4096, 4096, VMCI_INVALID_ID, 0, 0), VMCI_SUCCESS);
+  const int mapped = queue_mappings();
+  ASSERT_GE(mapped, 1);
+  Inbox inbox;
+  vmci_handle ha, hb;
+  ASSERT_EQ(a.datagram_create_handle(
+                4242, 0, 0,
+                [&](vmci_datagram*) {
+                  const int status = a.qpair_detach(&qp);
+                  inbox.add(std::to_string(status) + (qp ? " held" : " null") + " " +
+                            std::to_string(queue_mappings()));
+                  return 0;
+                },
+                &ha),
+            VMCI_SUCCESS);
+  ASSERT_EQ(b.datagram_create_handle(VMCI_INVALID_ID, 0, 0, recorder(inbox), &hb), VMCI_SUCCESS);
+  ASSERT_EQ(send(b, datagram(ha, hb, "detach")), 30);
+  // Detached and null at once; still mapped while the callback runs.
+  EXPECT_EQ(inbox.wait_for(1), std::vector<std::string>{"0 null " + std::to_string(mapped)});
+  for (int i = 0; i < 400 && queue_mappings() != mapped - 1; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(queue_mappings(), mapped - 1);
+  EXPECT_EQ(core.with([](Hypervisor& c) { return c.stats().queue_pairs; }), 0u);
+}
+
+TEST_F(Embedded, APairDetachedOutsideCallbacksIsUnmappedAtOnce) {
+  EmbeddedEndpoint a(core);
+  std::unique_ptr<QueuePair> qp;
+  vmci_handle pair = VMCI_INVALID_HANDLE;
+  ASSERT_EQ(a.qpair_alloc(&qp, &pair, 4096, 4096, VMCI_INVALID_ID, 0, 0), VMCI_SUCCESS);
+  const int mapped = queue_mappings();
+  EXPECT_EQ(a.qpair_detach(&qp), VMCI_SUCCESS);
+  EXPECT_FALSE(qp);
+  EXPECT_EQ(queue_mappings(), mapped - 1);
 }
 
 TEST_F(Embedded, SendChecksArguments) {
