@@ -3,10 +3,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <utility>
 
 #include "posix_io.h"
 #include "vmci/proto/datagram.h"
+#include "vmci/proto/descriptor_passing.h"
 #include "vmci/proto/notify_memory.h"
 #include "vmci/proto/socket_path.h"
 
@@ -170,7 +172,10 @@ void Connection::abort() { ::shutdown(fd_, SHUT_RDWR); }
 bool Connection::send_frame(const std::vector<uint8_t>& frame, std::span<const int> fds) {
   std::lock_guard lock(write_mutex_);
   if (fds.empty()) return write_all(fd_, frame.data(), frame.size());
-  const ssize_t sent = send_with_descriptors(fd_, frame.data(), frame.size(), fds);
+  ssize_t sent;
+  do {
+    sent = proto::send_with_descriptors(fd_, frame, fds, 0);
+  } while (sent < 0 && errno == EINTR);
   if (sent < 0) return false;
   return write_all(fd_, frame.data() + sent, frame.size() - static_cast<size_t>(sent));
 }

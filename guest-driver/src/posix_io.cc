@@ -106,30 +106,6 @@ void take_descriptors(msghdr* msg, std::vector<int>* fds) {
 
 }  // namespace
 
-ssize_t send_with_descriptors(int fd, const void* buf, size_t n, std::span<const int> fds) {
-  if (n == 0 || fds.size() > proto::kMaxFrameDescriptors) {
-    errno = EINVAL;
-    return -1;
-  }
-  iovec iov{const_cast<void*>(buf), n};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * proto::kMaxFrameDescriptors)] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-  std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-  ssize_t sent;
-  do {
-    sent = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
-  } while (sent < 0 && errno == EINTR);
-  return sent;
-}
-
 bool read_exact(int fd, void* buf, size_t n, std::vector<int>* fds) {
   auto* p = static_cast<uint8_t*>(buf);
   while (n > 0) {

@@ -2,11 +2,11 @@
 // reporting errno with context.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
-#include <span>
 #include <string>
-#include <sys/types.h>
 #include <vector>
 
 namespace vmci::guest::internal {
@@ -21,10 +21,6 @@ int connect_unix(const std::string& path, std::string* error);
 // come with the bytes (SCM_RIGHTS, close-on-exec) are appended to *fds
 // when it is given, else closed.
 bool read_exact(int fd, void* buf, size_t n, std::vector<int>* fds = nullptr);
-
-// Sends the first bytes of buf (at least one, at most n) with `fds` as
-// SCM_RIGHTS (no SIGPIPE); the count sent, or -1 on error.
-ssize_t send_with_descriptors(int fd, const void* buf, size_t n, std::span<const int> fds);
 
 // Writes all n bytes (no SIGPIPE); false on error.
 bool write_all(int fd, const void* buf, size_t n);

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "vmci/proto/descriptor_passing.h"
 #include "vmci/proto/handles.h"
 #include "vmci/proto/names.h"
 
@@ -637,25 +638,10 @@ void Session::write_next() {
 }
 
 // Asio cannot send ancillary data: a frame's descriptors go by sendmsg
-// (SCM_RIGHTS) with its first byte.
+// (SCM_RIGHTS) with its first byte; frames without any go the same way.
 ssize_t Session::send_next() {
-  const std::span<const uint8_t> bytes = out_.next();
-  const std::vector<int>& fds = out_.next_fds();
-  const int fd = socket_.native_handle();
-  if (fds.empty()) return ::send(fd, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-  iovec iov{const_cast<uint8_t*>(bytes.data()), bytes.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * proto::kMaxFrameDescriptors)] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-  std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
-  return ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  return proto::send_with_descriptors(socket_.native_handle(), out_.next(), out_.next_fds(),
+                                      MSG_DONTWAIT);
 }
 
 void Session::close_once_written(const std::string& reason) {
