@@ -718,14 +718,19 @@ Reply Broker::connect(const std::shared_ptr<BrokerSocket>& s, const Request& r, 
     local_port = s->local.port;
     timeout = std::chrono::milliseconds(std::max<uint64_t>(s->connect_timeout_us / 1000, 1));
   }
-  // The handshake; the caller starts the pump.
+  // The handshake; the caller starts the pump. A failure is recorded for
+  // SO_ERROR in the same step that ends `connecting` when `record_error`
+  // (non-blocking), so that SO_ERROR never reads 0 for a connect that failed.
   auto handshake = [transport = transport_, s, remote = Address{r.cid, r.port}, local_port,
-                    timeout]() -> int {
+                    timeout](bool record_error) -> int {
     std::error_code ec;
     std::unique_ptr<vsock::Stream> stream = transport->connect(remote, ec, timeout, local_port);
     std::lock_guard lock(s->mutex);
     s->connecting = false;
-    if (!stream) return ec.value();
+    if (!stream) {
+      if (record_error) s->error = ec.value();
+      return ec.value();
+    }
     s->stream = std::move(stream);
     s->local = s->stream->local_address();
     s->peer = s->stream->remote_address();
@@ -733,14 +738,15 @@ Reply Broker::connect(const std::shared_ptr<BrokerSocket>& s, const Request& r, 
     return 0;
   };
   if ((r.flags & kNonBlocking) == 0 || program_end < 0) {
-    const int error = handshake();
+    const int error = handshake(false);
     reply.result = error != 0 ? negated(error) : 0;
     if (error == 0) start_stream_pump(*table_, s);
     return reply;
   }
   // Non-blocking: the program's end must not be writable before the
   // handshake is over, so the broker fills it (as its sender) and takes
-  // the filler back at the end; then POLLOUT, and SO_ERROR says how it went.
+  // the filler back at the end, after SO_ERROR's answer is in place: POLLOUT
+  // then means SO_ERROR says how it went.
   const int end = ::dup(program_end);
   int sndbuf = 0;
   socklen_t len = sizeof sndbuf;
@@ -755,7 +761,7 @@ Reply Broker::connect(const std::shared_ptr<BrokerSocket>& s, const Request& r, 
     filled += static_cast<size_t>(n);
   }
   std::thread([s, end, filled, sndbuf, handshake, table = table_] {
-    const int error = handshake();
+    const int error = handshake(true);
     std::vector<uint8_t> drain(4096);
     for (size_t left = filled; left > 0;) {
       const ssize_t n = ::recv(s->end, drain.data(), std::min(left, drain.size()), 0);
@@ -767,12 +773,7 @@ Reply Broker::connect(const std::shared_ptr<BrokerSocket>& s, const Request& r, 
     const int restored = sndbuf / 2;
     ::setsockopt(end, SOL_SOCKET, SO_SNDBUF, &restored, sizeof restored);
     ::close(end);
-    if (error != 0) {
-      std::lock_guard lock(s->mutex);
-      s->error = error;
-      return;
-    }
-    start_stream_pump(*table, s);
+    if (error == 0) start_stream_pump(*table, s);
   }).detach();
   reply.result = negated(EINPROGRESS);
   return reply;

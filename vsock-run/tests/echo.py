@@ -3,8 +3,10 @@ would write it (run it under vmci-vsock-run).
 
   echo.py serve PORT          accepts one connection and echoes it to its end
   echo.py ask CID PORT BYTES  sends BYTES random bytes, reads them back, compares
-  echo.py refused CID PORT    a non-blocking connect where nobody listens:
+  echo.py refused CID PORT [TIMES]
+                              a non-blocking connect where nobody listens:
                               EINPROGRESS, then writable, then SO_ERROR ECONNRESET
+                              (TIMES times, default 1; each on a new socket)
 """
 import os
 import sys
@@ -59,26 +61,28 @@ def ask(cid, port, size):
     print("echo of", size, "bytes intact, sha256", hashlib.sha256(data).hexdigest()[:16], flush=True)
 
 
-def refused(cid, port):
-    with socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM) as s:
-        s.setblocking(False)
-        started = s.connect_ex((cid, port))
-        if started != errno.EINPROGRESS:
-            sys.exit("connect_ex: %s, not EINPROGRESS" % errno.errorcode.get(started, started))
-        _, writable, _ = select.select([], [s], [], 10)
-        if not writable:
-            sys.exit("the connect never finished")
-        error = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if error != errno.ECONNRESET:
-            sys.exit("SO_ERROR: %s, not ECONNRESET" % errno.errorcode.get(error, error))
-        print("non-blocking connect to port", port, ": EINPROGRESS, then SO_ERROR ECONNRESET",
-              flush=True)
+def refused(cid, port, times):
+    for _ in range(times):
+        with socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM) as s:
+            s.setblocking(False)
+            started = s.connect_ex((cid, port))
+            if started != errno.EINPROGRESS:
+                sys.exit("connect_ex: %s, not EINPROGRESS" % errno.errorcode.get(started, started))
+            _, writable, _ = select.select([], [s], [], 10)
+            if not writable:
+                sys.exit("the connect never finished")
+            # Writable means finished: SO_ERROR must already say how.
+            error = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if error != errno.ECONNRESET:
+                sys.exit("SO_ERROR: %s, not ECONNRESET" % errno.errorcode.get(error, error))
+    print("non-blocking connect to port", port, "x", times,
+          ": EINPROGRESS, then SO_ERROR ECONNRESET", flush=True)
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
         serve(int(sys.argv[2]))
     elif sys.argv[1] == "refused":
-        refused(int(sys.argv[2]), int(sys.argv[3]))
+        refused(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 1)
     else:
         ask(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))

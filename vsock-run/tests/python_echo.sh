@@ -1,7 +1,7 @@
 #!/bin/bash
 # python_echo.sh VMCI_VSOCK_RUN: Python's socket.AF_VSOCK echo, both ways:
-# a host server and a guest client (and a non-blocking connect refused by
-# the host's vSockets), then a guest server and a host client,
+# a host server and a guest client (and 200 non-blocking connects refused
+# by the host's vSockets), then a guest server and a host client,
 # each program under vmci-vsock-run (against $VMCI_HOSTPEER_SOCKET).
 set -euo pipefail
 run=$1
@@ -17,7 +17,7 @@ wait_listening() {  # FILE: until the server says it listens
 "$run" --host -- python3 "$here/echo.py" serve 5000 >"$dir/host-server" 2>&1 &
 server=$!
 wait_listening "$dir/host-server"
-"$run" --guest -- python3 "$here/echo.py" refused 2 5999
+"$run" --guest -- python3 "$here/echo.py" refused 2 5999 200
 "$run" --guest -- python3 "$here/echo.py" ask 2 5000 $((4 * 1024 * 1024))
 wait $server
 cat "$dir/host-server"
