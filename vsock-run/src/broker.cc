@@ -90,8 +90,9 @@ struct SocketTable {
   // Ends now the sockets on `port` (listening, or datagram) whose program
   // closed them, rather than when their watch gets to it: a close is
   // synchronous for a program, which may bind the port again at once.
-  // True if one was ended.
-  bool end_closed_on_port(uint32_t port);
+  // The caller tries the port again whatever this found: the watch may
+  // have ended such a socket since the caller's first try.
+  void end_closed_on_port(uint32_t port);
 };
 
 namespace {
@@ -364,21 +365,18 @@ void start_datagram_receiver(const std::shared_ptr<BrokerSocket>& s,
 
 }  // namespace
 
-bool SocketTable::end_closed_on_port(uint32_t port) {
+void SocketTable::end_closed_on_port(uint32_t port) {
   std::vector<std::shared_ptr<BrokerSocket>> all;
   {
     std::lock_guard lock(mutex);
     for (auto& [id, s] : sockets) all.push_back(s);
   }
-  bool ended = false;
   for (auto& s : all) {
     std::lock_guard lock(s->mutex);
     if ((s->listener || s->datagram) && s->local.port == port && program_closed_locked(*s)) {
       end_socket_locked(*s);
-      ended = true;
     }
   }
-  return ended;
 }
 
 Broker::Broker(Endpoint& endpoint, std::string socket_path,
@@ -625,9 +623,9 @@ Reply Broker::bind(const std::shared_ptr<BrokerSocket>& socket, const Request& r
     std::shared_ptr<vsock::DatagramSocket> bound = bind_port();
     if (!bound && ec.value() == EADDRINUSE) {
       lock.unlock();
-      const bool freed = table_->end_closed_on_port(r.port);
+      table_->end_closed_on_port(r.port);
       lock.lock();
-      if (freed) bound = bind_port();
+      bound = bind_port();
     }
     if (!bound) {
       reply.result = negated(ec.value());
@@ -667,9 +665,9 @@ Reply Broker::listen(const std::shared_ptr<BrokerSocket>& s, const Request& r) {
   std::unique_ptr<vsock::Listener> listener = transport_->listen(s->local.port, backlog, ec);
   if (!listener && ec.value() == EADDRINUSE) {
     lock.unlock();
-    const bool freed = table_->end_closed_on_port(s->local.port);
+    table_->end_closed_on_port(s->local.port);
     lock.lock();
-    if (freed) listener = transport_->listen(s->local.port, backlog, ec);
+    listener = transport_->listen(s->local.port, backlog, ec);
   }
   if (!listener) {
     reply.result = negated(ec.value());
