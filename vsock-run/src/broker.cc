@@ -384,34 +384,39 @@ Broker::Broker(Endpoint& endpoint, std::string socket_path,
     : endpoint_(endpoint), socket_path_(std::move(socket_path)), capture_(std::move(capture)),
       table_(std::make_shared<SocketTable>()) {}
 
-void Broker::drain(std::chrono::milliseconds stall) const {
+std::vector<std::string> Broker::drain(std::chrono::milliseconds stall) const {
   auto deadline = std::chrono::steady_clock::now() + stall;
   uint64_t last = UINT64_MAX;
   for (;;) {
     uint64_t pending = 0;
+    std::vector<std::string> held;
     {
       std::lock_guard lock(table_->mutex);
       for (const auto& weak : table_->pumped) {
         const auto s = weak.lock();
         if (!s || s->up_over) continue;
+        // The watch closes `end` under the socket's lock.
+        std::lock_guard socket_lock(s->mutex);
         int unread = 0;
-        {
-          // The watch closes `end` under the socket's lock.
-          std::lock_guard socket_lock(s->mutex);
-          if (s->end >= 0 && ::ioctl(s->end, FIONREAD, &unread) == 0 && unread > 0) {
-            pending += static_cast<uint64_t>(unread);
-          }
-        }
-        pending += s->up_in_hand;
+        if (s->end < 0 || ::ioctl(s->end, FIONREAD, &unread) != 0 || unread < 0) unread = 0;
+        const uint64_t in_hand = s->up_in_hand;
+        const uint64_t left = static_cast<uint64_t>(unread) + in_hand;
+        if (left == 0) continue;
+        pending += left;
+        held.push_back(std::to_string(s->local.cid) + ":" + std::to_string(s->local.port) + " -> " +
+                       std::to_string(s->peer.cid) + ":" + std::to_string(s->peer.port) + ": " +
+                       std::to_string(unread) + " bytes unread and " + std::to_string(in_hand) +
+                       " in the pump's hands; the queue pair has room for " +
+                       std::to_string(s->stream ? s->stream->writable() : 0));
       }
     }
-    if (pending == 0) return;
+    if (pending == 0) return {};
     const auto now = std::chrono::steady_clock::now();
     if (pending < last) {  // the peers are taking bytes: wait on
       last = pending;
       deadline = now + stall;
     } else if (now > deadline) {
-      return;
+      return held;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }

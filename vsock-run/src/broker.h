@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "broker_protocol.h"
 #include "vmci/endpoint.h"
@@ -48,8 +49,10 @@ class Broker {
   // its program has exited: a kernel socket's write would have put those
   // bytes into the queue pair before the program could exit, so its peer
   // must still get them. Gives up when `stall` passes without the peers
-  // taking a byte.
-  void drain(std::chrono::milliseconds stall) const;
+  // taking a byte, and then returns one line per stream still holding
+  // bytes (its addresses, the bytes, and the room its queue pair shows),
+  // which the launcher reports: those bytes are lost. Empty when all passed.
+  std::vector<std::string> drain(std::chrono::milliseconds stall) const;
 
  private:
   void serve();                      // the accept loop of the control socket

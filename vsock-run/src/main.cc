@@ -175,7 +175,14 @@ int main(int argc, char** argv) {
   // What the program wrote before it exited reaches its peers first, as a
   // kernel socket's writes would have (the peers have 10 s without taking a
   // byte before the launcher gives up on them).
-  broker.drain(std::chrono::seconds(10));
+  constexpr auto kStall = std::chrono::seconds(10);
+  const std::vector<std::string> lost = broker.drain(kStall);
+  for (const std::string& stream : lost) {
+    std::fprintf(stderr,
+                 "vmci-vsock-run: its peer took nothing in %lld s, so what the program wrote "
+                 "is lost: %s\n",
+                 static_cast<long long>(kStall.count()), stream.c_str());
+  }
   // The launcher ends with the program, at once, as a VM's context ends
   // with the VM: its connection closes with the process (hostpeer detaches
   // what the context held and tells its peers), and the broker's threads,
