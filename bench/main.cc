@@ -2,7 +2,7 @@
 // doorbell rings while the owner is awake and vSockets streams, measured
 // beside their baselines.
 //
-//   vmci-bench [--quick] [--runs N] [--window SECONDS] [--rounds N]
+//   vmci-bench [--quick | --smoke] [--runs N] [--window SECONDS] [--rounds N]
 //              [--figure NAME] [--via-thread [--spin]] [--hostpeer-cpu N] [--guests N]
 //              [--verbose] [--json FILE]
 //
@@ -533,6 +533,7 @@ void run_awake_trials(bench::DoorbellBench& doorbells, const bench::RingAwakePar
 
 struct Options {
   bool quick = false;
+  bool smoke = false;  // quick, one run (set after parsing)
   int runs = 5;
   double window = 0;  // 0: the default
   int rounds = 0;     // 0: the default
@@ -754,6 +755,11 @@ int run(const Options& o) {
     for (bench::IdleFigure& f : idle_figures) f.run_once(o.ours_only, o.verbose);
   }
 
+  if (o.smoke) {
+    std::printf(
+        "vmci-bench --smoke: one run of each figure, to check that each runs; "
+        "the figures below are not to be read\n\n");
+  }
   print_report(figures, o.runs, params);
   bench::print_rate_report(rate_figures, o.runs);
   print_rtt_report(rtt_figures, rtt_results, o.runs, rtt_params, !figures.empty());
@@ -789,9 +795,13 @@ int main(int argc, char** argv) {
       "round trips, connects and idle connections beside Unix sockets"};
   app.set_version_flag("--version", "vmci-bench " VMCI_VERSION);
   app.add_flag("--quick", o.quick, "shorter windows and fewer round trips (well under a minute)");
-  app.add_option("--runs", o.runs, "interleaved runs per figure (at least 5)")
-      ->check(CLI::Range(5, 1000))
-      ->capture_default_str();
+  auto* runs = app.add_option("--runs", o.runs, "interleaved runs per figure (at least 5)")
+                   ->check(CLI::Range(5, 1000))
+                   ->capture_default_str();
+  app.add_flag("--smoke", o.smoke,
+               "--quick with one run per figure: checks that every figure runs end to end "
+               "(the sanitizer builds' test); its figures are not to be read")
+      ->excludes(runs);
   app.add_option("--window", o.window, "seconds measured per trial (default 0.25, --quick 0.1)")
       ->check(CLI::Range(0.01, 60.0));
   app.add_option("--rounds", o.rounds,
@@ -825,6 +835,10 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int status = app.exit(e);
     return status == 0 ? 0 : 2;
+  }
+  if (o.smoke) {
+    o.quick = true;
+    o.runs = 1;
   }
 
   try {
