@@ -961,6 +961,7 @@ Introspection Hypervisor::introspect() const {
     settle_pending(peer);
     c.pending_datagrams = peer.pending.count();
     c.pending_bytes = peer.pending.bytes();
+    c.deliveries_counted = peer.pending.counted();
     for (const auto& [event, count] : peer.events_received) {
       c.events_received[std::string(proto::event_name(event))] = count;
     }

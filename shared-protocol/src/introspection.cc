@@ -90,6 +90,7 @@ std::string to_json(const Introspection& snap) {
                         {"bytes_received", c.bytes_received},
                         {"pending_datagrams", c.pending_datagrams},
                         {"pending_bytes", c.pending_bytes},
+                        {"deliveries_counted", c.deliveries_counted},
                         {"events_received", c.events_received}});
   }
   json pairs = json::array();
@@ -177,6 +178,7 @@ bool parse_introspection(std::string_view text, Introspection* out, std::string*
       info.bytes_received = c.value("bytes_received", uint64_t{0});
       info.pending_datagrams = c.value("pending_datagrams", uint64_t{0});
       info.pending_bytes = c.value("pending_bytes", uint64_t{0});
+      info.deliveries_counted = c.value("deliveries_counted", false);
       info.events_received =
           c.value("events_received", std::map<std::string, uint64_t>{});
       snap.contexts.push_back(std::move(info));

@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <future>
 #include <string>
+#include <thread>
 
 #include "processes.h"
 #include "vmci/guest/driver.h"
@@ -52,6 +55,56 @@ TEST(Introspection, ASnapshotLargerThanAFrameArrivesWholeInPieces) {
   auto other = guest::Driver::connect({.socket_path = hostpeer.socket_path()}, &status, &error);
   ASSERT_TRUE(other) << error;
   EXPECT_EQ(other->hostpeer_introspection(&again), VMCI_ERROR_NO_ACCESS);
+}
+
+// The library says counted-deliveries in its hello (protocol 2.5), so both
+// its connections acknowledge by count, and a datagram whose callback ran
+// stops counting as pending without a `delivered` frame.
+TEST(Introspection, TheLibrarysConnectionsAcknowledgeDeliveriesByCount) {
+  EmbeddedHostpeer hostpeer;
+  int status = 0;
+  std::string error;
+  auto host = guest::Driver::connect({.socket_path = hostpeer.socket_path(), .role = Role::kHost},
+                                     &status, &error);
+  ASSERT_TRUE(host) << error;
+  auto guest = guest::Driver::connect({.socket_path = hostpeer.socket_path()}, &status, &error);
+  ASSERT_TRUE(guest) << error;
+  std::promise<void> ran;
+  vmci_handle mine = VMCI_INVALID_HANDLE, service = VMCI_INVALID_HANDLE;
+  ASSERT_EQ(guest->datagram_create_handle(
+                VMCI_INVALID_ID, 0, 0,
+                [&](vmci_datagram*) {
+                  ran.set_value();
+                  return 0;
+                },
+                &mine),
+            VMCI_SUCCESS);
+  ASSERT_EQ(host->datagram_create_handle(
+                VMCI_INVALID_ID, 0, 0, [](vmci_datagram*) { return 0; }, &service),
+            VMCI_SUCCESS);
+  const vmci_datagram dg{mine, service, 0};
+  ASSERT_EQ(host->datagram_send(&dg), 24);
+  ASSERT_EQ(ran.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+
+  Introspection snap;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    std::string json;
+    ASSERT_EQ(host->hostpeer_introspection(&json), VMCI_SUCCESS);
+    ASSERT_TRUE(parse_introspection(json, &snap, &error)) << error;
+    ASSERT_EQ(snap.contexts.size(), 2u);
+    const ContextInfo& g =
+        snap.contexts[0].role == Role::kGuest ? snap.contexts[0] : snap.contexts[1];
+    if (g.pending_datagrams == 0 || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (const ContextInfo& c : snap.contexts) {
+    EXPECT_TRUE(c.deliveries_counted) << "connection " << c.connection;
+    EXPECT_EQ(c.pending_datagrams, 0u) << "connection " << c.connection;
+  }
+  const ContextInfo& g =
+      snap.contexts[0].role == Role::kGuest ? snap.contexts[0] : snap.contexts[1];
+  EXPECT_EQ(g.datagrams_received, 1u);
 }
 
 }  // namespace

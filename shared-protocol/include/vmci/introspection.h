@@ -48,6 +48,9 @@ struct ContextInfo {
   uint64_t bytes_received = 0;
   uint64_t pending_datagrams = 0;  // delivered, callback not yet run
   uint64_t pending_bytes = 0;
+  // How it tells hostpeer its callbacks ran: a count in its notify memory
+  // (protocol 2.5's counted deliveries), or a `delivered` frame each.
+  bool deliveries_counted = false;
   // Event datagrams hostpeer delivered to it, by event name
   // ("CTX_REMOVED", "QP_PEER_ATTACH", ...: vmci/proto/names.h).
   std::map<std::string, uint64_t> events_received;
