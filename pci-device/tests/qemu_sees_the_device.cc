@@ -4,7 +4,9 @@
 // and assigns BARs, then finds nothing to boot) with
 // `-device x-pci-proxy-dev,fd=N`, one end of a socketpair as N and the
 // other served here by ProxyLink + ProxyDevice with an echoing register
-// model. Checks, through QEMU's HMP monitor:
+// model. Checks, through QEMU's HMP monitor, once SeaBIOS has said "No
+// bootable device" on its debug console (until then it drives the same
+// 0xcf8 latch):
 //   - SeaBIOS assigned both BARs and enabled decoding; `info pci` shows
 //     them where this process thinks they are;
 //   - config space round-trips through the guest's own mechanism (ports
@@ -27,6 +29,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -159,6 +163,8 @@ int main() {
   if (::mkdtemp(dir_template) == nullptr) return 1;
   std::string dir = dir_template;
   std::string monitor_path = dir + "/monitor";
+  // SeaBIOS's own log (QEMU's debug console, port 0x402).
+  std::string firmware_log = dir + "/seabios.log";
 
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return 1;
@@ -168,12 +174,31 @@ int main() {
   pid_t child = ::fork();
   if (child == 0) {
     ::dup2(theirs.get(), 3);  // dup2 clears close-on-exec
-    std::vector<std::string> args = {
-        qemu, "-M", "pc,memory-backend=mem", "-object",
-        "memory-backend-memfd,id=mem,size=256M,share=on", "-m", "256M", "-accel", "tcg",
-        "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none", "-serial", "none",
-        "-monitor", "unix:" + monitor_path + ",server=on,wait=off",
-        "-device", "x-pci-proxy-dev,id=vmci,fd=3"};
+    std::vector<std::string> args = {qemu,
+                                     "-M",
+                                     "pc,memory-backend=mem",
+                                     "-object",
+                                     "memory-backend-memfd,id=mem,size=256M,share=on",
+                                     "-m",
+                                     "256M",
+                                     "-accel",
+                                     "tcg",
+                                     "-smp",
+                                     "1",
+                                     "-nodefaults",
+                                     "-no-user-config",
+                                     "-display",
+                                     "none",
+                                     "-serial",
+                                     "none",
+                                     "-monitor",
+                                     "unix:" + monitor_path + ",server=on,wait=off",
+                                     "-chardev",
+                                     "file,id=firmware,path=" + firmware_log,
+                                     "-device",
+                                     "isa-debugcon,iobase=0x402,chardev=firmware",
+                                     "-device",
+                                     "x-pci-proxy-dev,id=vmci,fd=3"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -204,6 +229,18 @@ int main() {
         "SeaBIOS assigned the BARs and enabled decoding",
         "BAR0 " + hex(bar0, 4) + " BAR1 " + hex(bar1, 8));
   check(irq.has_irqfd(), "SET_IRQFD arrived with its two eventfds");
+  // The checks below drive the 0xcf8 address latch from the monitor, which
+  // the firmware also uses until it is done: wait until SeaBIOS has given
+  // up booting (it then only idles).
+  auto firmware_done = [&] {
+    std::ifstream in(firmware_log);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return text.find("No bootable device") != std::string::npos;
+  };
+  while (std::chrono::steady_clock::now() < deadline && !firmware_done()) {
+    std::this_thread::sleep_for(100ms);
+  }
+  check(firmware_done(), "SeaBIOS finished (\"No bootable device\" in its log)");
   check(registers.resets() >= 1, "DEVICE_RESET arrived (machine reset)");
 
   Monitor monitor;
@@ -285,6 +322,7 @@ int main() {
   check(link_end.kind == LinkStatus::Kind::kClosed || link_end.ok(),
         "the link ended cleanly when QEMU quit", link_end.message);
   ::unlink(monitor_path.c_str());
+  ::unlink(firmware_log.c_str());
   ::rmdir(dir.c_str());
   std::fprintf(stderr, "%s\n", failures == 0 ? "PASS" : "FAIL");
   return failures == 0 ? 0 : 1;
