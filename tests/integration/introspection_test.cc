@@ -87,24 +87,23 @@ TEST(Introspection, TheLibrarysConnectionsAcknowledgeDeliveriesByCount) {
   ASSERT_EQ(ran.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
 
   Introspection snap;
+  auto the_guest = [&]() -> const ContextInfo& {
+    return snap.contexts[0].role == Role::kGuest ? snap.contexts[0] : snap.contexts[1];
+  };
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   for (;;) {
     std::string json;
     ASSERT_EQ(host->hostpeer_introspection(&json), VMCI_SUCCESS);
     ASSERT_TRUE(parse_introspection(json, &snap, &error)) << error;
     ASSERT_EQ(snap.contexts.size(), 2u);
-    const ContextInfo& g =
-        snap.contexts[0].role == Role::kGuest ? snap.contexts[0] : snap.contexts[1];
-    if (g.pending_datagrams == 0 || std::chrono::steady_clock::now() > deadline) break;
+    if (the_guest().pending_datagrams == 0 || std::chrono::steady_clock::now() > deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   for (const ContextInfo& c : snap.contexts) {
     EXPECT_TRUE(c.deliveries_counted) << "connection " << c.connection;
     EXPECT_EQ(c.pending_datagrams, 0u) << "connection " << c.connection;
   }
-  const ContextInfo& g =
-      snap.contexts[0].role == Role::kGuest ? snap.contexts[0] : snap.contexts[1];
-  EXPECT_EQ(g.datagrams_received, 1u);
+  EXPECT_EQ(the_guest().datagrams_received, 1u);
 }
 
 }  // namespace

@@ -384,12 +384,36 @@ Broker::Broker(Endpoint& endpoint, std::string socket_path,
     : endpoint_(endpoint), socket_path_(std::move(socket_path)), capture_(std::move(capture)),
       table_(std::make_shared<SocketTable>()) {}
 
+namespace {
+
+// Under the socket's lock: bytes the program wrote that have not reached
+// the connection (unread in the broker's end, and in the up pump's hands).
+uint64_t unread_locked(const BrokerSocket& s, int* unread) {
+  *unread = 0;
+  if (s.end < 0 || ::ioctl(s.end, FIONREAD, unread) != 0 || *unread < 0) *unread = 0;
+  return static_cast<uint64_t>(*unread) + s.up_in_hand;
+}
+
+// What the launcher reports for a stream whose bytes it gives up on.
+std::string describe_held(BrokerSocket& s) {
+  std::lock_guard lock(s.mutex);
+  int unread = 0;
+  unread_locked(s, &unread);
+  return std::to_string(s.local.cid) + ":" + std::to_string(s.local.port) + " -> " +
+         std::to_string(s.peer.cid) + ":" + std::to_string(s.peer.port) + ": " +
+         std::to_string(unread) + " bytes unread and " + std::to_string(s.up_in_hand) +
+         " in the pump's hands; the queue pair has room for " +
+         std::to_string(s.stream ? s.stream->writable() : 0);
+}
+
+}  // namespace
+
 std::vector<std::string> Broker::drain(std::chrono::milliseconds stall) const {
   auto deadline = std::chrono::steady_clock::now() + stall;
   uint64_t last = UINT64_MAX;
   for (;;) {
     uint64_t pending = 0;
-    std::vector<std::string> held;
+    std::vector<std::shared_ptr<BrokerSocket>> holding;
     {
       std::lock_guard lock(table_->mutex);
       for (const auto& weak : table_->pumped) {
@@ -398,16 +422,10 @@ std::vector<std::string> Broker::drain(std::chrono::milliseconds stall) const {
         // The watch closes `end` under the socket's lock.
         std::lock_guard socket_lock(s->mutex);
         int unread = 0;
-        if (s->end < 0 || ::ioctl(s->end, FIONREAD, &unread) != 0 || unread < 0) unread = 0;
-        const uint64_t in_hand = s->up_in_hand;
-        const uint64_t left = static_cast<uint64_t>(unread) + in_hand;
+        const uint64_t left = unread_locked(*s, &unread);
         if (left == 0) continue;
         pending += left;
-        held.push_back(std::to_string(s->local.cid) + ":" + std::to_string(s->local.port) + " -> " +
-                       std::to_string(s->peer.cid) + ":" + std::to_string(s->peer.port) + ": " +
-                       std::to_string(unread) + " bytes unread and " + std::to_string(in_hand) +
-                       " in the pump's hands; the queue pair has room for " +
-                       std::to_string(s->stream ? s->stream->writable() : 0));
+        holding.push_back(s);
       }
     }
     if (pending == 0) return {};
@@ -416,6 +434,8 @@ std::vector<std::string> Broker::drain(std::chrono::milliseconds stall) const {
       last = pending;
       deadline = now + stall;
     } else if (now > deadline) {
+      std::vector<std::string> held;
+      for (const auto& s : holding) held.push_back(describe_held(*s));
       return held;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
