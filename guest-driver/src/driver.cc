@@ -1003,6 +1003,13 @@ Driver::RingCounts Driver::ring_counts() const {
 
 void Driver::Direct::hold_callbacks() { impl_->deliveries->hold(); }
 
-void Driver::Direct::release_callbacks() { impl_->deliveries->release(); }
+void Driver::Direct::release_callbacks() {
+  // A round trip first: hostpeer's frames are read in order, so every
+  // ring-channel grant it sent before the answer is known here, and the
+  // release's scan sees the rings in those channels' slots too.
+  const proto::DeliveredBody body{};
+  impl_->conn()->request(proto::FrameType::kSync, proto::body_bytes(body));
+  impl_->deliveries->release();
+}
 
 }  // namespace vmci::guest

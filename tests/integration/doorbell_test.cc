@@ -302,5 +302,39 @@ TEST(DoorbellFastPath, WhenHostpeerDiesANotifyFailsThoughTheChannelIsStillMapped
   EXPECT_EQ(ringer->doorbell_notify(bell, 0), VMCI_ERROR_UNAVAILABLE);
 }
 
+// hold_callbacks' promise across a ring channel's grant: a host
+// connection's first ring of a new doorbell goes through hostpeer, which
+// grants the ringer a slot and tells the owner by a frame; the next rings
+// go into the slot.
+// However soon the owner releases after them, it has taken in the grant:
+// ten rings held are one callback, never one for the ring hostpeer passed
+// and another for the slot's.
+TEST(DoorbellFastPath, RingsHeldAcrossAGrantAreOneCallbackAtTheRelease) {
+  EmbeddedHostpeer hostpeer;
+  RingLog log;
+  int status;
+  std::string error;
+  auto owner = guest::Driver::connect({.socket_path = hostpeer.socket_path()}, &status, &error);
+  ASSERT_TRUE(owner) << error;
+  auto host = guest::Driver::connect(
+      {.socket_path = hostpeer.socket_path(), .role = proto::Role::kHost}, &status, &error);
+  ASSERT_TRUE(host) << error;
+  constexpr int kRounds = 100;
+  for (int round = 0; round < kRounds; ++round) {
+    SCOPED_TRACE(round);
+    vmci_handle bell = VMCI_INVALID_HANDLE;  // a new doorbell: a new slot to grant
+    ASSERT_EQ(owner->doorbell_create(&bell, 0, 0, log.callback(round)), VMCI_SUCCESS);
+    owner->hold_callbacks();
+    for (int ring = 0; ring < 10; ++ring) ASSERT_EQ(host->doorbell_notify(bell, 0), VMCI_SUCCESS);
+    owner->release_callbacks();
+    ASSERT_TRUE(log.wait_all_seen(round + 1, std::chrono::seconds(10)));
+    // A second callback would follow within the grant's scan.
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    EXPECT_EQ(log.count(round), 1);
+    ASSERT_EQ(owner->doorbell_destroy(bell), VMCI_SUCCESS);
+  }
+  EXPECT_EQ(host->ring_counts().through_hostpeer, 0u + kRounds);
+}
+
 }  // namespace
 }  // namespace vmci::testing

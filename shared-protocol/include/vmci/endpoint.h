@@ -76,7 +76,11 @@ class Endpoint {
 
   // Testing aid: while held, nothing is delivered to callbacks; what
   // arrives waits inside the endpoint (datagrams stay pending in hostpeer's
-  // accounting). release_callbacks() delivers what waited, in order.
+  // accounting). release_callbacks() delivers what waited, in order, and
+  // together: what hostpeer sent before the release (a connection's
+  // ring-channel grants among it) is taken in first, so rings of one
+  // doorbell that arrived while held, through hostpeer or through a ring
+  // channel, come out as one callback.
   virtual void hold_callbacks() = 0;
   virtual void release_callbacks() = 0;
 
