@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <thread>
 
@@ -630,6 +631,43 @@ TEST_F(SocketServer, AConnectionThatSaysNoHelloIsClosedAtItsDeadline) {
   RawClient prompt(path_);  // one that says hello in time is served
   EXPECT_NE(prompt.join(proto::Role::kGuest), VMCI_INVALID_ID);
   std::this_thread::sleep_for(400ms);
+  EXPECT_EQ(hostpeer_->stats().guest_contexts, 1u);
+}
+
+// Context switches of every thread of this process but the caller's: here,
+// hostpeer's.
+uint64_t others_switches() {
+  uint64_t total = 0;
+  const std::string self = std::to_string(::gettid());
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    if (task.path().filename() == self) continue;
+    std::ifstream status(task.path() / "status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0 ||
+          line.rfind("nonvoluntary_ctxt_switches:", 0) == 0) {
+        total += std::stoull(line.substr(line.find(':') + 1));
+      }
+    }
+  }
+  return total;
+}
+
+// A hello cancels its connection's deadline; hostpeer must not wake when
+// that deadline would have been due (Asio left its timer descriptor armed
+// for it): an idle hostpeer makes no wake-up at all.
+TEST_F(SocketServer, NoWakeUpWhenAnAnsweredHelloDeadlineWouldHaveBeenDue) {
+  Options options;
+  options.socket_path = path_;
+  options.hello_deadline = std::chrono::milliseconds(300);
+  std::string error;
+  hostpeer_ = HostPeer::start(options, &error);
+  ASSERT_TRUE(hostpeer_) << error;
+  RawClient guest(path_);
+  ASSERT_NE(guest.join(proto::Role::kGuest), VMCI_INVALID_ID);
+  std::this_thread::sleep_for(100ms);
+  const uint64_t before = others_switches();
+  std::this_thread::sleep_for(500ms);  // past the deadline
+  EXPECT_EQ(others_switches(), before);
   EXPECT_EQ(hostpeer_->stats().guest_contexts, 1u);
 }
 

@@ -100,6 +100,17 @@ void Session::arm_deadline(std::chrono::milliseconds after) {
   });
 }
 
+// Asio programs its timer descriptor when a timer becomes the earliest and
+// when one falls due, not when one is cancelled: a deadline only cancelled
+// would still wake the I/O thread when it was due, however idle hostpeer
+// is by then (10 s after the last connection's hello). A wait that is due
+// at once moves that wake-up here, where the thread is awake anyway, and
+// the descriptor is then programmed for the next timer, if any.
+void Session::drop_deadline() {
+  deadline_.expires_at(std::chrono::steady_clock::now());  // cancels the wait
+  deadline_.async_wait([](const boost::system::error_code&) {});
+}
+
 void Session::read_header() {
   if (closing_ || close_when_written_) return;
   header_read_ = 0;
@@ -423,7 +434,7 @@ void Session::handle_hello() {
     return;
   }
   admitted_ = true;
-  deadline_.cancel();
+  drop_deadline();
   peer_ = admission.peer;
   cid_ = admission.cid;
   role_ = request.role;
@@ -675,7 +686,7 @@ void Session::close(const std::string& reason) {
     log_->debug("{}: closed: {}", name(), reason);
   }
   boost::system::error_code ignored;
-  deadline_.cancel();
+  drop_deadline();
   socket_.shutdown(Socket::shutdown_both, ignored);
   socket_.close(ignored);
   // What the peer has not read goes now, its descriptors with it (a write

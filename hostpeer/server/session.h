@@ -98,6 +98,8 @@ class Session : public std::enable_shared_from_this<Session>,
   // Closes the session unless the peer has said hello (or, after a
   // goodbye, read it) by then.
   void arm_deadline(std::chrono::milliseconds after);
+  // Ends the deadline's wait without leaving a wake-up behind: see the .cc.
+  void drop_deadline();
   // `memory`: a queue pair's memory to pass with the result.
   void result(uint32_t request_id, int64_t value, vmci_handle handle = VMCI_INVALID_HANDLE,
               const QueuePairMemory* memory = nullptr);
