@@ -107,6 +107,13 @@ int main(int argc, char** argv) {
                  "to FILE (created or truncated, mode 0600) as pcapng, in Linux's vsockmon format "
                  "(LINKTYPE_VSOCK), which tshark and Wireshark decode")
       ->type_name("FILE");
+  unsigned linger_s = 10;
+  app.add_option("--linger", linger_s,
+                 "once PROGRAM has exited, how long its peers may go without taking a byte of "
+                 "what it wrote before the launcher gives up on it (and says so)")
+      ->check(CLI::Range(0u, 3600u))
+      ->type_name("SECONDS")
+      ->capture_default_str();
   app.add_option("program", program, "PROGRAM [ARGS...] (after --)")->required();
   app.footer(
       "Exit status: PROGRAM's (128+N if a signal N ended it); 125 if the launcher failed, 126 if "
@@ -173,15 +180,14 @@ int main(int argc, char** argv) {
   const int status_of_program =
       WIFSIGNALED(wait_status) ? 128 + WTERMSIG(wait_status) : WEXITSTATUS(wait_status);
   // What the program wrote before it exited reaches its peers first, as a
-  // kernel socket's writes would have (the peers have 10 s without taking a
-  // byte before the launcher gives up on them).
-  constexpr auto kStall = std::chrono::seconds(10);
-  const std::vector<std::string> lost = broker.drain(kStall);
+  // kernel socket's writes would have (the peers have --linger seconds
+  // without taking a byte before the launcher gives up on them).
+  const std::vector<std::string> lost = broker.drain(std::chrono::seconds(linger_s));
   for (const std::string& stream : lost) {
     std::fprintf(stderr,
-                 "vmci-vsock-run: its peer took nothing in %lld s, so what the program wrote "
+                 "vmci-vsock-run: its peer took nothing in %u s, so what the program wrote "
                  "is lost: %s\n",
-                 static_cast<long long>(kStall.count()), stream.c_str());
+                 linger_s, stream.c_str());
   }
   // The launcher ends with the program, at once, as a VM's context ends
   // with the VM: its connection closes with the process (hostpeer detaches
