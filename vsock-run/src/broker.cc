@@ -408,7 +408,8 @@ std::string describe_held(BrokerSocket& s) {
 
 }  // namespace
 
-std::vector<std::string> Broker::drain(std::chrono::milliseconds stall) const {
+std::vector<std::string> Broker::drain(std::chrono::milliseconds stall,
+                                       const volatile std::sig_atomic_t* give_up) const {
   auto deadline = std::chrono::steady_clock::now() + stall;
   uint64_t last = UINT64_MAX;
   for (;;) {
@@ -433,7 +434,8 @@ std::vector<std::string> Broker::drain(std::chrono::milliseconds stall) const {
     if (pending < last) {  // the peers are taking bytes: wait on
       last = pending;
       deadline = now + stall;
-    } else if (now > deadline) {
+    }
+    if (now > deadline || (give_up != nullptr && *give_up != 0)) {
       std::vector<std::string> held;
       for (const auto& s : holding) held.push_back(describe_held(*s));
       return held;

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <chrono>
+#include <csignal>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -52,7 +53,10 @@ class Broker {
   // taking a byte, and then returns one line per stream still holding
   // bytes (its addresses, the bytes, and the room its queue pair shows),
   // which the launcher reports: those bytes are lost. Empty when all passed.
-  std::vector<std::string> drain(std::chrono::milliseconds stall) const;
+  // Gives up the same way, at once, once `*give_up` is set (a signal
+  // handler's flag; null: never).
+  std::vector<std::string> drain(std::chrono::milliseconds stall,
+                                 const volatile std::sig_atomic_t* give_up = nullptr) const;
 
  private:
   void serve();                      // the accept loop of the control socket

@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -36,10 +38,17 @@ constexpr int kLauncherFailed = 125;
 constexpr int kCannotRun = 126;
 constexpr int kNotFound = 127;
 
-pid_t child_pid = 0;  // for the signal handler, which forwards to the program
+// For the signal handler: while the program runs, a signal is forwarded
+// to it; once it has exited, a signal ends the wait for its peers (drain).
+std::atomic<pid_t> child_pid{0};
+volatile std::sig_atomic_t stop_draining = 0;
 
 void forward_signal(int sig) {
-  if (child_pid > 0) ::kill(child_pid, sig);
+  if (const pid_t pid = child_pid.load(); pid > 0) {
+    ::kill(pid, sig);
+  } else {
+    stop_draining = 1;
+  }
 }
 
 // The preload library: $VMCI_VSOCK_PRELOAD, else next to this program (the
@@ -110,7 +119,8 @@ int main(int argc, char** argv) {
   unsigned linger_s = 10;
   app.add_option("--linger", linger_s,
                  "once PROGRAM has exited, how long its peers may go without taking a byte of "
-                 "what it wrote before the launcher gives up on it (and says so)")
+                 "what it wrote before the launcher gives up on it and says so (0: as soon as "
+                 "they take nothing; a signal also ends the wait)")
       ->check(CLI::Range(0u, 3600u))
       ->type_name("SECONDS")
       ->capture_default_str();
@@ -168,7 +178,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "vmci-vsock-run: cannot run %s: %s\n", args[0], std::strerror(why));
     ::_exit(why == ENOENT ? kNotFound : kCannotRun);
   }
-  child_pid = pid;
+  child_pid.store(pid);
   struct sigaction forward {};
   forward.sa_handler = forward_signal;
   ::sigemptyset(&forward.sa_mask);
@@ -177,17 +187,26 @@ int main(int argc, char** argv) {
   int wait_status = 0;
   while (::waitpid(pid, &wait_status, 0) < 0 && errno == EINTR) {
   }
+  child_pid.store(0);  // reaped: its pid may be another process's now
   const int status_of_program =
       WIFSIGNALED(wait_status) ? 128 + WTERMSIG(wait_status) : WEXITSTATUS(wait_status);
   // What the program wrote before it exited reaches its peers first, as a
   // kernel socket's writes would have (the peers have --linger seconds
-  // without taking a byte before the launcher gives up on them).
-  const std::vector<std::string> lost = broker.drain(std::chrono::seconds(linger_s));
+  // without taking a byte before the launcher gives up on them; a signal
+  // ends the wait at once).
+  const std::vector<std::string> lost =
+      broker.drain(std::chrono::seconds(linger_s), &stop_draining);
   for (const std::string& stream : lost) {
-    std::fprintf(stderr,
-                 "vmci-vsock-run: its peer took nothing in %u s, so what the program wrote "
-                 "is lost: %s\n",
-                 linger_s, stream.c_str());
+    if (stop_draining) {
+      std::fprintf(stderr,
+                   "vmci-vsock-run: stopped by a signal, so what the program wrote is lost: %s\n",
+                   stream.c_str());
+    } else {
+      std::fprintf(stderr,
+                   "vmci-vsock-run: its peer took nothing in %u s, so what the program wrote "
+                   "is lost: %s\n",
+                   linger_s, stream.c_str());
+    }
   }
   // The launcher ends with the program, at once, as a VM's context ends
   // with the VM: its connection closes with the process (hostpeer detaches
