@@ -652,10 +652,14 @@ uint64_t others_switches() {
   return total;
 }
 
-// A hello cancels its connection's deadline; hostpeer must not wake when
-// that deadline would have been due (Asio left its timer descriptor armed
-// for it): an idle hostpeer makes no wake-up at all.
+// A hello ends its connection's deadline, and hostpeer, idle after it,
+// does not wake when that deadline would have been due.
 TEST_F(SocketServer, NoWakeUpWhenAnAnsweredHelloDeadlineWouldHaveBeenDue) {
+#if defined(__SANITIZE_THREAD__)
+  // TSan's runtime runs a thread of its own in this process, which wakes
+  // every 100 ms and would be counted with hostpeer's.
+  GTEST_SKIP() << "wake-ups are counted in the other builds";
+#endif
   Options options;
   options.socket_path = path_;
   options.hello_deadline = std::chrono::milliseconds(300);

@@ -89,9 +89,12 @@ void Session::start() {
 }
 
 void Session::arm_deadline(std::chrono::milliseconds after) {
+  deadline_armed_ = true;
   deadline_.expires_after(after);
   deadline_.async_wait([self = shared_from_this(), after](const boost::system::error_code& ec) {
-    if (ec || self->closing_) return;
+    if (ec) return;  // dropped, or the session went
+    self->deadline_armed_ = false;
+    if (self->closing_) return;
     if (!self->admitted_ && !self->close_when_written_) {
       self->cut_off("no hello within " + std::to_string(after.count()) + " ms");
     } else if (self->close_when_written_) {
@@ -104,9 +107,12 @@ void Session::arm_deadline(std::chrono::milliseconds after) {
 // when one falls due, not when one is cancelled: a deadline only cancelled
 // would still wake the I/O thread when it was due, however idle hostpeer
 // is by then (10 s after the last connection's hello). A wait that is due
-// at once moves that wake-up here, where the thread is awake anyway, and
-// the descriptor is then programmed for the next timer, if any.
+// at once moves that wake-up here, where the thread is awake anyway; the
+// descriptor is then programmed for the next timer, or, with none, for
+// the reactor's own check five minutes on.
 void Session::drop_deadline() {
+  if (!deadline_armed_) return;
+  deadline_armed_ = false;
   deadline_.expires_at(std::chrono::steady_clock::now());  // cancels the wait
   deadline_.async_wait([](const boost::system::error_code&) {});
 }

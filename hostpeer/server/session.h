@@ -127,6 +127,7 @@ class Session : public std::enable_shared_from_this<Session>,
   const std::chrono::milliseconds hello_deadline_;
   std::shared_ptr<spdlog::logger> log_;
   boost::asio::steady_timer deadline_;
+  bool deadline_armed_ = false;  // a wait of arm_deadline's is pending
   uid_t uid_ = 0;
   pid_t pid_ = 0;
   bool denied_ = false;  // the user may not connect (SO_PEERCRED)
