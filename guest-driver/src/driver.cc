@@ -86,6 +86,13 @@ struct Driver::Impl {
   vmci_id own_cid() const {
     return context_id_known ? cached_context_id.load() : conn()->context_id();
   }
+  // A round trip to hostpeer: every frame it sent before has been read when
+  // this returns (Driver::sync).
+  int sync() const {
+    const proto::DeliveredBody body{};
+    return static_cast<int>(
+        conn()->request(proto::FrameType::kSync, proto::body_bytes(body)).result);
+  }
 
   const proto::Role role;
   const ConnectOptions options;
@@ -709,14 +716,7 @@ int Driver::Direct::event_unsubscribe(vmci_id sub_id) {
   return status;
 }
 
-int Driver::sync() {
-  const proto::DeliveredBody body{};
-  return static_cast<int>(
-      impl_->conn()
-          ->request(proto::FrameType::kSync,
-                    proto::body_bytes(body))
-          .result);
-}
+int Driver::sync() { return impl_->sync(); }
 
 int Driver::hostpeer_stats(proto::StatsBody* out) {
   if (out == nullptr) return VMCI_ERROR_INVALID_ARGS;
@@ -1007,8 +1007,7 @@ void Driver::Direct::release_callbacks() {
   // A round trip first: hostpeer's frames are read in order, so every
   // ring-channel grant it sent before the answer is known here, and the
   // release's scan sees the rings in those channels' slots too.
-  const proto::DeliveredBody body{};
-  impl_->conn()->request(proto::FrameType::kSync, proto::body_bytes(body));
+  impl_->sync();
   impl_->deliveries->release();
 }
 

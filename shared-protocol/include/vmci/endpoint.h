@@ -80,7 +80,8 @@ class Endpoint {
   // together: what hostpeer sent before the release (a connection's
   // ring-channel grants among it) is taken in first, so rings of one
   // doorbell that arrived while held, through hostpeer or through a ring
-  // channel, come out as one callback.
+  // channel, come out as one callback. A release may wait for one round
+  // trip to hostpeer; hold and release from one thread.
   virtual void hold_callbacks() = 0;
   virtual void release_callbacks() = 0;
 
