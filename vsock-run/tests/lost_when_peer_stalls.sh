@@ -44,13 +44,18 @@ while full < 5:
 print("wrote", sent, flush=True)
 os._exit(3)  # no close: the process just ends
 '
+# After a launcher ran the writer: what it printed, and its exit status,
+# which must be the writer's (3). Sets elapsed_ms since $start.
+ended_with_the_programs_status() {
+  local status=$1
+  elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+  cat "$dir/writer.out" "$dir/writer.err"
+  echo "exit status $status after $elapsed_ms ms"
+  [ "$status" = 3 ] || { echo "the launcher did not exit with its program's status"; exit 1; }
+}
 start=$(date +%s%N)
 "$run" --host --linger 1 -- python3 -c "$writer" >"$dir/writer.out" 2>"$dir/writer.err"
-status=$?
-elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
-cat "$dir/writer.out" "$dir/writer.err"
-echo "exit status $status after $elapsed_ms ms"
-[ "$status" = 3 ] || { echo "the launcher did not exit with its program's status"; exit 1; }
+ended_with_the_programs_status $?
 grep -q '^vmci-vsock-run: its peer took nothing in 1 s, so what the program wrote is lost: ' \
   "$dir/writer.err" || { echo "no line about the lost bytes"; exit 1; }
 [ "$(grep -c 'is lost: ' "$dir/writer.err")" = 1 ] || { echo "not one line"; exit 1; }
@@ -70,11 +75,7 @@ for _ in $(seq 200); do grep -q wrote "$dir/writer.out" && break; sleep 0.05; do
 sleep 0.5
 kill -INT $launcher
 wait $launcher
-status=$?
-elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
-cat "$dir/writer.out" "$dir/writer.err"
-echo "exit status $status after $elapsed_ms ms"
-[ "$status" = 3 ] || { echo "the launcher did not exit with its program's status"; exit 1; }
+ended_with_the_programs_status $?
 grep -q '^vmci-vsock-run: stopped by a signal, so what the program wrote is lost: 2:' \
   "$dir/writer.err" || { echo "no line about the bytes a signal gave up"; exit 1; }
 [ "$elapsed_ms" -lt 20000 ] || { echo "it waited $elapsed_ms ms"; exit 1; }
