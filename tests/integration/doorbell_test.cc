@@ -312,13 +312,10 @@ TEST(DoorbellFastPath, WhenHostpeerDiesANotifyFailsThoughTheChannelIsStillMapped
 TEST(DoorbellFastPath, RingsHeldAcrossAGrantAreOneCallbackAtTheRelease) {
   EmbeddedHostpeer hostpeer;
   RingLog log;
-  int status;
-  std::string error;
-  auto owner = guest::Driver::connect({.socket_path = hostpeer.socket_path()}, &status, &error);
-  ASSERT_TRUE(owner) << error;
-  auto host = guest::Driver::connect(
-      {.socket_path = hostpeer.socket_path(), .role = proto::Role::kHost}, &status, &error);
-  ASSERT_TRUE(host) << error;
+  auto owner = connect(hostpeer.socket_path(), proto::Role::kGuest);
+  ASSERT_TRUE(owner);
+  auto host = connect(hostpeer.socket_path(), proto::Role::kHost);
+  ASSERT_TRUE(host);
   constexpr int kRounds = 100;
   for (int round = 0; round < kRounds; ++round) {
     SCOPED_TRACE(round);

@@ -19,11 +19,8 @@ namespace {
 
 TEST(Introspection, ASnapshotLargerThanAFrameArrivesWholeInPieces) {
   EmbeddedHostpeer hostpeer;
-  int status = 0;
-  std::string error;
-  auto host = guest::Driver::connect({.socket_path = hostpeer.socket_path(), .role = Role::kHost},
-                                     &status, &error);
-  ASSERT_TRUE(host) << error;
+  auto host = connect(hostpeer.socket_path(), Role::kHost);
+  ASSERT_TRUE(host);
   constexpr int kHandles = 4000;  // about 100 bytes of JSON each
   for (int i = 0; i < kHandles; ++i) {
     vmci_handle handle = VMCI_INVALID_HANDLE;
@@ -31,10 +28,11 @@ TEST(Introspection, ASnapshotLargerThanAFrameArrivesWholeInPieces) {
                   VMCI_INVALID_ID, 0, 0, [](vmci_datagram*) { return 0; }, &handle),
               VMCI_SUCCESS);
   }
-  auto guest = guest::Driver::connect({.socket_path = hostpeer.socket_path()}, &status, &error);
-  ASSERT_TRUE(guest) << error;
+  auto guest = connect(hostpeer.socket_path(), Role::kGuest);
+  ASSERT_TRUE(guest);
 
   std::string json;
+  std::string error;
   ASSERT_EQ(host->hostpeer_introspection(&json), VMCI_SUCCESS);
   EXPECT_GT(json.size(), size_t{proto::kMaxIntrospectPiece});  // two pieces at least
   Introspection snap;
@@ -52,8 +50,8 @@ TEST(Introspection, ASnapshotLargerThanAFrameArrivesWholeInPieces) {
   EXPECT_EQ(snap.handles.size(), size_t{kHandles});
 
   // A guest may not ask.
-  auto other = guest::Driver::connect({.socket_path = hostpeer.socket_path()}, &status, &error);
-  ASSERT_TRUE(other) << error;
+  auto other = connect(hostpeer.socket_path(), Role::kGuest);
+  ASSERT_TRUE(other);
   EXPECT_EQ(other->hostpeer_introspection(&again), VMCI_ERROR_NO_ACCESS);
 }
 
@@ -62,13 +60,10 @@ TEST(Introspection, ASnapshotLargerThanAFrameArrivesWholeInPieces) {
 // stops counting as pending without a `delivered` frame.
 TEST(Introspection, TheLibrarysConnectionsAcknowledgeDeliveriesByCount) {
   EmbeddedHostpeer hostpeer;
-  int status = 0;
-  std::string error;
-  auto host = guest::Driver::connect({.socket_path = hostpeer.socket_path(), .role = Role::kHost},
-                                     &status, &error);
-  ASSERT_TRUE(host) << error;
-  auto guest = guest::Driver::connect({.socket_path = hostpeer.socket_path()}, &status, &error);
-  ASSERT_TRUE(guest) << error;
+  auto host = connect(hostpeer.socket_path(), Role::kHost);
+  ASSERT_TRUE(host);
+  auto guest = connect(hostpeer.socket_path(), Role::kGuest);
+  ASSERT_TRUE(guest);
   std::promise<void> ran;
   vmci_handle mine = VMCI_INVALID_HANDLE, service = VMCI_INVALID_HANDLE;
   ASSERT_EQ(guest->datagram_create_handle(
@@ -87,6 +82,7 @@ TEST(Introspection, TheLibrarysConnectionsAcknowledgeDeliveriesByCount) {
   ASSERT_EQ(ran.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
 
   Introspection snap;
+  std::string error;
   auto the_guest = [&]() -> const ContextInfo& {
     return snap.contexts[0].role == Role::kGuest ? snap.contexts[0] : snap.contexts[1];
   };

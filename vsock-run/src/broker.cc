@@ -386,22 +386,20 @@ Broker::Broker(Endpoint& endpoint, std::string socket_path,
 
 namespace {
 
-// Under the socket's lock: bytes the program wrote that have not reached
-// the connection (unread in the broker's end, and in the up pump's hands).
-uint64_t unread_locked(const BrokerSocket& s, int* unread) {
-  *unread = 0;
-  if (s.end < 0 || ::ioctl(s.end, FIONREAD, unread) != 0 || *unread < 0) *unread = 0;
-  return static_cast<uint64_t>(*unread) + s.up_in_hand;
+// Under the socket's lock: bytes the program wrote that are still unread
+// in the broker's end of its socketpair.
+uint64_t unread_locked(const BrokerSocket& s) {
+  int unread = 0;
+  if (s.end < 0 || ::ioctl(s.end, FIONREAD, &unread) != 0 || unread < 0) return 0;
+  return static_cast<uint64_t>(unread);
 }
 
 // What the launcher reports for a stream whose bytes it gives up on.
 std::string describe_held(BrokerSocket& s) {
   std::lock_guard lock(s.mutex);
-  int unread = 0;
-  unread_locked(s, &unread);
   return std::to_string(s.local.cid) + ":" + std::to_string(s.local.port) + " -> " +
          std::to_string(s.peer.cid) + ":" + std::to_string(s.peer.port) + ": " +
-         std::to_string(unread) + " bytes unread and " + std::to_string(s.up_in_hand) +
+         std::to_string(unread_locked(s)) + " bytes unread and " + std::to_string(s.up_in_hand) +
          " in the pump's hands; the queue pair has room for " +
          std::to_string(s.stream ? s.stream->writable() : 0);
 }
@@ -422,8 +420,7 @@ std::vector<std::string> Broker::drain(std::chrono::milliseconds stall,
         if (!s || s->up_over) continue;
         // The watch closes `end` under the socket's lock.
         std::lock_guard socket_lock(s->mutex);
-        int unread = 0;
-        const uint64_t left = unread_locked(*s, &unread);
+        const uint64_t left = unread_locked(*s) + s->up_in_hand;  // not yet in the connection
         if (left == 0) continue;
         pending += left;
         holding.push_back(s);

@@ -196,17 +196,12 @@ int main(int argc, char** argv) {
   // ends the wait at once).
   const std::vector<std::string> lost =
       broker.drain(std::chrono::seconds(linger_s), &stop_draining);
+  const std::string why = stop_draining
+                              ? "stopped by a signal"
+                              : "its peer took nothing in " + std::to_string(linger_s) + " s";
   for (const std::string& stream : lost) {
-    if (stop_draining) {
-      std::fprintf(stderr,
-                   "vmci-vsock-run: stopped by a signal, so what the program wrote is lost: %s\n",
-                   stream.c_str());
-    } else {
-      std::fprintf(stderr,
-                   "vmci-vsock-run: its peer took nothing in %u s, so what the program wrote "
-                   "is lost: %s\n",
-                   linger_s, stream.c_str());
-    }
+    std::fprintf(stderr, "vmci-vsock-run: %s, so what the program wrote is lost: %s\n", why.c_str(),
+                 stream.c_str());
   }
   // The launcher ends with the program, at once, as a VM's context ends
   // with the VM: its connection closes with the process (hostpeer detaches
